@@ -1,0 +1,1 @@
+"""Countersign domain: models, services, queries and errors."""

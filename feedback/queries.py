@@ -1,0 +1,123 @@
+"""Read-side queries: aggregation happens here, in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, select, true
+from sqlalchemy.orm import Session, joinedload
+
+from feedback.models import Decision, Model, ModelVersion, Recommendation, User
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which open cases a reviewer is looking at."""
+
+    model_id: int | None = None
+    site: str | None = None
+
+
+def _open_cases(flt: QueueFilter) -> Select:
+    """Base query of open cases under a filter."""
+    query = select(Recommendation).where(Recommendation.status == "open")
+    if flt.model_id:
+        query = query.where(Recommendation.model_id == flt.model_id)
+    if flt.site:
+        query = query.where(Recommendation.site == flt.site)
+    return query
+
+
+def open_cases(session: Session, flt: QueueFilter, *, limit: int = 50, offset: int = 0) -> list[Recommendation]:
+    """Open cases, most urgent first (due time, then arrival), with model, version and claimant."""
+    query = (
+        _open_cases(flt)
+        .options(
+            joinedload(Recommendation.model),
+            joinedload(Recommendation.model_version),
+            joinedload(Recommendation.claimed_by),
+        )
+        .order_by(Recommendation.due_at.is_(None), Recommendation.due_at, Recommendation.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """How much work is waiting under a filter, and where."""
+
+    total: int
+    overdue: int
+    claimed: int
+    by_model: list[tuple[int, str, int]]
+    by_site: list[tuple[str, int]]
+
+
+def queue_counts(session: Session, flt: QueueFilter, now: datetime) -> QueueCounts:
+    """Counts of open cases: total, overdue, claimed, and per model and per site (three queries)."""
+    cases = _open_cases(flt).subquery()
+    totals = session.execute(
+        select(
+            func.count(),
+            func.count().filter(cases.c.due_at < now),
+            func.count().filter(cases.c.claim_expires_at > now),
+        ).select_from(cases)
+    ).one()
+    by_model = session.execute(
+        select(Model.id, Model.name, func.count(Recommendation.id))
+        .join(Recommendation, Recommendation.model_id == Model.id)
+        .where(Recommendation.status == "open")
+        .where(Recommendation.site == flt.site if flt.site else true())
+        .group_by(Model.id, Model.name)
+        .order_by(Model.name)
+    ).all()
+    by_site = session.execute(
+        select(Recommendation.site, func.count())
+        .where(Recommendation.status == "open")
+        .where(Recommendation.model_id == flt.model_id if flt.model_id else true())
+        .group_by(Recommendation.site)
+        .order_by(Recommendation.site)
+    ).all()
+    return QueueCounts(
+        total=totals[0], overdue=totals[1], claimed=totals[2],
+        by_model=[tuple(r) for r in by_model], by_site=[tuple(r) for r in by_site],
+    )
+
+
+def case_detail(session: Session, recommendation_id: int) -> Recommendation | None:
+    """One case with everything the review screen shows."""
+    return session.get(
+        Recommendation,
+        recommendation_id,
+        options=[
+            joinedload(Recommendation.model),
+            joinedload(Recommendation.model_version),
+            joinedload(Recommendation.claimed_by),
+            joinedload(Recommendation.decision).joinedload(Decision.reviewer),
+        ],
+        populate_existing=True,
+    )
+
+
+def models_with_versions(session: Session) -> list[Model]:
+    """Every model with its versions, by name."""
+    return list(session.scalars(select(Model).options(joinedload(Model.versions)).order_by(Model.name)).unique())
+
+
+def recent_decisions(session: Session, reviewer: User, limit: int = 10) -> list[Decision]:
+    """A reviewer's latest decisions, newest first."""
+    return list(session.scalars(
+        select(Decision)
+        .options(joinedload(Decision.recommendation))
+        .where(Decision.reviewer_id == reviewer.id)
+        .order_by(Decision.decided_at.desc(), Decision.id.desc())
+        .limit(limit)
+    ))
+
+
+def version_of(session: Session, model: Model, version: str) -> ModelVersion | None:
+    """A model's version by its label."""
+    return session.scalar(select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version))

@@ -1,0 +1,499 @@
+"""Every write in Countersign: validate, change, audit, commit.
+
+Services take plain arguments and a session; the HTML views, the JSON API and the CLI all
+call these same functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, insert, literal, or_, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from feedback import audit
+from feedback.audit import Actor, Change, canonical_json
+from feedback.db import UTCDateTime, utcnow
+from feedback.errors import (
+    AlreadyDecided,
+    ClaimedByOther,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
+from feedback.models import (
+    ROLES,
+    STAGES,
+    ApiToken,
+    Decision,
+    Model,
+    ModelVersion,
+    Recommendation,
+    User,
+)
+from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
+from feedback.security import hash_password, new_token, token_digest, verify_password
+
+CLAIM_MINUTES = 5
+DECIDING_ROLES = ("frontline", "exception_handler", "admin")
+MODEL_ADMIN_ROLES = ("model_owner", "admin")
+INGEST_ROLES = ("model_owner", "admin")
+
+
+def actor_of(user: User) -> Actor:
+    """The audit actor for a signed-in user."""
+    return Actor(user.id, user.email)
+
+
+def require_role(user: User, roles: Sequence[str], doing: str) -> None:
+    """Raise PermissionDenied unless the user holds one of the roles."""
+    if user.role not in roles:
+        raise PermissionDenied(f"the {user.role} role may not {doing}")
+
+
+# --- users and tokens -------------------------------------------------------------------
+
+
+def create_user(
+    session: Session, actor: Actor, *, email: str, role: str, password: str, name: str = ""
+) -> User:
+    """Create a user with an argon2-hashed password."""
+    email = email.strip().lower()
+    fields = {}
+    if "@" not in email or len(email) > 254:
+        fields["email"] = "must be an email address"
+    if role not in ROLES:
+        fields["role"] = f"must be one of {', '.join(ROLES)}"
+    if len(password) < 10:
+        fields["password"] = "must be at least 10 characters"
+    if fields:
+        raise ValidationFailed("the user is invalid", fields)
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"a user {email} already exists", {"email": "already registered"})
+    user = User(
+        email=email, role=role, name=name.strip() or email.split("@")[0],
+        password_hash=hash_password(password),
+    )
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, [Change("user.created", "user", user.id, {"email": email, "role": role})])
+    session.commit()
+    return user
+
+
+def authenticate(session: Session, *, email: str, password: str) -> User | None:
+    """Return the active user with these credentials (auditing the login), else None."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        audit.record(session, audit.SYSTEM, [Change("login.failed", "user", email.strip().lower()[:64])])
+        session.commit()
+        return None
+    audit.record(session, actor_of(user), [Change("login.succeeded", "user", user.id)])
+    session.commit()
+    return user
+
+
+def record_logout(session: Session, user: User) -> None:
+    """Audit a logout."""
+    audit.record(session, actor_of(user), [Change("logout", "user", user.id)])
+    session.commit()
+
+
+def create_token(session: Session, actor: Actor, *, email: str, name: str = "") -> str:
+    """Create an API token for a user; return the token text, which is never stored."""
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"no user {email}", {"email": "unknown user"})
+    token = new_token()
+    row = ApiToken(
+        user_id=user.id, name=name or f"token for {user.email}",
+        token_hash=token_digest(token), prefix=token[:10],
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, [Change("token.created", "api_token", row.id, {"user": user.email, "prefix": row.prefix})])
+    session.commit()
+    return token
+
+
+def revoke_token(session: Session, actor: Actor, *, token_id: int) -> None:
+    """Revoke an API token; it stops working at once."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"no API token {token_id}")
+    row.revoked_at = utcnow()
+    audit.record(session, actor, [Change("token.revoked", "api_token", row.id, {"prefix": row.prefix})])
+    session.commit()
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The active user owning a live token, or None."""
+    return session.scalar(
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None), User.active)
+    )
+
+
+# --- models and versions ----------------------------------------------------------------
+
+
+def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
+    """Register a model with its actions and reason codes."""
+    fields = {}
+    if len(set(spec.actions)) != len(spec.actions):
+        fields["actions"] = "must not repeat an action"
+    codes = [r.code for r in spec.reason_codes]
+    if len(set(codes)) != len(codes):
+        fields["reason_codes"] = "must not repeat a code"
+    if fields:
+        raise ValidationFailed("the model is invalid", fields)
+    if session.scalar(select(Model.id).where(Model.key == spec.key)) is not None:
+        raise Conflict(f"a model with key {spec.key!r} already exists", {"key": "already registered"})
+    model = Model(
+        key=spec.key, name=spec.name, description=spec.description, actions=list(spec.actions),
+        reason_codes=[r.model_dump() for r in spec.reason_codes],
+    )
+    session.add(model)
+    session.flush()
+    audit.record(session, actor, [Change("model.registered", "model", model.id, spec.model_dump())])
+    session.commit()
+    return model
+
+
+def get_model(session: Session, key: str) -> Model:
+    """The model with this key, or NotFound."""
+    model = session.scalar(select(Model).where(Model.key == key))
+    if model is None:
+        raise NotFound(f"no model {key!r}", {"model": "unknown model"})
+    return model
+
+
+def add_model_version(session: Session, actor: Actor, *, model_key: str, spec: ModelVersionIn) -> ModelVersion:
+    """Register a new version of a model."""
+    model = get_model(session, model_key)
+    exists = select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.version == spec.version)
+    if session.scalar(exists) is not None:
+        raise Conflict(f"{model.key} already has version {spec.version}", {"version": "already registered"})
+    version = ModelVersion(model_id=model.id, version=spec.version, stage=spec.stage, notes=spec.notes)
+    session.add(version)
+    session.flush()
+    audit.record(session, actor, [Change("model_version.registered", "model_version", version.id, {"model": model.key, **spec.model_dump()})])
+    session.commit()
+    return version
+
+
+def set_version_stage(session: Session, actor: Actor, *, version_id: int, stage: str) -> ModelVersion:
+    """Move a version to another stage (paused and shadow versions are hidden from reviewers)."""
+    if stage not in STAGES:
+        raise ValidationFailed("unknown stage", {"stage": f"must be one of {', '.join(STAGES)}"})
+    version = session.get(ModelVersion, version_id)
+    if version is None:
+        raise NotFound(f"no model version {version_id}")
+    before = version.stage
+    version.stage = stage
+    audit.record(session, actor, [Change("model_version.stage_changed", "model_version", version.id, {"from": before, "to": stage})])
+    session.commit()
+    return version
+
+
+# --- ingest -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """Where one recommendation is stored and whether this call created it."""
+
+    id: int
+    external_id: str
+    created: bool
+
+
+def payload_hash(item: RecommendationIn) -> str:
+    """Fingerprint of a recommendation's content, independent of JSON key order or spacing."""
+    return hashlib.sha256(canonical_json(item.model_dump(mode="json")).encode()).hexdigest()
+
+
+def ingest_recommendations(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -> list[Ingested]:
+    """Store a batch all-or-nothing; replaying an identical item is a no-op, a changed one a conflict."""
+    try:
+        return _ingest(session, actor, items)
+    except IntegrityError:
+        # Another request stored one of these external ids between our check and our insert:
+        # start again so it is judged as a replay or a conflict like any other.
+        session.rollback()
+        return _ingest(session, actor, items)
+
+
+def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -> list[Ingested]:
+    """One attempt at `ingest_recommendations`."""
+    models = {m.key: m for m in session.scalars(select(Model).where(Model.key.in_({i.model for i in items})))}
+    versions = {
+        (v.model_id, v.version): v
+        for v in session.scalars(select(ModelVersion).where(ModelVersion.model_id.in_([m.id for m in models.values()])))
+    }
+    fields: dict[str, str] = {}
+    first_seen: dict[tuple[int, str], int] = {}
+    hashes = [payload_hash(item) for item in items]
+    for index, item in enumerate(items):
+        model = models.get(item.model)
+        if model is None:
+            fields[f"[{index}].model"] = f"unknown model {item.model!r}"
+            continue
+        if (model.id, item.model_version) not in versions:
+            fields[f"[{index}].model_version"] = f"{item.model} has no version {item.model_version!r}"
+        if item.recommended_action not in model.actions:
+            fields[f"[{index}].recommended_action"] = f"must be one of {', '.join(model.actions)}"
+        key = (model.id, item.external_id)
+        if key in first_seen and hashes[first_seen[key]] != hashes[index]:
+            fields[f"[{index}].external_id"] = f"repeats item [{first_seen[key]}] with a different payload"
+        first_seen.setdefault(key, index)
+    if fields:
+        raise ValidationFailed(f"{len({k.split(']')[0] for k in fields})} item(s) are invalid; nothing was stored", fields)
+
+    existing = {
+        (model_id, external_id): (rec_id, stored_hash)
+        for rec_id, model_id, external_id, stored_hash in session.execute(
+            select(Recommendation.id, Recommendation.model_id, Recommendation.external_id, Recommendation.payload_hash)
+            .where(tuple_(Recommendation.model_id, Recommendation.external_id).in_(list(first_seen)))
+        )
+    }
+    conflicts = {
+        f"[{index}].external_id": "already stored with a different payload"
+        for index, item in enumerate(items)
+        if (found := existing.get((models[item.model].id, item.external_id))) and found[1] != hashes[index]
+    }
+    if conflicts:
+        raise Conflict(f"{len(conflicts)} item(s) conflict with stored recommendations; nothing was stored", conflicts)
+
+    new_rows = []
+    for key, index in first_seen.items():
+        if key in existing:
+            continue
+        item = items[index]
+        new_rows.append({
+            "model_id": key[0],
+            "model_version_id": versions[(key[0], item.model_version)].id,
+            "external_id": item.external_id,
+            "subject": item.subject,
+            "site": item.site,
+            "segment": item.segment,
+            "recommended_action": item.recommended_action,
+            "confidence": item.confidence,
+            "explanation": item.explanation.model_dump(mode="json"),
+            "features": item.features,
+            "payload_hash": hashes[index],
+            "due_at": item.due_at,
+            "status": "open",
+            "row_version": 1,
+        })
+    new_ids: dict[tuple[int, str], int] = {}
+    if new_rows:
+        ids = session.scalars(
+            insert(Recommendation).returning(Recommendation.id, sort_by_parameter_order=True), new_rows
+        ).all()
+        new_ids = {(r["model_id"], r["external_id"]): i for r, i in zip(new_rows, ids, strict=True)}
+        audit.record(session, actor, [
+            Change("recommendation.ingested", "recommendation", new_ids[(r["model_id"], r["external_id"])],
+                   {"external_id": r["external_id"], "payload_hash": r["payload_hash"]})
+            for r in new_rows
+        ])
+    session.commit()
+    results = []
+    for item in items:
+        key = (models[item.model].id, item.external_id)
+        if key in new_ids:
+            results.append(Ingested(new_ids[key], item.external_id, True))
+        else:
+            results.append(Ingested(existing[key][0], item.external_id, False))
+    return results
+
+
+# --- claims and decisions -----------------------------------------------------------------
+
+
+def _claimable(reviewer: User, now: datetime):  # noqa: ANN202 - SQL expression
+    """SQL condition: open and free, expired, or already this reviewer's."""
+    return (Recommendation.status == "open") & or_(
+        Recommendation.claimed_by_id.is_(None),
+        Recommendation.claimed_by_id == reviewer.id,
+        Recommendation.claim_expires_at < now,
+    )
+
+
+def claim_case(session: Session, *, recommendation_id: int, reviewer: User, now: datetime | None = None) -> Recommendation:
+    """Claim a case for a few minutes (renewing one's own claim); raise if someone else holds it."""
+    require_role(reviewer, DECIDING_ROLES, "review cases")
+    now = now or utcnow()
+    claimed = _try_claim(session, recommendation_id, reviewer, now)
+    rec = session.get(Recommendation, recommendation_id, populate_existing=True)
+    if rec is None:
+        raise NotFound(f"no case {recommendation_id}")
+    if not claimed:
+        session.rollback()
+        if rec.status != "open":
+            raise AlreadyDecided(f"case {rec.external_id} has already been decided")
+        holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
+        raise ClaimedByOther(
+            f"{holder} is working on case {rec.external_id} until {rec.claim_expires_at:%H:%M} UTC"
+        )
+    session.commit()
+    return rec
+
+
+def claim_next(session: Session, *, reviewer: User, model_id: int | None = None, site: str | None = None,
+               after_id: int | None = None) -> Recommendation | None:
+    """Claim the most urgent open case that nobody else holds (optionally filtered)."""
+    require_role(reviewer, DECIDING_ROLES, "review cases")
+    now = utcnow()
+    query = select(Recommendation.id).where(_claimable(reviewer, now))
+    if model_id:
+        query = query.where(Recommendation.model_id == model_id)
+    if site:
+        query = query.where(Recommendation.site == site)
+    if after_id:
+        query = query.where(Recommendation.id != after_id)
+    query = query.order_by(Recommendation.due_at.is_(None), Recommendation.due_at, Recommendation.id).limit(10)
+    for candidate in session.scalars(query).all():
+        if _try_claim(session, candidate, reviewer, now):
+            session.commit()
+            return session.get(Recommendation, candidate, populate_existing=True)
+    session.rollback()
+    return None
+
+
+def _try_claim(session: Session, recommendation_id: int, reviewer: User, now: datetime) -> bool:
+    """Atomically claim or renew; audit new claims. False when someone else holds it."""
+    result = session.execute(
+        update(Recommendation)
+        .where(Recommendation.id == recommendation_id, _claimable(reviewer, now))
+        .values(
+            claimed_at=case(
+                ((Recommendation.claimed_by_id == reviewer.id) & (Recommendation.claim_expires_at >= now),
+                 Recommendation.claimed_at),
+                else_=literal(now, UTCDateTime()),
+            ),
+            claimed_by_id=reviewer.id,
+            claim_expires_at=now + timedelta(minutes=CLAIM_MINUTES),
+            row_version=Recommendation.row_version + 1,
+        )
+        .returning(Recommendation.claimed_at)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if result is None:
+        return False
+    if result.claimed_at == now:
+        audit.record(session, actor_of(reviewer), [Change("case.claimed", "recommendation", recommendation_id)])
+    return True
+
+
+def release_claim(session: Session, *, recommendation_id: int, reviewer: User) -> None:
+    """Give a claimed case back to the queue."""
+    released = session.execute(
+        update(Recommendation)
+        .where(Recommendation.id == recommendation_id, Recommendation.claimed_by_id == reviewer.id,
+               Recommendation.status == "open")
+        .values(claimed_by_id=None, claimed_at=None, claim_expires_at=None,
+                row_version=Recommendation.row_version + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if released:
+        audit.record(session, actor_of(reviewer), [Change("case.released", "recommendation", recommendation_id)])
+    session.commit()
+
+
+def record_decision(
+    session: Session,
+    *,
+    recommendation_id: int,
+    reviewer: User,
+    action: str,
+    final_action: str | None = None,
+    reason_code: str | None = None,
+    note: str = "",
+    channel: str = "ui",
+) -> Decision:
+    """Countersign a case: accept, override (with a reason code) or escalate (with a note).
+
+    When the recommendation was not shown (shadow or paused version) the reviewer decided
+    unaided: `final_action` is required and the action is derived from whether it agrees.
+    """
+    require_role(reviewer, DECIDING_ROLES, "decide cases")
+    now = utcnow()
+    rec = session.get(
+        Recommendation, recommendation_id,
+        options=[joinedload(Recommendation.model), joinedload(Recommendation.model_version)],
+        populate_existing=True,
+    )
+    if rec is None:
+        raise NotFound(f"no case {recommendation_id}")
+    if rec.status != "open":
+        raise AlreadyDecided(f"case {rec.external_id} has already been decided")
+    if rec.claimed_by_id not in (None, reviewer.id) and rec.claim_expires_at and rec.claim_expires_at > now:
+        holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
+        raise ClaimedByOther(f"{holder} is working on case {rec.external_id}")
+
+    model = rec.model
+    ai_shown = rec.model_version.ai_visible
+    note = (note or "").strip()
+    final_action = final_action or None
+    reason_code = reason_code or None
+    fields: dict[str, str] = {}
+    if action not in ("accept", "override", "escalate"):
+        fields["action"] = "must be accept, override or escalate"
+    elif action == "escalate":
+        if final_action:
+            fields["final_action"] = "an escalated case has no final action yet"
+        if not note and not reason_code:
+            fields["note"] = "say why the case is escalated"
+    elif not ai_shown:
+        if final_action not in model.actions:
+            fields["final_action"] = f"the recommendation was hidden; choose one of {', '.join(model.actions)}"
+        else:
+            action = "accept" if final_action == rec.recommended_action else "override"
+    elif action == "accept":
+        if final_action not in (None, rec.recommended_action):
+            fields["final_action"] = "accepting keeps the recommended action; use override to change it"
+        final_action = rec.recommended_action
+    else:
+        if final_action not in model.actions:
+            fields["final_action"] = f"must be one of {', '.join(model.actions)}"
+        elif final_action == rec.recommended_action:
+            fields["final_action"] = "an override must change the recommended action"
+        if reason_code is None:
+            fields["reason_code"] = "an override needs a reason code"
+    if reason_code is not None and reason_code not in {r["code"] for r in model.reason_codes}:
+        fields["reason_code"] = "must be one of " + ", ".join(r["code"] for r in model.reason_codes)
+    if len(note) > 2000:
+        fields["note"] = "must be at most 2000 characters"
+    if fields:
+        raise ValidationFailed("the decision is invalid", fields)
+
+    opened_at = rec.claimed_at if rec.claimed_by_id == reviewer.id and rec.claimed_at else now
+    decision = Decision(
+        recommendation_id=rec.id, reviewer_id=reviewer.id, action=action, final_action=final_action,
+        reason_code=reason_code, note=note, opened_at=opened_at, decided_at=now, ai_shown=ai_shown,
+        channel=channel,
+    )
+    rec.status = "escalated" if action == "escalate" else "decided"
+    rec.claimed_by_id = rec.claimed_at = rec.claim_expires_at = None
+    session.add(decision)
+    try:
+        session.flush()
+    except (IntegrityError, StaleDataError):
+        # The unique decision per case (or the row version) lost a race with another reviewer.
+        session.rollback()
+        raise AlreadyDecided(f"case {recommendation_id} has just been decided by someone else") from None
+    audit.record(session, actor_of(reviewer), [Change(
+        f"decision.{action}", "recommendation", rec.id,
+        {"decision_id": decision.id, "final_action": final_action, "reason_code": reason_code,
+         "ai_shown": ai_shown, "channel": channel},
+    )])
+    session.commit()
+    return decision

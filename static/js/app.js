@@ -1,0 +1,92 @@
+// Countersign front-end behaviour: keyboard countersigning and clear errors for htmx swaps.
+// Loaded as a file (the Content-Security-Policy forbids inline scripts).
+(function () {
+  "use strict";
+
+  function panel() {
+    return document.getElementById("review-panel");
+  }
+
+  function showToast(message) {
+    var toast = document.getElementById("toast");
+    if (!toast) return;
+    toast.textContent = message;
+    toast.hidden = false;
+    window.clearTimeout(showToast.timer);
+    showToast.timer = window.setTimeout(function () { toast.hidden = true; }, 8000);
+  }
+
+  function openForm(id) {
+    var form = document.getElementById(id);
+    if (!form) return;
+    document.querySelectorAll("#review-panel form.panel").forEach(function (other) {
+      if (other !== form) other.hidden = true;
+    });
+    form.hidden = false;
+    var first = form.querySelector("input[type=radio]:not(:checked), input[type=text]");
+    var target = id === "escalate-form" ? form.querySelector("input[type=text]") : first;
+    if (target) target.focus();
+  }
+
+  function closeForms() {
+    document.querySelectorAll("#review-panel form.panel").forEach(function (form) { form.hidden = true; });
+    if (document.activeElement) document.activeElement.blur();
+  }
+
+  function submit(form) {
+    if (form && !form.classList.contains("htmx-request")) form.requestSubmit();
+  }
+
+  document.addEventListener("click", function (event) {
+    var toggle = event.target.closest("[data-open]");
+    if (toggle) openForm(toggle.getAttribute("data-open"));
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var current = panel();
+    if (!current || !current.dataset.caseId || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "Escape") { closeForms(); return; }
+    var typing = event.target.closest("input[type=text], textarea, select");
+    if (typing) return;
+    var key = event.key.toLowerCase();
+    var override = document.getElementById("override-form");
+    if (key === "a") {
+      event.preventDefault();
+      submit(current.querySelector("form[data-decision=accept]"));
+    } else if (key === "o" && override) {
+      event.preventDefault();
+      openForm("override-form");
+    } else if (key === "e") {
+      event.preventDefault();
+      openForm("escalate-form");
+    } else if (/^[1-9]$/.test(key)) {
+      if (override && !override.hidden) {
+        var reason = override.querySelector("input[name=reason_code][data-key='" + key + "']");
+        if (!reason) return;
+        event.preventDefault();
+        reason.checked = true;
+        if (override.querySelector("input[name=final_action]:checked")) {
+          submit(override);
+        } else {
+          var firstAction = override.querySelector("input[name=final_action]");
+          if (firstAction) firstAction.focus();
+          showToast("Choose the final action, then press the reason's number again.");
+        }
+      } else {
+        var unaided = current.querySelector("button[name=final_action][data-key='" + key + "']");
+        if (unaided) { event.preventDefault(); unaided.click(); }
+      }
+    }
+  });
+
+  // A failed htmx request must never leave a blank or silent screen.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    if (status === 401) return;  // HX-Redirect to the sign-in page handles it
+    showToast(status === 403 ? "You are not allowed to do that." :
+      "The server could not complete that (" + status + "). Nothing was lost; try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showToast("Countersign cannot be reached. Your last action was not sent; try again.");
+  });
+})();

@@ -1,0 +1,84 @@
+"""Countersign web application factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, g, request
+
+from feedback.db import configure_sqlite, sqlite_write_intent
+from webapp import config
+from webapp.extensions import csrf, db
+from webapp.htmx import add_vary
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the Countersign app."""
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    app.config.from_mapping(config.defaults())
+    for name in ("DATABASE_URL", "SECRET_KEY"):
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
+    app.config.from_prefixed_env("COUNTERSIGN")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = config.instance_secret_key(app.instance_path)
+    app.config["SQLALCHEMY_ENGINES"] = {
+        "default": {"url": config.database_url(app.config["DATABASE_URL"]), "pool_pre_ping": True}
+    }
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    csrf.init_app(app)
+
+    from webapp.api import bp as api_bp
+    from webapp.views import admin, auth, queue, review, vendor
+
+    for blueprint in (auth.bp, queue.bp, review.bp, admin.bp, vendor.bp):
+        app.register_blueprint(blueprint)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+
+    from webapp.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+    from webapp.cli import register_commands
+
+    register_commands(app)
+
+    @app.before_request
+    def _before() -> None:
+        sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+        g.user = None
+        if not request.path.startswith(("/api/", "/static/")):
+            from webapp.auth import load_session_user
+
+            load_session_user()
+
+    @app.after_request
+    def _headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return add_vary(response)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness and database check for load balancers."""
+        from sqlalchemy import text
+
+        db.session.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,47 @@
+"""The stable JSON API under /api/v1 (bearer tokens; no cookies, so no CSRF)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, request
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+from webapp.auth import api_user
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PUBLIC_ENDPOINTS = {"api.openapi"}
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    """Every API call needs a live bearer token (the OpenAPI document is public)."""
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    user = api_user()
+    if isinstance(user, Response):
+        return user
+    g.user = user
+    return None
+
+
+def json_body() -> Any:
+    """The parsed JSON body: 415 if it is not JSON, 400 if it does not parse."""
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def not_found(what: str) -> None:
+    """Abort with a 404 naming the missing object."""
+    abort(404, description=f"no {what}")
+
+
+from webapp.api import models, recommendations  # noqa: E402,F401  (routes)
+from webapp.api import spec  # noqa: E402,F401

@@ -1,0 +1,50 @@
+"""Model registry API."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.typing import ResponseReturnValue
+
+from feedback import queries, services
+from feedback.schemas import ErrorOut, ModelIn, ModelListOut, ModelOut, ModelVersionIn
+from feedback.validation import parse
+from webapp.api import bp, json_body
+from webapp.api.openapi import documented
+from webapp.api.serialize import model_out
+from webapp.extensions import db
+
+
+@bp.get("/models")
+@documented("get", "/api/v1/models", "List models with their versions",
+            responses={200: ("the models", ModelListOut)})
+def list_models() -> ResponseReturnValue:
+    """Every registered model."""
+    return {"items": [model_out(m) for m in queries.models_with_versions(db.session)]}
+
+
+@bp.post("/models")
+@documented("post", "/api/v1/models", "Register a model with its actions and reason codes", body=ModelIn,
+            responses={201: ("registered", ModelOut), 403: ("role may not register models", ErrorOut),
+                       409: ("key already registered", ErrorOut), 422: ("invalid fields", ErrorOut)})
+def create_model() -> ResponseReturnValue:
+    """Register a model."""
+    services.require_role(g.user, services.MODEL_ADMIN_ROLES, "register models")
+    spec = parse(ModelIn, json_body())
+    model = services.register_model(db.session, services.actor_of(g.user), spec)
+    return model_out(services.get_model(db.session, model.key)), 201
+
+
+@bp.post("/models/<key>/versions")
+@documented("post", "/api/v1/models/{key}/versions", "Register a version of a model", body=ModelVersionIn,
+            path_params={"key": "key"},
+            responses={201: ("registered", ModelOut), 403: ("role may not register versions", ErrorOut),
+                       404: ("unknown model", ErrorOut), 409: ("version already registered", ErrorOut),
+                       422: ("invalid fields", ErrorOut)})
+def create_version(key: str) -> ResponseReturnValue:
+    """Register a model version; answers the model with all its versions."""
+    services.require_role(g.user, services.MODEL_ADMIN_ROLES, "register model versions")
+    spec = parse(ModelVersionIn, json_body())
+    services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
+    db.session.expire_all()
+    return model_out(services.get_model(db.session, key)), 201
+

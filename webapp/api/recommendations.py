@@ -1,0 +1,65 @@
+"""Ingest recommendations, read them, and countersign them from other tools."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from flask.typing import ResponseReturnValue
+
+from feedback import queries, services
+from feedback.schemas import DecisionIn, DecisionOut, ErrorOut, IngestedItem, IngestOut, RecommendationIn, RecommendationOut
+from feedback.validation import parse, parse_batch
+from webapp.api import bp, json_body, not_found
+from webapp.api.openapi import documented
+from webapp.api.serialize import decision_out, recommendation_out
+from webapp.extensions import db
+
+BATCH = 1000
+
+
+@bp.post("/recommendations")
+@documented("post", "/api/v1/recommendations",
+            "Ingest one recommendation or a batch of up to 1,000 (all or nothing, idempotent on model + external_id)",
+            body=RecommendationIn, batch=BATCH,
+            responses={201: ("stored (a batch answers IngestOut; a single object answers IngestedItem)", IngestOut),
+                       200: ("every item was already stored with the same payload", IngestOut),
+                       403: ("role may not ingest", ErrorOut),
+                       409: ("an external_id is already stored with a different payload", ErrorOut),
+                       422: ("invalid items; each bad field is named as [index].field", ErrorOut)})
+def ingest() -> ResponseReturnValue:
+    """Store recommendations sent by a model service."""
+    services.require_role(g.user, services.INGEST_ROLES, "ingest recommendations")
+    items, is_batch = parse_batch(RecommendationIn, json_body(), max_items=current_app.config["MAX_BATCH"])
+    results = services.ingest_recommendations(db.session, services.actor_of(g.user), items)
+    status = 201 if any(r.created for r in results) else 200
+    out = [IngestedItem(id=r.id, external_id=r.external_id, created=r.created).model_dump() for r in results]
+    return ({"items": out} if is_batch else out[0]), status
+
+
+@bp.get("/recommendations/<int:recommendation_id>")
+@documented("get", "/api/v1/recommendations/{recommendation_id}", "A recommendation with its decision, if any",
+            path_params={"recommendation_id": "id"},
+            responses={200: ("the recommendation", RecommendationOut), 404: ("unknown id", ErrorOut)})
+def get_recommendation(recommendation_id: int) -> ResponseReturnValue:
+    """Read one recommendation."""
+    rec = queries.case_detail(db.session, recommendation_id)
+    if rec is None:
+        not_found(f"recommendation {recommendation_id}")
+    return recommendation_out(rec)
+
+
+@bp.post("/recommendations/<int:recommendation_id>/decision")
+@documented("post", "/api/v1/recommendations/{recommendation_id}/decision",
+            "Countersign a recommendation (the same rules as the review screen)", body=DecisionIn,
+            path_params={"recommendation_id": "id"},
+            responses={201: ("recorded", DecisionOut), 403: ("role may not decide", ErrorOut),
+                       404: ("unknown id", ErrorOut),
+                       409: ("already decided, or another reviewer holds the case", ErrorOut),
+                       422: ("invalid decision", ErrorOut)})
+def decide(recommendation_id: int) -> ResponseReturnValue:
+    """Record a decision through the shared service."""
+    spec = parse(DecisionIn, json_body())
+    decision = services.record_decision(
+        db.session, recommendation_id=recommendation_id, reviewer=g.user, action=spec.action,
+        final_action=spec.final_action, reason_code=spec.reason_code, note=spec.note, channel="api",
+    )
+    return decision_out(decision).model_dump(mode="json"), 201

@@ -1,0 +1,144 @@
+"""The `countersign` console command, built on Flask's CLI."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from feedback import audit, migrate, services
+from feedback.audit import Actor
+from feedback.db import sqlite_write_intent
+from feedback.errors import FeedbackError
+from feedback.models import ROLES
+from webapp.extensions import db
+
+CLI_ACTOR = Actor(None, "cli")
+
+
+def _fail(exc: FeedbackError) -> None:
+    """Print a domain error with its fields and exit non-zero."""
+    detail = "".join(f"\n  {k}: {v}" for k, v in exc.fields.items())
+    raise click.ClickException(f"{exc.message}{detail}")
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the countersign commands to the app's CLI."""
+
+    @app.cli.group("db")
+    def db_group() -> None:
+        """Schema migrations."""
+
+    @db_group.command("upgrade")
+    @click.argument("revision", default="head")
+    def db_upgrade(revision: str) -> None:
+        """Apply migrations up to REVISION (default: head)."""
+        migrate.upgrade(db.engine, revision)
+        click.echo(f"database at {revision}: {db.engine.url.render_as_string(hide_password=True)}")
+
+    @db_group.command("downgrade")
+    @click.argument("revision")
+    def db_downgrade(revision: str) -> None:
+        """Revert migrations down to REVISION."""
+        migrate.downgrade(db.engine, revision)
+
+    @app.cli.group("user")
+    def user_group() -> None:
+        """People who sign in."""
+
+    @user_group.command("create")
+    @click.argument("email")
+    @click.option("--role", type=click.Choice(ROLES), required=True)
+    @click.option("--name", default="")
+    @click.password_option("--password", help="Prompted for (twice) when not given.")
+    def user_create(email: str, role: str, name: str, password: str) -> None:
+        """Create a user."""
+        try:
+            user = services.create_user(db.session, CLI_ACTOR, email=email, role=role, password=password, name=name)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(f"created {user.email} ({user.role})")
+
+    @app.cli.group("token")
+    def token_group() -> None:
+        """API tokens."""
+
+    @token_group.command("create")
+    @click.argument("email")
+    @click.option("--name", default="")
+    def token_create(email: str, name: str) -> None:
+        """Create an API token for a user and print it once (only its hash is kept)."""
+        try:
+            token = services.create_token(db.session, CLI_ACTOR, email=email, name=name)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(token)
+
+    @token_group.command("revoke")
+    @click.argument("token_id", type=int)
+    def token_revoke(token_id: int) -> None:
+        """Revoke an API token by id."""
+        try:
+            services.revoke_token(db.session, CLI_ACTOR, token_id=token_id)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(f"revoked token {token_id}")
+
+    @app.cli.command("seed-demo")
+    @click.option("--days", default=90, show_default=True)
+    @click.option("--per-day", default=420, show_default=True, help="Decided cases per day of history.")
+    @click.option("--seed", "rng_seed", default=7, show_default=True)
+    def seed_demo(days: int, per_day: int, rng_seed: int) -> None:
+        """Fill the database with a realistic claims-triage scenario (skipped if already seeded)."""
+        from feedback.demo import DEMO_PASSWORD, seed
+
+        created = seed(db.session, days=days, per_day=per_day, rng_seed=rng_seed, progress=click.echo)
+        if not created:
+            click.echo("demo data already present; nothing changed")
+        click.echo(f"\nSign in with any of these (password: {DEMO_PASSWORD}):")
+        for email, role in (("reviewer01@countersign.test", "frontline"),
+                            ("handler@countersign.test", "exception_handler"),
+                            ("owner@countersign.test", "model_owner"),
+                            ("analyst@countersign.test", "analyst"),
+                            ("admin@countersign.test", "admin")):
+            click.echo(f"  {email:<32} {role}")
+
+    @app.cli.group("audit")
+    def audit_group() -> None:
+        """The tamper-evident audit trail."""
+
+    @audit_group.command("verify")
+    def audit_verify() -> None:
+        """Check every link of the audit hash chain; exit 1 if anything was altered."""
+        report = audit.verify_chain(db.session)
+        if report.ok:
+            click.echo(f"audit chain intact: {report.checked} events verified")
+            return
+        for problem in report.problems:
+            click.echo(f"FAIL: {problem}", err=True)
+        sys.exit(1)
+
+    @app.cli.command("serve")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True)
+    @click.option("--workers", default=min(2 * (os.cpu_count() or 1) + 1, 8), show_default=True)
+    @click.option("--threads", default=2, show_default=True)
+    def serve(host: str, port: int, workers: int, threads: int) -> None:
+        """Serve the app with gunicorn."""
+        args = [
+            sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
+            "--timeout", "60", "--graceful-timeout", "20", "--max-requests", "5000",
+            "--max-requests-jitter", "500", "--access-logfile", "-", "webapp:create_app()",
+        ]
+        os.execv(sys.executable, args)
+
+
+def main() -> None:
+    """Entry point of the `countersign` command."""
+    sqlite_write_intent.set(True)  # CLI commands write; take SQLite's write lock up front.
+    from webapp import create_app
+
+    FlaskGroup(create_app=create_app, help="Countersign: human-in-the-loop decision feedback.")(prog_name="countersign")

@@ -1,0 +1,42 @@
+"""Configuration: defaults, then environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def database_url(raw: str) -> str:
+    """Use the psycopg 3 driver for plain postgresql:// URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def instance_secret_key(instance_path: str) -> str:
+    """A per-installation secret kept in instance/ so restarts and workers share it."""
+    path = Path(instance_path) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def defaults() -> dict[str, Any]:
+    """Settings every installation starts from."""
+    return {
+        "DATABASE_URL": "sqlite:///countersign.sqlite",
+        "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+        "MAX_BATCH": 1000,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,
+        "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
+    }

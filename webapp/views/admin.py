@@ -1,0 +1,124 @@
+"""Model registry: models, their actions and reason codes, versions and stages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, g, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from feedback import queries, services
+from feedback.errors import FeedbackError, NotFound
+from feedback.models import STAGES
+from feedback.schemas import ModelIn, ModelVersionIn
+from feedback.validation import parse
+from webapp.auth import login_required
+from webapp.extensions import db
+from webapp.htmx import is_htmx, render_page_or_block
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+VIEW_ROLES = ("model_owner", "admin", "analyst")
+
+
+def split_list(text: str) -> list[str]:
+    """Actions typed one per line or separated by commas."""
+    return [part.strip() for part in re.split(r"[,\n]", text) if part.strip()]
+
+
+def parse_reason_codes(text: str) -> list[dict[str, str]]:
+    """Reason codes typed one per line as `code | label` (label defaults to the code)."""
+    reasons = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        parts = re.split(r"\s*[|:]\s*", line.strip(), maxsplit=1)
+        code, label = parts[0], parts[1] if len(parts) > 1 else ""
+        reasons.append({"code": code, "label": label or code.replace("_", " ").capitalize()})
+    return reasons
+
+
+def render_models(status: int = 200, **extra: Any) -> tuple[str, int]:
+    """The registry page, or its list block for htmx."""
+    context: dict[str, Any] = {
+        "models": queries.models_with_versions(db.session),
+        "stages": STAGES,
+        "can_edit": g.user.role in services.MODEL_ADMIN_ROLES,
+        "problem": None,
+        "fields": {},
+        "form": {},
+        "version_problem": {},
+        "notice": None,
+    }
+    context.update(extra)
+    return render_page_or_block("admin/models.html", "model_list", status=status, **context)
+
+
+@bp.get("/models")
+@login_required(VIEW_ROLES)
+def models() -> tuple[str, int]:
+    """List models with their versions."""
+    return render_models()
+
+
+@bp.post("/models")
+@login_required(services.MODEL_ADMIN_ROLES)
+def register_model() -> Response | tuple[str, int]:
+    """Register a model from the form."""
+    form = request.form
+    data = {
+        "key": form.get("key", ""),
+        "name": form.get("name", ""),
+        "description": form.get("description", ""),
+        "actions": split_list(form.get("actions", "")),
+        "reason_codes": parse_reason_codes(form.get("reason_codes", "")),
+    }
+    try:
+        services.register_model(db.session, services.actor_of(g.user), parse(ModelIn, data))
+    except FeedbackError as exc:
+        return render_page_or_block("admin/models.html", "model_form", status=exc.status,
+                                    **_form_context(problem=exc.message, fields=exc.fields, form=form.to_dict()))
+    if is_htmx():
+        return Response(status=200, headers={"HX-Redirect": url_for("admin.models")})
+    return redirect(url_for("admin.models"))
+
+
+def _form_context(**extra: Any) -> dict[str, Any]:
+    """Context for re-rendering the registration form with errors."""
+    return {
+        "models": queries.models_with_versions(db.session),
+        "stages": STAGES,
+        "can_edit": True,
+        "version_problem": {},
+        "notice": None,
+        **extra,
+    }
+
+
+@bp.post("/models/<key>/versions")
+@login_required(services.MODEL_ADMIN_ROLES)
+def add_version(key: str) -> Response | tuple[str, int]:
+    """Register a version of a model."""
+    form = request.form
+    try:
+        spec = parse(ModelVersionIn, {"version": form.get("version", ""), "stage": form.get("stage", "pilot")})
+        services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
+    except NotFound:
+        from flask import abort
+
+        abort(404)
+    except FeedbackError as exc:
+        message = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
+        return render_models(422, version_problem={key: message})
+    return redirect(url_for("admin.models"))
+
+
+@bp.post("/versions/<int:version_id>/stage")
+@login_required(services.MODEL_ADMIN_ROLES)
+def set_stage(version_id: int) -> tuple[str, int]:
+    """Move a version to another stage."""
+    version = services.set_version_stage(
+        db.session, services.actor_of(g.user), version_id=version_id, stage=request.form.get("stage", "")
+    )
+    return render_models(notice=f"{version.model.name} {version.version} is now {version.stage}.")

@@ -1,0 +1,38 @@
+"""The review queue: open cases, most urgent first."""
+
+from __future__ import annotations
+
+from flask import Blueprint, request
+
+from feedback import queries
+from feedback.db import utcnow
+from feedback.services import DECIDING_ROLES
+from webapp.auth import login_required
+from webapp.extensions import db
+from webapp.htmx import render_page_or_block
+
+bp = Blueprint("queue", __name__)
+
+
+def queue_filter() -> queries.QueueFilter:
+    """The model and site filter from the query string."""
+    model_id = request.args.get("model", type=int)
+    return queries.QueueFilter(model_id=model_id or None, site=request.args.get("site") or None)
+
+
+@bp.get("/queue")
+@login_required(DECIDING_ROLES)
+def index() -> tuple[str, int]:
+    """The queue page, or just its table for htmx filter changes."""
+    flt = queue_filter()
+    page = max(request.args.get("page", 1, type=int), 1)
+    now = utcnow()
+    return render_page_or_block(
+        "queue/index.html",
+        "queue_table",
+        flt=flt,
+        page=page,
+        now=now,
+        cases=queries.open_cases(db.session, flt, limit=50, offset=(page - 1) * 50),
+        counts=queries.queue_counts(db.session, flt, now),
+    )

@@ -1,0 +1,138 @@
+"""Case review: claim a case, see the recommendation and its explanation, countersign it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, g, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from feedback import queries, services
+from feedback.db import utcnow
+from feedback.errors import AlreadyDecided, ClaimedByOther, NotFound, ValidationFailed
+from feedback.models import Recommendation
+from webapp.auth import login_required
+from webapp.extensions import db
+from webapp.htmx import is_htmx, render_page_or_block
+from webapp.views.queue import queue_filter
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+
+ACTION_WORDS = {"accept": "Accepted", "override": "Overrode", "escalate": "Escalated"}
+
+
+def filter_args() -> dict[str, Any]:
+    """The queue filter to carry from case to case."""
+    flt = queue_filter()
+    return {k: v for k, v in (("model", flt.model_id), ("site", flt.site)) if v}
+
+
+def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) -> tuple[str, int]:
+    """The review page, or only its panel for htmx."""
+    context = {
+        "rec": rec,
+        "now": utcnow(),
+        "filter_args": filter_args(),
+        "notice": None,
+        "problem": None,
+        "fields": {},
+        "form": {},
+        "holder": None,
+    }
+    context.update(extra)
+    return render_page_or_block("review/case.html", "review_panel", status=status, **context)
+
+
+@bp.get("/next")
+@login_required(services.DECIDING_ROLES)
+def next_case() -> Response | tuple[str, int]:
+    """Claim the most urgent free case and open it."""
+    flt = queue_filter()
+    rec = services.claim_next(db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site)
+    if rec is None:
+        return render_panel(None)
+    return redirect(url_for("review.case", recommendation_id=rec.id, **filter_args()))
+
+
+@bp.get("/<int:recommendation_id>")
+@login_required(services.DECIDING_ROLES)
+def case(recommendation_id: int) -> tuple[str, int]:
+    """Open a case: claim it, or show who holds it or how it was decided."""
+    holder = None
+    try:
+        services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+    except NotFound:
+        abort(404)
+    except ClaimedByOther as exc:
+        holder = exc.message
+    except AlreadyDecided:
+        pass
+    rec = queries.case_detail(db.session, recommendation_id)
+    return render_panel(rec, holder=holder)
+
+
+@bp.post("/<int:recommendation_id>/decision")
+@login_required(services.DECIDING_ROLES)
+def decide(recommendation_id: int) -> Response | tuple[str, int]:
+    """Record the decision, then swap in the next case with a confirmation."""
+    form = request.form
+    try:
+        decision = services.record_decision(
+            db.session,
+            recommendation_id=recommendation_id,
+            reviewer=g.user,
+            action=form.get("action", ""),
+            final_action=form.get("final_action") or None,
+            reason_code=form.get("reason_code") or None,
+            note=form.get("note", ""),
+        )
+    except NotFound:
+        abort(404)
+    except ValidationFailed as exc:
+        rec = queries.case_detail(db.session, recommendation_id)
+        return render_panel(rec, 422, problem=exc.message, fields=exc.fields, form=form.to_dict(),
+                            open_panel=form.get("action"))
+    except (AlreadyDecided, ClaimedByOther) as exc:
+        rec = queries.case_detail(db.session, recommendation_id)
+        return render_panel(rec, 409, problem=f"Your decision was not saved: {exc.message}.", lost_race=True)
+
+    decided = queries.case_detail(db.session, recommendation_id)
+    assert decided is not None
+    outcome = f" ({decision.final_action})" if decision.final_action else ""
+    notice = f"{ACTION_WORDS[decision.action]} case {decided.external_id}{outcome}."
+    flt = queue_filter()
+    nxt = services.claim_next(db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site,
+                              after_id=recommendation_id)
+    if not is_htmx():
+        target = (url_for("review.case", recommendation_id=nxt.id, **filter_args()) if nxt
+                  else url_for("queue.index", **filter_args()))
+        return redirect(target)
+    nxt = queries.case_detail(db.session, nxt.id) if nxt else None
+    body, status = render_panel(nxt, notice=notice)
+    response = Response(body, status, mimetype="text/html")
+    response.headers["HX-Push-Url"] = (
+        url_for("review.case", recommendation_id=nxt.id, **filter_args()) if nxt
+        else url_for("review.next_case", **filter_args())
+    )
+    return response
+
+
+@bp.post("/<int:recommendation_id>/claim")
+@login_required(services.DECIDING_ROLES)
+def renew(recommendation_id: int) -> Response:
+    """Keep the claim alive while the reviewer has the case open."""
+    try:
+        services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+    except (ClaimedByOther, AlreadyDecided):
+        return Response(status=409)
+    except NotFound:
+        abort(404)
+    return Response(status=204)
+
+
+@bp.post("/<int:recommendation_id>/release")
+@login_required(services.DECIDING_ROLES)
+def release(recommendation_id: int) -> Response:
+    """Give the case back and return to the queue."""
+    services.release_claim(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+    return redirect(url_for("queue.index", **filter_args()))
