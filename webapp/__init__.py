@@ -64,6 +64,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
             load_session_user()
 
+    @app.teardown_request
+    def _after(_exc: BaseException | None) -> None:
+        sqlite_write_intent.set(False)
+
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]
         response.headers.setdefault("Content-Security-Policy", CSP)

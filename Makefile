@@ -1,0 +1,16 @@
+.PHONY: demo test setup bench lint
+
+demo:   ## set up, seed demo data, serve on http://127.0.0.1:8000
+	./scripts/demo.sh
+
+test:   ## set up (PostgreSQL and Chromium too) and run the whole suite
+	./scripts/test.sh
+
+setup:
+	./scripts/setup.sh
+
+lint:
+	.venv/bin/ruff check .
+
+bench:  ## ingest and decision timings on SQLite and PostgreSQL
+	./scripts/setup.sh --test && .venv/bin/python -m bench.loop

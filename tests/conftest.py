@@ -1,0 +1,141 @@
+"""Fixtures: every integration test runs on SQLite and on a real, throwaway PostgreSQL server."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from feedback import migrate
+from feedback.audit import GENESIS_HASH
+from feedback.db import Base
+
+REQUIRE_POSTGRES = os.environ.get("COUNTERSIGN_REQUIRE_POSTGRES") == "1"
+TABLES = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "audit_head"]
+
+
+def _free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pg_bindir() -> str | None:
+    """Directory of Debian's PostgreSQL server binaries, newest version first."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server of our own in a temp dir, stopped and deleted after the run."""
+    if os.environ.get("COUNTERSIGN_TEST_POSTGRES_URL"):
+        yield os.environ["COUNTERSIGN_TEST_POSTGRES_URL"]
+        return
+    bindir = _pg_bindir()
+    if bindir is None:
+        message = "PostgreSQL server binaries not found (run scripts/setup.sh --test)"
+        if REQUIRE_POSTGRES:
+            pytest.fail(message)
+        pytest.skip(message)
+    workdir = tempfile.mkdtemp(prefix="countersign-pg-")
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        account = pwd.getpwnam("postgres")
+        os.chown(workdir, account.pw_uid, account.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = os.path.join(workdir, "data"), _free_port()
+    subprocess.run([*prefix, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+                    "--no-sync"], check=True, capture_output=True)
+    options = (f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(workdir, "log"), "-o", options,
+                    "-w", "start"], check=True, capture_output=True)
+    admin = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE countersign_test"))
+    admin.dispose()
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/countersign_test"
+    finally:
+        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'countersign.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+def _empty(engine: Engine) -> None:
+    """Delete every row and reset the audit chain."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+        conn.execute(text("UPDATE audit_head SET seq = 0, last_hash = :h WHERE id = 1"), {"h": GENESIS_HASH})
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
+    """An app on an empty, migrated database."""
+    from webapp import create_app
+    from webapp.extensions import db
+
+    application = create_app({
+        "TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+    })
+    with application.app_context():
+        _empty(db.engine)
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Any]:
+    """A session of the test's own; no app context stays pushed, so requests stay isolated."""
+    from webapp.extensions import db
+
+    with app.app_context():
+        own = db.sessionmaker()
+    yield own
+    own.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser-like test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def htmx_client(app: Flask) -> FlaskClient:
+    """A test client whose requests come from htmx."""
+    test_client = app.test_client()
+    test_client.environ_base["HTTP_HX_REQUEST"] = "true"
+    return test_client

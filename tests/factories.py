@@ -1,0 +1,74 @@
+"""Small factories for test data, built through the real services."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from feedback import services
+from feedback.audit import Actor
+from feedback.db import utcnow
+from feedback.models import Recommendation, User
+from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
+
+PASSWORD = "correct horse battery"
+TEST_ACTOR = Actor(None, "test")
+_serial = itertools.count(1)
+
+
+def make_user(session: Session, role: str = "frontline", email: str | None = None, name: str = "") -> User:
+    """A user with the test password."""
+    email = email or f"{role}-{next(_serial)}@example.test"
+    return services.create_user(session, TEST_ACTOR, email=email, role=role, password=PASSWORD, name=name)
+
+
+def make_model(session: Session, key: str = "claims", version: str = "v1", stage: str = "production") -> Any:
+    """A three-action model with one version."""
+    model = services.register_model(session, TEST_ACTOR, ModelIn(
+        key=key, name=key.capitalize(), actions=["pay", "review", "deny"],
+        reason_codes=[{"code": "missing_context", "label": "Missing context"},
+                      {"code": "policy_exception", "label": "Policy exception"}],
+    ))
+    services.add_model_version(session, TEST_ACTOR, model_key=key, spec=ModelVersionIn(version=version, stage=stage))
+    return model
+
+
+def payload(n: int = 1, **overrides: Any) -> dict[str, Any]:
+    """A valid ingest payload for the `claims` model."""
+    body: dict[str, Any] = {
+        "model": "claims", "model_version": "v1", "external_id": f"EXT-{n}", "subject": f"Claim {n}",
+        "site": "Leeds", "segment": {"claim_band": "over_10k"}, "recommended_action": "pay",
+        "confidence": 0.8,
+        "explanation": {"summary": "Routine claim", "factors": [
+            {"name": "amount", "value": 12000, "contribution": -0.3},
+            {"name": "documents", "value": True, "contribution": 0.2}]},
+        "features": {"amount": 12000},
+        "due_at": (utcnow() + timedelta(hours=n)).isoformat(),
+    }
+    body.update(overrides)
+    return body
+
+
+def make_case(session: Session, n: int = 1, **overrides: Any) -> Recommendation:
+    """An ingested, open case."""
+    result = services.ingest_recommendations(session, TEST_ACTOR, [RecommendationIn.model_validate(payload(n, **overrides))])
+    rec = session.get(Recommendation, result[0].id)
+    assert rec is not None
+    return rec
+
+
+def login(client: FlaskClient, user: User) -> None:
+    """Sign a test client in."""
+    response = client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert response.status_code == 302, response.text
+
+
+def token_for(app: Flask, session: Session, user: User) -> dict[str, str]:
+    """Authorization header with a fresh token for the user."""
+    token = services.create_token(session, TEST_ACTOR, email=user.email)
+    return {"Authorization": f"Bearer {token}"}

@@ -1,0 +1,64 @@
+"""The audit chain detects edited, deleted and truncated history."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select, text, update
+
+from feedback import audit
+from feedback.models import AuditEvent
+from tests.factories import make_case, make_model, make_user
+
+
+def _history(session) -> None:
+    """A few events of different kinds."""
+    make_model(session)
+    make_user(session)
+    make_case(session, 1)
+    make_case(session, 2)
+
+
+def test_intact_chain_verifies(session):
+    _history(session)
+    report = audit.verify_chain(session)
+    assert report.ok, report.problems
+    assert report.checked == session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+    actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions[:2] == ["model.registered", "model_version.registered"]
+    assert actions.count("recommendation.ingested") == 2
+
+
+def test_edited_row_is_detected(session):
+    _history(session)
+    session.execute(text("UPDATE audit_events SET details = '{\"external_id\":\"FORGED\"}' WHERE seq = 3"))
+    session.commit()
+    report = audit.verify_chain(session)
+    assert not report.ok
+    assert any("#3" in p and "altered" in p for p in report.problems)
+
+
+def test_deleted_row_is_detected(session):
+    _history(session)
+    session.execute(delete(AuditEvent).where(AuditEvent.seq == 2))
+    session.commit()
+    report = audit.verify_chain(session)
+    assert any("#2 is missing" in p for p in report.problems)
+
+
+def test_truncated_tail_is_detected(session):
+    _history(session)
+    last = session.scalar(select(AuditEvent.seq).order_by(AuditEvent.seq.desc()).limit(1))
+    session.execute(delete(AuditEvent).where(AuditEvent.seq == last))
+    session.commit()
+    report = audit.verify_chain(session)
+    assert not report.ok and "chain ends" in report.problems[0]
+
+
+def test_rehashing_an_edit_still_breaks_the_next_link(session):
+    _history(session)
+    event = session.scalar(select(AuditEvent).where(AuditEvent.seq == 2))
+    forged = {**event.__dict__, "actor": "mallory"}
+    new_hash = audit.event_hash(event.prev_hash, forged)
+    session.execute(update(AuditEvent).where(AuditEvent.seq == 2).values(actor="mallory", hash=new_hash))
+    session.commit()
+    report = audit.verify_chain(session)
+    assert any("#3 does not link" in p for p in report.problems)

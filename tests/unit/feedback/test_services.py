@@ -1,0 +1,127 @@
+"""Decision, claim and user rules, tested through the services without HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from feedback import services
+from feedback.db import utcnow
+from feedback.errors import AlreadyDecided, ClaimedByOther, Conflict, PermissionDenied, ValidationFailed
+from feedback.models import AuditEvent, Decision, ModelVersion
+from tests.factories import TEST_ACTOR, make_case, make_model, make_user
+
+
+@pytest.fixture
+def world(session):
+    """A model, a case and two reviewers."""
+    make_model(session)
+    return {"rec": make_case(session), "ann": make_user(session, name="Ann"), "bob": make_user(session, name="Bob")}
+
+
+def test_accept_keeps_recommended_action_and_uses_claim_time(session, world):
+    rec, ann = world["rec"], world["ann"]
+    services.claim_case(session, recommendation_id=rec.id, reviewer=ann)
+    claimed_at = rec.claimed_at
+    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+    assert decision.final_action == "pay" and decision.ai_shown is True
+    assert decision.opened_at == claimed_at <= decision.decided_at
+    assert rec.status == "decided" and rec.claimed_by_id is None
+
+
+def test_override_needs_reason_and_a_different_action(session, world):
+    rec, ann = world["rec"], world["ann"]
+    with pytest.raises(ValidationFailed) as err:
+        services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="override", final_action="pay")
+    assert set(err.value.fields) == {"final_action", "reason_code"}
+    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="override",
+                                        final_action="deny", reason_code="missing_context", note="<b>see</b>")
+    assert (decision.action, decision.final_action, decision.reason_code) == ("override", "deny", "missing_context")
+    assert decision.note == "<b>see</b>"
+
+
+def test_escalation_needs_a_reason_and_leaves_final_action_open(session, world):
+    rec, ann = world["rec"], world["ann"]
+    with pytest.raises(ValidationFailed) as err:
+        services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="escalate")
+    assert "note" in err.value.fields
+    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="escalate", note="odd")
+    assert decision.final_action is None and rec.status == "escalated"
+
+
+def test_second_decision_is_refused(session, world):
+    rec, ann, bob = world["rec"], world["ann"], world["bob"]
+    services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+    with pytest.raises(AlreadyDecided):
+        services.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
+    assert session.scalar(select(func.count()).select_from(Decision)) == 1
+
+
+def test_claims_block_others_until_they_expire(session, world):
+    rec, ann, bob = world["rec"], world["ann"], world["bob"]
+    services.claim_case(session, recommendation_id=rec.id, reviewer=ann)
+    with pytest.raises(ClaimedByOther) as err:
+        services.claim_case(session, recommendation_id=rec.id, reviewer=bob)
+    assert "Ann is working on case EXT-1" in err.value.message
+    with pytest.raises(ClaimedByOther):
+        services.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
+    later = utcnow() + timedelta(minutes=services.CLAIM_MINUTES + 1)
+    taken = services.claim_case(session, recommendation_id=rec.id, reviewer=bob, now=later)
+    assert taken.claimed_by_id == bob.id
+
+
+def test_renewing_own_claim_keeps_opened_time(session, world):
+    rec, ann = world["rec"], world["ann"]
+    first = services.claim_case(session, recommendation_id=rec.id, reviewer=ann).claimed_at
+    renewed = services.claim_case(session, recommendation_id=rec.id, reviewer=ann, now=utcnow() + timedelta(minutes=2))
+    assert renewed.claimed_at == first
+    claims = session.scalar(select(func.count()).where(AuditEvent.action == "case.claimed"))
+    assert claims == 1
+
+
+def test_claim_next_skips_cases_held_by_others_and_orders_by_due(session, world):
+    ann, bob = world["ann"], world["bob"]
+    soon = make_case(session, 2, due_at=(utcnow() + timedelta(minutes=5)).isoformat())
+    assert services.claim_next(session, reviewer=ann).id == soon.id
+    assert services.claim_next(session, reviewer=bob).id == world["rec"].id
+    assert services.claim_next(session, reviewer=make_user(session)) is None
+
+
+def test_hidden_recommendation_means_unaided_decision(session, world):
+    rec, ann = world["rec"], world["ann"]
+    version = session.get(ModelVersion, rec.model_version_id)
+    services.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="paused")
+    with pytest.raises(ValidationFailed) as err:
+        services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+    assert "final_action" in err.value.fields
+    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept",
+                                        final_action="deny")
+    assert decision.ai_shown is False and decision.action == "override" and decision.reason_code is None
+
+
+def test_roles_are_enforced_in_services(session, world):
+    owner = make_user(session, "model_owner")
+    with pytest.raises(PermissionDenied):
+        services.record_decision(session, recommendation_id=world["rec"].id, reviewer=owner, action="accept")
+    with pytest.raises(PermissionDenied):
+        services.claim_case(session, recommendation_id=world["rec"].id, reviewer=owner)
+
+
+def test_users_and_tokens(session):
+    user = make_user(session, "analyst", email="Ana@Example.test")
+    assert user.email == "ana@example.test" and user.password_hash.startswith("$argon2id$")
+    with pytest.raises(Conflict):
+        make_user(session, "analyst", email="ana@example.test")
+    with pytest.raises(ValidationFailed) as err:
+        services.create_user(session, TEST_ACTOR, email="nope", role="boss", password="short")
+    assert set(err.value.fields) == {"email", "role", "password"}
+    token = services.create_token(session, TEST_ACTOR, email=user.email)
+    assert services.user_for_token(session, token).id == user.id
+    from feedback.models import ApiToken
+
+    stored = session.scalar(select(ApiToken))
+    assert token not in (stored.token_hash, stored.prefix + "x") and len(stored.token_hash) == 64
+    assert services.authenticate(session, email="ANA@example.test", password="correct horse battery").id == user.id
+    assert services.authenticate(session, email=user.email, password="wrong password") is None

@@ -1,0 +1,151 @@
+"""Queue and review screens, as full pages and as htmx fragments."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from feedback.models import Decision
+from tests.factories import login, make_case, make_model, make_user
+
+
+@pytest.fixture
+def reviewer(session, client, htmx_client):
+    """A signed-in reviewer (on both clients) and three open cases."""
+    make_model(session)
+    for n in (1, 2, 3):
+        make_case(session, n)
+    user = make_user(session, name="Rita")
+    login(client, user)
+    login(htmx_client, user)
+    return user
+
+
+def case_id(html: str) -> int:
+    """The id of the case shown in a review panel."""
+    return int(re.search(r'data-case-id="(\d+)"', html).group(1))
+
+
+def test_pages_need_sign_in(client, htmx_client):
+    response = client.get("/queue")
+    assert response.status_code == 302 and response.location.startswith("/login?next=")
+    fragment = htmx_client.get("/queue")
+    assert fragment.status_code == 401 and fragment.headers["HX-Redirect"].startswith("/login")
+
+
+def test_wrong_password_is_refused(session, client):
+    user = make_user(session)
+    response = client.post("/login", data={"email": user.email, "password": "nope nope nope"})
+    assert response.status_code == 401 and "Wrong email or password" in response.text
+    assert client.get("/queue").status_code == 302
+
+
+def test_queue_page_and_fragment(reviewer, client, htmx_client):
+    page = client.get("/queue")
+    assert page.status_code == 200 and "<html" in page.text
+    assert "3</strong> open" in page.text and "EXT-1" in page.text
+    assert page.headers["Vary"] and "HX-Request" in page.headers["Vary"]
+    fragment = htmx_client.get("/queue?site=Bristol")
+    assert fragment.status_code == 200 and "<html" not in fragment.text
+    assert fragment.text.lstrip().startswith('<div id="queue-table">')
+    assert "0</strong> open" in fragment.text
+
+
+def test_open_case_claims_it_and_others_see_who(reviewer, session, client, app):
+    page = client.get("/review/next", follow_redirects=True)
+    assert page.status_code == 200
+    rec_id = case_id(page.text)
+    assert "AI recommends" in page.text and "Routine claim" in page.text
+    other = app.test_client()
+    login(other, make_user(session, name="Otto"))
+    seen = other.get(f"/review/{rec_id}")
+    assert seen.status_code == 200 and "Rita is working on case" in seen.text
+    assert 'data-case-id' not in seen.text  # no decision controls for a case someone else holds
+    assert "Rita reviewing" in other.get("/queue").text
+
+
+def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_client, session):
+    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept"})
+    assert response.status_code == 200
+    assert "<html" not in response.text and 'id="review-panel"' in response.text
+    assert "Accepted case EXT-1 (pay)." in response.text
+    next_id = case_id(response.text)
+    assert next_id != rec_id and response.headers["HX-Push-Url"].endswith(f"/review/{next_id}")
+    assert session.scalar(select(func.count()).select_from(Decision)) == 1
+
+
+def test_invalid_override_rerenders_panel_with_422(reviewer, client, htmx_client):
+    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "override", "final_action": "deny"})
+    assert response.status_code == 422
+    assert "an override needs a reason code" in response.text
+    assert case_id(response.text) == rec_id
+    assert re.search(r'id="override-form"[^>]*class="panel" >', response.text)  # the form stays open
+
+
+def test_losing_a_race_gives_a_clear_409(reviewer, client, htmx_client, session):
+    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept"})
+    again = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "x"})
+    assert again.status_code == 409
+    assert "Your decision was not saved" in again.text and "already been decided" in again.text
+    assert "Next case" in again.text
+
+
+def test_non_htmx_decision_redirects_to_next_case(reviewer, client):
+    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    response = client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "needs a senior"})
+    assert response.status_code == 302 and re.match(r"^/review/\d+$", response.location)
+
+
+def test_release_returns_case_to_queue(reviewer, client, session):
+    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    assert client.post(f"/review/{rec_id}/release").status_code == 302
+    assert "Rita reviewing" not in client.get("/queue").text
+
+
+def test_explanation_text_is_escaped(session, client):
+    make_model(session)
+    make_case(session, 9, explanation={"summary": "<script>alert(1)</script>",
+                                       "factors": [{"name": "<img src=x onerror=alert(2)>", "value": "<b>v</b>",
+                                                    "contribution": 0.4}]})
+    login(client, make_user(session))
+    page = client.get("/review/next", follow_redirects=True).text
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page and "<b>v</b>" not in page
+
+
+def test_roles_without_review_rights_get_403(session, client):
+    login(client, make_user(session, "analyst"))
+    assert client.get("/queue").status_code == 403
+    assert client.get("/review/next").status_code == 403
+
+
+def test_security_headers(reviewer, client):
+    response = client.get("/queue")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_csrf_is_enforced_on_forms_and_htmx(app, session):
+    app.config["WTF_CSRF_ENABLED"] = True
+    make_model(session)
+    rec = make_case(session)
+    user = make_user(session)
+    client = app.test_client()
+    page = client.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert client.post("/login", data={"email": user.email, "password": "correct horse battery"}).status_code == 400
+    assert client.post("/login", data={"email": user.email, "password": "correct horse battery",
+                                       "csrf_token": token}).status_code == 302
+    body = client.get(f"/review/{rec.id}").text
+    header_token = re.search(r'"X-CSRFToken": "([^"]+)"', body).group(1)
+    refused = client.post(f"/review/{rec.id}/decision", data={"action": "accept"}, headers={"HX-Request": "true"})
+    assert refused.status_code == 400
+    accepted = client.post(f"/review/{rec.id}/decision", data={"action": "accept"},
+                           headers={"HX-Request": "true", "X-CSRFToken": header_token})
+    assert accepted.status_code == 200, accepted.text
