@@ -34,7 +34,8 @@ STAFF = (
     ("handler@countersign.test", "Hana Handler", "exception_handler"),
 )
 CLAIMS = ModelIn(
-    key="claims_triage", name="Claims triage",
+    key="claims_triage",
+    name="Claims triage",
     description="Recommends whether to pay, review or deny an insurance claim.",
     actions=["pay", "review", "deny"],
     reason_codes=[
@@ -47,7 +48,8 @@ CLAIMS = ModelIn(
     ],
 )
 FRAUD = ModelIn(
-    key="fraud_alert", name="Payment fraud alerts",
+    key="fraud_alert",
+    name="Payment fraud alerts",
     description="Decides whether a card payment raises a fraud alert.",
     actions=["raise_alert", "dismiss"],
     reason_codes=[
@@ -60,8 +62,9 @@ FRAUD = ModelIn(
 )
 
 
-def seed(session: Session, *, days: int = 90, per_day: int = 420, rng_seed: int = 7,
-         progress: Callable[[str], None] = print) -> bool:
+def seed(
+    session: Session, *, days: int = 90, per_day: int = 420, rng_seed: int = 7, progress: Callable[[str], None] = print
+) -> bool:
     """Create the demo scenario; return False (changing nothing) if it is already there."""
     if session.scalar(select(Model.id).where(Model.key == CLAIMS.key)) is not None:
         return False
@@ -79,8 +82,8 @@ def seed(session: Session, *, days: int = 90, per_day: int = 420, rng_seed: int 
     session.commit()
 
     personality = {r.id: math.exp(rng.gauss(0, 0.3)) for r in reviewers}
-    personality[reviewers[2].id] = 0.08   # reviewer03 rubber-stamps
-    personality[reviewers[10].id] = 2.0   # reviewer11 overrides often
+    personality[reviewers[2].id] = 0.08  # reviewer03 rubber-stamps
+    personality[reviewers[10].id] = 2.0  # reviewer11 overrides often
     counter = 0
     chunk_days = 10
     for start in range(days, 0, -chunk_days):
@@ -127,7 +130,9 @@ def _users(session: Session) -> list[User]:
     users = [User(email=e, name=n, role=r, password_hash=password_hash) for e, n, r in people]
     session.add_all(users)
     session.flush()
-    audit.record(session, SEED_ACTOR, [Change("user.created", "user", u.id, {"email": u.email, "role": u.role}) for u in users])
+    audit.record(
+        session, SEED_ACTOR, [Change("user.created", "user", u.id, {"email": u.email, "role": u.role}) for u in users]
+    )
     session.commit()
     return [u for u in users if u.role == "frontline"]
 
@@ -137,19 +142,39 @@ def _version(session: Session, model: Model, label: str, stage: str, created: da
     version = ModelVersion(model_id=model.id, version=label, stage=stage, created_at=created)
     session.add(version)
     session.flush()
-    audit.record(session, SEED_ACTOR, [Change("model_version.registered", "model_version", version.id,
-                                              {"model": model.key, "version": label, "stage": stage})])
+    audit.record(
+        session,
+        SEED_ACTOR,
+        [
+            Change(
+                "model_version.registered",
+                "model_version",
+                version.id,
+                {"model": model.key, "version": label, "stage": stage},
+            )
+        ],
+    )
     return version
 
 
 def _pick_reviewer(rng: random.Random, reviewers: list[User]) -> User:
     """Any reviewer; workloads differ a little."""
-    return reviewers[min(int(rng.expovariate(1 / 7)), len(reviewers) - 1)] if rng.random() < 0.3 else rng.choice(reviewers)
+    return (
+        reviewers[min(int(rng.expovariate(1 / 7)), len(reviewers) - 1)] if rng.random() < 0.3 else rng.choice(reviewers)
+    )
 
 
-def _decide(rng: random.Random, p_override: float, recommended: str, actions: list[str], reasons: list[str],
-            reason_weights: list[float], reviewer: User, personality: dict[int, float],
-            created: datetime) -> dict[str, Any]:
+def _decide(
+    rng: random.Random,
+    p_override: float,
+    recommended: str,
+    actions: list[str],
+    reasons: list[str],
+    reason_weights: list[float],
+    reviewer: User,
+    personality: dict[int, float],
+    created: datetime,
+) -> dict[str, Any]:
     """A plausible human decision on a case."""
     p = min(p_override * personality[reviewer.id], 0.95)
     roll = rng.random()
@@ -168,18 +193,35 @@ def _decide(rng: random.Random, p_override: float, recommended: str, actions: li
     else:
         action, final, reason, note = "accept", recommended, None, ""
     return {
-        "reviewer_id": reviewer.id, "action": action, "final_action": final, "reason_code": reason,
-        "note": note, "opened_at": opened, "decided_at": opened + timedelta(seconds=seconds),
-        "ai_shown": True, "channel": "ui",
+        "reviewer_id": reviewer.id,
+        "action": action,
+        "final_action": final,
+        "reason_code": reason,
+        "note": note,
+        "opened_at": opened,
+        "decided_at": opened + timedelta(seconds=seconds),
+        "ai_shown": True,
+        "channel": "ui",
     }
 
 
-def _claim_case(rng: random.Random, n: int, model: Model, version: ModelVersion, created: datetime,
-                reviewers: list[User], personality: dict[int, float]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _claim_case(
+    rng: random.Random,
+    n: int,
+    model: Model,
+    version: ModelVersion,
+    created: datetime,
+    reviewers: list[User],
+    personality: dict[int, float],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """One claims-triage recommendation and its decision."""
     site = rng.choices(SITES, weights=(3, 3, 2, 2, 1, 1))[0]
     band = rng.choices(("under_1k", "1k_10k", "over_10k"), weights=(5, 4, 1.5))[0]
-    amount = {"under_1k": rng.uniform(80, 999), "1k_10k": rng.uniform(1000, 9999), "over_10k": rng.uniform(10000, 60000)}[band]
+    amount = {
+        "under_1k": rng.uniform(80, 999),
+        "1k_10k": rng.uniform(1000, 9999),
+        "over_10k": rng.uniform(10000, 60000),
+    }[band]
     features = {
         "amount": round(amount, 2),
         "policy_age_months": int(rng.expovariate(1 / 30)) + 1,
@@ -187,33 +229,73 @@ def _claim_case(rng: random.Random, n: int, model: Model, version: ModelVersion,
         "documents_complete": rng.random() < 0.85,
         "days_since_incident": int(rng.expovariate(1 / 6)),
     }
-    score = (0.9 - 0.25 * (band == "over_10k") - 0.3 * (not features["documents_complete"])
-             - 0.08 * features["prior_claims"] + rng.gauss(0, 0.15))
+    score = (
+        0.9
+        - 0.25 * (band == "over_10k")
+        - 0.3 * (not features["documents_complete"])
+        - 0.08 * features["prior_claims"]
+        + rng.gauss(0, 0.15)
+    )
     recommended = "pay" if score > 0.55 else "review" if score > 0.25 else "deny"
     confidence = round(min(max(0.5 + abs(score - 0.5) * 0.9 + rng.gauss(0, 0.08), 0.35), 0.99), 3)
     factors = [
-        {"name": "Claim amount", "value": features["amount"], "contribution": round(-0.25 * (band == "over_10k") - 0.03 * (band == "1k_10k") + rng.gauss(0, 0.02), 3)},
-        {"name": "Documents complete", "value": features["documents_complete"], "contribution": round(0.12 if features["documents_complete"] else -0.3, 3)},
-        {"name": "Prior claims", "value": features["prior_claims"], "contribution": round(-0.08 * features["prior_claims"] + 0.04, 3)},
-        {"name": "Policy age (months)", "value": features["policy_age_months"], "contribution": round(min(features["policy_age_months"], 60) / 400, 3)},
+        {
+            "name": "Claim amount",
+            "value": features["amount"],
+            "contribution": round(-0.25 * (band == "over_10k") - 0.03 * (band == "1k_10k") + rng.gauss(0, 0.02), 3),
+        },
+        {
+            "name": "Documents complete",
+            "value": features["documents_complete"],
+            "contribution": round(0.12 if features["documents_complete"] else -0.3, 3),
+        },
+        {
+            "name": "Prior claims",
+            "value": features["prior_claims"],
+            "contribution": round(-0.08 * features["prior_claims"] + 0.04, 3),
+        },
+        {
+            "name": "Policy age (months)",
+            "value": features["policy_age_months"],
+            "contribution": round(min(features["policy_age_months"], 60) / 400, 3),
+        },
     ]
     factors.sort(key=lambda f: -abs(f["contribution"]))
     p = 0.10 * (1.8 - confidence)
     if band == "over_10k" and version.version == "v1":
         p = 0.45 if site == "Leeds" else 0.33
     reason_weights = [6, 1, 1, 1, 1, 1] if band == "over_10k" and version.version == "v1" else [2, 2, 1.5, 2, 2, 1]
-    segment = {"claim_band": band, "channel": rng.choice(("web", "phone", "broker")),
-               "product": rng.choices(("motor", "home", "travel"), weights=(5, 3, 2))[0]}
+    segment = {
+        "claim_band": band,
+        "channel": rng.choice(("web", "phone", "broker")),
+        "product": rng.choices(("motor", "home", "travel"), weights=(5, 3, 2))[0],
+    }
     reviewer = _pick_reviewer(rng, reviewers)
     rec = {
-        "model": model, "version": version, "external_id": f"CLM-{n:06d}",
-        "subject": f"{segment['product'].capitalize()} claim £{amount:,.0f}", "site": site, "segment": segment,
-        "recommended_action": recommended, "confidence": confidence,
+        "model": model,
+        "version": version,
+        "external_id": f"CLM-{n:06d}",
+        "subject": f"{segment['product'].capitalize()} claim £{amount:,.0f}",
+        "site": site,
+        "segment": segment,
+        "recommended_action": recommended,
+        "confidence": confidence,
         "explanation": {"summary": _claim_summary(recommended, band, features), "factors": factors},
-        "features": features, "created_at": created, "due_at": created + timedelta(hours=24),
+        "features": features,
+        "created_at": created,
+        "due_at": created + timedelta(hours=24),
     }
-    return rec, _decide(rng, p, recommended, model.actions, [r["code"] for r in model.reason_codes],
-                        reason_weights, reviewer, personality, created)
+    return rec, _decide(
+        rng,
+        p,
+        recommended,
+        model.actions,
+        [r["code"] for r in model.reason_codes],
+        reason_weights,
+        reviewer,
+        personality,
+        created,
+    )
 
 
 def _claim_summary(action: str, band: str, features: dict[str, Any]) -> str:
@@ -227,8 +309,15 @@ def _claim_summary(action: str, band: str, features: dict[str, Any]) -> str:
     return "Claim history and amount suggest a manual check."
 
 
-def _fraud_case(rng: random.Random, n: int, model: Model, version: ModelVersion, created: datetime,
-                reviewers: list[User], personality: dict[int, float]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _fraud_case(
+    rng: random.Random,
+    n: int,
+    model: Model,
+    version: ModelVersion,
+    created: datetime,
+    reviewers: list[User],
+    personality: dict[int, float],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """One fraud-alert recommendation and its decision."""
     site = rng.choices(SITES, weights=(2, 3, 2, 3, 1, 1))[0]
     category = rng.choices(("grocery", "travel", "electronics", "gambling"), weights=(4, 2, 2, 1))[0]
@@ -237,64 +326,125 @@ def _fraud_case(rng: random.Random, n: int, model: Model, version: ModelVersion,
     risk = 0.2 + 0.3 * (not card_present) + 0.25 * (category in ("electronics", "gambling")) + rng.gauss(0, 0.15)
     recommended = "raise_alert" if risk > 0.5 else "dismiss"
     confidence = round(min(max(0.55 + abs(risk - 0.5) + rng.gauss(0, 0.07), 0.4), 0.99), 3)
-    features = {"amount": amount, "merchant_category": category, "card_present": card_present,
-                "country_mismatch": rng.random() < 0.1}
+    features = {
+        "amount": amount,
+        "merchant_category": category,
+        "card_present": card_present,
+        "country_mismatch": rng.random() < 0.1,
+    }
     factors = [
         {"name": "Card present", "value": card_present, "contribution": round(-0.2 if card_present else 0.28, 3)},
-        {"name": "Merchant category", "value": category, "contribution": round(0.22 if category in ("electronics", "gambling") else -0.05, 3)},
+        {
+            "name": "Merchant category",
+            "value": category,
+            "contribution": round(0.22 if category in ("electronics", "gambling") else -0.05, 3),
+        },
         {"name": "Amount", "value": amount, "contribution": round(math.log10(amount + 1) / 20, 3)},
     ]
     p = 0.16 * (1.8 - confidence) * (1.6 if category == "travel" else 1)
     segment = {"merchant_category": category, "card_present": "yes" if card_present else "no"}
     reviewer = _pick_reviewer(rng, reviewers)
     rec = {
-        "model": model, "version": version, "external_id": f"TXN-{n:06d}",
-        "subject": f"Card payment £{amount:,.2f} at a {category} merchant", "site": site, "segment": segment,
-        "recommended_action": recommended, "confidence": confidence,
-        "explanation": {"summary": "Unusual for this card." if recommended == "raise_alert" else "Consistent with the card's history.",
-                        "factors": factors},
-        "features": features, "created_at": created, "due_at": created + timedelta(hours=4),
+        "model": model,
+        "version": version,
+        "external_id": f"TXN-{n:06d}",
+        "subject": f"Card payment £{amount:,.2f} at a {category} merchant",
+        "site": site,
+        "segment": segment,
+        "recommended_action": recommended,
+        "confidence": confidence,
+        "explanation": {
+            "summary": "Unusual for this card."
+            if recommended == "raise_alert"
+            else "Consistent with the card's history.",
+            "factors": factors,
+        },
+        "features": features,
+        "created_at": created,
+        "due_at": created + timedelta(hours=4),
     }
-    return rec, _decide(rng, p, recommended, model.actions, [r["code"] for r in model.reason_codes],
-                        [3, 2, 2, 1, 1], reviewer, personality, created)
+    return rec, _decide(
+        rng,
+        p,
+        recommended,
+        model.actions,
+        [r["code"] for r in model.reason_codes],
+        [3, 2, 2, 1, 1],
+        reviewer,
+        personality,
+        created,
+    )
 
 
-def _store(session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]], reviewers: list[User]) -> None:
+def _store(
+    session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]], reviewers: list[User]
+) -> None:
     """Bulk-insert recommendations (and their decisions) with their audit events, in one transaction."""
     rows = []
     for rec in recs:
         spec = RecommendationIn(
-            model=rec["model"].key, model_version=rec["version"].version, external_id=rec["external_id"],
-            subject=rec["subject"], site=rec["site"], segment=rec["segment"],
-            recommended_action=rec["recommended_action"], confidence=rec["confidence"],
-            explanation=rec["explanation"], features=rec["features"], due_at=rec["due_at"],
+            model=rec["model"].key,
+            model_version=rec["version"].version,
+            external_id=rec["external_id"],
+            subject=rec["subject"],
+            site=rec["site"],
+            segment=rec["segment"],
+            recommended_action=rec["recommended_action"],
+            confidence=rec["confidence"],
+            explanation=rec["explanation"],
+            features=rec["features"],
+            due_at=rec["due_at"],
         )
-        rows.append({
-            "model_id": rec["model"].id, "model_version_id": rec["version"].id, "external_id": spec.external_id,
-            "subject": spec.subject, "site": spec.site, "segment": spec.segment,
-            "recommended_action": spec.recommended_action, "confidence": spec.confidence,
-            "explanation": spec.explanation.model_dump(mode="json"), "features": spec.features,
-            "payload_hash": services.payload_hash(spec), "created_at": rec["created_at"], "due_at": spec.due_at,
-            "status": "open", "row_version": 1,
-        })
+        rows.append(
+            {
+                "model_id": rec["model"].id,
+                "model_version_id": rec["version"].id,
+                "external_id": spec.external_id,
+                "subject": spec.subject,
+                "site": spec.site,
+                "segment": spec.segment,
+                "recommended_action": spec.recommended_action,
+                "confidence": spec.confidence,
+                "explanation": spec.explanation.model_dump(mode="json"),
+                "features": spec.features,
+                "payload_hash": services.payload_hash(spec),
+                "created_at": rec["created_at"],
+                "due_at": spec.due_at,
+                "status": "open",
+                "row_version": 1,
+            }
+        )
     if decisions:
         for row, dec in zip(rows, decisions, strict=True):
             row["status"] = "escalated" if dec["action"] == "escalate" else "decided"
     ids = session.scalars(insert(Recommendation).returning(Recommendation.id, sort_by_parameter_order=True), rows).all()
-    audit.record(session, SEED_ACTOR, [
-        Change("recommendation.ingested", "recommendation", rec_id, {"external_id": row["external_id"]})
-        for rec_id, row in zip(ids, rows, strict=True)
-    ])
+    audit.record(
+        session,
+        SEED_ACTOR,
+        [
+            Change("recommendation.ingested", "recommendation", rec_id, {"external_id": row["external_id"]})
+            for rec_id, row in zip(ids, rows, strict=True)
+        ],
+    )
     if decisions:
         for rec_id, dec in zip(ids, decisions, strict=True):
             dec["recommendation_id"] = rec_id
         session.execute(insert(Decision), decisions)
         by_reviewer: dict[int, list[Change]] = defaultdict(list)
         for dec in decisions:
-            by_reviewer[dec["reviewer_id"]].append(Change(
-                f"decision.{dec['action']}", "recommendation", dec["recommendation_id"],
-                {"final_action": dec["final_action"], "reason_code": dec["reason_code"], "ai_shown": True, "channel": "ui"},
-            ))
+            by_reviewer[dec["reviewer_id"]].append(
+                Change(
+                    f"decision.{dec['action']}",
+                    "recommendation",
+                    dec["recommendation_id"],
+                    {
+                        "final_action": dec["final_action"],
+                        "reason_code": dec["reason_code"],
+                        "ai_shown": True,
+                        "channel": "ui",
+                    },
+                )
+            )
         emails = {r.id: r.email for r in reviewers}
         for reviewer_id, changes in by_reviewer.items():
             audit.record(session, Actor(reviewer_id, emails[reviewer_id]), changes)

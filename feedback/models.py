@@ -75,9 +75,7 @@ class Model(Base):
     reason_codes: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    versions: Mapped[list[ModelVersion]] = relationship(
-        back_populates="model", order_by="ModelVersion.id"
-    )
+    versions: Mapped[list[ModelVersion]] = relationship(back_populates="model", order_by="ModelVersion.id")
 
     def reason_label(self, code: str | None) -> str:
         """Human label of a reason code (the code itself when unknown)."""

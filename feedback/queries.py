@@ -82,8 +82,11 @@ def queue_counts(session: Session, flt: QueueFilter, now: datetime) -> QueueCoun
         .order_by(Recommendation.site)
     ).all()
     return QueueCounts(
-        total=totals[0], overdue=totals[1], claimed=totals[2],
-        by_model=[tuple(r) for r in by_model], by_site=[tuple(r) for r in by_site],
+        total=totals[0],
+        overdue=totals[1],
+        claimed=totals[2],
+        by_model=[tuple(r) for r in by_model],
+        by_site=[tuple(r) for r in by_site],
     )
 
 
@@ -109,15 +112,19 @@ def models_with_versions(session: Session) -> list[Model]:
 
 def recent_decisions(session: Session, reviewer: User, limit: int = 10) -> list[Decision]:
     """A reviewer's latest decisions, newest first."""
-    return list(session.scalars(
-        select(Decision)
-        .options(joinedload(Decision.recommendation))
-        .where(Decision.reviewer_id == reviewer.id)
-        .order_by(Decision.decided_at.desc(), Decision.id.desc())
-        .limit(limit)
-    ))
+    return list(
+        session.scalars(
+            select(Decision)
+            .options(joinedload(Decision.recommendation))
+            .where(Decision.reviewer_id == reviewer.id)
+            .order_by(Decision.decided_at.desc(), Decision.id.desc())
+            .limit(limit)
+        )
+    )
 
 
 def version_of(session: Session, model: Model, version: str) -> ModelVersion | None:
     """A model's version by its label."""
-    return session.scalar(select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version))
+    return session.scalar(
+        select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version)
+    )

@@ -60,9 +60,7 @@ def require_role(user: User, roles: Sequence[str], doing: str) -> None:
 # --- users and tokens -------------------------------------------------------------------
 
 
-def create_user(
-    session: Session, actor: Actor, *, email: str, role: str, password: str, name: str = ""
-) -> User:
+def create_user(session: Session, actor: Actor, *, email: str, role: str, password: str, name: str = "") -> User:
     """Create a user with an argon2-hashed password."""
     email = email.strip().lower()
     fields = {}
@@ -77,7 +75,9 @@ def create_user(
     if session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user {email} already exists", {"email": "already registered"})
     user = User(
-        email=email, role=role, name=name.strip() or email.split("@")[0],
+        email=email,
+        role=role,
+        name=name.strip() or email.split("@")[0],
         password_hash=hash_password(password),
     )
     session.add(user)
@@ -112,12 +112,16 @@ def create_token(session: Session, actor: Actor, *, email: str, name: str = "") 
         raise NotFound(f"no user {email}", {"email": "unknown user"})
     token = new_token()
     row = ApiToken(
-        user_id=user.id, name=name or f"token for {user.email}",
-        token_hash=token_digest(token), prefix=token[:10],
+        user_id=user.id,
+        name=name or f"token for {user.email}",
+        token_hash=token_digest(token),
+        prefix=token[:10],
     )
     session.add(row)
     session.flush()
-    audit.record(session, actor, [Change("token.created", "api_token", row.id, {"user": user.email, "prefix": row.prefix})])
+    audit.record(
+        session, actor, [Change("token.created", "api_token", row.id, {"user": user.email, "prefix": row.prefix})]
+    )
     session.commit()
     return token
 
@@ -157,7 +161,10 @@ def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
     if session.scalar(select(Model.id).where(Model.key == spec.key)) is not None:
         raise Conflict(f"a model with key {spec.key!r} already exists", {"key": "already registered"})
     model = Model(
-        key=spec.key, name=spec.name, description=spec.description, actions=list(spec.actions),
+        key=spec.key,
+        name=spec.name,
+        description=spec.description,
+        actions=list(spec.actions),
         reason_codes=[r.model_dump() for r in spec.reason_codes],
     )
     session.add(model)
@@ -184,7 +191,11 @@ def add_model_version(session: Session, actor: Actor, *, model_key: str, spec: M
     version = ModelVersion(model_id=model.id, version=spec.version, stage=spec.stage, notes=spec.notes)
     session.add(version)
     session.flush()
-    audit.record(session, actor, [Change("model_version.registered", "model_version", version.id, {"model": model.key, **spec.model_dump()})])
+    audit.record(
+        session,
+        actor,
+        [Change("model_version.registered", "model_version", version.id, {"model": model.key, **spec.model_dump()})],
+    )
     session.commit()
     return version
 
@@ -198,7 +209,11 @@ def set_version_stage(session: Session, actor: Actor, *, version_id: int, stage:
         raise NotFound(f"no model version {version_id}")
     before = version.stage
     version.stage = stage
-    audit.record(session, actor, [Change("model_version.stage_changed", "model_version", version.id, {"from": before, "to": stage})])
+    audit.record(
+        session,
+        actor,
+        [Change("model_version.stage_changed", "model_version", version.id, {"from": before, "to": stage})],
+    )
     session.commit()
     return version
 
@@ -255,13 +270,16 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
             fields[f"[{index}].external_id"] = f"repeats item [{first_seen[key]}] with a different payload"
         first_seen.setdefault(key, index)
     if fields:
-        raise ValidationFailed(f"{len({k.split(']')[0] for k in fields})} item(s) are invalid; nothing was stored", fields)
+        raise ValidationFailed(
+            f"{len({k.split(']')[0] for k in fields})} item(s) are invalid; nothing was stored", fields
+        )
 
     existing = {
         (model_id, external_id): (rec_id, stored_hash)
         for rec_id, model_id, external_id, stored_hash in session.execute(
-            select(Recommendation.id, Recommendation.model_id, Recommendation.external_id, Recommendation.payload_hash)
-            .where(tuple_(Recommendation.model_id, Recommendation.external_id).in_(list(first_seen)))
+            select(
+                Recommendation.id, Recommendation.model_id, Recommendation.external_id, Recommendation.payload_hash
+            ).where(tuple_(Recommendation.model_id, Recommendation.external_id).in_(list(first_seen)))
         )
     }
     conflicts = {
@@ -277,33 +295,43 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
         if key in existing:
             continue
         item = items[index]
-        new_rows.append({
-            "model_id": key[0],
-            "model_version_id": versions[(key[0], item.model_version)].id,
-            "external_id": item.external_id,
-            "subject": item.subject,
-            "site": item.site,
-            "segment": item.segment,
-            "recommended_action": item.recommended_action,
-            "confidence": item.confidence,
-            "explanation": item.explanation.model_dump(mode="json"),
-            "features": item.features,
-            "payload_hash": hashes[index],
-            "due_at": item.due_at,
-            "status": "open",
-            "row_version": 1,
-        })
+        new_rows.append(
+            {
+                "model_id": key[0],
+                "model_version_id": versions[(key[0], item.model_version)].id,
+                "external_id": item.external_id,
+                "subject": item.subject,
+                "site": item.site,
+                "segment": item.segment,
+                "recommended_action": item.recommended_action,
+                "confidence": item.confidence,
+                "explanation": item.explanation.model_dump(mode="json"),
+                "features": item.features,
+                "payload_hash": hashes[index],
+                "due_at": item.due_at,
+                "status": "open",
+                "row_version": 1,
+            }
+        )
     new_ids: dict[tuple[int, str], int] = {}
     if new_rows:
         ids = session.scalars(
             insert(Recommendation).returning(Recommendation.id, sort_by_parameter_order=True), new_rows
         ).all()
         new_ids = {(r["model_id"], r["external_id"]): i for r, i in zip(new_rows, ids, strict=True)}
-        audit.record(session, actor, [
-            Change("recommendation.ingested", "recommendation", new_ids[(r["model_id"], r["external_id"])],
-                   {"external_id": r["external_id"], "payload_hash": r["payload_hash"]})
-            for r in new_rows
-        ])
+        audit.record(
+            session,
+            actor,
+            [
+                Change(
+                    "recommendation.ingested",
+                    "recommendation",
+                    new_ids[(r["model_id"], r["external_id"])],
+                    {"external_id": r["external_id"], "payload_hash": r["payload_hash"]},
+                )
+                for r in new_rows
+            ],
+        )
     session.commit()
     results = []
     for item in items:
@@ -327,7 +355,9 @@ def _claimable(reviewer: User, now: datetime):  # noqa: ANN202 - SQL expression
     )
 
 
-def claim_case(session: Session, *, recommendation_id: int, reviewer: User, now: datetime | None = None) -> Recommendation:
+def claim_case(
+    session: Session, *, recommendation_id: int, reviewer: User, now: datetime | None = None
+) -> Recommendation:
     """Claim a case for a few minutes (renewing one's own claim); raise if someone else holds it."""
     require_role(reviewer, DECIDING_ROLES, "review cases")
     now = now or utcnow()
@@ -340,15 +370,19 @@ def claim_case(session: Session, *, recommendation_id: int, reviewer: User, now:
         if rec.status != "open":
             raise AlreadyDecided(f"case {rec.external_id} has already been decided")
         holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
-        raise ClaimedByOther(
-            f"{holder} is working on case {rec.external_id} until {rec.claim_expires_at:%H:%M} UTC"
-        )
+        raise ClaimedByOther(f"{holder} is working on case {rec.external_id} until {rec.claim_expires_at:%H:%M} UTC")
     session.commit()
     return rec
 
 
-def claim_next(session: Session, *, reviewer: User, model_id: int | None = None, site: str | None = None,
-               after_id: int | None = None) -> Recommendation | None:
+def claim_next(
+    session: Session,
+    *,
+    reviewer: User,
+    model_id: int | None = None,
+    site: str | None = None,
+    after_id: int | None = None,
+) -> Recommendation | None:
     """Claim the most urgent open case that nobody else holds (optionally filtered)."""
     require_role(reviewer, DECIDING_ROLES, "review cases")
     now = utcnow()
@@ -375,8 +409,10 @@ def _try_claim(session: Session, recommendation_id: int, reviewer: User, now: da
         .where(Recommendation.id == recommendation_id, _claimable(reviewer, now))
         .values(
             claimed_at=case(
-                ((Recommendation.claimed_by_id == reviewer.id) & (Recommendation.claim_expires_at >= now),
-                 Recommendation.claimed_at),
+                (
+                    (Recommendation.claimed_by_id == reviewer.id) & (Recommendation.claim_expires_at >= now),
+                    Recommendation.claimed_at,
+                ),
                 else_=literal(now, UTCDateTime()),
             ),
             claimed_by_id=reviewer.id,
@@ -397,10 +433,12 @@ def release_claim(session: Session, *, recommendation_id: int, reviewer: User) -
     """Give a claimed case back to the queue."""
     released = session.execute(
         update(Recommendation)
-        .where(Recommendation.id == recommendation_id, Recommendation.claimed_by_id == reviewer.id,
-               Recommendation.status == "open")
-        .values(claimed_by_id=None, claimed_at=None, claim_expires_at=None,
-                row_version=Recommendation.row_version + 1)
+        .where(
+            Recommendation.id == recommendation_id,
+            Recommendation.claimed_by_id == reviewer.id,
+            Recommendation.status == "open",
+        )
+        .values(claimed_by_id=None, claimed_at=None, claim_expires_at=None, row_version=Recommendation.row_version + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
     if released:
@@ -427,7 +465,8 @@ def record_decision(
     require_role(reviewer, DECIDING_ROLES, "decide cases")
     now = utcnow()
     rec = session.get(
-        Recommendation, recommendation_id,
+        Recommendation,
+        recommendation_id,
         options=[joinedload(Recommendation.model), joinedload(Recommendation.model_version)],
         populate_existing=True,
     )
@@ -477,8 +516,15 @@ def record_decision(
 
     opened_at = rec.claimed_at if rec.claimed_by_id == reviewer.id and rec.claimed_at else now
     decision = Decision(
-        recommendation_id=rec.id, reviewer_id=reviewer.id, action=action, final_action=final_action,
-        reason_code=reason_code, note=note, opened_at=opened_at, decided_at=now, ai_shown=ai_shown,
+        recommendation_id=rec.id,
+        reviewer_id=reviewer.id,
+        action=action,
+        final_action=final_action,
+        reason_code=reason_code,
+        note=note,
+        opened_at=opened_at,
+        decided_at=now,
+        ai_shown=ai_shown,
         channel=channel,
     )
     rec.status = "escalated" if action == "escalate" else "decided"
@@ -490,10 +536,23 @@ def record_decision(
         # The unique decision per case (or the row version) lost a race with another reviewer.
         session.rollback()
         raise AlreadyDecided(f"case {recommendation_id} has just been decided by someone else") from None
-    audit.record(session, actor_of(reviewer), [Change(
-        f"decision.{action}", "recommendation", rec.id,
-        {"decision_id": decision.id, "final_action": final_action, "reason_code": reason_code,
-         "ai_shown": ai_shown, "channel": channel},
-    )])
+    audit.record(
+        session,
+        actor_of(reviewer),
+        [
+            Change(
+                f"decision.{action}",
+                "recommendation",
+                rec.id,
+                {
+                    "decision_id": decision.id,
+                    "final_action": final_action,
+                    "reason_code": reason_code,
+                    "ai_shown": ai_shown,
+                    "channel": channel,
+                },
+            )
+        ],
+    )
     session.commit()
     return decision

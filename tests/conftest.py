@@ -58,12 +58,20 @@ def postgres_url() -> Iterator[str]:
         os.chown(workdir, account.pw_uid, account.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
     data, port = os.path.join(workdir, "data"), _free_port()
-    subprocess.run([*prefix, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8",
-                    "--no-sync"], check=True, capture_output=True)
-    options = (f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-    subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(workdir, "log"), "-o", options,
-                    "-w", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*prefix, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    options = (
+        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    subprocess.run(
+        [*prefix, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(workdir, "log"), "-o", options, "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
     admin = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text("CREATE DATABASE countersign_test"))
@@ -105,10 +113,14 @@ def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
     from webapp import create_app
     from webapp.extensions import db
 
-    application = create_app({
-        "TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": "test-secret",
-        "WTF_CSRF_ENABLED": False,
-    })
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": "test-secret",
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
     with application.app_context():
         _empty(db.engine)
     yield application

@@ -27,13 +27,27 @@ def make_user(session: Session, role: str = "frontline", email: str | None = Non
     return services.create_user(session, TEST_ACTOR, email=email, role=role, password=PASSWORD, name=name)
 
 
-def make_model(session: Session, key: str = "claims", version: str = "v1", stage: str = "production") -> Any:
-    """A three-action model with one version."""
-    model = services.register_model(session, TEST_ACTOR, ModelIn(
-        key=key, name=key.capitalize(), actions=["pay", "review", "deny"],
-        reason_codes=[{"code": "missing_context", "label": "Missing context"},
-                      {"code": "policy_exception", "label": "Policy exception"}],
-    ))
+def make_model(
+    session: Session,
+    key: str = "claims",
+    version: str = "v1",
+    stage: str = "production",
+    actions: tuple[str, ...] = ("pay", "review", "deny"),
+) -> Any:
+    """A model (three actions unless told) with one version."""
+    model = services.register_model(
+        session,
+        TEST_ACTOR,
+        ModelIn(
+            key=key,
+            name=key.capitalize(),
+            actions=list(actions),
+            reason_codes=[
+                {"code": "missing_context", "label": "Missing context"},
+                {"code": "policy_exception", "label": "Policy exception"},
+            ],
+        ),
+    )
     services.add_model_version(session, TEST_ACTOR, model_key=key, spec=ModelVersionIn(version=version, stage=stage))
     return model
 
@@ -41,12 +55,21 @@ def make_model(session: Session, key: str = "claims", version: str = "v1", stage
 def payload(n: int = 1, **overrides: Any) -> dict[str, Any]:
     """A valid ingest payload for the `claims` model."""
     body: dict[str, Any] = {
-        "model": "claims", "model_version": "v1", "external_id": f"EXT-{n}", "subject": f"Claim {n}",
-        "site": "Leeds", "segment": {"claim_band": "over_10k"}, "recommended_action": "pay",
+        "model": "claims",
+        "model_version": "v1",
+        "external_id": f"EXT-{n}",
+        "subject": f"Claim {n}",
+        "site": "Leeds",
+        "segment": {"claim_band": "over_10k"},
+        "recommended_action": "pay",
         "confidence": 0.8,
-        "explanation": {"summary": "Routine claim", "factors": [
-            {"name": "amount", "value": 12000, "contribution": -0.3},
-            {"name": "documents", "value": True, "contribution": 0.2}]},
+        "explanation": {
+            "summary": "Routine claim",
+            "factors": [
+                {"name": "amount", "value": 12000, "contribution": -0.3},
+                {"name": "documents", "value": True, "contribution": 0.2},
+            ],
+        },
         "features": {"amount": 12000},
         "due_at": (utcnow() + timedelta(hours=n)).isoformat(),
     }
@@ -56,7 +79,9 @@ def payload(n: int = 1, **overrides: Any) -> dict[str, Any]:
 
 def make_case(session: Session, n: int = 1, **overrides: Any) -> Recommendation:
     """An ingested, open case."""
-    result = services.ingest_recommendations(session, TEST_ACTOR, [RecommendationIn.model_validate(payload(n, **overrides))])
+    result = services.ingest_recommendations(
+        session, TEST_ACTOR, [RecommendationIn.model_validate(payload(n, **overrides))]
+    )
     rec = session.get(Recommendation, result[0].id)
     assert rec is not None
     return rec

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, g, request
 
-from feedback.db import configure_sqlite, sqlite_write_intent
+from feedback.db import sqlite_write_intent
 from webapp import config
 from webapp.extensions import csrf, db
 from webapp.htmx import add_vary
@@ -35,8 +35,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     }
 
     db.init_app(app)
-    with app.app_context():
-        configure_sqlite(db.engine)
     csrf.init_app(app)
 
     from webapp.api import bp as api_bp

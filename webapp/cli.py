@@ -99,11 +99,13 @@ def register_commands(app: Flask) -> None:
         if not created:
             click.echo("demo data already present; nothing changed")
         click.echo(f"\nSign in with any of these (password: {DEMO_PASSWORD}):")
-        for email, role in (("reviewer01@countersign.test", "frontline"),
-                            ("handler@countersign.test", "exception_handler"),
-                            ("owner@countersign.test", "model_owner"),
-                            ("analyst@countersign.test", "analyst"),
-                            ("admin@countersign.test", "admin")):
+        for email, role in (
+            ("reviewer01@countersign.test", "frontline"),
+            ("handler@countersign.test", "exception_handler"),
+            ("owner@countersign.test", "model_owner"),
+            ("analyst@countersign.test", "analyst"),
+            ("admin@countersign.test", "admin"),
+        ):
             click.echo(f"  {email:<32} {role}")
 
     @app.cli.group("audit")
@@ -129,9 +131,26 @@ def register_commands(app: Flask) -> None:
     def serve(host: str, port: int, workers: int, threads: int) -> None:
         """Serve the app with gunicorn."""
         args = [
-            sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
-            "--timeout", "60", "--graceful-timeout", "20", "--max-requests", "5000",
-            "--max-requests-jitter", "500", "--access-logfile", "-", "webapp:create_app()",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--timeout",
+            "60",
+            "--graceful-timeout",
+            "20",
+            "--max-requests",
+            "5000",
+            "--max-requests-jitter",
+            "500",
+            "--access-logfile",
+            "-",
+            "webapp:create_app()",
         ]
         os.execv(sys.executable, args)
 

@@ -2,8 +2,8 @@
 
 from alembic import context
 
-from feedback.db import Base
 from feedback import models  # noqa: F401  (registers the tables)
+from feedback.db import Base
 
 config = context.config
 engine = config.attributes["engine"]

@@ -43,5 +43,8 @@ def not_found(what: str) -> None:
     abort(404, description=f"no {what}")
 
 
-from webapp.api import models, recommendations  # noqa: E402,F401  (routes)
-from webapp.api import spec  # noqa: E402,F401
+from webapp.api import (  # noqa: E402,F401  (routes)
+    models,
+    recommendations,
+    spec,  # noqa: E402,F401
+)

@@ -15,17 +15,25 @@ from webapp.extensions import db
 
 
 @bp.get("/models")
-@documented("get", "/api/v1/models", "List models with their versions",
-            responses={200: ("the models", ModelListOut)})
+@documented("get", "/api/v1/models", "List models with their versions", responses={200: ("the models", ModelListOut)})
 def list_models() -> ResponseReturnValue:
     """Every registered model."""
     return {"items": [model_out(m) for m in queries.models_with_versions(db.session)]}
 
 
 @bp.post("/models")
-@documented("post", "/api/v1/models", "Register a model with its actions and reason codes", body=ModelIn,
-            responses={201: ("registered", ModelOut), 403: ("role may not register models", ErrorOut),
-                       409: ("key already registered", ErrorOut), 422: ("invalid fields", ErrorOut)})
+@documented(
+    "post",
+    "/api/v1/models",
+    "Register a model with its actions and reason codes",
+    body=ModelIn,
+    responses={
+        201: ("registered", ModelOut),
+        403: ("role may not register models", ErrorOut),
+        409: ("key already registered", ErrorOut),
+        422: ("invalid fields", ErrorOut),
+    },
+)
 def create_model() -> ResponseReturnValue:
     """Register a model."""
     services.require_role(g.user, services.MODEL_ADMIN_ROLES, "register models")
@@ -35,11 +43,20 @@ def create_model() -> ResponseReturnValue:
 
 
 @bp.post("/models/<key>/versions")
-@documented("post", "/api/v1/models/{key}/versions", "Register a version of a model", body=ModelVersionIn,
-            path_params={"key": "key"},
-            responses={201: ("registered", ModelOut), 403: ("role may not register versions", ErrorOut),
-                       404: ("unknown model", ErrorOut), 409: ("version already registered", ErrorOut),
-                       422: ("invalid fields", ErrorOut)})
+@documented(
+    "post",
+    "/api/v1/models/{key}/versions",
+    "Register a version of a model",
+    body=ModelVersionIn,
+    path_params={"key": "key"},
+    responses={
+        201: ("registered", ModelOut),
+        403: ("role may not register versions", ErrorOut),
+        404: ("unknown model", ErrorOut),
+        409: ("version already registered", ErrorOut),
+        422: ("invalid fields", ErrorOut),
+    },
+)
 def create_version(key: str) -> ResponseReturnValue:
     """Register a model version; answers the model with all its versions."""
     services.require_role(g.user, services.MODEL_ADMIN_ROLES, "register model versions")
@@ -47,4 +64,3 @@ def create_version(key: str) -> ResponseReturnValue:
     services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
     db.session.expire_all()
     return model_out(services.get_model(db.session, key)), 201
-

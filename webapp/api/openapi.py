@@ -35,9 +35,16 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
-def documented(method: str, path: str, summary: str, *, body: type[BaseModel] | None = None,
-               batch: int = 0, responses: dict[int, tuple[str, type[BaseModel] | None]],
-               path_params: dict[str, str] | None = None) -> Callable[[F], F]:
+def documented(
+    method: str,
+    path: str,
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    batch: int = 0,
+    responses: dict[int, tuple[str, type[BaseModel] | None]],
+    path_params: dict[str, str] | None = None,
+) -> Callable[[F], F]:
     """Record a view's contract (`batch` > 0: the body may also be an array of that many)."""
 
     def decorator(view: F) -> F:
@@ -76,7 +83,9 @@ def build_document() -> dict[str, Any]:
         if op.body:
             schema: dict[str, Any] = _ref(op.body)
             if op.batch:
-                schema = {"oneOf": [schema, {"type": "array", "items": _ref(op.body), "minItems": 1, "maxItems": op.batch}]}
+                schema = {
+                    "oneOf": [schema, {"type": "array", "items": _ref(op.body), "minItems": 1, "maxItems": op.batch}]
+                }
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         responses = dict(op.responses)
         responses.setdefault(401, ("missing or invalid bearer token", ErrorOut))

@@ -6,7 +6,15 @@ from flask import current_app, g
 from flask.typing import ResponseReturnValue
 
 from feedback import queries, services
-from feedback.schemas import DecisionIn, DecisionOut, ErrorOut, IngestedItem, IngestOut, RecommendationIn, RecommendationOut
+from feedback.schemas import (
+    DecisionIn,
+    DecisionOut,
+    ErrorOut,
+    IngestedItem,
+    IngestOut,
+    RecommendationIn,
+    RecommendationOut,
+)
 from feedback.validation import parse, parse_batch
 from webapp.api import bp, json_body, not_found
 from webapp.api.openapi import documented
@@ -17,14 +25,20 @@ BATCH = 1000
 
 
 @bp.post("/recommendations")
-@documented("post", "/api/v1/recommendations",
-            "Ingest one recommendation or a batch of up to 1,000 (all or nothing, idempotent on model + external_id)",
-            body=RecommendationIn, batch=BATCH,
-            responses={201: ("stored (a batch answers IngestOut; a single object answers IngestedItem)", IngestOut),
-                       200: ("every item was already stored with the same payload", IngestOut),
-                       403: ("role may not ingest", ErrorOut),
-                       409: ("an external_id is already stored with a different payload", ErrorOut),
-                       422: ("invalid items; each bad field is named as [index].field", ErrorOut)})
+@documented(
+    "post",
+    "/api/v1/recommendations",
+    "Ingest one recommendation or a batch of up to 1,000 (all or nothing, idempotent on model + external_id)",
+    body=RecommendationIn,
+    batch=BATCH,
+    responses={
+        201: ("stored (a batch answers IngestOut; a single object answers IngestedItem)", IngestOut),
+        200: ("every item was already stored with the same payload", IngestOut),
+        403: ("role may not ingest", ErrorOut),
+        409: ("an external_id is already stored with a different payload", ErrorOut),
+        422: ("invalid items; each bad field is named as [index].field", ErrorOut),
+    },
+)
 def ingest() -> ResponseReturnValue:
     """Store recommendations sent by a model service."""
     services.require_role(g.user, services.INGEST_ROLES, "ingest recommendations")
@@ -36,9 +50,13 @@ def ingest() -> ResponseReturnValue:
 
 
 @bp.get("/recommendations/<int:recommendation_id>")
-@documented("get", "/api/v1/recommendations/{recommendation_id}", "A recommendation with its decision, if any",
-            path_params={"recommendation_id": "id"},
-            responses={200: ("the recommendation", RecommendationOut), 404: ("unknown id", ErrorOut)})
+@documented(
+    "get",
+    "/api/v1/recommendations/{recommendation_id}",
+    "A recommendation with its decision, if any",
+    path_params={"recommendation_id": "id"},
+    responses={200: ("the recommendation", RecommendationOut), 404: ("unknown id", ErrorOut)},
+)
 def get_recommendation(recommendation_id: int) -> ResponseReturnValue:
     """Read one recommendation."""
     rec = queries.case_detail(db.session, recommendation_id)
@@ -48,18 +66,31 @@ def get_recommendation(recommendation_id: int) -> ResponseReturnValue:
 
 
 @bp.post("/recommendations/<int:recommendation_id>/decision")
-@documented("post", "/api/v1/recommendations/{recommendation_id}/decision",
-            "Countersign a recommendation (the same rules as the review screen)", body=DecisionIn,
-            path_params={"recommendation_id": "id"},
-            responses={201: ("recorded", DecisionOut), 403: ("role may not decide", ErrorOut),
-                       404: ("unknown id", ErrorOut),
-                       409: ("already decided, or another reviewer holds the case", ErrorOut),
-                       422: ("invalid decision", ErrorOut)})
+@documented(
+    "post",
+    "/api/v1/recommendations/{recommendation_id}/decision",
+    "Countersign a recommendation (the same rules as the review screen)",
+    body=DecisionIn,
+    path_params={"recommendation_id": "id"},
+    responses={
+        201: ("recorded", DecisionOut),
+        403: ("role may not decide", ErrorOut),
+        404: ("unknown id", ErrorOut),
+        409: ("already decided, or another reviewer holds the case", ErrorOut),
+        422: ("invalid decision", ErrorOut),
+    },
+)
 def decide(recommendation_id: int) -> ResponseReturnValue:
     """Record a decision through the shared service."""
     spec = parse(DecisionIn, json_body())
     decision = services.record_decision(
-        db.session, recommendation_id=recommendation_id, reviewer=g.user, action=spec.action,
-        final_action=spec.final_action, reason_code=spec.reason_code, note=spec.note, channel="api",
+        db.session,
+        recommendation_id=recommendation_id,
+        reviewer=g.user,
+        action=spec.action,
+        final_action=spec.final_action,
+        reason_code=spec.reason_code,
+        note=spec.note,
+        channel="api",
     )
     return decision_out(decision).model_dump(mode="json"), 201

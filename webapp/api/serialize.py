@@ -11,30 +11,54 @@ from feedback.schemas import DecisionOut, ModelOut, ModelVersionOut, ReasonCodeO
 def model_out(model: Model) -> dict[str, Any]:
     """A model with its versions."""
     return ModelOut(
-        id=model.id, key=model.key, name=model.name, description=model.description,
-        actions=model.actions, reason_codes=[ReasonCodeOut(**r) for r in model.reason_codes],
-        versions=[ModelVersionOut(id=v.id, version=v.version, stage=v.stage, notes=v.notes, created_at=v.created_at)
-                  for v in model.versions],
+        id=model.id,
+        key=model.key,
+        name=model.name,
+        description=model.description,
+        actions=model.actions,
+        reason_codes=[ReasonCodeOut(**r) for r in model.reason_codes],
+        versions=[
+            ModelVersionOut(id=v.id, version=v.version, stage=v.stage, notes=v.notes, created_at=v.created_at)
+            for v in model.versions
+        ],
     ).model_dump(mode="json")
 
 
 def decision_out(decision: Decision) -> DecisionOut:
     """A decision."""
     return DecisionOut(
-        id=decision.id, recommendation_id=decision.recommendation_id, reviewer=decision.reviewer.email,
-        action=decision.action, final_action=decision.final_action, reason_code=decision.reason_code,
-        note=decision.note, ai_shown=decision.ai_shown, channel=decision.channel,
-        opened_at=decision.opened_at, decided_at=decision.decided_at,
+        id=decision.id,
+        recommendation_id=decision.recommendation_id,
+        reviewer=decision.reviewer.email,
+        action=decision.action,
+        final_action=decision.final_action,
+        reason_code=decision.reason_code,
+        note=decision.note,
+        ai_shown=decision.ai_shown,
+        channel=decision.channel,
+        opened_at=decision.opened_at,
+        decided_at=decision.decided_at,
     )
 
 
 def recommendation_out(rec: Recommendation) -> dict[str, Any]:
     """A recommendation with its decision if any."""
     return RecommendationOut(
-        id=rec.id, model=rec.model.key, model_version=rec.model_version.version, external_id=rec.external_id,
-        subject=rec.subject, site=rec.site, segment=rec.segment, recommended_action=rec.recommended_action,
-        confidence=rec.confidence, explanation=rec.explanation, features=rec.features, status=rec.status,
-        created_at=rec.created_at, due_at=rec.due_at,
-        claimed_by=rec.claimed_by.email if rec.claimed_by else None, claim_expires_at=rec.claim_expires_at,
+        id=rec.id,
+        model=rec.model.key,
+        model_version=rec.model_version.version,
+        external_id=rec.external_id,
+        subject=rec.subject,
+        site=rec.site,
+        segment=rec.segment,
+        recommended_action=rec.recommended_action,
+        confidence=rec.confidence,
+        explanation=rec.explanation,
+        features=rec.features,
+        status=rec.status,
+        created_at=rec.created_at,
+        due_at=rec.due_at,
+        claimed_by=rec.claimed_by.email if rec.claimed_by else None,
+        claim_expires_at=rec.claim_expires_at,
         decision=decision_out(rec.decision) if rec.decision else None,
     ).model_dump(mode="json")

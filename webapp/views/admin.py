@@ -77,8 +77,12 @@ def register_model() -> Response | tuple[str, int]:
     try:
         services.register_model(db.session, services.actor_of(g.user), parse(ModelIn, data))
     except FeedbackError as exc:
-        return render_page_or_block("admin/models.html", "model_form", status=exc.status,
-                                    **_form_context(problem=exc.message, fields=exc.fields, form=form.to_dict()))
+        return render_page_or_block(
+            "admin/models.html",
+            "model_form",
+            status=exc.status,
+            **_form_context(problem=exc.message, fields=exc.fields, form=form.to_dict()),
+        )
     if is_htmx():
         return Response(status=200, headers={"HX-Redirect": url_for("admin.models")})
     return redirect(url_for("admin.models"))

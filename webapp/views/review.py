@@ -90,8 +90,9 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
         abort(404)
     except ValidationFailed as exc:
         rec = queries.case_detail(db.session, recommendation_id)
-        return render_panel(rec, 422, problem=exc.message, fields=exc.fields, form=form.to_dict(),
-                            open_panel=form.get("action"))
+        return render_panel(
+            rec, 422, problem=exc.message, fields=exc.fields, form=form.to_dict(), open_panel=form.get("action")
+        )
     except (AlreadyDecided, ClaimedByOther) as exc:
         rec = queries.case_detail(db.session, recommendation_id)
         return render_panel(rec, 409, problem=f"Your decision was not saved: {exc.message}.", lost_race=True)
@@ -101,17 +102,22 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
     outcome = f" ({decision.final_action})" if decision.final_action else ""
     notice = f"{ACTION_WORDS[decision.action]} case {decided.external_id}{outcome}."
     flt = queue_filter()
-    nxt = services.claim_next(db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site,
-                              after_id=recommendation_id)
+    nxt = services.claim_next(
+        db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site, after_id=recommendation_id
+    )
     if not is_htmx():
-        target = (url_for("review.case", recommendation_id=nxt.id, **filter_args()) if nxt
-                  else url_for("queue.index", **filter_args()))
+        target = (
+            url_for("review.case", recommendation_id=nxt.id, **filter_args())
+            if nxt
+            else url_for("queue.index", **filter_args())
+        )
         return redirect(target)
     nxt = queries.case_detail(db.session, nxt.id) if nxt else None
     body, status = render_panel(nxt, notice=notice)
     response = Response(body, status, mimetype="text/html")
     response.headers["HX-Push-Url"] = (
-        url_for("review.case", recommendation_id=nxt.id, **filter_args()) if nxt
+        url_for("review.case", recommendation_id=nxt.id, **filter_args())
+        if nxt
         else url_for("review.next_case", **filter_args())
     )
     return response

@@ -29,7 +29,7 @@ def test_intact_chain_verifies(session):
 
 def test_edited_row_is_detected(session):
     _history(session)
-    session.execute(text("UPDATE audit_events SET details = '{\"external_id\":\"FORGED\"}' WHERE seq = 3"))
+    session.execute(text('UPDATE audit_events SET details = \'{"external_id":"FORGED"}\' WHERE seq = 3'))
     session.commit()
     report = audit.verify_chain(session)
     assert not report.ok

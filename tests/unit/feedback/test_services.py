@@ -36,8 +36,15 @@ def test_override_needs_reason_and_a_different_action(session, world):
     with pytest.raises(ValidationFailed) as err:
         services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="override", final_action="pay")
     assert set(err.value.fields) == {"final_action", "reason_code"}
-    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="override",
-                                        final_action="deny", reason_code="missing_context", note="<b>see</b>")
+    decision = services.record_decision(
+        session,
+        recommendation_id=rec.id,
+        reviewer=ann,
+        action="override",
+        final_action="deny",
+        reason_code="missing_context",
+        note="<b>see</b>",
+    )
     assert (decision.action, decision.final_action, decision.reason_code) == ("override", "deny", "missing_context")
     assert decision.note == "<b>see</b>"
 
@@ -96,8 +103,9 @@ def test_hidden_recommendation_means_unaided_decision(session, world):
     with pytest.raises(ValidationFailed) as err:
         services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
     assert "final_action" in err.value.fields
-    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept",
-                                        final_action="deny")
+    decision = services.record_decision(
+        session, recommendation_id=rec.id, reviewer=ann, action="accept", final_action="deny"
+    )
     assert decision.ai_shown is False and decision.action == "override" and decision.reason_code is None
 
 

@@ -6,7 +6,9 @@ from feedback.schemas import RecommendationIn
 from tests.factories import make_user, token_for
 
 MODEL = {
-    "key": "loans", "name": "Loan review", "actions": ["approve", "decline"],
+    "key": "loans",
+    "name": "Loan review",
+    "actions": ["approve", "decline"],
     "reason_codes": [{"code": "income", "label": "Income not verified"}, {"code": "other", "label": "Other"}],
 }
 
@@ -17,7 +19,9 @@ def test_register_model_and_version(app, session, client):
     assert created.status_code == 201
     assert created.json["key"] == "loans" and created.json["actions"] == ["approve", "decline"]
     assert created.json["versions"] == []
-    version = client.post("/api/v1/models/loans/versions", json={"version": "2026.1", "stage": "shadow"}, headers=headers)
+    version = client.post(
+        "/api/v1/models/loans/versions", json={"version": "2026.1", "stage": "shadow"}, headers=headers
+    )
     assert version.status_code == 201
     assert [(v["version"], v["stage"]) for v in version.json["versions"]] == [("2026.1", "shadow")]
     listed = client.get("/api/v1/models", headers=headers).json["items"]

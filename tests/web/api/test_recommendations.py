@@ -17,8 +17,12 @@ def api(app, session, client):
     make_model(session)
     owner = make_user(session, "model_owner")
     reviewer = make_user(session, "frontline", name="Rita Reviewer")
-    return {"client": client, "service": token_for(app, session, owner),
-            "reviewer": token_for(app, session, reviewer), "session": session}
+    return {
+        "client": client,
+        "service": token_for(app, session, owner),
+        "reviewer": token_for(app, session, reviewer),
+        "session": session,
+    }
 
 
 def count(session, model) -> int:
@@ -38,8 +42,9 @@ def test_replaying_same_payload_is_200_with_existing_id(api):
     first = api["client"].post("/api/v1/recommendations", json=item, headers=api["service"])
     # Same content, different key order and spacing: still the same payload.
     body = json.dumps(dict(reversed(list(item.items()))), indent=2)
-    again = api["client"].post("/api/v1/recommendations", data=body, content_type="application/json",
-                               headers=api["service"])
+    again = api["client"].post(
+        "/api/v1/recommendations", data=body, content_type="application/json", headers=api["service"]
+    )
     assert again.status_code == 200
     assert again.json == {"id": first.json["id"], "external_id": "EXT-1", "created": False}
     assert count(api["session"], Recommendation) == 1
@@ -108,15 +113,17 @@ def test_domain_errors_name_item_and_field(api):
 
 
 def test_batch_repeating_an_external_id_with_different_content_is_422(api):
-    response = api["client"].post("/api/v1/recommendations", json=[payload(1), payload(1, confidence=0.2)],
-                                  headers=api["service"])
+    response = api["client"].post(
+        "/api/v1/recommendations", json=[payload(1), payload(1, confidence=0.2)], headers=api["service"]
+    )
     assert response.status_code == 422
     assert response.json["error"]["fields"] == {"[1].external_id": "repeats item [0] with a different payload"}
 
 
 def test_batch_over_1000_is_refused(api):
-    response = api["client"].post("/api/v1/recommendations", json=[payload(n) for n in range(1001)],
-                                  headers=api["service"])
+    response = api["client"].post(
+        "/api/v1/recommendations", json=[payload(n) for n in range(1001)], headers=api["service"]
+    )
     assert response.status_code == 422
     assert "at most 1000" in response.json["error"]["fields"]["body"]
     assert count(api["session"], Recommendation) == 0
@@ -130,8 +137,9 @@ def test_confidence_outside_0_1_is_422(api, bad):
 
 
 def test_naive_due_at_and_unknown_fields_are_422(api):
-    response = api["client"].post("/api/v1/recommendations", json=payload(1, due_at="2026-01-01T10:00:00", colour="red"),
-                                  headers=api["service"])
+    response = api["client"].post(
+        "/api/v1/recommendations", json=payload(1, due_at="2026-01-01T10:00:00", colour="red"), headers=api["service"]
+    )
     assert response.status_code == 422
     assert set(response.json["error"]["fields"]) == {"due_at", "colour"}
 
@@ -144,12 +152,30 @@ def test_get_recommendation_with_and_without_decision(api):
     assert body["id"] == rec_id and body["model"] == "claims" and body["model_version"] == "v1"
     assert body["status"] == "open" and body["decision"] is None
     assert body["explanation"]["factors"][0] == {"name": "amount", "value": 12000, "contribution": -0.3}
-    assert set(body) == {"id", "model", "model_version", "external_id", "subject", "site", "segment",
-                         "recommended_action", "confidence", "explanation", "features", "status", "created_at",
-                         "due_at", "claimed_by", "claim_expires_at", "decision"}
-    api["client"].post(f"/api/v1/recommendations/{rec_id}/decision",
-                       json={"action": "override", "final_action": "deny", "reason_code": "missing_context",
-                             "note": "see file"}, headers=api["reviewer"])
+    assert set(body) == {
+        "id",
+        "model",
+        "model_version",
+        "external_id",
+        "subject",
+        "site",
+        "segment",
+        "recommended_action",
+        "confidence",
+        "explanation",
+        "features",
+        "status",
+        "created_at",
+        "due_at",
+        "claimed_by",
+        "claim_expires_at",
+        "decision",
+    }
+    api["client"].post(
+        f"/api/v1/recommendations/{rec_id}/decision",
+        json={"action": "override", "final_action": "deny", "reason_code": "missing_context", "note": "see file"},
+        headers=api["reviewer"],
+    )
     decided = api["client"].get(f"/api/v1/recommendations/{rec_id}", headers=api["reviewer"]).json
     assert decided["status"] == "decided"
     assert decided["decision"]["action"] == "override" and decided["decision"]["final_action"] == "deny"
@@ -159,25 +185,32 @@ def test_get_recommendation_with_and_without_decision(api):
 
 def test_decision_then_second_decision_is_409(api):
     rec_id = api["client"].post("/api/v1/recommendations", json=payload(1), headers=api["service"]).json["id"]
-    first = api["client"].post(f"/api/v1/recommendations/{rec_id}/decision", json={"action": "accept"},
-                               headers=api["reviewer"])
+    first = api["client"].post(
+        f"/api/v1/recommendations/{rec_id}/decision", json={"action": "accept"}, headers=api["reviewer"]
+    )
     assert first.status_code == 201
     assert first.json["final_action"] == "pay" and first.json["reviewer"].startswith("frontline-")
-    second = api["client"].post(f"/api/v1/recommendations/{rec_id}/decision",
-                                json={"action": "escalate", "note": "unsure"}, headers=api["reviewer"])
+    second = api["client"].post(
+        f"/api/v1/recommendations/{rec_id}/decision",
+        json={"action": "escalate", "note": "unsure"},
+        headers=api["reviewer"],
+    )
     assert second.status_code == 409
     assert second.json["error"]["code"] == "already_decided"
     assert count(api["session"], Decision) == 1
 
 
-@pytest.mark.parametrize("body,field", [
-    ({"action": "override", "final_action": "deny"}, "reason_code"),
-    ({"action": "override", "final_action": "pay", "reason_code": "missing_context"}, "final_action"),
-    ({"action": "override", "final_action": "deny", "reason_code": "bogus"}, "reason_code"),
-    ({"action": "escalate"}, "note"),
-    ({"action": "approve"}, "action"),
-    ({"action": "accept", "final_action": "deny"}, "final_action"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"action": "override", "final_action": "deny"}, "reason_code"),
+        ({"action": "override", "final_action": "pay", "reason_code": "missing_context"}, "final_action"),
+        ({"action": "override", "final_action": "deny", "reason_code": "bogus"}, "reason_code"),
+        ({"action": "escalate"}, "note"),
+        ({"action": "approve"}, "action"),
+        ({"action": "accept", "final_action": "deny"}, "final_action"),
+    ],
+)
 def test_invalid_decisions_are_422_and_store_nothing(api, body, field):
     rec_id = api["client"].post("/api/v1/recommendations", json=payload(1), headers=api["service"]).json["id"]
     response = api["client"].post(f"/api/v1/recommendations/{rec_id}/decision", json=body, headers=api["reviewer"])
@@ -194,7 +227,9 @@ def test_authentication_and_roles(api, app, session):
     # A reviewer may not ingest; a model owner may not decide.
     assert client.post("/api/v1/recommendations", json=payload(1), headers=api["reviewer"]).status_code == 403
     rec_id = client.post("/api/v1/recommendations", json=payload(1), headers=api["service"]).json["id"]
-    denied = client.post(f"/api/v1/recommendations/{rec_id}/decision", json={"action": "accept"}, headers=api["service"])
+    denied = client.post(
+        f"/api/v1/recommendations/{rec_id}/decision", json={"action": "accept"}, headers=api["service"]
+    )
     assert denied.status_code == 403 and denied.json["error"]["code"] == "forbidden"
 
 
@@ -211,8 +246,9 @@ def test_revoked_token_stops_working(api, session, client):
 
 def test_malformed_bodies(api, app):
     client = api["client"]
-    broken = client.post("/api/v1/recommendations", data="{not json", content_type="application/json",
-                         headers=api["service"])
+    broken = client.post(
+        "/api/v1/recommendations", data="{not json", content_type="application/json", headers=api["service"]
+    )
     assert broken.status_code == 400 and broken.json["error"]["code"] == "bad_request"
     form = client.post("/api/v1/recommendations", data={"a": "b"}, headers=api["service"])
     assert form.status_code == 415 and "application/json" in form.json["error"]["message"]

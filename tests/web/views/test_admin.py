@@ -13,19 +13,29 @@ def test_register_model_from_form(session, client, htmx_client):
     login(client, owner)
     login(htmx_client, owner)
     assert "No models yet" in client.get("/admin/models").text
-    response = htmx_client.post("/admin/models", data={
-        "key": "loans", "name": "Loan review", "actions": "approve, decline",
-        "reason_codes": "income | Income not verified\nother",
-    })
+    response = htmx_client.post(
+        "/admin/models",
+        data={
+            "key": "loans",
+            "name": "Loan review",
+            "actions": "approve, decline",
+            "reason_codes": "income | Income not verified\nother",
+        },
+    )
     assert response.status_code == 200 and response.headers["HX-Redirect"] == "/admin/models"
     model = session.scalar(select(Model).where(Model.key == "loans"))
     assert model.actions == ["approve", "decline"]
-    assert model.reason_codes == [{"code": "income", "label": "Income not verified"}, {"code": "other", "label": "Other"}]
+    assert model.reason_codes == [
+        {"code": "income", "label": "Income not verified"},
+        {"code": "other", "label": "Other"},
+    ]
 
 
 def test_invalid_model_form_names_fields(session, htmx_client):
     login(htmx_client, make_user(session, "admin"))
-    response = htmx_client.post("/admin/models", data={"key": "bad key", "name": "", "actions": "one", "reason_codes": ""})
+    response = htmx_client.post(
+        "/admin/models", data={"key": "bad key", "name": "", "actions": "one", "reason_codes": ""}
+    )
     assert response.status_code == 422
     assert response.text.lstrip().startswith('<form id="model-form"')
     assert "String should match pattern" in response.text and "actions" in response.text

@@ -62,7 +62,7 @@ def test_open_case_claims_it_and_others_see_who(reviewer, session, client, app):
     login(other, make_user(session, name="Otto"))
     seen = other.get(f"/review/{rec_id}")
     assert seen.status_code == 200 and "Rita is working on case" in seen.text
-    assert 'data-case-id' not in seen.text  # no decision controls for a case someone else holds
+    assert "data-case-id" not in seen.text  # no decision controls for a case someone else holds
     assert "Rita reviewing" in other.get("/queue").text
 
 
@@ -109,9 +109,14 @@ def test_release_returns_case_to_queue(reviewer, client, session):
 
 def test_explanation_text_is_escaped(session, client):
     make_model(session)
-    make_case(session, 9, explanation={"summary": "<script>alert(1)</script>",
-                                       "factors": [{"name": "<img src=x onerror=alert(2)>", "value": "<b>v</b>",
-                                                    "contribution": 0.4}]})
+    make_case(
+        session,
+        9,
+        explanation={
+            "summary": "<script>alert(1)</script>",
+            "factors": [{"name": "<img src=x onerror=alert(2)>", "value": "<b>v</b>", "contribution": 0.4}],
+        },
+    )
     login(client, make_user(session))
     page = client.get("/review/next", follow_redirects=True).text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -140,12 +145,19 @@ def test_csrf_is_enforced_on_forms_and_htmx(app, session):
     page = client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     assert client.post("/login", data={"email": user.email, "password": "correct horse battery"}).status_code == 400
-    assert client.post("/login", data={"email": user.email, "password": "correct horse battery",
-                                       "csrf_token": token}).status_code == 302
+    assert (
+        client.post(
+            "/login", data={"email": user.email, "password": "correct horse battery", "csrf_token": token}
+        ).status_code
+        == 302
+    )
     body = client.get(f"/review/{rec.id}").text
     header_token = re.search(r'"X-CSRFToken": "([^"]+)"', body).group(1)
     refused = client.post(f"/review/{rec.id}/decision", data={"action": "accept"}, headers={"HX-Request": "true"})
     assert refused.status_code == 400
-    accepted = client.post(f"/review/{rec.id}/decision", data={"action": "accept"},
-                           headers={"HX-Request": "true", "X-CSRFToken": header_token})
+    accepted = client.post(
+        f"/review/{rec.id}/decision",
+        data={"action": "accept"},
+        headers={"HX-Request": "true", "X-CSRFToken": header_token},
+    )
     assert accepted.status_code == 200, accepted.text

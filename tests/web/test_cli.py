@@ -1,0 +1,59 @@
+"""The countersign console command."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, text
+
+from feedback.models import ApiToken, Decision, Recommendation, User
+from feedback.security import token_digest
+
+
+def test_user_and_token_commands(app, session):
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["user", "create", "Boss@Example.test", "--role", "admin", "--password", "a long password"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "created boss@example.test (admin)" in result.output
+    dup = runner.invoke(
+        args=["user", "create", "boss@example.test", "--role", "admin", "--password", "a long password"]
+    )
+    assert dup.exit_code != 0 and "already exists" in dup.output
+    weak = runner.invoke(args=["user", "create", "x@example.test", "--role", "admin", "--password", "short"])
+    assert weak.exit_code != 0 and "password: must be at least 10 characters" in weak.output
+    token = runner.invoke(args=["token", "create", "boss@example.test"]).output.strip()
+    assert token.startswith("cs_")
+    stored = session.scalar(select(ApiToken))
+    assert stored.token_hash == token_digest(token) and token not in stored.token_hash
+    response = app.test_client().get("/api/v1/models", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200
+    revoked = runner.invoke(args=["token", "revoke", str(stored.id)])
+    assert revoked.exit_code == 0
+    assert app.test_client().get("/api/v1/models", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_password_prompt(app, session):
+    result = app.test_cli_runner().invoke(
+        args=["user", "create", "p@example.test", "--role", "analyst"], input="prompted password\nprompted password\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert session.scalar(select(User.role).where(User.email == "p@example.test")) == "analyst"
+
+
+def test_seed_demo_then_audit_verify_then_tamper(app, session):
+    runner = app.test_cli_runner()
+    seeded = runner.invoke(args=["seed-demo", "--days", "4", "--per-day", "30"])
+    assert seeded.exit_code == 0, seeded.output
+    assert "history: 4/4 days, 120 decided cases" in seeded.output and "reviewer01@countersign.test" in seeded.output
+    assert session.scalar(select(func.count()).select_from(Decision)) == 120
+    assert session.scalar(select(func.count()).where(Recommendation.status == "open")) == 160
+    assert session.scalar(select(func.count()).select_from(User)) == 24
+    again = runner.invoke(args=["seed-demo", "--days", "4", "--per-day", "30"])
+    assert "already present" in again.output
+    assert session.scalar(select(func.count()).select_from(Decision)) == 120
+    ok = runner.invoke(args=["audit", "verify"])
+    assert ok.exit_code == 0 and "audit chain intact" in ok.output
+    session.execute(text("UPDATE audit_events SET actor = 'someone else' WHERE seq = 40"))
+    session.commit()
+    bad = runner.invoke(args=["audit", "verify"])
+    assert bad.exit_code == 1 and "event #40" in bad.output
