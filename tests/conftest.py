@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,66 +15,25 @@ from sqlalchemy.engine import Engine
 from feedback import migrate
 from feedback.audit import GENESIS_HASH
 from feedback.db import Base
+from tests import pgserver
 
 REQUIRE_POSTGRES = os.environ.get("COUNTERSIGN_REQUIRE_POSTGRES") == "1"
 TABLES = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "audit_head"]
 
 
-def _free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pg_bindir() -> str | None:
-    """Directory of Debian's PostgreSQL server binaries, newest version first."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    return os.path.dirname(found[-1]) if found else None
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A PostgreSQL server of our own in a temp dir, stopped and deleted after the run."""
+    """A PostgreSQL server of our own, stopped and deleted after the run (or one given by URL)."""
     if os.environ.get("COUNTERSIGN_TEST_POSTGRES_URL"):
         yield os.environ["COUNTERSIGN_TEST_POSTGRES_URL"]
         return
-    bindir = _pg_bindir()
-    if bindir is None:
+    if pgserver.bindir() is None:
         message = "PostgreSQL server binaries not found (run scripts/setup.sh --test)"
         if REQUIRE_POSTGRES:
             pytest.fail(message)
         pytest.skip(message)
-    workdir = tempfile.mkdtemp(prefix="countersign-pg-")
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        account = pwd.getpwnam("postgres")
-        os.chown(workdir, account.pw_uid, account.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, port = os.path.join(workdir, "data"), _free_port()
-    subprocess.run(
-        [*prefix, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    options = (
-        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    subprocess.run(
-        [*prefix, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(workdir, "log"), "-o", options, "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
-    admin = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("CREATE DATABASE countersign_test"))
-    admin.dispose()
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/countersign_test"
-    finally:
-        subprocess.run([*prefix, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with pgserver.running_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

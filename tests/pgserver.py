@@ -1,0 +1,68 @@
+"""A throwaway PostgreSQL server from Debian's binaries, for the test suite and the benchmarks."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+
+from sqlalchemy import create_engine, text
+
+
+def free_port() -> int:
+    """A free TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bindir() -> str | None:
+    """Directory of Debian's PostgreSQL server binaries, newest version first."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@contextlib.contextmanager
+def running_postgres(database: str = "countersign_test", durable: bool = False) -> Iterator[str]:
+    """Start a private cluster on loopback, yield a URL to a fresh database, then delete it all.
+
+    Tests run with fsync off; benchmarks pass durable=True to measure honest commit costs.
+    """
+    binaries = bindir()
+    if binaries is None:
+        raise RuntimeError("PostgreSQL server binaries not found (run scripts/setup.sh --test)")
+    workdir = tempfile.mkdtemp(prefix="countersign-pg-")
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses to run as root
+        account = pwd.getpwnam("postgres")
+        os.chown(workdir, account.pw_uid, account.pw_gid)
+        prefix = ["runuser", "-u", "postgres", "--"]
+    data, port = os.path.join(workdir, "data"), free_port()
+    subprocess.run(
+        [*prefix, f"{binaries}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    subprocess.run(
+        [*prefix, f"{binaries}/pg_ctl", "-D", data, "-l", os.path.join(workdir, "log"), "-o", options, "-w", "start"],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        admin = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
+        admin.dispose()
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
+    finally:
+        subprocess.run([*prefix, f"{binaries}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
