@@ -107,7 +107,7 @@ def seed(
     live = []
     for i in range(160):
         counter += 1
-        created = now - timedelta(minutes=rng.uniform(5, 26 * 60))
+        created = now - timedelta(minutes=rng.uniform(5, 10 * 60))
         if rng.random() < 0.7:
             rec, _ = _claim_case(rng, counter, claims, v2, created, reviewers, personality)
         else:
