@@ -33,32 +33,36 @@ STAFF = (
     ("analyst@countersign.test", "Ana Analyst", "analyst"),
     ("handler@countersign.test", "Hana Handler", "exception_handler"),
 )
-CLAIMS = ModelIn(
-    key="claims_triage",
-    name="Claims triage",
-    description="Recommends whether to pay, review or deny an insurance claim.",
-    actions=["pay", "review", "deny"],
-    reason_codes=[
-        {"code": "missing_context", "label": "Missing context"},
-        {"code": "policy_exception", "label": "Policy exception applies"},
-        {"code": "fraud_signal", "label": "Fraud signal the model missed"},
-        {"code": "customer_history", "label": "Customer history"},
-        {"code": "document_mismatch", "label": "Documents don't match"},
-        {"code": "other", "label": "Other"},
-    ],
+CLAIMS = ModelIn.model_validate(
+    dict(
+        key="claims_triage",
+        name="Claims triage",
+        description="Recommends whether to pay, review or deny an insurance claim.",
+        actions=["pay", "review", "deny"],
+        reason_codes=[
+            {"code": "missing_context", "label": "Missing context"},
+            {"code": "policy_exception", "label": "Policy exception applies"},
+            {"code": "fraud_signal", "label": "Fraud signal the model missed"},
+            {"code": "customer_history", "label": "Customer history"},
+            {"code": "document_mismatch", "label": "Documents don't match"},
+            {"code": "other", "label": "Other"},
+        ],
+    )
 )
-FRAUD = ModelIn(
-    key="fraud_alert",
-    name="Payment fraud alerts",
-    description="Decides whether a card payment raises a fraud alert.",
-    actions=["raise_alert", "dismiss"],
-    reason_codes=[
-        {"code": "known_customer", "label": "Known customer pattern"},
-        {"code": "trusted_merchant", "label": "Trusted merchant"},
-        {"code": "insufficient_evidence", "label": "Insufficient evidence"},
-        {"code": "confirmed_elsewhere", "label": "Confirmed by another team"},
-        {"code": "other", "label": "Other"},
-    ],
+FRAUD = ModelIn.model_validate(
+    dict(
+        key="fraud_alert",
+        name="Payment fraud alerts",
+        description="Decides whether a card payment raises a fraud alert.",
+        actions=["raise_alert", "dismiss"],
+        reason_codes=[
+            {"code": "known_customer", "label": "Known customer pattern"},
+            {"code": "trusted_merchant", "label": "Trusted merchant"},
+            {"code": "insufficient_evidence", "label": "Insufficient evidence"},
+            {"code": "confirmed_elsewhere", "label": "Confirmed by another team"},
+            {"code": "other", "label": "Other"},
+        ],
+    )
 )
 
 
@@ -238,7 +242,7 @@ def _claim_case(
     )
     recommended = "pay" if score > 0.55 else "review" if score > 0.25 else "deny"
     confidence = round(min(max(0.5 + abs(score - 0.5) * 0.9 + rng.gauss(0, 0.08), 0.35), 0.99), 3)
-    factors = [
+    factors: list[dict[str, Any]] = [
         {
             "name": "Claim amount",
             "value": features["amount"],
@@ -260,11 +264,13 @@ def _claim_case(
             "contribution": round(min(features["policy_age_months"], 60) / 400, 3),
         },
     ]
-    factors.sort(key=lambda f: -abs(f["contribution"]))
+    factors.sort(key=lambda f: -abs(float(f["contribution"])))
     p = 0.10 * (1.8 - confidence)
     if band == "over_10k" and version.version == "v1":
         p = 0.45 if site == "Leeds" else 0.33
-    reason_weights = [6, 1, 1, 1, 1, 1] if band == "over_10k" and version.version == "v1" else [2, 2, 1.5, 2, 2, 1]
+    reason_weights: list[float] = (
+        [6, 1, 1, 1, 1, 1] if band == "over_10k" and version.version == "v1" else [2, 2, 1.5, 2, 2, 1]
+    )
     segment = {
         "claim_band": band,
         "channel": rng.choice(("web", "phone", "broker")),

@@ -85,8 +85,8 @@ def queue_counts(session: Session, flt: QueueFilter, now: datetime) -> QueueCoun
         total=totals[0],
         overdue=totals[1],
         claimed=totals[2],
-        by_model=[tuple(r) for r in by_model],
-        by_site=[tuple(r) for r in by_site],
+        by_model=[(int(i), str(n), int(c)) for i, n, c in by_model],
+        by_site=[(str(site), int(c)) for site, c in by_site],
     )
 
 

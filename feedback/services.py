@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, insert, literal, or_, select, tuple_, update
@@ -290,7 +291,7 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
     if conflicts:
         raise Conflict(f"{len(conflicts)} item(s) conflict with stored recommendations; nothing was stored", conflicts)
 
-    new_rows = []
+    new_rows: list[dict[str, Any]] = []
     for key, index in first_seen.items():
         if key in existing:
             continue
@@ -439,9 +440,10 @@ def release_claim(session: Session, *, recommendation_id: int, reviewer: User) -
             Recommendation.status == "open",
         )
         .values(claimed_by_id=None, claimed_at=None, claim_expires_at=None, row_version=Recommendation.row_version + 1)
+        .returning(Recommendation.id)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if released:
+    ).first()
+    if released is not None:
         audit.record(session, actor_of(reviewer), [Change("case.released", "recommendation", recommendation_id)])
     session.commit()
 

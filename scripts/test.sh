@@ -8,5 +8,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 export COUNTERSIGN_REQUIRE_POSTGRES=1 COUNTERSIGN_REQUIRE_BROWSER=1
 echo "==> ruff"
 ruff check .
+ruff format --check .
+echo "==> mypy"
+mypy
 echo "==> pytest"
 exec python -m pytest "$@"
