@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from feedback import audit, services
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
-from feedback.models import Decision, Model, ModelVersion, Recommendation, User
+from feedback.models import Decision, Model, ModelVersion, User
 from feedback.schemas import ModelIn, RecommendationIn
 from feedback.security import hash_password
 
@@ -385,7 +385,7 @@ def _fraud_case(
 def _store(
     session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]], reviewers: list[User]
 ) -> None:
-    """Bulk-insert recommendations (and their decisions) with their audit events, in one transaction."""
+    """Store recommendations through the ingest path (rules, exceptions, audit), then their decisions."""
     rows = []
     for rec in recs:
         spec = RecommendationIn(
@@ -401,37 +401,14 @@ def _store(
             features=rec["features"],
             due_at=rec["due_at"],
         )
-        rows.append(
-            {
-                "model_id": rec["model"].id,
-                "model_version_id": rec["version"].id,
-                "external_id": spec.external_id,
-                "subject": spec.subject,
-                "site": spec.site,
-                "segment": spec.segment,
-                "recommended_action": spec.recommended_action,
-                "confidence": spec.confidence,
-                "explanation": spec.explanation.model_dump(mode="json"),
-                "features": spec.features,
-                "payload_hash": services.payload_hash(spec),
-                "created_at": rec["created_at"],
-                "due_at": spec.due_at,
-                "status": "open",
-                "row_version": 1,
-            }
-        )
+        row = services.recommendation_row(spec, rec["version"], services.payload_hash(spec))
+        row["created_at"] = rec["created_at"]
+        rows.append(row)
     if decisions:
         for row, dec in zip(rows, decisions, strict=True):
+            row["raised"] = None  # history was decided in the queue
             row["status"] = "escalated" if dec["action"] == "escalate" else "decided"
-    ids = session.scalars(insert(Recommendation).returning(Recommendation.id, sort_by_parameter_order=True), rows).all()
-    audit.record(
-        session,
-        SEED_ACTOR,
-        [
-            Change("recommendation.ingested", "recommendation", rec_id, {"external_id": row["external_id"]})
-            for rec_id, row in zip(ids, rows, strict=True)
-        ],
-    )
+    ids = services.store_recommendations(session, SEED_ACTOR, rows)
     if decisions:
         for rec_id, dec in zip(ids, decisions, strict=True):
             dec["recommendation_id"] = rec_id

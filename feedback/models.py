@@ -20,7 +20,14 @@ from feedback.db import Base, JSONType, utcnow
 ROLES = ("frontline", "exception_handler", "model_owner", "analyst", "admin")
 STAGES = ("shadow", "pilot", "production", "paused", "retired")
 DECISION_ACTIONS = ("accept", "override", "escalate")
-RECOMMENDATION_STATUSES = ("open", "decided", "escalated")
+# open: waiting for a reviewer; exception: routed to the exceptions queue at ingest;
+# escalated: a reviewer escalated it; decided / resolved: it has its final action.
+RECOMMENDATION_STATUSES = ("open", "decided", "escalated", "exception", "resolved")
+EXCEPTION_KINDS = ("reviewer_escalation", "low_confidence", "policy", "missing_data", "model_error", "audit_sample")
+SEVERITIES = ("low", "medium", "high", "critical")
+EXCEPTION_STATUSES = ("open", "in_progress", "resolved")
+# SLA hours by severity when a model has no policy of its own for a kind and severity.
+DEFAULT_SLA_HOURS = {"critical": 4, "high": 8, "medium": 24, "low": 72}
 # Stages whose recommendations are shown to reviewers; in the others people decide unaided.
 AI_VISIBLE_STAGES = ("pilot", "production")
 
@@ -99,6 +106,9 @@ class ModelVersion(Base):
     version: Mapped[str] = mapped_column(String(64))
     stage: Mapped[str] = mapped_column(String(16))
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Exception rules applied at ingest: min_confidence, policy_flags, required_features,
+    # audit_sample_rate (see feedback.rules).
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     model: Mapped[Model] = relationship(back_populates="versions")
@@ -116,6 +126,9 @@ class Recommendation(Base):
     __table_args__ = (
         UniqueConstraint("model_id", "external_id"),
         CheckConstraint("confidence >= 0 AND confidence <= 1", name="confidence"),
+        CheckConstraint(
+            "(recommended_action IS NOT NULL AND confidence IS NOT NULL) OR error IS NOT NULL", name="action_or_error"
+        ),
         CheckConstraint(_in("status", RECOMMENDATION_STATUSES), name="status"),
         Index("ix_recommendations_queue", "status", "due_at", "id"),
         Index("ix_recommendations_model_site", "model_id", "site"),
@@ -128,10 +141,12 @@ class Recommendation(Base):
     subject: Mapped[str] = mapped_column(String(500))
     site: Mapped[str] = mapped_column(String(100))
     segment: Mapped[dict[str, Any]]
-    recommended_action: Mapped[str] = mapped_column(String(64))
-    confidence: Mapped[float]
+    recommended_action: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None]
     explanation: Mapped[dict[str, Any]]
     features: Mapped[dict[str, Any] | None]
+    flags: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    error: Mapped[str | None] = mapped_column(Text)
     payload_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     due_at: Mapped[datetime | None]
@@ -176,6 +191,86 @@ class Decision(Base):
 
     recommendation: Mapped[Recommendation] = relationship(back_populates="decision")
     reviewer: Mapped[User] = relationship()
+
+
+class DecisionException(Base):
+    """A case that left the happy path, to be resolved by an exception handler within its SLA."""
+
+    __tablename__ = "exceptions"
+    __table_args__ = (
+        UniqueConstraint("recommendation_id", "kind"),
+        CheckConstraint(_in("kind", EXCEPTION_KINDS), name="kind"),
+        CheckConstraint(_in("severity", SEVERITIES), name="severity"),
+        CheckConstraint(_in("status", EXCEPTION_STATUSES), name="status"),
+        CheckConstraint("(status = 'resolved') = (resolved_at IS NOT NULL)", name="resolved_at"),
+        Index("ix_exceptions_queue", "status", "sla_due_at"),
+        Index("ix_exceptions_model_opened", "model_id", "opened_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendations.id"))
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    site: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    raised_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    opened_at: Mapped[datetime]
+    sla_due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution_action: Mapped[str | None] = mapped_column(String(64))
+    resolution_note: Mapped[str] = mapped_column(Text, default="")
+    row_version: Mapped[int] = mapped_column(default=1)
+
+    recommendation: Mapped[Recommendation] = relationship()
+    model: Mapped[Model] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    raised_by: Mapped[User | None] = relationship(foreign_keys=[raised_by_id])
+    resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+
+class SlaPolicy(Base):
+    """How long a model's exceptions of one kind and severity may stay unresolved."""
+
+    __tablename__ = "sla_policies"
+    __table_args__ = (
+        UniqueConstraint("model_id", "kind", "severity"),
+        CheckConstraint(_in("kind", EXCEPTION_KINDS), name="kind"),
+        CheckConstraint(_in("severity", SEVERITIES), name="severity"),
+        CheckConstraint("hours > 0", name="hours"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    hours: Mapped[float]
+
+
+class Outcome(Base):
+    """What later turned out to be true for a case, as reported by one source."""
+
+    __tablename__ = "outcomes"
+    __table_args__ = (
+        UniqueConstraint("recommendation_id", "source"),
+        CheckConstraint("(label IS NULL) <> (value IS NULL)", name="label_or_value"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendations.id"))
+    source: Mapped[str] = mapped_column(String(100))
+    label: Mapped[str | None] = mapped_column(String(64))
+    value: Mapped[float | None]
+    observed_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+
+    recommendation: Mapped[Recommendation] = relationship()
 
 
 class AuditEvent(Base):

@@ -67,7 +67,12 @@ class ExplanationIn(Strict):
 
 
 class RecommendationIn(Strict):
-    """One AI recommendation for one case, as sent by a model service."""
+    """One AI recommendation for one case, as sent by a model service.
+
+    `recommended_action`, `confidence` and `explanation` are required, unless the model failed:
+    then it sends `error` instead of the action and confidence, and the case goes to a person
+    with no AI proposal.
+    """
 
     model: Key
     model_version: Key
@@ -75,10 +80,12 @@ class RecommendationIn(Strict):
     subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
     site: Text200
     segment: dict[str, Scalar] = Field(default_factory=dict)
-    recommended_action: Key
-    confidence: float = Field(ge=0, le=1)
-    explanation: ExplanationIn
+    recommended_action: Key | None = None
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    explanation: ExplanationIn | None = None
     features: dict[str, Any] | None = None
+    flags: list[Key] = Field(default_factory=list, max_length=20)
+    error: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] | None = None
     due_at: AwareDatetime | None = None
 
 
@@ -88,6 +95,36 @@ class DecisionIn(Strict):
     action: DecisionAction
     final_action: Key | None = None
     reason_code: Key | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+
+
+class VersionRulesIn(Strict):
+    """Rules that route a version's cases to the exceptions queue."""
+
+    min_confidence: float | None = Field(default=None, ge=0, le=1)
+    policy_flags: list[Key] = Field(default_factory=list, max_length=50)
+    required_features: list[Text200] = Field(default_factory=list, max_length=100)
+    audit_sample_rate: float = Field(default=0.0, ge=0, le=1)
+
+
+class OutcomeIn(Strict):
+    """What later turned out to be true for a case: a label from the model's actions, or a number.
+
+    Name the case by `recommendation_id`, or by `model` and `external_id`.
+    """
+
+    recommendation_id: int | None = Field(default=None, ge=1)
+    model: Key | None = None
+    external_id: Text200 | None = None
+    outcome: Key | float
+    observed_at: AwareDatetime
+    source: Text200
+
+
+class ExceptionResolveIn(Strict):
+    """Close an exception with the final action."""
+
+    final_action: Key
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
 
 
@@ -176,6 +213,45 @@ class RecommendationOut(BaseModel):
     claimed_by: str | None
     claim_expires_at: datetime | None
     decision: DecisionOut | None
+
+
+class OutcomeStored(BaseModel):
+    """Where one outcome is stored and whether this call created it."""
+
+    id: int
+    recommendation_id: int
+    source: str
+    created: bool
+
+
+class OutcomesOut(BaseModel):
+    """Answer to an outcomes batch (a single object answers one OutcomeStored)."""
+
+    items: list[OutcomeStored]
+
+
+class ResolutionRow(BaseModel):
+    """Time to resolve exceptions in one group (hours; a percentile the data cannot reach is null)."""
+
+    key: str
+    n: int
+    resolved: int
+    censored: int
+    median_hours: float | None
+    median_ci_low: float | None
+    median_ci_high: float | None
+    p90_hours: float | None
+    p90_ci_low: float | None
+    p90_ci_high: float | None
+    sla_breach_rate: float | None
+    sla_breach_ci_low: float | None
+    sla_breach_ci_high: float | None
+
+
+class ResolutionOut(BaseModel):
+    """Resolution-time statistics by kind, severity or site."""
+
+    rows: list[ResolutionRow]
 
 
 class ErrorBody(BaseModel):

@@ -9,15 +9,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, insert, literal, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit
+from feedback import audit, exception_handling
 from feedback.audit import Actor, Change, canonical_json
 from feedback.db import UTCDateTime, utcnow
 from feedback.errors import (
@@ -33,6 +33,7 @@ from feedback.models import (
     STAGES,
     ApiToken,
     Decision,
+    DecisionException,
     Model,
     ModelVersion,
     Recommendation,
@@ -232,8 +233,92 @@ class Ingested:
 
 
 def payload_hash(item: RecommendationIn) -> str:
-    """Fingerprint of a recommendation's content, independent of JSON key order or spacing."""
-    return hashlib.sha256(canonical_json(item.model_dump(mode="json")).encode()).hexdigest()
+    """Fingerprint of a recommendation's content, independent of key order, spacing and omitted defaults."""
+    content = item.model_dump(mode="json", exclude_defaults=True)
+    return hashlib.sha256(canonical_json(content).encode()).hexdigest()
+
+
+def recommendation_row(item: RecommendationIn, version: ModelVersion, fingerprint: str) -> dict[str, Any]:
+    """The row to insert for a validated recommendation, routed by its version's exception rules."""
+    raised = exception_handling.rules_raise(item, version.rules or {})
+    explanation = item.explanation.model_dump(mode="json") if item.explanation else {"summary": "", "factors": []}
+    return {
+        "model_id": version.model_id,
+        "model_version_id": version.id,
+        "external_id": item.external_id,
+        "subject": item.subject,
+        "site": item.site,
+        "segment": item.segment,
+        "recommended_action": item.recommended_action,
+        "confidence": item.confidence,
+        "explanation": explanation,
+        "features": item.features,
+        "flags": item.flags,
+        "error": item.error,
+        "payload_hash": fingerprint,
+        "due_at": item.due_at,
+        "status": "exception" if raised else "open",
+        "row_version": 1,
+        "raised": raised,
+    }
+
+
+def store_recommendations(session: Session, actor: Actor, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert recommendation rows and the exceptions their rules raised, with audit events; return the ids.
+
+    The caller commits. Rows may carry `created_at` (the demo's history) and must carry `raised`.
+    """
+    if not rows:
+        return []
+    raised = [row.pop("raised") for row in rows]
+    ids = list(
+        session.scalars(insert(Recommendation).returning(Recommendation.id, sort_by_parameter_order=True), rows).all()
+    )
+    changes = [
+        Change(
+            "recommendation.ingested",
+            "recommendation",
+            rec_id,
+            {"external_id": r["external_id"], "payload_hash": r["payload_hash"]},
+        )
+        for r, rec_id in zip(rows, ids, strict=True)
+    ]
+    policies = exception_handling.sla_hours(session, list({r["model_id"] for r in rows}))
+    exceptions = []
+    for row, rec_id, hit in zip(rows, ids, raised, strict=True):
+        if hit is None:
+            continue
+        opened = row.get("created_at") or utcnow()
+        exceptions.append(
+            {
+                "recommendation_id": rec_id,
+                "model_id": row["model_id"],
+                "site": row["site"],
+                "kind": hit.kind,
+                "severity": hit.severity,
+                "reason": hit.reason,
+                "opened_at": opened,
+                "status": "open",
+                "sla_due_at": exception_handling.sla_due(policies, row["model_id"], hit.kind, hit.severity, opened),
+                "resolution_note": "",
+                "row_version": 1,
+            }
+        )
+    if exceptions:
+        exception_ids = session.scalars(
+            insert(DecisionException).returning(DecisionException.id, sort_by_parameter_order=True), exceptions
+        ).all()
+        changes += [
+            Change(
+                "exception.raised",
+                "exception",
+                exc_id,
+                {"recommendation_id": e["recommendation_id"], "kind": e["kind"], "reason": e["reason"]},
+            )
+            for e, exc_id in zip(exceptions, exception_ids, strict=True)
+        ]
+    audit.record(session, actor, changes)
+    return ids
 
 
 def ingest_recommendations(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -> list[Ingested]:
@@ -247,6 +332,18 @@ def ingest_recommendations(session: Session, actor: Actor, items: Sequence[Recom
         return _ingest(session, actor, items)
 
 
+def _action_or_error(item: RecommendationIn, index: int) -> dict[str, str]:
+    """A recommendation carries an action, a confidence and an explanation, or else an error."""
+    if item.error is not None:
+        both = [n for n in ("recommended_action", "confidence") if getattr(item, n) is not None]
+        return {f"[{index}].{n}": "must be absent when the model sent an error" for n in both}
+    return {
+        f"[{index}].{n}": "Field required (or send error if the model failed)"
+        for n in ("recommended_action", "confidence", "explanation")
+        if getattr(item, n) is None
+    }
+
+
 def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -> list[Ingested]:
     """One attempt at `ingest_recommendations`."""
     models = {m.key: m for m in session.scalars(select(Model).where(Model.key.in_({i.model for i in items})))}
@@ -258,13 +355,14 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
     first_seen: dict[tuple[int, str], int] = {}
     hashes = [payload_hash(item) for item in items]
     for index, item in enumerate(items):
+        fields.update(_action_or_error(item, index))
         model = models.get(item.model)
         if model is None:
             fields[f"[{index}].model"] = f"unknown model {item.model!r}"
             continue
         if (model.id, item.model_version) not in versions:
             fields[f"[{index}].model_version"] = f"{item.model} has no version {item.model_version!r}"
-        if item.recommended_action not in model.actions:
+        if item.recommended_action is not None and item.recommended_action not in model.actions:
             fields[f"[{index}].recommended_action"] = f"must be one of {', '.join(model.actions)}"
         key = (model.id, item.external_id)
         if key in first_seen and hashes[first_seen[key]] != hashes[index]:
@@ -291,48 +389,13 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
     if conflicts:
         raise Conflict(f"{len(conflicts)} item(s) conflict with stored recommendations; nothing was stored", conflicts)
 
-    new_rows: list[dict[str, Any]] = []
-    for key, index in first_seen.items():
-        if key in existing:
-            continue
-        item = items[index]
-        new_rows.append(
-            {
-                "model_id": key[0],
-                "model_version_id": versions[(key[0], item.model_version)].id,
-                "external_id": item.external_id,
-                "subject": item.subject,
-                "site": item.site,
-                "segment": item.segment,
-                "recommended_action": item.recommended_action,
-                "confidence": item.confidence,
-                "explanation": item.explanation.model_dump(mode="json"),
-                "features": item.features,
-                "payload_hash": hashes[index],
-                "due_at": item.due_at,
-                "status": "open",
-                "row_version": 1,
-            }
-        )
-    new_ids: dict[tuple[int, str], int] = {}
-    if new_rows:
-        ids = session.scalars(
-            insert(Recommendation).returning(Recommendation.id, sort_by_parameter_order=True), new_rows
-        ).all()
-        new_ids = {(r["model_id"], r["external_id"]): i for r, i in zip(new_rows, ids, strict=True)}
-        audit.record(
-            session,
-            actor,
-            [
-                Change(
-                    "recommendation.ingested",
-                    "recommendation",
-                    new_ids[(r["model_id"], r["external_id"])],
-                    {"external_id": r["external_id"], "payload_hash": r["payload_hash"]},
-                )
-                for r in new_rows
-            ],
-        )
+    new_rows = [
+        recommendation_row(items[index], versions[(key[0], items[index].model_version)], hashes[index])
+        for key, index in first_seen.items()
+        if key not in existing
+    ]
+    stored = store_recommendations(session, actor, new_rows)
+    new_ids = {(r["model_id"], r["external_id"]): i for r, i in zip(new_rows, stored, strict=True)}
     session.commit()
     results = []
     for item in items:
@@ -369,7 +432,7 @@ def claim_case(
     if not claimed:
         session.rollback()
         if rec.status != "open":
-            raise AlreadyDecided(f"case {rec.external_id} has already been decided")
+            raise AlreadyDecided(_closed_message(rec))
         holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
         raise ClaimedByOther(f"{holder} is working on case {rec.external_id} until {rec.claim_expires_at:%H:%M} UTC")
     session.commit()
@@ -475,7 +538,7 @@ def record_decision(
     if rec is None:
         raise NotFound(f"no case {recommendation_id}")
     if rec.status != "open":
-        raise AlreadyDecided(f"case {rec.external_id} has already been decided")
+        raise AlreadyDecided(_closed_message(rec))
     if rec.claimed_by_id not in (None, reviewer.id) and rec.claim_expires_at and rec.claim_expires_at > now:
         holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
         raise ClaimedByOther(f"{holder} is working on case {rec.external_id}")
@@ -538,23 +601,38 @@ def record_decision(
         # The unique decision per case (or the row version) lost a race with another reviewer.
         session.rollback()
         raise AlreadyDecided(f"case {recommendation_id} has just been decided by someone else") from None
-    audit.record(
-        session,
-        actor_of(reviewer),
-        [
-            Change(
-                f"decision.{action}",
-                "recommendation",
-                rec.id,
-                {
-                    "decision_id": decision.id,
-                    "final_action": final_action,
-                    "reason_code": reason_code,
-                    "ai_shown": ai_shown,
-                    "channel": channel,
-                },
-            )
-        ],
+    changes: list[Change] = []
+    if action == "escalate":
+        exc = exception_handling.open_exception(
+            session, rec, kind="reviewer_escalation", reason=note or model.reason_label(reason_code), raised_by=reviewer
+        )
+        changes.append(Change("exception.raised", "exception", exc.id, {"recommendation_id": rec.id, "kind": exc.kind}))
+    elif action == "accept" and exception_handling.in_audit_sample(
+        rec.id, float((rec.model_version.rules or {}).get("audit_sample_rate") or 0)
+    ):
+        exc = exception_handling.open_exception(
+            session, rec, kind="audit_sample", reason="random second review of an accepted case", raised_by=None
+        )
+        changes.append(Change("exception.raised", "exception", exc.id, {"recommendation_id": rec.id, "kind": exc.kind}))
+    decided = Change(
+        f"decision.{action}",
+        "recommendation",
+        rec.id,
+        {
+            "decision_id": decision.id,
+            "final_action": final_action,
+            "reason_code": reason_code,
+            "ai_shown": ai_shown,
+            "channel": channel,
+        },
     )
+    audit.record(session, actor_of(reviewer), [decided, *changes])
     session.commit()
     return decision
+
+
+def _closed_message(rec: Recommendation) -> str:
+    """Why a case can no longer be countersigned in the queue."""
+    if rec.status == "exception":
+        return f"case {rec.external_id} was routed to the exceptions queue"
+    return f"case {rec.external_id} has already been decided"

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, request
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
+from feedback.errors import FeedbackError
 from webapp.auth import api_user
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -36,6 +37,12 @@ def json_body() -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+
+def unbatched(exc: FeedbackError) -> FeedbackError:
+    """A single-object request names its fields without the batch's `[0].` prefix."""
+    exc.fields = {key.removeprefix("[0].").removeprefix("[0]") or "body": msg for key, msg in exc.fields.items()}
+    return exc
 
 
 def not_found(what: str) -> None:

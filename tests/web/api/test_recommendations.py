@@ -55,7 +55,7 @@ def test_different_payload_for_existing_external_id_is_409(api):
     response = api["client"].post("/api/v1/recommendations", json=payload(1, confidence=0.3), headers=api["service"])
     assert response.status_code == 409
     assert response.json["error"]["code"] == "conflict"
-    assert response.json["error"]["fields"] == {"[0].external_id": "already stored with a different payload"}
+    assert response.json["error"]["fields"] == {"external_id": "already stored with a different payload"}
     stored = api["session"].scalar(select(Recommendation))
     assert stored.confidence == 0.8
 
