@@ -1,0 +1,174 @@
+"""Time to resolve exceptions, with still-open ones right-censored (Kaplan–Meier).
+
+Every function is pure: it takes a DataFrame of exceptions and returns a new DataFrame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable
+
+import numpy as np
+import pandas as pd
+from statsmodels.duration.survfunc import SurvfuncRight
+
+from analytics.rates import wilson_interval
+
+EXCEPTION_COLUMNS = ("opened_at", "resolved_at", "sla_due_at")
+GROUPINGS = ("kind", "severity", "site")
+RESOLUTION_COLUMNS = (
+    "key",
+    "n",
+    "resolved",
+    "censored",
+    "median_hours",
+    "median_ci_low",
+    "median_ci_high",
+    "p90_hours",
+    "p90_ci_low",
+    "p90_ci_high",
+    "sla_breach_rate",
+    "sla_breach_ci_low",
+    "sla_breach_ci_high",
+)
+
+
+def _check(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """Fail clearly when a frame lacks the columns an analytic needs."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the frame lacks column(s) {', '.join(missing)}")
+
+
+def with_durations(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
+    """Add `hours` (to resolution, or to `now` if still open), `resolved` and `breached`.
+
+    An open exception is censored at `now`: its time so far is a lower bound, never a resolution.
+    It counts as an SLA breach once `now` is past its due time.
+
+    :param frame: one row per exception with opened_at, resolved_at (NaT while open), sla_due_at
+    :param now: the censoring time, tz-aware UTC
+    """
+    _check(frame, EXCEPTION_COLUMNS)
+    out = frame.copy()
+    resolved = out["resolved_at"].notna()
+    end = out["resolved_at"].where(resolved, now)
+    out["hours"] = (end - out["opened_at"]).dt.total_seconds() / 3600
+    if (out["hours"] < 0).any():
+        raise ValueError("an exception ends before it opens (or opens after now)")
+    out["resolved"] = resolved
+    out["breached"] = end > out["sla_due_at"]
+    return out
+
+
+def _finite(value: float) -> float | None:
+    """A number, or None for NaN and infinities (a percentile the data cannot reach)."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _km_quantiles(hours: np.ndarray, events: np.ndarray) -> dict[str, float | None]:
+    """Median and 90th percentile of time to resolution with 95% intervals (log-log transform).
+
+    statsmodels' convention: the p-quantile is the first time at which S(t) < 1 - p.
+    """
+    out: dict[str, float | None] = dict.fromkeys(
+        ("median_hours", "median_ci_low", "median_ci_high", "p90_hours", "p90_ci_low", "p90_ci_high")
+    )
+    if events.sum() == 0:
+        return out  # nothing resolved yet: no percentile is estimable
+    survival = SurvfuncRight(hours, events)
+    for name, p in (("median", 0.5), ("p90", 0.9)):
+        out[f"{name}_hours"] = _finite(survival.quantile(p))
+        # log(-log S) is infinite where S reaches 0 or 1; those times are simply outside the interval.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            low, high = survival.quantile_ci(p, method="cloglog")
+        out[f"{name}_ci_low"], out[f"{name}_ci_high"] = _finite(low), _finite(high)
+    return out
+
+
+def resolution_table(frame: pd.DataFrame, by: str, now: pd.Timestamp) -> pd.DataFrame:
+    """Kaplan–Meier resolution time and SLA breach rate per group, plus an `all` row.
+
+    :param frame: exceptions (see `with_durations`) with a column named by `by`
+    :param by: kind, severity or site
+    :param now: censoring time for open exceptions
+    """
+    if by not in GROUPINGS:
+        raise ValueError(f"by must be one of {', '.join(GROUPINGS)}")
+    _check(frame, (*EXCEPTION_COLUMNS, by))
+    data = with_durations(frame, now)
+    groups: list[tuple[Hashable, pd.DataFrame]] = list(data.groupby(by, sort=True))
+    rows = [_row(str(key), group) for key, group in groups]
+    rows.append(_row("all", data))
+    return pd.DataFrame(rows, columns=list(RESOLUTION_COLUMNS))
+
+
+def _row(key: str, group: pd.DataFrame) -> dict[str, object]:
+    """One table row from one group's durations."""
+    n = len(group)
+    resolved = int(group["resolved"].sum())
+    breached = int(group["breached"].sum())
+    low, high = wilson_interval(breached, n)
+    return {
+        "key": key,
+        "n": n,
+        "resolved": resolved,
+        "censored": n - resolved,
+        **_km_quantiles(group["hours"].to_numpy(float), group["resolved"].to_numpy(int)),
+        "sla_breach_rate": breached / n if n else None,
+        "sla_breach_ci_low": low,
+        "sla_breach_ci_high": high,
+    }
+
+
+def survival_curves(frame: pd.DataFrame, by: str, now: pd.Timestamp) -> pd.DataFrame:
+    """Step points of the Kaplan–Meier curve of 'still unresolved' per group.
+
+    Columns: key, hours, survival; each curve starts at (0, 1) and ends at its last time,
+    whether that is a resolution or a censored exception.
+
+    :param frame: exceptions (see `with_durations`)
+    :param by: kind, severity or site
+    :param now: censoring time for open exceptions
+    """
+    _check(frame, (*EXCEPTION_COLUMNS, by))
+    data = with_durations(frame, now)
+    parts = []
+    for key, group in data.groupby(by, sort=True):
+        hours = group["hours"].to_numpy(float)
+        events = group["resolved"].to_numpy(int)
+        times, probs = [0.0], [1.0]
+        if events.sum():
+            survival = SurvfuncRight(hours, events)
+            times += list(survival.surv_times)
+            probs += list(survival.surv_prob)
+        if hours.max() > times[-1]:
+            times.append(float(hours.max()))
+            probs.append(probs[-1])
+        parts.append(pd.DataFrame({"key": str(key), "hours": times, "survival": probs}))
+    if not parts:
+        return pd.DataFrame(
+            {"key": pd.Series(dtype=str), "hours": pd.Series(dtype=float), "survival": pd.Series(dtype=float)}
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def handling_times(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Seconds from opening a case to deciding it: n, median and 90th percentile per group and overall.
+
+    :param frame: one row per decision with `seconds` and the grouping column
+    :param by: the grouping column (e.g. site or model_version)
+    """
+    _check(frame, ("seconds", by))
+    rows = []
+    for key, group in [*frame.groupby(by, sort=True), ("all", frame)]:
+        seconds = group["seconds"]
+        rows.append(
+            {
+                "key": str(key),
+                "n": len(seconds),
+                "median_seconds": float(seconds.median()) if len(seconds) else None,
+                "p90_seconds": float(seconds.quantile(0.9)) if len(seconds) else None,
+            }
+        )
+    return pd.DataFrame(rows, columns=["key", "n", "median_seconds", "p90_seconds"])

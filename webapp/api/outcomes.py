@@ -1,0 +1,45 @@
+"""Outcomes API: other systems report what actually happened."""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from flask.typing import ResponseReturnValue
+
+from feedback import outcomes, services
+from feedback.errors import FeedbackError
+from feedback.schemas import ErrorOut, OutcomeIn, OutcomesOut, OutcomeStored
+from feedback.validation import parse_batch
+from webapp.api import bp, json_body, unbatched
+from webapp.api.openapi import documented
+from webapp.extensions import db
+
+
+@bp.post("/outcomes")
+@documented(
+    "post",
+    "/api/v1/outcomes",
+    "Report outcomes: one object or a batch of up to 1,000 (all or nothing, idempotent on case + source)",
+    body=OutcomeIn,
+    batch=1000,
+    responses={
+        201: ("stored (a single object answers OutcomeStored)", OutcomesOut),
+        200: ("every item was already stored with the same content", OutcomesOut),
+        403: ("role may not report outcomes", ErrorOut),
+        409: ("an outcome from this source is already stored with a different value", ErrorOut),
+        422: ("invalid items; each bad field is named as [index].field", ErrorOut),
+    },
+)
+def report_outcomes() -> ResponseReturnValue:
+    """Store outcomes sent by another system."""
+    services.require_role(g.user, services.INGEST_ROLES, "report outcomes")
+    items, is_batch = parse_batch(OutcomeIn, json_body(), max_items=current_app.config["MAX_BATCH"])
+    try:
+        stored = outcomes.record_outcomes(db.session, services.actor_of(g.user), items)
+    except FeedbackError as exc:
+        raise exc if is_batch else unbatched(exc) from None
+    status = 201 if any(s.created for s in stored) else 200
+    out = [
+        OutcomeStored(id=s.id, recommendation_id=s.recommendation_id, source=s.source, created=s.created).model_dump()
+        for s in stored
+    ]
+    return ({"items": out} if is_batch else out[0]), status
