@@ -254,6 +254,32 @@ class ResolutionOut(BaseModel):
     rows: list[ResolutionRow]
 
 
+class ExceptionOut(BaseModel):
+    """An exception as stored."""
+
+    id: int
+    recommendation_id: int
+    external_id: str
+    model: str
+    site: str
+    kind: str
+    severity: str
+    reason: str
+    status: str
+    opened_at: datetime
+    sla_due_at: datetime
+    assignee: str | None
+    resolved_at: datetime | None
+    resolution_action: str | None
+    resolution_note: str
+
+
+class ExceptionListOut(BaseModel):
+    """A page of exceptions."""
+
+    items: list[ExceptionOut]
+
+
 class ErrorBody(BaseModel):
     """What went wrong: a stable code, a sentence, and the fields at fault."""
 

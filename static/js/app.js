@@ -79,6 +79,45 @@
     }
   });
 
+  // Charts: a <canvas data-chart data-chart-source="ID"> reads its series from the JSON
+  // <script type="application/json" id="ID"> beside it (data, never code, so the CSP holds).
+  var PALETTE = ["#1f5fbf", "#b3261e", "#1b7f4b", "#9a5b00", "#6a3fb5", "#00838f", "#5f6b7a", "#c2185b"];
+
+  function renderCharts(root) {
+    if (typeof window.Chart === "undefined") return;
+    root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      var source = document.getElementById(canvas.getAttribute("data-chart-source"));
+      if (!source) return;
+      var spec = JSON.parse(source.textContent);
+      var existing = window.Chart.getChart(canvas);
+      if (existing) existing.destroy();
+      new window.Chart(canvas, {
+        type: "line",
+        data: {
+          datasets: spec.series.map(function (series, i) {
+            return {
+              label: series.label, data: series.points, stepped: spec.stepped === false ? false : true,
+              borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length],
+              pointRadius: 0, borderWidth: 2,
+            };
+          }),
+        },
+        options: {
+          animation: false, parsing: true, maintainAspectRatio: false,
+          interaction: { mode: "nearest", intersect: false },
+          scales: {
+            x: { type: "linear", title: { display: true, text: spec.xLabel } },
+            y: { min: spec.yMin === undefined ? 0 : spec.yMin, max: spec.yMax === undefined ? 1 : spec.yMax,
+                 title: { display: true, text: spec.yLabel } },
+          },
+        },
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { renderCharts(document); });
+  document.addEventListener("htmx:afterSettle", function (event) { renderCharts(event.detail.elt); });
+
   // A failed htmx request must never leave a blank or silent screen.
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;

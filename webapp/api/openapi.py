@@ -30,6 +30,7 @@ class Operation:
     batch: int = 0
     responses: dict[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
     path_params: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=dict)
 
 
 OPERATIONS: list[Operation] = []
@@ -44,11 +45,12 @@ def documented(
     batch: int = 0,
     responses: dict[int, tuple[str, type[BaseModel] | None]],
     path_params: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
 ) -> Callable[[F], F]:
     """Record a view's contract (`batch` > 0: the body may also be an array of that many)."""
 
     def decorator(view: F) -> F:
-        OPERATIONS.append(Operation(method, path, summary, body, batch, responses, path_params or {}))
+        OPERATIONS.append(Operation(method, path, summary, body, batch, responses, path_params or {}, query or {}))
         return view
 
     return decorator
@@ -80,6 +82,11 @@ def build_document() -> dict[str, Any]:
                 {"name": name, "in": "path", "required": True, "schema": PATH_SCHEMAS[kind]}
                 for name, kind in op.path_params.items()
             ]
+        if op.query:
+            operation.setdefault("parameters", []).extend(
+                {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
+                for name, kind in op.query.items()
+            )
         if op.body:
             schema: dict[str, Any] = _ref(op.body)
             if op.batch:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, g, redirect, request, url_for
+from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback import queries, services
-from feedback.errors import FeedbackError, NotFound
-from feedback.models import STAGES
-from feedback.schemas import ModelIn, ModelVersionIn
+from feedback import exception_handling, queries, services
+from feedback.errors import FeedbackError, NotFound, ValidationFailed
+from feedback.models import DEFAULT_SLA_HOURS, EXCEPTION_KINDS, SEVERITIES, STAGES, ModelVersion
+from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
 from feedback.validation import parse
 from webapp.auth import login_required
 from webapp.extensions import db
@@ -109,8 +109,6 @@ def add_version(key: str) -> Response | tuple[str, int]:
         spec = parse(ModelVersionIn, {"version": form.get("version", ""), "stage": form.get("stage", "pilot")})
         services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
     except NotFound:
-        from flask import abort
-
         abort(404)
     except FeedbackError as exc:
         message = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
@@ -126,3 +124,87 @@ def set_stage(version_id: int) -> tuple[str, int]:
         db.session, services.actor_of(g.user), version_id=version_id, stage=request.form.get("stage", "")
     )
     return render_models(notice=f"{version.model.name} {version.version} is now {version.stage}.")
+
+
+def render_settings(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:
+    """A model's SLA table and its versions' exception rules."""
+    model = services.get_model(db.session, key)
+    policies = exception_handling.sla_hours(db.session, [model.id])
+    context: dict[str, Any] = {
+        "model": model,
+        "kinds": EXCEPTION_KINDS,
+        "severities": SEVERITIES,
+        "defaults": DEFAULT_SLA_HOURS,
+        "hours": {(k, s): h for (_, k, s), h in policies.items()},
+        "can_edit": g.user.role in exception_handling.SETTINGS_ROLES,
+        "notice": None,
+        "problem": None,
+        "fields": {},
+        "rule_problem": {},
+    }
+    context.update(extra)
+    return render_page_or_block("admin/settings.html", "settings_body", status=status, **context)
+
+
+@bp.get("/models/<key>/settings")
+@login_required(VIEW_ROLES)
+def settings(key: str) -> tuple[str, int]:
+    """SLA table and exception rules of a model."""
+    return render_settings(key)
+
+
+@bp.post("/models/<key>/sla")
+@login_required(exception_handling.SETTINGS_ROLES)
+def save_sla(key: str) -> tuple[str, int]:
+    """Replace the model's SLA table from the grid (empty cells use the default)."""
+    model = services.get_model(db.session, key)
+    hours: dict[tuple[str, str], float | None] = {}
+    fields: dict[str, str] = {}
+    for kind in EXCEPTION_KINDS:
+        for severity in SEVERITIES:
+            raw = request.form.get(f"{kind}.{severity}", "").strip()
+            try:
+                hours[(kind, severity)] = float(raw) if raw else None
+            except ValueError:
+                fields[f"{kind}.{severity}"] = "must be a number of hours"
+    try:
+        if fields:
+            raise ValidationFailed("the SLA table is invalid", fields)
+        exception_handling.set_sla_policies(db.session, services.actor_of(g.user), model=model, hours=hours)
+    except ValidationFailed as exc:
+        return render_settings(key, 422, problem=exc.message, fields=exc.fields)
+    return render_settings(key, notice="SLA table saved.")
+
+
+@bp.post("/versions/<int:version_id>/rules")
+@login_required(exception_handling.SETTINGS_ROLES)
+def save_rules(version_id: int) -> tuple[str, int]:
+    """Replace one version's exception rules."""
+    form = request.form
+    version = db.session.get(ModelVersion, version_id)
+    if version is None:
+        abort(404)
+    key = version.model.key
+
+    def number(name: str) -> float | str | None:
+        raw = form.get(name, "").strip()
+        try:
+            return float(raw) if raw else None
+        except ValueError:
+            return raw  # pydantic names the field and the problem
+
+    sample_pct = number("audit_sample_pct")
+    data = {
+        "min_confidence": number("min_confidence"),
+        "policy_flags": split_list(form.get("policy_flags", "")),
+        "required_features": split_list(form.get("required_features", "")),
+        "audit_sample_rate": sample_pct / 100 if isinstance(sample_pct, float) else (sample_pct or 0.0),
+    }
+    try:
+        exception_handling.set_version_rules(
+            db.session, services.actor_of(g.user), version_id=version_id, rules=parse(VersionRulesIn, data)
+        )
+    except ValidationFailed as exc:
+        message = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
+        return render_settings(key, 422, rule_problem={version_id: message})
+    return render_settings(key, notice=f"Rules for {version.version} saved.")

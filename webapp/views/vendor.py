@@ -10,6 +10,7 @@ bp = Blueprint("vendor", __name__)
 # Only these files are exposed; the rest of node_modules stays private.
 FILES = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
+    "chart.umd.min.js": "chart.js/dist/chart.umd.min.js",
 }
 
 

@@ -1,0 +1,83 @@
+"""Exceptions API: list and resolve through the same services as the UI."""
+
+from __future__ import annotations
+
+from flask import g, request
+from flask.typing import ResponseReturnValue
+
+from feedback import exception_handling, queries
+from feedback.errors import PermissionDenied
+from feedback.models import DecisionException
+from feedback.schemas import ErrorOut, ExceptionListOut, ExceptionOut, ExceptionResolveIn
+from feedback.validation import parse
+from webapp.api import bp, json_body
+from webapp.api.openapi import documented
+from webapp.extensions import db
+
+
+def exception_out(exc: DecisionException) -> dict[str, object]:
+    """An exception as the API shows it."""
+    return ExceptionOut(
+        id=exc.id,
+        recommendation_id=exc.recommendation_id,
+        external_id=exc.recommendation.external_id,
+        model=exc.model.key,
+        site=exc.site,
+        kind=exc.kind,
+        severity=exc.severity,
+        reason=exc.reason,
+        status=exc.status,
+        opened_at=exc.opened_at,
+        sla_due_at=exc.sla_due_at,
+        assignee=exc.assignee.email if exc.assignee else None,
+        resolved_at=exc.resolved_at,
+        resolution_action=exc.resolution_action,
+        resolution_note=exc.resolution_note,
+    ).model_dump(mode="json")
+
+
+@bp.get("/exceptions")
+@documented(
+    "get",
+    "/api/v1/exceptions",
+    "Exceptions, soonest SLA first (status: active, open, in_progress, resolved, all)",
+    query={"status": "string", "kind": "string", "severity": "string", "site": "string", "limit": "integer"},
+    responses={200: ("the exceptions", ExceptionListOut), 403: ("role may not handle exceptions", ErrorOut)},
+)
+def list_exceptions() -> ResponseReturnValue:
+    """List exceptions under a filter."""
+    if g.user.role not in exception_handling.HANDLER_ROLES:
+        raise PermissionDenied(f"the {g.user.role} role may not handle exceptions")
+    args = request.args
+    flt = queries.ExceptionFilter(
+        status=args.get("status", "active"),
+        kind=args.get("kind") or None,
+        severity=args.get("severity") or None,
+        site=args.get("site") or None,
+    )
+    limit = min(max(args.get("limit", 100, type=int), 1), 1000)
+    return {"items": [exception_out(e) for e in queries.exception_list(db.session, flt, limit=limit)]}
+
+
+@bp.post("/exceptions/<int:exception_id>/resolve")
+@documented(
+    "post",
+    "/api/v1/exceptions/{exception_id}/resolve",
+    "Resolve an exception with the final action",
+    body=ExceptionResolveIn,
+    path_params={"exception_id": "id"},
+    responses={
+        200: ("resolved", ExceptionOut),
+        403: ("role may not handle exceptions", ErrorOut),
+        404: ("unknown id", ErrorOut),
+        409: ("already resolved or assigned to someone else", ErrorOut),
+        422: ("invalid resolution", ErrorOut),
+    },
+)
+def resolve(exception_id: int) -> ResponseReturnValue:
+    """Resolve through the shared service."""
+    spec = parse(ExceptionResolveIn, json_body())
+    exc = exception_handling.resolve_exception(
+        db.session, exception_id=exception_id, by=g.user, final_action=spec.final_action, note=spec.note
+    )
+    return exception_out(exc)
