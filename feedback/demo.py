@@ -7,6 +7,7 @@ overrides; reviewer03 rubber-stamps in seconds while reviewer11 overrides twice 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections import defaultdict
@@ -14,13 +15,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from feedback import audit, services
+from feedback import audit, exception_handling, services
 from feedback.audit import Actor, Change
-from feedback.db import utcnow
-from feedback.models import Decision, Model, ModelVersion, User
+from feedback.db import Base, utcnow
+from feedback.models import Decision, DecisionException, Model, ModelVersion, Outcome, User
 from feedback.schemas import ModelIn, RecommendationIn
 from feedback.security import hash_password
 
@@ -32,7 +33,31 @@ STAFF = (
     ("owner@countersign.test", "Omar Owner", "model_owner"),
     ("analyst@countersign.test", "Ana Analyst", "analyst"),
     ("handler@countersign.test", "Hana Handler", "exception_handler"),
+    ("lead@countersign.test", "Lena Lead", "exception_handler"),
 )
+RULES: dict[str, dict[str, Any]] = {
+    "claims_triage": {
+        "min_confidence": 0.55,
+        "policy_flags": ["high_value", "litigation"],
+        "required_features": ["amount", "policy_age_months"],
+        "audit_sample_rate": 0.03,
+    },
+    "fraud_alert": {
+        "min_confidence": 0.5,
+        "policy_flags": ["sanctions_hit"],
+        "required_features": ["amount"],
+        "audit_sample_rate": 0.02,
+    },
+}
+# Typical hours to resolve an exception, by kind (log-normal around these medians).
+RESOLUTION_MEDIAN_HOURS = {
+    "reviewer_escalation": 7,
+    "low_confidence": 5,
+    "policy": 14,
+    "missing_data": 20,
+    "model_error": 3,
+    "audit_sample": 30,
+}
 CLAIMS = ModelIn.model_validate(
     dict(
         key="claims_triage",
@@ -85,14 +110,26 @@ def seed(
     f1 = _version(session, fraud, "2026.1", "production", now - timedelta(days=days))
     session.commit()
 
+    for version, key in ((v1, CLAIMS.key), (v2, CLAIMS.key), (f1, FRAUD.key)):
+        version.rules = RULES[key]
+    exception_handling.set_sla_policies(
+        session,
+        SEED_ACTOR,
+        model=claims,
+        hours={("policy", "high"): 12, ("model_error", "high"): 4, ("missing_data", "medium"): 36},
+    )
+    handlers = list(session.scalars(select(User).where(User.role == "exception_handler")))
+
     personality = {r.id: math.exp(rng.gauss(0, 0.3)) for r in reviewers}
     personality[reviewers[2].id] = 0.08  # reviewer03 rubber-stamps
     personality[reviewers[10].id] = 2.0  # reviewer11 overrides often
+    world = _World(rng, now, reviewers, handlers, personality)
     counter = 0
     chunk_days = 10
     for start in range(days, 0, -chunk_days):
         recs: list[dict[str, Any]] = []
         decided: list[dict[str, Any]] = []
+        routed: list[dict[str, Any]] = []
         for day in range(start, max(start - chunk_days, 0), -1):
             midnight = (now - timedelta(days=day)).replace(hour=0, minute=0)
             for _ in range(per_day):
@@ -103,10 +140,15 @@ def seed(
                     rec, dec = _claim_case(rng, counter, claims, version, created, reviewers, personality)
                 else:
                     rec, dec = _fraud_case(rng, counter, fraud, f1, created, reviewers, personality)
-                recs.append(rec)
-                decided.append(dec)
-        _store(session, recs, decided, reviewers)
-        progress(f"history: {days - max(start - chunk_days, 0)}/{days} days, {counter} decided cases")
+                rec["truth"] = dec.pop("truth")
+                if _break_a_rule(rng, rec):  # the ingest rules send it to the exceptions queue
+                    routed.append(rec)
+                else:
+                    recs.append(rec)
+                    decided.append(dec)
+        world.store_history(session, recs, decided)
+        world.store_routed(session, routed)
+        progress(f"history: {days - max(start - chunk_days, 0)}/{days} days, {counter} cases")
 
     live = []
     for i in range(160):
@@ -120,9 +162,207 @@ def seed(
         live.append(rec)
         if i % 40 == 0:
             rec["due_at"] = now - timedelta(minutes=rng.uniform(10, 300))  # a few already overdue
-    _store(session, live, [], reviewers)
-    progress(f"live queue: {len(live)} open cases")
+    _store(session, live, [])
+    session.commit()
+    progress(f"live queue: {len(live)} new cases (the ingest rules routed some to exceptions)")
     return True
+
+
+def _break_a_rule(rng: random.Random, rec: dict[str, Any]) -> bool:
+    """Make about one case in thirty break an ingest rule (model error, policy flag, missing input)."""
+    roll = rng.random()
+    if roll < 0.005:
+        rec.update(recommended_action=None, confidence=None, explanation=None, error="feature store timed out")
+    elif roll < 0.017:
+        rec["flags"] = ["high_value" if rec["model"].key == CLAIMS.key else "sanctions_hit"]
+    elif roll < 0.027:
+        rec["features"] = {k: v for k, v in rec["features"].items() if k not in ("policy_age_months", "amount")}
+    else:
+        return rec["confidence"] < RULES[rec["model"].key]["min_confidence"]  # low confidence routes anyway
+    return True
+
+
+class _World:
+    """What the history needs to keep between chunks: who works here, and when now is."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        now: datetime,
+        reviewers: list[User],
+        handlers: list[User],
+        personality: dict[int, float],
+    ) -> None:
+        self.rng, self.now, self.reviewers, self.handlers, self.personality = rng, now, reviewers, handlers, personality
+
+    def store_history(self, session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> None:
+        """Decided cases, the exceptions their escalations and audit samples opened, and their outcomes."""
+        ids = _store(session, recs, decisions)
+        raised = []
+        for rec_id, rec, dec in zip(ids, recs, decisions, strict=True):
+            kind = None
+            if dec["action"] == "escalate":
+                kind = "reviewer_escalation"
+            elif dec["action"] == "accept" and exception_handling.in_audit_sample(
+                rec_id, RULES[rec["model"].key]["audit_sample_rate"]
+            ):
+                kind = "audit_sample"
+            if kind:
+                raised.append(
+                    (rec_id, rec, kind, dec["decided_at"], dec["reviewer_id"] if kind != "audit_sample" else None)
+                )
+        self._exceptions(session, raised)
+        self._outcomes(session, ids, recs)
+        session.commit()
+
+    def store_routed(self, session: Session, recs: list[dict[str, Any]]) -> None:
+        """Cases the ingest rules sent to the exceptions queue, worked by the handlers."""
+        ids = _store(session, recs, [])
+        rows = session.execute(
+            select(
+                DecisionException.id,
+                DecisionException.recommendation_id,
+                DecisionException.kind,
+                DecisionException.opened_at,
+            ).where(DecisionException.recommendation_id.in_(ids))
+        ).all()
+        truth = {rec_id: rec["truth"] for rec_id, rec in zip(ids, recs, strict=True)}
+        self._work(session, [(exc_id, rec_id, kind, opened, truth[rec_id]) for exc_id, rec_id, kind, opened in rows])
+        self._outcomes(session, ids, recs)
+        session.commit()
+
+    def _exceptions(
+        self, session: Session, raised: list[tuple[int, dict[str, Any], str, datetime, int | None]]
+    ) -> None:
+        """Open exceptions for escalations and audit samples, then let the handlers work them."""
+        if not raised:
+            return
+        policies = exception_handling.sla_hours(session, list({r[1]["model"].id for r in raised}))
+        rows = []
+        for rec_id, rec, kind, opened, raised_by in raised:
+            severity = exception_handling.DEFAULT_SEVERITY[kind]
+            rows.append(
+                {
+                    "recommendation_id": rec_id,
+                    "model_id": rec["model"].id,
+                    "site": rec["site"],
+                    "kind": kind,
+                    "severity": severity,
+                    "reason": "Needs a senior look"
+                    if kind == "reviewer_escalation"
+                    else "random second review of an accepted case",
+                    "raised_by_id": raised_by,
+                    "opened_at": opened,
+                    "sla_due_at": exception_handling.sla_due(policies, rec["model"].id, kind, severity, opened),
+                    "status": "open",
+                    "resolution_note": "",
+                    "row_version": 1,
+                }
+            )
+        ids = session.scalars(
+            insert(DecisionException).returning(DecisionException.id, sort_by_parameter_order=True), rows
+        ).all()
+        audit.record(
+            session,
+            SEED_ACTOR,
+            [
+                Change(
+                    "exception.raised",
+                    "exception",
+                    exc_id,
+                    {"recommendation_id": row["recommendation_id"], "kind": row["kind"]},
+                )
+                for exc_id, row in zip(ids, rows, strict=True)
+            ],
+        )
+        self._work(
+            session,
+            [
+                (exc_id, row["recommendation_id"], row["kind"], row["opened_at"], raised_item[1]["truth"])
+                for exc_id, row, raised_item in zip(ids, rows, raised, strict=True)
+            ],
+        )
+
+    def _work(self, session: Session, items: list[tuple[int, int, str, datetime, str]]) -> None:
+        """Handlers resolve most exceptions after a while; the recent ones are still open or in progress."""
+        updates, resolved_cases, changes = [], [], defaultdict(list)
+        for exc_id, rec_id, kind, opened, truth in items:
+            handler = self.rng.choice(self.handlers)
+            hours = self.rng.lognormvariate(math.log(RESOLUTION_MEDIAN_HOURS[kind]), 0.9)
+            resolved_at = opened + timedelta(hours=hours)
+            if resolved_at < self.now:
+                updates.append(
+                    {
+                        "id": exc_id,
+                        "status": "resolved",
+                        "resolved_at": resolved_at,
+                        "assignee_id": handler.id,
+                        "resolved_by_id": handler.id,
+                        "resolution_action": truth,
+                        "row_version": 2,
+                    }
+                )
+                changes[handler].append(
+                    Change("exception.resolved", "exception", exc_id, {"final_action": truth, "kind": kind})
+                )
+                if kind != "audit_sample":
+                    resolved_cases.append({"id": rec_id, "status": "resolved"})
+            elif self.rng.random() < 0.5:
+                updates.append({"id": exc_id, "status": "in_progress", "assignee_id": handler.id, "row_version": 2})
+                changes[handler].append(Change("exception.claimed", "exception", exc_id, {"to": handler.email}))
+        # Table-level executemany: these rows were just written, so no row-version check is needed.
+        table = Base.metadata.tables["exceptions"]
+        for status in ("resolved", "in_progress"):
+            batch = [u for u in updates if u["status"] == status]
+            if batch:
+                columns: dict[str, Any] = {k: bindparam(f"v_{k}") for k in batch[0] if k != "id"}
+                session.execute(
+                    update(table).where(table.c.id == bindparam("v_id")).values(**columns),
+                    [{f"v_{k}": v for k, v in u.items()} for u in batch],
+                )
+        if resolved_cases:
+            cases = Base.metadata.tables["recommendations"]
+            session.execute(
+                update(cases).where(cases.c.id == bindparam("v_id")).values(status="resolved"),
+                [{"v_id": c["id"]} for c in resolved_cases],
+            )
+        for handler, handler_changes in changes.items():
+            audit.record(session, Actor(handler.id, handler.email), handler_changes)
+
+    def _outcomes(self, session: Session, ids: list[int], recs: list[dict[str, Any]]) -> None:
+        """Most cases older than two weeks have learned their outcome from the ledger or chargebacks."""
+        rows = []
+        for rec_id, rec in zip(ids, recs, strict=True):
+            observed = rec["created_at"] + timedelta(days=self.rng.uniform(5, 14))
+            if observed < self.now - timedelta(days=1) and self.rng.random() < 0.85:
+                source = "claims_ledger" if rec["model"].key == CLAIMS.key else "chargebacks"
+                content = {"case": rec_id, "outcome": rec["truth"], "observed_at": observed, "source": source}
+                rows.append(
+                    {
+                        "recommendation_id": rec_id,
+                        "source": source,
+                        "label": rec["truth"],
+                        "value": None,
+                        "observed_at": observed,
+                        "received_at": observed,
+                        "payload_hash": hashlib.sha256(audit.canonical_json(content).encode()).hexdigest(),
+                    }
+                )
+        if rows:
+            ids_out = session.scalars(insert(Outcome).returning(Outcome.id, sort_by_parameter_order=True), rows).all()
+            audit.record(
+                session,
+                Actor(None, "outcome-feed"),
+                [
+                    Change(
+                        "outcome.recorded",
+                        "recommendation",
+                        r["recommendation_id"],
+                        {"source": r["source"], "outcome_id": i},
+                    )
+                    for r, i in zip(rows, ids_out, strict=True)
+                ],
+            )
 
 
 def _users(session: Session) -> list[User]:
@@ -170,7 +410,7 @@ def _pick_reviewer(rng: random.Random, reviewers: list[User]) -> User:
 
 def _decide(
     rng: random.Random,
-    p_override: float,
+    p_wrong: float,
     recommended: str,
     actions: list[str],
     reasons: list[str],
@@ -179,18 +419,25 @@ def _decide(
     personality: dict[int, float],
     created: datetime,
 ) -> dict[str, Any]:
-    """A plausible human decision on a case."""
-    p = min(p_override * personality[reviewer.id], 0.95)
-    roll = rng.random()
+    """A plausible human decision, and the truth it will later be judged against (key `truth`).
+
+    The AI is wrong with probability `p_wrong`; reviewers catch most of those (some more than
+    others) and occasionally override a correct recommendation.
+    """
+    truth = recommended if rng.random() >= p_wrong else rng.choice([a for a in actions if a != recommended])
+    care = personality[reviewer.id]
+    fast = care < 0.2
     opened = created + timedelta(minutes=rng.expovariate(1 / 90))
-    fast = personality[reviewer.id] < 0.2
     seconds = rng.lognormvariate(math.log(6 if fast else 50), 0.5)
+    p_override = min(0.75 * care, 0.95) if truth != recommended else min(0.04 * care, 0.5)
+    roll = rng.random()
     if roll < 0.03 and not fast:
         action, final, reason, note = "escalate", None, None, "Needs a senior look"
         seconds *= 2
-    elif roll < 0.03 + p:
+    elif roll < 0.03 + p_override:
         action = "override"
-        final = rng.choice([a for a in actions if a != recommended])
+        others = [a for a in actions if a != recommended]
+        final = truth if truth != recommended and rng.random() < 0.85 else rng.choice(others)
         reason = rng.choices(reasons, weights=reason_weights)[0]
         note = ""
         seconds *= 1.8
@@ -206,6 +453,7 @@ def _decide(
         "decided_at": opened + timedelta(seconds=seconds),
         "ai_shown": True,
         "channel": "ui",
+        "truth": truth,
     }
 
 
@@ -265,9 +513,9 @@ def _claim_case(
         },
     ]
     factors.sort(key=lambda f: -abs(float(f["contribution"])))
-    p = 0.10 * (1.8 - confidence)
+    p = 0.07 * (2 - confidence)
     if band == "over_10k" and version.version == "v1":
-        p = 0.45 if site == "Leeds" else 0.33
+        p = 0.6 if site == "Leeds" else 0.45
     reason_weights: list[float] = (
         [6, 1, 1, 1, 1, 1] if band == "over_10k" and version.version == "v1" else [2, 2, 1.5, 2, 2, 1]
     )
@@ -347,7 +595,7 @@ def _fraud_case(
         },
         {"name": "Amount", "value": amount, "contribution": round(math.log10(amount + 1) / 20, 3)},
     ]
-    p = 0.16 * (1.8 - confidence) * (1.6 if category == "travel" else 1)
+    p = 0.09 * (2 - confidence) * (1.8 if category == "travel" else 1)
     segment = {"merchant_category": category, "card_present": "yes" if card_present else "no"}
     reviewer = _pick_reviewer(rng, reviewers)
     rec = {
@@ -382,9 +630,7 @@ def _fraud_case(
     )
 
 
-def _store(
-    session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]], reviewers: list[User]
-) -> None:
+def _store(session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[int]:
     """Store recommendations through the ingest path (rules, exceptions, audit), then their decisions."""
     rows = []
     for rec in recs:
@@ -399,15 +645,16 @@ def _store(
             confidence=rec["confidence"],
             explanation=rec["explanation"],
             features=rec["features"],
+            flags=rec.get("flags", []),
+            error=rec.get("error"),
             due_at=rec["due_at"],
         )
         row = services.recommendation_row(spec, rec["version"], services.payload_hash(spec))
         row["created_at"] = rec["created_at"]
         rows.append(row)
-    if decisions:
-        for row, dec in zip(rows, decisions, strict=True):
-            row["raised"] = None  # history was decided in the queue
-            row["status"] = "escalated" if dec["action"] == "escalate" else "decided"
+    for row, dec in zip(rows, decisions, strict=False):
+        row["raised"] = None  # history decided in the queue passed the rules of its day
+        row["status"] = "escalated" if dec["action"] == "escalate" else "decided"
     ids = services.store_recommendations(session, SEED_ACTOR, rows)
     if decisions:
         for rec_id, dec in zip(ids, decisions, strict=True):
@@ -428,7 +675,7 @@ def _store(
                     },
                 )
             )
-        emails = {r.id: r.email for r in reviewers}
+        emails = {i: e for i, e in session.execute(select(User.id, User.email).where(User.id.in_(list(by_reviewer))))}
         for reviewer_id, changes in by_reviewer.items():
             audit.record(session, Actor(reviewer_id, emails[reviewer_id]), changes)
-    session.commit()
+    return ids

@@ -136,20 +136,21 @@ def _resolve_cases(
     """Each item's case as (recommendation id, model actions), and the fields naming unknown cases."""
     by_id = {i.recommendation_id for i in items if i.recommendation_id is not None}
     by_key = {(i.model, i.external_id) for i in items if i.model is not None and i.external_id is not None}
-    known_ids: dict[int, list[str]] = dict(
-        session.execute(
+    known_ids: dict[int, list[str]] = {
+        rec_id: actions
+        for rec_id, actions in session.execute(
             select(Recommendation.id, Model.actions)
             .join(Model, Model.id == Recommendation.model_id)
             .where(Recommendation.id.in_(by_id))
-        ).tuples()
-    )
+        )
+    }
     known_keys: dict[tuple[str, str], tuple[int, list[str]]] = {
         (key, ext): (rec_id, actions)
         for rec_id, key, ext, actions in session.execute(
             select(Recommendation.id, Model.key, Recommendation.external_id, Model.actions)
             .join(Model, Model.id == Recommendation.model_id)
             .where(tuple_(Model.key, Recommendation.external_id).in_(list(by_key)))
-        ).tuples()
+        )
     }
     cases: dict[int, tuple[int, list[str]]] = {}
     fields: dict[str, str] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
-from feedback.models import ApiToken, Decision, Recommendation, User
+from feedback.models import ApiToken, Decision, DecisionException, Outcome, Recommendation, User
 from feedback.security import token_digest
 
 
@@ -42,15 +42,22 @@ def test_password_prompt(app, session):
 
 def test_seed_demo_then_audit_verify_then_tamper(app, session):
     runner = app.test_cli_runner()
-    seeded = runner.invoke(args=["seed-demo", "--days", "4", "--per-day", "30"])
+    seeded = runner.invoke(args=["seed-demo", "--days", "20", "--per-day", "30"])
     assert seeded.exit_code == 0, seeded.output
-    assert "history: 4/4 days, 120 decided cases" in seeded.output and "reviewer01@countersign.test" in seeded.output
-    assert session.scalar(select(func.count()).select_from(Decision)) == 120
-    assert session.scalar(select(func.count()).where(Recommendation.status == "open")) == 160
-    assert session.scalar(select(func.count()).select_from(User)) == 24
-    again = runner.invoke(args=["seed-demo", "--days", "4", "--per-day", "30"])
+    assert "history: 20/20 days, 600 cases" in seeded.output and "reviewer01@countersign.test" in seeded.output
+    decided = session.scalar(select(func.count()).select_from(Decision))
+    routed = session.scalar(select(func.count()).where(~Recommendation.decision.has(), Recommendation.status != "open"))
+    still_open = session.scalar(select(func.count()).where(Recommendation.status == "open"))
+    # Every case is in the reviewers' queue, decided there, or routed to exceptions by the ingest rules.
+    assert session.scalar(select(func.count()).select_from(Recommendation)) == 760 == decided + routed + still_open
+    assert routed > 0 and decided > 500
+    assert session.scalar(select(func.count()).select_from(User)) == 25
+    kinds = set(session.scalars(select(DecisionException.kind).distinct()))
+    assert {"reviewer_escalation", "low_confidence"} <= kinds
+    assert session.scalar(select(func.count()).select_from(Outcome)) > 0
+    again = runner.invoke(args=["seed-demo", "--days", "20", "--per-day", "30"])
     assert "already present" in again.output
-    assert session.scalar(select(func.count()).select_from(Decision)) == 120
+    assert session.scalar(select(func.count()).select_from(Decision)) == decided
     ok = runner.invoke(args=["audit", "verify"])
     assert ok.exit_code == 0 and "audit chain intact" in ok.output
     session.execute(text("UPDATE audit_events SET actor = 'someone else' WHERE seq = 40"))
