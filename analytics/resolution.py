@@ -16,6 +16,7 @@ from analytics.rates import wilson_interval
 
 EXCEPTION_COLUMNS = ("opened_at", "resolved_at", "sla_due_at")
 GROUPINGS = ("kind", "severity", "site")
+QUANTILE_TOLERANCE = 1e-12
 RESOLUTION_COLUMNS = (
     "key",
     "n",
@@ -69,7 +70,9 @@ def _finite(value: float) -> float | None:
 def _km_quantiles(hours: np.ndarray, events: np.ndarray) -> dict[str, float | None]:
     """Median and 90th percentile of time to resolution with 95% intervals (log-log transform).
 
-    statsmodels' convention: the p-quantile is the first time at which S(t) < 1 - p.
+    The p-quantile is the first time at which S(t) <= 1 - p (the textbook definition), with a
+    tolerance so that an S of exactly 0.5, computed as a product of fractions, does not flip
+    the answer on rounding noise.
     """
     out: dict[str, float | None] = dict.fromkeys(
         ("median_hours", "median_ci_low", "median_ci_high", "p90_hours", "p90_ci_low", "p90_ci_high")
@@ -78,7 +81,8 @@ def _km_quantiles(hours: np.ndarray, events: np.ndarray) -> dict[str, float | No
         return out  # nothing resolved yet: no percentile is estimable
     survival = SurvfuncRight(hours, events)
     for name, p in (("median", 0.5), ("p90", 0.9)):
-        out[f"{name}_hours"] = _finite(survival.quantile(p))
+        reached = np.flatnonzero(survival.surv_prob <= 1 - p + QUANTILE_TOLERANCE)
+        out[f"{name}_hours"] = float(survival.surv_times[reached[0]]) if len(reached) else None
         # log(-log S) is infinite where S reaches 0 or 1; those times are simply outside the interval.
         with np.errstate(divide="ignore", invalid="ignore"):
             low, high = survival.quantile_ci(p, method="cloglog")

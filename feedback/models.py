@@ -160,6 +160,7 @@ class Recommendation(Base):
     model_version: Mapped[ModelVersion] = relationship()
     claimed_by: Mapped[User | None] = relationship()
     decision: Mapped[Decision | None] = relationship(back_populates="recommendation")
+    outcomes: Mapped[list[Outcome]] = relationship(order_by="Outcome.observed_at", viewonly=True)
 
     __mapper_args__ = {"version_id_col": row_version}
 

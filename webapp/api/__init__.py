@@ -50,8 +50,12 @@ def not_found(what: str) -> None:
     abort(404, description=f"no {what}")
 
 
-from webapp.api import (  # noqa: E402,F401  (routes)
+# Route modules register themselves on `bp` when imported.
+from webapp.api import (  # noqa: E402,F401
+    analytics,
+    decision_exceptions,
     models,
+    outcomes,
     recommendations,
-    spec,  # noqa: E402,F401
+    spec,
 )

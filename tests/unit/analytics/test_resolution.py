@@ -62,6 +62,13 @@ def test_hand_computed_kaplan_meier():
     assert row["p90_hours"] is None  # S never falls to 0.1: the data cannot reach the 90th percentile
 
 
+def test_a_survival_of_exactly_one_half_is_the_median():
+    # 1..10 h, all resolved: S(5) = 5/10 exactly, so the median is 5 h, not 6 h.
+    row = resolution_table(exceptions(list(range(1, 11)), [True] * 10), "kind", NOW).iloc[0]
+    assert row["median_hours"] == pytest.approx(5)
+    assert row["p90_hours"] == pytest.approx(9)  # S(9) = 0.1
+
+
 def test_matches_lifelines_on_random_censored_data():
     rng = np.random.default_rng(42)
     for kind, scale in (("policy", 8.0), ("model_error", 20.0)):

@@ -1,0 +1,152 @@
+"""Exception rules at ingest, escalations, audit samples, SLAs, and working exceptions."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from feedback import exception_handling, services
+from feedback.errors import Conflict, PermissionDenied, ValidationFailed
+from feedback.models import DecisionException, ModelVersion, Recommendation
+from feedback.schemas import RecommendationIn, VersionRulesIn
+from tests.factories import TEST_ACTOR, make_case, make_model, make_user, payload, token_for
+
+
+@pytest.fixture
+def model(session):
+    """The claims model with exception rules on v1."""
+    made = make_model(session)
+    version = session.scalar(select(ModelVersion))
+    rules = VersionRulesIn(min_confidence=0.6, policy_flags=["high_value"], required_features=["amount"])
+    exception_handling.set_version_rules(session, TEST_ACTOR, version_id=version.id, rules=rules)
+    return made
+
+
+def only_exception(session, rec_id):
+    """The single exception of a case."""
+    return session.scalars(select(DecisionException).where(DecisionException.recommendation_id == rec_id)).one()
+
+
+def test_rules_choose_the_most_serious_kind_and_explain_all():
+    item = RecommendationIn.model_validate(payload(1, confidence=0.4, flags=["high_value"], features={}))
+    raised = exception_handling.rules_raise(
+        item, {"min_confidence": 0.6, "policy_flags": ["high_value"], "required_features": ["amount"]}
+    )
+    assert (raised.kind, raised.severity) == ("policy", "high")
+    assert raised.reason == "policy flag high_value; missing input amount; confidence 0.40 below 0.60"
+    assert exception_handling.rules_raise(RecommendationIn.model_validate(payload(1)), {}) is None
+
+
+@pytest.mark.parametrize(
+    "overrides,kind,severity,hours",
+    [
+        ({"confidence": 0.5}, "low_confidence", "medium", 24),
+        ({"flags": ["high_value"]}, "policy", "high", 8),
+        ({"features": {"other": 1}}, "missing_data", "medium", 24),
+        ({"recommended_action": None, "confidence": None, "explanation": None, "error": "timeout"}, "model_error", "high", 8),
+    ],
+)
+def test_rules_route_cases_to_exceptions_at_ingest(session, model, overrides, kind, severity, hours):
+    rec = make_case(session, 1, **overrides)
+    assert rec.status == "exception"
+    exc = only_exception(session, rec.id)
+    assert (exc.kind, exc.severity, exc.status) == (kind, severity, "open")
+    assert exc.sla_due_at - exc.opened_at == timedelta(hours=hours)
+    assert services.claim_next(session, reviewer=make_user(session)) is None  # not in the reviewers' queue
+
+
+def test_configured_sla_overrides_the_default(session, model):
+    exception_handling.set_sla_policies(session, TEST_ACTOR, model=model, hours={("low_confidence", "medium"): 2.5})
+    exc = only_exception(session, make_case(session, 1, confidence=0.5).id)
+    assert exc.sla_due_at - exc.opened_at == timedelta(hours=2.5)
+    with pytest.raises(ValidationFailed) as err:
+        exception_handling.set_sla_policies(session, TEST_ACTOR, model=model, hours={("policy", "high"): -1})
+    assert "policy.high" in err.value.fields
+
+
+def test_model_error_payloads_are_checked(session, model):
+    both = RecommendationIn.model_validate(payload(1, error="boom"))
+    with pytest.raises(ValidationFailed) as err:
+        services.ingest_recommendations(session, TEST_ACTOR, [both])
+    assert set(err.value.fields) == {"[0].recommended_action", "[0].confidence"}
+    neither = RecommendationIn.model_validate(payload(2, recommended_action=None))
+    with pytest.raises(ValidationFailed) as err:
+        services.ingest_recommendations(session, TEST_ACTOR, [neither])
+    assert set(err.value.fields) == {"[0].recommended_action"}
+
+
+def test_escalation_opens_a_reviewer_exception(session, model):
+    rec = make_case(session, 1)
+    reviewer = make_user(session)
+    services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="escalate", note="odd dates")
+    exc = only_exception(session, rec.id)
+    assert (exc.kind, exc.reason, exc.raised_by_id) == ("reviewer_escalation", "odd dates", reviewer.id)
+
+
+def test_audit_sample_is_reviewer_blind_and_at_the_configured_rate(session, model):
+    draws = [exception_handling.in_audit_sample(i, 0.05) for i in range(1, 20001)]
+    assert sum(draws) / len(draws) == pytest.approx(0.05, abs=0.006)
+    assert draws == [exception_handling.in_audit_sample(i, 0.05) for i in range(1, 20001)]  # deterministic
+    version = session.scalar(select(ModelVersion))
+    exception_handling.set_version_rules(
+        session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(audit_sample_rate=1.0)
+    )
+    rec = make_case(session, 1)
+    services.record_decision(session, recommendation_id=rec.id, reviewer=make_user(session), action="accept")
+    exc = only_exception(session, rec.id)
+    assert exc.kind == "audit_sample" and exc.severity == "low"
+
+
+def test_claim_assign_resolve(session, model):
+    rec = make_case(session, 1, confidence=0.5)
+    exc = only_exception(session, rec.id)
+    ann, bob = make_user(session, "exception_handler", name="Ann"), make_user(session, "exception_handler", name="Bob")
+    claimed = exception_handling.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=ann.id)
+    assert (claimed.status, claimed.assignee_id) == ("in_progress", ann.id)
+    with pytest.raises(Conflict, match="assigned to Ann"):
+        exception_handling.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny")
+    with pytest.raises(ValidationFailed) as err:
+        exception_handling.resolve_exception(session, exception_id=exc.id, by=ann, final_action="launch")
+    assert "final_action" in err.value.fields
+    handed = exception_handling.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=bob.id)
+    assert handed.assignee_id == bob.id
+    done = exception_handling.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny", note="ok")
+    assert (done.status, done.resolution_action, done.resolved_by_id) == ("resolved", "deny", bob.id)
+    assert session.get(Recommendation, rec.id, populate_existing=True).status == "resolved"
+    with pytest.raises(Conflict, match="already resolved"):
+        exception_handling.resolve_exception(session, exception_id=exc.id, by=bob, final_action="pay")
+    with pytest.raises(Conflict):
+        exception_handling.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=ann.id)
+
+
+def test_only_handlers_work_exceptions(session, model):
+    exc = only_exception(session, make_case(session, 1, confidence=0.5).id)
+    reviewer = make_user(session, "frontline")
+    with pytest.raises(PermissionDenied):
+        exception_handling.resolve_exception(session, exception_id=exc.id, by=reviewer, final_action="pay")
+    with pytest.raises(ValidationFailed):
+        exception_handling.assign_exception(session, exception_id=exc.id, by=make_user(session, "admin"), assignee_id=reviewer.id)
+
+
+def test_two_handlers_race_to_resolve_and_one_wins(app, session, model):
+    exc_id = only_exception(session, make_case(session, 1, confidence=0.5).id).id
+    headers = [token_for(app, session, make_user(session, "exception_handler")) for _ in range(2)]
+    barrier, results = threading.Barrier(2), []
+
+    def resolve(header):
+        client = app.test_client()
+        barrier.wait()
+        response = client.post(f"/api/v1/exceptions/{exc_id}/resolve", json={"final_action": "pay"}, headers=header)
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=resolve, args=(h,)) for h in headers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results) == [200, 409]
+    session.rollback()
+    assert session.scalar(select(func.count()).where(DecisionException.status == "resolved")) == 1
