@@ -46,7 +46,12 @@ def test_rules_choose_the_most_serious_kind_and_explain_all():
         ({"confidence": 0.5}, "low_confidence", "medium", 24),
         ({"flags": ["high_value"]}, "policy", "high", 8),
         ({"features": {"other": 1}}, "missing_data", "medium", 24),
-        ({"recommended_action": None, "confidence": None, "explanation": None, "error": "timeout"}, "model_error", "high", 8),
+        (
+            {"recommended_action": None, "confidence": None, "explanation": None, "error": "timeout"},
+            "model_error",
+            "high",
+            8,
+        ),
     ],
 )
 def test_rules_route_cases_to_exceptions_at_ingest(session, model, overrides, kind, severity, hours):
@@ -128,7 +133,9 @@ def test_only_handlers_work_exceptions(session, model):
     with pytest.raises(PermissionDenied):
         exception_handling.resolve_exception(session, exception_id=exc.id, by=reviewer, final_action="pay")
     with pytest.raises(ValidationFailed):
-        exception_handling.assign_exception(session, exception_id=exc.id, by=make_user(session, "admin"), assignee_id=reviewer.id)
+        exception_handling.assign_exception(
+            session, exception_id=exc.id, by=make_user(session, "admin"), assignee_id=reviewer.id
+        )
 
 
 def test_two_handlers_race_to_resolve_and_one_wins(app, session, model):

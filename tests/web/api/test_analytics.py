@@ -21,7 +21,9 @@ def history(app, session):
     """Forty low-confidence exceptions with known ages; most resolved, some still open."""
     make_model(session)
     version = session.scalar(select(ModelVersion))
-    exception_handling.set_version_rules(session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(min_confidence=0.9))
+    exception_handling.set_version_rules(
+        session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(min_confidence=0.9)
+    )
     rng = np.random.default_rng(11)
     now = utcnow()
     for n in range(40):
@@ -42,12 +44,27 @@ def test_resolution_endpoint_shape_and_numbers(client, session, history):
     assert response.status_code == 200
     rows = {r["key"]: r for r in response.json["rows"]}
     assert set(rows) == {"Bristol", "Leeds", "all"}
-    assert set(rows["all"]) >= {"key", "n", "resolved", "censored", "median_hours", "median_ci_low",
-                                "median_ci_high", "p90_hours", "sla_breach_rate"}
+    assert set(rows["all"]) >= {
+        "key",
+        "n",
+        "resolved",
+        "censored",
+        "median_hours",
+        "median_ci_low",
+        "median_ci_high",
+        "p90_hours",
+        "sla_breach_rate",
+    }
     # Independent computation: raw rows, durations in Python, Kaplan–Meier by lifelines.
     session.rollback()
-    raw = session.execute(select(DecisionException.site, DecisionException.opened_at,
-                                 DecisionException.resolved_at, DecisionException.sla_due_at)).all()
+    raw = session.execute(
+        select(
+            DecisionException.site,
+            DecisionException.opened_at,
+            DecisionException.resolved_at,
+            DecisionException.sla_due_at,
+        )
+    ).all()
     for key in ("Bristol", "Leeds", "all"):
         mine = [r for r in raw if key in ("all", r.site)]
         now = utcnow()
@@ -77,8 +94,11 @@ def test_exceptions_list_and_resolve_api(client, session, history):
     items = client.get("/api/v1/exceptions?status=open", headers=handler).json["items"]
     assert len(items) == 10 and all(i["status"] == "open" for i in items)
     assert [i["sla_due_at"] for i in items] == sorted(i["sla_due_at"] for i in items)
-    done = client.post(f"/api/v1/exceptions/{items[0]['id']}/resolve", json={"final_action": "deny", "note": "checked"},
-                       headers=handler)
+    done = client.post(
+        f"/api/v1/exceptions/{items[0]['id']}/resolve",
+        json={"final_action": "deny", "note": "checked"},
+        headers=handler,
+    )
     assert done.status_code == 200 and done.json["status"] == "resolved" and done.json["resolution_action"] == "deny"
     bad = client.post(f"/api/v1/exceptions/{items[1]['id']}/resolve", json={"final_action": "nah"}, headers=handler)
     assert bad.status_code == 422

@@ -16,8 +16,12 @@ def api(app, session, client):
     """Two cases and a model service's token."""
     make_model(session)
     cases = [make_case(session, n) for n in (1, 2)]
-    return {"client": client, "headers": token_for(app, session, make_user(session, "model_owner")),
-            "cases": cases, "session": session}
+    return {
+        "client": client,
+        "headers": token_for(app, session, make_user(session, "model_owner")),
+        "cases": cases,
+        "session": session,
+    }
 
 
 def post(api, body):
