@@ -657,8 +657,8 @@ def _store(session: Session, recs: list[dict[str, Any]], decisions: list[dict[st
         row["status"] = "escalated" if dec["action"] == "escalate" else "decided"
     ids = services.store_recommendations(session, SEED_ACTOR, rows)
     if decisions:
-        for rec_id, dec in zip(ids, decisions, strict=True):
-            dec["recommendation_id"] = rec_id
+        for rec_id, dec, rec in zip(ids, decisions, recs, strict=True):
+            dec.update(recommendation_id=rec_id, model_id=rec["model"].id, model_version_id=rec["version"].id)
         session.execute(insert(Decision), decisions)
         by_reviewer: dict[int, list[Change]] = defaultdict(list)
         for dec in decisions:

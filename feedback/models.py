@@ -176,10 +176,15 @@ class Decision(Base):
             name="override_reason",
         ),
         Index("ix_decisions_decided_at", "decided_at"),
+        Index("ix_decisions_version_decided", "model_version_id", "decided_at"),
+        Index("ix_decisions_model_decided", "model_id", "decided_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recommendation_id: Mapped[int] = mapped_column(ForeignKey("recommendations.id"), unique=True)
+    # Copied from the recommendation so override analytics group and window without a join.
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     final_action: Mapped[str | None] = mapped_column(String(64))
@@ -272,6 +277,55 @@ class Outcome(Base):
     payload_hash: Mapped[str] = mapped_column(String(64))
 
     recommendation: Mapped[Recommendation] = relationship()
+
+
+GUARDRAIL_KINDS = ("override_rate_above", "accuracy_below", "control_chart")
+
+
+class Guardrail(Base):
+    """A limit on a model version's behaviour; breaching it raises an alert and may pause the version."""
+
+    __tablename__ = "guardrails"
+    __table_args__ = (
+        CheckConstraint(_in("kind", GUARDRAIL_KINDS), name="kind"),
+        CheckConstraint("window_size >= 10", name="window_size"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # override_rate_above / accuracy_below: the last `window_size` decisions (or outcomes);
+    # control_chart: days of baseline before the day checked.
+    window_size: Mapped[int]
+    threshold: Mapped[float | None]
+    auto_pause: Mapped[bool] = mapped_column(default=False)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    last_value: Mapped[float | None]
+    last_checked_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    model_version: Mapped[ModelVersion] = relationship()
+
+
+class Alert(Base):
+    """A guardrail breach for model owners to see and act on."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (CheckConstraint(_in("status", ("open", "acknowledged")), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    guardrail_id: Mapped[int] = mapped_column(ForeignKey("guardrails.id"), index=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    value: Mapped[float | None]
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    paused_from: Mapped[str | None] = mapped_column(String(16))
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acknowledged_at: Mapped[datetime | None]
+
+    guardrail: Mapped[Guardrail] = relationship()
+    model_version: Mapped[ModelVersion] = relationship()
 
 
 class AuditEvent(Base):

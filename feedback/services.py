@@ -582,6 +582,8 @@ def record_decision(
     opened_at = rec.claimed_at if rec.claimed_by_id == reviewer.id and rec.claimed_at else now
     decision = Decision(
         recommendation_id=rec.id,
+        model_id=rec.model_id,
+        model_version_id=rec.model_version_id,
         reviewer_id=reviewer.id,
         action=action,
         final_action=final_action,

@@ -62,6 +62,8 @@ def test_the_database_itself_refuses_a_second_decision(app, session):
     reviewer = make_user(session)
     row = {
         "recommendation_id": rec.id,
+        "model_id": rec.model_id,
+        "model_version_id": rec.model_version_id,
         "reviewer_id": reviewer.id,
         "action": "accept",
         "final_action": "pay",
