@@ -120,6 +120,15 @@ def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[
             ],
         )
     session.commit()
+    if rows:
+        from feedback.services import check_guardrails
+
+        versions = session.scalars(
+            select(Recommendation.model_version_id)
+            .where(Recommendation.id.in_([r["recommendation_id"] for r in rows]))
+            .distinct()
+        ).all()
+        check_guardrails(session, list(versions))
     results = []
     for index, item in enumerate(items):
         key = (cases[index][0], item.source)

@@ -7,6 +7,7 @@ call these same functions.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +43,7 @@ from feedback.models import (
 from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
 from feedback.security import hash_password, new_token, token_digest, verify_password
 
+log = logging.getLogger(__name__)
 CLAIM_MINUTES = 5
 DECIDING_ROLES = ("frontline", "exception_handler", "admin")
 MODEL_ADMIN_ROLES = ("model_owner", "admin")
@@ -630,7 +632,19 @@ def record_decision(
     )
     audit.record(session, actor_of(reviewer), [decided, *changes])
     session.commit()
+    check_guardrails(session, [rec.model_version_id])
     return decision
+
+
+def check_guardrails(session: Session, version_ids: list[int]) -> None:
+    """Evaluate guardrails after a committed change; a failure here is logged, never undoes the change."""
+    from feedback import guardrails
+
+    try:
+        guardrails.evaluate(session, version_ids)
+    except Exception:  # noqa: BLE001 - the decision is stored; the check runs again on the next one
+        session.rollback()
+        log.exception("guardrail check failed for versions %s", version_ids)
 
 
 def _closed_message(rec: Recommendation) -> str:

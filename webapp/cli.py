@@ -123,6 +123,24 @@ def register_commands(app: Flask) -> None:
             click.echo(f"FAIL: {problem}", err=True)
         sys.exit(1)
 
+    @app.cli.group("guardrails")
+    def guardrails_group() -> None:
+        """Guardrails on model versions."""
+
+    @guardrails_group.command("check")
+    def guardrails_check() -> None:
+        """Evaluate every enabled guardrail now; print new alerts (exit 0 either way)."""
+        from sqlalchemy import select
+
+        from feedback import guardrails
+        from feedback.models import Guardrail
+
+        version_ids = db.session.scalars(select(Guardrail.model_version_id).where(Guardrail.enabled.is_(True))).all()
+        raised = guardrails.evaluate(db.session, version_ids, force=True)
+        for alert in raised:
+            click.echo(f"ALERT: {alert.message}")
+        click.echo(f"checked guardrails on {len(set(version_ids))} version(s); {len(raised)} new alert(s)")
+
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True)

@@ -91,24 +91,31 @@
       var spec = JSON.parse(source.textContent);
       var existing = window.Chart.getChart(canvas);
       if (existing) existing.destroy();
+      // Two kinds of spec: points on a numeric x axis ({x, y}, stepped by default, e.g. survival
+      // curves), or values over named categories (e.g. days of a control chart).
+      var categorical = Array.isArray(spec.categories);
+      var datasets = spec.series.map(function (series, i) {
+        var colour = series.colour || PALETTE[i % PALETTE.length];
+        return {
+          label: series.label, data: categorical ? series.values : series.points,
+          stepped: categorical ? false : spec.stepped !== false,
+          borderColor: colour, backgroundColor: colour, borderWidth: series.width || 2,
+          borderDash: series.dashed ? [6, 4] : [], showLine: series.showLine !== false,
+          pointRadius: series.pointRadius || 0, spanGaps: true,
+        };
+      });
+      var y = { title: { display: true, text: spec.yLabel } };
+      if (spec.yMin !== null) y.min = spec.yMin === undefined ? 0 : spec.yMin;
+      if (spec.yMax !== null) y.max = spec.yMax === undefined ? 1 : spec.yMax;
       new window.Chart(canvas, {
         type: "line",
-        data: {
-          datasets: spec.series.map(function (series, i) {
-            return {
-              label: series.label, data: series.points, stepped: spec.stepped === false ? false : true,
-              borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length],
-              pointRadius: 0, borderWidth: 2,
-            };
-          }),
-        },
+        data: categorical ? { labels: spec.categories, datasets: datasets } : { datasets: datasets },
         options: {
-          animation: false, parsing: true, maintainAspectRatio: false,
+          animation: false, maintainAspectRatio: false,
           interaction: { mode: "nearest", intersect: false },
           scales: {
-            x: { type: "linear", title: { display: true, text: spec.xLabel } },
-            y: { min: spec.yMin === undefined ? 0 : spec.yMin, max: spec.yMax === undefined ? 1 : spec.yMax,
-                 title: { display: true, text: spec.yLabel } },
+            x: { type: categorical ? "category" : "linear", title: { display: true, text: spec.xLabel } },
+            y: y,
           },
         },
       });

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from flask import Blueprint, Response, abort, g, request, url_for
@@ -13,6 +11,7 @@ from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from webapp.auth import login_required
+from webapp.csvout import csv_response
 from webapp.extensions import db
 from webapp.htmx import render_page_or_block
 
@@ -173,12 +172,5 @@ def dashboard() -> tuple[str, int]:
 def dashboard_csv() -> Response:
     """The resolution-time table as CSV."""
     report = reports.resolution_report(db.session, **report_args())
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(report.table.columns)
-    for row in reports.records(report.table):
-        writer.writerow(["" if v is None else v for v in row.values()])
     name = f"exception-resolution-by-{report.by}{'-' + report.model_key if report.model_key else ''}.csv"
-    return Response(
-        buffer.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return csv_response(reports.records(report.table), list(report.table.columns), name)

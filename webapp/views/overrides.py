@@ -1,0 +1,235 @@
+"""Model owners' pages: overview with control chart and guardrails, breakdowns, drill-down, who was right."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, request, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from feedback import guardrails, override_queries, override_reports, services
+from feedback.errors import FeedbackError, NotFound
+from feedback.models import GUARDRAIL_KINDS
+from webapp.auth import login_required
+from webapp.csvout import csv_response
+from webapp.extensions import db
+from webapp.htmx import is_htmx, render_page_or_block
+
+bp = Blueprint("overrides", __name__, url_prefix="/models")
+
+VIEW_ROLES = ("model_owner", "analyst", "admin")
+EDIT_ROLES = ("model_owner", "admin")
+BREAKDOWN_CHOICES = ("model_version", "site", "reason_code", "reviewer", "confidence_decile")
+
+
+def period() -> dict[str, str | None]:
+    """Date range and version from the query string."""
+    return {"date_from": request.args.get("from") or None, "date_to": request.args.get("to") or None}
+
+
+def shown_period(w: override_queries.Window) -> dict[str, str]:
+    """The inclusive dates a window covers, for the date inputs."""
+    return {"shown_from": w.start.date().isoformat(), "shown_to": (w.end - timedelta(days=1)).date().isoformat()}
+
+
+def chart_spec(chart: Any, version: str | None) -> dict[str, Any]:
+    """The p-chart of one version as a chart spec (categories are days)."""
+    part = chart[chart["version"] == version] if version else chart.iloc[0:0]
+    days = [str(d) for d in part["day"]]
+
+    def values(column: str) -> list[float]:
+        return [round(float(v), 6) for v in part[column]]
+
+    signals = [round(float(p), 6) if s else None for p, s in zip(part["p"], part["signal"], strict=True)]
+    return {
+        "categories": days,
+        "xLabel": "day (UTC)",
+        "yLabel": "override rate",
+        "yMax": None,
+        "series": [
+            {"label": "override rate", "values": values("p"), "pointRadius": 2},
+            {"label": "centre (baseline)", "values": values("centre"), "colour": "#5f6b7a", "width": 1},
+            {"label": "upper limit", "values": values("ucl"), "colour": "#b3261e", "dashed": True, "width": 1},
+            {"label": "lower limit", "values": values("lcl"), "colour": "#b3261e", "dashed": True, "width": 1},
+            {"label": "signal", "values": signals, "showLine": False, "pointRadius": 5, "colour": "#b3261e"},
+        ],
+    }
+
+
+def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:
+    """The overview page, or its body for htmx."""
+    report = override_reports.overview(db.session, key, **period())
+    versions = [str(v) for v in report.chart["version"].unique()] if len(report.chart) else []
+    chosen = request.args.get("chart") or (versions[-1] if versions else None)
+    context = {
+        "report": report,
+        "model": report.model,
+        "versions": override_reports.records(report.versions),
+        "chart": chart_spec(report.chart, chosen),
+        "chart_versions": versions,
+        "chosen": chosen,
+        "signals": int(report.chart[report.chart["version"] == chosen]["signal"].sum()) if chosen else 0,
+        "kinds": GUARDRAIL_KINDS,
+        "can_edit": g.user.role in EDIT_ROLES,
+        "args": request.args,
+        "notice": None,
+        "problem": None,
+        **shown_period(report.window),
+    }
+    context.update(extra)
+    return render_page_or_block("overrides/overview.html", "overview_body", status=status, **context)
+
+
+@bp.get("/<key>")
+@login_required(VIEW_ROLES)
+def overview(key: str) -> tuple[str, int] | Response:
+    """Decisions, rates, accuracy, control chart, alerts and guardrails of one model."""
+    if request.args.get("format") == "csv":
+        report = override_reports.overview(db.session, key, **period())
+        if request.args.get("table") == "chart":
+            rows = override_reports.records(report.chart)
+            return csv_response(rows, list(report.chart.columns), f"{key}-override-control-chart.csv")
+        rows = override_reports.records(report.versions)
+        return csv_response(rows, list(report.versions.columns), f"{key}-override-rate-by-version.csv")
+    return render_overview(key)
+
+
+@bp.get("/<key>/breakdown")
+@login_required(VIEW_ROLES)
+def breakdown(key: str) -> tuple[str, int] | Response:
+    """Override rates by a dimension, each group tested against the rest."""
+    by = request.args.get("by", "site")
+    report = override_reports.breakdown(db.session, key, by, version=request.args.get("version") or None, **period())
+    rows = override_reports.records(report.table)
+    if request.args.get("format") == "csv":
+        return csv_response(rows, list(report.table.columns), f"{key}-overrides-by-{by}.csv")
+    model = report.model
+    attributes = override_queries.segment_keys(db.session, model.id)
+    return render_page_or_block(
+        "overrides/breakdown.html",
+        "breakdown_body",
+        report=report,
+        rows=rows,
+        model=model,
+        by=by,
+        choices=BREAKDOWN_CHOICES,
+        attributes=attributes,
+        args=request.args,
+        **shown_period(report.window),
+    )
+
+
+@bp.get("/<key>/cases")
+@login_required(VIEW_ROLES)
+def cases(key: str) -> tuple[str, int]:
+    """The decided cases behind one cell of a breakdown."""
+    model, w = override_reports.model_window(db.session, key, version=request.args.get("version") or None, **period())
+    by, cell = request.args.get("by", "site"), request.args.get("cell", "")
+    everything = request.args.get("all") == "1"
+    found = override_queries.cases_behind(db.session, w, by, cell, overrides_only=not everything)
+    return render_page_or_block(
+        "overrides/cases.html",
+        "cases_body",
+        model=model,
+        cases=found,
+        by=by,
+        cell=cell,
+        everything=everything,
+        args=request.args,
+    )
+
+
+@bp.get("/<key>/right")
+@login_required(VIEW_ROLES)
+def right(key: str) -> tuple[str, int] | Response:
+    """Who was right when people and the AI disagreed, and how fast each reviewer decides."""
+    by = request.args.get("by", "reason_code")
+    accuracy = override_reports.who_was_right(db.session, key, by, **period())
+    speed = override_reports.reviewers(db.session, key, **period())
+    if request.args.get("format") == "csv":
+        frame = speed if request.args.get("table") == "reviewers" else accuracy
+        name = "reviewer-speed" if request.args.get("table") == "reviewers" else f"who-was-right-by-{by}"
+        return csv_response(override_reports.records(frame), list(frame.columns), f"{key}-{name}.csv")
+    return render_page_or_block(
+        "overrides/right.html",
+        "right_body",
+        model=services.get_model(db.session, key),
+        by=by,
+        accuracy=override_reports.records(accuracy),
+        speed=override_reports.records(speed),
+        args=request.args,
+    )
+
+
+@bp.post("/<key>/guardrails")
+@login_required(EDIT_ROLES)
+def add_guardrail(key: str) -> tuple[str, int]:
+    """Add a guardrail to one of the model's versions."""
+    form = request.form
+
+    def number(name: str, cast: type) -> Any:
+        raw = form.get(name, "").strip()
+        try:
+            return cast(raw) if raw else None
+        except ValueError:
+            return float("nan") if cast is float else -1
+
+    threshold = number("threshold_pct", float)
+    try:
+        guardrails.add_guardrail(
+            db.session,
+            services.actor_of(g.user),
+            version_id=number("version_id", int) or 0,
+            kind=form.get("kind", ""),
+            window_size=number("window_size", int) or 0,
+            threshold=threshold / 100 if threshold is not None else None,
+            auto_pause=form.get("auto_pause") == "1",
+        )
+    except NotFound:
+        abort(404)
+    except FeedbackError as exc:
+        detail = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
+        return render_overview(key, 422, problem=f"The guardrail was not added: {detail}.")
+    return render_overview(key, notice="Guardrail added; it is checked as decisions and outcomes arrive.")
+
+
+@bp.post("/<key>/guardrails/<int:guardrail_id>/remove")
+@login_required(EDIT_ROLES)
+def remove_guardrail(key: str, guardrail_id: int) -> tuple[str, int]:
+    """Switch a guardrail off."""
+    try:
+        guardrails.remove_guardrail(db.session, services.actor_of(g.user), guardrail_id=guardrail_id)
+    except NotFound:
+        abort(404)
+    return render_overview(key, notice="Guardrail removed.")
+
+
+@bp.post("/<key>/versions/<int:version_id>/resume")
+@login_required(EDIT_ROLES)
+def resume(key: str, version_id: int) -> tuple[str, int]:
+    """Resume a paused version: reviewers see its recommendations again."""
+    try:
+        version = guardrails.resume_version(db.session, services.actor_of(g.user), version_id=version_id)
+    except NotFound:
+        abort(404)
+    except FeedbackError as exc:
+        return render_overview(key, 422, problem=exc.message)
+    return render_overview(
+        key, notice=f"{version.version} resumed ({version.stage}); reviewers see its recommendations again."
+    )
+
+
+@bp.post("/<key>/alerts/<int:alert_id>/acknowledge")
+@login_required(EDIT_ROLES)
+def acknowledge(key: str, alert_id: int) -> tuple[str, int] | WerkzeugResponse:
+    """Mark an alert as seen."""
+    try:
+        guardrails.acknowledge_alert(db.session, services.actor_of(g.user), alert_id=alert_id)
+    except NotFound:
+        abort(404)
+    if not is_htmx():
+        from flask import redirect
+
+        return redirect(url_for("overrides.overview", key=key))
+    return render_overview(key, notice="Alert acknowledged.")
