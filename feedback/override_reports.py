@@ -97,16 +97,7 @@ def overview(
     if acc_rows and acc_rows[0]["with_outcome"]:
         accuracy = overrides.accuracy(pd.DataFrame(acc_rows)).iloc[0].to_dict()
     daily = _frame(oq.daily_override_counts(session, w), ["version", "day", "accepts", "overrides"])
-    alerts = list(
-        session.scalars(
-            select(Alert)
-            .options(joinedload(Alert.model_version))
-            .join(ModelVersion)
-            .where(ModelVersion.model_id == model.id)
-            .order_by(Alert.status.desc(), Alert.opened_at.desc())
-            .limit(20)
-        )
-    )
+    alerts = model_alerts(session, model)
     guardrails = list(
         session.scalars(
             select(Guardrail)
@@ -118,6 +109,20 @@ def overview(
     )
     return Overview(
         model, w, total, versions, comparison, accuracy, overrides.p_chart(daily, baseline_days), alerts, guardrails
+    )
+
+
+def model_alerts(session: Session, model: Model, limit: int = 20) -> list[Alert]:
+    """A model's alerts, open ones first, newest first."""
+    return list(
+        session.scalars(
+            select(Alert)
+            .options(joinedload(Alert.model_version))
+            .join(ModelVersion)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(Alert.status.desc(), Alert.opened_at.desc())
+            .limit(limit)
+        )
     )
 
 

@@ -254,6 +254,69 @@ class ResolutionOut(BaseModel):
     rows: list[ResolutionRow]
 
 
+class OverrideRow(BaseModel):
+    """Override counts and rate (with its Wilson 95% interval) for one group."""
+
+    key: str
+    decisions: int
+    accepts: int
+    overrides: int
+    escalations: int
+    override_rate: float | None
+    ci_low: float | None
+    ci_high: float | None
+    escalation_rate: float | None
+    vs_rest_difference: float | None = None
+    vs_rest_ci_low: float | None = None
+    vs_rest_ci_high: float | None = None
+    vs_rest_p: float | None = None
+
+
+class OverridesOut(BaseModel):
+    """Override rates by a dimension, and for the whole window."""
+
+    rows: list[OverrideRow]
+    total: OverrideRow
+
+
+class ComparisonOut(BaseModel):
+    """Two override rates compared: difference with Newcombe's interval, two-proportion z-test."""
+
+    a: str
+    b: str
+    rate_a: float
+    rate_b: float
+    difference: float
+    ci_low: float
+    ci_high: float
+    z: float
+    p_value: float
+
+
+class RowsOut(BaseModel):
+    """A table of numbers as rows."""
+
+    rows: list[dict[str, Any]]
+
+
+class AlertOut(BaseModel):
+    """A guardrail breach."""
+
+    id: int
+    model_version: str
+    opened_at: datetime
+    value: float | None
+    message: str
+    status: str
+    paused_from: str | None
+
+
+class AlertListOut(BaseModel):
+    """Alerts, newest first."""
+
+    items: list[AlertOut]
+
+
 class ExceptionOut(BaseModel):
     """An exception as stored."""
 
