@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import math
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
@@ -64,12 +65,25 @@ class Base(DeclarativeBase):
 sqlite_write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("sqlite_write_intent", default=False)
 
 
+def _floor(value: float | None) -> int | None:
+    """SQL floor() for SQLite."""
+    return None if value is None else math.floor(value)
+
+
+def _ln(value: float | None) -> float | None:
+    """SQL ln() for SQLite (NULL outside its domain, as PostgreSQL would raise)."""
+    return None if value is None or value <= 0 else math.log(value)
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     """WAL, foreign keys, a busy timeout and explicit transactions for every SQLite connection."""
     if not isinstance(dbapi_connection, sqlite3.Connection):
         return
     dbapi_connection.isolation_level = None
+    # SQLite has floor() and ln() only when built with its math functions; the analytics use both.
+    dbapi_connection.create_function("floor", 1, _floor, deterministic=True)
+    dbapi_connection.create_function("ln", 1, _ln, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from feedback import audit, exception_handling, services
+from feedback import audit, exception_handling, guardrails, services
 from feedback.audit import Actor, Change
 from feedback.db import Base, utcnow
 from feedback.models import Decision, DecisionException, Model, ModelVersion, Outcome, User
@@ -165,6 +165,25 @@ def seed(
     _store(session, live, [])
     session.commit()
     progress(f"live queue: {len(live)} new cases (the ingest rules routed some to exceptions)")
+
+    # v1's trouble with large claims shows in its overall override rate: its guardrail trips.
+    for version, kind, window_size, threshold, pause in (
+        (v1, "override_rate_above", 500, 0.12, True),
+        (v2, "override_rate_above", 500, 0.2, True),
+        (v2, "control_chart", 28, None, False),
+        (f1, "accuracy_below", 300, 0.8, False),
+    ):
+        guardrails.add_guardrail(
+            session,
+            SEED_ACTOR,
+            version_id=version.id,
+            kind=kind,
+            window_size=window_size,
+            threshold=threshold,
+            auto_pause=pause,
+        )
+    alerts = guardrails.evaluate(session, [v1.id, v2.id, f1.id], force=True)
+    progress(f"guardrails: {len(alerts)} alert(s) raised")
     return True
 
 

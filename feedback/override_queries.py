@@ -84,7 +84,9 @@ def breakdown_key(session: Session, by: str) -> tuple[Any, bool]:
     if by == "site":
         return Recommendation.site, True
     if by == "confidence_decile":
-        decile = case((Recommendation.confidence >= 1, 9), else_=cast(Recommendation.confidence * 10, Integer))
+        decile = case(
+            (Recommendation.confidence >= 1, 9), else_=cast(func.floor(Recommendation.confidence * 10), Integer)
+        )
         return decile, True
     match = SEGMENT_ATTR.match(by)
     if match:
