@@ -1,0 +1,127 @@
+"""Model owner pages: overview, breakdowns with drill-down, who was right, guardrails, CSV, roles."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from sqlalchemy import select
+
+from feedback import guardrails, services
+from feedback.models import Guardrail, ModelVersion
+from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user
+
+
+@pytest.fixture
+def owner(session, client, htmx_client):
+    """A signed-in model owner and twenty decided cases (six overrides, at Leeds)."""
+    make_model(session)
+    reviewer = make_user(session, name="Rita")
+    for n in range(20):
+        rec = make_case(session, n, site="Leeds" if n < 8 else "Bristol", segment={"band": "big" if n < 8 else "small"})
+        if n < 6:
+            services.record_decision(
+                session,
+                recommendation_id=rec.id,
+                reviewer=reviewer,
+                action="override",
+                final_action="deny",
+                reason_code="missing_context",
+                note="no invoice",
+            )
+        else:
+            services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
+    user = make_user(session, "model_owner")
+    login(client, user)
+    login(htmx_client, user)
+    return user
+
+
+def test_overview_page_fragment_and_csv(owner, client, htmx_client):
+    page = client.get("/models/claims")
+    assert page.status_code == 200 and 'id="kpi-override"' in page.text and ">30.0%<" in page.text
+    chart = json.loads(re.search(r'id="pchart-data">(.*?)</script>', page.text, re.S).group(1))
+    assert [s["label"] for s in chart["series"]][:4] == [
+        "override rate",
+        "centre (baseline)",
+        "upper limit",
+        "lower limit",
+    ]
+    assert chart["series"][0]["values"] == [0.3]
+    fragment = htmx_client.get("/models/claims?from=2020-01-01")
+    assert fragment.text.lstrip().startswith('<div id="overview-body">')
+    rows = list(csv.DictReader(io.StringIO(client.get("/models/claims?format=csv").text)))
+    assert (
+        rows[0]["key"] == "v1" and rows[0]["overrides"] == "6" and float(rows[0]["override_rate"]) == pytest.approx(0.3)
+    )
+
+
+def test_breakdown_drill_down_and_segment(owner, client):
+    page = client.get("/models/claims/breakdown?by=segment.band")
+    assert page.status_code == 200 and "segment: band" in page.text
+    table = page.text[page.text.index('id="breakdown-table"') :]
+    assert "75.0%" in table  # big: 6 of 8
+    link = re.search(r'href="(/models/claims/cases\?[^"]*cell=big[^"]*)"', page.text).group(1).replace("&amp;", "&")
+    cases = client.get(link)
+    assert cases.status_code == 200 and cases.text.count("no invoice") == 0 and cases.text.count("deny") >= 6
+    assert cases.text.count("<tr>") == 7  # header + six overrides
+    bad = client.get("/models/claims/breakdown?by=colour")
+    assert bad.status_code == 422 and "must be one of" in bad.text
+
+
+def test_who_was_right_page(owner, client):
+    page = client.get("/models/claims/right?by=reviewer")
+    assert page.status_code == 200 and "Rita" in page.text and 'id="reviewer-table"' in page.text
+    assert client.get("/models/claims/right?format=csv&table=reviewers").mimetype == "text/csv"
+
+
+def test_guardrail_form_and_resume_over_htmx(owner, session, htmx_client):
+    version = session.scalar(select(ModelVersion))
+    added = htmx_client.post(
+        "/models/claims/guardrails",
+        data={
+            "version_id": str(version.id),
+            "kind": "override_rate_above",
+            "window_size": "20",
+            "threshold_pct": "10",
+            "auto_pause": "1",
+        },
+    )
+    assert added.status_code == 200 and "Guardrail added" in added.text
+    session.rollback()
+    guardrail = session.scalar(select(Guardrail))
+    assert (guardrail.threshold, guardrail.auto_pause) == (0.1, True)
+    guardrails.evaluate(session, [version.id], force=True)
+    page = htmx_client.get("/models/claims")
+    assert "is above 10.0%" in page.text and "Resume v1" in page.text
+    resumed = htmx_client.post(f"/models/claims/versions/{version.id}/resume")
+    assert resumed.status_code == 200 and "v1 resumed (production)" in resumed.text
+    bad = htmx_client.post(
+        "/models/claims/guardrails",
+        data={"version_id": str(version.id), "kind": "override_rate_above", "window_size": "3", "threshold_pct": "x"},
+    )
+    assert bad.status_code == 422 and "window_size" in bad.text
+
+
+def test_roles(session, client):
+    make_model(session)
+    login(client, make_user(session, "frontline"))
+    assert client.get("/models/claims").status_code == 403
+    analyst = client.application.test_client()
+    login(analyst, make_user(session, "analyst"))
+    assert analyst.get("/models/claims").status_code == 200
+    assert analyst.post("/models/claims/guardrails", data={}).status_code == 403
+    version = session.scalar(select(ModelVersion))
+    guardrails.add_guardrail(
+        session,
+        TEST_ACTOR,
+        version_id=version.id,
+        kind="control_chart",
+        window_size=14,
+        threshold=None,
+        auto_pause=False,
+    )
+    assert "remove" not in analyst.get("/models/claims").text
