@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from feedback import audit, exception_handling, guardrails, services
+from feedback import audit, exception_handling, guardrails, rollup, services
 from feedback.audit import Actor, Change
 from feedback.db import Base, utcnow
 from feedback.models import Decision, DecisionException, Model, ModelVersion, Outcome, User
@@ -679,6 +679,23 @@ def _store(session: Session, recs: list[dict[str, Any]], decisions: list[dict[st
         for rec_id, dec, rec in zip(ids, decisions, recs, strict=True):
             dec.update(recommendation_id=rec_id, model_id=rec["model"].id, model_version_id=rec["version"].id)
         session.execute(insert(Decision), decisions)
+        rollup.apply(
+            session,
+            rollup.tally(
+                (
+                    dec,
+                    {
+                        "model_id": rec["model"].id,
+                        "model_version_id": rec["version"].id,
+                        "model_version": rec["version"].version,
+                        "site": rec["site"],
+                        "confidence": rec["confidence"],
+                        "segment": rec["segment"],
+                    },
+                )
+                for dec, rec in zip(decisions, recs, strict=True)
+            ),
+        )
         by_reviewer: dict[int, list[Change]] = defaultdict(list)
         for dec in decisions:
             by_reviewer[dec["reviewer_id"]].append(

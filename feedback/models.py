@@ -279,6 +279,31 @@ class Outcome(Base):
     recommendation: Mapped[Recommendation] = relationship()
 
 
+class DecisionCount(Base):
+    """Daily counts of countersignatures per version and breakdown key, kept in step with every decision.
+
+    Override analytics read these few rows instead of scanning every decision. `dimension` is
+    model_version, site, reviewer (key: user id), reason_code, confidence_decile (key: 0..9) or
+    segment.ATTR; only decisions where the AI was shown are counted.
+    """
+
+    __tablename__ = "decision_counts"
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "day", "dimension", "key"),
+        Index("ix_decision_counts_lookup", "model_id", "dimension", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    day: Mapped[str] = mapped_column(String(10))  # UTC date, YYYY-MM-DD
+    dimension: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(200))
+    accepts: Mapped[int] = mapped_column(default=0)
+    overrides: Mapped[int] = mapped_column(default=0)
+    escalations: Mapped[int] = mapped_column(default=0)
+
+
 GUARDRAIL_KINDS = ("override_rate_above", "accuracy_below", "control_chart")
 
 

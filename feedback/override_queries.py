@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from feedback.db import utcnow
 from feedback.errors import ValidationFailed
-from feedback.models import Decision, ModelVersion, Outcome, Recommendation, User
+from feedback.models import Decision, DecisionCount, ModelVersion, Outcome, Recommendation, User
 
 BREAKDOWNS = ("model_version", "site", "reason_code", "reviewer", "confidence_decile")
 SEGMENT_ATTR = re.compile(r"^segment\.([A-Za-z0-9_]{1,64})$")
@@ -64,7 +64,7 @@ def _scope(query: Select, w: Window) -> Select:
 
 
 def _counts() -> list[Any]:
-    """decisions, accepts, overrides and escalations as SQL aggregates."""
+    """decisions, accepts, overrides and escalations as SQL aggregates over raw decisions."""
     return [
         func.count().label("decisions"),
         func.count().filter(Decision.action == "accept").label("accepts"),
@@ -73,42 +73,71 @@ def _counts() -> list[Any]:
     ]
 
 
-def breakdown_key(session: Session, by: str) -> tuple[Any, bool]:
-    """The SQL expression to group by, and whether it needs the recommendations joined."""
-    if by == "model_version":
-        return ModelVersion.version, False
-    if by == "reviewer":
-        return User.name, False
-    if by == "reason_code":
-        return func.coalesce(Decision.reason_code, literal("(accepted or escalated)")), False
-    if by == "site":
-        return Recommendation.site, True
-    if by == "confidence_decile":
-        decile = case(
-            (Recommendation.confidence >= 1, 9), else_=cast(func.floor(Recommendation.confidence * 10), Integer)
-        )
-        return decile, True
-    match = SEGMENT_ATTR.match(by)
-    if match:
-        return func.coalesce(Recommendation.segment[match.group(1)].as_string(), literal("(none)")), True
+def dimension_of(by: str) -> str:
+    """Check a breakdown name: one of BREAKDOWNS or segment.ATTRIBUTE."""
+    if by in BREAKDOWNS or SEGMENT_ATTR.match(by):
+        return by
     raise ValidationFailed("unknown breakdown", {"by": f"must be one of {', '.join(BREAKDOWNS)} or segment.ATTRIBUTE"})
 
 
-def override_counts(session: Session, w: Window, by: str) -> list[dict[str, Any]]:
-    """Per group: decisions, accepts, overrides and escalations (one GROUP BY in the database)."""
-    key, needs_case = breakdown_key(session, by)
-    query = select(key.label("key"), *_counts()).select_from(Decision)
+def breakdown_key(by: str) -> Any:
+    """The raw-row SQL expression behind a breakdown (for drilling down to the cases)."""
+    dimension_of(by)
     if by == "model_version":
-        query = query.join(ModelVersion, ModelVersion.id == Decision.model_version_id)
+        return ModelVersion.version
     if by == "reviewer":
-        query = query.join(User, User.id == Decision.reviewer_id)
-    if needs_case:
-        query = query.join(Recommendation, Recommendation.id == Decision.recommendation_id)
-    query = _scope(query, w).group_by(key).order_by(key)
-    rows = [dict(r._mapping) for r in session.execute(query)]
+        return User.name
+    if by == "reason_code":
+        return Decision.reason_code
+    if by == "site":
+        return Recommendation.site
+    if by == "confidence_decile":
+        return case(
+            (Recommendation.confidence >= 1, 9), else_=cast(func.floor(Recommendation.confidence * 10), Integer)
+        )
+    return Recommendation.segment[by.split(".", 1)[1]].as_string()
+
+
+def _rolled(w: Window, dimension: str) -> Select:
+    """Sums over the daily counts of one dimension in the window."""
+    query = select(
+        func.sum(DecisionCount.accepts + DecisionCount.overrides + DecisionCount.escalations).label("decisions"),
+        func.sum(DecisionCount.accepts).label("accepts"),
+        func.sum(DecisionCount.overrides).label("overrides"),
+        func.sum(DecisionCount.escalations).label("escalations"),
+    ).where(
+        DecisionCount.model_id == w.model_id,
+        DecisionCount.dimension == dimension,
+        DecisionCount.day >= w.start.date().isoformat(),
+        DecisionCount.day < w.end.date().isoformat(),
+    )
+    if w.version_id:
+        query = query.where(DecisionCount.model_version_id == w.version_id)
+    return query
+
+
+def _ints(row: dict[str, Any]) -> dict[str, Any]:
+    """Sums come back as None (no rows) or Decimal on some backends: make them ints."""
+    return {
+        k: (int(v or 0) if k in ("decisions", "accepts", "overrides", "escalations") else v) for k, v in row.items()
+    }
+
+
+def override_counts(session: Session, w: Window, by: str) -> list[dict[str, Any]]:
+    """Per group: decisions, accepts, overrides and escalations, from the daily counts (a few rows per day)."""
+    dimension = dimension_of(by)
+    query = _rolled(w, dimension).add_columns(DecisionCount.key.label("key")).group_by(DecisionCount.key)
+    rows = [_ints(dict(r._mapping)) for r in session.execute(query)]
+    if by == "reviewer":
+        names = dict(
+            session.execute(select(User.id, User.name).where(User.id.in_([int(r["key"]) for r in rows]))).all()
+        )
+        for row in rows:
+            row["key"] = names.get(int(row["key"]), f"user {row['key']}")
     if by == "confidence_decile":
         for row in rows:
-            row["key"] = f"{row['key'] / 10:.1f}–{(row['key'] + 1) / 10:.1f}"
+            low = int(row["key"])
+            row["key"] = f"{low / 10:.1f}–{(low + 1) / 10:.1f}"
     if by == "reason_code":
         # A reason's rate is its overrides over all accepts and overrides, so the reasons add up
         # to the total override rate.
@@ -123,32 +152,26 @@ def override_counts(session: Session, w: Window, by: str) -> list[dict[str, Any]
             for row in rows
             if row["overrides"]
         ]
-    return rows
+    return sorted(rows, key=lambda r: r["key"])
 
 
 def override_totals(session: Session, w: Window) -> dict[str, int]:
-    """Totals over the whole window."""
-    return dict(session.execute(_scope(select(*_counts()).select_from(Decision), w)).one()._mapping)
+    """Totals over the whole window (every decision counts once under model_version)."""
+    return _ints(dict(session.execute(_rolled(w, "model_version")).one()._mapping))
 
 
 def daily_override_counts(session: Session, w: Window) -> list[dict[str, Any]]:
     """Per version and UTC day: accepts and overrides (for the p-chart)."""
-    if session.get_bind().dialect.name == "sqlite":
-        day = func.date(Decision.decided_at)  # stored as UTC text
-    else:
-        day = func.to_char(func.timezone("UTC", Decision.decided_at), "YYYY-MM-DD")
     query = (
-        select(
-            ModelVersion.version.label("version"),
-            day.label("day"),
-            func.count().filter(Decision.action == "accept").label("accepts"),
-            func.count().filter(Decision.action == "override").label("overrides"),
-        )
-        .select_from(Decision)
-        .join(ModelVersion, ModelVersion.id == Decision.model_version_id)
+        _rolled(w, "model_version")
+        .add_columns(DecisionCount.key.label("version"), DecisionCount.day.label("day"))
+        .group_by(DecisionCount.key, DecisionCount.day)
+        .order_by(DecisionCount.key, DecisionCount.day)
     )
-    query = _scope(query, w).group_by(ModelVersion.version, day).order_by(ModelVersion.version, day)
-    return [dict(r._mapping) for r in session.execute(query)]
+    return [
+        {"version": r.version, "day": r.day, "accepts": int(r.accepts or 0), "overrides": int(r.overrides or 0)}
+        for r in session.execute(query)
+    ]
 
 
 def _first_label() -> Select:
@@ -234,8 +257,7 @@ def cases_behind(
     session: Session, w: Window, by: str, key: str, *, overrides_only: bool = True, limit: int = 100
 ) -> list[Recommendation]:
     """The decided cases behind one cell of a breakdown (drill-down)."""
-    expr: Any
-    expr, _ = breakdown_key(session, by)
+    expr = breakdown_key(by)
     query = select(Recommendation).join(Decision, Decision.recommendation_id == Recommendation.id)
     if by == "model_version":
         query = query.join(ModelVersion, ModelVersion.id == Decision.model_version_id)
@@ -247,9 +269,6 @@ def cases_behind(
             value: Any = round(float(low) * 10)
         except ValueError:
             raise ValidationFailed("unknown decile", {"key": "must look like 0.3–0.4"}) from None
-    elif by == "reason_code":
-        value = key
-        expr = Decision.reason_code
     else:
         value = key
     query = _scope(query.where(expr == value), w)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit, exception_handling
+from feedback import audit, exception_handling, rollup
 from feedback.audit import Actor, Change, canonical_json
 from feedback.db import UTCDateTime, utcnow
 from feedback.errors import (
@@ -605,6 +605,7 @@ def record_decision(
         # The unique decision per case (or the row version) lost a race with another reviewer.
         session.rollback()
         raise AlreadyDecided(f"case {recommendation_id} has just been decided by someone else") from None
+    rollup.record(session, decision, rec)
     changes: list[Change] = []
     if action == "escalate":
         exc = exception_handling.open_exception(

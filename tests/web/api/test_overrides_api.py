@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from statsmodels.stats.proportion import proportion_confint
 
-from feedback import outcomes, services
+from feedback import outcomes, rollup, services
 from feedback.db import utcnow
 from feedback.models import Decision, ModelVersion, Recommendation, User
 from feedback.schemas import ModelVersionIn, OutcomeIn, RecommendationIn
@@ -75,6 +75,7 @@ def world(app, session):
     session.execute(
         update(Decision).where(Decision.recommendation_id.in_(ids[:8])).values(decided_at=utcnow() - timedelta(days=45))
     )
+    rollup.rebuild(session)  # history was rewritten by hand above; recount it
     session.commit()
     return {"headers": token_for(app, session, make_user(session, "analyst")), "ids": ids}
 
