@@ -691,6 +691,7 @@ def _store(session: Session, recs: list[dict[str, Any]], decisions: list[dict[st
                         "site": rec["site"],
                         "confidence": rec["confidence"],
                         "segment": rec["segment"],
+                        "recommended_action": rec["recommended_action"],
                     },
                 )
                 for dec, rec in zip(decisions, recs, strict=True)

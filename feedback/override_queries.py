@@ -160,6 +160,16 @@ def override_totals(session: Session, w: Window) -> dict[str, int]:
     return _ints(dict(session.execute(_rolled(w, "model_version")).one()._mapping))
 
 
+def action_matrix(session: Session, w: Window) -> list[dict[str, Any]]:
+    """Decisions per recommended action and final action (escalations have no final action yet)."""
+    query = _rolled(w, "action_pair").add_columns(DecisionCount.key.label("pair")).group_by(DecisionCount.key)
+    cells = []
+    for row in session.execute(query):
+        recommended, final = row.pair.split("→", 1)
+        cells.append({"recommended": recommended, "final": final, "decisions": int(row.decisions or 0)})
+    return sorted(cells, key=lambda c: (c["recommended"], c["final"]))
+
+
 def daily_override_counts(session: Session, w: Window) -> list[dict[str, Any]]:
     """Per version and UTC day: accepts and overrides (for the p-chart)."""
     query = (
@@ -257,8 +267,15 @@ def cases_behind(
     session: Session, w: Window, by: str, key: str, *, overrides_only: bool = True, limit: int = 100
 ) -> list[Recommendation]:
     """The decided cases behind one cell of a breakdown (drill-down)."""
-    expr = breakdown_key(by)
     query = select(Recommendation).join(Decision, Decision.recommendation_id == Recommendation.id)
+    if by == "action_pair":  # a cell of the recommended -> final action matrix
+        recommended, _, final = key.partition("→")
+        query = query.where(Recommendation.recommended_action == recommended).where(
+            Decision.final_action.is_(None) if final == "(escalated)" else Decision.final_action == final
+        )
+        query = _scope(query, w)
+        return list(session.scalars(query.order_by(Decision.decided_at.desc()).limit(limit)))
+    expr = breakdown_key(by)
     if by == "model_version":
         query = query.join(ModelVersion, ModelVersion.id == Decision.model_version_id)
     if by == "reviewer":

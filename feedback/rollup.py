@@ -32,6 +32,8 @@ def keys_of(decision: Mapping[str, Any], case: Mapping[str, Any]) -> list[tuple[
     ]
     if decision.get("reason_code"):
         pairs.append(("reason_code", str(decision["reason_code"])))
+    if case.get("recommended_action"):
+        pairs.append(("action_pair", f"{case['recommended_action']}→{decision.get('final_action') or '(escalated)'}"))
     if (d := decile(case.get("confidence"))) is not None:
         pairs.append(("confidence_decile", d))
     for attr, value in (case.get("segment") or {}).items():
@@ -100,6 +102,7 @@ def _decision_dict(decision: Decision) -> dict[str, Any]:
         "reviewer_id": decision.reviewer_id,
         "reason_code": decision.reason_code,
         "action": decision.action,
+        "final_action": decision.final_action,
         "ai_shown": decision.ai_shown,
         "decided_at": decision.decided_at,
     }
@@ -114,6 +117,7 @@ def _case_dict(rec: Recommendation) -> dict[str, Any]:
         "site": rec.site,
         "confidence": rec.confidence,
         "segment": rec.segment,
+        "recommended_action": rec.recommended_action,
     }
 
 
@@ -130,6 +134,7 @@ def rebuild(session: Session, chunk: int = 20000) -> None:
                 Decision.id,
                 Decision.reviewer_id,
                 Decision.reason_code,
+                Decision.final_action,
                 Decision.action,
                 Decision.ai_shown,
                 Decision.decided_at,
@@ -137,6 +142,7 @@ def rebuild(session: Session, chunk: int = 20000) -> None:
                 Recommendation.model_version_id,
                 Recommendation.site,
                 Recommendation.confidence,
+                Recommendation.recommended_action,
                 Recommendation.segment,
             )
             .join(Recommendation, Recommendation.id == Decision.recommendation_id)

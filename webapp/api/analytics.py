@@ -9,7 +9,7 @@ from flask import g, request
 from flask.typing import ResponseReturnValue
 
 from analytics import overrides
-from feedback import override_reports, reports
+from feedback import override_queries, override_reports, reports
 from feedback.errors import PermissionDenied, ValidationFailed
 from feedback.schemas import (
     AlertListOut,
@@ -123,6 +123,21 @@ def compare_versions() -> ResponseReturnValue:
         a["key"], a["overrides"], a["accepts"] + a["overrides"], b["key"], b["overrides"], b["accepts"] + b["overrides"]
     )
     return ComparisonOut(**asdict(result)).model_dump()
+
+
+@bp.get("/analytics/action-matrix")
+@documented(
+    "get",
+    "/api/v1/analytics/action-matrix",
+    "Decisions per recommended action and final action ('(escalated)' while an exception is open)",
+    query={**PERIOD_QUERY, "version": "string"},
+    responses={200: ("one row per cell", RowsOut), 422: ("bad parameter", ErrorOut)},
+)
+def action_matrix() -> ResponseReturnValue:
+    """Recommended -> final action counts."""
+    _require(OVERRIDE_ROLES)
+    _, w = override_reports.model_window(db.session, version=request.args.get("version") or None, **_period())
+    return {"rows": override_queries.action_matrix(db.session, w)}
 
 
 @bp.get("/analytics/accuracy")

@@ -28,6 +28,15 @@ def period() -> dict[str, str | None]:
     return {"date_from": request.args.get("from") or None, "date_to": request.args.get("to") or None}
 
 
+def matrix_view(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """The action matrix as rows of recommended actions and columns of final actions."""
+    recommended = sorted({c["recommended"] for c in cells})
+    finals = sorted({c["final"] for c in cells}, key=lambda f: (f == "(escalated)", f))
+    counts = {(c["recommended"], c["final"]): c["decisions"] for c in cells}
+    totals = {r: sum(counts.get((r, f), 0) for f in finals) for r in recommended}
+    return {"rows": recommended, "columns": finals, "counts": counts, "totals": totals}
+
+
 def shown_period(w: override_queries.Window) -> dict[str, str]:
     """The inclusive dates a window covers, for the date inputs."""
     return {"shown_from": w.start.date().isoformat(), "shown_to": (w.end - timedelta(days=1)).date().isoformat()}
@@ -102,6 +111,9 @@ def breakdown(key: str) -> tuple[str, int] | Response:
     by = request.args.get("by", "site")
     report = override_reports.breakdown(db.session, key, by, version=request.args.get("version") or None, **period())
     rows = override_reports.records(report.table)
+    matrix = override_queries.action_matrix(db.session, report.window)
+    if request.args.get("format") == "csv" and request.args.get("table") == "matrix":
+        return csv_response(matrix, ["recommended", "final", "decisions"], f"{key}-recommended-vs-final.csv")
     if request.args.get("format") == "csv":
         return csv_response(rows, list(report.table.columns), f"{key}-overrides-by-{by}.csv")
     model = report.model
@@ -115,6 +127,7 @@ def breakdown(key: str) -> tuple[str, int] | Response:
         by=by,
         choices=BREAKDOWN_CHOICES,
         attributes=attributes,
+        matrix=matrix_view(matrix),
         args=request.args,
         **shown_period(report.window),
     )

@@ -47,7 +47,15 @@ def test_incremental_counts_equal_a_recount(session):
             )
     incremental = snapshot(session)
     dimensions = {row[2] for row in incremental}
-    assert dimensions == {"model_version", "site", "reviewer", "reason_code", "confidence_decile", "segment.band"}
+    assert dimensions == {
+        "model_version",
+        "site",
+        "reviewer",
+        "reason_code",
+        "confidence_decile",
+        "segment.band",
+        "action_pair",
+    }
     assert sum(r[4] + r[5] + r[6] for r in incremental if r[2] == "model_version") == 12
     rollup.rebuild(session)
     session.commit()

@@ -243,3 +243,11 @@ def test_control_chart_and_reviewers(client, session, world):
         mine = frame[frame["reviewer"] == row["reviewer"]]
         assert row["decisions"] == len(mine)
         assert row["accept_rate"] == pytest.approx((mine["action"] == "accept").mean(), abs=1e-12)
+
+
+def test_action_matrix_matches_raw_rows(client, session, world):
+    rows = client.get("/api/v1/analytics/action-matrix?model=claims", headers=world["headers"]).json["rows"]
+    frame = raw(session)
+    final = frame["final_action"].fillna("(escalated)")
+    expected = frame.groupby([frame["recommended_action"], final]).size()
+    assert {(r["recommended"], r["final"]): r["decisions"] for r in rows} == {k: int(v) for k, v in expected.items()}

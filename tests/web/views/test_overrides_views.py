@@ -68,6 +68,11 @@ def test_breakdown_drill_down_and_segment(owner, client):
     cases = client.get(link)
     assert cases.status_code == 200 and cases.text.count("no invoice") == 0 and cases.text.count("deny") >= 6
     assert cases.text.count("<tr>") == 7  # header + six overrides
+    matrix = page.text[page.text.index('id="action-matrix"') :]
+    assert ">14<" in matrix and ">6<" in matrix  # pay -> pay fourteen times, pay -> deny six
+    cell = re.search(r'href="(/models/claims/cases\?[^"]*by=action_pair[^"]*)"', matrix).group(1).replace("&amp;", "&")
+    assert client.get(cell).status_code == 200
+    assert "recommended,final,decisions" in client.get("/models/claims/breakdown?table=matrix&format=csv").text
     bad = client.get("/models/claims/breakdown?by=colour")
     assert bad.status_code == 422 and "must be one of" in bad.text
 
