@@ -1,4 +1,4 @@
-.PHONY: demo test setup bench lint
+.PHONY: demo test setup bench bench-analytics lint
 
 demo:   ## set up, seed demo data, serve on http://127.0.0.1:8000
 	./scripts/demo.sh
@@ -14,3 +14,6 @@ lint:
 
 bench:  ## ingest and decision timings on SQLite and PostgreSQL
 	./scripts/setup.sh --test && .venv/bin/python -m bench.loop
+
+bench-analytics:  ## model owner pages at 1,000,000 decisions on SQLite and PostgreSQL (several minutes)
+	./scripts/setup.sh --test && .venv/bin/python -m bench.analytics
