@@ -134,11 +134,12 @@ def build(url: str, decisions: int, chunk: int = 50_000) -> float:
                     }
                 )
                 if rng.random() < 0.3:
+                    rec["truth"] = rng.choice(("pay", "deny"))
                     outs.append(
                         {
                             "recommendation_id": rec_id,
                             "source": "ledger",
-                            "label": rng.choice(("pay", "deny")),
+                            "label": rec["truth"],
                             "value": None,
                             "observed_at": opened + timedelta(days=7),
                             "payload_hash": "0" * 64,

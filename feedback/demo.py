@@ -369,6 +369,7 @@ class _World:
                 )
         if rows:
             ids_out = session.scalars(insert(Outcome).returning(Outcome.id, sort_by_parameter_order=True), rows).all()
+            rollup.record_outcomes(session, list(ids_out))
             audit.record(
                 session,
                 Actor(None, "outcome-feed"),

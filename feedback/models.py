@@ -283,7 +283,8 @@ class DecisionCount(Base):
     """Daily counts of countersignatures per version and breakdown key, kept in step with every decision.
 
     Override analytics read these few rows instead of scanning every decision. `dimension` is
-    model_version, site, reviewer (key: user id), reason_code, confidence_decile (key: 0..9) or
+    model_version, site, reviewer (key: user id), reason_code ("(accepted)" when none),
+    confidence_decile (key: 0..9), action_pair, reviewer_speed (key: "user id:bucket") or
     segment.ATTR; only decisions where the AI was shown are counted.
     """
 
@@ -302,6 +303,13 @@ class DecisionCount(Base):
     accepts: Mapped[int] = mapped_column(default=0)
     overrides: Mapped[int] = mapped_column(default=0)
     escalations: Mapped[int] = mapped_column(default=0)
+    # Against each case's first label outcome (accepts and overrides only).
+    with_outcome: Mapped[int] = mapped_column(default=0)
+    ai_right: Mapped[int] = mapped_column(default=0)
+    final_right: Mapped[int] = mapped_column(default=0)
+    outcome_overrides: Mapped[int] = mapped_column(default=0)
+    corrected: Mapped[int] = mapped_column(default=0)
+    overrode_right: Mapped[int] = mapped_column(default=0)
 
 
 GUARDRAIL_KINDS = ("override_rate_above", "accuracy_below", "control_chart")

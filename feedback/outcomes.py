@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from feedback import audit
+from feedback import audit, rollup
 from feedback.audit import Actor, Change, canonical_json
 from feedback.errors import Conflict, ValidationFailed
 from feedback.models import Model, Outcome, Recommendation
@@ -106,6 +106,7 @@ def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[
     if rows:
         ids = session.scalars(insert(Outcome).returning(Outcome.id, sort_by_parameter_order=True), rows).all()
         created = {(r["recommendation_id"], r["source"]): i for r, i in zip(rows, ids, strict=True)}
+        rollup.record_outcomes(session, list(ids))
         audit.record(
             session,
             actor,

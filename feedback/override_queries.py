@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, case, cast, func, literal, select
+from sqlalchemy import Integer, Select, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from feedback.db import utcnow
 from feedback.errors import ValidationFailed
-from feedback.models import Decision, DecisionCount, ModelVersion, Outcome, Recommendation, User
+from feedback.models import Decision, DecisionCount, ModelVersion, Recommendation, User
 
 BREAKDOWNS = ("model_version", "site", "reason_code", "reviewer", "confidence_decile")
 SEGMENT_ATTR = re.compile(r"^segment\.([A-Za-z0-9_]{1,64})$")
@@ -129,11 +129,7 @@ def override_counts(session: Session, w: Window, by: str) -> list[dict[str, Any]
     query = _rolled(w, dimension).add_columns(DecisionCount.key.label("key")).group_by(DecisionCount.key)
     rows = [_ints(dict(r._mapping)) for r in session.execute(query)]
     if by == "reviewer":
-        names = dict(
-            session.execute(select(User.id, User.name).where(User.id.in_([int(r["key"]) for r in rows]))).all()
-        )
-        for row in rows:
-            row["key"] = names.get(int(row["key"]), f"user {row['key']}")
+        _name_reviewers(session, rows)
     if by == "confidence_decile":
         for row in rows:
             low = int(row["key"])
@@ -184,83 +180,63 @@ def daily_override_counts(session: Session, w: Window) -> list[dict[str, Any]]:
     ]
 
 
-def _first_label() -> Select:
-    """One label outcome per case: the earliest reported."""
-    first = (
-        select(Outcome.recommendation_id, func.min(Outcome.id).label("outcome_id"))
-        .where(Outcome.label.is_not(None))
-        .group_by(Outcome.recommendation_id)
-        .subquery()
-    )
-    return select(first.c.recommendation_id, Outcome.label).join(Outcome, Outcome.id == first.c.outcome_id)
-
-
 def accuracy_counts(session: Session, w: Window, by: str | None = None) -> list[dict[str, Any]]:
     """On decided cases with an outcome: how often the AI and the final decision were right.
 
-    For overrides also: the human corrected a wrong AI, or overrode a right one.
+    For overrides also: the human corrected a wrong AI, or overrode a right one. Read from the
+    daily counts, which each case's first label outcome updated when it arrived.
     """
-    truth = _first_label().subquery()
-    ai_right = Recommendation.recommended_action == truth.c.label
-    human_right = Decision.final_action == truth.c.label
-    is_override = Decision.action == "override"
-    columns = [
-        func.count().label("with_outcome"),
-        func.count().filter(ai_right).label("ai_right"),
-        func.count().filter(human_right).label("final_right"),
-        func.count().filter(is_override).label("overrides"),
-        func.count().filter(and_(is_override, human_right, ~ai_right)).label("corrected"),
-        func.count().filter(and_(is_override, ai_right)).label("overrode_right"),
-    ]
-    key: Any = None
-    query = (
-        select(*columns)
-        .select_from(Decision)
-        .join(Recommendation, Recommendation.id == Decision.recommendation_id)
-        .join(truth, truth.c.recommendation_id == Decision.recommendation_id)
-        .where(Decision.action != "escalate")
+    if by not in (None, "model_version", "reason_code", "reviewer"):
+        raise ValidationFailed("unknown grouping", {"by": "must be model_version, reason_code or reviewer"})
+    columns = ("with_outcome", "ai_right", "final_right", "outcome_overrides", "corrected", "overrode_right")
+    query = select(*(func.sum(getattr(DecisionCount, c)).label(c) for c in columns)).where(
+        DecisionCount.model_id == w.model_id,
+        DecisionCount.dimension == (by or "model_version"),
+        DecisionCount.day >= w.start.date().isoformat(),
+        DecisionCount.day < w.end.date().isoformat(),
     )
+    if w.version_id:
+        query = query.where(DecisionCount.model_version_id == w.version_id)
+    if by:
+        query = query.add_columns(DecisionCount.key.label("key")).group_by(DecisionCount.key)
+    rows = []
+    for r in session.execute(query):
+        row = {c: int(getattr(r, c) or 0) for c in columns}
+        row["overrides"] = row.pop("outcome_overrides")
+        if by:
+            row["key"] = r.key
+        if row["with_outcome"] or not by:
+            rows.append(row)
     if by == "reviewer":
-        key = User.name
-        query = query.join(User, User.id == Decision.reviewer_id)
-    elif by == "reason_code":
-        key = func.coalesce(Decision.reason_code, literal("(accepted)"))
-    elif by == "model_version":
-        key = ModelVersion.version
-        query = query.join(ModelVersion, ModelVersion.id == Decision.model_version_id)
-    if key is not None:
-        query = query.add_columns(key.label("key")).group_by(key).order_by(key)
-    return [dict(r._mapping) for r in session.execute(_scope(query, w))]
+        _name_reviewers(session, rows)
+    return sorted(rows, key=lambda r: str(r.get("key", "")))
+
+
+def _name_reviewers(session: Session, rows: list[dict[str, Any]], field: str = "key") -> None:
+    """Replace reviewer ids with names."""
+    ids = {int(str(r[field]).split(":")[0]) for r in rows}
+    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    for row in rows:
+        row[field] = names.get(int(str(row[field]).split(":")[0]), f"user {row[field]}")
 
 
 def reviewer_speed(session: Session, w: Window) -> list[dict[str, Any]]:
-    """Per reviewer: decisions, accepts, and seconds to decide in buckets (median computed from them)."""
-    from feedback.frames import seconds_between
-
-    seconds = seconds_between(session, Decision.opened_at, Decision.decided_at)
-    # Log-spaced buckets keep the median exact to a few percent without moving every row out.
-    bucket = cast(
-        func.round(
-            func.ln(
-                func.max(seconds, 1.0) if session.get_bind().dialect.name == "sqlite" else func.greatest(seconds, 1.0)
-            )
-            * 20
-        ),
-        Integer,
-    )
-    query = (
-        select(
-            User.name.label("reviewer"),
-            bucket.label("bucket"),
-            func.count().label("decisions"),
-            func.count().filter(Decision.action == "accept").label("accepts"),
-            func.count().filter(Decision.action == "override").label("overrides"),
+    """Per reviewer and log-spaced bucket of seconds to decide: decisions, accepts and overrides."""
+    query = _rolled(w, "reviewer_speed").add_columns(DecisionCount.key.label("key")).group_by(DecisionCount.key)
+    rows = []
+    for r in session.execute(query):
+        reviewer_id, bucket = r.key.split(":")
+        rows.append(
+            {
+                "reviewer": reviewer_id,
+                "bucket": int(bucket),
+                "decisions": int(r.decisions or 0),
+                "accepts": int(r.accepts or 0),
+                "overrides": int(r.overrides or 0),
+            }
         )
-        .select_from(Decision)
-        .join(User, User.id == Decision.reviewer_id)
-    )
-    query = _scope(query, w).group_by(User.name, bucket).order_by(User.name, bucket)
-    return [dict(r._mapping) for r in session.execute(query)]
+    _name_reviewers(session, rows, "reviewer")
+    return sorted(rows, key=lambda r: (r["reviewer"], r["bucket"]))
 
 
 def cases_behind(

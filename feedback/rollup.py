@@ -1,26 +1,51 @@
-"""Keep `decision_counts` in step with decisions: one upsert per (version, day, dimension, key)."""
+"""Keep `decision_counts` in step with decisions and outcomes: one upsert per (version, day, dimension, key).
+
+A decision adds to its action's column under every dimension it belongs to. A case's first
+label outcome adds the accuracy columns (with_outcome, ai_right, ...) to its decision's cells,
+whichever of the two arrives second.
+"""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from feedback.db import Base
-from feedback.models import Decision, DecisionCount, Recommendation
+from feedback.models import Decision, DecisionCount, ModelVersion, Outcome, Recommendation
 
 ACTION_COLUMN = {"accept": "accepts", "override": "overrides", "escalate": "escalations"}
+COLUMNS = (
+    "accepts",
+    "overrides",
+    "escalations",
+    "with_outcome",
+    "ai_right",
+    "final_right",
+    "outcome_overrides",
+    "corrected",
+    "overrode_right",
+)
+SPEED_BUCKETS_PER_E = 20  # reviewer_speed keys: "<reviewer id>:<round(ln seconds * 20)>"
+Cell = tuple[int, int, str, str, str, str]  # model, version, day, dimension, key, column
 
 
 def decile(confidence: float | None) -> str | None:
     """0..9 for a confidence in [0, 1]."""
     return None if confidence is None else str(min(int(confidence * 10), 9))
+
+
+def speed_bucket(decision: Mapping[str, Any]) -> int:
+    """Log-spaced bucket of the seconds from opening to deciding (about 5% wide)."""
+    seconds = (decision["decided_at"] - decision["opened_at"]).total_seconds()
+    return round(math.log(max(seconds, 1.0)) * SPEED_BUCKETS_PER_E)
 
 
 def keys_of(decision: Mapping[str, Any], case: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -29,9 +54,9 @@ def keys_of(decision: Mapping[str, Any], case: Mapping[str, Any]) -> list[tuple[
         ("model_version", str(case["model_version"])),
         ("site", str(case["site"])),
         ("reviewer", str(decision["reviewer_id"])),
+        ("reason_code", str(decision.get("reason_code") or "(accepted)")),
+        ("reviewer_speed", f"{decision['reviewer_id']}:{speed_bucket(decision)}"),
     ]
-    if decision.get("reason_code"):
-        pairs.append(("reason_code", str(decision["reason_code"])))
     if case.get("recommended_action"):
         pairs.append(("action_pair", f"{case['recommended_action']}→{decision.get('final_action') or '(escalated)'}"))
     if (d := decile(case.get("confidence"))) is not None:
@@ -42,20 +67,38 @@ def keys_of(decision: Mapping[str, Any], case: Mapping[str, Any]) -> list[tuple[
     return pairs
 
 
-def tally(items: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]]) -> Counter[tuple[int, int, str, str, str, str]]:
-    """Count decisions: (model_id, version_id, day, dimension, key, column) -> n. Unaided decisions are skipped."""
-    counts: Counter[tuple[int, int, str, str, str, str]] = Counter()
+def _accuracy(decision: Mapping[str, Any], case: Mapping[str, Any], truth: str) -> list[str]:
+    """The accuracy columns a decision earns once its case's true label is known."""
+    ai_right = case.get("recommended_action") == truth
+    final_right = decision.get("final_action") == truth
+    columns = ["with_outcome"] + ["ai_right"] * ai_right + ["final_right"] * final_right
+    if decision["action"] == "override":
+        columns += (
+            ["outcome_overrides"] + ["corrected"] * (final_right and not ai_right) + ["overrode_right"] * ai_right
+        )
+    return columns
+
+
+def tally(items: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]], *, decisions: bool = True) -> Counter[Cell]:
+    """Count decisions (and, where the case carries `truth`, their accuracy); unaided decisions are skipped.
+
+    With decisions=False only the accuracy columns are counted (an outcome arriving later).
+    """
+    counts: Counter[Cell] = Counter()
     for decision, case in items:
         if not decision["ai_shown"]:
             continue
         day = decision["decided_at"].astimezone(UTC).strftime("%Y-%m-%d")
-        column = ACTION_COLUMN[decision["action"]]
+        columns = [ACTION_COLUMN[decision["action"]]] if decisions else []
+        if case.get("truth") is not None and decision["action"] != "escalate":
+            columns += _accuracy(decision, case, case["truth"])
         for dimension, key in keys_of(decision, case):
-            counts[(case["model_id"], case["model_version_id"], day, dimension, key, column)] += 1
+            for column in columns:
+                counts[(case["model_id"], case["model_version_id"], day, dimension, key, column)] += 1
     return counts
 
 
-def apply(session: Session, counts: Counter[tuple[int, int, str, str, str, str]]) -> None:
+def apply(session: Session, counts: Counter[Cell]) -> None:
     """Add the counts to `decision_counts` in the caller's transaction (atomic increments, safe under concurrency)."""
     if not counts:
         return
@@ -69,21 +112,16 @@ def apply(session: Session, counts: Counter[tuple[int, int, str, str, str, str]]
                 "day": day,
                 "dimension": dimension,
                 "key": key,
-                "accepts": 0,
-                "overrides": 0,
-                "escalations": 0,
+                **dict.fromkeys(COLUMNS, 0),
             },
         )
         row[column] += n
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert if dialect == "sqlite" else None
-    if insert is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise RuntimeError(f"no upsert for {dialect}")
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     table = Base.metadata.tables["decision_counts"]
     statement = insert(table)
     statement = statement.on_conflict_do_update(
         index_elements=["model_version_id", "day", "dimension", "key"],
-        set_={c: table.c[c] + statement.excluded[c] for c in ("accepts", "overrides", "escalations")},
+        set_={c: table.c[c] + statement.excluded[c] for c in COLUMNS},
     )
     # Sorted so concurrent transactions take row locks in the same order (no deadlocks).
     ordered = [rows[k] for k in sorted(rows)]
@@ -91,9 +129,76 @@ def apply(session: Session, counts: Counter[tuple[int, int, str, str, str, str]]
         session.execute(statement, ordered[start : start + 5000])
 
 
+def _first_labels(session: Session, recommendation_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
+    """Each case's first label outcome: recommendation id -> (outcome id, label)."""
+    first = (
+        select(Outcome.recommendation_id, func.min(Outcome.id).label("outcome_id"))
+        .where(Outcome.label.is_not(None), Outcome.recommendation_id.in_(list(recommendation_ids)))
+        .group_by(Outcome.recommendation_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(first.c.recommendation_id, first.c.outcome_id, Outcome.label).join(
+            Outcome, Outcome.id == first.c.outcome_id
+        )
+    )
+    return {rec_id: (outcome_id, label) for rec_id, outcome_id, label in rows}
+
+
 def record(session: Session, decision: Decision, rec: Recommendation) -> None:
-    """Count one new decision."""
-    apply(session, tally([(_decision_dict(decision), _case_dict(rec))]))
+    """Count one new decision (with its accuracy if the outcome came first)."""
+    case = _case_dict(rec)
+    known = _first_labels(session, [rec.id]).get(rec.id)
+    if known:
+        case["truth"] = known[1]
+    apply(session, tally([(_decision_dict(decision), case)]))
+
+
+def record_outcomes(session: Session, outcome_ids: Sequence[int]) -> None:
+    """Count the accuracy of decided cases whose first label outcome is among these new outcomes."""
+    if not outcome_ids:
+        return
+    new = set(outcome_ids)
+    touched = session.scalars(select(Outcome.recommendation_id).where(Outcome.id.in_(list(new)))).all()
+    firsts = {rec_id: label for rec_id, (oid, label) in _first_labels(session, touched).items() if oid in new}
+    if not firsts:
+        return
+    rows = session.execute(_decision_rows().where(Decision.recommendation_id.in_(list(firsts))))
+    labels = _version_labels(session)
+    pairs = [
+        (
+            dict(r._mapping),
+            {**r._mapping, "model_version": labels[r.model_version_id], "truth": firsts[r.recommendation_id]},
+        )
+        for r in rows
+    ]
+    apply(session, tally(pairs, decisions=False))
+
+
+def _decision_rows() -> Any:
+    """The decision and case columns the counts need, one row per decision."""
+    return select(
+        Decision.id,
+        Decision.recommendation_id,
+        Decision.reviewer_id,
+        Decision.reason_code,
+        Decision.final_action,
+        Decision.action,
+        Decision.ai_shown,
+        Decision.opened_at,
+        Decision.decided_at,
+        Recommendation.model_id,
+        Recommendation.model_version_id,
+        Recommendation.site,
+        Recommendation.confidence,
+        Recommendation.recommended_action,
+        Recommendation.segment,
+    ).join(Recommendation, Recommendation.id == Decision.recommendation_id)
+
+
+def _version_labels(session: Session) -> dict[int, str]:
+    """Version id -> label."""
+    return {version_id: label for version_id, label in session.execute(select(ModelVersion.id, ModelVersion.version))}
 
 
 def _decision_dict(decision: Decision) -> dict[str, Any]:
@@ -104,6 +209,7 @@ def _decision_dict(decision: Decision) -> dict[str, Any]:
         "action": decision.action,
         "final_action": decision.final_action,
         "ai_shown": decision.ai_shown,
+        "opened_at": decision.opened_at,
         "decided_at": decision.decided_at,
     }
 
@@ -122,36 +228,25 @@ def _case_dict(rec: Recommendation) -> dict[str, Any]:
 
 
 def rebuild(session: Session, chunk: int = 20000) -> None:
-    """Recount everything from the decisions (for the migration that introduces the table)."""
-    from feedback.models import ModelVersion
-
+    """Recount everything from the decisions and outcomes (after a migration, or a hand edit)."""
     session.execute(delete(DecisionCount))
-    labels = dict(session.execute(select(ModelVersion.id, ModelVersion.version)).all())
+    labels = _version_labels(session)
     last = 0
     while True:
-        batch = session.execute(
-            select(
-                Decision.id,
-                Decision.reviewer_id,
-                Decision.reason_code,
-                Decision.final_action,
-                Decision.action,
-                Decision.ai_shown,
-                Decision.decided_at,
-                Recommendation.model_id,
-                Recommendation.model_version_id,
-                Recommendation.site,
-                Recommendation.confidence,
-                Recommendation.recommended_action,
-                Recommendation.segment,
-            )
-            .join(Recommendation, Recommendation.id == Decision.recommendation_id)
-            .where(Decision.id > last)
-            .order_by(Decision.id)
-            .limit(chunk)
-        ).all()
+        batch = session.execute(_decision_rows().where(Decision.id > last).order_by(Decision.id).limit(chunk)).all()
         if not batch:
             break
-        pairs = [(dict(r._mapping), {**r._mapping, "model_version": labels[r.model_version_id]}) for r in batch]
+        truth = _first_labels(session, [r.recommendation_id for r in batch])
+        pairs = [
+            (
+                dict(r._mapping),
+                {
+                    **r._mapping,
+                    "model_version": labels[r.model_version_id],
+                    "truth": truth.get(r.recommendation_id, (None, None))[1],
+                },
+            )
+            for r in batch
+        ]
         apply(session, tally(pairs))
         last = batch[-1].id

@@ -27,6 +27,12 @@ def upgrade() -> None:
         sa.Column("accepts", sa.Integer(), nullable=False),
         sa.Column("overrides", sa.Integer(), nullable=False),
         sa.Column("escalations", sa.Integer(), nullable=False),
+        sa.Column("with_outcome", sa.Integer(), nullable=False),
+        sa.Column("ai_right", sa.Integer(), nullable=False),
+        sa.Column("final_right", sa.Integer(), nullable=False),
+        sa.Column("outcome_overrides", sa.Integer(), nullable=False),
+        sa.Column("corrected", sa.Integer(), nullable=False),
+        sa.Column("overrode_right", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_decision_counts_model_id_models")),
         sa.ForeignKeyConstraint(
             ["model_version_id"], ["model_versions.id"], name=op.f("fk_decision_counts_model_version_id_model_versions")

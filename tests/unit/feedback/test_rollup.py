@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from feedback import rollup, services
-from feedback.models import DecisionCount
-from tests.factories import make_case, make_model, make_user
+from feedback import outcomes, rollup, services
+from feedback.models import DecisionCount, Recommendation
+from feedback.schemas import OutcomeIn
+from tests.factories import TEST_ACTOR, make_case, make_model, make_user
 
 
 def snapshot(session):
     """Every count row as a comparable tuple."""
     session.expire_all()
     return sorted(
-        (c.model_version_id, c.day, c.dimension, c.key, c.accepts, c.overrides, c.escalations)
+        (
+            c.model_version_id,
+            c.day,
+            c.dimension,
+            c.key,
+            c.accepts,
+            c.overrides,
+            c.escalations,
+            c.with_outcome,
+            c.ai_right,
+            c.final_right,
+            c.outcome_overrides,
+            c.corrected,
+            c.overrode_right,
+        )
         for c in session.scalars(select(DecisionCount))
     )
 
@@ -45,7 +60,45 @@ def test_incremental_counts_equal_a_recount(session):
             services.record_decision(
                 session, recommendation_id=rec.id, reviewer=reviewers[n % 2], action="escalate", note="?"
             )
+    # Outcomes arrive after most decisions; one arrives before its decision; a second source never double-counts.
+    cases = session.scalars(select(Recommendation.id).order_by(Recommendation.id)).all()
+    items = [
+        {
+            "recommendation_id": rec_id,
+            "outcome": ("pay", "deny")[i % 2],
+            "source": "ledger",
+            "observed_at": "2026-01-01T00:00:00+00:00",
+        }
+        for i, rec_id in enumerate(cases[:8])
+    ]
+    items.append({**items[0], "source": "audit", "outcome": "deny"})
+    outcomes.record_outcomes(session, TEST_ACTOR, [OutcomeIn.model_validate(i) for i in items])
+    early = make_case(session, 99, segment={"band": "big"})
+    outcomes.record_outcomes(
+        session,
+        TEST_ACTOR,
+        [
+            OutcomeIn.model_validate(
+                {
+                    "recommendation_id": early.id,
+                    "outcome": "deny",
+                    "source": "ledger",
+                    "observed_at": "2026-01-01T00:00:00+00:00",
+                }
+            )
+        ],
+    )
+    services.record_decision(
+        session,
+        recommendation_id=early.id,
+        reviewer=reviewers[0],
+        action="override",
+        final_action="deny",
+        reason_code="policy_exception",
+    )
     incremental = snapshot(session)
+    totals = [r for r in incremental if r[2] == "model_version"]
+    assert sum(r[7] for r in totals) == 7  # with_outcome: 9 labelled cases minus 2 escalated
     dimensions = {row[2] for row in incremental}
     assert dimensions == {
         "model_version",
@@ -55,8 +108,9 @@ def test_incremental_counts_equal_a_recount(session):
         "confidence_decile",
         "segment.band",
         "action_pair",
+        "reviewer_speed",
     }
-    assert sum(r[4] + r[5] + r[6] for r in incremental if r[2] == "model_version") == 12
+    assert sum(r[4] + r[5] + r[6] for r in incremental if r[2] == "model_version") == 13
     rollup.rebuild(session)
     session.commit()
     assert snapshot(session) == incremental
