@@ -7,33 +7,12 @@ from flask.typing import ResponseReturnValue
 
 from feedback import exception_handling, queries
 from feedback.errors import PermissionDenied
-from feedback.models import DecisionException
 from feedback.schemas import ErrorOut, ExceptionListOut, ExceptionOut, ExceptionResolveIn
 from feedback.validation import parse
 from webapp.api import bp, json_body
 from webapp.api.openapi import documented
+from webapp.api.serialize import exception_out
 from webapp.extensions import db
-
-
-def exception_out(exc: DecisionException) -> dict[str, object]:
-    """An exception as the API shows it."""
-    return ExceptionOut(
-        id=exc.id,
-        recommendation_id=exc.recommendation_id,
-        external_id=exc.recommendation.external_id,
-        model=exc.model.key,
-        site=exc.site,
-        kind=exc.kind,
-        severity=exc.severity,
-        reason=exc.reason,
-        status=exc.status,
-        opened_at=exc.opened_at,
-        sla_due_at=exc.sla_due_at,
-        assignee=exc.assignee.email if exc.assignee else None,
-        resolved_at=exc.resolved_at,
-        resolution_action=exc.resolution_action,
-        resolution_note=exc.resolution_note,
-    ).model_dump(mode="json")
 
 
 @bp.get("/exceptions")

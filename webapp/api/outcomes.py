@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 from flask.typing import ResponseReturnValue
 
 from feedback import outcomes, services
-from feedback.errors import FeedbackError
 from feedback.schemas import ErrorOut, OutcomeIn, OutcomesOut, OutcomeStored
-from feedback.validation import parse_batch
-from webapp.api import bp, json_body, unbatched
+from webapp.api import bp, store_batch
 from webapp.api.openapi import documented
 from webapp.extensions import db
 
@@ -32,14 +30,10 @@ from webapp.extensions import db
 def report_outcomes() -> ResponseReturnValue:
     """Store outcomes sent by another system."""
     services.require_role(g.user, services.INGEST_ROLES, "report outcomes")
-    items, is_batch = parse_batch(OutcomeIn, json_body(), max_items=current_app.config["MAX_BATCH"])
-    try:
-        stored = outcomes.record_outcomes(db.session, services.actor_of(g.user), items)
-    except FeedbackError as exc:
-        raise exc if is_batch else unbatched(exc) from None
-    status = 201 if any(s.created for s in stored) else 200
-    out = [
-        OutcomeStored(id=s.id, recommendation_id=s.recommendation_id, source=s.source, created=s.created).model_dump()
-        for s in stored
-    ]
-    return ({"items": out} if is_batch else out[0]), status
+    return store_batch(
+        OutcomeIn,
+        lambda items: outcomes.record_outcomes(db.session, services.actor_of(g.user), items),
+        lambda s: OutcomeStored(
+            id=s.id, recommendation_id=s.recommendation_id, source=s.source, created=s.created
+        ).model_dump(),
+    )

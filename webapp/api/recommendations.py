@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import g
 from flask.typing import ResponseReturnValue
 
 from feedback import queries, services
-from feedback.errors import FeedbackError
 from feedback.schemas import (
     DecisionIn,
     DecisionOut,
@@ -16,8 +15,8 @@ from feedback.schemas import (
     RecommendationIn,
     RecommendationOut,
 )
-from feedback.validation import parse, parse_batch
-from webapp.api import bp, json_body, not_found, unbatched
+from feedback.validation import parse
+from webapp.api import bp, json_body, not_found, store_batch
 from webapp.api.openapi import documented
 from webapp.api.serialize import decision_out, recommendation_out
 from webapp.extensions import db
@@ -43,14 +42,11 @@ BATCH = 1000
 def ingest() -> ResponseReturnValue:
     """Store recommendations sent by a model service."""
     services.require_role(g.user, services.INGEST_ROLES, "ingest recommendations")
-    items, is_batch = parse_batch(RecommendationIn, json_body(), max_items=current_app.config["MAX_BATCH"])
-    try:
-        results = services.ingest_recommendations(db.session, services.actor_of(g.user), items)
-    except FeedbackError as exc:
-        raise exc if is_batch else unbatched(exc) from None
-    status = 201 if any(r.created for r in results) else 200
-    out = [IngestedItem(id=r.id, external_id=r.external_id, created=r.created).model_dump() for r in results]
-    return ({"items": out} if is_batch else out[0]), status
+    return store_batch(
+        RecommendationIn,
+        lambda items: services.ingest_recommendations(db.session, services.actor_of(g.user), items),
+        lambda r: IngestedItem(id=r.id, external_id=r.external_id, created=r.created).model_dump(),
+    )
 
 
 @bp.get("/recommendations/<int:recommendation_id>")

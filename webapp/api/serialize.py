@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback.models import Decision, Model, Recommendation
-from feedback.schemas import DecisionOut, ModelOut, ModelVersionOut, ReasonCodeOut, RecommendationOut
+from feedback.models import Decision, DecisionException, Model, Recommendation
+from feedback.schemas import DecisionOut, ExceptionOut, ModelOut, ModelVersionOut, ReasonCodeOut, RecommendationOut
 
 
 def model_out(model: Model) -> dict[str, Any]:
@@ -61,4 +61,25 @@ def recommendation_out(rec: Recommendation) -> dict[str, Any]:
         claimed_by=rec.claimed_by.email if rec.claimed_by else None,
         claim_expires_at=rec.claim_expires_at,
         decision=decision_out(rec.decision) if rec.decision else None,
+    ).model_dump(mode="json")
+
+
+def exception_out(exc: DecisionException) -> dict[str, object]:
+    """An exception as the API shows it."""
+    return ExceptionOut(
+        id=exc.id,
+        recommendation_id=exc.recommendation_id,
+        external_id=exc.recommendation.external_id,
+        model=exc.model.key,
+        site=exc.site,
+        kind=exc.kind,
+        severity=exc.severity,
+        reason=exc.reason,
+        status=exc.status,
+        opened_at=exc.opened_at,
+        sla_due_at=exc.sla_due_at,
+        assignee=exc.assignee.email if exc.assignee else None,
+        resolved_at=exc.resolved_at,
+        resolution_action=exc.resolution_action,
+        resolution_note=exc.resolution_note,
     ).model_dump(mode="json")
