@@ -17,6 +17,7 @@ from analytics.rates import wilson_interval
 EXCEPTION_COLUMNS = ("opened_at", "resolved_at", "sla_due_at")
 GROUPINGS = ("kind", "severity", "site")
 QUANTILE_TOLERANCE = 1e-12
+BUCKETS_PER_E = 20  # handling-time buckets: round(ln seconds * 20)
 RESOLUTION_COLUMNS = (
     "key",
     "n",
@@ -157,22 +158,21 @@ def survival_curves(frame: pd.DataFrame, by: str, now: pd.Timestamp) -> pd.DataF
     return pd.concat(parts, ignore_index=True)
 
 
-def handling_times(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+def handling_times(buckets: pd.DataFrame, by: str) -> pd.DataFrame:
     """Seconds from opening a case to deciding it: n, median and 90th percentile per group and overall.
 
-    :param frame: one row per decision with `seconds` and the grouping column
-    :param by: the grouping column (e.g. site or model_version)
+    :param buckets: columns `by`, bucket (round(ln seconds * 20), so about 5% wide) and decisions
+    :param by: the grouping column (e.g. site)
     """
-    _check(frame, ("seconds", by))
+    _check(buckets, (by, "bucket", "decisions"))
     rows = []
-    for key, group in [*frame.groupby(by, sort=True), ("all", frame)]:
-        seconds = group["seconds"]
-        rows.append(
-            {
-                "key": str(key),
-                "n": len(seconds),
-                "median_seconds": float(seconds.median()) if len(seconds) else None,
-                "p90_seconds": float(seconds.quantile(0.9)) if len(seconds) else None,
-            }
-        )
+    for key, group in [*buckets.groupby(by, sort=True), ("all", buckets)]:
+        counts = group.groupby("bucket")["decisions"].sum().sort_index()
+        n = int(counts.sum())
+        cumulative = counts.cumsum().to_numpy()
+        quantile = {
+            q: float(np.exp(counts.index[np.searchsorted(cumulative, q * n)] / BUCKETS_PER_E)) if n else None
+            for q in (0.5, 0.9)
+        }
+        rows.append({"key": str(key), "n": n, "median_seconds": quantile[0.5], "p90_seconds": quantile[0.9]})
     return pd.DataFrame(rows, columns=["key", "n", "median_seconds", "p90_seconds"])

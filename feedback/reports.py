@@ -9,9 +9,10 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics import resolution
+from feedback import override_queries
 from feedback.db import utcnow
 from feedback.errors import ValidationFailed
-from feedback.frames import exceptions_frame, handling_frame
+from feedback.frames import exceptions_frame
 from feedback.services import get_model
 
 
@@ -46,7 +47,13 @@ def resolution_report(
         now=now,
         table=resolution.resolution_table(frame, by, stamp),
         curves=resolution.survival_curves(frame, by, stamp),
-        handling=resolution.handling_times(handling_frame(session, model_id=model_id, since=since), "site"),
+        handling=resolution.handling_times(
+            pd.DataFrame(
+                override_queries.site_speed(session, model_id=model_id, since=since),
+                columns=["site", "bucket", "decisions"],
+            ),
+            "site",
+        ),
     )
 
 

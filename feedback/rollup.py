@@ -33,7 +33,7 @@ COLUMNS = (
     "corrected",
     "overrode_right",
 )
-SPEED_BUCKETS_PER_E = 20  # reviewer_speed keys: "<reviewer id>:<round(ln seconds * 20)>"
+SPEED_BUCKETS_PER_E = 20  # reviewer_speed / site_speed keys: "<reviewer id or site>:<round(ln seconds * 20)>"
 Cell = tuple[int, int, str, str, str, str]  # model, version, day, dimension, key, column
 
 
@@ -56,6 +56,7 @@ def keys_of(decision: Mapping[str, Any], case: Mapping[str, Any]) -> list[tuple[
         ("reviewer", str(decision["reviewer_id"])),
         ("reason_code", str(decision.get("reason_code") or "(accepted)")),
         ("reviewer_speed", f"{decision['reviewer_id']}:{speed_bucket(decision)}"),
+        ("site_speed", f"{case['site']}:{speed_bucket(decision)}"),
     ]
     if case.get("recommended_action"):
         pairs.append(("action_pair", f"{case['recommended_action']}→{decision.get('final_action') or '(escalated)'}"))

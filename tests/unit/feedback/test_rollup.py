@@ -109,6 +109,7 @@ def test_incremental_counts_equal_a_recount(session):
         "segment.band",
         "action_pair",
         "reviewer_speed",
+        "site_speed",
     }
     assert sum(r[4] + r[5] + r[6] for r in incremental if r[2] == "model_version") == 13
     rollup.rebuild(session)
