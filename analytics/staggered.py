@@ -1,0 +1,275 @@
+"""Staggered rollouts: Callaway & Sant'Anna (2021) group-time average treatment effects.
+
+Pure functions on a balanced panel DataFrame (one row per unit and period). Implemented: the
+unconditional estimator (no covariates, where the doubly robust, regression and IPW estimators
+coincide), never-treated or not-yet-treated comparison units, a varying base period, analytic
+influence-function standard errors, the simple / group / dynamic / calendar aggregations (with
+the influence function of the estimated group weights), and the pre-trend Wald test. The
+numbers reproduce R's `did` package (see tests/unit/analytics/test_staggered.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+CONTROLS = ("never", "not_yet")
+METHODS = ("dr", "reg", "ipw")
+KINDS = ("simple", "group", "dynamic", "calendar")
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """An aggregation of the group-time effects: per-key effects and the overall one."""
+
+    kind: str
+    table: pd.DataFrame  # columns key, att, se (empty for simple)
+    overall_att: float
+    overall_se: float
+
+
+@dataclass(frozen=True)
+class PreTest:
+    """Wald test that every pre-treatment group-time effect is zero (parallel trends)."""
+
+    statistic: float
+    df: int
+    p_value: float
+
+
+@dataclass
+class AttGt:
+    """Group-time effects with their influence functions (n units × cells)."""
+
+    cells: pd.DataFrame  # columns cohort, time, att, se
+    influence: np.ndarray
+    cohort_of_unit: np.ndarray
+    _cache: dict[str, Aggregate] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        """Number of units."""
+        return len(self.cohort_of_unit)
+
+    def _se(self, inf: np.ndarray) -> float:
+        """Analytic standard error from a unit-level influence function."""
+        return float(np.sqrt(np.mean(inf**2) / self.n))
+
+    def _group_probabilities(self) -> dict[int, float]:
+        """P(G = g) for each treated cohort."""
+        return {int(g): float(np.mean(self.cohort_of_unit == g)) for g in self.cells["cohort"].unique()}
+
+    def _weighted(self, which: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
+        """Weighted average of cells (weights estimated as group shares) and its influence function."""
+        att = self.cells["att"].to_numpy()[which]
+        share = weights / weights.sum()
+        inf = self.influence[:, which] @ share
+        # Estimating the weights adds to the influence function (did's wif).
+        groups = self.cells["cohort"].to_numpy()[which]
+        indicator = np.column_stack([(self.cohort_of_unit == g).astype(float) for g in groups])
+        if1 = (indicator - weights) / weights.sum()
+        if2 = np.outer((indicator - weights).sum(axis=1), weights / weights.sum() ** 2)
+        inf = inf + (if1 - if2) @ att
+        return float(share @ att), inf
+
+    def aggregate(self, kind: str) -> Aggregate:
+        """Aggregate to `simple`, `group` (by cohort), `dynamic` (by event time) or `calendar` (by period).
+
+        :param kind: one of simple, group, dynamic, calendar
+        """
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        if kind not in self._cache:
+            self._cache[kind] = getattr(self, f"_{kind}")()
+        return self._cache[kind]
+
+    def _post(self) -> np.ndarray:
+        """Cells at or after their cohort's first treated period."""
+        return (self.cells["time"] >= self.cells["cohort"]).to_numpy()
+
+    def _pg(self) -> np.ndarray:
+        """Each cell's cohort share."""
+        probabilities = self._group_probabilities()
+        return np.array([probabilities[int(g)] for g in self.cells["cohort"]])
+
+    def _simple(self) -> Aggregate:
+        """Post-treatment cells weighted by cohort size."""
+        which = np.flatnonzero(self._post())
+        att, inf = self._weighted(which, self._pg()[which])
+        return Aggregate("simple", pd.DataFrame(columns=["key", "att", "se"]), att, self._se(inf))
+
+    def _group(self) -> Aggregate:
+        """Average post-treatment effect per cohort, then cohorts weighted by size."""
+        post = self._post()
+        cohorts = sorted(int(g) for g in self.cells["cohort"].unique())
+        atts, infs = [], []
+        for g in cohorts:
+            which = np.flatnonzero(post & (self.cells["cohort"] == g).to_numpy())
+            atts.append(float(self.cells["att"].to_numpy()[which].mean()))
+            infs.append(self.influence[:, which].mean(axis=1))
+        att_g, inf_g = np.array(atts), np.column_stack(infs)
+        probabilities = self._group_probabilities()
+        weights = np.array([probabilities[g] for g in cohorts])
+        indicator = np.column_stack([(self.cohort_of_unit == g).astype(float) for g in cohorts])
+        if1 = (indicator - weights) / weights.sum()
+        if2 = np.outer((indicator - weights).sum(axis=1), weights / weights.sum() ** 2)
+        inf = inf_g @ (weights / weights.sum()) + (if1 - if2) @ att_g
+        table = pd.DataFrame({"key": cohorts, "att": att_g, "se": [self._se(inf_g[:, i]) for i in range(len(cohorts))]})
+        return Aggregate("group", table, float(att_g @ weights / weights.sum()), self._se(inf))
+
+    def _dynamic(self) -> Aggregate:
+        """By event time e = time - cohort (cohorts weighted by size); overall: mean over e >= 0."""
+        event = (self.cells["time"] - self.cells["cohort"]).to_numpy()
+        pg = self._pg()
+        rows, infs = [], []
+        for e in sorted(set(event.tolist())):
+            which = np.flatnonzero(event == e)
+            att, inf = self._weighted(which, pg[which])
+            rows.append((int(e), att, self._se(inf)))
+            infs.append(inf)
+        table = pd.DataFrame(rows, columns=["key", "att", "se"])
+        after = (table["key"] >= 0).to_numpy()
+        inf = np.column_stack(infs)[:, after].mean(axis=1)
+        return Aggregate("dynamic", table, float(table.loc[after, "att"].mean()), self._se(inf))
+
+    def _calendar(self) -> Aggregate:
+        """By period among cohorts already treated (weighted by size); overall: mean over periods."""
+        post = self._post()
+        pg = self._pg()
+        times = self.cells["time"].to_numpy()
+        rows, infs = [], []
+        for t in sorted(set(times[post].tolist())):
+            which = np.flatnonzero(post & (times == t))
+            att, inf = self._weighted(which, pg[which])
+            rows.append((int(t), att, self._se(inf)))
+            infs.append(inf)
+        table = pd.DataFrame(rows, columns=["key", "att", "se"])
+        inf = np.column_stack(infs).mean(axis=1)
+        return Aggregate("calendar", table, float(table["att"].mean()), self._se(inf))
+
+    def pretest(self) -> PreTest:
+        """Wald test of all pre-treatment effects being zero, with their joint covariance."""
+        pre = np.flatnonzero(~self._post())
+        if len(pre) == 0:
+            raise ValueError("there are no pre-treatment periods to test")
+        att = self.cells["att"].to_numpy()[pre]
+        covariance = self.influence[:, pre].T @ self.influence[:, pre] / self.n
+        statistic = float(self.n * att @ np.linalg.solve(covariance, att))
+        return PreTest(statistic, len(pre), float(stats.chi2.sf(statistic, len(pre))))
+
+
+def _validate(df: pd.DataFrame, y: str, unit: str, time: str, cohort: str) -> pd.DataFrame:
+    """A balanced panel sorted by unit and time, or a ValueError saying what is wrong."""
+    missing = [c for c in (y, unit, time, cohort) if c not in df.columns]
+    if missing:
+        raise ValueError(f"the frame lacks column(s) {', '.join(missing)}")
+    data = df[[unit, time, cohort, y]].copy()
+    if data[[time, cohort]].isna().any().any() or not np.isfinite(data[y].to_numpy(float)).all():
+        raise ValueError(f"{y}, {time} and {cohort} must be numbers with no gaps")
+    if data.duplicated([unit, time]).any():
+        raise ValueError("each unit may appear once per period")
+    periods = np.sort(data[time].unique())
+    if (data.groupby(unit)[time].nunique() != len(periods)).any():
+        raise ValueError("the panel must be balanced: every unit observed in every period")
+    if (data.groupby(unit)[cohort].nunique() != 1).any():
+        raise ValueError(f"{cohort} must not change within a unit")
+    cohorts = set(data[cohort].unique()) - {0}
+    if not cohorts <= set(periods):
+        raise ValueError(f"{cohort} must be 0 (never treated) or one of the periods")
+    return data.sort_values([unit, time])
+
+
+def att_gt(
+    df: pd.DataFrame,
+    y: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    control: str = "never",
+    covariates: list[str] | None = None,
+    method: str = "dr",
+) -> AttGt:
+    """Callaway & Sant'Anna group-time effects ATT(g, t) with a varying base period.
+
+    :param df: balanced panel, one row per unit and period
+    :param y: outcome column
+    :param unit: unit id column
+    :param time: period column (numbers)
+    :param cohort: first treated period of the unit, 0 for never treated
+    :param control: "never" (never-treated units) or "not_yet" (also units not yet treated by then)
+    :param covariates: conditioning covariates (not supported yet: pass None)
+    :param method: "dr", "reg" or "ipw" (identical without covariates)
+    """
+    if control not in CONTROLS:
+        raise ValueError(f"control must be one of {', '.join(CONTROLS)}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}")
+    if covariates:
+        raise ValueError("conditioning on covariates is not implemented yet; pass covariates=None")
+    data = _validate(df, y, unit, time, cohort)
+    periods = np.sort(data[time].unique())
+    wide = data.pivot(index=unit, columns=time, values=y)[periods]
+    groups = data.groupby(unit)[cohort].first().loc[wide.index].to_numpy()
+    outcome = wide.to_numpy(float)
+    n = len(groups)
+    cohorts = sorted(int(g) for g in set(groups) - {0} if g > periods[0])
+    if not cohorts:
+        raise ValueError("no cohort is treated after the first period")
+    if control == "never" and not (groups == 0).any():
+        raise ValueError("there are no never-treated units; use control='not_yet'")
+    rows, influences = [], []
+    for g in cohorts:
+        for k in range(1, len(periods)):
+            t = periods[k]
+            base = periods[list(periods).index(g) - 1] if t >= g else periods[k - 1]
+            treated = groups == g
+            # Not yet treated: first treated after both the period and its base period.
+            later = (groups > max(t, base)) & (groups != g)
+            comparison = (groups == 0) | (later if control == "not_yet" else False)
+            if not comparison.any():
+                continue
+            change = outcome[:, list(periods).index(t)] - outcome[:, list(periods).index(base)]
+            subset = treated | comparison
+            n_sub = subset.sum()
+            d = treated[subset].astype(float)
+            dy = change[subset]
+            p = d.mean()
+            mu1, mu0 = dy[d == 1].mean(), dy[d == 0].mean()
+            psi = d * (dy - mu1) / p - (1 - d) * (dy - mu0) / (1 - p)
+            inf = np.zeros(n)
+            inf[subset] = psi * n / n_sub
+            rows.append((g, int(t), float(mu1 - mu0), float(np.sqrt(np.mean(inf**2) / n))))
+            influences.append(inf)
+    cells = pd.DataFrame(rows, columns=["cohort", "time", "att", "se"])
+    return AttGt(cells=cells, influence=np.column_stack(influences), cohort_of_unit=groups)
+
+
+def twfe(df: pd.DataFrame, y: str, unit: str, time: str, cohort: str) -> tuple[float, float]:
+    """The naive two-way fixed-effects estimate (unit and period effects, one treated dummy).
+
+    Biased when effects differ across cohorts or over time: shown only as a labelled comparison.
+    Returns the coefficient and its standard error clustered by unit.
+    """
+    data = _validate(df, y, unit, time, cohort)
+    treated = ((data[cohort] > 0) & (data[time] >= data[cohort])).astype(float)
+
+    # Within transformation for a balanced panel: subtract unit and period means, add the grand mean.
+    def demean(values: pd.Series) -> np.ndarray:
+        frame = pd.DataFrame({"v": values.to_numpy(float), "u": data[unit].to_numpy(), "t": data[time].to_numpy()})
+        return (
+            frame["v"]
+            - frame.groupby("u")["v"].transform("mean")
+            - frame.groupby("t")["v"].transform("mean")
+            + frame["v"].mean()
+        ).to_numpy()
+
+    x, yy = demean(treated), demean(data[y])
+    beta = float(x @ yy / (x @ x))
+    residual = yy - beta * x
+    scores = pd.Series(x * residual).groupby(data[unit].to_numpy()).sum().to_numpy()
+    units, periods = data[unit].nunique(), data[time].nunique()
+    dof = units / (units - 1) * (len(yy) - 1) / (len(yy) - 1 - (units + periods - 1))
+    return beta, float(np.sqrt(dof * (scores @ scores)) / (x @ x))
