@@ -1,11 +1,12 @@
 """Staggered rollouts: Callaway & Sant'Anna (2021) group-time average treatment effects.
 
-Pure functions on a balanced panel DataFrame (one row per unit and period). Implemented: the
-unconditional estimator (no covariates, where the doubly robust, regression and IPW estimators
-coincide), never-treated or not-yet-treated comparison units, a varying base period, analytic
-influence-function standard errors, the simple / group / dynamic / calendar aggregations (with
-the influence function of the estimated group weights), and the pre-trend Wald test. The
-numbers reproduce R's `did` package (see tests/unit/analytics/test_staggered.py).
+Pure functions on a balanced panel DataFrame (one row per unit and period): never-treated or
+not-yet-treated comparison units, a varying base period, the doubly robust, outcome-regression
+and inverse-probability-weighting estimators of each 2x2 comparison (Sant'Anna & Zhao 2020;
+identical without covariates), analytic influence-function standard errors, the simple / group
+/ dynamic / calendar aggregations (with the influence function of the estimated group
+weights), and the pre-trend Wald test. The numbers reproduce R's `did` package (see
+tests/unit/analytics/test_staggered.py); covariates are taken from each comparison's base period.
 """
 
 from __future__ import annotations
@@ -161,14 +162,18 @@ class AttGt:
         return PreTest(statistic, len(pre), float(stats.chi2.sf(statistic, len(pre))))
 
 
-def _validate(df: pd.DataFrame, y: str, unit: str, time: str, cohort: str) -> pd.DataFrame:
+def _validate(
+    df: pd.DataFrame, y: str, unit: str, time: str, cohort: str, covariates: list[str] | None = None
+) -> pd.DataFrame:
     """A balanced panel sorted by unit and time, or a ValueError saying what is wrong."""
-    missing = [c for c in (y, unit, time, cohort) if c not in df.columns]
+    covariates = covariates or []
+    missing = [c for c in (y, unit, time, cohort, *covariates) if c not in df.columns]
     if missing:
         raise ValueError(f"the frame lacks column(s) {', '.join(missing)}")
-    data = df[[unit, time, cohort, y]].copy()
-    if data[[time, cohort]].isna().any().any() or not np.isfinite(data[y].to_numpy(float)).all():
-        raise ValueError(f"{y}, {time} and {cohort} must be numbers with no gaps")
+    data = df[[unit, time, cohort, y, *covariates]].copy()
+    numeric = data[[y, *covariates]].to_numpy(float)
+    if data[[time, cohort]].isna().any().any() or not np.isfinite(numeric).all():
+        raise ValueError(f"{', '.join([y, *covariates])}, {time} and {cohort} must be numbers with no gaps")
     if data.duplicated([unit, time]).any():
         raise ValueError("each unit may appear once per period")
     periods = np.sort(data[time].unique())
@@ -207,44 +212,108 @@ def att_gt(
         raise ValueError(f"control must be one of {', '.join(CONTROLS)}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}")
-    if covariates:
-        raise ValueError("conditioning on covariates is not implemented yet; pass covariates=None")
-    data = _validate(df, y, unit, time, cohort)
+    covariates = list(covariates or [])
+    data = _validate(df, y, unit, time, cohort, covariates)
     periods = np.sort(data[time].unique())
     wide = data.pivot(index=unit, columns=time, values=y)[periods]
     groups = data.groupby(unit)[cohort].first().loc[wide.index].to_numpy()
     outcome = wide.to_numpy(float)
+    by_period = {c: data.pivot(index=unit, columns=time, values=c)[periods].to_numpy(float) for c in covariates}
     n = len(groups)
     cohorts = sorted(int(g) for g in set(groups) - {0} if g > periods[0])
     if not cohorts:
         raise ValueError("no cohort is treated after the first period")
     if control == "never" and not (groups == 0).any():
         raise ValueError("there are no never-treated units; use control='not_yet'")
+    index = {t: i for i, t in enumerate(periods)}
     rows, influences = [], []
     for g in cohorts:
         for k in range(1, len(periods)):
             t = periods[k]
-            base = periods[list(periods).index(g) - 1] if t >= g else periods[k - 1]
+            base = periods[index[g] - 1] if t >= g else periods[k - 1]
             treated = groups == g
             # Not yet treated: first treated after both the period and its base period.
             later = (groups > max(t, base)) & (groups != g)
             comparison = (groups == 0) | (later if control == "not_yet" else False)
             if not comparison.any():
                 continue
-            change = outcome[:, list(periods).index(t)] - outcome[:, list(periods).index(base)]
             subset = treated | comparison
-            n_sub = subset.sum()
-            d = treated[subset].astype(float)
-            dy = change[subset]
-            p = d.mean()
-            mu1, mu0 = dy[d == 1].mean(), dy[d == 0].mean()
-            psi = d * (dy - mu1) / p - (1 - d) * (dy - mu0) / (1 - p)
+            change = outcome[subset, index[t]] - outcome[subset, index[base]]
+            x = np.column_stack([np.ones(subset.sum()), *(by_period[c][subset, index[base]] for c in covariates)])
+            att, psi = ESTIMATORS[method](treated[subset].astype(float), change, x)
             inf = np.zeros(n)
-            inf[subset] = psi * n / n_sub
-            rows.append((g, int(t), float(mu1 - mu0), float(np.sqrt(np.mean(inf**2) / n))))
+            inf[subset] = psi * n / subset.sum()
+            rows.append((g, int(t), att, float(np.sqrt(np.mean(inf**2) / n))))
             influences.append(inf)
     cells = pd.DataFrame(rows, columns=["cohort", "time", "att", "se"])
     return AttGt(cells=cells, influence=np.column_stack(influences), cohort_of_unit=groups)
+
+
+def _ols(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Outcome regression on the comparison units: fitted changes for everyone, and its linear representation."""
+    n = len(d)
+    weights = 1 - d
+    beta = np.linalg.solve((weights[:, None] * x).T @ x, (weights[:, None] * x).T @ dy)
+    fitted = x @ beta
+    xpx_inv = np.linalg.inv((weights[:, None] * x).T @ x / n)
+    return fitted, (weights * (dy - fitted))[:, None] * x @ xpx_inv
+
+
+def _logit(d: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Propensity score by logistic regression (Newton steps), and its linear representation."""
+    n = len(d)
+    beta = np.zeros(x.shape[1])
+    for _ in range(100):
+        p = 1 / (1 + np.exp(-x @ beta))
+        step = np.linalg.solve(((p * (1 - p))[:, None] * x).T @ x, x.T @ (d - p))
+        beta += step
+        if np.max(np.abs(step)) < 1e-12:
+            break
+    p = 1 / (1 + np.exp(-x @ beta))
+    hessian_inv = np.linalg.inv(((p * (1 - p))[:, None] * x).T @ x / n)
+    return np.minimum(p, 1 - 1e-6), ((d - p)[:, None] * x) @ hessian_inv
+
+
+def _reg(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
+    """Outcome-regression DiD (Heckman, Ichimura & Todd): ATT and its influence function."""
+    fitted, ols = _ols(d, dy, x)
+    eta_treat = np.mean(d * dy) / np.mean(d)
+    eta_cont = np.mean(d * fitted) / np.mean(d)
+    inf_treat = (d * dy - d * eta_treat) / np.mean(d)
+    inf_cont = (d * fitted - d * eta_cont + ols @ np.mean(d[:, None] * x, axis=0)) / np.mean(d)
+    return float(eta_treat - eta_cont), inf_treat - inf_cont
+
+
+def _ipw(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
+    """Standardised inverse-probability-weighted DiD (Abadie): ATT and its influence function."""
+    ps, logit = _logit(d, x)
+    w_treat, w_cont = d, ps * (1 - d) / (1 - ps)
+    eta_treat = np.mean(w_treat * dy) / np.mean(w_treat)
+    eta_cont = np.mean(w_cont * dy) / np.mean(w_cont)
+    inf_treat = (w_treat * dy - w_treat * eta_treat) / np.mean(w_treat)
+    m2 = np.mean((w_cont * (dy - eta_cont))[:, None] * x, axis=0)
+    inf_cont = (w_cont * dy - w_cont * eta_cont + logit @ m2) / np.mean(w_cont)
+    return float(eta_treat - eta_cont), inf_treat - inf_cont
+
+
+def _dr(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
+    """Doubly robust DiD (Sant'Anna & Zhao 2020, panel data): ATT and its influence function."""
+    ps, logit = _logit(d, x)
+    fitted, ols = _ols(d, dy, x)
+    w_treat, w_cont = d, ps * (1 - d) / (1 - ps)
+    residual = dy - fitted
+    eta_treat = np.mean(w_treat * residual) / np.mean(w_treat)
+    eta_cont = np.mean(w_cont * residual) / np.mean(w_cont)
+    inf_treat = (w_treat * residual - w_treat * eta_treat - ols @ np.mean(w_treat[:, None] * x, axis=0)) / np.mean(
+        w_treat
+    )
+    m2 = np.mean((w_cont * (residual - eta_cont))[:, None] * x, axis=0)
+    m3 = np.mean(w_cont[:, None] * x, axis=0)
+    inf_cont = (w_cont * residual - w_cont * eta_cont + logit @ m2 - ols @ m3) / np.mean(w_cont)
+    return float(eta_treat - eta_cont), inf_treat - inf_cont
+
+
+ESTIMATORS = {"reg": _reg, "ipw": _ipw, "dr": _dr}
 
 
 def twfe(df: pd.DataFrame, y: str, unit: str, time: str, cohort: str) -> tuple[float, float]:

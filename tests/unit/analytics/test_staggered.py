@@ -12,7 +12,12 @@ import statsmodels.formula.api as smf
 from analytics.staggered import att_gt, twfe
 
 REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "staggered"
-SCENARIOS = {"mpdta_nev_dr": "never", "mpdta_nyt_dr": "not_yet"}
+# scenario -> (control, covariates, method), as in the README beside the reference files
+SCENARIOS = {
+    "mpdta_nev_dr": ("never", None, "dr"),
+    "mpdta_nyt_dr": ("not_yet", None, "dr"),
+    "mpdta_nev_reg_cov": ("never", ["lpop"], "reg"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,16 +28,19 @@ def mpdta():
     return pd.read_csv(REFERENCE / "mpdta.csv")
 
 
-def fit(mpdta, control, method="dr"):
+def fit(mpdta, control, covariates=None, method="dr"):
     """att_gt on mpdta."""
-    return att_gt(mpdta, "lemp", "countyreal", "year", "first.treat", control=control, method=method)
+    return att_gt(
+        mpdta, "lemp", "countyreal", "year", "first.treat", control=control, covariates=covariates, method=method
+    )
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_group_time_effects_match_r(mpdta, scenario):
     reference = pd.read_csv(REFERENCE / "r_did_att_gt.csv").query("scenario == @scenario")
-    for method in ("dr", "reg", "ipw"):  # identical without covariates
-        cells = fit(mpdta, SCENARIOS[scenario], method).cells
+    control, covariates, published = SCENARIOS[scenario]
+    for method in ("dr", "reg", "ipw") if covariates is None else (published,):  # identical without covariates
+        cells = fit(mpdta, control, covariates, method).cells
         merged = cells.merge(reference, left_on=["cohort", "time"], right_on=["group", "t"], validate="one_to_one")
         assert len(merged) == len(reference) == 12
         np.testing.assert_allclose(merged["att_x"], merged["att_y"], atol=1e-9, rtol=0)
@@ -43,7 +51,7 @@ def test_group_time_effects_match_r(mpdta, scenario):
 @pytest.mark.parametrize("kind", ["simple", "group", "dynamic", "calendar"])
 def test_aggregations_match_r(mpdta, scenario, kind):
     reference = pd.read_csv(REFERENCE / "r_did_aggte.csv").query("scenario == @scenario and type == @kind")
-    result = fit(mpdta, SCENARIOS[scenario]).aggregate(kind)
+    result = fit(mpdta, *SCENARIOS[scenario]).aggregate(kind)
     assert result.overall_att == pytest.approx(reference["overall_att"].iloc[0], abs=1e-9)
     assert result.overall_se == pytest.approx(reference["overall_se"].iloc[0], abs=1e-9)
     if kind == "simple":
@@ -58,7 +66,7 @@ def test_aggregations_match_r(mpdta, scenario, kind):
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_pretest_matches_r(mpdta, scenario):
     reference = pd.read_csv(REFERENCE / "r_did_pretest.csv").query("scenario == @scenario").iloc[0]
-    result = fit(mpdta, SCENARIOS[scenario]).pretest()
+    result = fit(mpdta, *SCENARIOS[scenario]).pretest()
     assert result.statistic == pytest.approx(reference["W"], abs=1e-9)
     assert result.df == 5
     assert round(result.p_value, 5) == pytest.approx(reference["Wpval"], abs=1e-12)  # R rounds to 5 places
@@ -81,11 +89,46 @@ def test_bad_input_is_refused(mpdta):
         att_gt(mpdta, "sales", "countyreal", "year", "first.treat")
     with pytest.raises(ValueError, match="control must be"):
         att_gt(mpdta, "lemp", "countyreal", "year", "first.treat", control="sometimes")
-    with pytest.raises(ValueError, match="covariates"):
-        att_gt(mpdta, "lemp", "countyreal", "year", "first.treat", covariates=["lpop"])
+    with pytest.raises(ValueError, match="lacks column"):
+        att_gt(mpdta, "lemp", "countyreal", "year", "first.treat", covariates=["income"])
     switching = mpdta.copy()
     switching.loc[0, "first.treat"] = 2004
     with pytest.raises(ValueError, match="must not change"):
         att_gt(switching, "lemp", "countyreal", "year", "first.treat")
     with pytest.raises(ValueError, match="kind must be"):
         fit(mpdta, "never").aggregate("weekly")
+
+
+def one_cell(mpdta, g, t, base):
+    """The 2x2 comparison behind ATT(g, t) with never-treated controls: D, the change in lemp, lpop."""
+    wide = mpdta.pivot(index="countyreal", columns="year", values="lemp")
+    info = mpdta.groupby("countyreal")[["first.treat", "lpop"]].first()
+    keep = info["first.treat"].isin([0, g])
+    return (
+        (info.loc[keep, "first.treat"] == g).astype(float).to_numpy(),
+        (wide.loc[keep, t] - wide.loc[keep, base]).to_numpy(),
+        info.loc[keep, "lpop"].to_numpy(),
+    )
+
+
+@pytest.mark.parametrize("method", ["ipw", "dr"])
+def test_covariate_estimators_match_an_independent_statsmodels_computation(mpdta, method):
+    import statsmodels.api as sm
+
+    cells = fit(mpdta, "never", ["lpop"], method).cells.set_index(["cohort", "time"])
+    for g, t, base in ((2004, 2006, 2003), (2006, 2007, 2005), (2007, 2005, 2004)):
+        d, dy, lpop = one_cell(mpdta, g, t, base)
+        x = sm.add_constant(lpop)
+        ps = sm.Logit(d, x).fit(disp=0).predict(x)
+        w = ps * (1 - d) / (1 - ps)
+        if method == "ipw":
+            expected = dy[d == 1].mean() - np.sum(w * dy) / np.sum(w)
+        else:
+            fitted = sm.OLS(dy[d == 0], x[d == 0]).fit().predict(x)
+            expected = (dy - fitted)[d == 1].mean() - np.sum(w * (dy - fitted)) / np.sum(w)
+        assert cells.loc[(g, t), "att"] == pytest.approx(expected, abs=1e-9)
+    # Consistent estimators of the same effect: close to the regression estimate, with a real error.
+    reg = fit(mpdta, "never", ["lpop"], "reg").aggregate("simple")
+    mine = fit(mpdta, "never", ["lpop"], method).aggregate("simple")
+    assert mine.overall_att == pytest.approx(reg.overall_att, abs=0.005)
+    assert 0.5 * reg.overall_se < mine.overall_se < 1.5 * reg.overall_se
