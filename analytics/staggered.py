@@ -41,6 +41,15 @@ class PreTest:
     p_value: float
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """Bootstrap standard errors and a simultaneous (uniform) band for every group-time effect."""
+
+    table: pd.DataFrame  # cohort, time, att, se, band_low, band_high
+    critical_value: float
+    draws: int
+
+
 @dataclass
 class AttGt:
     """Group-time effects with their influence functions (n units × cells)."""
@@ -150,6 +159,34 @@ class AttGt:
         table = pd.DataFrame(rows, columns=["key", "att", "se"])
         inf = np.column_stack(infs).mean(axis=1)
         return Aggregate("calendar", table, float(table["att"].mean()), self._se(inf))
+
+    def bootstrap(self, draws: int = 999, seed: int = 0, alpha: float = 0.05) -> Bootstrap:
+        """Multiplier bootstrap clustered by unit: standard errors and a uniform confidence band.
+
+        Each draw perturbs every unit's influence function by one Mammen weight, so effects of
+        the same unit move together. The band's critical value covers all cells at once.
+
+        :param draws: number of bootstrap draws
+        :param seed: random seed (results are reproducible)
+        :param alpha: 1 - coverage of the band
+        """
+        if draws < 99:
+            raise ValueError("use at least 99 draws")
+        rng = np.random.default_rng(seed)
+        root5 = np.sqrt(5)
+        low_prob = (root5 + 1) / (2 * root5)
+        weights = np.where(rng.random((draws, self.n)) < low_prob, -(root5 - 1) / 2, (root5 + 1) / 2)
+        deviations = weights @ self.influence / self.n  # draws × cells: bootstrap estimate minus estimate
+        q75, q25 = np.quantile(deviations, [0.75, 0.25], axis=0)
+        se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+        usable = se > np.sqrt(np.finfo(float).eps) * 10
+        t_max = np.max(np.abs(deviations[:, usable]) / se[usable], axis=1)
+        critical = float(np.quantile(t_max, 1 - alpha))
+        att = self.cells["att"].to_numpy()
+        table = self.cells[["cohort", "time", "att"]].assign(
+            se=se, band_low=att - critical * se, band_high=att + critical * se
+        )
+        return Bootstrap(table=table, critical_value=critical, draws=draws)
 
     def pretest(self) -> PreTest:
         """Wald test of all pre-treatment effects being zero, with their joint covariance."""

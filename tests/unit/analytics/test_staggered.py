@@ -132,3 +132,19 @@ def test_covariate_estimators_match_an_independent_statsmodels_computation(mpdta
     mine = fit(mpdta, "never", ["lpop"], method).aggregate("simple")
     assert mine.overall_att == pytest.approx(reg.overall_att, abs=0.005)
     assert 0.5 * reg.overall_se < mine.overall_se < 1.5 * reg.overall_se
+
+
+def test_multiplier_bootstrap_agrees_with_the_analytic_errors(mpdta):
+    result = fit(mpdta, "never")
+    boot = result.bootstrap(draws=4999, seed=1)
+    ratio = boot.table["se"].to_numpy() / result.cells["se"].to_numpy()
+    assert np.all(np.abs(ratio - 1) < 0.1)  # the bootstrap estimates the same sampling spread
+    # A uniform band is wider than a pointwise one, and narrower than Bonferroni over 12 cells.
+    from scipy import stats
+
+    assert stats.norm.ppf(0.975) < boot.critical_value < stats.norm.ppf(1 - 0.025 / 12)
+    assert np.all(boot.table["band_low"] < boot.table["att"]) and np.all(boot.table["att"] < boot.table["band_high"])
+    again = result.bootstrap(draws=4999, seed=1)
+    assert again.critical_value == boot.critical_value  # reproducible
+    with pytest.raises(ValueError):
+        result.bootstrap(draws=10)
