@@ -58,6 +58,7 @@ class AttGt:
     influence: np.ndarray
     cohort_of_unit: np.ndarray
     _cache: dict[str, Aggregate] = field(default_factory=dict)
+    _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -72,18 +73,38 @@ class AttGt:
         """P(G = g) for each treated cohort."""
         return {int(g): float(np.mean(self.cohort_of_unit == g)) for g in self.cells["cohort"].unique()}
 
+    def _cohort_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct cohorts and each unit's position among them (computed once)."""
+        if "codes" not in self._codes:
+            self._codes["codes"] = np.unique(self.cohort_of_unit, return_inverse=True)
+        return self._codes["codes"]
+
+    def _weight_influence(self, groups: np.ndarray, weights: np.ndarray, att: np.ndarray) -> np.ndarray:
+        """Influence of estimating the cohort-share weights, applied to `att` (did's wif @ att), per unit.
+
+        The indicator matrix 1{G_i = group_k} is never built: its products with a vector are
+        lookups by each unit's cohort.
+        """
+        total = weights.sum()
+        by_cohort_att: dict[int, float] = {}
+        by_cohort_count: dict[int, int] = {}
+        for g, a in zip(groups.tolist(), att.tolist(), strict=True):
+            by_cohort_att[g] = by_cohort_att.get(g, 0.0) + a
+            by_cohort_count[g] = by_cohort_count.get(g, 0) + 1
+        cohorts, position = self._cohort_codes()
+        indicator_att = np.array([by_cohort_att.get(int(c), 0.0) for c in cohorts])[position]
+        indicator_count = np.array([by_cohort_count.get(int(c), 0) for c in cohorts], dtype=float)[position]
+        if1 = (indicator_att - weights @ att) / total
+        if2 = (indicator_count - total) * (weights @ att) / total**2
+        return if1 - if2
+
     def _weighted(self, which: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
         """Weighted average of cells (weights estimated as group shares) and its influence function."""
         att = self.cells["att"].to_numpy()[which]
         share = weights / weights.sum()
         inf = self.influence[:, which] @ share
-        # Estimating the weights adds to the influence function (did's wif).
         groups = self.cells["cohort"].to_numpy()[which]
-        indicator = np.column_stack([(self.cohort_of_unit == g).astype(float) for g in groups])
-        if1 = (indicator - weights) / weights.sum()
-        if2 = np.outer((indicator - weights).sum(axis=1), weights / weights.sum() ** 2)
-        inf = inf + (if1 - if2) @ att
-        return float(share @ att), inf
+        return float(share @ att), inf + self._weight_influence(groups, weights, att)
 
     def aggregate(self, kind: str) -> Aggregate:
         """Aggregate to `simple`, `group` (by cohort), `dynamic` (by event time) or `calendar` (by period).
@@ -123,10 +144,7 @@ class AttGt:
         att_g, inf_g = np.array(atts), np.column_stack(infs)
         probabilities = self._group_probabilities()
         weights = np.array([probabilities[g] for g in cohorts])
-        indicator = np.column_stack([(self.cohort_of_unit == g).astype(float) for g in cohorts])
-        if1 = (indicator - weights) / weights.sum()
-        if2 = np.outer((indicator - weights).sum(axis=1), weights / weights.sum() ** 2)
-        inf = inf_g @ (weights / weights.sum()) + (if1 - if2) @ att_g
+        inf = inf_g @ (weights / weights.sum()) + self._weight_influence(np.array(cohorts), weights, att_g)
         table = pd.DataFrame({"key": cohorts, "att": att_g, "se": [self._se(inf_g[:, i]) for i in range(len(cohorts))]})
         return Aggregate("group", table, float(att_g @ weights / weights.sum()), self._se(inf))
 
@@ -207,21 +225,45 @@ def _validate(
     missing = [c for c in (y, unit, time, cohort, *covariates) if c not in df.columns]
     if missing:
         raise ValueError(f"the frame lacks column(s) {', '.join(missing)}")
-    data = df[[unit, time, cohort, y, *covariates]].copy()
+    data = df[[unit, time, cohort, y, *covariates]]
     numeric = data[[y, *covariates]].to_numpy(float)
     if data[[time, cohort]].isna().any().any() or not np.isfinite(numeric).all():
         raise ValueError(f"{', '.join([y, *covariates])}, {time} and {cohort} must be numbers with no gaps")
-    if data.duplicated([unit, time]).any():
+    return data
+
+
+@dataclass(frozen=True)
+class _Panel:
+    """A balanced panel as unit × period arrays."""
+
+    periods: np.ndarray
+    cohorts: np.ndarray  # per unit
+    values: dict[str, np.ndarray]  # column -> units × periods
+
+
+def _reshape(data: pd.DataFrame, unit: str, time: str, cohort: str, columns: list[str]) -> _Panel:
+    """Check the panel is balanced with a fixed cohort per unit, and lay it out as arrays (one pass)."""
+    unit_codes, _ = pd.factorize(data[unit], sort=True)
+    periods, time_codes = np.unique(data[time].to_numpy(), return_inverse=True)
+    n_units, n_periods = unit_codes.max() + 1, len(periods)
+    cells = np.bincount(unit_codes * n_periods + time_codes, minlength=n_units * n_periods)
+    if (cells > 1).any():
         raise ValueError("each unit may appear once per period")
-    periods = np.sort(data[time].unique())
-    if (data.groupby(unit)[time].nunique() != len(periods)).any():
+    if (cells == 0).any():
         raise ValueError("the panel must be balanced: every unit observed in every period")
-    if (data.groupby(unit)[cohort].nunique() != 1).any():
+
+    def grid(column: str) -> np.ndarray:
+        out = np.empty((n_units, n_periods))
+        out[unit_codes, time_codes] = data[column].to_numpy(float)
+        return out
+
+    cohort_grid = grid(cohort)
+    if (cohort_grid != cohort_grid[:, :1]).any():
         raise ValueError(f"{cohort} must not change within a unit")
-    cohorts = set(data[cohort].unique()) - {0}
-    if not cohorts <= set(periods):
+    cohorts = cohort_grid[:, 0]
+    if not set(np.unique(cohorts)) - {0} <= set(periods.tolist()):
         raise ValueError(f"{cohort} must be 0 (never treated) or one of the periods")
-    return data.sort_values([unit, time])
+    return _Panel(periods, cohorts, {c: grid(c) for c in columns})
 
 
 def att_gt(
@@ -251,11 +293,9 @@ def att_gt(
         raise ValueError(f"method must be one of {', '.join(METHODS)}")
     covariates = list(covariates or [])
     data = _validate(df, y, unit, time, cohort, covariates)
-    periods = np.sort(data[time].unique())
-    wide = data.pivot(index=unit, columns=time, values=y)[periods]
-    groups = data.groupby(unit)[cohort].first().loc[wide.index].to_numpy()
-    outcome = wide.to_numpy(float)
-    by_period = {c: data.pivot(index=unit, columns=time, values=c)[periods].to_numpy(float) for c in covariates}
+    shaped = _reshape(data, unit, time, cohort, [y, *covariates])
+    periods, groups, outcome = shaped.periods, shaped.cohorts, shaped.values[y]
+    by_period = {c: shaped.values[c] for c in covariates}
     n = len(groups)
     cohorts = sorted(int(g) for g in set(groups) - {0} if g > periods[0])
     if not cohorts:
@@ -263,7 +303,8 @@ def att_gt(
     if control == "never" and not (groups == 0).any():
         raise ValueError("there are no never-treated units; use control='not_yet'")
     index = {t: i for i, t in enumerate(periods)}
-    rows, influences = [], []
+    rows: list[tuple[int, int, float, float]] = []
+    influence = np.zeros((n, len(cohorts) * (len(periods) - 1)))
     for g in cohorts:
         for k in range(1, len(periods)):
             t = periods[k]
@@ -276,14 +317,24 @@ def att_gt(
                 continue
             subset = treated | comparison
             change = outcome[subset, index[t]] - outcome[subset, index[base]]
-            x = np.column_stack([np.ones(subset.sum()), *(by_period[c][subset, index[base]] for c in covariates)])
-            att, psi = ESTIMATORS[method](treated[subset].astype(float), change, x)
-            inf = np.zeros(n)
-            inf[subset] = psi * n / subset.sum()
-            rows.append((g, int(t), att, float(np.sqrt(np.mean(inf**2) / n))))
-            influences.append(inf)
+            d = treated[subset].astype(float)
+            if covariates:
+                x = np.column_stack([np.ones(len(d)), *(by_period[c][subset, index[base]] for c in covariates)])
+                att, psi = ESTIMATORS[method](d, change, x)
+            else:
+                att, psi = _difference_in_means(d, change)
+            column = influence.T[len(rows)]  # a view: writing it fills the matrix
+            column[subset] = psi * n / subset.sum()
+            rows.append((g, int(t), att, float(np.sqrt(np.mean(column**2) / n))))
     cells = pd.DataFrame(rows, columns=["cohort", "time", "att", "se"])
-    return AttGt(cells=cells, influence=np.column_stack(influences), cohort_of_unit=groups)
+    return AttGt(cells=cells, influence=influence[:, : len(rows)], cohort_of_unit=groups)
+
+
+def _difference_in_means(d: np.ndarray, dy: np.ndarray) -> tuple[float, np.ndarray]:
+    """Without covariates every estimator is the difference in mean changes; its influence function."""
+    p = d.mean()
+    mu1, mu0 = dy[d == 1].mean(), dy[d == 0].mean()
+    return float(mu1 - mu0), d * (dy - mu1) / p - (1 - d) * (dy - mu0) / (1 - p)
 
 
 def _ols(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
