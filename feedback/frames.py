@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import select
@@ -31,3 +32,16 @@ def exceptions_frame(session: Session, *, model_id: int | None = None, since: da
     for column in ("opened_at", "resolved_at", "sla_due_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True)
     return frame
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Frame rows as JSON-ready dicts: NaN becomes None and numpy scalars plain Python."""
+    out = []
+    for row in frame.astype(object).to_dict(orient="records"):
+        clean = {}
+        for key, value in row.items():
+            if hasattr(value, "item"):
+                value = value.item()
+            clean[key] = None if isinstance(value, float) and value != value else value
+        out.append(clean)
+    return out

@@ -63,16 +63,6 @@ def _scope(query: Select, w: Window) -> Select:
     return query
 
 
-def _counts() -> list[Any]:
-    """decisions, accepts, overrides and escalations as SQL aggregates over raw decisions."""
-    return [
-        func.count().label("decisions"),
-        func.count().filter(Decision.action == "accept").label("accepts"),
-        func.count().filter(Decision.action == "override").label("overrides"),
-        func.count().filter(Decision.action == "escalate").label("escalations"),
-    ]
-
-
 def dimension_of(by: str) -> str:
     """Check a breakdown name: one of BREAKDOWNS or segment.ATTRIBUTE."""
     if by in BREAKDOWNS or SEGMENT_ATTR.match(by):

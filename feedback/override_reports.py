@@ -194,16 +194,3 @@ def reviewers(session: Session, key: str, date_from: str | None = None, date_to:
     _, w = model_window(session, key, date_from, date_to)
     buckets = _frame(oq.reviewer_speed(session, w), ["reviewer", "bucket", "decisions", "accepts", "overrides"])
     return overrides.reviewer_table(buckets)
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts (NaN and numpy scalars become plain Python)."""
-    out = []
-    for row in frame.astype(object).to_dict(orient="records"):
-        clean = {}
-        for k, v in row.items():
-            if hasattr(v, "item"):
-                v = v.item()
-            clean[k] = None if isinstance(v, float) and v != v else v
-        out.append(clean)
-    return out

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, select, true
 from sqlalchemy.orm import Session, joinedload
 
-from feedback.models import Decision, DecisionException, Model, ModelVersion, Recommendation, User
+from feedback.models import Decision, DecisionException, Model, Recommendation
 
 
 @dataclass(frozen=True)
@@ -108,26 +108,6 @@ def case_detail(session: Session, recommendation_id: int) -> Recommendation | No
 def models_with_versions(session: Session) -> list[Model]:
     """Every model with its versions, by name."""
     return list(session.scalars(select(Model).options(joinedload(Model.versions)).order_by(Model.name)).unique())
-
-
-def recent_decisions(session: Session, reviewer: User, limit: int = 10) -> list[Decision]:
-    """A reviewer's latest decisions, newest first."""
-    return list(
-        session.scalars(
-            select(Decision)
-            .options(joinedload(Decision.recommendation))
-            .where(Decision.reviewer_id == reviewer.id)
-            .order_by(Decision.decided_at.desc(), Decision.id.desc())
-            .limit(limit)
-        )
-    )
-
-
-def version_of(session: Session, model: Model, version: str) -> ModelVersion | None:
-    """A model's version by its label."""
-    return session.scalar(
-        select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == version)
-    )
 
 
 @dataclass(frozen=True)

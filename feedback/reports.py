@@ -55,11 +55,3 @@ def resolution_report(
             "site",
         ),
     )
-
-
-def records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    """DataFrame rows as JSON-ready dicts (NaN becomes None)."""
-    return [
-        {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
-        for row in frame.astype(object).to_dict(orient="records")
-    ]

@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from analytics import overrides
 from feedback import override_queries, override_reports, reports
 from feedback.errors import PermissionDenied, ValidationFailed
+from feedback.frames import records
 from feedback.schemas import (
     AlertListOut,
     AlertOut,
@@ -50,7 +51,7 @@ def exception_resolution() -> ResponseReturnValue:
         by=request.args.get("by", "kind"),
         days=request.args.get("days", type=int),
     )
-    return {"rows": reports.records(report.table)}
+    return {"rows": records(report.table)}
 
 
 OVERRIDE_ROLES = ("model_owner", "analyst", "admin")
@@ -93,8 +94,8 @@ def overrides_by() -> ResponseReturnValue:
         db.session, by=request.args.get("by", "model_version"), version=request.args.get("version") or None, **_period()
     )
     return {
-        "rows": override_reports.records(report.table),
-        "total": override_reports.records(pd.DataFrame([report.total]))[0],
+        "rows": records(report.table),
+        "total": records(pd.DataFrame([report.total]))[0],
     }
 
 
@@ -110,7 +111,7 @@ def compare_versions() -> ResponseReturnValue:
     """Version a against version b."""
     _require(OVERRIDE_ROLES)
     report = override_reports.breakdown(db.session, by="model_version", **_period())
-    rows = {r["key"]: r for r in override_reports.records(report.table)}
+    rows = {r["key"]: r for r in records(report.table)}
     fields = {
         name: f"no decisions for version {request.args.get(name)!r}"
         for name in ("a", "b")
@@ -152,7 +153,7 @@ def accuracy_by() -> ResponseReturnValue:
     """Accuracy rows."""
     _require(OVERRIDE_ROLES)
     frame = override_reports.who_was_right(db.session, by=request.args.get("by", "model_version"), **_period())
-    return {"rows": override_reports.records(frame)}
+    return {"rows": records(frame)}
 
 
 @bp.get("/analytics/control-chart")
@@ -167,7 +168,7 @@ def control_chart() -> ResponseReturnValue:
     """p-chart rows."""
     _require(OVERRIDE_ROLES)
     report = override_reports.overview(db.session, **_period())
-    return {"rows": override_reports.records(report.chart)}
+    return {"rows": records(report.chart)}
 
 
 @bp.get("/analytics/reviewers")
@@ -181,7 +182,7 @@ def control_chart() -> ResponseReturnValue:
 def reviewer_rows() -> ResponseReturnValue:
     """Reviewer rows."""
     _require(OVERRIDE_ROLES)
-    return {"rows": override_reports.records(override_reports.reviewers(db.session, **_period()))}
+    return {"rows": records(override_reports.reviewers(db.session, **_period()))}
 
 
 @bp.get("/alerts")

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, g, request, url_for
 from feedback import exception_handling, queries, reports
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.frames import records
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from webapp.auth import login_required
 from webapp.csvout import csv_response
@@ -158,8 +159,8 @@ def dashboard() -> tuple[str, int]:
         "decision_exceptions/dashboard.html",
         "dashboard_body",
         report=report,
-        rows=reports.records(report.table),
-        handling=reports.records(report.handling),
+        rows=records(report.table),
+        handling=records(report.handling),
         chart=chart,
         args=args,
         models=queries.models_with_versions(db.session),
@@ -173,4 +174,4 @@ def dashboard_csv() -> Response:
     """The resolution-time table as CSV."""
     report = reports.resolution_report(db.session, **report_args())
     name = f"exception-resolution-by-{report.by}{'-' + report.model_key if report.model_key else ''}.csv"
-    return csv_response(reports.records(report.table), list(report.table.columns), name)
+    return csv_response(records(report.table), list(report.table.columns), name)

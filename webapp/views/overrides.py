@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from feedback import guardrails, override_queries, override_reports, services
 from feedback.errors import FeedbackError, NotFound
+from feedback.frames import records
 from feedback.models import GUARDRAIL_KINDS
 from webapp.auth import login_required
 from webapp.csvout import csv_response
@@ -74,7 +75,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
     context = {
         "report": report,
         "model": report.model,
-        "versions": override_reports.records(report.versions),
+        "versions": records(report.versions),
         "chart": chart_spec(report.chart, chosen),
         "chart_versions": versions,
         "chosen": chosen,
@@ -97,9 +98,9 @@ def overview(key: str) -> tuple[str, int] | Response:
     if request.args.get("format") == "csv":
         report = override_reports.overview(db.session, key, **period())
         if request.args.get("table") == "chart":
-            rows = override_reports.records(report.chart)
+            rows = records(report.chart)
             return csv_response(rows, list(report.chart.columns), f"{key}-override-control-chart.csv")
-        rows = override_reports.records(report.versions)
+        rows = records(report.versions)
         return csv_response(rows, list(report.versions.columns), f"{key}-override-rate-by-version.csv")
     return render_overview(key)
 
@@ -110,7 +111,7 @@ def breakdown(key: str) -> tuple[str, int] | Response:
     """Override rates by a dimension, each group tested against the rest."""
     by = request.args.get("by", "site")
     report = override_reports.breakdown(db.session, key, by, version=request.args.get("version") or None, **period())
-    rows = override_reports.records(report.table)
+    rows = records(report.table)
     matrix = override_queries.action_matrix(db.session, report.window)
     if request.args.get("format") == "csv" and request.args.get("table") == "matrix":
         return csv_response(matrix, ["recommended", "final", "decisions"], f"{key}-recommended-vs-final.csv")
@@ -163,14 +164,14 @@ def right(key: str) -> tuple[str, int] | Response:
     if request.args.get("format") == "csv":
         frame = speed if request.args.get("table") == "reviewers" else accuracy
         name = "reviewer-speed" if request.args.get("table") == "reviewers" else f"who-was-right-by-{by}"
-        return csv_response(override_reports.records(frame), list(frame.columns), f"{key}-{name}.csv")
+        return csv_response(records(frame), list(frame.columns), f"{key}-{name}.csv")
     return render_page_or_block(
         "overrides/right.html",
         "right_body",
         model=services.get_model(db.session, key),
         by=by,
-        accuracy=override_reports.records(accuracy),
-        speed=override_reports.records(speed),
+        accuracy=records(accuracy),
+        speed=records(speed),
         args=request.args,
     )
 
