@@ -125,10 +125,16 @@
   document.addEventListener("DOMContentLoaded", function () { renderCharts(document); });
   document.addEventListener("htmx:afterSettle", function (event) { renderCharts(event.detail.elt); });
 
+  // The server explains a refused htmx request in an HX-Trigger event and leaves the page alone.
+  document.addEventListener("countersign:problem", function (event) {
+    showToast(event.detail.value || "That did not work.");
+  });
+
   // A failed htmx request must never leave a blank or silent screen.
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     if (status === 401) return;  // HX-Redirect to the sign-in page handles it
+    if (event.detail.xhr.getResponseHeader("HX-Trigger")) return;  // already explained
     showToast(status === 403 ? "You are not allowed to do that." :
       "The server could not complete that (" + status + "). Nothing was lost; try again.");
   });

@@ -162,3 +162,22 @@ def test_model_owner_registers_a_model_in_the_browser(page, live):
     page.wait_for_selector("text=Loan")
     page.wait_for_selector("h2:has-text('Loans')")
     assert page.errors == []
+
+
+def test_expired_form_shows_a_toast_and_keeps_the_case(page, live):
+    make_case(live["session"], 1)
+    sign_in(page, live)
+    page.click("#start-reviewing")
+    page.wait_for_selector("#review-panel[data-case-id]")
+    case = shown_case(page)
+    # As after a server restart with a new secret: every token on the page is stale.
+    page.evaluate(
+        "() => { document.body.setAttribute('hx-headers', JSON.stringify({'X-CSRFToken': 'stale'}));"
+        " document.querySelectorAll('input[name=csrf_token]').forEach(i => { i.value = 'stale'; }); }"
+    )
+    page.keyboard.press("a")
+    page.wait_for_selector("#toast:not([hidden]):has-text('This form has expired')")
+    assert shown_case(page) == case and "AI recommends" in page.inner_text("#review-panel")
+    live["session"].rollback()
+    assert live["session"].scalar(select(Decision.id)) is None  # nothing was stored
+    assert [e for e in page.errors if "400" not in e] == []
