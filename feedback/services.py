@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit, exception_handling, rollup
+from feedback import audit, exception_handling, experiments, rollup
 from feedback.audit import Actor, Change, canonical_json
 from feedback.db import UTCDateTime, utcnow
 from feedback.errors import (
@@ -437,6 +437,7 @@ def claim_case(
             raise AlreadyDecided(_closed_message(rec))
         holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
         raise ClaimedByOther(f"{holder} is working on case {rec.external_id} until {rec.claim_expires_at:%H:%M} UTC")
+    experiments.expose(session, rec, reviewer.id, now)
     session.commit()
     return rec
 
@@ -462,8 +463,11 @@ def claim_next(
     query = query.order_by(Recommendation.due_at.is_(None), Recommendation.due_at, Recommendation.id).limit(10)
     for candidate in session.scalars(query).all():
         if _try_claim(session, candidate, reviewer, now):
+            rec = session.get(Recommendation, candidate, populate_existing=True)
+            assert rec is not None
+            experiments.expose(session, rec, reviewer.id, now)
             session.commit()
-            return session.get(Recommendation, candidate, populate_existing=True)
+            return rec
     session.rollback()
     return None
 
@@ -546,7 +550,9 @@ def record_decision(
         raise ClaimedByOther(f"{holder} is working on case {rec.external_id}")
 
     model = rec.model
-    ai_shown = rec.model_version.ai_visible
+    # The arm is recomputed here (it is deterministic) so API decisions obey the experiment too.
+    assignment = experiments.expose(session, rec, reviewer.id, now)
+    ai_shown = rec.model_version.ai_visible and not (assignment and assignment.hides_ai)
     note = (note or "").strip()
     final_action = final_action or None
     reason_code = reason_code or None
@@ -629,6 +635,7 @@ def record_decision(
             "reason_code": reason_code,
             "ai_shown": ai_shown,
             "channel": channel,
+            **({"experiment_id": assignment.experiment_id, "arm": assignment.arm} if assignment else {}),
         },
     )
     audit.record(session, actor_of(reviewer), [decided, *changes])

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback import queries, services
+from feedback import experiments, queries, services
 from feedback.db import utcnow
 from feedback.errors import AlreadyDecided, ClaimedByOther, NotFound, ValidationFailed
 from feedback.models import Recommendation
@@ -40,6 +40,10 @@ def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) ->
         "holder": None,
     }
     context.update(extra)
+    # A running experiment may hide the AI from this reviewer for this case.
+    assignment = experiments.assignment_for(db.session, rec, g.user.id) if rec is not None else None
+    context["assignment"] = assignment
+    context["ai_shown"] = rec is not None and rec.model_version.ai_visible and not (assignment and assignment.hides_ai)
     return render_page_or_block("review/case.html", "review_panel", status=status, **context)
 
 

@@ -1,0 +1,359 @@
+"""Experiments on the AI itself: A/B tests of showing it, and staggered rollouts across sites.
+
+Assignment is a pure function of the experiment and the case, so every worker (and anyone
+re-checking later) computes the same arm; exposures record what each reviewer was shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from feedback import audit
+from feedback.audit import Actor, Change
+from feedback.db import utcnow
+from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.models import (
+    EXPERIMENT_KINDS,
+    EXPERIMENT_UNITS,
+    Experiment,
+    Exposure,
+    Model,
+    Recommendation,
+    RolloutSite,
+    User,
+)
+
+EXPERIMENT_ROLES = ("analyst", "admin")
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def hashed_arm(salt: str, unit_id: str, ai_weight: float) -> str:
+    """`ai_shown` for the first `ai_weight` of the hash range, else `control`: stable, uniform, salt-specific."""
+    digest = hashlib.sha256(f"{salt}:{unit_id}".encode()).digest()
+    position = int.from_bytes(digest[:8], "big") / 2**64
+    return "ai_shown" if position < ai_weight else "control"
+
+
+def unit_of(experiment: Experiment, rec: Recommendation, reviewer_id: int) -> str:
+    """The id of the unit this experiment assigns, for one case seen by one reviewer."""
+    if experiment.unit == "case":
+        return str(rec.id)
+    if experiment.unit == "reviewer":
+        return str(reviewer_id)
+    return rec.site
+
+
+def arm_of(experiment: Experiment, rec: Recommendation, reviewer_id: int, now: datetime) -> str:
+    """The arm a case is in when this reviewer sees it now."""
+    if experiment.kind == "staggered":
+        go_live = next((s.go_live_at for s in experiment.sites if s.site == rec.site), None)
+        return "ai_shown" if go_live is not None and go_live <= now else "control"
+    return hashed_arm(experiment.salt, unit_of(experiment, rec, reviewer_id), experiment.ai_weight)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Which arm of which running experiment a case is in for a reviewer."""
+
+    experiment_id: int
+    experiment_name: str
+    unit_id: str
+    arm: str
+
+    @property
+    def hides_ai(self) -> bool:
+        return self.arm == "control"
+
+
+def running_experiment(session: Session, model_id: int) -> Experiment | None:
+    """The model's running experiment, if any (the database allows at most one)."""
+    return session.scalars(
+        select(Experiment)
+        .where(Experiment.model_id == model_id, Experiment.status == "running")
+        .options(selectinload(Experiment.sites))
+    ).first()
+
+
+def assignment_for(
+    session: Session, rec: Recommendation, reviewer_id: int, now: datetime | None = None
+) -> Assignment | None:
+    """The arm of the running experiment on this case's model, or None when nothing is running."""
+    experiment = running_experiment(session, rec.model_id)
+    if experiment is None:
+        return None
+    now = now or utcnow()
+    return Assignment(
+        experiment.id, experiment.name, unit_of(experiment, rec, reviewer_id), arm_of(experiment, rec, reviewer_id, now)
+    )
+
+
+def record_exposure(
+    session: Session, assignment: Assignment, recommendation_id: int, reviewer_id: int, now: datetime
+) -> None:
+    """Note, once per case and reviewer, the arm that was shown (in the caller's transaction)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(
+        insert(Exposure)
+        .values(
+            experiment_id=assignment.experiment_id,
+            recommendation_id=recommendation_id,
+            reviewer_id=reviewer_id,
+            unit_id=assignment.unit_id,
+            arm=assignment.arm,
+            exposed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["experiment_id", "recommendation_id", "reviewer_id"])
+    )
+
+
+def expose(session: Session, rec: Recommendation, reviewer_id: int, now: datetime) -> Assignment | None:
+    """Work out the arm for a case a reviewer is about to see and record the exposure."""
+    assignment = assignment_for(session, rec, reviewer_id, now)
+    if assignment is not None:
+        record_exposure(session, assignment, rec.id, reviewer_id, now)
+    return assignment
+
+
+# --- creating and editing ---------------------------------------------------------------
+
+
+def _require_analyst(user: User) -> None:
+    from feedback.services import require_role
+
+    require_role(user, EXPERIMENT_ROLES, "manage experiments")
+
+
+def _parse_when(raw: Any, field: str, fields: dict[str, str]) -> datetime | None:
+    """A go-live instant from a date or an ISO timestamp (dates mean midnight UTC); blank means never."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, datetime):
+        return raw
+    try:
+        parsed = datetime.fromisoformat(str(raw).strip())
+    except ValueError:
+        fields[field] = "must be a date (YYYY-MM-DD) or left blank for a comparison site"
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _validate(
+    session: Session, data: Mapping[str, Any], experiment: Experiment | None
+) -> tuple[dict[str, Any], dict[str, datetime | None] | None]:
+    """Check the editable fields; returns clean values and the rollout schedule (None when not given)."""
+    fields: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    if experiment is None:
+        key = str(data.get("key") or "").strip()
+        if not KEY_PATTERN.match(key):
+            fields["key"] = "use 1-64 lower-case letters, digits, - or _"
+        elif session.scalar(select(Experiment.id).where(Experiment.key == key)) is not None:
+            fields["key"] = f"an experiment called {key} already exists"
+        clean["key"] = key
+        model = session.get(Model, data.get("model_id")) if str(data.get("model_id") or "").isdigit() else None
+        if model is None:
+            fields["model_id"] = "choose a model"
+        else:
+            clean["model_id"] = model.id
+        kind = data.get("kind")
+        if kind not in EXPERIMENT_KINDS:
+            fields["kind"] = "must be ab or staggered"
+        clean["kind"] = kind
+        unit = "site" if kind == "staggered" else data.get("unit")
+        if unit not in EXPERIMENT_UNITS:
+            fields["unit"] = "must be case, reviewer or site"
+        clean["unit"] = unit
+    kind = experiment.kind if experiment else clean.get("kind")
+    if "name" in data or experiment is None:
+        name = str(data.get("name") or "").strip()
+        if not name or len(name) > 200:
+            fields["name"] = "give the experiment a name of at most 200 characters"
+        clean["name"] = name
+    if "hypothesis" in data:
+        clean["hypothesis"] = str(data.get("hypothesis") or "").strip()[:4000]
+    if kind == "ab" and ("ai_weight" in data or experiment is None):
+        try:
+            weight = float(data.get("ai_weight", 0.5))
+        except (TypeError, ValueError):
+            weight = -1.0
+        if not 0 < weight < 1:
+            fields["ai_weight"] = "must be a share strictly between 0 and 1 (0.5 for an even split)"
+        clean["ai_weight"] = weight
+    schedule = None
+    if kind == "staggered" and "sites" in data:
+        schedule = {}
+        for i, row in enumerate(data.get("sites") or []):
+            site = str(row.get("site") or "").strip()
+            if not site:
+                continue
+            if site in schedule:
+                fields[f"sites[{i}].site"] = f"{site} is listed twice"
+            schedule[site] = _parse_when(row.get("go_live"), f"sites[{i}].go_live", fields)
+        if not schedule:
+            fields["sites"] = "list the sites in the rollout"
+        elif all(when is None for when in schedule.values()):
+            fields["sites"] = "give at least one site a go-live date"
+    if fields:
+        raise ValidationFailed("the experiment is invalid", fields)
+    return clean, schedule
+
+
+def create_experiment(session: Session, user: User, data: Mapping[str, Any]) -> Experiment:
+    """A new experiment in draft; nothing changes for reviewers until it is started."""
+    _require_analyst(user)
+    clean, schedule = _validate(session, data, None)
+    if clean["kind"] == "staggered" and schedule is None:
+        raise ValidationFailed("the experiment is invalid", {"sites": "list the sites in the rollout"})
+    experiment = Experiment(**clean, salt=secrets.token_hex(8), created_by_id=user.id, status="draft")
+    experiment.sites = [RolloutSite(site=s, go_live_at=when) for s, when in (schedule or {}).items()]
+    session.add(experiment)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"an experiment called {clean['key']} already exists") from None
+    audit.record(
+        session,
+        Actor(user.id, user.email),
+        [Change("experiment.created", "experiment", experiment.id, _snapshot(experiment))],
+    )
+    session.commit()
+    return experiment
+
+
+def update_experiment(session: Session, user: User, experiment_id: int, data: Mapping[str, Any]) -> Experiment:
+    """Edit an experiment. Once running, only its name, hypothesis and not-yet-reached go-live dates change."""
+    _require_analyst(user)
+    experiment = get_experiment(session, experiment_id)
+    if "row_version" in data and str(data["row_version"]) != str(experiment.row_version):
+        raise Conflict("someone else changed this experiment; reload it and try again")
+    if experiment.status == "stopped":
+        raise Conflict("a stopped experiment cannot be changed")
+    clean, schedule = _validate(session, data, experiment)
+    fields: dict[str, str] = {}
+    now = utcnow()
+    if experiment.status == "running" and clean.get("ai_weight", experiment.ai_weight) != experiment.ai_weight:
+        fields["ai_weight"] = "the split of a running test cannot change (it would bias the comparison)"
+    if schedule is not None and experiment.status == "running":
+        before = {s.site: s.go_live_at for s in experiment.sites}
+        for site, when in schedule.items():
+            old = before.get(site)
+            live = old is not None and old <= now
+            if (live and when != old) or (when is not None and when != old and when <= now):
+                fields[f"sites.{site}"] = "a running rollout can only move dates that are still in the future"
+        for site in set(before) - set(schedule):
+            fields[f"sites.{site}"] = "a site cannot leave a running rollout"
+    if fields:
+        raise ValidationFailed("the change is not allowed", fields)
+    before_snapshot = _snapshot(experiment)
+    for name, value in clean.items():
+        setattr(experiment, name, value)
+    if schedule is not None:
+        current = {s.site: s for s in experiment.sites}
+        experiment.sites = [
+            _with_date(current.get(site) or RolloutSite(site=site), when) for site, when in schedule.items()
+        ]
+    return _save(session, user, experiment, "experiment.updated", {"before": before_snapshot})
+
+
+def _with_date(row: RolloutSite, when: datetime | None) -> RolloutSite:
+    row.go_live_at = when
+    return row
+
+
+def start_experiment(session: Session, user: User, experiment_id: int) -> Experiment:
+    """Start assigning: reviewers see the arms from now on."""
+    _require_analyst(user)
+    experiment = get_experiment(session, experiment_id)
+    if experiment.status != "draft":
+        raise Conflict(f"the experiment is {experiment.status}; only a draft can start")
+    experiment.status, experiment.started_at = "running", utcnow()
+    return _save(session, user, experiment, "experiment.started", {})
+
+
+def stop_experiment(session: Session, user: User, experiment_id: int) -> Experiment:
+    """Stop assigning: everyone sees the AI again (if the version is visible)."""
+    _require_analyst(user)
+    experiment = get_experiment(session, experiment_id)
+    if experiment.status != "running":
+        raise Conflict(f"the experiment is {experiment.status}; only a running one can stop")
+    experiment.status, experiment.stopped_at = "stopped", utcnow()
+    return _save(session, user, experiment, "experiment.stopped", {})
+
+
+def _save(session: Session, user: User, experiment: Experiment, action: str, extra: dict[str, Any]) -> Experiment:
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("another experiment is already running on this model; stop it first") from None
+    except StaleDataError:
+        session.rollback()
+        raise Conflict("someone else changed this experiment at the same time; reload it") from None
+    audit.record(
+        session,
+        Actor(user.id, user.email),
+        [Change(action, "experiment", experiment.id, {**_snapshot(experiment), **extra})],
+    )
+    session.commit()
+    return experiment
+
+
+def _snapshot(experiment: Experiment) -> dict[str, Any]:
+    return {
+        "key": experiment.key,
+        "name": experiment.name,
+        "kind": experiment.kind,
+        "unit": experiment.unit,
+        "ai_weight": experiment.ai_weight,
+        "status": experiment.status,
+        "sites": {s.site: s.go_live_at.isoformat() if s.go_live_at else None for s in experiment.sites},
+    }
+
+
+def get_experiment(session: Session, experiment_id: int) -> Experiment:
+    experiment = session.get(
+        Experiment, experiment_id, options=[selectinload(Experiment.sites)], populate_existing=True
+    )
+    if experiment is None:
+        raise NotFound(f"no experiment {experiment_id}")
+    return experiment
+
+
+def list_experiments(session: Session) -> list[Experiment]:
+    return list(
+        session.scalars(
+            select(Experiment).options(selectinload(Experiment.sites)).order_by(Experiment.created_at.desc())
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ArmCount:
+    arm: str
+    units: int
+    exposures: int
+
+
+def exposure_counts(session: Session, experiment_id: int) -> list[ArmCount]:
+    """Distinct units and exposures per arm, counted in SQL."""
+    rows = session.execute(
+        select(Exposure.arm, func.count(func.distinct(Exposure.unit_id)), func.count())
+        .where(Exposure.experiment_id == experiment_id)
+        .group_by(Exposure.arm)
+        .order_by(Exposure.arm)
+    ).all()
+    return [ArmCount(arm, units, n) for arm, units, n in rows]

@@ -1,0 +1,202 @@
+"""Experiments: hashed assignment, staggered go-live, exposures, and the rules for editing them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from scipy import stats
+from sqlalchemy import func, select
+
+from feedback import experiments, services
+from feedback.audit import verify_chain
+from feedback.db import utcnow
+from feedback.errors import Conflict, PermissionDenied, ValidationFailed
+from feedback.models import AuditEvent, Decision, Exposure
+from tests.factories import make_case, make_model, make_user
+
+
+def test_hashed_arm_is_deterministic_salted_and_weighted():
+    arms = [experiments.hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
+    assert arms == [experiments.hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
+    shown = arms.count("ai_shown")
+    # A binomial test: the share assigned matches the configured weight.
+    assert stats.binomtest(shown, len(arms), 0.3).pvalue > 0.001
+    other_salt = [experiments.hashed_arm("salt-b", str(i), 0.3) for i in range(20_000)]
+    agreement = sum(a == b for a, b in zip(arms, other_salt, strict=True)) / len(arms)
+    assert abs(agreement - (0.3**2 + 0.7**2)) < 0.02  # independent across salts
+
+
+@pytest.fixture
+def world(session):
+    make_model(session)
+    return {
+        "analyst": make_user(session, "analyst"),
+        "ann": make_user(session, name="Ann"),
+        "bob": make_user(session, name="Bob"),
+    }
+
+
+def ab(session, analyst, unit="case", weight=0.5, key="ab1"):
+    from feedback.models import Model
+
+    model_id = session.scalar(select(Model.id))
+    exp = experiments.create_experiment(
+        session,
+        analyst,
+        {
+            "key": key,
+            "name": "AI on or off",
+            "model_id": str(model_id),
+            "kind": "ab",
+            "unit": unit,
+            "ai_weight": weight,
+        },
+    )
+    return experiments.start_experiment(session, analyst, exp.id)
+
+
+def test_control_cases_are_decided_unaided_and_exposures_match_the_hash(session, world):
+    exp = ab(session, world["analyst"])
+    cases = [make_case(session, n) for n in range(1, 41)]
+    decided = {"ai_shown": 0, "control": 0}
+    for rec in cases:
+        services.claim_case(session, recommendation_id=rec.id, reviewer=world["ann"])
+        arm = experiments.hashed_arm(exp.salt, str(rec.id), 0.5)
+        if arm == "control":
+            # The recommendation is hidden: the reviewer must choose the final action.
+            with pytest.raises(ValidationFailed) as err:
+                services.record_decision(session, recommendation_id=rec.id, reviewer=world["ann"], action="accept")
+            assert "final_action" in err.value.fields
+            decision = services.record_decision(
+                session, recommendation_id=rec.id, reviewer=world["ann"], action="accept", final_action="deny"
+            )
+            assert decision.ai_shown is False and decision.action == "override" and decision.reason_code is None
+        else:
+            decision = services.record_decision(
+                session, recommendation_id=rec.id, reviewer=world["ann"], action="accept"
+            )
+            assert decision.ai_shown is True
+        decided[arm] += 1
+    assert min(decided.values()) > 5
+    exposures = session.execute(select(Exposure.recommendation_id, Exposure.arm, Exposure.unit_id)).all()
+    assert len(exposures) == 40  # claim and decision by the same reviewer: one exposure
+    assert all(arm == experiments.hashed_arm(exp.salt, unit, 0.5) for _, arm, unit in exposures)
+    counts = {c.arm: c.units for c in experiments.exposure_counts(session, exp.id)}
+    assert counts == decided
+    shown = dict(session.execute(select(Decision.ai_shown, func.count()).group_by(Decision.ai_shown)).all())
+    assert shown == {True: decided["ai_shown"], False: decided["control"]}
+    events = session.scalars(select(AuditEvent.details).where(AuditEvent.action.like("decision.%"))).all()
+    assert all('"arm"' in details for details in events)
+
+
+def test_reviewer_assignment_gives_each_reviewer_one_arm(session, world):
+    exp = ab(session, world["analyst"], unit="reviewer")
+    reviewers = [make_user(session) for _ in range(12)]
+    for i, reviewer in enumerate(reviewers):
+        rec = make_case(session, i + 1)
+        services.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
+        decision = services.record_decision(
+            session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action="pay"
+        )
+        expected = experiments.hashed_arm(exp.salt, str(reviewer.id), 0.5)
+        assert decision.ai_shown is (expected == "ai_shown")
+
+
+def test_staggered_rollout_hides_the_ai_until_the_site_goes_live(session, world):
+    from feedback.models import Model
+
+    now = utcnow()
+    model_id = session.scalar(select(Model.id))
+    exp = experiments.create_experiment(
+        session,
+        world["analyst"],
+        {
+            "key": "rollout",
+            "name": "Rollout",
+            "model_id": model_id,
+            "kind": "staggered",
+            "sites": [
+                {"site": "Leeds", "go_live": (now - timedelta(days=1)).isoformat()},
+                {"site": "York", "go_live": (now + timedelta(days=3)).date().isoformat()},
+                {"site": "Hull", "go_live": ""},
+            ],
+        },
+    )
+    experiments.start_experiment(session, world["analyst"], exp.id)
+    shown = {}
+    for n, site in enumerate(("Leeds", "York", "Hull"), start=1):
+        rec = make_case(session, n, site=site)
+        decision = services.record_decision(
+            session, recommendation_id=rec.id, reviewer=world["ann"], action="accept", final_action="pay"
+        )
+        shown[site] = decision.ai_shown
+    assert shown == {"Leeds": True, "York": False, "Hull": False}
+
+    # A future date may move; a site that is live may not, and nobody may go live in the past.
+    future = (now + timedelta(days=5)).date().isoformat()
+    leeds = next(s for s in exp.sites if s.site == "Leeds")
+    sites = [
+        {"site": "Leeds", "go_live": leeds.go_live_at.isoformat()},
+        {"site": "York", "go_live": future},
+        {"site": "Hull", "go_live": ""},
+    ]
+    updated = experiments.update_experiment(session, world["analyst"], exp.id, {"sites": sites})
+    assert {s.site: s.go_live_at.date().isoformat() if s.go_live_at else None for s in updated.sites}["York"] == future
+    with pytest.raises(ValidationFailed) as err:
+        experiments.update_experiment(
+            session, world["analyst"], exp.id, {"sites": [*sites[1:], {"site": "Leeds", "go_live": future}]}
+        )
+    assert "sites.Leeds" in err.value.fields
+    assert verify_chain(session).ok
+
+
+def test_one_running_experiment_per_model_and_roles(session, world):
+    ab(session, world["analyst"])
+    from feedback.models import Model
+
+    model_id = session.scalar(select(Model.id))
+    second = experiments.create_experiment(
+        session, world["analyst"], {"key": "ab2", "name": "Second", "model_id": model_id, "kind": "ab", "unit": "site"}
+    )
+    with pytest.raises(Conflict):
+        experiments.start_experiment(session, world["analyst"], second.id)
+    with pytest.raises(PermissionDenied):
+        experiments.create_experiment(
+            session, world["ann"], {"key": "x", "name": "X", "model_id": model_id, "kind": "ab", "unit": "case"}
+        )
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"key": "Bad Key!", "name": "N", "kind": "ab", "unit": "case"}, "key"),
+        ({"key": "k", "name": "", "kind": "ab", "unit": "case"}, "name"),
+        ({"key": "k", "name": "N", "kind": "ab", "unit": "case", "ai_weight": "1.5"}, "ai_weight"),
+        ({"key": "k", "name": "N", "kind": "ab", "unit": "team"}, "unit"),
+        (
+            {"key": "k", "name": "N", "kind": "staggered", "sites": [{"site": "Leeds", "go_live": "soon"}]},
+            "sites[0].go_live",
+        ),
+        ({"key": "k", "name": "N", "kind": "staggered", "sites": [{"site": "Leeds", "go_live": ""}]}, "sites"),
+    ],
+)
+def test_invalid_experiments_name_the_field(session, world, data, field):
+    from feedback.models import Model
+
+    data = {**data, "model_id": session.scalar(select(Model.id))}
+    with pytest.raises(ValidationFailed) as err:
+        experiments.create_experiment(session, world["analyst"], data)
+    assert field in err.value.fields
+    assert experiments.list_experiments(session) == []
+
+
+def test_a_running_split_cannot_change(session, world):
+    exp = ab(session, world["analyst"])
+    with pytest.raises(ValidationFailed) as err:
+        experiments.update_experiment(session, world["analyst"], exp.id, {"ai_weight": "0.2"})
+    assert "ai_weight" in err.value.fields
+    stopped = experiments.stop_experiment(session, world["analyst"], exp.id)
+    assert stopped.status == "stopped"
+    with pytest.raises(Conflict):
+        experiments.update_experiment(session, world["analyst"], exp.id, {"name": "renamed"})
