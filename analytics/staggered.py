@@ -30,6 +30,7 @@ class Aggregate:
     table: pd.DataFrame  # columns key, att, se (empty for simple)
     overall_att: float
     overall_se: float
+    influence: np.ndarray | None = field(default=None, repr=False)  # units × keys, for uniform bands
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,9 @@ class AttGt:
             infs.append(inf)
         table = pd.DataFrame(rows, columns=["key", "att", "se"])
         after = (table["key"] >= 0).to_numpy()
-        inf = np.column_stack(infs)[:, after].mean(axis=1)
-        return Aggregate("dynamic", table, float(table.loc[after, "att"].mean()), self._se(inf))
+        by_event = np.column_stack(infs)
+        inf = by_event[:, after].mean(axis=1)
+        return Aggregate("dynamic", table, float(table.loc[after, "att"].mean()), self._se(inf), by_event)
 
     def _calendar(self) -> Aggregate:
         """By period among cohorts already treated (weighted by size); overall: mean over periods."""
@@ -188,23 +190,30 @@ class AttGt:
         :param seed: random seed (results are reproducible)
         :param alpha: 1 - coverage of the band
         """
-        if draws < 99:
-            raise ValueError("use at least 99 draws")
-        rng = np.random.default_rng(seed)
-        root5 = np.sqrt(5)
-        low_prob = (root5 + 1) / (2 * root5)
-        weights = np.where(rng.random((draws, self.n)) < low_prob, -(root5 - 1) / 2, (root5 + 1) / 2)
-        deviations = weights @ self.influence / self.n  # draws × cells: bootstrap estimate minus estimate
-        q75, q25 = np.quantile(deviations, [0.75, 0.25], axis=0)
-        se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
-        usable = se > np.sqrt(np.finfo(float).eps) * 10
-        t_max = np.max(np.abs(deviations[:, usable]) / se[usable], axis=1)
-        critical = float(np.quantile(t_max, 1 - alpha))
+        se, critical = _multiplier_bootstrap(self.influence, draws, seed, alpha)
         att = self.cells["att"].to_numpy()
         table = self.cells[["cohort", "time", "att"]].assign(
             se=se, band_low=att - critical * se, band_high=att + critical * se
         )
         return Bootstrap(table=table, critical_value=critical, draws=draws)
+
+    def event_study(self, draws: int = 999, seed: int = 0, alpha: float = 0.05) -> tuple[pd.DataFrame, float]:
+        """Effects by event time with pointwise analytic intervals and a bootstrap uniform band.
+
+        Returns the table (key, att, se, ci_low, ci_high, band_low, band_high) and the band's
+        critical value; the band covers every event time at once with probability 1 - alpha.
+        """
+        dynamic = self.aggregate("dynamic")
+        assert dynamic.influence is not None
+        boot_se, critical = _multiplier_bootstrap(dynamic.influence, draws, seed, alpha)
+        z = float(stats.norm.ppf(1 - alpha / 2))
+        table = dynamic.table.assign(
+            ci_low=dynamic.table["att"] - z * dynamic.table["se"],
+            ci_high=dynamic.table["att"] + z * dynamic.table["se"],
+            band_low=dynamic.table["att"] - critical * boot_se,
+            band_high=dynamic.table["att"] + critical * boot_se,
+        )
+        return table, critical
 
     def pretest(self) -> PreTest:
         """Wald test of all pre-treatment effects being zero, with their joint covariance."""
@@ -215,6 +224,23 @@ class AttGt:
         covariance = self.influence[:, pre].T @ self.influence[:, pre] / self.n
         statistic = float(self.n * att @ np.linalg.solve(covariance, att))
         return PreTest(statistic, len(pre), float(stats.chi2.sf(statistic, len(pre))))
+
+
+def _multiplier_bootstrap(influence: np.ndarray, draws: int, seed: int, alpha: float) -> tuple[np.ndarray, float]:
+    """Bootstrap SEs (scaled IQR, as R's did) of each column and the sup-t critical value across columns."""
+    if draws < 99:
+        raise ValueError("use at least 99 draws")
+    n = influence.shape[0]
+    rng = np.random.default_rng(seed)
+    root5 = np.sqrt(5)
+    low_prob = (root5 + 1) / (2 * root5)
+    weights = np.where(rng.random((draws, n)) < low_prob, -(root5 - 1) / 2, (root5 + 1) / 2)
+    deviations = weights @ influence / n  # draws × columns: bootstrap estimate minus estimate
+    q75, q25 = np.quantile(deviations, [0.75, 0.25], axis=0)
+    se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
+    usable = se > np.sqrt(np.finfo(float).eps) * 10
+    t_max = np.max(np.abs(deviations[:, usable]) / se[usable], axis=1)
+    return se, float(np.quantile(t_max, 1 - alpha))
 
 
 def _validate(

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from scipy import stats
 
 from analytics.staggered import att_gt, twfe
 
@@ -140,11 +141,23 @@ def test_multiplier_bootstrap_agrees_with_the_analytic_errors(mpdta):
     ratio = boot.table["se"].to_numpy() / result.cells["se"].to_numpy()
     assert np.all(np.abs(ratio - 1) < 0.1)  # the bootstrap estimates the same sampling spread
     # A uniform band is wider than a pointwise one, and narrower than Bonferroni over 12 cells.
-    from scipy import stats
-
     assert stats.norm.ppf(0.975) < boot.critical_value < stats.norm.ppf(1 - 0.025 / 12)
     assert np.all(boot.table["band_low"] < boot.table["att"]) and np.all(boot.table["att"] < boot.table["band_high"])
     again = result.bootstrap(draws=4999, seed=1)
     assert again.critical_value == boot.critical_value  # reproducible
     with pytest.raises(ValueError):
         result.bootstrap(draws=10)
+
+
+def test_event_study_has_pointwise_intervals_inside_a_uniform_band(mpdta):
+    result = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat", control="never")
+    table, critical = result.event_study(draws=2999, seed=3)
+    dynamic = result.aggregate("dynamic").table
+    assert table["key"].tolist() == dynamic["key"].tolist() and np.allclose(table["att"], dynamic["att"])
+    z = stats.norm.ppf(0.975)
+    assert np.allclose(table["ci_high"] - table["att"], z * dynamic["se"])
+    # Seven event times: the simultaneous band needs a larger critical value than one interval,
+    # but no more than Bonferroni's, and the bootstrap SEs track the analytic ones.
+    assert z < critical < stats.norm.ppf(1 - 0.025 / len(table))
+    boot_se = (table["band_high"] - table["att"]) / critical
+    assert np.all(np.abs(boot_se / dynamic["se"] - 1) < 0.1)
