@@ -215,6 +215,21 @@ class AttGt:
         )
         return table, critical
 
+    def pretest_uniform(self, draws: int = 999, seed: int = 0) -> PreTest:
+        """Sup-t test that every pre-treatment event-time effect is zero (bootstrap, clustered by unit).
+
+        Unlike the Wald test it never inverts a covariance matrix, so it stays usable when there
+        are few units for the number of pre-periods. `statistic` is the largest |effect| / SE.
+        """
+        dynamic = self.aggregate("dynamic")
+        assert dynamic.influence is not None
+        before = np.flatnonzero((dynamic.table["key"] < 0).to_numpy())
+        if len(before) == 0:
+            raise ValueError("there are no pre-treatment periods to test")
+        se, t_max = _sup_t_draws(dynamic.influence[:, before], draws, seed)
+        observed = float(np.max(np.abs(dynamic.table["att"].to_numpy()[before]) / se))
+        return PreTest(observed, len(before), float(np.mean(t_max >= observed)))
+
     def pretest(self) -> PreTest:
         """Wald test of all pre-treatment effects being zero, with their joint covariance."""
         pre = np.flatnonzero(~self._post())
@@ -222,12 +237,24 @@ class AttGt:
             raise ValueError("there are no pre-treatment periods to test")
         att = self.cells["att"].to_numpy()[pre]
         covariance = self.influence[:, pre].T @ self.influence[:, pre] / self.n
-        statistic = float(self.n * att @ np.linalg.solve(covariance, att))
-        return PreTest(statistic, len(pre), float(stats.chi2.sf(statistic, len(pre))))
+        # With few units the covariance can be singular (more pre-periods than the units can
+        # identify): test only the directions it identifies, with that many degrees of freedom.
+        values, vectors = np.linalg.eigh(covariance)
+        kept = values > values.max() * 1e-10
+        projected = vectors[:, kept].T @ att
+        statistic = float(self.n * np.sum(projected**2 / values[kept]))
+        rank = int(kept.sum())
+        return PreTest(statistic, rank, float(stats.chi2.sf(statistic, rank)))
 
 
 def _multiplier_bootstrap(influence: np.ndarray, draws: int, seed: int, alpha: float) -> tuple[np.ndarray, float]:
     """Bootstrap SEs (scaled IQR, as R's did) of each column and the sup-t critical value across columns."""
+    se, t_max = _sup_t_draws(influence, draws, seed)
+    return se, float(np.quantile(t_max, 1 - alpha))
+
+
+def _sup_t_draws(influence: np.ndarray, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multiplier-bootstrap SE of each column, and each draw's largest |deviation| / SE across columns."""
     if draws < 99:
         raise ValueError("use at least 99 draws")
     n = influence.shape[0]
@@ -239,8 +266,7 @@ def _multiplier_bootstrap(influence: np.ndarray, draws: int, seed: int, alpha: f
     q75, q25 = np.quantile(deviations, [0.75, 0.25], axis=0)
     se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
     usable = se > np.sqrt(np.finfo(float).eps) * 10
-    t_max = np.max(np.abs(deviations[:, usable]) / se[usable], axis=1)
-    return se, float(np.quantile(t_max, 1 - alpha))
+    return se, np.max(np.abs(deviations[:, usable]) / se[usable], axis=1)
 
 
 def _validate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import math
 import sqlite3
+import statistics
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +76,20 @@ def _ln(value: float | None) -> float | None:
     return None if value is None or value <= 0 else math.log(value)
 
 
+class _Median:
+    """SQL median() aggregate for SQLite (PostgreSQL has percentile_cont)."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+
+    def step(self, value: float | None) -> None:
+        if value is not None:
+            self.values.append(value)
+
+    def finalize(self) -> float | None:
+        return statistics.median(self.values) if self.values else None
+
+
 @event.listens_for(Engine, "connect")
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     """WAL, foreign keys, a busy timeout and explicit transactions for every SQLite connection."""
@@ -84,6 +99,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # SQLite has floor() and ln() only when built with its math functions; the analytics use both.
     dbapi_connection.create_function("floor", 1, _floor, deterministic=True)
     dbapi_connection.create_function("ln", 1, _ln, deterministic=True)
+    dbapi_connection.create_aggregate("median", 1, _Median)  # type: ignore[arg-type]
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")

@@ -21,12 +21,19 @@ from sqlalchemy.orm import Session
 from feedback import audit, exception_handling, guardrails, rollup, services
 from feedback.audit import Actor, Change
 from feedback.db import Base, utcnow
+from feedback.errors import ValidationFailed
 from feedback.models import Decision, DecisionException, Model, ModelVersion, Outcome, User
 from feedback.schemas import ModelIn, RecommendationIn
 from feedback.security import hash_password
 
 DEMO_PASSWORD = "countersign-demo"
 SEED_ACTOR = Actor(None, "seed-demo")
+# Reviewers work at one site each (20 in all).
+STAFF_PER_SITE = (4, 5, 3, 4, 2, 2)
+# The fraud model's AI is rolled out site by site; where it is shown, reviewers handle a case
+# in this fraction of the time (the true effect the impact page should recover: -15%).
+AI_HANDLING_FACTOR = 0.85
+ROLLOUT_SHARES = {"Leeds": 0.25, "Manchester": 0.25, "Bristol": 0.5, "Glasgow": 0.5, "Cardiff": 0.75, "Belfast": None}
 SITES = ("Leeds", "Manchester", "Bristol", "Glasgow", "Cardiff", "Belfast")
 STAFF = (
     ("admin@countersign.test", "Ada Admin", "admin"),
@@ -124,6 +131,8 @@ def seed(
     personality[reviewers[2].id] = 0.08  # reviewer03 rubber-stamps
     personality[reviewers[10].id] = 2.0  # reviewer11 overrides often
     world = _World(rng, now, reviewers, handlers, personality)
+    staff = _staff_by_site(reviewers)
+    rollout = _rollout_schedule(now, days)
     counter = 0
     chunk_days = 10
     for start in range(days, 0, -chunk_days):
@@ -137,9 +146,9 @@ def seed(
                 created = midnight + timedelta(minutes=rng.uniform(7 * 60, 19 * 60))
                 if rng.random() < 0.7:
                     version = v1 if day > days // 2 else v2
-                    rec, dec = _claim_case(rng, counter, claims, version, created, reviewers, personality)
+                    rec, dec = _claim_case(rng, counter, claims, version, created, staff, personality)
                 else:
-                    rec, dec = _fraud_case(rng, counter, fraud, f1, created, reviewers, personality)
+                    rec, dec = _fraud_case(rng, counter, fraud, f1, created, staff, personality, rollout)
                 rec["truth"] = dec.pop("truth")
                 if _break_a_rule(rng, rec):  # the ingest rules send it to the exceptions queue
                     routed.append(rec)
@@ -155,9 +164,9 @@ def seed(
         counter += 1
         created = now - timedelta(minutes=rng.uniform(5, 10 * 60))
         if rng.random() < 0.7:
-            rec, _ = _claim_case(rng, counter, claims, v2, created, reviewers, personality)
+            rec, _ = _claim_case(rng, counter, claims, v2, created, staff, personality)
         else:
-            rec, _ = _fraud_case(rng, counter, fraud, f1, created, reviewers, personality)
+            rec, _ = _fraud_case(rng, counter, fraud, f1, created, staff, personality, rollout)
         rec["due_at"] = created + timedelta(hours=rng.choice((4, 8, 24, 24, 48)))
         live.append(rec)
         if i % 40 == 0:
@@ -184,7 +193,81 @@ def seed(
         )
     alerts = guardrails.evaluate(session, [v1.id, v2.id, f1.id], force=True)
     progress(f"guardrails: {len(alerts)} alert(s) raised")
+    _rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)
     return True
+
+
+def _staff_by_site(reviewers: list[User]) -> dict[str, list[User]]:
+    """Each site's reviewers, in the order of STAFF_PER_SITE."""
+    staff, start = {}, 0
+    for site, count in zip(SITES, STAFF_PER_SITE, strict=True):
+        staff[site] = reviewers[start : start + count]
+        start += count
+    return staff
+
+
+def _rollout_schedule(now: datetime, days: int) -> dict[str, datetime | None]:
+    """Go-live Mondays at a quarter, half and three quarters of the history; Belfast never (comparison)."""
+    first = (now - timedelta(days=days)).replace(hour=0, minute=0)
+    first_monday = first + timedelta(days=(7 - first.weekday()) % 7)
+    weeks = max(days // 7, 4)
+    return {
+        site: None if share is None else first_monday + timedelta(weeks=max(round(weeks * share), 1))
+        for site, share in ROLLOUT_SHARES.items()
+    }
+
+
+def _rollout_experiment(
+    session: Session,
+    fraud: Model,
+    rollout: dict[str, datetime | None],
+    started: datetime,
+    progress: Callable[[str], None],
+) -> None:
+    """The fraud model's staggered rollout, a weekly panel of handling times, and its analysis."""
+    from feedback import experiments, impact
+
+    analyst = session.scalars(select(User).where(User.role == "analyst")).one()
+    experiment = experiments.create_experiment(
+        session,
+        analyst,
+        {
+            "key": "fraud-rollout",
+            "name": "Fraud AI rollout by site",
+            "model_id": fraud.id,
+            "kind": "staggered",
+            "hypothesis": "Showing the fraud AI's recommendation cuts handling time without hurting accuracy.",
+            "sites": [{"site": site, "go_live": when} for site, when in rollout.items()],
+        },
+    )
+    experiments.start_experiment(session, analyst, experiment.id)
+    experiment.started_at = started
+    session.commit()
+    try:
+        panel, _ = impact.build_platform_panel(
+            session, analyst, experiment_id=experiment.id, metric="median_handling_seconds", unit="site_reviewer"
+        )
+    except ValidationFailed as exc:
+        progress(f"rollout: no panel ({exc.fields})")
+        return
+    run = impact.create_run(
+        session,
+        analyst,
+        kind="staggered",
+        params={"control": "not_yet", "method": "dr", "draws": 999},
+        target_id=panel.id,
+    )
+    impact.execute_run(session, run.id)
+    result = run.result or {}
+    simple = result.get("simple") or {}
+    if simple.get("relative") is not None:
+        progress(
+            f"rollout: handling time {simple['relative']:+.1%} where the AI was switched on "
+            f"(95% CI {simple['relative_ci_low']:+.1%} to {simple['relative_ci_high']:+.1%}; true effect "
+            f"{AI_HANDLING_FACTOR - 1:+.0%})"
+        )
+    else:
+        progress(f"rollout analysis: {run.status} {run.message}")
 
 
 def _break_a_rule(rng: random.Random, rec: dict[str, Any]) -> bool:
@@ -422,7 +505,7 @@ def _version(session: Session, model: Model, label: str, stage: str, created: da
 
 
 def _pick_reviewer(rng: random.Random, reviewers: list[User]) -> User:
-    """Any reviewer; workloads differ a little."""
+    """Any of a site's reviewers; workloads differ a little."""
     return (
         reviewers[min(int(rng.expovariate(1 / 7)), len(reviewers) - 1)] if rng.random() < 0.3 else rng.choice(reviewers)
     )
@@ -483,7 +566,7 @@ def _claim_case(
     model: Model,
     version: ModelVersion,
     created: datetime,
-    reviewers: list[User],
+    staff: dict[str, list[User]],
     personality: dict[int, float],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """One claims-triage recommendation and its decision."""
@@ -544,7 +627,7 @@ def _claim_case(
         "channel": rng.choice(("web", "phone", "broker")),
         "product": rng.choices(("motor", "home", "travel"), weights=(5, 3, 2))[0],
     }
-    reviewer = _pick_reviewer(rng, reviewers)
+    reviewer = _pick_reviewer(rng, staff[site])
     rec = {
         "model": model,
         "version": version,
@@ -589,10 +672,11 @@ def _fraud_case(
     model: Model,
     version: ModelVersion,
     created: datetime,
-    reviewers: list[User],
+    staff: dict[str, list[User]],
     personality: dict[int, float],
+    rollout: dict[str, datetime | None],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """One fraud-alert recommendation and its decision."""
+    """One fraud-alert recommendation and its decision (unaided before the site's go-live)."""
     site = rng.choices(SITES, weights=(2, 3, 2, 3, 1, 1))[0]
     category = rng.choices(("grocery", "travel", "electronics", "gambling"), weights=(4, 2, 2, 1))[0]
     amount = round(rng.lognormvariate(4.5, 1.1), 2)
@@ -617,7 +701,7 @@ def _fraud_case(
     ]
     p = 0.09 * (2 - confidence) * (1.8 if category == "travel" else 1)
     segment = {"merchant_category": category, "card_present": "yes" if card_present else "no"}
-    reviewer = _pick_reviewer(rng, reviewers)
+    reviewer = _pick_reviewer(rng, staff[site])
     rec = {
         "model": model,
         "version": version,
@@ -637,7 +721,7 @@ def _fraud_case(
         "created_at": created,
         "due_at": created + timedelta(hours=4),
     }
-    return rec, _decide(
+    decision = _decide(
         rng,
         p,
         recommended,
@@ -648,6 +732,16 @@ def _fraud_case(
         personality,
         created,
     )
+    go_live = rollout.get(site)
+    if go_live is not None and decision["opened_at"] >= go_live:
+        opened = decision["opened_at"]
+        decision["decided_at"] = opened + (decision["decided_at"] - opened) * AI_HANDLING_FACTOR
+    else:  # the AI is hidden: the same human judgement, recorded as an unaided decision
+        decision["ai_shown"] = False
+        if decision["action"] != "escalate":
+            decision["action"] = "accept" if decision["final_action"] == recommended else "override"
+            decision["reason_code"] = None
+    return rec, decision
 
 
 def _store(session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[int]:

@@ -252,13 +252,15 @@ def update_experiment(session: Session, user: User, experiment_id: int, data: Ma
         for site, when in schedule.items():
             old = before.get(site)
             live = old is not None and old <= now
-            if (live and when != old) or (when is not None and when != old and when <= now):
+            moved = not _same_minute(when, old)
+            if moved and (live or (when is not None and when <= now)):
                 fields[f"sites.{site}"] = "a running rollout can only move dates that are still in the future"
         for site in set(before) - set(schedule):
             fields[f"sites.{site}"] = "a site cannot leave a running rollout"
     if fields:
         raise ValidationFailed("the change is not allowed", fields)
     before_snapshot = _snapshot(experiment)
+    before_dates = {s.site: s.go_live_at for s in experiment.sites}
     for name, value in clean.items():
         setattr(experiment, name, value)
     if schedule is not None:
@@ -266,7 +268,16 @@ def update_experiment(session: Session, user: User, experiment_id: int, data: Ma
         experiment.sites = [
             _with_date(current.get(site) or RolloutSite(site=site), when) for site, when in schedule.items()
         ]
+        for row in experiment.sites:  # a form sends minutes: keep the stored instant when unchanged
+            if _same_minute(row.go_live_at, before_dates.get(row.site)):
+                row.go_live_at = before_dates.get(row.site)
     return _save(session, user, experiment, "experiment.updated", {"before": before_snapshot})
+
+
+def _same_minute(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs((a - b).total_seconds()) < 60
 
 
 def _with_date(row: RolloutSite, when: datetime | None) -> RolloutSite:

@@ -38,9 +38,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
 
     from webapp.api import bp as api_bp
-    from webapp.views import admin, auth, decision_exceptions, overrides, queue, review, vendor
+    from webapp.views import admin, auth, decision_exceptions, impact, overrides, queue, review, vendor
 
-    for blueprint in (auth.bp, queue.bp, review.bp, decision_exceptions.bp, overrides.bp, admin.bp, vendor.bp):
+    for blueprint in (
+        auth.bp,
+        queue.bp,
+        review.bp,
+        decision_exceptions.bp,
+        overrides.bp,
+        admin.bp,
+        impact.bp,
+        vendor.bp,
+    ):
         app.register_blueprint(blueprint)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)

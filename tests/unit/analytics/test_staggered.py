@@ -161,3 +161,16 @@ def test_event_study_has_pointwise_intervals_inside_a_uniform_band(mpdta):
     assert z < critical < stats.norm.ppf(1 - 0.025 / len(table))
     boot_se = (table["band_high"] - table["att"]) / critical
     assert np.all(np.abs(boot_se / dynamic["se"] - 1) < 0.1)
+
+
+def test_uniform_pretest_accepts_parallel_trends_and_rejects_a_pre_trend(mpdta):
+    fit_ok = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat", control="never")
+    wald = fit_ok.pretest()
+    uniform = fit_ok.pretest_uniform(draws=1999, seed=2)
+    assert uniform.df == 3 and 0 <= uniform.p_value <= 1
+    # mpdta shows no strong pre-trend by either test at the 1% level.
+    assert wald.p_value > 0.01 and uniform.p_value > 0.01
+    # Make units that are treated later drift upward before treatment: both tests must see it.
+    drifted = mpdta.assign(lemp=mpdta["lemp"] + np.where(mpdta["first.treat"] > 0, 0.15 * (mpdta["year"] - 2003), 0.0))
+    fit_bad = att_gt(drifted, "lemp", "countyreal", "year", "first.treat", control="never")
+    assert fit_bad.pretest().p_value < 0.001 and fit_bad.pretest_uniform(draws=1999, seed=2).p_value < 0.01

@@ -1,0 +1,659 @@
+"""Impact panels (from platform data or an uploaded CSV) and the analysis runs computed on them.
+
+Panels are unit × period tables of one outcome with each unit's treatment. Platform panels
+are aggregated in SQL; uploads are validated whole before anything is stored.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from analytics import experiments as ab
+from analytics import staggered
+from feedback import audit
+from feedback.audit import Actor, Change
+from feedback.db import utcnow
+from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.frames import records
+from feedback.models import (
+    AnalysisRun,
+    Decision,
+    Experiment,
+    Exposure,
+    ImpactPanel,
+    Outcome,
+    PanelRow,
+    Recommendation,
+    User,
+)
+
+log = logging.getLogger(__name__)
+
+IMPACT_EDIT_ROLES = ("analyst", "admin")
+IMPACT_READ_ROLES = ("analyst", "admin", "model_owner")
+METRICS = {
+    "median_handling_seconds": "Median handling time (seconds)",
+    "decisions": "Decisions",
+    "override_rate": "Override rate",
+    "accuracy": "Accuracy against outcomes",
+    "throughput": "Decisions per active reviewer",
+}
+PANEL_UNITS = {"site": "Site", "site_reviewer": "Reviewer at a site"}
+PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7)}
+CSV_REQUIRED = ("unit", "period", "value", "treated")
+MAX_CSV_ROWS = 1_000_000
+TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f"}
+
+
+def _require(user: User, roles: tuple[str, ...], doing: str) -> None:
+    from feedback.services import require_role
+
+    require_role(user, roles, doing)
+
+
+# --- platform panels ----------------------------------------------------------------------
+
+
+def _period_start(session: Session, period: str) -> ColumnElement[str]:
+    """The UTC day or the Monday of the week a decision was made in, as YYYY-MM-DD, in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        utc = func.timezone("UTC", Decision.decided_at)
+        return func.to_char(func.date_trunc(period, utc), "YYYY-MM-DD")
+    if period == "day":
+        return func.date(Decision.decided_at)
+    return func.date(Decision.decided_at, "weekday 0", "-6 days")
+
+
+def _handling_seconds(session: Session) -> ColumnElement[Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", Decision.decided_at - Decision.opened_at)
+    return (func.julianday(Decision.decided_at) - func.julianday(Decision.opened_at)) * 86400.0
+
+
+def _median(session: Session, expr: ColumnElement[float]) -> ColumnElement[float]:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.percentile_cont(0.5).within_group(expr)
+    return func.median(expr)
+
+
+def _first_labels() -> Any:
+    """Each case's first label outcome (the one accuracy is judged against)."""
+    first = (
+        select(Outcome.recommendation_id, func.min(Outcome.id).label("outcome_id"))
+        .where(Outcome.label.is_not(None))
+        .group_by(Outcome.recommendation_id)
+        .subquery()
+    )
+    return select(first.c.recommendation_id, Outcome.label).join(Outcome, Outcome.id == first.c.outcome_id).subquery()
+
+
+def platform_frame(session: Session, model_id: int, unit: str, period: str) -> pd.DataFrame:
+    """Per unit and period: decisions, median handling time, override rate, accuracy, reviewers (one GROUP BY)."""
+    if unit not in PANEL_UNITS or period not in PERIODS:
+        raise ValidationFailed("the panel is invalid", {"unit": "site or site_reviewer", "period": "day or week"})
+    start = _period_start(session, period).label("period")
+    labels = _first_labels()
+    correct = case((labels.c.label.is_(None), None), (Decision.final_action == labels.c.label, 1.0), else_=0.0)
+    overridden = case((Decision.action == "override", 1.0), (Decision.action == "accept", 0.0), else_=None)
+    keys = [Recommendation.site, start] + ([Decision.reviewer_id, User.name] if unit == "site_reviewer" else [])
+    query = (
+        select(
+            *keys,
+            func.count().label("decisions"),
+            _median(session, _handling_seconds(session)).label("median_handling_seconds"),
+            func.avg(overridden).label("override_rate"),
+            func.avg(correct).label("accuracy"),
+            func.count(func.distinct(Decision.reviewer_id)).label("reviewers"),
+        )
+        .join(Recommendation, Recommendation.id == Decision.recommendation_id)
+        .join(User, User.id == Decision.reviewer_id)
+        .outerjoin(labels, labels.c.recommendation_id == Decision.recommendation_id)
+        .where(Decision.model_id == model_id)
+        .group_by(*keys)
+    )
+    frame = pd.DataFrame(session.execute(query).mappings().all())
+    if frame.empty:
+        return frame
+    frame["unit"] = frame["site"] if unit == "site" else frame["site"] + " · " + frame["name"]
+    frame["throughput"] = frame["decisions"] / frame["reviewers"]
+    for column in ("median_handling_seconds", "override_rate", "accuracy"):
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
+def build_platform_panel(
+    session: Session, user: User, *, experiment_id: int, metric: str, unit: str = "site", period: str = "week"
+) -> tuple[ImpactPanel, list[str]]:
+    """Store the panel of a staggered rollout's model; returns it and the units left out as unbalanced."""
+    _require(user, IMPACT_EDIT_ROLES, "build impact panels")
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise NotFound(f"no experiment {experiment_id}")
+    fields = {}
+    if experiment.kind != "staggered":
+        fields["experiment_id"] = "panels are built for staggered rollouts; A/B tests are analysed per decision"
+    if metric not in METRICS:
+        fields["metric"] = "must be one of " + ", ".join(METRICS)
+    if unit not in PANEL_UNITS:
+        fields["unit"] = "must be site or site_reviewer"
+    if period not in PERIODS:
+        fields["period"] = "must be day or week"
+    if fields:
+        raise ValidationFailed("the panel is invalid", fields)
+    frame = platform_frame(session, experiment.model_id, unit, period)
+    # The current period is still filling up: leave it out.
+    current = pd.Timestamp(utcnow().date()) - (
+        pd.Timedelta(days=utcnow().weekday()) if period == "week" else pd.Timedelta(0)
+    )
+    frame = frame[pd.to_datetime(frame["period"]) < current] if not frame.empty else frame
+    frame = frame.dropna(subset=[metric]) if not frame.empty else frame
+    if frame.empty:
+        raise ValidationFailed("no data", {"metric": "no finished period has data for this metric"})
+    go_live = {s.site: s.go_live_at for s in experiment.sites}
+    frame = frame[frame["site"].isin(go_live)]
+    periods = sorted(frame["period"].unique())
+    counts = frame.groupby("unit")["period"].nunique()
+    dropped = sorted(counts.index[counts < len(periods)])
+    frame = frame[~frame["unit"].isin(dropped)]
+    length = PERIODS[period]
+
+    def treated(row: Any) -> bool:
+        when = go_live.get(row.site)
+        start = datetime.fromisoformat(row.period).replace(tzinfo=when.tzinfo) if when else None
+        return when is not None and start is not None and when < start + length
+
+    table = pd.DataFrame(
+        {
+            "unit": frame["unit"],
+            "label": frame["period"],
+            "value": frame[metric].astype(float),
+            "treated": [treated(r) for r in frame.itertuples()],
+        }
+    )
+    table["period"] = table["label"].map({p: i + 1 for i, p in enumerate(periods)})
+    name = f"{experiment.name}: {METRICS[metric].lower()} per {PANEL_UNITS[unit].lower()} and {period}"
+    panel = store_panel(
+        session,
+        user,
+        table,
+        name=name,
+        source="platform",
+        metric=metric,
+        period=period,
+        experiment_id=experiment.id,
+        covariates=[],
+    )
+    return panel, dropped
+
+
+# --- uploaded panels ----------------------------------------------------------------------
+
+
+def parse_panel_csv(raw: bytes) -> tuple[pd.DataFrame, list[str]]:
+    """Read and check an uploaded panel; raises ValidationFailed listing every problem found.
+
+    Columns: unit, period (integers or ISO dates), value (a number), treated (0/1), and any
+    further numeric columns as covariates.
+    """
+    if not raw.strip():
+        raise ValidationFailed("the file is empty", {"file": "the file is empty"})
+    if b"\x00" in raw[:4096]:
+        raise ValidationFailed("not a CSV file", {"file": "this looks like a binary file, not a CSV"})
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationFailed("not a CSV file", {"file": "the file is not UTF-8 text"}) from None
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValidationFailed("not a CSV file", {"file": f"could not read it as CSV: {exc}"}) from None
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    missing = [c for c in CSV_REQUIRED if c not in frame.columns]
+    if missing or len(set(frame.columns)) != len(frame.columns):
+        found = ", ".join(frame.columns) or "none"
+        problem = f"missing {', '.join(missing)}" if missing else "a column name appears twice"
+        raise ValidationFailed(
+            "wrong columns", {"columns": f"{problem}; need {', '.join(CSV_REQUIRED)} (found {found})"}
+        )
+    if len(frame) > MAX_CSV_ROWS:
+        raise ValidationFailed("too many rows", {"file": f"at most {MAX_CSV_ROWS:,} rows"})
+    if frame.empty:
+        raise ValidationFailed("no rows", {"file": "the file has a header but no rows"})
+    covariates = [c for c in frame.columns if c not in CSV_REQUIRED]
+    problems: dict[str, str] = {}
+    line = frame.index.to_series() + 2  # the header is line 1
+
+    def lines(mask: pd.Series) -> str:
+        bad = line[mask].tolist()
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        return ", ".join(str(n) for n in bad[:5]) + more
+
+    frame["unit"] = frame["unit"].str.strip()
+    if (blank := frame["unit"] == "").any():
+        problems["unit"] = f"blank on line(s) {lines(blank)}"
+    for column in ("value", *covariates):
+        numbers = pd.to_numeric(frame[column], errors="coerce")
+        if (bad := ~np.isfinite(numbers.to_numpy(float))).any():
+            problems[column] = f"not a number on line(s) {lines(pd.Series(bad, index=frame.index))}"
+        frame[column] = numbers
+    flags = frame["treated"].str.strip().str.lower()
+    if (bad := ~flags.isin(TRUE_WORDS | FALSE_WORDS)).any():
+        problems["treated"] = f"must be 0 or 1, not on line(s) {lines(bad)}"
+    frame["treated"] = flags.isin(TRUE_WORDS)
+    raw_period = frame["period"].str.strip()
+    as_int = pd.to_numeric(raw_period, errors="coerce")
+    as_date = pd.to_datetime(raw_period, errors="coerce", format="ISO8601")
+    if as_int.notna().all() and (as_int == as_int.round()).all():
+        frame["label"], order = raw_period, as_int.astype(int)
+    elif as_date.notna().all():
+        frame["label"], order = as_date.dt.strftime("%Y-%m-%d"), as_date
+    else:
+        bad = as_int.isna() & as_date.isna()
+        problems["period"] = "use whole numbers or ISO dates (YYYY-MM-DD) throughout" + (
+            f"; unreadable on line(s) {lines(bad)}" if bad.any() else ""
+        )
+        order = raw_period
+    if problems:
+        raise ValidationFailed("the file has problems", problems)
+    frame["period"] = order.rank(method="dense").astype(int)
+    duplicated = frame.duplicated(["unit", "period"], keep=False)
+    if duplicated.any():
+        problems["rows"] = f"the same unit and period appear twice on line(s) {lines(duplicated)}"
+    ordered = frame.sort_values(["unit", "period"])
+    switched_off = ordered["treated"].lt(ordered.groupby("unit")["treated"].cummax())
+    if switched_off.any():
+        first = ordered[switched_off].iloc[0]
+        units = ordered.loc[switched_off, "unit"].unique()
+        problems["treated"] = (
+            f"treatment must not switch off: unit {first['unit']} is untreated again in period {first['label']}"
+            + (f" ({len(units)} units do this)" if len(units) > 1 else "")
+        )
+    if frame["treated"].all() or not frame["treated"].any():
+        problems.setdefault("treated", "some units must be untreated in some periods, and some treated")
+    if problems:
+        raise ValidationFailed("the file has problems", problems)
+    return frame[["unit", "period", "label", "value", "treated", *covariates]], covariates
+
+
+def upload_panel(session: Session, user: User, *, name: str, raw: bytes) -> ImpactPanel:
+    """Validate an uploaded CSV and store it as a panel (all or nothing)."""
+    _require(user, IMPACT_EDIT_ROLES, "upload impact panels")
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ValidationFailed("the panel is invalid", {"name": "give the panel a name of at most 200 characters"})
+    frame, covariates = parse_panel_csv(raw)
+    return store_panel(
+        session, user, frame, name=name, source="upload", metric="value", period="uploaded", covariates=covariates
+    )
+
+
+def store_panel(
+    session: Session,
+    user: User,
+    frame: pd.DataFrame,
+    *,
+    name: str,
+    source: str,
+    metric: str,
+    period: str,
+    covariates: list[str],
+    experiment_id: int | None = None,
+) -> ImpactPanel:
+    """Write the panel and its rows in one transaction, audited."""
+    panel = ImpactPanel(
+        name=name,
+        source=source,
+        metric=metric,
+        period=period,
+        covariates=covariates,
+        experiment_id=experiment_id,
+        units=int(frame["unit"].nunique()),
+        periods=int(frame["period"].nunique()),
+        created_by_id=user.id,
+    )
+    session.add(panel)
+    session.flush()
+    rows = [
+        {
+            "panel_id": panel.id,
+            "unit": str(r["unit"]),
+            "period": int(r["period"]),
+            "label": str(r["label"]),
+            "value": float(r["value"]),
+            "treated": bool(r["treated"]),
+            "covariates": {c: float(r[c]) for c in covariates},
+        }
+        for r in frame.to_dict("records")
+    ]
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(PanelRow), rows[start : start + 5000])
+    audit.record(
+        session,
+        Actor(user.id, user.email),
+        [Change("impact_panel.created", "impact_panel", panel.id, {"name": name, "source": source, "rows": len(rows)})],
+    )
+    session.commit()
+    return panel
+
+
+def delete_panel(session: Session, user: User, panel_id: int) -> None:
+    _require(user, IMPACT_EDIT_ROLES, "delete impact panels")
+    panel = session.get(ImpactPanel, panel_id)
+    if panel is None:
+        raise NotFound(f"no panel {panel_id}")
+    session.execute(delete(AnalysisRun).where(AnalysisRun.panel_id == panel_id))
+    session.execute(delete(PanelRow).where(PanelRow.panel_id == panel_id))
+    session.delete(panel)
+    audit.record(session, Actor(user.id, user.email), [Change("impact_panel.deleted", "impact_panel", panel_id)])
+    session.commit()
+
+
+def panel_frame(session: Session, panel: ImpactPanel) -> pd.DataFrame:
+    """The stored rows with each unit's cohort (first treated period; 0 when never treated)."""
+    rows = session.execute(
+        select(PanelRow.unit, PanelRow.period, PanelRow.label, PanelRow.value, PanelRow.treated, PanelRow.covariates)
+        .where(PanelRow.panel_id == panel.id)
+        .order_by(PanelRow.unit, PanelRow.period)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["unit", "period", "label", "value", "treated", "covariates"])
+    for name in panel.covariates:
+        frame[name] = [c.get(name) for c in frame["covariates"]]
+    frame = frame.drop(columns="covariates")
+    first = frame[frame["treated"]].groupby("unit")["period"].min()
+    frame["cohort"] = frame["unit"].map(first).fillna(0).astype(int)
+    return frame
+
+
+# --- analysis runs ------------------------------------------------------------------------
+
+
+def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any], target_id: int) -> AnalysisRun:
+    """Queue an analysis; the caller hands its id to a background worker."""
+    _require(user, IMPACT_EDIT_ROLES, "run impact analyses")
+    fields: dict[str, str] = {}
+    if kind == "staggered":
+        if session.get(ImpactPanel, target_id) is None:
+            raise NotFound(f"no panel {target_id}")
+        if params.get("control") not in staggered.CONTROLS:
+            fields["control"] = "must be never or not_yet"
+        if params.get("method") not in staggered.METHODS:
+            fields["method"] = "must be dr, reg or ipw"
+        panel = session.get(ImpactPanel, target_id)
+        assert panel is not None
+        unknown = set(params.get("covariates") or []) - set(panel.covariates)
+        if unknown:
+            fields["covariates"] = f"{', '.join(sorted(unknown))} not in this panel"
+        run = AnalysisRun(kind=kind, panel_id=target_id, params=params, created_by_id=user.id)
+    elif kind == "ab":
+        experiment = session.get(Experiment, target_id)
+        if experiment is None:
+            raise NotFound(f"no experiment {target_id}")
+        if experiment.kind != "ab":
+            fields["experiment_id"] = "a staggered rollout is analysed from a panel"
+        run = AnalysisRun(kind=kind, experiment_id=target_id, params=params, created_by_id=user.id)
+    else:
+        fields["kind"] = "must be staggered or ab"
+    if fields:
+        raise ValidationFailed("the analysis is invalid", fields)
+    session.add(run)
+    session.flush()
+    audit.record(
+        session,
+        Actor(user.id, user.email),
+        [Change("analysis.queued", "analysis_run", run.id, {"kind": kind, "target": target_id, **params})],
+    )
+    session.commit()
+    return run
+
+
+def execute_run(session: Session, run_id: int) -> None:
+    """Compute a queued run, recording progress as it goes; failures are stored, not raised."""
+    run = session.get(AnalysisRun, run_id)
+    if run is None:
+        raise NotFound(f"no analysis {run_id}")
+    if run.status != "queued":
+        raise Conflict(f"analysis {run_id} is {run.status}")
+
+    def progress(fraction: float, message: str) -> None:
+        run.status, run.progress, run.message, run.updated_at = "running", fraction, message, utcnow()
+        session.commit()
+
+    try:
+        progress(0.05, "loading data")
+        result = _staggered_result(session, run, progress) if run.kind == "staggered" else _ab_result(session, run)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        session.rollback()
+        run.status, run.message = "failed", str(exc)
+    except Exception:  # noqa: BLE001 - the run must end in a visible state whatever went wrong
+        session.rollback()
+        log.exception("analysis %s failed", run_id)
+        run.status, run.message = "failed", "the analysis failed unexpectedly; the error is in the server log"
+    else:
+        run.status, run.message, run.result = "done", "", result
+    run.progress = 1.0
+    run.updated_at = run.finished_at = utcnow()
+    session.commit()
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe numbers (NaN and infinities become null)."""
+    if isinstance(value, float | np.floating):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _staggered_result(session: Session, run: AnalysisRun, progress: Callable[[float, str], None]) -> dict[str, Any]:
+    panel = run.panel
+    assert panel is not None
+    frame = panel_frame(session, panel)
+    params = run.params
+    covariates = list(params.get("covariates") or [])
+    labels = frame.drop_duplicates("period").set_index("period")["label"].to_dict()
+    progress(0.2, "group-time effects")
+    fit = staggered.att_gt(
+        frame,
+        "value",
+        "unit",
+        "period",
+        "cohort",
+        control=params["control"],
+        covariates=covariates or None,
+        method=params["method"],
+    )
+    progress(0.5, "aggregations")
+    aggregates = {kind: fit.aggregate(kind) for kind in staggered.KINDS}
+    progress(0.6, "bootstrap bands")
+    draws = int(params.get("draws") or 999)
+    boot = fit.bootstrap(draws=draws, seed=int(params.get("seed") or 0))
+    event, critical = fit.event_study(draws=draws, seed=int(params.get("seed") or 0))
+    progress(0.9, "pre-test and two-way fixed effects")
+    try:
+        pre, uniform = fit.pretest(), fit.pretest_uniform(draws=draws, seed=int(params.get("seed") or 0))
+        pretest: dict[str, Any] = {
+            "statistic": pre.statistic,
+            "df": pre.df,
+            "p_value": pre.p_value,
+            "uniform_statistic": uniform.statistic,
+            "uniform_p_value": uniform.p_value,
+            # A Wald test with an estimated covariance needs many more units than pre-period effects.
+            "wald_reliable": fit.n >= 10 * pre.df,
+        }
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        pretest = {"statistic": None, "df": 0, "p_value": None, "note": str(exc)}
+    twfe_att, twfe_se = staggered.twfe(frame, "value", "unit", "period", "cohort")
+    simple = aggregates["simple"]
+    treated_post = frame[(frame["cohort"] > 0) & (frame["period"] >= frame["cohort"])]["value"]
+    counterfactual = float(treated_post.mean()) - simple.overall_att
+    cohorts = frame.drop_duplicates("unit").groupby("cohort").size()
+    z = ab.Z95
+    return _clean(
+        {
+            "panel": {"id": panel.id, "name": panel.name, "metric": panel.metric, "units": panel.units},
+            "params": {**params, "draws": draws},
+            "labels": {str(k): v for k, v in labels.items()},
+            "cohorts": [
+                {"cohort": int(g), "label": labels.get(int(g), "never"), "units": int(n)} for g, n in cohorts.items()
+            ],
+            "simple": {
+                "att": simple.overall_att,
+                "se": simple.overall_se,
+                "ci_low": simple.overall_att - z * simple.overall_se,
+                "ci_high": simple.overall_att + z * simple.overall_se,
+                "counterfactual_mean": counterfactual,
+                "relative": simple.overall_att / counterfactual if counterfactual else None,
+                "relative_ci_low": (simple.overall_att - z * simple.overall_se) / counterfactual
+                if counterfactual
+                else None,
+                "relative_ci_high": (simple.overall_att + z * simple.overall_se) / counterfactual
+                if counterfactual
+                else None,
+            },
+            "aggregates": {
+                kind: {"overall_att": agg.overall_att, "overall_se": agg.overall_se, "table": records(agg.table)}
+                for kind, agg in aggregates.items()
+            },
+            "event_study": {"critical_value": critical, "rows": records(event)},
+            "cells": records(boot.table),
+            "cell_critical_value": boot.critical_value,
+            "pretest": pretest,
+            "twfe": {"att": twfe_att, "se": twfe_se},
+        }
+    )
+
+
+def ab_frame(session: Session, experiment: Experiment) -> pd.DataFrame:
+    """One row per decision made under the experiment: arm, unit, outcomes, and the reviewer's pre-period means."""
+    labels = _first_labels()
+    correct = case((labels.c.label.is_(None), None), (Decision.final_action == labels.c.label, 1.0), else_=0.0)
+    overridden = case((Decision.action == "override", 1.0), (Decision.action == "accept", 0.0), else_=None)
+    rows = session.execute(
+        select(
+            Exposure.arm,
+            Exposure.unit_id,
+            Decision.reviewer_id,
+            _handling_seconds(session).label("handling_seconds"),
+            overridden.label("override"),
+            correct.label("correct"),
+        )
+        .join(
+            Decision,
+            and_(
+                Decision.recommendation_id == Exposure.recommendation_id, Decision.reviewer_id == Exposure.reviewer_id
+            ),
+        )
+        .outerjoin(labels, labels.c.recommendation_id == Decision.recommendation_id)
+        .where(Exposure.experiment_id == experiment.id)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["arm", "unit_id", "reviewer_id", "handling_seconds", "override", "correct"])
+    start = experiment.started_at or utcnow()
+    pre = session.execute(
+        select(
+            Decision.reviewer_id,
+            func.avg(_handling_seconds(session)).label("pre_handling_seconds"),
+            func.avg(overridden).label("pre_override"),
+            func.avg(correct).label("pre_correct"),
+        )
+        .outerjoin(labels, labels.c.recommendation_id == Decision.recommendation_id)
+        .where(
+            Decision.model_id == experiment.model_id,
+            Decision.decided_at < start,
+            Decision.decided_at >= start - timedelta(days=28),
+        )
+        .group_by(Decision.reviewer_id)
+    ).all()
+    before = pd.DataFrame(pre, columns=["reviewer_id", "pre_handling_seconds", "pre_override", "pre_correct"])
+    frame = frame.merge(before, on="reviewer_id", how="left")
+    for column in frame.columns.drop(["arm", "unit_id", "reviewer_id"]):
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
+AB_METRICS = {"handling_seconds": "Handling time (seconds)", "override": "Override rate", "correct": "Accuracy"}
+
+
+def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
+    experiment = run.experiment
+    assert experiment is not None
+    from feedback.experiments import exposure_counts
+
+    counts = {c.arm: c.units for c in exposure_counts(session, experiment.id)}
+    srm = ab.sample_ratio_check(counts, {"ai_shown": experiment.ai_weight, "control": 1 - experiment.ai_weight})
+    frame = ab_frame(session, experiment)
+    cluster = None if experiment.unit == "case" else "unit_id"
+    metrics = []
+    for column, label in AB_METRICS.items():
+        data = frame.dropna(subset=[column])
+        row: dict[str, Any] = {"metric": column, "label": label, "rows": len(data)}
+        try:
+            effect = ab.difference_in_means(data, column, cluster=cluster)
+            row["effect"] = effect.as_dict()
+            adjusted = ab.cuped(data, column, f"pre_{column}", cluster=cluster)
+            row["cuped"] = {
+                **adjusted.adjusted.as_dict(),
+                "theta": adjusted.theta,
+                "variance_reduction": adjusted.variance_reduction,
+            }
+            control_sd = float(data.loc[data["arm"] == "control", column].std())
+            plan = (
+                ab.minimum_detectable_effect(control_sd, len(data), treatment_share=experiment.ai_weight)
+                if control_sd > 0
+                else None
+            )
+            row["mde"] = plan.minimum_detectable_effect if plan else None
+        except ValueError as exc:
+            row["problem"] = str(exc)
+        metrics.append(row)
+    return _clean(
+        {
+            "experiment": {"id": experiment.id, "name": experiment.name, "unit": experiment.unit},
+            "srm": {
+                "observed": srm.observed,
+                "expected": srm.expected,
+                "chi2": srm.chi2,
+                "p_value": srm.p_value,
+                "mismatch": srm.mismatch,
+            },
+            "clustered_by": experiment.unit if cluster else None,
+            "decisions": len(frame),
+            "metrics": metrics,
+        }
+    )
+
+
+def latest_runs(session: Session, limit: int = 20) -> list[AnalysisRun]:
+    return list(session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()).limit(limit)))
+
+
+def panels(session: Session) -> list[ImpactPanel]:
+    return list(session.scalars(select(ImpactPanel).order_by(ImpactPanel.id.desc())))
+
+
+def get_run(session: Session, run_id: int) -> AnalysisRun:
+    run = session.get(AnalysisRun, run_id, populate_existing=True)
+    if run is None:
+        raise NotFound(f"no analysis {run_id}")
+    return run
+
+
+STALE_AFTER = timedelta(minutes=10)
+
+
+def is_stale(run: AnalysisRun, now: datetime | None = None) -> bool:
+    """A run that stopped reporting progress (its worker was restarted): show it as interrupted."""
+    return run.status in ("queued", "running") and run.updated_at < (now or utcnow()) - STALE_AFTER

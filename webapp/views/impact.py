@@ -1,0 +1,376 @@
+"""Causal impact: experiments on the AI, impact panels, and the analyses run on them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from flask import Blueprint, abort, g, redirect, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from feedback import experiments, impact
+from feedback.db import utcnow
+from feedback.errors import NotFound, ValidationFailed
+from feedback.frames import records
+from feedback.models import AnalysisRun, ImpactPanel, Model, Recommendation
+from webapp import jobs
+from webapp.auth import login_required
+from webapp.csvout import csv_response
+from webapp.extensions import db
+from webapp.htmx import is_htmx, render_page_or_block
+
+bp = Blueprint("impact", __name__, url_prefix="/impact")
+READ, EDIT = impact.IMPACT_READ_ROLES, impact.IMPACT_EDIT_ROLES
+
+
+def _sites(model_id: int | None = None) -> list[str]:
+    query = select(Recommendation.site).distinct().order_by(Recommendation.site)
+    if model_id:
+        query = query.where(Recommendation.model_id == model_id)
+    return list(db.session.scalars(query))
+
+
+def _index_context(**extra: Any) -> dict[str, Any]:
+    return {
+        "experiments": experiments.list_experiments(db.session),
+        "panels": impact.panels(db.session),
+        "runs": impact.latest_runs(db.session),
+        "models": list(db.session.scalars(select(Model).order_by(Model.name))),
+        "sites": _sites(),
+        "metrics": impact.METRICS,
+        "units": impact.PANEL_UNITS,
+        "can_edit": g.user.role in EDIT,
+        "problem": None,
+        "fields": {},
+        "form": {},
+        "notice": None,
+        **extra,
+    }
+
+
+@bp.get("")
+@login_required(READ)
+def index() -> tuple[str, int]:
+    """Experiments, panels and recent analyses."""
+    return render_page_or_block("impact/index.html", "impact_body", **_index_context())
+
+
+def _experiment_form() -> dict[str, Any]:
+    """The experiment fields from a form, with the rollout schedule as a list of sites."""
+    form = request.form
+    data: dict[str, Any] = {k: form.get(k, "") for k in ("key", "name", "model_id", "kind", "unit", "hypothesis")}
+    if form.get("ai_weight"):
+        data["ai_weight"] = form.get("ai_weight")
+    sites = form.getlist("site")
+    if sites:
+        data["sites"] = [
+            {"site": s, "go_live": d} for s, d in zip(sites, form.getlist("go_live"), strict=False) if s.strip()
+        ]
+    if form.get("row_version"):
+        data["row_version"] = form.get("row_version")
+    return data
+
+
+@bp.post("/experiments")
+@login_required(EDIT)
+def create_experiment() -> Response | tuple[str, int]:
+    """Create an experiment in draft."""
+    data = _experiment_form()
+    try:
+        experiment = experiments.create_experiment(db.session, g.user, data)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
+        return render_page_or_block("impact/index.html", "experiment_form", status=422, **context)
+    return _go(url_for("impact.experiment", experiment_id=experiment.id))
+
+
+def _go(target: str) -> Response:
+    """Redirect, the htmx way for htmx requests."""
+    if is_htmx():
+        return Response(status=200, headers={"HX-Redirect": target})
+    return redirect(target)
+
+
+def _experiment_context(experiment_id: int, **extra: Any) -> dict[str, Any]:
+    try:
+        experiment = experiments.get_experiment(db.session, experiment_id)
+    except NotFound:
+        abort(404)
+    counts = experiments.exposure_counts(db.session, experiment.id)
+    srm = None
+    if experiment.kind == "ab" and counts:
+        from analytics.experiments import sample_ratio_check
+
+        srm = sample_ratio_check(
+            {c.arm: c.units for c in counts}, {"ai_shown": experiment.ai_weight, "control": 1 - experiment.ai_weight}
+        )
+    runs = db.session.scalars(
+        select(AnalysisRun)
+        .where((AnalysisRun.experiment_id == experiment.id) | AnalysisRun.panel.has(experiment_id=experiment.id))
+        .order_by(AnalysisRun.id.desc())
+    ).all()
+    sites = sorted(set(_sites(experiment.model_id)) | {s.site for s in experiment.sites})
+    return {
+        "experiment": experiment,
+        "counts": counts,
+        "srm": srm,
+        "runs": runs,
+        "panels": db.session.scalars(select(ImpactPanel).where(ImpactPanel.experiment_id == experiment.id)).all(),
+        "schedule": {s.site: s.go_live_at for s in experiment.sites},
+        "sites": sites,
+        "metrics": impact.METRICS,
+        "units": impact.PANEL_UNITS,
+        "can_edit": g.user.role in EDIT,
+        "now": utcnow(),
+        "problem": None,
+        "fields": {},
+        "notice": None,
+        **extra,
+    }
+
+
+@bp.get("/experiments/<int:experiment_id>")
+@login_required(READ)
+def experiment(experiment_id: int) -> tuple[str, int]:
+    """An experiment: its settings, arms and exposures, and analyses."""
+    return render_page_or_block("impact/experiment.html", "experiment_body", **_experiment_context(experiment_id))
+
+
+@bp.post("/experiments/<int:experiment_id>")
+@login_required(EDIT)
+def update_experiment(experiment_id: int) -> tuple[str, int]:
+    """Save edits (a running experiment accepts only the safe ones)."""
+    try:
+        experiments.update_experiment(db.session, g.user, experiment_id, _experiment_form())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        context = _experiment_context(experiment_id, problem=exc.message, fields=exc.fields)
+        return render_page_or_block("impact/experiment.html", "experiment_body", status=422, **context)
+    context = _experiment_context(experiment_id, notice="Saved.")
+    return render_page_or_block("impact/experiment.html", "experiment_body", **context)
+
+
+@bp.post("/experiments/<int:experiment_id>/<any(start, stop):change>")
+@login_required(EDIT)
+def change_status(experiment_id: int, change: str) -> tuple[str, int]:
+    """Start or stop assigning."""
+    act = experiments.start_experiment if change == "start" else experiments.stop_experiment
+    act(db.session, g.user, experiment_id)
+    notice = "Started: reviewers now see the arms." if change == "start" else "Stopped: everyone sees the AI again."
+    context = _experiment_context(experiment_id, notice=notice)
+    return render_page_or_block("impact/experiment.html", "experiment_body", **context)
+
+
+@bp.post("/experiments/<int:experiment_id>/analyses")
+@login_required(EDIT)
+def analyse_experiment(experiment_id: int) -> Response:
+    """Queue the A/B analysis of an experiment and follow its progress."""
+    run = impact.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id)
+    jobs.submit(run.id)
+    return _go(url_for("impact.run", run_id=run.id))
+
+
+@bp.post("/panels")
+@login_required(EDIT)
+def build_panel() -> Response | tuple[str, int]:
+    """Build a panel from platform data for a staggered rollout."""
+    form = request.form
+    try:
+        panel, dropped = impact.build_platform_panel(
+            db.session,
+            g.user,
+            experiment_id=form.get("experiment_id", type=int) or 0,
+            metric=form.get("metric", ""),
+            unit=form.get("unit", "site"),
+            period=form.get("period", "week"),
+        )
+    except ValidationFailed as exc:
+        db.session.rollback()
+        context = _index_context(problem=exc.message, fields=exc.fields, form=form.to_dict())
+        return render_page_or_block("impact/index.html", "impact_body", status=422, **context)
+    except NotFound:
+        abort(404)
+    return _go(url_for("impact.panel", panel_id=panel.id, dropped=len(dropped) or None))
+
+
+@bp.post("/panels/upload")
+@login_required(EDIT)
+def upload_panel() -> Response | tuple[str, int]:
+    """Store an uploaded CSV panel, or say exactly what is wrong with it (storing nothing)."""
+    upload = request.files.get("file")
+    try:
+        if upload is None or not upload.filename:
+            raise ValidationFailed("no file", {"file": "choose a CSV file to upload"})
+        panel = impact.upload_panel(db.session, g.user, name=request.form.get("name", ""), raw=upload.read())
+    except ValidationFailed as exc:
+        db.session.rollback()
+        context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
+        return render_page_or_block("impact/index.html", "upload_form", status=422, **context)
+    return _go(url_for("impact.panel", panel_id=panel.id))
+
+
+def _panel_or_404(panel_id: int) -> ImpactPanel:
+    panel = db.session.get(ImpactPanel, panel_id)
+    if panel is None:
+        abort(404)
+    return panel
+
+
+@bp.get("/panels/<int:panel_id>")
+@login_required(READ)
+def panel(panel_id: int) -> tuple[str, int]:
+    """A panel: its units, cohorts and a preview, and the form to analyse it."""
+    chosen = _panel_or_404(panel_id)
+    frame = impact.panel_frame(db.session, chosen)
+    cohorts = (
+        frame.drop_duplicates("unit")
+        .groupby("cohort")
+        .size()
+        .rename("units")
+        .reset_index()
+        .assign(label=lambda f: f["cohort"].map(frame.drop_duplicates("period").set_index("period")["label"]))
+    )
+    means = frame.pivot_table(index="label", columns="cohort", values="value", aggfunc="mean").sort_index()
+    chart = {
+        "categories": list(means.index),
+        "series": [
+            {
+                "label": f"Cohort {means.columns[i] and frame.loc[frame.period == means.columns[i], 'label'].iloc[0]}"
+                if means.columns[i]
+                else "Never treated",
+                "values": [None if pd.isna(v) else float(v) for v in means.iloc[:, i]],
+                "pointRadius": 2,
+            }
+            for i in range(means.shape[1])
+        ],
+        "xLabel": "Period",
+        "yLabel": chosen.metric.replace("_", " "),
+        "yMin": None,
+        "yMax": None,
+    }
+    runs = db.session.scalars(
+        select(AnalysisRun).where(AnalysisRun.panel_id == chosen.id).order_by(AnalysisRun.id.desc())
+    ).all()
+    return render_page_or_block(
+        "impact/panel.html",
+        "panel_body",
+        panel=chosen,
+        cohorts=cohorts.to_dict("records"),
+        chart=chart,
+        preview=frame.head(12).to_dict("records"),
+        runs=runs,
+        dropped=request.args.get("dropped", type=int),
+        can_edit=g.user.role in EDIT,
+    )
+
+
+@bp.get("/panels/<int:panel_id>.csv")
+@login_required(READ)
+def panel_csv(panel_id: int) -> Response:
+    """The panel as CSV, in the upload format."""
+    chosen = _panel_or_404(panel_id)
+    frame = impact.panel_frame(db.session, chosen)
+    out = frame.assign(period=frame["label"], treated=frame["treated"].astype(int)).drop(columns=["label", "cohort"])
+    return _frame_csv(out, f"panel-{panel_id}.csv")
+
+
+@bp.post("/panels/<int:panel_id>/delete")
+@login_required(EDIT)
+def delete_panel(panel_id: int) -> Response:
+    impact.delete_panel(db.session, g.user, panel_id)
+    return _go(url_for("impact.index"))
+
+
+@bp.post("/panels/<int:panel_id>/analyses")
+@login_required(EDIT)
+def analyse_panel(panel_id: int) -> Response:
+    """Queue a staggered-rollout analysis of a panel and follow its progress."""
+    _panel_or_404(panel_id)
+    form = request.form
+    params = {
+        "control": form.get("control", "not_yet"),
+        "method": form.get("method", "dr"),
+        "covariates": form.getlist("covariates"),
+        "draws": min(max(form.get("draws", 999, type=int), 99), 9999),
+    }
+    run = impact.create_run(db.session, g.user, kind="staggered", params=params, target_id=panel_id)
+    jobs.submit(run.id)
+    return _go(url_for("impact.run", run_id=run.id))
+
+
+def _run_or_404(run_id: int) -> AnalysisRun:
+    try:
+        return impact.get_run(db.session, run_id)
+    except NotFound:
+        abort(404)
+
+
+def event_chart(result: dict[str, Any]) -> dict[str, Any]:
+    """Event-study chart spec: estimates, pointwise 95% intervals and the uniform band."""
+    rows = result["event_study"]["rows"]
+
+    def series(label: str, column: str, **style: Any) -> dict[str, Any]:
+        return {"label": label, "values": [r[column] for r in rows], **style}
+
+    return {
+        "categories": [r["key"] for r in rows],
+        "series": [
+            series("Effect", "att", pointRadius=3, width=3),
+            series("95% interval (pointwise)", "ci_low", dashed=True, colour="#5f6b7a", width=1),
+            series("95% interval (pointwise) ", "ci_high", dashed=True, colour="#5f6b7a", width=1),
+            series("95% uniform band", "band_low", colour="#9a5b00", width=1),
+            series("95% uniform band ", "band_high", colour="#9a5b00", width=1),
+            {"label": "No effect", "values": [0.0] * len(rows), "colour": "#b3261e", "width": 1, "dashed": True},
+        ],
+        "xLabel": "Periods since go-live (negative: before)",
+        "yLabel": "Effect on " + result["panel"]["metric"].replace("_", " "),
+        "yMin": None,
+        "yMax": None,
+    }
+
+
+@bp.get("/analyses/<int:run_id>")
+@login_required(READ)
+def run(run_id: int) -> tuple[str, int]:
+    """An analysis: progress while it runs (polled by htmx), the results when done."""
+    chosen = _run_or_404(run_id)
+    chart = event_chart(chosen.result) if chosen.status == "done" and chosen.kind == "staggered" else None
+    return render_page_or_block(
+        "impact/run.html",
+        "run_body",
+        run=chosen,
+        chart=chart,
+        stale=impact.is_stale(chosen),
+        can_edit=g.user.role in EDIT,
+    )
+
+
+CSV_TABLES = ("event_study", "cells", "group", "calendar", "metrics")
+
+
+@bp.get("/analyses/<int:run_id>.csv")
+@login_required(READ)
+def run_csv(run_id: int) -> Response:
+    """One result table as CSV: event_study, cells, group, calendar (staggered) or metrics (A/B)."""
+    chosen = _run_or_404(run_id)
+    table = request.args.get("table", "event_study" if chosen.kind == "staggered" else "metrics")
+    if chosen.status != "done" or not chosen.result:
+        abort(409)
+    result = chosen.result
+    if table == "event_study" and chosen.kind == "staggered":
+        frame = pd.DataFrame(result["event_study"]["rows"]).rename(columns={"key": "event_time"})
+    elif table == "cells" and chosen.kind == "staggered":
+        frame = pd.DataFrame(result["cells"])
+    elif table in ("group", "calendar") and chosen.kind == "staggered":
+        frame = pd.DataFrame(result["aggregates"][table]["table"])
+    elif table == "metrics" and chosen.kind == "ab":
+        frame = pd.json_normalize(result["metrics"], sep="_")
+    else:
+        abort(404)
+    return _frame_csv(frame, f"analysis-{run_id}-{table}.csv")
+
+
+def _frame_csv(frame: pd.DataFrame, filename: str) -> Response:
+    return csv_response(records(frame), [str(c) for c in frame.columns], filename)
