@@ -599,25 +599,30 @@ def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
     metrics = []
     for column, label in AB_METRICS.items():
         data = frame.dropna(subset=[column])
-        row: dict[str, Any] = {"metric": column, "label": label, "rows": len(data)}
+        row: dict[str, Any] = {"metric": column, "label": label, "rows": len(data), "cuped": None, "mde": None}
         try:
             effect = ab.difference_in_means(data, column, cluster=cluster)
+            # Observed design effect of clustered assignment, for planning the next test.
+            plain_se = ab.difference_in_means(data, column).se if cluster else effect.se
+            design = (effect.se / plain_se) ** 2 if plain_se > 0 else float("nan")
             row["effect"] = effect.as_dict()
+        except ValueError as exc:
+            row["problem"] = str(exc)
+            metrics.append(row)
+            continue
+        if data[f"pre_{column}"].notna().sum() >= 2:
             adjusted = ab.cuped(data, column, f"pre_{column}", cluster=cluster)
             row["cuped"] = {
                 **adjusted.adjusted.as_dict(),
                 "theta": adjusted.theta,
                 "variance_reduction": adjusted.variance_reduction,
             }
-            control_sd = float(data.loc[data["arm"] == "control", column].std())
-            plan = (
-                ab.minimum_detectable_effect(control_sd, len(data), treatment_share=experiment.ai_weight)
-                if control_sd > 0
-                else None
+        control_sd = float(data.loc[data["arm"] == "control", column].std())
+        if control_sd > 0 and np.isfinite(design):
+            plan = ab.minimum_detectable_effect(
+                control_sd, len(data), treatment_share=experiment.ai_weight, design_effect=design
             )
-            row["mde"] = plan.minimum_detectable_effect if plan else None
-        except ValueError as exc:
-            row["problem"] = str(exc)
+            row["mde"] = plan.minimum_detectable_effect
         metrics.append(row)
     return _clean(
         {

@@ -359,14 +359,21 @@ def run_csv(run_id: int) -> Response:
     if chosen.status != "done" or not chosen.result:
         abort(409)
     result = chosen.result
+    # Columns are named explicitly: PostgreSQL's JSONB does not keep key order.
     if table == "event_study" and chosen.kind == "staggered":
         frame = pd.DataFrame(result["event_study"]["rows"]).rename(columns={"key": "event_time"})
+        frame = frame[["event_time", "att", "se", "ci_low", "ci_high", "band_low", "band_high"]]
     elif table == "cells" and chosen.kind == "staggered":
-        frame = pd.DataFrame(result["cells"])
+        frame = pd.DataFrame(result["cells"])[["cohort", "time", "att", "se", "band_low", "band_high"]]
     elif table in ("group", "calendar") and chosen.kind == "staggered":
-        frame = pd.DataFrame(result["aggregates"][table]["table"])
+        key = "cohort" if table == "group" else "period"
+        frame = pd.DataFrame(result["aggregates"][table]["table"], columns=["key", "att", "se"])
+        frame.insert(1, "label", [result["labels"].get(str(k), k) for k in frame["key"]])
+        frame = frame.rename(columns={"key": key})
     elif table == "metrics" and chosen.kind == "ab":
         frame = pd.json_normalize(result["metrics"], sep="_")
+        first = ["metric", "label", "rows"]
+        frame = frame[first + sorted(c for c in frame.columns if c not in first)]
     else:
         abort(404)
     return _frame_csv(frame, f"analysis-{run_id}-{table}.csv")
