@@ -356,30 +356,43 @@ def att_gt(
         raise ValueError("there are no never-treated units; use control='not_yet'")
     index = {t: i for i, t in enumerate(periods)}
     rows: list[tuple[int, int, float, float]] = []
-    influence = np.zeros((n, len(cohorts) * (len(periods) - 1)))
+    # Cells × units, so each cell's influence function is one contiguous row; transposed at the end.
+    influence = np.zeros((len(cohorts) * (len(periods) - 1), n))
+    by_time = np.ascontiguousarray(outcome.T)  # periods × units: a period's outcomes are contiguous
+    never = groups == 0
     for g in cohorts:
+        treated = groups == g
+        treated_weight = treated.astype(float)
+        n_treated = treated_weight.sum()
         for k in range(1, len(periods)):
             t = periods[k]
             base = periods[index[g] - 1] if t >= g else periods[k - 1]
-            treated = groups == g
             # Not yet treated: first treated after both the period and its base period.
-            later = (groups > max(t, base)) & (groups != g)
-            comparison = (groups == 0) | (later if control == "not_yet" else False)
+            comparison = never | ((groups > max(t, base)) & ~treated) if control == "not_yet" else never
             if not comparison.any():
                 continue
-            subset = treated | comparison
-            change = outcome[subset, index[t]] - outcome[subset, index[base]]
-            d = treated[subset].astype(float)
+            column = influence[len(rows)]
             if covariates:
+                subset = treated | comparison
+                change = outcome[subset, index[t]] - outcome[subset, index[base]]
+                d = treated[subset].astype(float)
                 x = np.column_stack([np.ones(len(d)), *(by_period[c][subset, index[base]] for c in covariates)])
                 att, psi = ESTIMATORS[method](d, change, x)
+                column[subset] = psi * n / subset.sum()
             else:
-                att, psi = _difference_in_means(d, change)
-            column = influence.T[len(rows)]  # a view: writing it fills the matrix
-            column[subset] = psi * n / subset.sum()
-            rows.append((g, int(t), att, float(np.sqrt(np.mean(column**2) / n))))
+                # The difference in mean changes, on whole arrays (no subsetting): its influence is
+                # n/n1 (dy - mean1) on treated units and -n/n0 (dy - mean0) on comparison units.
+                change = by_time[index[t]] - by_time[index[base]]
+                comparison_weight = comparison.astype(float)
+                n_comparison = comparison_weight.sum()
+                mean1 = treated_weight @ change / n_treated
+                mean0 = comparison_weight @ change / n_comparison
+                att = float(mean1 - mean0)
+                np.multiply(treated_weight, (change - mean1) * (n / n_treated), out=column)
+                column -= comparison_weight * (change - mean0) * (n / n_comparison)
+            rows.append((g, int(t), att, float(np.sqrt(column @ column / n) / np.sqrt(n))))
     cells = pd.DataFrame(rows, columns=["cohort", "time", "att", "se"])
-    return AttGt(cells=cells, influence=influence[:, : len(rows)], cohort_of_unit=groups)
+    return AttGt(cells=cells, influence=influence[: len(rows)].T, cohort_of_unit=groups)
 
 
 def _difference_in_means(d: np.ndarray, dy: np.ndarray) -> tuple[float, np.ndarray]:

@@ -9,6 +9,7 @@ repeated runs, without and with a covariate, and the peak memory of one run.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 import tracemalloc
@@ -58,6 +59,8 @@ def main() -> None:
         print(f"{len(df):,} rows, {label:<20} median {median:.3f} s, peak {peak:.0f} MB (Python allocations)")
     check = att_gt(df, "y", "unit", "period", "cohort").aggregate("simple")
     print(f"simple ATT {check.overall_att:.4f} (true -1.0), se {check.overall_se:.4f}")
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"whole process peak RSS {peak_rss:.0f} MB (Python, numpy, pandas and the 1M-row panel itself)")
 
 
 if __name__ == "__main__":
