@@ -9,6 +9,7 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from analytics import experiments as ab
 from feedback import experiments, impact
 from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
@@ -54,6 +55,53 @@ def _index_context(**extra: Any) -> dict[str, Any]:
 def index() -> tuple[str, int]:
     """Experiments, panels and recent analyses."""
     return render_page_or_block("impact/index.html", "impact_body", **_index_context())
+
+
+@bp.get("/plan")
+@login_required(READ)
+def plan() -> tuple[str, int]:
+    """Plan a test: the minimum detectable effect for a sample size, or the sample size for an effect."""
+    args = request.args
+    fields: dict[str, str] = {}
+
+    def number(name: str, low: float, high: float, default: float | None = None) -> float | None:
+        raw = args.get(name, "").strip()
+        if not raw:
+            if default is None:
+                return None
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            fields[name] = "must be a number"
+            return None
+        if not low <= value <= high:
+            fields[name] = f"must be between {low:g} and {high:g}"
+        return value
+
+    rate = number("baseline_rate", 0.0001, 0.9999)
+    sd = ab.proportion_sd(rate) if rate is not None and "baseline_rate" not in fields else number("sd", 1e-9, 1e12)
+    if sd is None and not fields:
+        fields["sd"] = "give the outcome's standard deviation, or a baseline rate for a proportion"
+    share = number("treatment_share", 0.01, 0.99, 0.5)
+    design = number("design_effect", 1, 1000, 1.0)
+    n_total = number("n_total", 4, 1e12)
+    effect = number("effect", -1e12, 1e12)
+    if n_total is None and effect is None and "n_total" not in fields:
+        fields["n_total"] = "give a sample size (or an effect to size the test for)"
+    result: dict[str, Any] = {}
+    if not fields:
+        assert sd is not None and share is not None and design is not None
+        if n_total is not None:
+            result["mde"] = ab.minimum_detectable_effect(
+                sd, n_total, treatment_share=share, design_effect=design
+            ).minimum_detectable_effect
+        if effect:
+            result["n_total"] = ab.sample_size(sd, effect, treatment_share=share, design_effect=design).n_total
+    status = 422 if fields else 200
+    return render_page_or_block(
+        "impact/plan.html", "plan_result", status=status, fields=fields, result=result, args=args, sd=sd
+    )
 
 
 def _experiment_form() -> dict[str, Any]:

@@ -174,3 +174,21 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
     assert leeds.loc[leeds.treated, "label"].min() == first_live
     assert not rows.loc[rows.unit == "York", "treated"].any()
     assert session.scalar(select(func.count()).select_from(AnalysisRun)) == 0
+
+
+def test_a_run_whose_worker_died_shows_as_interrupted(session):
+    analyst = make_user(session, "analyst")
+    panel = impact.upload_panel(session, analyst, name="p", raw=GOOD)
+    run = impact.create_run(
+        session, analyst, kind="staggered", params={"control": "never", "method": "dr"}, target_id=panel.id
+    )
+    assert not impact.is_stale(run)
+    later = run.updated_at + impact.STALE_AFTER + timedelta(seconds=1)
+    assert impact.is_stale(run, later)
+    impact.execute_run(session, run.id)
+    assert not impact.is_stale(run, later + timedelta(days=1))  # finished runs are never stale
+    with pytest.raises(ValidationFailed) as err:
+        impact.create_run(
+            session, analyst, kind="staggered", params={"control": "x", "method": "y"}, target_id=panel.id
+        )
+    assert set(err.value.fields) == {"control", "method"}

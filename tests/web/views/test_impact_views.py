@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
+from analytics import experiments as ab
 from feedback import experiments, services
 from feedback.models import AnalysisRun, AuditEvent, ImpactPanel, Model
 from tests.factories import login, make_case, make_model, make_user
@@ -157,3 +158,16 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
     }
     assert result["srm"]["observed"] == arms
     assert result["decisions"] == 32
+
+
+def test_the_planner_gives_the_mde_and_the_sample_size(client, session):
+    login(client, make_user(session, "model_owner"))
+    page = client.get("/impact/plan?sd=10&n_total=2000&treatment_share=0.3")
+    assert page.status_code == 200
+    mde = ab.minimum_detectable_effect(10, 2000, treatment_share=0.3).minimum_detectable_effect
+    assert f"{mde:.4g}" in page.text
+    sized = client.get("/impact/plan?baseline_rate=0.2&effect=0.02", headers={"HX-Request": "true"})
+    needed = ab.sample_size(ab.proportion_sd(0.2), 0.02).n_total
+    assert sized.status_code == 200 and f"{needed:,.0f}" in sized.text and "<html" not in sized.text
+    bad = client.get("/impact/plan?sd=ten&n_total=-5")
+    assert bad.status_code == 422 and "sd</strong>: must be a number" in bad.text and "n_total" in bad.text
