@@ -266,6 +266,8 @@ def _sup_t_draws(influence: np.ndarray, draws: int, seed: int) -> tuple[np.ndarr
     q75, q25 = np.quantile(deviations, [0.75, 0.25], axis=0)
     se = (q75 - q25) / (stats.norm.ppf(0.75) - stats.norm.ppf(0.25))
     usable = se > np.sqrt(np.finfo(float).eps) * 10
+    if not usable.any():  # no sampling spread at all (e.g. one unit per group): nothing to widen
+        return se, np.zeros(draws)
     return se, np.max(np.abs(deviations[:, usable]) / se[usable], axis=1)
 
 
@@ -493,5 +495,7 @@ def twfe(df: pd.DataFrame, y: str, unit: str, time: str, cohort: str) -> tuple[f
     residual = yy - beta * x
     scores = pd.Series(x * residual).groupby(data[unit].to_numpy()).sum().to_numpy()
     units, periods = data[unit].nunique(), data[time].nunique()
+    if len(yy) - 1 - (units + periods - 1) <= 0:
+        raise ValueError("too few units and periods for the two-way fixed-effects comparison")
     dof = units / (units - 1) * (len(yy) - 1) / (len(yy) - 1 - (units + periods - 1))
     return beta, float(np.sqrt(dof * (scores @ scores)) / (x @ x))

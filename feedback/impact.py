@@ -496,15 +496,26 @@ def _staggered_result(session: Session, run: AnalysisRun, progress: Callable[[fl
         }
     except (ValueError, np.linalg.LinAlgError) as exc:
         pretest = {"statistic": None, "df": 0, "p_value": None, "note": str(exc)}
-    twfe_att, twfe_se = staggered.twfe(frame, "value", "unit", "period", "cohort")
+    try:
+        twfe_att, twfe_se = staggered.twfe(frame, "value", "unit", "period", "cohort")
+        twfe: dict[str, Any] = {"att": twfe_att, "se": twfe_se}
+    except ValueError as exc:
+        twfe = {"att": None, "se": None, "note": str(exc)}
     simple = aggregates["simple"]
     treated_post = frame[(frame["cohort"] > 0) & (frame["period"] >= frame["cohort"])]["value"]
     counterfactual = float(treated_post.mean()) - simple.overall_att
     cohorts = frame.drop_duplicates("unit").groupby("cohort").size()
+    warnings = [
+        f"{'the never-treated group' if g == 0 else 'the cohort starting ' + str(labels.get(int(g), g))} has "
+        f"{int(size)} unit(s): standard errors from so few units understate the uncertainty"
+        for g, size in cohorts.items()
+        if size < 5
+    ]
     z = ab.Z95
     return _clean(
         {
             "panel": {"id": panel.id, "name": panel.name, "metric": panel.metric, "units": panel.units},
+            "warnings": warnings,
             "params": {**params, "draws": draws},
             "labels": {str(k): v for k, v in labels.items()},
             "cohorts": [
@@ -532,7 +543,7 @@ def _staggered_result(session: Session, run: AnalysisRun, progress: Callable[[fl
             "cells": records(boot.table),
             "cell_critical_value": boot.critical_value,
             "pretest": pretest,
-            "twfe": {"att": twfe_att, "se": twfe_se},
+            "twfe": twfe,
         }
     )
 

@@ -355,3 +355,76 @@ class ErrorOut(BaseModel):
     """Every API error has this shape."""
 
     error: ErrorBody
+
+
+class RolloutSiteIn(Strict):
+    """A site's go-live (null: a comparison site that stays unaided)."""
+
+    site: Text200
+    go_live: AwareDatetime | None = None
+
+
+class ExperimentIn(Strict):
+    """A new experiment, created as a draft."""
+
+    key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    name: Text200
+    model: Key
+    kind: Literal["ab", "staggered"]
+    unit: Literal["case", "reviewer", "site"] = "case"
+    ai_weight: float = Field(0.5, gt=0, lt=1)
+    hypothesis: Annotated[str, StringConstraints(max_length=4000)] = ""
+    sites: list[RolloutSiteIn] = Field(default_factory=list, max_length=1000)
+
+
+class RolloutSiteOut(BaseModel):
+    site: str
+    go_live: datetime | None
+
+
+class ArmOut(BaseModel):
+    arm: str
+    units: int
+    exposures: int
+
+
+class ExperimentOut(BaseModel):
+    """An experiment, its schedule and its exposures so far."""
+
+    id: int
+    key: str
+    name: str
+    model: str
+    kind: str
+    unit: str
+    ai_weight: float
+    status: str
+    started_at: datetime | None
+    stopped_at: datetime | None
+    sites: list[RolloutSiteOut]
+    arms: list[ArmOut]
+
+
+class ExperimentListOut(BaseModel):
+    items: list[ExperimentOut]
+
+
+class AnalysisIn(Strict):
+    """How to analyse a staggered-rollout panel."""
+
+    control: Literal["never", "not_yet"] = "not_yet"
+    method: Literal["dr", "reg", "ipw"] = "dr"
+    covariates: list[Key] = Field(default_factory=list, max_length=50)
+    draws: int = Field(999, ge=99, le=9999)
+
+
+class AnalysisOut(BaseModel):
+    """An analysis run: poll until `status` is done or failed; `result` holds every table."""
+
+    id: int
+    kind: str
+    status: str
+    progress: float
+    message: str
+    interrupted: bool
+    result: dict[str, Any] | None

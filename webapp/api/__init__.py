@@ -73,6 +73,7 @@ def not_found(what: str) -> None:
 from webapp.api import (  # noqa: E402,F401
     analytics,
     decision_exceptions,
+    experiments,
     models,
     outcomes,
     recommendations,

@@ -1,0 +1,198 @@
+"""Experiments and impact analyses over the API, through the same services as the pages."""
+
+from __future__ import annotations
+
+from flask import g, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy import select
+
+from feedback import experiments, impact
+from feedback.errors import NotFound, PermissionDenied
+from feedback.models import AnalysisRun, Experiment, Model
+from feedback.schemas import (
+    AnalysisIn,
+    AnalysisOut,
+    ArmOut,
+    ErrorOut,
+    ExperimentIn,
+    ExperimentListOut,
+    ExperimentOut,
+    RolloutSiteOut,
+)
+from feedback.validation import parse
+from webapp import jobs
+from webapp.api import bp, json_body
+from webapp.api.openapi import documented
+from webapp.extensions import db
+
+
+def _may_read() -> None:
+    if g.user.role not in impact.IMPACT_READ_ROLES:
+        raise PermissionDenied(f"the {g.user.role} role may not read experiments")
+
+
+def experiment_out(experiment: Experiment) -> dict[str, object]:
+    return ExperimentOut(
+        id=experiment.id,
+        key=experiment.key,
+        name=experiment.name,
+        model=experiment.model.key,
+        kind=experiment.kind,
+        unit=experiment.unit,
+        ai_weight=experiment.ai_weight,
+        status=experiment.status,
+        started_at=experiment.started_at,
+        stopped_at=experiment.stopped_at,
+        sites=[RolloutSiteOut(site=s.site, go_live=s.go_live_at) for s in experiment.sites],
+        arms=[
+            ArmOut(arm=c.arm, units=c.units, exposures=c.exposures)
+            for c in experiments.exposure_counts(db.session, experiment.id)
+        ],
+    ).model_dump(mode="json")
+
+
+def analysis_out(run: AnalysisRun) -> dict[str, object]:
+    return AnalysisOut(
+        id=run.id,
+        kind=run.kind,
+        status=run.status,
+        progress=run.progress,
+        message=run.message,
+        interrupted=impact.is_stale(run),
+        result=run.result,
+    ).model_dump(mode="json")
+
+
+@bp.get("/experiments")
+@documented(
+    "get",
+    "/api/v1/experiments",
+    "Experiments on the AI, newest first",
+    responses={200: ("the experiments", ExperimentListOut), 403: ("role may not read experiments", ErrorOut)},
+)
+def list_experiments() -> ResponseReturnValue:
+    _may_read()
+    return {"items": [experiment_out(e) for e in experiments.list_experiments(db.session)]}
+
+
+@bp.post("/experiments")
+@documented(
+    "post",
+    "/api/v1/experiments",
+    "Create an experiment as a draft (analysts and admins)",
+    body=ExperimentIn,
+    responses={
+        201: ("created", ExperimentOut),
+        403: ("role may not manage experiments", ErrorOut),
+        409: ("the key is taken", ErrorOut),
+        422: ("invalid experiment", ErrorOut),
+    },
+)
+def create_experiment() -> ResponseReturnValue:
+    spec = parse(ExperimentIn, json_body())
+    model_id = db.session.scalar(select(Model.id).where(Model.key == spec.model))
+    if model_id is None:
+        raise NotFound(f"no model {spec.model}")
+    data = spec.model_dump()
+    data["model_id"] = model_id
+    data["sites"] = [{"site": s.site, "go_live": s.go_live} for s in spec.sites]
+    return experiment_out(experiments.create_experiment(db.session, g.user, data)), 201
+
+
+@bp.get("/experiments/<int:experiment_id>")
+@documented(
+    "get",
+    "/api/v1/experiments/{experiment_id}",
+    "One experiment with its exposures per arm",
+    path_params={"experiment_id": "id"},
+    responses={200: ("the experiment", ExperimentOut), 403: ("forbidden", ErrorOut), 404: ("unknown id", ErrorOut)},
+)
+def get_experiment(experiment_id: int) -> ResponseReturnValue:
+    _may_read()
+    return experiment_out(experiments.get_experiment(db.session, experiment_id))
+
+
+@bp.post("/experiments/<int:experiment_id>/<any(start, stop):change>")
+@documented(
+    "post",
+    "/api/v1/experiments/{experiment_id}/start",
+    "Start assigning (a draft only; one running experiment per model)",
+    path_params={"experiment_id": "id"},
+    responses={
+        200: ("started", ExperimentOut),
+        403: ("forbidden", ErrorOut),
+        404: ("unknown id", ErrorOut),
+        409: ("not a draft, or another experiment runs", ErrorOut),
+    },
+)
+@documented(
+    "post",
+    "/api/v1/experiments/{experiment_id}/stop",
+    "Stop assigning",
+    path_params={"experiment_id": "id"},
+    responses={
+        200: ("stopped", ExperimentOut),
+        403: ("forbidden", ErrorOut),
+        404: ("unknown id", ErrorOut),
+        409: ("not running", ErrorOut),
+    },
+)
+def change_experiment(experiment_id: int, change: str) -> ResponseReturnValue:
+    act = experiments.start_experiment if change == "start" else experiments.stop_experiment
+    return experiment_out(act(db.session, g.user, experiment_id))
+
+
+def _queued(run: AnalysisRun) -> ResponseReturnValue:
+    jobs.submit(run.id)
+    return analysis_out(run), 202, {"Location": url_for("api.get_analysis", run_id=run.id)}
+
+
+@bp.post("/experiments/<int:experiment_id>/analyses")
+@documented(
+    "post",
+    "/api/v1/experiments/{experiment_id}/analyses",
+    "Queue the A/B analysis of an experiment; poll the Location",
+    path_params={"experiment_id": "id"},
+    responses={
+        202: ("queued", AnalysisOut),
+        403: ("forbidden", ErrorOut),
+        404: ("unknown id", ErrorOut),
+        422: ("not an A/B test", ErrorOut),
+    },
+)
+def analyse_experiment(experiment_id: int) -> ResponseReturnValue:
+    return _queued(impact.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id))
+
+
+@bp.post("/panels/<int:panel_id>/analyses")
+@documented(
+    "post",
+    "/api/v1/panels/{panel_id}/analyses",
+    "Queue the staggered-rollout analysis of a panel; poll the Location",
+    body=AnalysisIn,
+    path_params={"panel_id": "id"},
+    responses={
+        202: ("queued", AnalysisOut),
+        403: ("forbidden", ErrorOut),
+        404: ("unknown id", ErrorOut),
+        422: ("invalid options", ErrorOut),
+    },
+)
+def analyse_panel(panel_id: int) -> ResponseReturnValue:
+    spec = parse(AnalysisIn, json_body())
+    return _queued(
+        impact.create_run(db.session, g.user, kind="staggered", params=spec.model_dump(), target_id=panel_id)
+    )
+
+
+@bp.get("/analyses/<int:run_id>")
+@documented(
+    "get",
+    "/api/v1/analyses/{run_id}",
+    "An analysis: progress while it runs, every result table when done",
+    path_params={"run_id": "id"},
+    responses={200: ("the analysis", AnalysisOut), 403: ("forbidden", ErrorOut), 404: ("unknown id", ErrorOut)},
+)
+def get_analysis(run_id: int) -> ResponseReturnValue:
+    _may_read()
+    return analysis_out(impact.get_run(db.session, run_id))
