@@ -154,9 +154,19 @@ class CupedEffect:
     """The effect on the CUPED-adjusted outcome, next to the unadjusted one."""
 
     theta: float
-    variance_reduction: float  # 1 - Var(adjusted) / Var(raw), pooled over arms
+    variance_reduction: float  # 1 - Var(adjusted) / Var(raw) of the outcome, pooled over arms
     adjusted: Effect
     unadjusted: Effect
+
+    @property
+    def estimate_variance_reduction(self) -> float:
+        """1 - Var(adjusted effect) / Var(unadjusted effect): what CUPED buys in precision.
+
+        With clustered assignment this can far exceed the row-level reduction, because a
+        unit-level pre-period covariate removes exactly the between-unit variance that
+        dominates a clustered standard error.
+        """
+        return 1 - (self.adjusted.se / self.unadjusted.se) ** 2 if self.unadjusted.se > 0 else 0.0
 
 
 def cuped(

@@ -22,7 +22,7 @@ from feedback import audit, exception_handling, guardrails, rollup, services
 from feedback.audit import Actor, Change
 from feedback.db import Base, utcnow
 from feedback.errors import ValidationFailed
-from feedback.models import Decision, DecisionException, Model, ModelVersion, Outcome, User
+from feedback.models import Decision, DecisionException, Experiment, Exposure, Model, ModelVersion, Outcome, User
 from feedback.schemas import ModelIn, RecommendationIn
 from feedback.security import hash_password
 
@@ -133,6 +133,8 @@ def seed(
     world = _World(rng, now, reviewers, handlers, personality)
     staff = _staff_by_site(reviewers)
     rollout = _rollout_schedule(now, days)
+    ab_test = _ab_experiment(session, claims, now, days)
+    exposed: list[tuple[dict[str, Any], str]] = []
     counter = 0
     chunk_days = 10
     for start in range(days, 0, -chunk_days):
@@ -147,6 +149,12 @@ def seed(
                 if rng.random() < 0.7:
                     version = v1 if day > days // 2 else v2
                     rec, dec = _claim_case(rng, counter, claims, version, created, staff, personality)
+                    if ab_test.window[0] <= created < ab_test.window[1]:
+                        arm = ab_test.arm(dec["reviewer_id"])
+                        if arm == "control":  # unaided: the same judgement, more slowly
+                            _unaided(dec, rec["recommended_action"])
+                            _scale_handling(dec, 1 / AI_HANDLING_FACTOR)
+                        exposed.append((dec, arm))
                 else:
                     rec, dec = _fraud_case(rng, counter, fraud, f1, created, staff, personality, rollout)
                 rec["truth"] = dec.pop("truth")
@@ -157,6 +165,8 @@ def seed(
                     decided.append(dec)
         world.store_history(session, recs, decided)
         world.store_routed(session, routed)
+        ab_test.record_exposures(session, exposed)
+        exposed = []
         progress(f"history: {days - max(start - chunk_days, 0)}/{days} days, {counter} cases")
 
     live = []
@@ -194,7 +204,93 @@ def seed(
     alerts = guardrails.evaluate(session, [v1.id, v2.id, f1.id], force=True)
     progress(f"guardrails: {len(alerts)} alert(s) raised")
     _rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)
+    ab_test.finish(session, progress)
     return True
+
+
+class _AbTest:
+    """A finished A/B test on the claims model: half the reviewers (by hash) decided unaided for three weeks."""
+
+    def __init__(self, experiment_id: int, salt: str, window: tuple[datetime, datetime]) -> None:
+        self.experiment_id, self.salt, self.window = experiment_id, salt, window
+
+    def arm(self, reviewer_id: int) -> str:
+        from feedback.experiments import hashed_arm
+
+        return hashed_arm(self.salt, str(reviewer_id), 0.5)
+
+    def record_exposures(self, session: Session, exposed: list[tuple[dict[str, Any], str]]) -> None:
+        """One exposure per stored decision (cases the ingest rules routed away were never shown)."""
+        rows = [
+            {
+                "experiment_id": self.experiment_id,
+                "recommendation_id": dec["recommendation_id"],
+                "reviewer_id": dec["reviewer_id"],
+                "unit_id": str(dec["reviewer_id"]),
+                "arm": arm,
+                "exposed_at": dec["opened_at"],
+            }
+            for dec, arm in exposed
+            if "recommendation_id" in dec
+        ]
+        if rows:
+            session.execute(insert(Exposure), rows)
+            session.commit()
+
+    def finish(self, session: Session, progress: Callable[[str], None]) -> None:
+        """Mark the test as run and stopped, and analyse it."""
+        from feedback import impact
+
+        experiment = session.get(Experiment, self.experiment_id)
+        assert experiment is not None
+        experiment.status, experiment.started_at, experiment.stopped_at = "stopped", *self.window
+        audit.record(
+            session,
+            SEED_ACTOR,
+            [
+                Change("experiment.started", "experiment", experiment.id, {"at": self.window[0].isoformat()}),
+                Change("experiment.stopped", "experiment", experiment.id, {"at": self.window[1].isoformat()}),
+            ],
+        )
+        session.commit()
+        analyst = session.scalars(select(User).where(User.role == "analyst")).one()
+        run = impact.create_run(session, analyst, kind="ab", params={}, target_id=experiment.id)
+        impact.execute_run(session, run.id)
+        handling = next((m for m in (run.result or {}).get("metrics", []) if m["metric"] == "handling_seconds"), None)
+        if handling and handling.get("effect"):
+            effect = handling["effect"]
+            progress(
+                f"A/B test: handling time {effect['lift']:+.1%} with the AI shown "
+                f"(95% CI {effect['lift_ci_low']:+.1%} to {effect['lift_ci_high']:+.1%}; true effect "
+                f"{AI_HANDLING_FACTOR - 1:+.0%})"
+            )
+        else:
+            progress(f"A/B analysis: {run.status} {run.message}")
+
+
+def _ab_experiment(session: Session, claims: Model, now: datetime, days: int) -> _AbTest:
+    """Create the claims A/B test (by reviewer) over three weeks ending 19 days ago."""
+    from feedback import experiments
+
+    analyst = session.scalars(select(User).where(User.role == "analyst")).one()
+    experiment = experiments.create_experiment(
+        session,
+        analyst,
+        {
+            "key": "claims-ai-ab",
+            "name": "Claims AI shown vs hidden, by reviewer",
+            "model_id": claims.id,
+            "kind": "ab",
+            "unit": "reviewer",
+            "ai_weight": 0.5,
+            "hypothesis": "Reviewers who see the claims AI decide faster and no less accurately.",
+        },
+    )
+    experiment.salt = "demo-claims-ab"  # a fixed salt keeps the demo reproducible
+    session.commit()
+    end = (now - timedelta(days=min(19, days // 4))).replace(hour=0, minute=0)
+    start = end - timedelta(days=min(21, days // 4))
+    return _AbTest(experiment.id, experiment.salt, (start, end))
 
 
 def _staff_by_site(reviewers: list[User]) -> dict[str, list[User]]:
@@ -734,14 +830,24 @@ def _fraud_case(
     )
     go_live = rollout.get(site)
     if go_live is not None and decision["opened_at"] >= go_live:
-        opened = decision["opened_at"]
-        decision["decided_at"] = opened + (decision["decided_at"] - opened) * AI_HANDLING_FACTOR
-    else:  # the AI is hidden: the same human judgement, recorded as an unaided decision
-        decision["ai_shown"] = False
-        if decision["action"] != "escalate":
-            decision["action"] = "accept" if decision["final_action"] == recommended else "override"
-            decision["reason_code"] = None
+        _scale_handling(decision, AI_HANDLING_FACTOR)
+    else:
+        _unaided(decision, recommended)
     return rec, decision
+
+
+def _scale_handling(decision: dict[str, Any], factor: float) -> None:
+    """Make the reviewer take `factor` times as long over the case."""
+    opened = decision["opened_at"]
+    decision["decided_at"] = opened + (decision["decided_at"] - opened) * factor
+
+
+def _unaided(decision: dict[str, Any], recommended: str) -> None:
+    """The AI was hidden: the same human judgement, recorded as an unaided decision."""
+    decision["ai_shown"] = False
+    if decision["action"] != "escalate":
+        decision["action"] = "accept" if decision["final_action"] == recommended else "override"
+        decision["reason_code"] = None
 
 
 def _store(session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[int]:

@@ -627,6 +627,7 @@ def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
                 **adjusted.adjusted.as_dict(),
                 "theta": adjusted.theta,
                 "variance_reduction": adjusted.variance_reduction,
+                "estimate_variance_reduction": adjusted.estimate_variance_reduction,
             }
         control_sd = float(data.loc[data["arm"] == "control", column].std())
         if control_sd > 0 and np.isfinite(design):

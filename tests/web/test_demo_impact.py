@@ -25,7 +25,7 @@ def test_the_impact_page_recovers_the_true_handling_time_effect(seeded):
     with Session(seeded) as session:
         experiment = session.scalars(select(Experiment).where(Experiment.key == "fraud-rollout")).one()
         assert experiment.status == "running" and len(experiment.sites) == 6
-        run = session.scalars(select(AnalysisRun)).one()
+        run = session.scalars(select(AnalysisRun).where(AnalysisRun.kind == "staggered")).one()
         assert run.status == "done", run.message
         simple = run.result["simple"]
         truth = demo.AI_HANDLING_FACTOR - 1
@@ -37,3 +37,18 @@ def test_the_impact_page_recovers_the_true_handling_time_effect(seeded):
             select(func.count()).where(Decision.model_id == experiment.model_id, Decision.ai_shown.is_(False))
         )
         assert hidden > 1000
+
+
+def test_the_demo_ab_test_passes_its_sample_ratio_check_and_cuped_sharpens_it(seeded):
+    with Session(seeded) as session:
+        run = session.scalars(select(AnalysisRun).where(AnalysisRun.kind == "ab")).one()
+        assert run.status == "done", run.message
+        result = run.result
+        assert not result["srm"]["mismatch"] and result["clustered_by"] == "reviewer"
+        handling = next(m for m in result["metrics"] if m["metric"] == "handling_seconds")
+        truth = demo.AI_HANDLING_FACTOR - 1  # control reviewers took 1/0.85 as long
+        assert handling["effect"]["lift_ci_low"] < truth < handling["effect"]["lift_ci_high"]
+        assert handling["cuped"]["lift_ci_low"] < truth < handling["cuped"]["lift_ci_high"]
+        # The reviewers' own pre-test speed explains most of the between-reviewer spread.
+        assert handling["cuped"]["estimate_variance_reduction"] > 0.5
+        assert handling["cuped"]["se"] < handling["effect"]["se"]

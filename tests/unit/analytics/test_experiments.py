@@ -93,6 +93,8 @@ def test_cuped_removes_the_predictable_variance():
     assert result.variance_reduction == pytest.approx(rho**2, rel=1e-9)
     assert result.theta == pytest.approx(np.cov(y, pre)[0, 1] / pre.var(ddof=1), rel=1e-12)
     assert result.adjusted.se < 0.6 * result.unadjusted.se
+    # Unclustered, the effect's variance falls by about the outcome's (the same rho^2).
+    assert result.estimate_variance_reduction == pytest.approx(rho**2, abs=0.03)
     assert result.adjusted.ci_low < 3.0 < result.adjusted.ci_high
 
 
