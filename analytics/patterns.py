@@ -116,7 +116,7 @@ def mine(
     credible = pool[(pool["q_value"] <= alpha) & (pool["rate"] > baseline)]
     patterns = [_pattern(row, baseline) for row in credible.itertuples(index=False)]
     patterns.sort(key=lambda p: (-p.priority, len(p.conditions), p.key))
-    return _simplest(patterns)[:max_patterns]
+    return _simplest(patterns, cells, baseline, min_cases)[:max_patterns]
 
 
 def _pattern(row: object, baseline: float) -> Pattern:
@@ -142,27 +142,41 @@ def _pattern(row: object, baseline: float) -> Pattern:
     )
 
 
-def _simplest(patterns: list[Pattern]) -> list[Pattern]:
-    """Drop refinements that add nothing over a simpler kept pattern, and generalisations a refinement explains.
+def _members(cells: pd.DataFrame, conditions: tuple[tuple[str, str], ...]) -> np.ndarray:
+    """Which cells belong to a pattern."""
+    mask = np.ones(len(cells), dtype=bool)
+    for column, value in conditions:
+        mask &= (cells[column] == value).to_numpy()
+    return mask
 
-    A two-condition pattern is kept beside its one-condition parent only when its rate is
-    credibly above the parent's (binomial p < 0.01). A one-condition pattern is dropped when a
-    kept refinement accounts for at least 75% of its excess overrides.
+
+def _simplest(patterns: list[Pattern], cells: pd.DataFrame, baseline: float, min_cases: int) -> list[Pattern]:
+    """Keep, in priority order, only patterns that add something to those already kept.
+
+    - A refinement of a kept pattern (one more condition) stays only when its rate is credibly
+      above that pattern's own rate (binomial p < 0.01).
+    - Any other candidate stays only when its cases outside every kept pattern are still
+      credibly over-overridden: "amount over 7k" is dropped when "claims over 10k" already
+      explains its excess, however the two dimensions are named.
+    - Finally a generalisation is dropped when a kept refinement accounts for at least 75% of
+      its excess overrides.
     """
+    n, k = cells["n"].to_numpy(), cells["overrides"].to_numpy()
     kept: list[Pattern] = []
+    covered = np.zeros(len(cells), dtype=bool)
     for candidate in patterns:
         conditions = set(candidate.conditions)
-        redundant = False
-        for other in kept:
-            others = set(other.conditions)
-            if others < conditions:  # candidate refines a kept pattern
-                if stats.binom.sf(candidate.overrides - 1, candidate.n, other.rate) >= 0.01:
-                    redundant = True
-            elif conditions < others and other.excess >= 0.75 * candidate.excess:
-                redundant = True  # a kept refinement already explains it
-        if not redundant:
-            kept.append(candidate)
-    # A generalisation kept first may be explained by a refinement kept after it.
+        parents = [other for other in kept if set(other.conditions) < conditions]
+        if parents:
+            if any(stats.binom.sf(candidate.overrides - 1, candidate.n, p.rate) >= 0.01 for p in parents):
+                continue
+        else:
+            outside = _members(cells, candidate.conditions) & ~covered
+            n_out, k_out = int(n[outside].sum()), int(k[outside].sum())
+            if n_out < min_cases or stats.binom.sf(k_out - 1, n_out, baseline) >= 0.01:
+                continue
+        kept.append(candidate)
+        covered |= _members(cells, candidate.conditions)
     return [
         p for p in kept if not any(set(p.conditions) < set(o.conditions) and o.excess >= 0.75 * p.excess for o in kept)
     ]

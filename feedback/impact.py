@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from analytics import experiments as ab
 from analytics import staggered
-from feedback import audit
+from feedback import audit, queries
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, ValidationFailed
@@ -31,7 +31,6 @@ from feedback.models import (
     Experiment,
     Exposure,
     ImpactPanel,
-    Outcome,
     PanelRow,
     Recommendation,
     User,
@@ -64,16 +63,6 @@ def _require(user: User, roles: tuple[str, ...], doing: str) -> None:
 # --- platform panels ----------------------------------------------------------------------
 
 
-def _period_start(session: Session, period: str) -> ColumnElement[str]:
-    """The UTC day or the Monday of the week a decision was made in, as YYYY-MM-DD, in SQL."""
-    if session.get_bind().dialect.name == "postgresql":
-        utc = func.timezone("UTC", Decision.decided_at)
-        return func.to_char(func.date_trunc(period, utc), "YYYY-MM-DD")
-    if period == "day":
-        return func.date(Decision.decided_at)
-    return func.date(Decision.decided_at, "weekday 0", "-6 days")
-
-
 def _handling_seconds(session: Session) -> ColumnElement[Any]:
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", Decision.decided_at - Decision.opened_at)
@@ -86,24 +75,13 @@ def _median(session: Session, expr: ColumnElement[float]) -> ColumnElement[float
     return func.median(expr)
 
 
-def _first_labels() -> Any:
-    """Each case's first label outcome (the one accuracy is judged against)."""
-    first = (
-        select(Outcome.recommendation_id, func.min(Outcome.id).label("outcome_id"))
-        .where(Outcome.label.is_not(None))
-        .group_by(Outcome.recommendation_id)
-        .subquery()
-    )
-    return select(first.c.recommendation_id, Outcome.label).join(Outcome, Outcome.id == first.c.outcome_id).subquery()
-
-
 def platform_frame(session: Session, model_id: int, unit: str, period: str) -> pd.DataFrame:
     """Per unit and period: decisions, median handling time, override rate, accuracy, reviewers (one GROUP BY)."""
     if unit not in PANEL_UNITS or period not in PERIODS:
         raise ValidationFailed("the panel is invalid", {"unit": "site or site_reviewer", "period": "day or week"})
-    start = _period_start(session, period).label("period")
-    labels = _first_labels()
-    correct = case((labels.c.label.is_(None), None), (Decision.final_action == labels.c.label, 1.0), else_=0.0)
+    start = queries.period_start(session, Decision.decided_at, period).label("period")
+    label = queries.first_label()
+    correct = case((label.is_(None), None), (Decision.final_action == label, 1.0), else_=0.0)
     overridden = case((Decision.action == "override", 1.0), (Decision.action == "accept", 0.0), else_=None)
     keys = [Recommendation.site, start] + ([Decision.reviewer_id, User.name] if unit == "site_reviewer" else [])
     query = (
@@ -117,7 +95,6 @@ def platform_frame(session: Session, model_id: int, unit: str, period: str) -> p
         )
         .join(Recommendation, Recommendation.id == Decision.recommendation_id)
         .join(User, User.id == Decision.reviewer_id)
-        .outerjoin(labels, labels.c.recommendation_id == Decision.recommendation_id)
         .where(Decision.model_id == model_id)
         .group_by(*keys)
     )
@@ -550,8 +527,8 @@ def _staggered_result(session: Session, run: AnalysisRun, progress: Callable[[fl
 
 def ab_frame(session: Session, experiment: Experiment) -> pd.DataFrame:
     """One row per decision made under the experiment: arm, unit, outcomes, and the reviewer's pre-period means."""
-    labels = _first_labels()
-    correct = case((labels.c.label.is_(None), None), (Decision.final_action == labels.c.label, 1.0), else_=0.0)
+    label = queries.first_label()
+    correct = case((label.is_(None), None), (Decision.final_action == label, 1.0), else_=0.0)
     overridden = case((Decision.action == "override", 1.0), (Decision.action == "accept", 0.0), else_=None)
     rows = session.execute(
         select(
@@ -568,7 +545,6 @@ def ab_frame(session: Session, experiment: Experiment) -> pd.DataFrame:
                 Decision.recommendation_id == Exposure.recommendation_id, Decision.reviewer_id == Exposure.reviewer_id
             ),
         )
-        .outerjoin(labels, labels.c.recommendation_id == Decision.recommendation_id)
         .where(Exposure.experiment_id == experiment.id)
     ).all()
     frame = pd.DataFrame(rows, columns=["arm", "unit_id", "reviewer_id", "handling_seconds", "override", "correct"])
@@ -580,7 +556,6 @@ def ab_frame(session: Session, experiment: Experiment) -> pd.DataFrame:
             func.avg(overridden).label("pre_override"),
             func.avg(correct).label("pre_correct"),
         )
-        .outerjoin(labels, labels.c.recommendation_id == Decision.recommendation_id)
         .where(
             Decision.model_id == experiment.model_id,
             Decision.decided_at < start,

@@ -515,6 +515,125 @@ class AnalysisRun(Base):
     experiment: Mapped[Experiment | None] = relationship()
 
 
+BACKLOG_STATUSES = ("new", "triaged", "planned", "in_training", "shipped", "verified", "dismissed")
+
+
+class BacklogItem(Base):
+    """A mined over-override pattern of one model version, tracked as retraining work.
+
+    Identity is (version, pattern_key): refreshing the mining updates the item, never copies it.
+    """
+
+    __tablename__ = "backlog_items"
+    __table_args__ = (
+        UniqueConstraint("model_version_id", "pattern_key"),
+        CheckConstraint(_in("status", BACKLOG_STATUSES), name="status"),
+        Index("ix_backlog_items_model_priority", "model_id", "priority"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id"))
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"))
+    pattern_key: Mapped[str] = mapped_column(String(500))
+    conditions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    title: Mapped[str] = mapped_column(Text)
+    cases: Mapped[int]
+    overrides: Mapped[int]
+    rate: Mapped[float]
+    rate_low: Mapped[float]
+    rate_high: Mapped[float]
+    baseline: Mapped[float]
+    excess: Mapped[float]
+    q_value: Mapped[float]
+    wrong_share: Mapped[float]
+    priority: Mapped[float]
+    top_final_action: Mapped[str | None] = mapped_column(String(64))
+    top_reason: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(default=True)  # credible at the last refresh
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    notes: Mapped[str] = mapped_column(Text, default="")
+    verified_by_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    row_version: Mapped[int] = mapped_column(default=1)
+
+    model: Mapped[Model] = relationship()
+    model_version: Mapped[ModelVersion] = relationship(foreign_keys=[model_version_id])
+    verified_by_version: Mapped[ModelVersion | None] = relationship(foreign_keys=[verified_by_version_id])
+    owner: Mapped[User | None] = relationship()
+
+    __mapper_args__ = {"version_id_col": row_version}
+
+
+WEBHOOK_EVENTS = ("backlog.item_created", "backlog.status_changed", "model_version.created")
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+class Webhook(Base):
+    """An admin-configured endpoint told about backlog events and new model versions, signed with its secret."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(128))  # the HMAC key: the receiver needs the same value
+    events: Mapped[list[str]] = mapped_column(JSONType)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """One event sent (or being retried) to one webhook: the delivery log."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)  # the exact body that was signed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None]
+
+    webhook: Mapped[Webhook] = relationship()
+
+
+EXPORT_FORMATS = ("csv", "jsonl", "parquet")
+
+
+class ExportJob(Base):
+    """A labelled-data export written off the request path, with its progress."""
+
+    __tablename__ = "export_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        CheckConstraint(_in("format", EXPORT_FORMATS), name="format"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    format: Mapped[str] = mapped_column(String(16))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    rows_done: Mapped[int] = mapped_column(default=0)
+    rows_total: Mapped[int | None]
+    path: Mapped[str | None] = mapped_column(String(500))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
 class AuditEvent(Base):
     """Append-only, hash-chained record of one state change."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, select, true
 from sqlalchemy.orm import Session, joinedload
 
-from feedback.models import Decision, DecisionException, Model, Recommendation
+from feedback.models import Decision, DecisionException, Model, Outcome, Recommendation
 
 
 @dataclass(frozen=True)
@@ -194,3 +195,31 @@ def exception_detail(session: Session, exception_id: int) -> DecisionException |
         ],
         populate_existing=True,
     )
+
+
+def first_label() -> Any:
+    """Correlated scalar subquery: the decided case's first label outcome (what accuracy is judged against).
+
+    A per-row indexed lookup; joining a grouped subquery instead made SQLite rescan outcomes.
+    """
+    return (
+        select(Outcome.label)
+        .where(Outcome.recommendation_id == Decision.recommendation_id, Outcome.label.is_not(None))
+        .order_by(Outcome.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def period_start(session: Session, column: Any, period: str) -> Any:
+    """The UTC day, or the Monday of the week, a timestamp falls in, as YYYY-MM-DD text, in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.date_trunc(period, func.timezone("UTC", column)), "YYYY-MM-DD")
+    if period == "day":
+        return func.date(column)
+    return func.date(column, "weekday 0", "-6 days")
+
+
+def week_start(session: Session, column: Any) -> Any:
+    """The Monday of the week a timestamp falls in (YYYY-MM-DD)."""
+    return period_start(session, column, "week")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit, exception_handling, experiments, rollup
+from feedback import audit, exception_handling, experiments, rollup, webhooks
 from feedback.audit import Actor, Change, canonical_json
 from feedback.db import UTCDateTime, utcnow
 from feedback.errors import (
@@ -200,7 +200,13 @@ def add_model_version(session: Session, actor: Actor, *, model_key: str, spec: M
         actor,
         [Change("model_version.registered", "model_version", version.id, {"model": model.key, **spec.model_dump()})],
     )
+    webhooks.enqueue(
+        session,
+        "model_version.created",
+        {"model": model.key, "version": version.version, "stage": version.stage, "id": version.id},
+    )
     session.commit()
+    webhooks.deliver_soon()
     return version
 
 

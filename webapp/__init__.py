@@ -54,6 +54,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
 
+    from feedback import webhooks
+    from webapp import jobs
+
+    webhooks.BACKOFF_SECONDS = float(app.config.get("WEBHOOK_BACKOFF_SECONDS", 2.0))
+    webhooks.set_runner(lambda: jobs.start_webhook_delivery(app))
+
     from webapp.errors import register_error_handlers
 
     register_error_handlers(app)

@@ -8,12 +8,14 @@ worker can show it, and a run whose worker was restarted shows as interrupted.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import Flask, current_app
 
-from feedback import impact
-from feedback.db import sqlite_write_intent
+from feedback import impact, webhooks
+from feedback.db import sqlite_write_intent, utcnow
 
 log = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="analysis")
@@ -37,3 +39,51 @@ def _execute(app: Flask, run_id: int) -> None:
             log.exception("analysis %s could not run", run_id)
         finally:
             session.close()
+
+
+# Webhook deliveries: at most one delivery loop per process; a request for another pass while
+# one runs is remembered, so an event queued as the loop finishes is not left waiting.
+_delivery_lock = threading.Lock()
+_another_pass = threading.Event()
+LONGEST_WAIT = 60.0  # beyond this a retry waits for the next event or `countersign webhooks deliver`
+
+
+def start_webhook_delivery(app: Flask) -> None:
+    """Run a delivery loop in the background unless one is already running."""
+    _another_pass.set()
+    if _delivery_lock.acquire(blocking=False):
+        _pool.submit(_deliver_loop, app)
+
+
+def _deliver_loop(app: Flask) -> None:
+    from webapp.extensions import db
+
+    try:
+        with app.app_context():
+            session = db.sessionmaker()
+            try:
+                while True:
+                    _another_pass.clear()
+                    due = webhooks.next_due(session)  # a plain read: no write lock unless there is work
+                    session.rollback()
+                    if due is None:
+                        if not _another_pass.is_set():
+                            break
+                        continue
+                    wait = (due - utcnow()).total_seconds()
+                    if wait > LONGEST_WAIT:
+                        break
+                    if wait > 0:
+                        time.sleep(wait)
+                        continue
+                    token = sqlite_write_intent.set(True)
+                    try:
+                        webhooks.deliver_due(session)
+                    finally:
+                        sqlite_write_intent.reset(token)
+            finally:
+                session.close()
+    except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
+        log.exception("webhook delivery loop failed")
+    finally:
+        _delivery_lock.release()

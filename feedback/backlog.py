@@ -1,0 +1,576 @@
+"""The retraining backlog: over-override patterns mined per model version, tracked as work items.
+
+Mining counts decisions per combination of condition values in one SQL GROUP BY, then hands
+that aggregated frame to `analytics.patterns`. Each condition knows both its GROUP BY
+expression and its WHERE clause, so an item's cases, its chart and its verification on a newer
+version all select exactly the subgroup that was mined.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from analytics import patterns as mining
+from analytics.overrides import compare_rates
+from feedback import audit, queries, webhooks
+from feedback.audit import Actor, Change
+from feedback.db import utcnow
+from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.models import (
+    BACKLOG_STATUSES,
+    BacklogItem,
+    Decision,
+    Model,
+    ModelVersion,
+    Recommendation,
+    User,
+)
+
+BACKLOG_READ_ROLES = ("model_owner", "admin", "analyst")
+BACKLOG_EDIT_ROLES = ("model_owner", "admin")
+SAMPLE = 5000  # recent cases read to discover segment and feature conditions
+MAX_CATEGORIES = 20
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One condition: how to group by it and how to select one of its values."""
+
+    name: str  # site, recommended_action, confidence, segment.KEY, feature.KEY
+    kind: str  # category, boolean or range
+    edges: tuple[float, ...] = ()  # range bins: [edges[i], edges[i+1])
+
+    def _value(self) -> Any:
+        if self.name == "site":
+            return Recommendation.site
+        if self.name == "recommended_action":
+            return Recommendation.recommended_action
+        if self.name == "confidence":
+            return Recommendation.confidence
+        column, key = self.name.split(".", 1)
+        data = Recommendation.segment if column == "segment" else Recommendation.features
+        if self.kind == "range":
+            return data[key].as_float()
+        if self.kind == "boolean":
+            return data[key].as_boolean()
+        return data[key].as_string()
+
+    def group_expr(self) -> ColumnElement[Any]:
+        """The value label of a case, in SQL (NULL when the case lacks it)."""
+        value = self._value()
+        if self.kind == "boolean":
+            return case((value.is_(True), "yes"), (value.is_(False), "no"), else_=None)
+        if self.kind != "range":
+            return value
+        whens = [(value < high, _range_label(low, high)) for low, high in zip(self.edges, self.edges[1:], strict=False)]
+        return case(*whens, else_=None) if whens else value
+
+    def clause(self, condition: dict[str, Any]) -> ColumnElement[bool]:
+        """SQL selecting the cases that meet one stored condition."""
+        value = self._value()
+        if self.kind == "boolean":
+            return value.is_(condition["value"] == "yes")
+        if self.kind == "range":
+            return and_(value >= condition["low"], value < condition["high"])
+        return value == condition["value"]
+
+    def condition(self, label: str) -> dict[str, Any]:
+        """The stored form of one mined value."""
+        spec: dict[str, Any] = {"dim": self.name, "kind": self.kind, "value": label}
+        if self.kind == "range":
+            for low, high in zip(self.edges, self.edges[1:], strict=False):
+                if _range_label(low, high) == label:
+                    spec.update(low=low, high=high)
+        return spec
+
+
+def _range_label(low: float, high: float) -> str:
+    if math.isinf(low):
+        return f"< {high:,.4g}"
+    if math.isinf(high):
+        return f"≥ {low:,.4g}"
+    return f"{low:,.4g}–{high:,.4g}"
+
+
+def dimension_of(condition: dict[str, Any]) -> Dimension:
+    """The dimension a stored condition belongs to (ranges carry their own bounds)."""
+    edges = (condition["low"], condition["high"]) if condition.get("kind") == "range" else ()
+    return Dimension(condition["dim"], condition.get("kind", "category"), edges)
+
+
+def dimensions(session: Session, version_id: int) -> list[Dimension]:
+    """Conditions worth mining for a version, discovered from its recent cases."""
+    rows = session.execute(
+        select(Recommendation.segment, Recommendation.features)
+        .join(Decision, Decision.recommendation_id == Recommendation.id)
+        .where(Decision.model_version_id == version_id)
+        .order_by(Decision.id.desc())
+        .limit(SAMPLE)
+    ).all()
+    found = [
+        Dimension("site", "category"),
+        Dimension("recommended_action", "category"),
+        Dimension("confidence", "range", (-math.inf, 0.5, 0.6, 0.7, 0.8, 0.9, math.inf)),
+    ]
+    for column in ("segment", "features"):
+        frame = pd.DataFrame([getattr(r, column) or {} for r in rows])
+        prefix = "segment" if column == "segment" else "feature"
+        for key in sorted(frame.columns):
+            values = frame[key].dropna()
+            if values.empty:
+                continue
+            if values.map(lambda v: isinstance(v, bool)).all():
+                found.append(Dimension(f"{prefix}.{key}", "boolean"))
+            elif values.map(lambda v: isinstance(v, int | float) and not isinstance(v, bool)).all():
+                quartiles = np.unique(np.quantile(values.astype(float), [0.25, 0.5, 0.75]))
+                if len(quartiles):
+                    found.append(Dimension(f"{prefix}.{key}", "range", (-math.inf, *quartiles.tolist(), math.inf)))
+            elif values.astype(str).nunique() <= MAX_CATEGORIES:
+                found.append(Dimension(f"{prefix}.{key}", "category"))
+    return found
+
+
+def cell_counts(session: Session, version_id: int, dims: Sequence[Dimension]) -> pd.DataFrame:
+    """Counts per combination of condition values for a version's countersigned cases (one GROUP BY)."""
+    label = queries.first_label()
+    overridden = Decision.action == "override"
+    known = overridden & label.is_not(None)
+    exprs = [d.group_expr().label(f"c{i}") for i, d in enumerate(dims)]
+    query = (
+        select(
+            *exprs,
+            func.count().label("n"),
+            func.sum(case((overridden, 1), else_=0)).label("overrides"),
+            func.sum(case((known, 1), else_=0)).label("override_outcomes"),
+            func.sum(case((known & (label != Recommendation.recommended_action), 1), else_=0)).label(
+                "override_ai_wrong"
+            ),
+        )
+        .join(Recommendation, Recommendation.id == Decision.recommendation_id)
+        .where(
+            Decision.model_version_id == version_id,
+            Decision.ai_shown.is_(True),
+            Decision.action.in_(("accept", "override")),
+        )
+        .group_by(*[e.element for e in exprs])
+    )
+    frame = pd.DataFrame(session.execute(query).mappings().all())
+    if frame.empty:
+        return frame
+    frame = frame.rename(columns={f"c{i}": d.name for i, d in enumerate(dims)})
+    for d in dims:
+        frame[d.name] = frame[d.name].map(lambda v: None if v is None else str(v))
+    return frame
+
+
+def pattern_clause(conditions: Sequence[dict[str, Any]]) -> ColumnElement[bool]:
+    """WHERE clause (on recommendations) for an item's subgroup."""
+    return and_(*(dimension_of(c).clause(c) for c in conditions))
+
+
+def describe(conditions: Sequence[dict[str, Any]]) -> str:
+    """Plain words for a subgroup: "claim band over_10k at site Leeds"."""
+    parts, where = [], []
+    for c in conditions:
+        dim, value = c["dim"], c["value"]
+        if dim == "site":
+            where.append(f"at site {value}")
+        elif dim == "recommended_action":
+            parts.append(f"when it recommends {value}")
+        elif dim == "confidence":
+            parts.append(f"at confidence {value}")
+        else:
+            name = dim.split(".", 1)[1].replace("_", " ")
+            parts.append(f"{name} {value}" if c.get("kind") != "boolean" else f"{name}: {value}")
+    return " and ".join(parts + where) if parts else " ".join(where)
+
+
+@dataclass(frozen=True)
+class RefreshSummary:
+    created: int
+    updated: int
+    retired: int
+
+
+def refresh(
+    session: Session, actor: Actor, model_key: str, *, min_cases: int = 30, alpha: float = 0.05
+) -> RefreshSummary:
+    """Mine every version of a model and create or update its backlog items (never duplicating one)."""
+    model = session.scalars(select(Model).where(Model.key == model_key)).first()
+    if model is None:
+        raise NotFound(f"no model {model_key}")
+    reasons = {r["code"]: r["label"] for r in model.reason_codes}
+    existing = {
+        (i.model_version_id, i.pattern_key): i
+        for i in session.scalars(select(BacklogItem).where(BacklogItem.model_id == model.id))
+    }
+    seen: set[tuple[int, str]] = set()
+    created: list[BacklogItem] = []
+    updated = 0
+    now = utcnow()
+    for version in session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id)):
+        dims = dimensions(session, version.id)
+        cells = cell_counts(session, version.id, dims)
+        if cells.empty:
+            continue
+        by_name = {d.name: d for d in dims}
+        found = mining.mine(cells, [d.name for d in dims], min_cases=min_cases, alpha=alpha)
+        overrides = _override_pairs(session, version.id, dims) if found else pd.DataFrame()
+        for pattern in found:
+            conditions = [by_name[name].condition(value) for name, value in pattern.conditions]
+            final, reason = _top_pair(overrides, pattern.conditions)
+            title = (
+                f"{version.version} is overridden {pattern.ratio:.1f}× more {_for(describe(conditions))}"
+                + (f": '{reasons.get(reason, reason)}'" if reason else "")
+                + f", {pattern.n:,} cases"
+            )
+            stats = {
+                "conditions": conditions,
+                "title": title,
+                "cases": pattern.n,
+                "overrides": pattern.overrides,
+                "rate": pattern.rate,
+                "rate_low": pattern.rate_low,
+                "rate_high": pattern.rate_high,
+                "baseline": pattern.baseline,
+                "excess": pattern.excess,
+                "q_value": pattern.q_value,
+                "wrong_share": pattern.wrong_share,
+                "priority": pattern.priority,
+                "top_final_action": final,
+                "top_reason": reason,
+                "active": True,
+                "refreshed_at": now,
+            }
+            key = (version.id, pattern.key)
+            seen.add(key)
+            item = existing.get(key)
+            if item is None:
+                item = BacklogItem(model_id=model.id, model_version_id=version.id, pattern_key=pattern.key, **stats)
+                session.add(item)
+                created.append(item)
+            else:
+                for name, value in stats.items():
+                    setattr(item, name, value)
+                updated += 1
+    retired = 0
+    for key, item in existing.items():
+        if key not in seen and item.active:
+            item.active, item.refreshed_at = False, now
+            retired += 1
+    try:
+        session.flush()
+    except IntegrityError:
+        # Another refresh of the same model won the race; its items stand, nothing is duplicated.
+        session.rollback()
+        raise Conflict("the backlog is being refreshed by someone else; try again in a moment") from None
+    changes = [
+        Change("backlog.item_created", "backlog_item", i.id, {"pattern": i.pattern_key, "title": i.title})
+        for i in created
+    ]
+    changes.append(
+        Change(
+            "backlog.refreshed", "model", model.id, {"created": len(created), "updated": updated, "retired": retired}
+        )
+    )
+    audit.record(session, actor, changes)
+    for item in created:
+        webhooks.enqueue(session, "backlog.item_created", item_payload(item))
+    session.commit()
+    webhooks.deliver_soon()
+    return RefreshSummary(len(created), updated, retired)
+
+
+def _for(description: str) -> str:
+    return description if description.startswith("at ") or description.startswith("when ") else f"for {description}"
+
+
+def _override_pairs(session: Session, version_id: int, dims: Sequence[Dimension]) -> pd.DataFrame:
+    """(condition values, final action, reason) counts over the version's overrides (one GROUP BY)."""
+    exprs = [d.group_expr().label(f"c{i}") for i, d in enumerate(dims)]
+    rows = session.execute(
+        select(*exprs, Decision.final_action, Decision.reason_code, func.count().label("n"))
+        .join(Recommendation, Recommendation.id == Decision.recommendation_id)
+        .where(Decision.model_version_id == version_id, Decision.ai_shown.is_(True), Decision.action == "override")
+        .group_by(*[e.element for e in exprs], Decision.final_action, Decision.reason_code)
+    ).mappings()
+    frame = pd.DataFrame(rows.all())
+    if frame.empty:
+        return frame
+    frame = frame.rename(columns={f"c{i}": d.name for i, d in enumerate(dims)})
+    for d in dims:
+        frame[d.name] = frame[d.name].map(lambda v: None if v is None else str(v))
+    return frame
+
+
+def _top_pair(overrides: pd.DataFrame, conditions: tuple[tuple[str, str], ...]) -> tuple[str | None, str | None]:
+    """The most common (final action, reason code) among a subgroup's overrides."""
+    if overrides.empty:
+        return None, None
+    mask = np.ones(len(overrides), dtype=bool)
+    for column, value in conditions:
+        mask &= (overrides[column] == value).to_numpy()
+    counts = overrides[mask].groupby(["final_action", "reason_code"], dropna=False)["n"].sum()
+    if counts.empty:
+        return None, None
+    final, reason = counts.sort_values(ascending=False, kind="stable").index[0]
+    return (None if pd.isna(final) else str(final)), (None if pd.isna(reason) else str(reason))
+
+
+def item_payload(item: BacklogItem) -> dict[str, Any]:
+    """The JSON shape of an item (API and webhooks)."""
+    return {
+        "id": item.id,
+        "model": item.model.key if item.model else None,
+        "model_version": item.model_version.version if item.model_version else None,
+        "pattern": item.pattern_key,
+        "conditions": item.conditions,
+        "title": item.title,
+        "cases": item.cases,
+        "overrides": item.overrides,
+        "rate": item.rate,
+        "rate_low": item.rate_low,
+        "rate_high": item.rate_high,
+        "baseline": item.baseline,
+        "ratio": item.rate / item.baseline if item.baseline else None,
+        "excess_overrides": item.excess,
+        "q_value": item.q_value,
+        "ai_wrong_share": item.wrong_share,
+        "priority": item.priority,
+        "top_final_action": item.top_final_action,
+        "top_reason": item.top_reason,
+        "active": item.active,
+        "status": item.status,
+        "owner": item.owner.email if item.owner else None,
+        "notes": item.notes,
+        "verified_by_version": item.verified_by_version.version if item.verified_by_version else None,
+        "row_version": item.row_version,
+        "refreshed_at": item.refreshed_at.isoformat(),
+    }
+
+
+@dataclass(frozen=True)
+class BacklogFilter:
+    model_key: str
+    status: str | None = None
+    version: str | None = None
+    owner_id: int | None = None
+    include_inactive: bool = False
+
+
+def ranked(session: Session, flt: BacklogFilter) -> list[BacklogItem]:
+    """The model's items, highest priority first (items no longer credible last, when asked for)."""
+    query = (
+        select(BacklogItem)
+        .join(Model, Model.id == BacklogItem.model_id)
+        .join(ModelVersion, ModelVersion.id == BacklogItem.model_version_id)
+        .where(Model.key == flt.model_key)
+        .options(
+            joinedload(BacklogItem.model),
+            joinedload(BacklogItem.model_version),
+            joinedload(BacklogItem.owner),
+            joinedload(BacklogItem.verified_by_version),
+        )
+        .order_by(BacklogItem.active.desc(), BacklogItem.priority.desc(), BacklogItem.id)
+    )
+    if flt.status:
+        query = query.where(BacklogItem.status == flt.status)
+    if flt.version:
+        query = query.where(ModelVersion.version == flt.version)
+    if flt.owner_id:
+        query = query.where(BacklogItem.owner_id == flt.owner_id)
+    if not flt.include_inactive:
+        query = query.where(BacklogItem.active.is_(True))
+    return list(session.scalars(query))
+
+
+def get_item(session: Session, item_id: int) -> BacklogItem:
+    item = session.get(
+        BacklogItem,
+        item_id,
+        options=[joinedload(BacklogItem.model), joinedload(BacklogItem.model_version), joinedload(BacklogItem.owner)],
+        populate_existing=True,
+    )
+    if item is None:
+        raise NotFound(f"no backlog item {item_id}")
+    return item
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A newer version's override rate on the same subgroup, against the item's."""
+
+    version: ModelVersion
+    cases: int
+    overrides: int
+    rate: float
+    p_value: float
+    lower: bool
+
+
+def verification(session: Session, item: BacklogItem, alpha: float = 0.05) -> Verification | None:
+    """Test the newest later version with cases in the subgroup: is its override rate significantly lower?"""
+    newer = session.scalars(
+        select(ModelVersion)
+        .where(ModelVersion.model_id == item.model_id, ModelVersion.created_at > item.model_version.created_at)
+        .order_by(ModelVersion.created_at.desc())
+    ).all()
+    for version in newer:
+        n, k = _subgroup_counts(session, version.id, item.conditions)
+        if n < 10:
+            continue
+        comparison = compare_rates(version.version, k, n, item.model_version.version, item.overrides, item.cases)
+        # One-sided: lower than the item's version.
+        one_sided = comparison.p_value / 2 if comparison.difference < 0 else 1 - comparison.p_value / 2
+        return Verification(version, n, k, k / n, one_sided, comparison.difference < 0 and one_sided < alpha)
+    return None
+
+
+def _subgroup_counts(session: Session, version_id: int, conditions: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    row = session.execute(
+        select(func.count(), func.sum(case((Decision.action == "override", 1), else_=0)))
+        .join(Recommendation, Recommendation.id == Decision.recommendation_id)
+        .where(
+            Decision.model_version_id == version_id,
+            Decision.ai_shown.is_(True),
+            Decision.action.in_(("accept", "override")),
+            pattern_clause(conditions),
+        )
+    ).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def update_item(
+    session: Session,
+    user: User,
+    item_id: int,
+    *,
+    status: str | None = None,
+    owner_email: str | None = None,
+    notes: str | None = None,
+    row_version: int | None = None,
+) -> BacklogItem:
+    """Change an item's status, owner or notes; `verified` needs a newer version to prove it."""
+    from feedback.services import require_role
+
+    require_role(user, BACKLOG_EDIT_ROLES, "change backlog items")
+    item = get_item(session, item_id)
+    if row_version is not None and row_version != item.row_version:
+        raise Conflict("someone else changed this item; reload it and try again")
+    fields: dict[str, str] = {}
+    before = {"status": item.status, "owner": item.owner.email if item.owner else None}
+    evidence: dict[str, Any] = {}
+    if status is not None and status != item.status:
+        if status not in BACKLOG_STATUSES:
+            fields["status"] = "must be one of " + ", ".join(BACKLOG_STATUSES)
+        elif status == "verified":
+            check = verification(session, item)
+            if check is None:
+                fields["status"] = "no newer version has decided cases in this pattern yet"
+            elif not check.lower:
+                fields["status"] = (
+                    f"{check.version.version} is overridden {check.rate:.1%} here ({check.overrides}/{check.cases}) "
+                    f"against {item.rate:.1%}: not significantly lower (one-sided p = {check.p_value:.3g})"
+                )
+            else:
+                item.verified_by_version_id = check.version.id
+                evidence = {"version": check.version.version, "rate": check.rate, "p_value": check.p_value}
+        if status != "verified":
+            item.verified_by_version_id = None
+        item.status = status
+    if owner_email is not None:
+        if owner_email == "":
+            item.owner_id = None
+        else:
+            owner = session.scalars(select(User).where(User.email == owner_email.strip().lower())).first()
+            if owner is None:
+                fields["owner"] = f"no user {owner_email}"
+            else:
+                item.owner_id = owner.id
+    if notes is not None:
+        if len(notes) > 10_000:
+            fields["notes"] = "must be at most 10,000 characters"
+        item.notes = notes
+    if fields:
+        session.rollback()
+        raise ValidationFailed("the change is not allowed", fields)
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict("someone else changed this item at the same time; reload it") from None
+    changes = [
+        Change("backlog.item_updated", "backlog_item", item.id, {"before": before, "status": item.status, **evidence})
+    ]
+    audit.record(session, Actor(user.id, user.email), changes)
+    if before["status"] != item.status:
+        session.refresh(item)
+        webhooks.enqueue(session, "backlog.status_changed", {**item_payload(item), "previous_status": before["status"]})
+    session.commit()
+    webhooks.deliver_soon()
+    return get_item(session, item.id)
+
+
+def example_cases(session: Session, item: BacklogItem, limit: int = 20) -> list[dict[str, Any]]:
+    """The item's most recent overrides (then accepts), for people to read."""
+    rows = session.execute(
+        select(
+            Recommendation.id,
+            Recommendation.external_id,
+            Recommendation.subject,
+            Recommendation.site,
+            Recommendation.recommended_action,
+            Recommendation.confidence,
+            Decision.action,
+            Decision.final_action,
+            Decision.reason_code,
+            Decision.note,
+            Decision.decided_at,
+        )
+        .join(Decision, Decision.recommendation_id == Recommendation.id)
+        .where(Decision.model_version_id == item.model_version_id, pattern_clause(item.conditions))
+        .order_by((Decision.action == "override").desc(), Decision.decided_at.desc())
+        .limit(limit)
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def rate_over_time(session: Session, item: BacklogItem) -> pd.DataFrame:
+    """The subgroup's weekly override rate per version of the model (for the item's chart)."""
+    week = queries.week_start(session, Decision.decided_at)
+    rows = session.execute(
+        select(
+            ModelVersion.version,
+            week.label("week"),
+            func.count().label("n"),
+            func.sum(case((Decision.action == "override", 1), else_=0)).label("overrides"),
+        )
+        .join(Recommendation, Recommendation.id == Decision.recommendation_id)
+        .join(ModelVersion, ModelVersion.id == Decision.model_version_id)
+        .where(
+            Decision.model_id == item.model_id,
+            Decision.ai_shown.is_(True),
+            Decision.action.in_(("accept", "override")),
+            pattern_clause(item.conditions),
+        )
+        .group_by(ModelVersion.version, week)
+        .order_by(week)
+    ).all()
+    frame = pd.DataFrame(rows, columns=["version", "week", "n", "overrides"])
+    frame["rate"] = frame["overrides"] / frame["n"]
+    return frame
+
+
+def refreshed_at(session: Session, model_id: int) -> datetime | None:
+    return session.scalar(select(func.max(BacklogItem.refreshed_at)).where(BacklogItem.model_id == model_id))

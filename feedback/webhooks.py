@@ -1,0 +1,190 @@
+"""Outgoing webhooks: backlog events and new model versions, signed, retried with backoff, logged.
+
+Events are queued as delivery rows in the same transaction as the change they report, so an
+event is never sent for a change that rolled back, and none is lost if the process dies: any
+later delivery pass (or `countersign webhooks deliver`) picks up what is due.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feedback import audit
+from feedback.audit import Actor, Change
+from feedback.db import utcnow
+from feedback.errors import NotFound, ValidationFailed
+from feedback.models import WEBHOOK_EVENTS, User, Webhook, WebhookDelivery
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Countersign-Signature"
+MAX_ATTEMPTS = 6
+BACKOFF_SECONDS = 2.0  # attempt k waits BACKOFF_SECONDS * 2**(k-1); the app sets it from its config
+TIMEOUT_SECONDS = 5.0
+_runner: Callable[[], None] | None = None
+_queued = False  # this process queued deliveries since it last started a pass
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The signature header value: HMAC-SHA256 of the exact body with the webhook's secret."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def set_runner(runner: Callable[[], None] | None) -> None:
+    """How to start a background delivery pass (the web app registers its thread pool)."""
+    global _runner
+    _runner = runner
+
+
+def deliver_soon() -> None:
+    """Start delivering queued events in the background, if this process can and anything was queued."""
+    global _queued
+    if _runner is not None and _queued:
+        _queued = False
+        _runner()
+
+
+def enqueue(session: Session, event: str, data: dict[str, Any]) -> int:
+    """Queue an event for every active webhook that wants it (in the caller's transaction)."""
+    global _queued
+    now = utcnow()
+    body = json.dumps({"event": event, "sent_at": now.isoformat(), "data": data}, sort_keys=True, default=str)
+    hooks = [h for h in session.scalars(select(Webhook).where(Webhook.active.is_(True))) if event in h.events]
+    for hook in hooks:
+        session.add(WebhookDelivery(webhook_id=hook.id, event=event, payload=body, next_attempt_at=now))
+    _queued = _queued or bool(hooks)
+    return len(hooks)
+
+
+def create_webhook(session: Session, user: User, *, url: str, events: list[str]) -> Webhook:
+    """Register an endpoint (admins only); its signing secret is generated here."""
+    from feedback.services import require_role
+
+    require_role(user, ("admin",), "configure webhooks")
+    fields = {}
+    parsed = urlparse((url or "").strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
+        fields["url"] = "must be an http(s) URL"
+    unknown = sorted(set(events) - set(WEBHOOK_EVENTS))
+    if not events or unknown:
+        fields["events"] = "choose from " + ", ".join(WEBHOOK_EVENTS)
+    if fields:
+        raise ValidationFailed("the webhook is invalid", fields)
+    hook = Webhook(url=url.strip(), secret=secrets.token_hex(32), events=sorted(set(events)), created_by_id=user.id)
+    session.add(hook)
+    session.flush()
+    # The secret is not audited: the audit trail is widely readable.
+    audit.record(
+        session,
+        Actor(user.id, user.email),
+        [Change("webhook.created", "webhook", hook.id, {"url": hook.url, "events": hook.events})],
+    )
+    session.commit()
+    return hook
+
+
+def set_active(session: Session, user: User, webhook_id: int, active: bool) -> Webhook:
+    from feedback.services import require_role
+
+    require_role(user, ("admin",), "configure webhooks")
+    hook = session.get(Webhook, webhook_id)
+    if hook is None:
+        raise NotFound(f"no webhook {webhook_id}")
+    hook.active = active
+    audit.record(
+        session,
+        Actor(user.id, user.email),
+        [Change("webhook.enabled" if active else "webhook.disabled", "webhook", hook.id)],
+    )
+    session.commit()
+    return hook
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=BACKOFF_SECONDS * 2 ** (attempts - 1))
+
+
+def deliver_due(session: Session, now: datetime | None = None) -> int:
+    """Send every delivery that is due once; returns how many were attempted.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL, so several workers never send
+    the same delivery twice at once.
+    """
+    now = now or utcnow()
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(50)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    due = list(session.scalars(query))
+    for delivery in due:
+        _attempt(delivery)
+    session.commit()
+    return len(due)
+
+
+def _attempt(delivery: WebhookDelivery) -> None:
+    hook = delivery.webhook
+    body = delivery.payload.encode()
+    request = urllib.request.Request(
+        hook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Countersign-Webhooks/1",
+            "X-Countersign-Event": delivery.event,
+            "X-Countersign-Delivery": str(delivery.id),
+            SIGNATURE_HEADER: sign(hook.secret, body),
+        },
+    )
+    delivery.attempts += 1
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - admin-configured URL
+            delivery.last_status_code = response.status
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", utcnow(), None
+        delivery.last_error = ""
+        return
+    except urllib.error.HTTPError as exc:
+        delivery.last_status_code, delivery.last_error = exc.code, f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        delivery.last_status_code, delivery.last_error = None, str(getattr(exc, "reason", exc))[:500]
+    if delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status, delivery.next_attempt_at = "failed", None
+        log.warning("webhook delivery %s failed after %s attempts", delivery.id, delivery.attempts)
+    else:
+        delivery.next_attempt_at = utcnow() + _backoff(delivery.attempts)
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the earliest pending delivery is due (None when nothing is pending)."""
+    return session.scalar(
+        select(WebhookDelivery.next_attempt_at)
+        .where(WebhookDelivery.status == "pending")
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(1)
+    )
+
+
+def deliveries(session: Session, limit: int = 100) -> list[WebhookDelivery]:
+    return list(session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id.desc()).limit(limit)))
+
+
+def webhooks(session: Session) -> list[Webhook]:
+    return list(session.scalars(select(Webhook).order_by(Webhook.id)))

@@ -1,0 +1,115 @@
+"""The retraining backlog: mined from real decisions, refreshed without duplicates, verified by a newer version."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from feedback import backlog, services
+from feedback.errors import PermissionDenied, ValidationFailed
+from feedback.models import AuditEvent, BacklogItem, ModelVersion
+from feedback.schemas import ModelVersionIn, RecommendationIn
+from tests.factories import TEST_ACTOR, make_model, make_user, payload
+
+
+def decide_many(session, reviewer, version, n, start, override_rate):
+    """Ingest `n` cases on a version and decide them; over_10k claims get `override_rate(band)`."""
+    rng = random.Random(start)
+    specs = []
+    for i in range(start, start + n):
+        band = "over_10k" if i % 4 == 0 else "under_10k"
+        specs.append(
+            RecommendationIn.model_validate(
+                payload(i, model_version=version, segment={"claim_band": band}, site=rng.choice(["Leeds", "York"]))
+            )
+        )
+    results = services.ingest_recommendations(session, TEST_ACTOR, specs)
+    seen: dict[str, int] = {}
+    for spec, result in zip(specs, results, strict=True):
+        # Exactly the given share of each band is overridden, spread evenly (no sampling luck).
+        band = spec.segment["claim_band"]
+        j = seen[band] = seen.get(band, 0) + 1
+        rate = override_rate(band)
+        if math.floor(j * rate) > math.floor((j - 1) * rate):
+            extra = {"action": "override", "final_action": "deny", "reason_code": "missing_context"}
+        else:
+            extra = {"action": "accept"}
+        services.record_decision(session, recommendation_id=result.id, reviewer=reviewer, **extra)
+
+
+@pytest.fixture
+def planted(session):
+    make_model(session)
+    reviewer = make_user(session)
+    decide_many(session, reviewer, "v1", 320, 1, lambda band: 0.45 if band == "over_10k" else 0.06)
+    return reviewer
+
+
+def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
+    summary = backlog.refresh(session, TEST_ACTOR, "claims")
+    assert summary.created >= 1
+    items = backlog.ranked(session, backlog.BacklogFilter("claims"))
+    top = items[0]
+    assert top.pattern_key == "segment.claim_band=over_10k"
+    assert top.title.startswith("v1 is overridden") and "claim band over_10k: 'Missing context'" in top.title
+    assert top.cases == 80 and top.top_final_action == "deny" and top.top_reason == "missing_context"
+    assert top.rate_low < top.rate < top.rate_high and top.rate > 2 * top.baseline
+    again = backlog.refresh(session, TEST_ACTOR, "claims")
+    assert again.created == 0 and again.updated == summary.created
+    count = session.scalar(select(func.count()).select_from(BacklogItem))
+    assert count == summary.created
+    assert session.scalar(select(func.count()).where(AuditEvent.action == "backlog.item_created")) == count
+    cases = backlog.example_cases(session, top)
+    assert cases and all(c["recommended_action"] == "pay" for c in cases)
+    assert cases[0]["action"] == "override"
+
+
+def test_verified_needs_a_newer_version_that_is_significantly_better(session, planted):
+    backlog.refresh(session, TEST_ACTOR, "claims")
+    owner = make_user(session, "model_owner")
+    item = backlog.ranked(session, backlog.BacklogFilter("claims"))[0]
+    with pytest.raises(ValidationFailed) as err:
+        backlog.update_item(session, owner, item.id, status="verified")
+    assert "no newer version" in err.value.fields["status"]
+    session.rollback()
+    # v2 is no better on the pattern: still not verified.
+    services.add_model_version(
+        session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="production")
+    )
+    v2 = session.scalars(select(ModelVersion).where(ModelVersion.version == "v2")).one()
+    v2.created_at = item.model_version.created_at + timedelta(seconds=1)
+    session.commit()
+    decide_many(session, planted, "v2", 120, 1000, lambda band: 0.6 if band == "over_10k" else 0.06)
+    with pytest.raises(ValidationFailed) as err:
+        backlog.update_item(session, owner, item.id, status="verified")
+    assert "not significantly lower" in err.value.fields["status"]
+    session.rollback()
+    # v3 fixes it: now the item can be verified, and the evidence is audited.
+    services.add_model_version(
+        session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v3", stage="production")
+    )
+    v3 = session.scalars(select(ModelVersion).where(ModelVersion.version == "v3")).one()
+    v3.created_at = v2.created_at + timedelta(seconds=1)
+    session.commit()
+    decide_many(session, planted, "v3", 200, 2000, lambda band: 0.05)
+    done = backlog.update_item(session, owner, item.id, status="verified", owner_email=owner.email, notes="fixed in v3")
+    assert done.status == "verified" and done.verified_by_version.version == "v3" and done.owner_id == owner.id
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "backlog.item_updated")).all()[-1]
+    assert '"version":"v3"' in event.details
+    with pytest.raises(PermissionDenied):
+        backlog.update_item(session, planted, item.id, status="dismissed")
+    with pytest.raises(ValidationFailed) as err:
+        backlog.update_item(session, owner, item.id, status="lost")
+    assert "status" in err.value.fields
+
+
+def test_refresh_on_noise_creates_nothing_much(session):
+    make_model(session)
+    reviewer = make_user(session)
+    decide_many(session, reviewer, "v1", 240, 1, lambda band: 0.1)
+    summary = backlog.refresh(session, TEST_ACTOR, "claims")
+    assert summary.created == 0
