@@ -205,6 +205,12 @@ def seed(
     progress(f"guardrails: {len(alerts)} alert(s) raised")
     _rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)
     ab_test.finish(session, progress)
+    from feedback import backlog
+
+    for model in (claims, fraud):
+        summary = backlog.refresh(session, SEED_ACTOR, model.key)
+        top = backlog.ranked(session, backlog.BacklogFilter(model.key))
+        progress(f"backlog {model.key}: {summary.created} item(s); top: {top[0].title if top else 'none'}")
     return True
 
 

@@ -163,6 +163,7 @@ def _attempt(delivery: WebhookDelivery) -> None:
         return
     except urllib.error.HTTPError as exc:
         delivery.last_status_code, delivery.last_error = exc.code, f"HTTP {exc.code}"
+        exc.close()
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         delivery.last_status_code, delivery.last_error = None, str(getattr(exc, "reason", exc))[:500]
     if delivery.attempts >= MAX_ATTEMPTS:

@@ -38,7 +38,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
 
     from webapp.api import bp as api_bp
-    from webapp.views import admin, auth, decision_exceptions, impact, overrides, queue, review, vendor
+    from webapp.views import (
+        admin,
+        auth,
+        backlog,
+        decision_exceptions,
+        exports,
+        impact,
+        overrides,
+        queue,
+        review,
+        vendor,
+    )
 
     for blueprint in (
         auth.bp,
@@ -48,6 +59,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         overrides.bp,
         admin.bp,
         impact.bp,
+        backlog.bp,
+        exports.bp,
         vendor.bp,
     ):
         app.register_blueprint(blueprint)

@@ -30,7 +30,8 @@ def submit(run_id: int) -> Future[None]:
 def _execute(app: Flask, run_id: int) -> None:
     from webapp.extensions import db
 
-    sqlite_write_intent.set(True)  # this thread writes progress: take SQLite's write lock up front
+    # This task writes progress: take SQLite's write lock up front (reset after: pool threads are reused).
+    token = sqlite_write_intent.set(True)
     with app.app_context():
         session = db.sessionmaker()
         try:
@@ -39,6 +40,7 @@ def _execute(app: Flask, run_id: int) -> None:
             log.exception("analysis %s could not run", run_id)
         finally:
             session.close()
+            sqlite_write_intent.reset(token)
 
 
 # Webhook deliveries: at most one delivery loop per process; a request for another pass while
@@ -87,3 +89,26 @@ def _deliver_loop(app: Flask) -> None:
         log.exception("webhook delivery loop failed")
     finally:
         _delivery_lock.release()
+
+
+def submit_export(job_id: int) -> Future[None]:
+    """Write a labelled-data export to the instance folder in the background."""
+    from pathlib import Path
+
+    from feedback import exports
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        from webapp.extensions import db
+
+        sqlite_write_intent.set(False)  # the export's reader must not hold SQLite's write lock
+        with app.app_context():
+            try:
+                exports.run_job(
+                    db.sessionmaker, job_id, Path(app.config.get("EXPORT_DIR") or Path(app.instance_path) / "exports")
+                )
+            except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
+                log.exception("export %s could not run", job_id)
+
+    return _pool.submit(run)

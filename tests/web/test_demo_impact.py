@@ -52,3 +52,21 @@ def test_the_demo_ab_test_passes_its_sample_ratio_check_and_cuped_sharpens_it(se
         # The reviewers' own pre-test speed explains most of the between-reviewer spread.
         assert handling["cuped"]["estimate_variance_reduction"] > 0.5
         assert handling["cuped"]["se"] < handling["effect"]["se"]
+
+
+def test_the_seeded_poor_segment_is_the_top_backlog_item_and_stays_one(seeded):
+    from feedback import backlog
+    from feedback.audit import Actor
+    from feedback.models import BacklogItem
+
+    with Session(seeded) as session:
+        items = backlog.ranked(session, backlog.BacklogFilter("claims_triage"))
+        assert items[0].pattern_key == "segment.claim_band=over_10k"
+        assert items[0].model_version.version == "v1"
+        assert items[0].title.startswith("v1 is overridden") and "claim band over_10k" in items[0].title
+        before = session.scalar(select(func.count()).select_from(BacklogItem))
+        summary = backlog.refresh(session, Actor(None, "test"), "claims_triage")
+        assert summary.created == 0
+        assert session.scalar(select(func.count()).select_from(BacklogItem)) == before
+        again = backlog.ranked(session, backlog.BacklogFilter("claims_triage"))
+        assert [i.id for i in again][:1] == [items[0].id]

@@ -72,6 +72,7 @@ def not_found(what: str) -> None:
 # Route modules register themselves on `bp` when imported.
 from webapp.api import (  # noqa: E402,F401
     analytics,
+    backlog,
     decision_exceptions,
     experiments,
     models,

@@ -208,3 +208,54 @@ def save_rules(version_id: int) -> tuple[str, int]:
         message = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
         return render_settings(key, 422, rule_problem={version_id: message})
     return render_settings(key, notice=f"Rules for {version.version} saved.")
+
+
+def render_webhooks(status: int = 200, **extra: Any) -> tuple[str, int]:
+    from feedback import webhooks
+    from feedback.models import WEBHOOK_EVENTS
+
+    context: dict[str, Any] = {
+        "hooks": webhooks.webhooks(db.session),
+        "deliveries": webhooks.deliveries(db.session),
+        "events": WEBHOOK_EVENTS,
+        "problem": None,
+        "fields": {},
+        "notice": None,
+        "new_secret": None,
+        **extra,
+    }
+    return render_page_or_block("admin/webhooks.html", "webhooks_body", status=status, **context)
+
+
+@bp.get("/webhooks")
+@login_required(("admin",))
+def webhooks_page() -> tuple[str, int]:
+    """Webhooks and their delivery log."""
+    return render_webhooks()
+
+
+@bp.post("/webhooks")
+@login_required(("admin",))
+def create_webhook() -> tuple[str, int]:
+    """Register an endpoint; its signing secret is shown once, here."""
+    from feedback import webhooks
+
+    try:
+        hook = webhooks.create_webhook(
+            db.session, g.user, url=request.form.get("url", ""), events=request.form.getlist("events")
+        )
+    except ValidationFailed as exc:
+        return render_webhooks(422, problem=exc.message, fields=exc.fields)
+    return render_webhooks(notice=f"Webhook {hook.id} added.", new_secret=hook.secret)
+
+
+@bp.post("/webhooks/<int:webhook_id>/<any(enable, disable):change>")
+@login_required(("admin",))
+def toggle_webhook(webhook_id: int, change: str) -> tuple[str, int]:
+    from feedback import webhooks
+
+    try:
+        webhooks.set_active(db.session, g.user, webhook_id, change == "enable")
+    except NotFound:
+        abort(404)
+    return render_webhooks(notice=f"Webhook {webhook_id} {change}d.")

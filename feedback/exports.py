@@ -1,0 +1,393 @@
+"""Labelled training data: decided cases as CSV, JSON Lines or Parquet, streamed in chunks.
+
+Rows come from a server-side cursor `CHUNK` at a time and leave as bytes at once, so an export
+of millions of cases never holds more than one chunk in memory. The label is the human's final
+action; reviewers appear only as their role unless an admin asks for identities.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Select, func, select, text, update
+from sqlalchemy.orm import Session
+
+from feedback import audit, backlog, queries
+from feedback.audit import Actor, Change
+from feedback.db import sqlite_write_intent, utcnow
+from feedback.errors import NotFound, PermissionDenied, ValidationFailed
+from feedback.models import EXPORT_FORMATS, BacklogItem, Decision, ExportJob, Model, ModelVersion, Recommendation, User
+
+EXPORT_ROLES = ("model_owner", "admin", "analyst")
+CHUNK = 5000
+MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
+BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("case_id", pa.int64()),
+    ("external_id", pa.string()),
+    ("model", pa.string()),
+    ("model_version", pa.string()),
+    ("site", pa.string()),
+    ("recommended_action", pa.string()),
+    ("confidence", pa.float64()),
+    ("label", pa.string()),
+    ("action", pa.string()),
+    ("reason_code", pa.string()),
+    ("ai_shown", pa.bool_()),
+    ("reviewer_role", pa.string()),
+    ("outcome_label", pa.string()),
+    ("created_at", pa.timestamp("us", tz="UTC")),
+    ("opened_at", pa.timestamp("us", tz="UTC")),
+    ("decided_at", pa.timestamp("us", tz="UTC")),
+]
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """What to export."""
+
+    model_key: str
+    format: str = "csv"
+    version: str | None = None
+    decided_from: datetime | None = None
+    decided_to: datetime | None = None
+    backlog_item_id: int | None = None
+    overrides_only: bool = False
+    include_reviewer: bool = False
+
+    def as_params(self) -> dict[str, Any]:
+        return {
+            "model": self.model_key,
+            "version": self.version,
+            "from": self.decided_from.isoformat() if self.decided_from else None,
+            "to": self.decided_to.isoformat() if self.decided_to else None,
+            "backlog_item": self.backlog_item_id,
+            "overrides_only": self.overrides_only,
+            "include_reviewer": self.include_reviewer,
+        }
+
+
+def parse_spec(user: User, args: dict[str, Any]) -> ExportSpec:
+    """Check an export request (query string or form); 422 naming each bad field."""
+    from feedback.services import require_role
+
+    require_role(user, EXPORT_ROLES, "export labelled data")
+    fields: dict[str, str] = {}
+    fmt = (args.get("format") or "csv").lower()
+    if fmt not in EXPORT_FORMATS:
+        fields["format"] = "must be csv, parquet or jsonl"
+    if not args.get("model"):
+        fields["model"] = "choose a model"
+
+    def when(name: str) -> datetime | None:
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return None
+        try:
+            value = datetime.fromisoformat(raw)
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        except ValueError:
+            fields[name] = "must be a date (YYYY-MM-DD) or an ISO timestamp"
+            return None
+
+    start, end = when("from"), when("to")
+    if start and end and end < start:
+        fields["to"] = "must not be before from"
+    item_raw = str(args.get("backlog_item") or "").strip()
+    if item_raw and not item_raw.isdigit():
+        fields["backlog_item"] = "must be a backlog item id"
+    include_reviewer = str(args.get("include_reviewer") or "").lower() in ("1", "true", "yes", "on")
+    if fields:
+        raise ValidationFailed("the export is invalid", fields)
+    if include_reviewer and user.role != "admin":
+        raise PermissionDenied("only an admin may export reviewers' identities")
+    return ExportSpec(
+        model_key=str(args["model"]),
+        format=fmt,
+        version=args.get("version") or None,
+        decided_from=start,
+        decided_to=end,
+        backlog_item_id=int(item_raw) if item_raw else None,
+        overrides_only=str(args.get("overrides_only") or "").lower() in ("1", "true", "yes", "on"),
+        include_reviewer=include_reviewer,
+    )
+
+
+def _query(session: Session, spec: ExportSpec) -> tuple[Select[Any], Model]:
+    model = session.scalars(select(Model).where(Model.key == spec.model_key)).first()
+    if model is None:
+        raise NotFound(f"no model {spec.model_key}", {"model": "unknown model"})
+    columns = [
+        Recommendation.id.label("case_id"),
+        Recommendation.external_id,
+        ModelVersion.version.label("model_version"),
+        Recommendation.site,
+        Recommendation.recommended_action,
+        Recommendation.confidence,
+        Decision.final_action.label("label"),
+        Decision.action,
+        Decision.reason_code,
+        Decision.ai_shown,
+        User.role.label("reviewer_role"),
+        queries.first_label().label("outcome_label"),
+        Recommendation.created_at,
+        Decision.opened_at,
+        Decision.decided_at,
+        Recommendation.segment,
+        Recommendation.features,
+    ]
+    if spec.include_reviewer:
+        columns.append(User.email.label("reviewer_email"))
+    query = (
+        select(*columns)
+        .join(Recommendation, Recommendation.id == Decision.recommendation_id)
+        .join(ModelVersion, ModelVersion.id == Decision.model_version_id)
+        .join(User, User.id == Decision.reviewer_id)
+        .where(Decision.model_id == model.id, Decision.action.in_(("accept", "override")))
+        .order_by(Decision.id)
+    )
+    if spec.version:
+        query = query.where(ModelVersion.version == spec.version)
+    if spec.decided_from:
+        query = query.where(Decision.decided_at >= spec.decided_from)
+    if spec.decided_to:
+        query = query.where(Decision.decided_at < spec.decided_to)
+    if spec.overrides_only:
+        query = query.where(Decision.action == "override")
+    if spec.backlog_item_id:
+        item = session.get(BacklogItem, spec.backlog_item_id)
+        if item is None or item.model_id != model.id:
+            raise NotFound(f"no backlog item {spec.backlog_item_id} for {model.key}", {"backlog_item": "unknown item"})
+        query = query.where(Decision.model_version_id == item.model_version_id, backlog.pattern_clause(item.conditions))
+    return query, model
+
+
+def check(session: Session, spec: ExportSpec) -> None:
+    """Raise NotFound for an unknown model or backlog item."""
+    _query(session, spec)
+
+
+def json_columns(session: Session, model_id: int) -> dict[str, pa.DataType]:
+    """Every segment and feature key of the model's cases with one Arrow type each, found in SQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        sql = """
+            SELECT DISTINCT 'segment.' || e.key, jsonb_typeof(e.value) FROM recommendations r, jsonb_each(r.segment) e
+             WHERE r.model_id = :m
+            UNION
+            SELECT DISTINCT 'feature.' || e.key, jsonb_typeof(e.value) FROM recommendations r,
+                   jsonb_each(COALESCE(r.features, '{}'::jsonb)) e WHERE r.model_id = :m"""
+    else:
+        sql = """
+            SELECT DISTINCT 'segment.' || e.key, e.type FROM recommendations r, json_each(r.segment) e
+             WHERE r.model_id = :m
+            UNION
+            SELECT DISTINCT 'feature.' || e.key, e.type FROM recommendations r, json_each(COALESCE(r.features, '{}')) e
+             WHERE r.model_id = :m"""
+    kinds: dict[str, set[str]] = {}
+    for name, kind in session.execute(text(sql), {"m": model_id}):
+        if kind != "null":
+            kinds.setdefault(name, set()).add(
+                {"integer": "number", "real": "number", "true": "boolean", "false": "boolean"}.get(kind, kind)
+            )
+    out = {}
+    for name in sorted(kinds):
+        found = kinds[name]
+        out[name] = pa.float64() if found == {"number"} else pa.bool_() if found == {"boolean"} else pa.string()
+    return out
+
+
+def count(session: Session, spec: ExportSpec) -> int:
+    query, _ = _query(session, spec)
+    return int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
+
+
+def _coerce(value: Any, kind: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if kind == pa.float64():
+        return float(value)
+    if kind == pa.bool_():
+        return bool(value)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _chunks(session: Session, spec: ExportSpec, extra: dict[str, pa.DataType]) -> Iterator[list[dict[str, Any]]]:
+    """Flat rows, CHUNK at a time, from a server-side cursor."""
+    query, model = _query(session, spec)
+    result = session.execute(query.execution_options(yield_per=CHUNK, stream_results=True))
+    for partition in result.mappings().partitions(CHUNK):
+        rows = []
+        for r in partition:
+            row = {name: r[name] for name, _ in BASE_COLUMNS if name != "model"}
+            row["model"] = model.key
+            if spec.include_reviewer:
+                row["reviewer_email"] = r["reviewer_email"]
+            segment, features = r["segment"] or {}, r["features"] or {}
+            for name, kind in extra.items():
+                source, key = name.split(".", 1)
+                row[name] = _coerce((segment if source == "segment" else features).get(key), kind)
+            rows.append(row)
+        yield rows
+
+
+def schema_of(spec: ExportSpec, extra: dict[str, pa.DataType]) -> pa.Schema:
+    fields = list(BASE_COLUMNS)
+    if spec.include_reviewer:
+        fields.append(("reviewer_email", pa.string()))
+    return pa.schema(fields + list(extra.items()))
+
+
+def stream(session: Session, spec: ExportSpec, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+    """The export as a stream of byte chunks in the requested format."""
+    _, model = _query(session, spec)  # fails early (404) before any byte is sent
+    extra = json_columns(session, model.id)
+    schema = schema_of(spec, extra)
+    names = schema.names
+    done = 0
+    if spec.format == "parquet":
+        sink = _Drain()
+        writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd")
+        for rows in _chunks(session, spec, extra):
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+            done += len(rows)
+            if progress:
+                progress(done)
+            yield sink.take()
+        writer.close()
+        yield sink.take()
+        return
+    if spec.format == "csv":
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow(names)
+        yield buffer.getvalue().encode()
+    for rows in _chunks(session, spec, extra):
+        buffer = io.StringIO()
+        if spec.format == "csv":
+            writer_csv = csv.writer(buffer)
+            for row in rows:
+                writer_csv.writerow([_csv_cell(row.get(n)) for n in names])
+        else:
+            for row in rows:
+                buffer.write(json.dumps({n: _json_cell(row.get(n)) for n in names}, separators=(",", ":")))
+                buffer.write("\n")
+        done += len(rows)
+        if progress:
+            progress(done)
+        yield buffer.getvalue().encode()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _json_cell(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+class _Drain(io.RawIOBase):
+    """A write-only file that hands over what was written since the last `take()`."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self._position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self._position
+
+    def take(self) -> bytes:
+        out, self._parts = b"".join(self._parts), []
+        return out
+
+
+# --- background exports for the UI -----------------------------------------------------------
+
+
+def create_job(session: Session, user: User, spec: ExportSpec) -> ExportJob:
+    """Queue an export; the caller hands its id to a background worker."""
+    _query(session, spec)  # unknown model or item: 404 now, not later
+    job = ExportJob(format=spec.format, params=spec.as_params(), created_by_id=user.id)
+    session.add(job)
+    session.flush()
+    audit.record(session, Actor(user.id, user.email), [Change("export.queued", "export", job.id, job.params)])
+    session.commit()
+    return job
+
+
+def spec_of(job: ExportJob) -> ExportSpec:
+    p = job.params
+    return ExportSpec(
+        model_key=p["model"],
+        format=job.format,
+        version=p.get("version"),
+        decided_from=datetime.fromisoformat(p["from"]) if p.get("from") else None,
+        decided_to=datetime.fromisoformat(p["to"]) if p.get("to") else None,
+        backlog_item_id=p.get("backlog_item"),
+        overrides_only=bool(p.get("overrides_only")),
+        include_reviewer=bool(p.get("include_reviewer")),
+    )
+
+
+def run_job(make_session: Callable[[], Session], job_id: int, directory: Path) -> None:
+    """Write the export to a file, recording progress per chunk; failures are stored, not raised.
+
+    Progress goes through a second session: the first keeps its streaming cursor open for the
+    whole export (on SQLite a plain read, so progress writes are not blocked by it).
+    """
+    with make_session() as reader, make_session() as status:
+
+        def save(**values: Any) -> None:
+            token = sqlite_write_intent.set(True)
+            try:
+                status.execute(update(ExportJob).where(ExportJob.id == job_id).values(updated_at=utcnow(), **values))
+                status.commit()
+            finally:
+                sqlite_write_intent.reset(token)
+
+        job = reader.get(ExportJob, job_id)
+        if job is None:
+            raise NotFound(f"no export {job_id}")
+        spec = spec_of(job)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"export-{job.id}.{job.format}"
+        save(status="running", rows_total=count(reader, spec))
+        try:
+            with path.open("wb") as out:
+                for chunk in stream(reader, spec, lambda done: save(rows_done=done)):
+                    out.write(chunk)
+        except Exception as exc:  # noqa: BLE001 - the job must end in a visible state
+            path.unlink(missing_ok=True)
+            save(status="failed", message=f"the export failed: {exc.__class__.__name__}", finished_at=utcnow())
+        else:
+            save(status="done", path=str(path), finished_at=utcnow())
+        reader.rollback()
+
+
+def recent_jobs(session: Session, user: User, limit: int = 20) -> list[ExportJob]:
+    return list(
+        session.scalars(
+            select(ExportJob).where(ExportJob.created_by_id == user.id).order_by(ExportJob.id.desc()).limit(limit)
+        )
+    )

@@ -1,0 +1,138 @@
+"""Retraining backlog and labelled-data exports over the API (same services as the pages)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Response, g, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy.orm import Session
+
+from feedback import backlog, exports, services
+from feedback.errors import PermissionDenied, ValidationFailed
+from feedback.schemas import BacklogItemOut, BacklogListOut, BacklogPatchIn, ErrorOut, RefreshOut
+from feedback.validation import parse
+from webapp.api import bp, json_body
+from webapp.api.openapi import documented
+from webapp.extensions import db
+
+
+def _may_read() -> None:
+    if g.user.role not in backlog.BACKLOG_READ_ROLES:
+        raise PermissionDenied(f"the {g.user.role} role may not read the backlog")
+
+
+@bp.get("/backlog")
+@documented(
+    "get",
+    "/api/v1/backlog",
+    "A model's retraining backlog, highest priority first",
+    query={"model": "string", "status": "string", "version": "string", "include_inactive": "boolean"},
+    responses={
+        200: ("the ranked items", BacklogListOut),
+        403: ("role may not read the backlog", ErrorOut),
+        404: ("unknown model", ErrorOut),
+        422: ("invalid filter", ErrorOut),
+    },
+)
+def list_backlog() -> ResponseReturnValue:
+    _may_read()
+    args = request.args
+    if not args.get("model"):
+        raise ValidationFailed("the filter is invalid", {"model": "give the model key"})
+    model = services.get_model(db.session, args["model"])
+    status = args.get("status") or None
+    if status and status not in backlog.BACKLOG_STATUSES:
+        raise ValidationFailed(
+            "the filter is invalid", {"status": "must be one of " + ", ".join(backlog.BACKLOG_STATUSES)}
+        )
+    flt = backlog.BacklogFilter(
+        model_key=model.key,
+        status=status,
+        version=args.get("version") or None,
+        include_inactive=args.get("include_inactive") in ("1", "true"),
+    )
+    return {"items": [backlog.item_payload(i) for i in backlog.ranked(db.session, flt)]}
+
+
+@bp.post("/backlog/refresh")
+@documented(
+    "post",
+    "/api/v1/backlog/refresh",
+    "Mine the model's decisions again (items are updated, never duplicated)",
+    query={"model": "string"},
+    responses={200: ("what changed", RefreshOut), 403: ("forbidden", ErrorOut), 404: ("unknown model", ErrorOut)},
+)
+def refresh_backlog() -> ResponseReturnValue:
+    services.require_role(g.user, backlog.BACKLOG_EDIT_ROLES, "refresh the backlog")
+    summary = backlog.refresh(db.session, services.actor_of(g.user), request.args.get("model", ""))
+    return {"created": summary.created, "updated": summary.updated, "retired": summary.retired}
+
+
+@bp.patch("/backlog/<int:item_id>")
+@documented(
+    "patch",
+    "/api/v1/backlog/{item_id}",
+    "Change an item's status, owner or notes (verified needs a newer version that is significantly better)",
+    body=BacklogPatchIn,
+    path_params={"item_id": "id"},
+    responses={
+        200: ("the item", BacklogItemOut),
+        403: ("forbidden", ErrorOut),
+        404: ("unknown id", ErrorOut),
+        409: ("changed by someone else", ErrorOut),
+        422: ("invalid change", ErrorOut),
+    },
+)
+def patch_backlog(item_id: int) -> ResponseReturnValue:
+    spec = parse(BacklogPatchIn, json_body())
+    item = backlog.update_item(
+        db.session,
+        g.user,
+        item_id,
+        status=spec.status,
+        owner_email=spec.owner,
+        notes=spec.notes,
+        row_version=spec.row_version,
+    )
+    return backlog.item_payload(item)
+
+
+@bp.get("/exports/decisions")
+@documented(
+    "get",
+    "/api/v1/exports/decisions",
+    "Labelled decided cases, streamed (format: csv, parquet, jsonl)",
+    query={
+        "model": "string",
+        "format": "string",
+        "version": "string",
+        "from": "string",
+        "to": "string",
+        "backlog_item": "integer",
+        "overrides_only": "boolean",
+        "include_reviewer": "boolean",
+    },
+    responses={
+        200: ("the rows, streamed", None),
+        403: ("role may not export, or personal data asked for by a non-admin", ErrorOut),
+        404: ("unknown model or backlog item", ErrorOut),
+        422: ("invalid filter", ErrorOut),
+    },
+)
+def export_decisions() -> ResponseReturnValue:
+    spec = exports.parse_spec(g.user, request.args.to_dict())
+    exports.check(db.session, spec)  # unknown model or item: a JSON error before any byte is sent
+    engine = db.engine
+
+    def body() -> Iterator[bytes]:
+        # Its own session, closed when the server closes the response, however the stream ends.
+        with Session(engine) as session:
+            yield from exports.stream(session, spec)
+
+    filename = f"{spec.model_key}-decisions.{spec.format}"
+    return Response(
+        body(),
+        mimetype=exports.MEDIA_TYPES[spec.format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -1,0 +1,174 @@
+"""The retraining backlog: ranked over-override patterns, triage inline, detail with chart and cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, g, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from feedback import backlog, services
+from feedback.errors import NotFound, ValidationFailed
+from feedback.frames import records
+from feedback.models import BACKLOG_STATUSES, ModelVersion, User
+from webapp.auth import login_required
+from webapp.csvout import csv_response
+from webapp.extensions import db
+from webapp.htmx import is_htmx, render_page_or_block
+
+bp = Blueprint("backlog", __name__)
+READ, EDIT = backlog.BACKLOG_READ_ROLES, backlog.BACKLOG_EDIT_ROLES
+
+
+def _filter(key: str) -> backlog.BacklogFilter:
+    args = request.args
+    status = args.get("status") or None
+    if status and status not in BACKLOG_STATUSES:
+        raise ValidationFailed("unknown status", {"status": "must be one of " + ", ".join(BACKLOG_STATUSES)})
+    return backlog.BacklogFilter(
+        model_key=key,
+        status=status,
+        version=args.get("version") or None,
+        include_inactive=args.get("inactive") == "1",
+    )
+
+
+def _list_context(key: str, **extra: Any) -> dict[str, Any]:
+    model = services.get_model(db.session, key)
+    flt = _filter(key)
+    return {
+        "model": model,
+        "flt": flt,
+        "items": backlog.ranked(db.session, flt),
+        "versions": db.session.scalars(select(ModelVersion.version).where(ModelVersion.model_id == model.id)).all(),
+        "statuses": BACKLOG_STATUSES,
+        "refreshed_at": backlog.refreshed_at(db.session, model.id),
+        "can_edit": g.user.role in EDIT,
+        "args": request.args,
+        "notice": None,
+        **extra,
+    }
+
+
+@bp.get("/models/<key>/backlog")
+@login_required(READ)
+def index(key: str) -> tuple[str, int] | Response:
+    """Ranked backlog of a model, filtered; CSV with ?format=csv."""
+    context = _list_context(key)
+    if request.args.get("format") == "csv":
+        rows = [backlog.item_payload(i) for i in context["items"]]
+        columns = [
+            "id",
+            "model_version",
+            "title",
+            "pattern",
+            "cases",
+            "overrides",
+            "rate",
+            "rate_low",
+            "rate_high",
+            "baseline",
+            "ratio",
+            "excess_overrides",
+            "q_value",
+            "ai_wrong_share",
+            "priority",
+            "status",
+            "owner",
+        ]
+        return csv_response(rows, columns, f"{key}-backlog.csv")
+    return render_page_or_block("backlog/index.html", "backlog_list", **context)
+
+
+@bp.post("/models/<key>/backlog/refresh")
+@login_required(EDIT)
+def refresh(key: str) -> tuple[str, int]:
+    """Mine the model's decisions again; existing items are updated, never duplicated."""
+    summary = backlog.refresh(db.session, services.actor_of(g.user), key)
+    notice = f"Refreshed: {summary.created} new, {summary.updated} updated, {summary.retired} no longer credible."
+    return render_page_or_block("backlog/index.html", "backlog_list", **_list_context(key, notice=notice))
+
+
+@bp.post("/backlog/<int:item_id>")
+@login_required(EDIT)
+def update(item_id: int) -> tuple[str, int] | Response:
+    """Change status, owner or notes (inline in the list, or from the detail page)."""
+    form = request.form
+    try:
+        item = backlog.update_item(
+            db.session,
+            g.user,
+            item_id,
+            status=form.get("status") or None,
+            owner_email=form.get("owner") if "owner" in form else None,
+            notes=form.get("notes") if "notes" in form else None,
+            row_version=form.get("row_version", type=int),
+        )
+    except NotFound:
+        abort(404)
+    except ValidationFailed as exc:
+        item = backlog.get_item(db.session, item_id)
+        problem = "; ".join(exc.fields.values()) or exc.message
+        if form.get("from") == "list":
+            return render_page_or_block(
+                "backlog/_row.html",
+                "row",
+                status=422,
+                item=item,
+                problem=problem,
+                statuses=BACKLOG_STATUSES,
+                can_edit=True,
+            )
+        return render_detail(item, status=422, problem=problem)
+    if form.get("from") == "list" and is_htmx():
+        return render_page_or_block(
+            "backlog/_row.html",
+            "row",
+            item=item,
+            statuses=BACKLOG_STATUSES,
+            can_edit=True,
+            notice=f"Now {item.status}.",
+        )
+    return render_detail(item, notice="Saved.")
+
+
+def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
+    frame = backlog.rate_over_time(db.session, item)
+    weeks = sorted(frame["week"].unique().tolist())
+    series = []
+    for version, rows in frame.groupby("version", sort=False):
+        by_week = dict(zip(rows["week"], rows["rate"], strict=True))
+        series.append({"label": str(version), "values": [by_week.get(w) for w in weeks], "pointRadius": 3})
+    chart = {"categories": weeks, "series": series, "xLabel": "Week", "yLabel": "Override rate in this pattern"}
+    context = {
+        "item": item,
+        "chart": chart,
+        "trend": records(frame),
+        "cases": backlog.example_cases(db.session, item),
+        "statuses": BACKLOG_STATUSES,
+        "owners": db.session.scalars(select(User).where(User.role.in_(EDIT), User.active.is_(True))).all(),
+        "can_edit": g.user.role in EDIT,
+        "problem": None,
+        "notice": None,
+        **extra,
+    }
+    return render_page_or_block("backlog/detail.html", "detail_body", status=status, **context)
+
+
+@bp.get("/backlog/<int:item_id>")
+@login_required(READ)
+def detail(item_id: int) -> tuple[str, int] | Response:
+    """One item: its numbers, its rate by version over time, and example cases."""
+    try:
+        item = backlog.get_item(db.session, item_id)
+    except NotFound:
+        abort(404)
+    if request.args.get("format") == "csv":
+        frame = backlog.rate_over_time(db.session, item)
+        return csv_response(records(frame), list(frame.columns), f"backlog-{item_id}-rate-by-version.csv")
+    return render_detail(item)
+
+
+def export_link(item_id: int) -> str:
+    return url_for("exports.index", backlog_item=item_id)

@@ -1,0 +1,84 @@
+"""Labelled-data exports from the UI: written in the background with progress, then downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, g, redirect, request, send_file, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from feedback import exports
+from feedback.errors import ValidationFailed
+from feedback.models import ExportJob, Model, ModelVersion
+from webapp import jobs
+from webapp.auth import login_required
+from webapp.extensions import db
+from webapp.htmx import is_htmx, render_page_or_block
+
+bp = Blueprint("exports", __name__, url_prefix="/exports")
+
+
+def _form_context(**extra: object) -> dict[str, object]:
+    return {
+        "models": db.session.scalars(select(Model).order_by(Model.name)).all(),
+        "versions": db.session.execute(
+            select(Model.key, ModelVersion.version).join(Model, Model.id == ModelVersion.model_id).order_by(Model.key)
+        ).all(),
+        "jobs": exports.recent_jobs(db.session, g.user),
+        "args": request.args,
+        "fields": {},
+        "problem": None,
+        **extra,
+    }
+
+
+@bp.get("")
+@login_required(exports.EXPORT_ROLES)
+def index() -> tuple[str, int]:
+    """The export form (prefilled from the query string) and this user's recent exports."""
+    return render_page_or_block("exports/index.html", "export_form", **_form_context())
+
+
+@bp.post("")
+@login_required(exports.EXPORT_ROLES)
+def create() -> Response | tuple[str, int]:
+    """Queue an export and follow its progress."""
+    try:
+        spec = exports.parse_spec(g.user, request.form.to_dict())
+        job = exports.create_job(db.session, g.user, spec)
+    except ValidationFailed as exc:
+        context = _form_context(fields=exc.fields, problem=exc.message, args=request.form)
+        return render_page_or_block("exports/index.html", "export_form", status=422, **context)
+    jobs.submit_export(job.id)
+    target = url_for("exports.job", job_id=job.id)
+    return Response(status=200, headers={"HX-Redirect": target}) if is_htmx() else redirect(target)
+
+
+def _own_job(job_id: int) -> ExportJob:
+    job = db.session.get(ExportJob, job_id, populate_existing=True)
+    # Exports may hold reviewers' identities: only the person who asked sees them.
+    if job is None or job.created_by_id != g.user.id:
+        abort(404)
+    return job
+
+
+@bp.get("/<int:job_id>")
+@login_required(exports.EXPORT_ROLES)
+def job(job_id: int) -> tuple[str, int]:
+    """Progress while writing (polled by htmx), the download link when done."""
+    return render_page_or_block("exports/job.html", "job_body", job=_own_job(job_id))
+
+
+@bp.get("/<int:job_id>/download")
+@login_required(exports.EXPORT_ROLES)
+def download(job_id: int) -> Response:
+    chosen = _own_job(job_id)
+    if chosen.status != "done" or not chosen.path or not Path(chosen.path).exists():
+        abort(404)
+    return send_file(
+        chosen.path,
+        mimetype=exports.MEDIA_TYPES[chosen.format],
+        as_attachment=True,
+        download_name=f"{chosen.params.get('model')}-decisions-{chosen.id}.{chosen.format}",
+    )
