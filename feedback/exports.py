@@ -16,8 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -30,23 +28,24 @@ from feedback.models import EXPORT_FORMATS, BacklogItem, Decision, ExportJob, Mo
 EXPORT_ROLES = ("model_owner", "admin", "analyst")
 CHUNK = 5000
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
-BASE_COLUMNS: list[tuple[str, pa.DataType]] = [
-    ("case_id", pa.int64()),
-    ("external_id", pa.string()),
-    ("model", pa.string()),
-    ("model_version", pa.string()),
-    ("site", pa.string()),
-    ("recommended_action", pa.string()),
-    ("confidence", pa.float64()),
-    ("label", pa.string()),
-    ("action", pa.string()),
-    ("reason_code", pa.string()),
-    ("ai_shown", pa.bool_()),
-    ("reviewer_role", pa.string()),
-    ("outcome_label", pa.string()),
-    ("created_at", pa.timestamp("us", tz="UTC")),
-    ("opened_at", pa.timestamp("us", tz="UTC")),
-    ("decided_at", pa.timestamp("us", tz="UTC")),
+# Column kinds: int, str, float, bool, time (pyarrow is imported only when a Parquet file is written).
+BASE_COLUMNS: list[tuple[str, str]] = [
+    ("case_id", "int"),
+    ("external_id", "str"),
+    ("model", "str"),
+    ("model_version", "str"),
+    ("site", "str"),
+    ("recommended_action", "str"),
+    ("confidence", "float"),
+    ("label", "str"),
+    ("action", "str"),
+    ("reason_code", "str"),
+    ("ai_shown", "bool"),
+    ("reviewer_role", "str"),
+    ("outcome_label", "str"),
+    ("created_at", "time"),
+    ("opened_at", "time"),
+    ("decided_at", "time"),
 ]
 
 
@@ -175,7 +174,7 @@ def check(session: Session, spec: ExportSpec) -> None:
     _query(session, spec)
 
 
-def json_columns(session: Session, model_id: int) -> dict[str, pa.DataType]:
+def json_columns(session: Session, model_id: int) -> dict[str, str]:
     """Every segment and feature key of the model's cases with one Arrow type each, found in SQL."""
     if session.get_bind().dialect.name == "postgresql":
         sql = """
@@ -200,7 +199,7 @@ def json_columns(session: Session, model_id: int) -> dict[str, pa.DataType]:
     out = {}
     for name in sorted(kinds):
         found = kinds[name]
-        out[name] = pa.float64() if found == {"number"} else pa.bool_() if found == {"boolean"} else pa.string()
+        out[name] = "float" if found == {"number"} else "bool" if found == {"boolean"} else "str"
     return out
 
 
@@ -209,17 +208,17 @@ def count(session: Session, spec: ExportSpec) -> int:
     return int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
 
-def _coerce(value: Any, kind: pa.DataType) -> Any:
+def _coerce(value: Any, kind: str) -> Any:
     if value is None:
         return None
-    if kind == pa.float64():
+    if kind == "float":
         return float(value)
-    if kind == pa.bool_():
+    if kind == "bool":
         return bool(value)
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _chunks(session: Session, spec: ExportSpec, extra: dict[str, pa.DataType]) -> Iterator[list[dict[str, Any]]]:
+def _chunks(session: Session, spec: ExportSpec, extra: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
     """Flat rows, CHUNK at a time, from a server-side cursor."""
     query, model = _query(session, spec)
     result = session.execute(query.execution_options(yield_per=CHUNK, stream_results=True))
@@ -238,21 +237,32 @@ def _chunks(session: Session, spec: ExportSpec, extra: dict[str, pa.DataType]) -
         yield rows
 
 
-def schema_of(spec: ExportSpec, extra: dict[str, pa.DataType]) -> pa.Schema:
+def columns_of(spec: ExportSpec, extra: dict[str, str]) -> list[tuple[str, str]]:
     fields = list(BASE_COLUMNS)
     if spec.include_reviewer:
-        fields.append(("reviewer_email", pa.string()))
-    return pa.schema(fields + list(extra.items()))
+        fields.append(("reviewer_email", "str"))
+    return fields + list(extra.items())
+
+
+def _arrow_schema(columns: list[tuple[str, str]]) -> Any:
+    import pyarrow as pa
+
+    kinds = {"int": pa.int64(), "str": pa.string(), "float": pa.float64(), "bool": pa.bool_()}
+    return pa.schema([(name, kinds.get(kind) or pa.timestamp("us", tz="UTC")) for name, kind in columns])
 
 
 def stream(session: Session, spec: ExportSpec, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
     """The export as a stream of byte chunks in the requested format."""
     _, model = _query(session, spec)  # fails early (404) before any byte is sent
     extra = json_columns(session, model.id)
-    schema = schema_of(spec, extra)
-    names = schema.names
+    columns = columns_of(spec, extra)
+    names = [name for name, _ in columns]
     done = 0
     if spec.format == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = _arrow_schema(columns)
         sink = _Drain()
         writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd")
         for rows in _chunks(session, spec, extra):

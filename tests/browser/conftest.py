@@ -92,3 +92,22 @@ def page(browser: Any) -> Iterator[Any]:
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
+
+
+def chart_datasets(page: Any, selector: str = "canvas[data-chart]", timeout: float = 5.0) -> int:
+    """How many datasets the chart on `selector` draws, waiting for htmx's settle to draw it.
+
+    (Playwright's wait_for_function evaluates a string, which this app's CSP forbids.)
+    """
+    import time
+
+    script = (
+        f"() => {{ const c = window.Chart && Chart.getChart(document.querySelector({selector!r})); "
+        "return c ? c.data.datasets.length : 0; }"
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        count = page.evaluate(script)
+        if count or time.monotonic() > deadline:
+            return int(count)
+        page.wait_for_timeout(50)

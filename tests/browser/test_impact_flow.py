@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.browser.conftest import chart_datasets
 from tests.factories import make_user
 from tests.unit.feedback.test_impact import simulated_panel
 
@@ -37,10 +38,8 @@ def test_upload_analyse_and_read_the_event_study(page, live, tmp_path):
     # The run page polls until the background analysis is done, then shows the results.
     page.wait_for_selector("#event-table", timeout=30_000)
     assert page.inner_text("#run-status") == "done"
-    drawn = page.evaluate(
-        "() => { const c = document.querySelector('canvas[data-chart=event]'); "
-        "const chart = window.Chart.getChart(c); return chart ? chart.data.datasets.length : 0; }"
-    )
-    assert drawn == 6  # effect, two pointwise limits, two band limits, zero line
+    assert (
+        chart_datasets(page, "canvas[data-chart=event]") == 6
+    )  # effect, two pointwise limits, two band limits, zero line
     assert "Two-way fixed effects" in page.inner_text("#headline")
     assert page.errors == []
