@@ -141,6 +141,35 @@ def register_commands(app: Flask) -> None:
             click.echo(f"ALERT: {alert.message}")
         click.echo(f"checked guardrails on {len(set(version_ids))} version(s); {len(raised)} new alert(s)")
 
+    @app.cli.group("backlog")
+    def backlog_group() -> None:
+        """The retraining backlog."""
+
+    @backlog_group.command("refresh")
+    @click.argument("model_key")
+    def backlog_refresh(model_key: str) -> None:
+        """Mine a model's decisions and update its backlog (safe to run from cron)."""
+        from feedback import backlog
+        from feedback.audit import Actor
+
+        try:
+            summary = backlog.refresh(db.session, Actor(None, "cli"), model_key)
+        except FeedbackError as exc:
+            _fail(exc)
+            return
+        click.echo(f"{summary.created} new, {summary.updated} updated, {summary.retired} no longer credible")
+
+    @app.cli.group("webhooks")
+    def webhooks_group() -> None:
+        """Outgoing webhooks."""
+
+    @webhooks_group.command("deliver")
+    def webhooks_deliver() -> None:
+        """Send every webhook delivery that is due now (retries included)."""
+        from feedback import webhooks
+
+        click.echo(f"attempted {webhooks.deliver_due(db.session)} delivery(ies)")
+
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True)

@@ -64,3 +64,16 @@ def test_seed_demo_then_audit_verify_then_tamper(app, session):
     session.commit()
     bad = runner.invoke(args=["audit", "verify"])
     assert bad.exit_code == 1 and "event #40" in bad.output
+
+
+def test_backlog_refresh_and_webhook_delivery_commands(app, session):
+    from tests.factories import make_model
+
+    make_model(session)
+    runner = app.test_cli_runner()
+    refreshed = runner.invoke(args=["backlog", "refresh", "claims"])
+    assert refreshed.exit_code == 0 and "0 new, 0 updated" in refreshed.output
+    missing = runner.invoke(args=["backlog", "refresh", "nope"])
+    assert missing.exit_code != 0 and "no model" in missing.output
+    delivered = runner.invoke(args=["webhooks", "deliver"])
+    assert delivered.exit_code == 0 and "attempted 0" in delivered.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, g, request, url_for
+from flask import Blueprint, abort, g, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -110,7 +110,7 @@ def update(item_id: int) -> tuple[str, int] | Response:
     except ValidationFailed as exc:
         item = backlog.get_item(db.session, item_id)
         problem = "; ".join(exc.fields.values()) or exc.message
-        if form.get("from") == "list":
+        if form.get("from") == "list" and is_htmx():
             return render_page_or_block(
                 "backlog/_row.html",
                 "row",
@@ -168,7 +168,3 @@ def detail(item_id: int) -> tuple[str, int] | Response:
         frame = backlog.rate_over_time(db.session, item)
         return csv_response(records(frame), list(frame.columns), f"backlog-{item_id}-rate-by-version.csv")
     return render_detail(item)
-
-
-def export_link(item_id: int) -> str:
-    return url_for("exports.index", backlog_item=item_id)
