@@ -1,7 +1,7 @@
 """Stream a labelled-data export of 1,000,000 decided cases through gunicorn and watch its memory.
 
 Builds the same 1,000,000-decision database as bench.analytics, starts gunicorn with one
-worker, downloads `GET /api/v1/exports/decisions` in each format, and samples the worker's
+gthread worker, downloads `GET /api/v1/exports/decisions` in each format, and samples the worker's
 resident memory every 50 ms. The rows are counted on arrival (Parquet is read back with pandas).
 
     .venv/bin/python -m bench.export [--decisions 1000000] [--backend sqlite|postgresql|both]
@@ -80,7 +80,8 @@ def run(url: str, label: str, decisions: int) -> list[str]:
         token = services.create_token(session, Actor(None, "bench"), email="owner@bench.test")
     engine.dispose()
     lines = []
-    with gunicorn(url, workers=1) as port, tempfile.TemporaryDirectory() as tmp:
+    # gthread, as `countersign serve` runs it: a sync worker is killed after --timeout mid-stream.
+    with gunicorn(url, workers=1, threads=2) as port, tempfile.TemporaryDirectory() as tmp:
         idle = worker_rss_mb()
         for fmt in ("csv", "parquet", "jsonl"):
             path = Path(tmp) / f"export.{fmt}"

@@ -61,12 +61,23 @@ def prepare(url: str, reviewers: int) -> tuple[str, list[str]]:
 
 
 @contextlib.contextmanager
-def gunicorn(url: str, workers: int) -> Iterator[int]:
-    """Serve the app with gunicorn on a free loopback port."""
+def gunicorn(url: str, workers: int, threads: int = 1) -> Iterator[int]:
+    """Serve the app with gunicorn on a free loopback port (threads > 1: gthread workers, as `countersign serve`)."""
     port = pgserver.free_port()
     env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "webapp:create_app()"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(workers),
+            "--threads",
+            str(threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "webapp:create_app()",
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
