@@ -272,26 +272,25 @@ def panel(panel_id: int) -> tuple[str, int]:
     """A panel: its units, cohorts and a preview, and the form to analyse it."""
     chosen = _panel_or_404(panel_id)
     frame = impact.panel_frame(db.session, chosen)
+    period_label = frame.drop_duplicates("period").set_index("period")["label"]
     cohorts = (
         frame.drop_duplicates("unit")
         .groupby("cohort")
         .size()
         .rename("units")
         .reset_index()
-        .assign(label=lambda f: f["cohort"].map(frame.drop_duplicates("period").set_index("period")["label"]))
+        .assign(label=lambda f: f["cohort"].map(period_label))
     )
     means = frame.pivot_table(index="label", columns="cohort", values="value", aggfunc="mean").sort_index()
     chart = {
         "categories": list(means.index),
         "series": [
             {
-                "label": f"Cohort {means.columns[i] and frame.loc[frame.period == means.columns[i], 'label'].iloc[0]}"
-                if means.columns[i]
-                else "Never treated",
-                "values": [None if pd.isna(v) else float(v) for v in means.iloc[:, i]],
+                "label": f"Live from {period_label[cohort]}" if cohort else "Never treated",
+                "values": [None if pd.isna(v) else float(v) for v in means[cohort]],
                 "pointRadius": 2,
             }
-            for i in range(means.shape[1])
+            for cohort in means.columns
         ],
         "xLabel": "Period",
         "yLabel": chosen.metric.replace("_", " "),
