@@ -165,13 +165,7 @@ def cell_counts(session: Session, version_id: int, dims: Sequence[Dimension]) ->
         )
         .group_by(*[e.element for e in exprs])
     )
-    frame = pd.DataFrame(session.execute(query).mappings().all())
-    if frame.empty:
-        return frame
-    frame = frame.rename(columns={f"c{i}": d.name for i, d in enumerate(dims)})
-    for d in dims:
-        frame[d.name] = frame[d.name].map(lambda v: None if v is None else str(v))
-    return frame
+    return _named(pd.DataFrame(session.execute(query).mappings().all()), dims)
 
 
 def pattern_clause(conditions: Sequence[dict[str, Any]]) -> ColumnElement[bool]:
@@ -305,7 +299,11 @@ def _override_pairs(session: Session, version_id: int, dims: Sequence[Dimension]
         .where(Decision.model_version_id == version_id, Decision.ai_shown.is_(True), Decision.action == "override")
         .group_by(*[e.element for e in exprs], Decision.final_action, Decision.reason_code)
     ).mappings()
-    frame = pd.DataFrame(rows.all())
+    return _named(pd.DataFrame(rows.all()), dims)
+
+
+def _named(frame: pd.DataFrame, dims: Sequence[Dimension]) -> pd.DataFrame:
+    """Columns c0, c1, ... renamed to their dimensions, values as text (None when absent)."""
     if frame.empty:
         return frame
     frame = frame.rename(columns={f"c{i}": d.name for i, d in enumerate(dims)})

@@ -579,7 +579,7 @@ def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
     from feedback.experiments import exposure_counts
 
     counts = {c.arm: c.units for c in exposure_counts(session, experiment.id)}
-    srm = ab.sample_ratio_check(counts, {"ai_shown": experiment.ai_weight, "control": 1 - experiment.ai_weight})
+    srm = ab.sample_ratio_check(counts, experiment.weights)
     frame = ab_frame(session, experiment)
     cluster = None if experiment.unit == "case" else "unit_id"
     metrics = []

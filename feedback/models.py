@@ -415,6 +415,11 @@ class Experiment(Base):
 
     __mapper_args__ = {"version_id_col": row_version}
 
+    @property
+    def weights(self) -> dict[str, float]:
+        """The configured share of units per arm (what the sample-ratio check expects)."""
+        return {"ai_shown": self.ai_weight, "control": 1 - self.ai_weight}
+
 
 class RolloutSite(Base):
     """One site's go-live in a staggered rollout; no date means a comparison site that stays unaided."""

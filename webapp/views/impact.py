@@ -149,11 +149,7 @@ def _experiment_context(experiment_id: int, **extra: Any) -> dict[str, Any]:
     counts = experiments.exposure_counts(db.session, experiment.id)
     srm = None
     if experiment.kind == "ab" and counts:
-        from analytics.experiments import sample_ratio_check
-
-        srm = sample_ratio_check(
-            {c.arm: c.units for c in counts}, {"ai_shown": experiment.ai_weight, "control": 1 - experiment.ai_weight}
-        )
+        srm = ab.sample_ratio_check({c.arm: c.units for c in counts}, experiment.weights)
     runs = db.session.scalars(
         select(AnalysisRun)
         .where((AnalysisRun.experiment_id == experiment.id) | AnalysisRun.panel.has(experiment_id=experiment.id))
