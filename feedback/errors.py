@@ -53,3 +53,14 @@ class PermissionDenied(FeedbackError):
 
     code = "forbidden"
     status = 403
+
+
+class TooManyAttempts(FeedbackError):
+    """Too many failed sign-ins; `retry_after` says in how many seconds to try again."""
+
+    code = "too_many_attempts"
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -656,7 +656,11 @@ class AuditEvent(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id"),)
+    __table_args__ = (
+        Index("ix_audit_events_entity", "entity_type", "entity_id"),
+        # Recent events of one kind, e.g. failed logins for rate limiting.
+        Index("ix_audit_events_action_time", "action", "occurred_at"),
+    )
 
 
 class AuditHead(Base):

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from feedback.models import DECISION_ACTIONS, STAGES
 
+MAX_ID = 2**63 - 1  # the largest BIGINT; a larger id cannot name a row and must not reach the database
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Scalar = str | int | float | bool | None
@@ -113,7 +114,7 @@ class OutcomeIn(Strict):
     Name the case by `recommendation_id`, or by `model` and `external_id`.
     """
 
-    recommendation_id: int | None = Field(default=None, ge=1)
+    recommendation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     model: Key | None = None
     external_id: Text200 | None = None
     outcome: Key | float
@@ -471,7 +472,7 @@ class BacklogPatchIn(Strict):
     status: Literal["new", "triaged", "planned", "in_training", "shipped", "verified", "dismissed"] | None = None
     owner: Annotated[str, StringConstraints(max_length=254)] | None = None
     notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
-    row_version: int | None = Field(None, ge=1)
+    row_version: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class RefreshOut(BaseModel):

@@ -6,8 +6,10 @@ call these same functions.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit, exception_handling, experiments, rollup, webhooks
+from feedback import audit, exception_handling, experiments, metrics, rollup, webhooks
 from feedback.audit import Actor, Change, canonical_json
 from feedback.db import UTCDateTime, utcnow
 from feedback.errors import (
@@ -27,12 +29,14 @@ from feedback.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
+    TooManyAttempts,
     ValidationFailed,
 )
 from feedback.models import (
     ROLES,
     STAGES,
     ApiToken,
+    AuditEvent,
     Decision,
     DecisionException,
     Model,
@@ -91,16 +95,65 @@ def create_user(session: Session, actor: Actor, *, email: str, role: str, passwo
     return user
 
 
-def authenticate(session: Session, *, email: str, password: str) -> User | None:
-    """Return the active user with these credentials (auditing the login), else None."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or not user.active or not verify_password(user.password_hash, password):
-        audit.record(session, audit.SYSTEM, [Change("login.failed", "user", email.strip().lower()[:64])])
+@dataclass(frozen=True)
+class LoginLimits:
+    """Failed sign-ins allowed per account and per client address within a sliding window."""
+
+    per_account: int = 5
+    per_address: int = 30
+    window: timedelta = timedelta(minutes=15)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the e-mail is unknown, so a miss costs the same time as a wrong password."""
+    return hash_password("countersign-timing-equaliser")
+
+
+def authenticate(
+    session: Session, *, email: str, password: str, address: str | None = None, limits: LoginLimits | None = None
+) -> User | None:
+    """Return the active user with these credentials (auditing the login), else None.
+
+    Failures are audited with the client address; the audit trail is also what the rate limit
+    counts, so it holds across processes and hosts. A throttled attempt is refused unchecked.
+    """
+    email = email.strip().lower()[:64]
+    limits = limits or LoginLimits()
+    _check_login_rate(session, email, address, limits)
+    user = session.scalar(select(User).where(User.email == email))
+    valid = verify_password(user.password_hash if user else _dummy_hash(), password)
+    if user is None or not user.active or not valid:
+        details = {"address": address} if address else {}
+        audit.record(session, audit.SYSTEM, [Change("login.failed", "user", email, details)])
         session.commit()
         return None
     audit.record(session, actor_of(user), [Change("login.succeeded", "user", user.id)])
     session.commit()
     return user
+
+
+def _check_login_rate(session: Session, email: str, address: str | None, limits: LoginLimits) -> None:
+    """Raise TooManyAttempts while the account or the address has used up its failures."""
+    now = utcnow()
+    failures = select(AuditEvent.occurred_at).where(
+        AuditEvent.action == "login.failed", AuditEvent.occurred_at > now - limits.window
+    )
+    checks = [(failures.where(AuditEvent.entity_type == "user", AuditEvent.entity_id == email), limits.per_account)]
+    if address:
+        checks.append((failures.where(AuditEvent.details == canonical_json({"address": address})), limits.per_address))
+    for query, limit in checks:
+        # Free again when the limit-th most recent failure leaves the window.
+        oldest = session.scalar(query.order_by(AuditEvent.occurred_at.desc()).offset(limit - 1).limit(1))
+        if oldest is not None:
+            wait = max(1, int((oldest + limits.window - now).total_seconds()) + 1)
+            session.rollback()
+            raise TooManyAttempts(f"Too many failed sign-ins. Try again in {_minutes(wait)}.", retry_after=wait)
+
+
+def _minutes(seconds: int) -> str:
+    """Seconds as a rough, readable wait."""
+    return f"{seconds} seconds" if seconds < 90 else f"{round(seconds / 60)} minutes"
 
 
 def record_logout(session: Session, user: User) -> None:
@@ -405,6 +458,9 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
     stored = store_recommendations(session, actor, new_rows)
     new_ids = {(r["model_id"], r["external_id"]): i for r, i in zip(new_rows, stored, strict=True)}
     session.commit()
+    model_keys = {m.id: m.key for m in models.values()}
+    for model_id, count in Counter(model_id for model_id, _ in new_ids).items():
+        metrics.ingested(model_keys[model_id], count)
     results = []
     for item in items:
         key = (models[item.model].id, item.external_id)
@@ -646,6 +702,7 @@ def record_decision(
     )
     audit.record(session, actor_of(reviewer), [decided, *changes])
     session.commit()
+    metrics.decided(model.key, action, reason_code)
     check_guardrails(session, [rec.model_version_id])
     return decision
 

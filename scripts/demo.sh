@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
+# Served over plain HTTP on loopback, so the session cookie cannot be HTTPS-only here.
+export COUNTERSIGN_SESSION_COOKIE_SECURE=false
 countersign db upgrade
 countersign seed-demo
 echo

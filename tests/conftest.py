@@ -72,6 +72,7 @@ def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
             "DATABASE_URL": database_url,
             "SECRET_KEY": "test-secret",
             "WTF_CSRF_ENABLED": False,
+            "SESSION_COOKIE_SECURE": False,
             "EXPORT_DIR": str(tmp_path / "exports"),
         }
     )

@@ -6,9 +6,12 @@ import os
 from typing import Any
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from feedback.db import sqlite_write_intent
-from webapp import config
+from feedback.schemas import MAX_ID
+from webapp import config, observability
 from webapp.extensions import csrf, db
 from webapp.htmx import add_vary
 
@@ -16,6 +19,14 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 )
+
+
+class BoundedInt(IntegerConverter):
+    """`<int:...>` limited to the ids a database column can hold."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -34,8 +45,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         "default": {"url": config.database_url(app.config["DATABASE_URL"]), "pool_pre_ping": True}
     }
 
+    # An id past the largest BIGINT names nothing: 404 at routing, never an overflow in the driver.
+    app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
     csrf.init_app(app)
+    observability.init_app(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind a load balancer: take the client address and scheme from its X-Forwarded-* headers.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     from webapp.api import bp as api_bp
     from webapp.views import (
@@ -99,16 +117,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
         if response.mimetype == "text/html":
             response.headers.setdefault("Cache-Control", "no-store")
         return add_vary(response)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        """Liveness and database check for load balancers."""
-        from sqlalchemy import text
-
-        db.session.execute(text("SELECT 1"))
-        return {"status": "ok"}
 
     return app

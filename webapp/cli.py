@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -17,6 +18,9 @@ from feedback.models import ROLES
 from webapp.extensions import db
 
 CLI_ACTOR = Actor(None, "cli")
+
+
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
 
 
 def _fail(exc: FeedbackError) -> None:
@@ -173,32 +177,15 @@ def register_commands(app: Flask) -> None:
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True)
-    @click.option("--workers", default=min(2 * (os.cpu_count() or 1) + 1, 8), show_default=True)
-    @click.option("--threads", default=2, show_default=True)
-    def serve(host: str, port: int, workers: int, threads: int) -> None:
-        """Serve the app with gunicorn."""
-        args = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--timeout",
-            "60",
-            "--graceful-timeout",
-            "20",
-            "--max-requests",
-            "5000",
-            "--max-requests-jitter",
-            "500",
-            "--access-logfile",
-            "-",
-            "webapp:create_app()",
-        ]
+    @click.option("--workers", type=int, help="gunicorn workers  [default: 2 x cores + 1, at most 8]")
+    @click.option("--threads", type=int, help="threads per worker  [default: 4]")
+    def serve(host: str, port: int, workers: int | None, threads: int | None) -> None:
+        """Serve the app with gunicorn (settings in gunicorn.conf.py)."""
+        args = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", f"{host}:{port}"]
+        if workers:
+            args += ["--workers", str(workers)]
+        if threads:
+            args += ["--threads", str(threads)]
         os.execv(sys.executable, args)
 
 

@@ -35,8 +35,16 @@ def defaults() -> dict[str, Any]:
         "MAX_BATCH": 1000,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": False,
+        # Cookies travel over HTTPS only; the loopback demo and the tests turn this off.
+        "SESSION_COOKIE_SECURE": True,
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
         "WTF_CSRF_TIME_LIMIT": None,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "METRICS_TOKEN": "",
+        "TRUSTED_PROXIES": 0,
+        "LOGIN_FAILURES_PER_ACCOUNT": 5,
+        "LOGIN_FAILURES_PER_ADDRESS": 30,
+        "LOGIN_WINDOW_SECONDS": 900,
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
     }

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 
-from flask import Flask, Response, jsonify, render_template, request
+import sqlalchemy.exc
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from feedback.errors import FeedbackError
 from webapp.htmx import is_htmx
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = "2"
 
 
 def wants_json() -> bool:
@@ -36,8 +42,36 @@ def page_error(status: int, message: str, fields: dict[str, str] | None = None) 
     return render_template("error.html", status=status, message=message, fields=fields or {}), status
 
 
+# A NUL inside a JSON string: `\u0000` after an even number of backslashes (else it is literal text).
+JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def reject_nul_characters() -> Response | tuple[str, int] | None:
+    """Refuse text with NUL characters up front: PostgreSQL cannot store them, and no real input has them."""
+    found = ["path"] if "\x00" in request.path else []
+    found += [f"query {name}" for name, value in request.args.items(multi=True) if "\x00" in name + value]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        found += [name for name, value in request.form.items(multi=True) if "\x00" in name + value]
+    elif request.mimetype == "application/json" and JSON_NUL.search(request.get_data(cache=True)):
+        found.append("body")
+    if not found:
+        return None
+    fields = {name: "must not contain NUL characters" for name in found}
+    if wants_json():
+        return json_error(400, "invalid", "text may not contain NUL characters", fields)
+    return page_error(400, "Text may not contain NUL characters.", fields)
+
+
 def register_error_handlers(app: Flask) -> None:
     """Turn domain and HTTP errors into clear 4xx answers."""
+    app.before_request(reject_nul_characters)
+
+    @app.errorhandler(sqlalchemy.exc.DataError)
+    def unstorable_value(exc: sqlalchemy.exc.DataError) -> Response | tuple[str, int]:
+        # A value the checks let through but the database refused (a number out of range, say).
+        log.warning("database refused a value: %s", type(exc.orig).__name__)
+        message = "A value is out of the range the database can store; nothing was saved."
+        return json_error(422, "unstorable_value", message) if wants_json() else page_error(422, message)
 
     @app.errorhandler(FeedbackError)
     def domain_error(exc: FeedbackError) -> Response | tuple[str, int]:
@@ -48,6 +82,19 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response | tuple[str, int]:
         return page_error(400, "This form has expired or did not come from Countersign. Reload the page and try again.")
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    @app.errorhandler(sqlalchemy.exc.InterfaceError)
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
+    def database_unavailable(exc: Exception) -> Response | tuple[str, int]:
+        # The database restarted, failed over or is locked: nothing was committed, so retrying is safe.
+        log.warning("database unavailable: %s", type(exc).__name__)
+        message = "The database is briefly unavailable; nothing was saved. Try again in a few seconds."
+        response = json_error(503, "unavailable", message) if wants_json() else page_error(503, message)
+        if isinstance(response, tuple):
+            response = make_response(response)
+        response.headers["Retry-After"] = RETRY_AFTER_SECONDS
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response | tuple[str, int]:

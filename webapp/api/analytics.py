@@ -113,9 +113,10 @@ def compare_versions() -> ResponseReturnValue:
     report = override_reports.breakdown(db.session, by="model_version", **_period())
     rows = {r["key"]: r for r in records(report.table)}
     fields = {
-        name: f"no decisions for version {request.args.get(name)!r}"
+        name: f"no accepted or overridden decisions for version {request.args.get(name)!r}"
         for name in ("a", "b")
         if request.args.get(name) not in rows
+        or not rows[request.args[name]]["accepts"] + rows[request.args[name]]["overrides"]
     }
     if fields:
         raise ValidationFailed("unknown versions", fields)

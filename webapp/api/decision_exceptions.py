@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, request
 from flask.typing import ResponseReturnValue
 
-from feedback import exception_handling, queries
+from feedback import exception_handling, queries, services
 from feedback.errors import PermissionDenied
 from feedback.schemas import ErrorOut, ExceptionListOut, ExceptionOut, ExceptionResolveIn
 from feedback.validation import parse
@@ -55,6 +55,7 @@ def list_exceptions() -> ResponseReturnValue:
 )
 def resolve(exception_id: int) -> ResponseReturnValue:
     """Resolve through the shared service."""
+    services.require_role(g.user, exception_handling.HANDLER_ROLES, "resolve exceptions")  # before reading the body
     spec = parse(ExceptionResolveIn, json_body())
     exc = exception_handling.resolve_exception(
         db.session, exception_id=exception_id, by=g.user, final_action=spec.final_action, note=spec.note

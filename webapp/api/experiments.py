@@ -6,7 +6,7 @@ from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from feedback import experiments, impact
+from feedback import experiments, impact, services
 from feedback.errors import NotFound, PermissionDenied
 from feedback.models import AnalysisRun, Experiment, Model
 from feedback.schemas import (
@@ -89,6 +89,7 @@ def list_experiments() -> ResponseReturnValue:
     },
 )
 def create_experiment() -> ResponseReturnValue:
+    services.require_role(g.user, experiments.EXPERIMENT_ROLES, "manage experiments")  # before reading the body
     spec = parse(ExperimentIn, json_body())
     model_id = db.session.scalar(select(Model.id).where(Model.key == spec.model))
     if model_id is None:

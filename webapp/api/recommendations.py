@@ -82,6 +82,7 @@ def get_recommendation(recommendation_id: int) -> ResponseReturnValue:
 )
 def decide(recommendation_id: int) -> ResponseReturnValue:
     """Record a decision through the shared service."""
+    services.require_role(g.user, services.DECIDING_ROLES, "decide cases")  # before reading the body
     spec = parse(DecisionIn, json_body())
     decision = services.record_decision(
         db.session,

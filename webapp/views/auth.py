@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from datetime import timedelta
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from feedback import services
+from feedback.errors import TooManyAttempts
 from webapp.auth import login_required, safe_next
 from webapp.extensions import db
 
@@ -28,12 +31,26 @@ def home() -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login() -> Response | tuple[str, int] | str:
+def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | str:
     """Show the sign-in form, or check the credentials."""
     if request.method == "GET":
         return render_template("auth/login.html", email="", error=None)
     email = request.form.get("email", "")
-    user = services.authenticate(db.session, email=email, password=request.form.get("password", ""))
+    try:
+        user = services.authenticate(
+            db.session,
+            email=email,
+            password=request.form.get("password", ""),
+            address=request.remote_addr,
+            limits=services.LoginLimits(
+                per_account=current_app.config["LOGIN_FAILURES_PER_ACCOUNT"],
+                per_address=current_app.config["LOGIN_FAILURES_PER_ADDRESS"],
+                window=timedelta(seconds=current_app.config["LOGIN_WINDOW_SECONDS"]),
+            ),
+        )
+    except TooManyAttempts as exc:
+        page = render_template("auth/login.html", email=email, error=exc.message)
+        return page, 429, {"Retry-After": str(exc.retry_after)}
     if user is None:
         return render_template("auth/login.html", email=email, error="Wrong email or password."), 401
     session.clear()

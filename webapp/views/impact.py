@@ -98,6 +98,8 @@ def plan() -> tuple[str, int]:
             ).minimum_detectable_effect
         if effect:
             result["n_total"] = ab.sample_size(sd, effect, treatment_share=share, design_effect=design).n_total
+    if not any(value.strip() for value in args.values()):
+        fields, result = {}, {}  # a first visit: an empty form, not a list of missing numbers
     status = 422 if fields else 200
     return render_page_or_block(
         "impact/plan.html", "plan_result", status=status, fields=fields, result=result, args=args, sd=sd
