@@ -10,7 +10,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from feedback import audit, migrate, services
+from feedback import audit, backup, migrate, services
 from feedback.audit import Actor
 from feedback.db import sqlite_write_intent
 from feedback.errors import FeedbackError
@@ -29,6 +29,11 @@ def _fail(exc: FeedbackError) -> None:
     raise click.ClickException(f"{exc.message}{detail}")
 
 
+def _raw_url() -> str:
+    """The database URL with its password, for the backup tools (never printed)."""
+    return db.engine.url.render_as_string(hide_password=False)
+
+
 def register_commands(app: Flask) -> None:
     """Attach the countersign commands to the app's CLI."""
 
@@ -42,6 +47,35 @@ def register_commands(app: Flask) -> None:
         """Apply migrations up to REVISION (default: head)."""
         migrate.upgrade(db.engine, revision)
         click.echo(f"database at {revision}: {db.engine.url.render_as_string(hide_password=True)}")
+
+    @db_group.command("backup")
+    @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+    def db_backup(target: Path) -> None:
+        """Write a consistent copy of the database to TARGET while the app keeps serving."""
+        try:
+            backup.backup(_raw_url(), target)
+        except backup.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"backed up {db.engine.url.render_as_string(hide_password=True)} to {target}")
+
+    @db_group.command("restore")
+    @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--yes", is_flag=True, help="Do not ask: replace the database.")
+    def db_restore(source: Path, yes: bool) -> None:
+        """Replace the database with the backup in SOURCE (stop the app first), then verify the audit chain."""
+        shown = db.engine.url.render_as_string(hide_password=True)
+        if not yes:
+            click.confirm(f"Replace everything in {shown} with {source}?", abort=True)
+        db.engine.dispose()  # our own pooled connections must not hold the old tables
+        try:
+            report = backup.restore(_raw_url(), source)
+        except backup.BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not report.ok:
+            for problem in report.problems:
+                click.echo(f"FAIL: {problem}", err=True)
+            sys.exit(1)
+        click.echo(f"restored {source} into {shown}; audit chain intact: {report.checked} events verified")
 
     @db_group.command("downgrade")
     @click.argument("revision")
