@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import os
 import pwd
@@ -28,12 +29,31 @@ def bindir() -> str | None:
     return os.path.dirname(found[-1]) if found else None
 
 
+@dataclasses.dataclass
+class Cluster:
+    """A private PostgreSQL cluster: its URL, and a way to crash and restart it."""
+
+    url: str
+    pg_ctl: list[str]
+
+    def restart(self, mode: str = "immediate") -> None:
+        """Stop the server (`immediate` is a crash: no checkpoint, recovery from WAL) and start it again."""
+        subprocess.run([*self.pg_ctl, "-m", mode, "-w", "restart"], check=True, capture_output=True, timeout=60)
+
+
 @contextlib.contextmanager
 def running_postgres(database: str = "countersign_test", durable: bool = False) -> Iterator[str]:
     """Start a private cluster on loopback, yield a URL to a fresh database, then delete it all.
 
     Tests run with fsync off; benchmarks pass durable=True to measure honest commit costs.
     """
+    with postgres_cluster(database, durable) as cluster:
+        yield cluster.url
+
+
+@contextlib.contextmanager
+def postgres_cluster(database: str = "countersign_test", durable: bool = False) -> Iterator[Cluster]:
+    """`running_postgres`, yielding the cluster so tests can restart it."""
     binaries = bindir()
     if binaries is None:
         raise RuntimeError("PostgreSQL server binaries not found (run scripts/setup.sh --test)")
@@ -52,17 +72,14 @@ def running_postgres(database: str = "countersign_test", durable: bool = False) 
     options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c max_connections=200"
     if not durable:
         options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    subprocess.run(
-        [*prefix, f"{binaries}/pg_ctl", "-D", data, "-l", os.path.join(workdir, "log"), "-o", options, "-w", "start"],
-        check=True,
-        capture_output=True,
-    )
+    pg_ctl = [*prefix, f"{binaries}/pg_ctl", "-D", data, "-l", os.path.join(workdir, "log"), "-o", options]
+    subprocess.run([*pg_ctl, "-w", "start"], check=True, capture_output=True)
     try:
         admin = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{database}"'))
         admin.dispose()
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
+        yield Cluster(f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}", pg_ctl)
     finally:
         subprocess.run([*prefix, f"{binaries}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)

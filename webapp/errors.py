@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from feedback.errors import FeedbackError
+from webapp.extensions import db
 from webapp.htmx import is_htmx
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def register_error_handlers(app: Flask) -> None:
     def database_unavailable(exc: Exception) -> Response | tuple[str, int]:
         # The database restarted, failed over or is locked: nothing was committed, so retrying is safe.
         log.warning("database unavailable: %s", type(exc).__name__)
+        db.session.rollback()  # the request's transaction died with its connection; later code must not reuse it
         message = "The database is briefly unavailable; nothing was saved. Try again in a few seconds."
         response = json_error(503, "unavailable", message) if wants_json() else page_error(503, message)
         if isinstance(response, tuple):

@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import case, func, select, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
 from feedback.db import utcnow
@@ -119,6 +120,8 @@ def _finish(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     REQUEST_SECONDS.labels(request.method, route, str(response.status_code)).observe(elapsed)
     user = g.get("user")
+    # The identity map's key, not `user.id`: after a failed transaction an attribute load would raise.
+    user_id = sa_inspect(user).identity[0] if user is not None and sa_inspect(user).identity else None
     access_log.info(
         "%s %s %s",
         request.method,
@@ -130,7 +133,7 @@ def _finish(response: Response) -> Response:
             "route": route,
             "status": response.status_code,
             "duration_ms": round(elapsed * 1000, 2),
-            "user_id": getattr(user, "id", None),
+            "user_id": user_id,
             "remote_addr": request.remote_addr,
         },
     )

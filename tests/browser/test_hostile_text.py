@@ -23,7 +23,8 @@ def assert_inert(page, *texts: str) -> None:
         assert text in body
     assert page.evaluate("() => window.pwned") is None
     planted = page.evaluate(
-        "() => [...document.querySelectorAll('img[src=x], [onerror], [onload], main script, main b')].map(e => e.outerHTML)"
+        "() => [...document.querySelectorAll('img[src=x], [onerror], [onload], main script, main b')]"
+        ".map(e => e.outerHTML)"
     )
     assert planted == []
     assert page.errors == []
