@@ -1,4 +1,4 @@
-.PHONY: demo test setup bench bench-analytics lint
+.PHONY: demo test setup bench bench-analytics bench-load lint
 
 demo:   ## set up, seed demo data, serve on http://127.0.0.1:8000
 	./scripts/demo.sh
@@ -17,3 +17,6 @@ bench:  ## ingest and decision timings on SQLite and PostgreSQL
 
 bench-analytics:  ## model owner pages at 1,000,000 decisions on SQLite and PostgreSQL (several minutes)
 	./scripts/setup.sh --test && .venv/bin/python -m bench.analytics
+
+bench-load:  ## Locust: 50 reviewers + model services against gunicorn on PostgreSQL and SQLite (about 6 minutes)
+	./scripts/setup.sh --test && .venv/bin/python -m bench.load

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit, exception_handling, experiments, metrics, rollup, webhooks
+from feedback import audit, exception_handling, experiments, metrics, queries, rollup, webhooks
 from feedback.audit import Actor, Change, canonical_json
 from feedback.db import UTCDateTime, utcnow
 from feedback.errors import (
@@ -522,7 +522,8 @@ def claim_next(
         query = query.where(Recommendation.site == site)
     if after_id:
         query = query.where(Recommendation.id != after_id)
-    query = query.order_by(Recommendation.due_at.is_(None), Recommendation.due_at, Recommendation.id).limit(10)
+    # SKIP LOCKED (PostgreSQL): reviewers asking at once get different cases instead of queueing on one.
+    query = query.order_by(*queries.MOST_URGENT_FIRST).limit(10).with_for_update(skip_locked=True)
     for candidate in session.scalars(query).all():
         if _try_claim(session, candidate, reviewer, now):
             rec = session.get(Recommendation, candidate, populate_existing=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from tests.pgserver import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+SECRET_KEY = "gunicorn-test"
 
 
 @dataclass
@@ -53,7 +54,7 @@ def gunicorn(url: str, workers: int = 2, threads: int = 4, log: Path | None = No
     env = {
         **os.environ,
         "DATABASE_URL": url,
-        "SECRET_KEY": "gunicorn-test",
+        "SECRET_KEY": SECRET_KEY,
         "COUNTERSIGN_SESSION_COOKIE_SECURE": "false",
         "PROMETHEUS_MULTIPROC_DIR": str(Path(os.environ.get("TMPDIR", "/tmp")) / f"countersign-metrics-{port}"),
     }

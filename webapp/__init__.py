@@ -29,6 +29,11 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+# Opening a case claims it: these GETs write, so on SQLite they take the write lock up front
+# (a read transaction that later writes fails at once when another writer is waiting).
+CLAIMING_READS = {"review.next_case", "review.case"}
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the Countersign app."""
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
@@ -101,7 +106,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _before() -> None:
-        sqlite_write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+        writes = request.method not in ("GET", "HEAD", "OPTIONS") or request.endpoint in CLAIMING_READS
+        sqlite_write_intent.set(writes)
         g.user = None
         if not request.path.startswith(("/api/", "/static/")):
             from webapp.auth import load_session_user

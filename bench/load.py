@@ -1,0 +1,229 @@
+"""Load benchmark: Locust drives gunicorn (gunicorn.conf.py) on PostgreSQL and on SQLite.
+
+Three phases per configuration:
+  1. paced: 50 reviewers working the queue in the UI, each spending 1-3 s (mean 2 s) on a case,
+     far quicker than a person, while a model service ingests: the latency reviewers feel;
+  2. saturated: the same 50 reviewers with no think time: the most decisions per second;
+  3. ingest: two model services alone, batches of 1,000.
+Reports throughput and p50/p95/p99 per action from Locust's own statistics.
+
+    make bench-load       # or: .venv/bin/python -m bench.load [--workers 2 4] [--seconds 40] [--backends postgresql]
+
+With --profile, py-spy samples every gunicorn worker during the mixed phase and prints the
+hottest functions (needs root or ptrace rights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from bench.loop import ACTOR
+from feedback import migrate, services
+from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
+from tests import pgserver
+from tests.gunicornserver import ROOT, SECRET_KEY, gunicorn
+from webapp import create_app
+
+PASSWORD = "bench-password"
+REVIEWERS = 50
+
+
+def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str]]:
+    """Migrate; a model, reviewers, a service token and `cases` open cases.
+
+    Returns the token and a signed-in session cookie per reviewer.
+    """
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        services.register_model(
+            session,
+            ACTOR,
+            ModelIn(
+                key="claims",
+                name="Claims",
+                actions=["pay", "review", "deny"],
+                reason_codes=[{"code": "missing_context", "label": "Missing context"}],
+            ),
+        )
+        services.add_model_version(session, ACTOR, model_key="claims", spec=ModelVersionIn(version="v1"))
+        services.create_user(session, ACTOR, email="svc@bench.test", role="model_owner", password=PASSWORD)
+        token = services.create_token(session, ACTOR, email="svc@bench.test")
+        ids = [
+            services.create_user(session, ACTOR, email=f"r{n}@bench.test", role="frontline", password=PASSWORD).id
+            for n in range(reviewers)
+        ]
+        for start in range(0, cases, 1000):
+            batch = [
+                RecommendationIn.model_validate(
+                    {
+                        "model": "claims",
+                        "model_version": "v1",
+                        "external_id": f"S-{n}",
+                        "subject": f"Claim {n}",
+                        "site": "Leeds",
+                        "recommended_action": "pay",
+                        "confidence": 0.8,
+                        "explanation": {"summary": "Routine claim"},
+                    }
+                )
+                for n in range(start, min(start + 1000, cases))
+            ]
+            services.ingest_recommendations(session, ACTOR, batch)
+    engine.dispose()
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY})
+    signer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
+    return token, [signer.dumps({"user_id": user_id}) for user_id in ids]
+
+
+@contextlib.contextmanager
+def database(backend: str) -> Iterator[str]:
+    """A fresh database: a durable private PostgreSQL cluster, or a SQLite file."""
+    if backend == "postgresql":
+        with pgserver.running_postgres("countersign_load", durable=True) as url:
+            yield url
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            yield f"sqlite:///{tmp}/load.sqlite"
+
+
+def locust(
+    port: int,
+    users: int,
+    seconds: int,
+    token: str,
+    cookies: list[str],
+    classes: list[str],
+    services_n: int,
+    think: float = 0.0,
+) -> list[dict]:
+    """Run Locust headless; return its per-request statistics rows."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "BENCH_COOKIES": ",".join(cookies),
+            "BENCH_SERVICE_TOKEN": token,
+            "BENCH_SERVICES": str(services_n),
+            "BENCH_BATCH": "1000",
+            "BENCH_THINK": str(think),
+        }
+        args = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--headless"]
+        args += ["--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s"]
+        args += ["--host", f"http://127.0.0.1:{port}", "--csv", f"{tmp}/run", "--only-summary", "--stop-timeout", "10"]
+        subprocess.run([*args, *classes], env=env, cwd=ROOT, capture_output=True, check=False, timeout=seconds + 120)
+        with open(f"{tmp}/run_stats.csv") as handle:
+            return list(csv.DictReader(handle))
+
+
+def profile(pids: list[int], seconds: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """Start py-spy on the workers (raw collapsed stacks), or None if it cannot attach."""
+    spy = Path(sys.executable).parent / "py-spy"
+    if not spy.exists():
+        return None
+    procs = [
+        subprocess.Popen(
+            [
+                str(spy),
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(seconds),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--output",
+                str(out.with_suffix(f".{pid}.txt")),
+                "--nonblocking",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]
+    return procs[0] if procs else None
+
+
+def hottest(out: Path, top: int = 15) -> list[tuple[str, float]]:
+    """Self-time share of the hottest frames across the workers' collapsed stacks."""
+    totals: dict[str, int] = {}
+    for path in out.parent.glob(out.stem + ".*.txt"):
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            leaf = frames[-1]
+            totals[leaf] = totals.get(leaf, 0) + int(count)
+    grand = sum(totals.values()) or 1
+    return [(frame, n / grand) for frame, n in sorted(totals.items(), key=lambda kv: -kv[1])[:top]]
+
+
+def row(stats: list[dict], name: str) -> dict:
+    return next((r for r in stats if r["Name"] == name), {})
+
+
+def report(label: str, stats: list[dict]) -> None:
+    print(f"\n{label}")
+    print(f"  {'action':<18}{'requests':>9}{'failed':>8}{'per s':>9}{'p50 ms':>8}{'p95 ms':>8}{'p99 ms':>8}")
+    for r in stats:
+        if r["Name"] == "Aggregated":
+            continue
+        print(
+            f"  {r['Name']:<18}{r['Request Count']:>9}{r['Failure Count']:>8}{float(r['Requests/s']):>9.1f}"
+            f"{r['50%']:>8}{r['95%']:>8}{r['99%']:>8}"
+        )
+    ingest = row(stats, "ingest 1000")
+    if ingest:
+        print(f"  => recommendations ingested per second: {float(ingest['Requests/s']) * 1000:,.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=["postgresql", "sqlite"])
+    parser.add_argument("--workers", nargs="+", type=int, default=[2, 4])
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--seconds", type=int, default=40)
+    parser.add_argument("--services", type=int, default=1, help="model services ingesting during the mixed phase")
+    parser.add_argument("--profile", action="store_true", help="py-spy the workers during the first phase")
+    args = parser.parse_args()
+    for backend in args.backends:
+        for workers in args.workers:
+            with database(backend) as url:
+                token, cookies = prepare(url, REVIEWERS, cases=max(20_000, 500 * args.seconds))
+                with gunicorn(url, workers=workers, threads=args.threads) as server:
+                    spy_out = Path(tempfile.mkdtemp()) / "profile"
+                    spy = profile(server.worker_pids(), args.seconds, spy_out) if args.profile else None
+                    users = REVIEWERS + args.services
+                    both = ["Reviewer", "ModelService"]
+                    paced = locust(server.port, users, args.seconds, token, cookies, both, args.services, think=2.0)
+                    report(
+                        f"{backend}, {workers} workers x {args.threads} threads: {REVIEWERS} reviewers "
+                        f"(2 s per case) + {args.services} model service(s), {args.seconds} s",
+                        paced,
+                    )
+                    saturated = locust(server.port, users, args.seconds, token, cookies, both, args.services)
+                    report(f"{backend}, {workers} workers: {REVIEWERS} reviewers with no think time", saturated)
+                    if spy is not None:
+                        time.sleep(3)
+                        print("  hottest frames (self time, all workers):")
+                        for frame, share in hottest(spy_out):
+                            print(f"    {share:6.1%}  {frame}")
+                    alone = locust(server.port, 2, max(15, args.seconds // 2), token, [], ["ModelService"], 2)
+                    report(f"{backend}, {workers} workers: 2 model services alone", alone)
+                    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""Locust users for `python -m bench.load`: reviewers working the queue in the UI, and model services.
+
+A signed-in reviewer opens the queue, claims the next case and then decides
+case after case the way the htmx review screen does: each decision's answer carries the next
+claimed case. Every tenth decision the reviewer looks at the queue again. A model service
+posts batches of recommendations to the JSON API.
+
+Settings come from the environment (bench.load sets them): BENCH_COOKIES, BENCH_SERVICE_TOKEN,
+BENCH_BATCH, BENCH_SERVICES (how many of the users are model services; the rest review) and
+BENCH_THINK.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from http.cookiejar import Cookie
+from urllib.parse import urlsplit
+
+from locust import FastHttpUser, between, constant, task
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+CASE_ID = re.compile(r'id="review-panel"[^>]*data-case-id="(\d+)"')
+_reviewer_numbers = itertools.count()
+
+
+def make_cookie(name: str, value: str, host: str) -> Cookie:
+    """A plain host cookie for the cookie jar."""
+    domain = urlsplit(host).hostname or "127.0.0.1"
+    return Cookie(0, name, value, None, False, domain, False, False, "/", True, False, None, False, None, None, {})
+
+
+THINK = float(os.environ.get("BENCH_THINK", "0"))
+
+
+class Reviewer(FastHttpUser):
+    """A frontline reviewer; BENCH_THINK is the mean seconds spent reading a case (0: none, saturating)."""
+
+    wait_time = between(THINK / 2, THINK * 1.5) if THINK else constant(0)
+    weight = 1
+
+    def on_start(self) -> None:
+        # Reviewers arrive signed in (a session cookie made by bench.load): signing in is once a
+        # shift, and 50 simultaneous argon2 checks would only measure the password hash.
+        cookie = os.environ["BENCH_COOKIES"].split(",")[next(_reviewer_numbers)]
+        self.client.client.cookiejar.set_cookie(make_cookie("session", cookie, self.host))
+        self.open_queue()
+        self.case_id = self.claim_next()
+        self.decided = 0
+
+    def open_queue(self) -> None:
+        page = self.client.get("/queue", name="open queue")
+        self.csrf = CSRF_INPUT.search(page.text).group(1)
+
+    def claim_next(self) -> str | None:
+        page = self.client.get("/review/next", name="claim next case")
+        found = CASE_ID.search(page.text)
+        return found.group(1) if found else None
+
+    @task
+    def decide(self) -> None:
+        if self.case_id is None:
+            self.case_id = self.claim_next()
+            if self.case_id is None:
+                return
+        with self.client.post(
+            f"/review/{self.case_id}/decision",
+            data={"action": "accept", "csrf_token": self.csrf},
+            headers={"HX-Request": "true", "X-CSRFToken": self.csrf},
+            name="decide",
+            catch_response=True,
+        ) as response:
+            if response.status_code == 200:
+                found = CASE_ID.search(response.text)
+                self.case_id = found.group(1) if found else None
+                response.success()
+            else:
+                response.failure(f"{response.status_code}")
+                self.case_id = None
+        self.decided += 1
+        if self.decided % 10 == 0:
+            self.open_queue()
+
+
+class ModelService(FastHttpUser):
+    """A model service sending batches of recommendations as fast as they are accepted."""
+
+    wait_time = constant(0)
+    fixed_count = int(os.environ.get("BENCH_SERVICES", "1"))
+
+    @task
+    def ingest(self) -> None:
+        batch = int(os.environ.get("BENCH_BATCH", "1000"))
+        prefix = uuid.uuid4().hex[:12]
+        due = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
+        items = [
+            {
+                "model": "claims",
+                "model_version": "v1",
+                "external_id": f"L-{prefix}-{i}",
+                "subject": f"Claim {prefix}-{i}",
+                "site": ("Leeds", "York", "Hull")[i % 3],
+                "segment": {"claim_band": "over_10k" if i % 4 == 0 else "under_10k"},
+                "recommended_action": "pay",
+                "confidence": 0.8,
+                "explanation": {"summary": "Routine claim", "factors": [{"name": "amount", "contribution": -0.3}]},
+                "features": {"amount": 1000 + i},
+                "due_at": due,
+            }
+            for i in range(batch)
+        ]
+        self.client.post(
+            "/api/v1/recommendations",
+            json=items,
+            headers={"Authorization": f"Bearer {os.environ['BENCH_SERVICE_TOKEN']}"},
+            name=f"ingest {batch}",
+        )
