@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from feedback.models import DECISION_ACTIONS, STAGES
 
-MAX_ID = 2**63 - 1  # the largest BIGINT; a larger id cannot name a row and must not reach the database
+MAX_ID = 2**31 - 1  # the largest INTEGER, the type of every id column: a larger id cannot name a row
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Scalar = str | int | float | bool | None

@@ -50,7 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         "default": {"url": config.database_url(app.config["DATABASE_URL"]), "pool_pre_ping": True}
     }
 
-    # An id past the largest BIGINT names nothing: 404 at routing, never an overflow in the driver.
+    # An id past the largest INTEGER names nothing: 404 at routing, never an overflow in the driver.
     app.url_map.converters["int"] = BoundedInt
     db.init_app(app)
     csrf.init_app(app)

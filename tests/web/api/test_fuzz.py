@@ -68,8 +68,8 @@ def test_hostile_requests_get_clear_json_errors(app, client, session):
             400,
         ),
         (client.get("/api/v1/analytics/overrides?model=claims%00", headers=headers), 400),
-        (client.get(f"/api/v1/recommendations/{2**63}", headers=headers), 404),
-        (client.post("/api/v1/outcomes", json={"recommendation_id": 2**64, "outcome": "pay"}, headers=headers), 422),
+        (client.get(f"/api/v1/recommendations/{2**31}", headers=headers), 404),
+        (client.post("/api/v1/outcomes", json={"recommendation_id": 2**31, "outcome": "pay"}, headers=headers), 422),
     ]
     for response, status in cases:
         assert response.status_code == status, response.text
@@ -78,4 +78,4 @@ def test_hostile_requests_get_clear_json_errors(app, client, session):
     nul = cases[4][0].json["error"]
     assert nul["fields"] == {"body": "must not contain NUL characters"}
     too_big = cases[7][0].json["error"]["fields"]["recommendation_id"]
-    assert too_big == "Input should be less than or equal to 9223372036854775807"
+    assert too_big == "Input should be less than or equal to 2147483647"
