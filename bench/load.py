@@ -26,45 +26,29 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from bench.loop import ACTOR
-from feedback import migrate, services
-from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
+from bench import loop
+from feedback import services
+from feedback.models import User
+from feedback.schemas import RecommendationIn
 from tests import pgserver
 from tests.gunicornserver import ROOT, SECRET_KEY, gunicorn
 from webapp import create_app
 
-PASSWORD = "bench-password"
 REVIEWERS = 50
 
 
 def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str]]:
-    """Migrate; a model, reviewers, a service token and `cases` open cases.
+    """bench.loop's model, reviewers and service token, plus `cases` open cases.
 
-    Returns the token and a signed-in session cookie per reviewer.
+    Returns the service token and a signed-in session cookie per reviewer.
     """
+    token, _ = loop.prepare(url, reviewers)
     engine = create_engine(url)
-    migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        services.register_model(
-            session,
-            ACTOR,
-            ModelIn(
-                key="claims",
-                name="Claims",
-                actions=["pay", "review", "deny"],
-                reason_codes=[{"code": "missing_context", "label": "Missing context"}],
-            ),
-        )
-        services.add_model_version(session, ACTOR, model_key="claims", spec=ModelVersionIn(version="v1"))
-        services.create_user(session, ACTOR, email="svc@bench.test", role="model_owner", password=PASSWORD)
-        token = services.create_token(session, ACTOR, email="svc@bench.test")
-        ids = [
-            services.create_user(session, ACTOR, email=f"r{n}@bench.test", role="frontline", password=PASSWORD).id
-            for n in range(reviewers)
-        ]
+        ids = list(session.scalars(select(User.id).where(User.role == "frontline").order_by(User.id)))
         for start in range(0, cases, 1000):
             batch = [
                 RecommendationIn.model_validate(
@@ -81,7 +65,7 @@ def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str]]:
                 )
                 for n in range(start, min(start + 1000, cases))
             ]
-            services.ingest_recommendations(session, ACTOR, batch)
+            services.ingest_recommendations(session, loop.ACTOR, batch)
     engine.dispose()
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY})
     signer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
