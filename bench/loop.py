@@ -12,10 +12,7 @@ import argparse
 import contextlib
 import http.client
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,7 +25,7 @@ from feedback import migrate, services
 from feedback.audit import Actor
 from feedback.db import utcnow
 from feedback.schemas import ModelIn, ModelVersionIn
-from tests import pgserver
+from tests import gunicornserver, pgserver
 
 ACTOR = Actor(None, "bench")
 
@@ -62,41 +59,9 @@ def prepare(url: str, reviewers: int) -> tuple[str, list[str]]:
 
 @contextlib.contextmanager
 def gunicorn(url: str, workers: int, threads: int = 1) -> Iterator[int]:
-    """Serve the app with gunicorn on a free loopback port (threads > 1: gthread workers, as `countersign serve`)."""
-    port = pgserver.free_port()
-    env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": "bench"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-w",
-            str(workers),
-            "--threads",
-            str(threads),
-            "-b",
-            f"127.0.0.1:{port}",
-            "webapp:create_app()",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("gunicorn did not come up")
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    """Serve the app with gunicorn.conf.py on a free loopback port; yield the port."""
+    with gunicornserver.gunicorn(url, workers=workers, threads=threads) as server:
+        yield server.port
 
 
 def post(conn: http.client.HTTPConnection, path: str, body: object, token: str) -> tuple[int, dict]:

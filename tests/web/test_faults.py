@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from feedback import migrate
 from feedback.models import Decision, Recommendation
 from tests import pgserver
-from tests.factories import make_model, make_user, payload
+from tests.factories import make_model, make_user, payload, token_for
 from tests.gunicornserver import ROOT, gunicorn
 
 REQUIRE_POSTGRES = os.environ.get("COUNTERSIGN_REQUIRE_POSTGRES") == "1"
@@ -73,8 +73,6 @@ def cluster():
 def test_acknowledged_writes_survive_a_killed_worker_and_a_database_crash(cluster, tmp_path):
     engine = create_engine(cluster.url)
     with Session(engine, expire_on_commit=False) as session:
-        from tests.factories import token_for
-
         make_model(session)
         service_token = token_for(None, session, make_user(session, "model_owner"))["Authorization"].split()[1]
         reviewer_tokens = [
