@@ -38,6 +38,7 @@ from tests.gunicornserver import ROOT, SECRET_KEY, gunicorn
 from webapp import create_app
 
 REVIEWERS = 50
+PHASES = ["paced", "saturated", "ingest"]
 
 
 def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str]]:
@@ -181,6 +182,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=40)
     parser.add_argument("--services", type=int, default=1, help="model services ingesting during the mixed phase")
     parser.add_argument("--profile", action="store_true", help="py-spy the workers during the first phase")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=PHASES)
     args = parser.parse_args()
     for backend in args.backends:
         for workers in args.workers:
@@ -191,21 +193,24 @@ def main() -> None:
                     spy = profile(server.worker_pids(), args.seconds, spy_out) if args.profile else None
                     users = REVIEWERS + args.services
                     both = ["Reviewer", "ModelService"]
-                    paced = locust(server.port, users, args.seconds, token, cookies, both, args.services, think=2.0)
-                    report(
-                        f"{backend}, {workers} workers x {args.threads} threads: {REVIEWERS} reviewers "
-                        f"(2 s per case) + {args.services} model service(s), {args.seconds} s",
-                        paced,
-                    )
-                    saturated = locust(server.port, users, args.seconds, token, cookies, both, args.services)
-                    report(f"{backend}, {workers} workers: {REVIEWERS} reviewers with no think time", saturated)
+                    if "paced" in args.phases:
+                        paced = locust(server.port, users, args.seconds, token, cookies, both, args.services, think=2.0)
+                        report(
+                            f"{backend}, {workers} workers x {args.threads} threads: {REVIEWERS} reviewers "
+                            f"(2 s per case) + {args.services} model service(s), {args.seconds} s",
+                            paced,
+                        )
+                    if "saturated" in args.phases:
+                        saturated = locust(server.port, users, args.seconds, token, cookies, both, args.services)
+                        report(f"{backend}, {workers} workers: {REVIEWERS} reviewers with no think time", saturated)
                     if spy is not None:
                         time.sleep(3)
                         print("  hottest frames (self time, all workers):")
                         for frame, share in hottest(spy_out):
                             print(f"    {share:6.1%}  {frame}")
-                    alone = locust(server.port, 2, max(15, args.seconds // 2), token, [], ["ModelService"], 2)
-                    report(f"{backend}, {workers} workers: 2 model services alone", alone)
+                    if "ingest" in args.phases:
+                        alone = locust(server.port, 2, max(15, args.seconds // 2), token, [], ["ModelService"], 2)
+                        report(f"{backend}, {workers} workers: 2 model services alone", alone)
                     sys.stdout.flush()
 
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from feedback import bulk
 from feedback.db import utcnow
 from feedback.models import AuditEvent, AuditHead
 
@@ -107,7 +108,7 @@ def record(session: Session, actor: Actor, changes: Sequence[Change]) -> None:
         row["prev_hash"] = prev
         row["hash"] = prev = event_hash(prev, row)
         rows.append(row)
-    session.execute(insert(AuditEvent), rows)
+    bulk.insert_rows(session, AuditEvent, rows)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
 
 

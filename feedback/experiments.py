@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -78,13 +78,37 @@ class Assignment:
         return self.arm == "control"
 
 
+# A web request reads the running experiment for the exposure, the decision and the page it
+# renders. With `remember_running_experiments(session)` it reads it once per model; any flush that
+# touches an experiment forgets the answers.
+_MEMO = "running_experiments"
+
+
+def remember_running_experiments(session: Session) -> None:
+    """Read each model's running experiment once for the rest of this session (a request's)."""
+    session.info[_MEMO] = {}
+
+
+@event.listens_for(Session, "before_flush")
+def _forget_on_change(session: Session, _context: Any, _instances: Any) -> None:
+    memo = session.info.get(_MEMO)
+    if memo and any(isinstance(o, (Experiment, RolloutSite)) for o in (*session.new, *session.dirty, *session.deleted)):
+        memo.clear()
+
+
 def running_experiment(session: Session, model_id: int) -> Experiment | None:
     """The model's running experiment, if any (the database allows at most one)."""
-    return session.scalars(
+    memo = session.info.get(_MEMO)
+    if memo is not None and model_id in memo:
+        return memo[model_id]
+    experiment = session.scalars(
         select(Experiment)
         .where(Experiment.model_id == model_id, Experiment.status == "running")
         .options(selectinload(Experiment.sites))
     ).first()
+    if memo is not None:
+        memo[model_id] = experiment
+    return experiment
 
 
 def assignment_for(

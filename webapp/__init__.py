@@ -9,6 +9,7 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
+from feedback import experiments
 from feedback.db import sqlite_write_intent
 from feedback.schemas import MAX_ID
 from webapp import config, observability
@@ -109,6 +110,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         writes = request.method not in ("GET", "HEAD", "OPTIONS") or request.endpoint in CLAIMING_READS
         sqlite_write_intent.set(writes)
         g.user = None
+        experiments.remember_running_experiments(db.session)
         if not request.path.startswith(("/api/", "/static/")):
             from webapp.auth import load_session_user
 

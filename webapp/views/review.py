@@ -101,10 +101,8 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
         rec = queries.case_detail(db.session, recommendation_id)
         return render_panel(rec, 409, problem=f"Your decision was not saved: {exc.message}.", lost_race=True)
 
-    decided = queries.case_detail(db.session, recommendation_id)
-    assert decided is not None
     outcome = f" ({decision.final_action})" if decision.final_action else ""
-    notice = f"{ACTION_WORDS[decision.action]} case {decided.external_id}{outcome}."
+    notice = f"{ACTION_WORDS[decision.action]} case {decision.recommendation.external_id}{outcome}."
     flt = queue_filter()
     nxt = services.claim_next(
         db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site, after_id=recommendation_id
@@ -116,7 +114,6 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             else url_for("queue.index", **filter_args())
         )
         return redirect(target)
-    nxt = queries.case_detail(db.session, nxt.id) if nxt else None
     body, status = render_panel(nxt, notice=notice)
     response = Response(body, status, mimetype="text/html")
     response.headers["HX-Push-Url"] = (
