@@ -200,3 +200,31 @@ def test_a_running_split_cannot_change(session, world):
     assert stopped.status == "stopped"
     with pytest.raises(Conflict):
         experiments.update_experiment(session, world["analyst"], exp.id, {"name": "renamed"})
+
+
+def test_remembered_running_experiment_is_read_once_and_forgotten_on_change(session, world):
+    from sqlalchemy import event
+
+    from feedback.models import Model
+
+    model_id = session.scalar(select(Model.id))
+    experiments.remember_running_experiments(session)
+    reads = []
+
+    def count(conn, cursor, statement, *args):  # noqa: ANN001, ANN202
+        if statement.lstrip().startswith("SELECT experiments."):
+            reads.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert experiments.running_experiment(session, model_id) is None
+        assert experiments.running_experiment(session, model_id) is None
+        assert len(reads) == 1
+        started = ab(session, world["analyst"])  # flushes an Experiment: the memo is forgotten
+        assert experiments.running_experiment(session, model_id).id == started.id
+        assert experiments.running_experiment(session, model_id).id == started.id
+        experiments.stop_experiment(session, world["analyst"], started.id)
+        assert experiments.running_experiment(session, model_id) is None
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
