@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, true
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.models import Decision, DecisionException, Model, Outcome, Recommendation
@@ -63,36 +64,43 @@ class QueueCounts:
 
 
 def queue_counts(session: Session, flt: QueueFilter, now: datetime) -> QueueCounts:
-    """Counts of open cases: total, overdue, claimed, and per model and per site (three queries)."""
-    cases = _open_cases(flt).subquery()
-    totals = session.execute(
+    """Counts of open cases: total, overdue, claimed (under the filter), per model (under the site
+    filter) and per site (under the model filter).
+
+    One pass over the open cases, grouped by model and site, summed here: three separate counts
+    read a 170,000-case queue three times (200 ms of database time on two cores).
+    """
+    cells = session.execute(
         select(
+            Recommendation.model_id,
+            Model.name,
+            Recommendation.site,
             func.count(),
-            func.count().filter(cases.c.due_at < now),
-            func.count().filter(cases.c.claim_expires_at > now),
-        ).select_from(cases)
-    ).one()
-    by_model = session.execute(
-        select(Model.id, Model.name, func.count(Recommendation.id))
-        .join(Recommendation, Recommendation.model_id == Model.id)
+            func.count().filter(Recommendation.due_at < now),
+            func.count().filter(Recommendation.claim_expires_at > now),
+        )
+        .join(Model, Model.id == Recommendation.model_id)
         .where(Recommendation.status == "open")
-        .where(Recommendation.site == flt.site if flt.site else true())
-        .group_by(Model.id, Model.name)
-        .order_by(Model.name)
+        .group_by(Recommendation.model_id, Model.name, Recommendation.site)
     ).all()
-    by_site = session.execute(
-        select(Recommendation.site, func.count())
-        .where(Recommendation.status == "open")
-        .where(Recommendation.model_id == flt.model_id if flt.model_id else true())
-        .group_by(Recommendation.site)
-        .order_by(Recommendation.site)
-    ).all()
+    by_model: Counter[tuple[int, str]] = Counter()
+    by_site: Counter[str] = Counter()
+    total = overdue = claimed = 0
+    for model_id, name, site, count, late, held in cells:
+        in_model = not flt.model_id or model_id == flt.model_id
+        in_site = not flt.site or site == flt.site
+        if in_site:
+            by_model[(model_id, name)] += count
+        if in_model:
+            by_site[site] += count
+        if in_model and in_site:
+            total, overdue, claimed = total + count, overdue + late, claimed + held
     return QueueCounts(
-        total=totals[0],
-        overdue=totals[1],
-        claimed=totals[2],
-        by_model=[(int(i), str(n), int(c)) for i, n, c in by_model],
-        by_site=[(str(site), int(c)) for site, c in by_site],
+        total=total,
+        overdue=overdue,
+        claimed=claimed,
+        by_model=sorted(((i, n, c) for (i, n), c in by_model.items()), key=lambda row: (row[1], row[0])),
+        by_site=sorted(by_site.items()),
     )
 
 

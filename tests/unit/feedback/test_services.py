@@ -133,3 +133,48 @@ def test_users_and_tokens(session):
     assert token not in (stored.token_hash, stored.prefix + "x") and len(stored.token_hash) == 64
     assert services.authenticate(session, email="ANA@example.test", password="correct horse battery").id == user.id
     assert services.authenticate(session, email=user.email, password="wrong password") is None
+
+
+def test_queue_counts_match_a_count_of_the_raw_rows_under_every_filter(session, world):
+    from feedback import queries
+    from feedback.models import Model, Recommendation
+
+    make_model(session, key="loans", actions=("approve", "decline"))
+    now = utcnow()
+    for n in range(30):
+        due = {"due_at": (now + timedelta(hours=n % 5 - 2)).isoformat()} if n % 3 else {}
+        site = ("Leeds", "York", "Hull")[n % 3]
+        model = {} if n % 2 else {"model": "loans", "recommended_action": "approve"}
+        make_case(session, 100 + n, site=site, **model, **due)
+    reviewer = world["ann"]
+    for _ in range(4):
+        services.claim_next(session, reviewer=reviewer)
+    first = session.scalar(select(Recommendation.id).order_by(Recommendation.id))
+    services.record_decision(session, recommendation_id=first, reviewer=reviewer, action="accept")
+
+    rows = session.execute(
+        select(
+            Recommendation.model_id, Recommendation.site, Recommendation.due_at, Recommendation.claim_expires_at
+        ).where(Recommendation.status == "open")
+    ).all()
+    names = dict(session.execute(select(Model.id, Model.name)).all())
+    loans_id = next(i for i, name in names.items() if name == "Loans")
+    assert any(r.claim_expires_at for r in rows) and any(r.due_at and r.due_at < now for r in rows)
+    for flt in (
+        queries.QueueFilter(),
+        queries.QueueFilter(model_id=loans_id),
+        queries.QueueFilter(site="York"),
+        queries.QueueFilter(model_id=loans_id, site="Leeds"),
+        queries.QueueFilter(site="Nowhere"),
+    ):
+        counts = queries.queue_counts(session, flt, now)
+        in_model = [r for r in rows if not flt.model_id or r.model_id == flt.model_id]
+        in_site = [r for r in rows if not flt.site or r.site == flt.site]
+        both = [r for r in in_model if r in in_site]
+        assert counts.total == len(both)
+        assert counts.overdue == sum(1 for r in both if r.due_at and r.due_at < now)
+        assert counts.claimed == sum(1 for r in both if r.claim_expires_at and r.claim_expires_at > now)
+        expected_models = sorted({(r.model_id, names[r.model_id]) for r in in_site}, key=lambda m: m[1])
+        assert counts.by_model == [(i, name, sum(1 for r in in_site if r.model_id == i)) for i, name in expected_models]
+        sites = sorted({r.site for r in in_model})
+        assert counts.by_site == [(site, sum(1 for r in in_model if r.site == site)) for site in sites]
