@@ -1,14 +1,17 @@
 """Load benchmark: Locust drives gunicorn (gunicorn.conf.py) on PostgreSQL and on SQLite.
 
-Three phases per configuration:
-  1. paced: 50 reviewers working the queue in the UI, each spending 1-3 s (mean 2 s) on a case,
-     far quicker than a person, while a model service ingests: the latency reviewers feel;
-  2. saturated: the same 50 reviewers with no think time: the most decisions per second;
-  3. ingest: two model services alone, batches of 1,000;
-  4. reviewers (only with --phases): the paced reviewers with no model service beside them.
+Four phases per configuration, each on the same database, in this order (--phases picks some):
+  1. reviewers: 50 reviewers working the queue in the UI, each spending 1-3 s (mean 2 s) on a
+     case, far quicker than a person, on a queue of 20,000 open cases;
+  2. paced: the same, while a model service ingests batches of 1,000 as fast as it can (the
+     queue grows by its ingest);
+  3. saturated: the same 50 reviewers and model service with no think time: the most decisions
+     per second;
+  4. ingest: two model services alone.
 Reports throughput and p50/p95/p99 per action from Locust's own statistics.
 
     make bench-load       # or: .venv/bin/python -m bench.load [--workers 2 4] [--seconds 40] [--backends postgresql]
+                          #     [--phases reviewers paced saturated ingest]
 
 With --profile, py-spy samples every gunicorn worker during the mixed phase and prints the
 hottest functions (needs root or ptrace rights).
@@ -40,7 +43,7 @@ from webapp import create_app
 
 REVIEWERS = 50
 RAMP_SECONDS = 5
-PHASES = ["paced", "saturated", "ingest", "reviewers"]
+PHASES = ["reviewers", "paced", "saturated", "ingest"]
 
 
 def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str]]:
@@ -191,7 +194,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=40)
     parser.add_argument("--services", type=int, default=1, help="model services ingesting during the mixed phase")
     parser.add_argument("--profile", action="store_true", help="py-spy the workers during the first phase")
-    parser.add_argument("--phases", nargs="+", choices=PHASES, default=PHASES[:3])
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=PHASES)
     args = parser.parse_args()
     for backend in args.backends:
         for workers in args.workers:
@@ -202,6 +205,9 @@ def main() -> None:
                     spy = profile(server.worker_pids(), args.seconds, spy_out) if args.profile else None
                     users = REVIEWERS + args.services
                     both = ["Reviewer", "ModelService"]
+                    if "reviewers" in args.phases:
+                        alone = locust(server.port, REVIEWERS, args.seconds, token, cookies, ["Reviewer"], 0, think=2.0)
+                        report(f"{backend}, {workers} workers: {REVIEWERS} reviewers (2 s per case), no ingest", alone)
                     if "paced" in args.phases:
                         paced = locust(server.port, users, args.seconds, token, cookies, both, args.services, think=2.0)
                         report(
@@ -217,9 +223,6 @@ def main() -> None:
                         print("  hottest frames (self time, all workers):")
                         for frame, share in hottest(spy_out):
                             print(f"    {share:6.1%}  {frame}")
-                    if "reviewers" in args.phases:
-                        alone = locust(server.port, REVIEWERS, args.seconds, token, cookies, ["Reviewer"], 0, think=2.0)
-                        report(f"{backend}, {workers} workers: {REVIEWERS} reviewers (2 s per case), no ingest", alone)
                     if "ingest" in args.phases:
                         alone = locust(server.port, 2, max(15, args.seconds // 2), token, [], ["ModelService"], 2)
                         report(f"{backend}, {workers} workers: 2 model services alone", alone)
