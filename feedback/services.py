@@ -497,7 +497,7 @@ def claim_case(
     require_role(reviewer, DECIDING_ROLES, "review cases")
     now = now or utcnow()
     claimed = _try_claim(session, recommendation_id, reviewer, now)
-    rec = session.get(Recommendation, recommendation_id, populate_existing=True)
+    rec = queries.case_detail(session, recommendation_id)  # with what the review screen shows
     if rec is None:
         raise NotFound(f"no case {recommendation_id}")
     if claimed is None:

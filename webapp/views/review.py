@@ -62,17 +62,14 @@ def next_case() -> Response | tuple[str, int]:
 @login_required(services.DECIDING_ROLES)
 def case(recommendation_id: int) -> tuple[str, int]:
     """Open a case: claim it, or show who holds it or how it was decided."""
-    holder = None
     try:
-        services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+        rec = services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     except NotFound:
         abort(404)
-    except ClaimedByOther as exc:
-        holder = exc.message
-    except AlreadyDecided:
-        pass
-    rec = queries.case_detail(db.session, recommendation_id)
-    return render_panel(rec, holder=holder)
+    except (ClaimedByOther, AlreadyDecided) as exc:
+        holder = exc.message if isinstance(exc, ClaimedByOther) else None
+        return render_panel(queries.case_detail(db.session, recommendation_id), holder=holder)
+    return render_panel(rec)
 
 
 @bp.post("/<int:recommendation_id>/decision")

@@ -211,7 +211,7 @@ def test_remembered_running_experiment_is_read_once_and_forgotten_on_change(sess
     experiments.remember_running_experiments(session)
     reads = []
 
-    def count(conn, cursor, statement, *args):  # noqa: ANN001, ANN202
+    def count(conn, cursor, statement, *args):
         if statement.lstrip().startswith("SELECT experiments."):
             reads.append(statement)
 
