@@ -360,13 +360,19 @@ def spec_of(job: ExportJob) -> ExportSpec:
     )
 
 
-def run_job(make_session: Callable[[], Session], job_id: int, directory: Path) -> None:
+def run_job(
+    make_session: Callable[[], Session],
+    job_id: int,
+    directory: Path,
+    make_reader: Callable[[], Session] | None = None,
+) -> None:
     """Write the export to a file, recording progress per chunk; failures are stored, not raised.
 
-    Progress goes through a second session: the first keeps its streaming cursor open for the
-    whole export (on SQLite a plain read, so progress writes are not blocked by it).
+    The rows are read through their own session (`make_reader`, a read replica's where there is
+    one), which keeps its streaming cursor open for the whole export; the job's row and progress
+    go through a session on the primary (on SQLite a plain read does not block those writes).
     """
-    with make_session() as reader, make_session() as status:
+    with (make_reader or make_session)() as reader, make_session() as status:
 
         def save(**values: Any) -> None:
             token = sqlite_write_intent.set(True)
@@ -376,18 +382,19 @@ def run_job(make_session: Callable[[], Session], job_id: int, directory: Path) -
             finally:
                 sqlite_write_intent.reset(token)
 
-        job = reader.get(ExportJob, job_id)
+        job = status.get(ExportJob, job_id)
         if job is None:
             raise NotFound(f"no export {job_id}")
         spec = spec_of(job)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"export-{job.id}.{job.format}"
-        save(status="running", rows_total=count(reader, spec))
         try:
+            save(status="running", rows_total=count(reader, spec))
             with path.open("wb") as out:
                 for chunk in stream(reader, spec, lambda done: save(rows_done=done)):
                     out.write(chunk)
         except Exception as exc:  # noqa: BLE001 - the job must end in a visible state
+            reader.rollback()
             path.unlink(missing_ok=True)
             save(status="failed", message=f"the export failed: {exc.__class__.__name__}", finished_at=utcnow())
         else:

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 
 def free_port() -> int:
@@ -51,9 +51,8 @@ def running_postgres(database: str = "countersign_test", durable: bool = False) 
         yield cluster.url
 
 
-@contextlib.contextmanager
-def postgres_cluster(database: str = "countersign_test", durable: bool = False) -> Iterator[Cluster]:
-    """`running_postgres`, yielding the cluster so tests can restart it."""
+def _workdir() -> tuple[str, str, list[str]]:
+    """Server binaries, a fresh directory the server may own, and the command prefix to run as its owner."""
     binaries = bindir()
     if binaries is None:
         raise RuntimeError("PostgreSQL server binaries not found (run scripts/setup.sh --test)")
@@ -63,6 +62,13 @@ def postgres_cluster(database: str = "countersign_test", durable: bool = False) 
         account = pwd.getpwnam("postgres")
         os.chown(workdir, account.pw_uid, account.pw_gid)
         prefix = ["runuser", "-u", "postgres", "--"]
+    return binaries, workdir, prefix
+
+
+@contextlib.contextmanager
+def postgres_cluster(database: str = "countersign_test", durable: bool = False) -> Iterator[Cluster]:
+    """`running_postgres`, yielding the cluster so tests can restart it."""
+    binaries, workdir, prefix = _workdir()
     data, port = os.path.join(workdir, "data"), free_port()
     subprocess.run(
         [*prefix, f"{binaries}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"],
@@ -82,4 +88,32 @@ def postgres_cluster(database: str = "countersign_test", durable: bool = False) 
         yield Cluster(f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}", pg_ctl)
     finally:
         subprocess.run([*prefix, f"{binaries}/pg_ctl", "-D", data, "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def streaming_standby(primary_url: str) -> Iterator[str]:
+    """A hot standby of the cluster behind `primary_url`, fed by streaming replication; yields its URL.
+
+    initdb's trust rules admit replication connections on loopback, and wal_level defaults to
+    `replica`, so any cluster started here can be copied with pg_basebackup and followed.
+    """
+    url = make_url(primary_url)
+    binaries, workdir, prefix = _workdir()
+    data, port = os.path.join(workdir, "data"), free_port()
+    source = ["-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U", url.username or "postgres"]
+    subprocess.run(
+        [*prefix, f"{binaries}/pg_basebackup", *source, "-D", data, "-R", "-X", "stream", "-c", "fast", "--no-sync"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    # A hot standby needs at least the primary's max_connections (postgres_cluster sets 200).
+    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c hot_standby=on -c max_connections=200"
+    pg_ctl = [*prefix, f"{binaries}/pg_ctl", "-D", data, "-l", os.path.join(workdir, "log"), "-o", options]
+    subprocess.run([*pg_ctl, "-w", "start"], check=True, capture_output=True, timeout=60)
+    try:
+        yield url.set(port=port).render_as_string(hide_password=False)
+    finally:
+        subprocess.run([*pg_ctl, "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(workdir, ignore_errors=True)

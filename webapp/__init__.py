@@ -13,7 +13,7 @@ from feedback import experiments
 from feedback.db import sqlite_write_intent
 from feedback.schemas import MAX_ID
 from webapp import config, observability
-from webapp.extensions import csrf, db
+from webapp.extensions import close_analytics_session, csrf, db
 from webapp.htmx import add_vary
 
 CSP = (
@@ -39,7 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the Countersign app."""
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
     app.config.from_mapping(config.defaults())
-    for name in ("DATABASE_URL", "SECRET_KEY"):
+    for name in ("DATABASE_URL", "ANALYTICS_DATABASE_URL", "SECRET_KEY"):
         if os.environ.get(name):
             app.config[name] = os.environ[name]
     app.config.from_prefixed_env("COUNTERSIGN")
@@ -47,9 +47,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.instance_secret_key(app.instance_path)
-    app.config["SQLALCHEMY_ENGINES"] = {
-        "default": {"url": config.database_url(app.config["DATABASE_URL"]), "pool_pre_ping": True}
-    }
+    engines = {"default": {"url": config.database_url(app.config["DATABASE_URL"]), "pool_pre_ping": True}}
+    if app.config.get("ANALYTICS_DATABASE_URL"):
+        # A read replica for the analytics pages and exports (see analytics_session).
+        engines["analytics"] = {"url": config.database_url(app.config["ANALYTICS_DATABASE_URL"]), "pool_pre_ping": True}
+    app.config["SQLALCHEMY_ENGINES"] = engines
 
     # An id past the largest INTEGER names nothing: 404 at routing, never an overflow in the driver.
     app.url_map.converters["int"] = BoundedInt
@@ -115,6 +117,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             from webapp.auth import load_session_user
 
             load_session_user()
+
+    app.teardown_appcontext(close_analytics_session)
 
     @app.teardown_request
     def _after(_exc: BaseException | None) -> None:

@@ -31,6 +31,8 @@ def defaults() -> dict[str, Any]:
     """Settings every installation starts from."""
     return {
         "DATABASE_URL": "sqlite:///countersign.sqlite",
+        # Optional read replica (a PostgreSQL hot standby) for the analytics pages and exports.
+        "ANALYTICS_DATABASE_URL": "",
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
         "MAX_BATCH": 1000,
         "SESSION_COOKIE_HTTPONLY": True,

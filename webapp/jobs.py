@@ -13,6 +13,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import Flask, current_app
+from sqlalchemy.orm import Session
 
 from feedback import impact, webhooks
 from feedback.db import sqlite_write_intent, utcnow
@@ -99,15 +100,19 @@ def submit_export(job_id: int) -> Future[None]:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
+    def replica_reader() -> Session:
+        from webapp.extensions import analytics_engine, db
+
+        return db.sessionmaker(bind=analytics_engine())
+
     def run() -> None:
         from webapp.extensions import db
 
         sqlite_write_intent.set(False)  # the export's reader must not hold SQLite's write lock
         with app.app_context():
             try:
-                exports.run_job(
-                    db.sessionmaker, job_id, Path(app.config.get("EXPORT_DIR") or Path(app.instance_path) / "exports")
-                )
+                directory = Path(app.config.get("EXPORT_DIR") or Path(app.instance_path) / "exports")
+                exports.run_job(db.sessionmaker, job_id, directory, make_reader=replica_reader)
             except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
                 log.exception("export %s could not run", job_id)
 

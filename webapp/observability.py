@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from feedback.db import utcnow
 from feedback.models import DecisionException, Model, Recommendation
-from webapp.extensions import db
+from webapp.extensions import analytics_session, db
 
 access_log = logging.getLogger("countersign.access")
 
@@ -167,6 +167,22 @@ def readiness(session: Session) -> tuple[bool, dict[str, str]]:
     return True, {"database": "ok", "migrations": "current"}
 
 
+def replica_status(session: Session) -> str:
+    """Whether the analytics replica answers, and how far its replay trails (PostgreSQL standby)."""
+    try:
+        if session.get_bind().dialect.name != "postgresql":
+            session.execute(text("SELECT 1"))
+            return "ok"
+        lag = session.execute(
+            text("SELECT extract(epoch FROM now() - pg_last_xact_replay_timestamp()) WHERE pg_is_in_recovery()")
+        ).scalar()
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return f"unavailable: {type(exc).__name__}"
+    finally:
+        session.rollback()
+    return "ok" if lag is None else f"ok, last replayed change {lag:.0f} s old"
+
+
 # --- metrics -----------------------------------------------------------------------------
 
 
@@ -247,6 +263,9 @@ def init_app(app: Flask) -> None:
     def readyz() -> tuple[dict[str, Any], int, dict[str, str]]:
         """Readiness for the load balancer: database reachable and migrations current."""
         ok, checks = readiness(db.session)
+        if "analytics" in db.engines:
+            # Informational: without the replica only the analytics pages fail; the queue still works.
+            checks["analytics_database"] = replica_status(analytics_session())
         headers = {} if ok else {"Retry-After": "5"}
         return {"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503, headers
 

@@ -24,7 +24,7 @@ from feedback.schemas import (
 from feedback.services import get_model
 from webapp.api import bp
 from webapp.api.openapi import documented
-from webapp.extensions import db
+from webapp.extensions import analytics_session, db
 
 ANALYTICS_ROLES = ("exception_handler", "model_owner", "analyst", "admin")
 
@@ -46,7 +46,7 @@ def exception_resolution() -> ResponseReturnValue:
     if g.user.role not in ANALYTICS_ROLES:
         raise PermissionDenied(f"the {g.user.role} role may not read analytics")
     report = reports.resolution_report(
-        db.session,
+        analytics_session(),
         model_key=request.args.get("model") or None,
         by=request.args.get("by", "kind"),
         days=request.args.get("days", type=int),
@@ -91,7 +91,10 @@ def overrides_by() -> ResponseReturnValue:
     """Override rates by one dimension."""
     _require(OVERRIDE_ROLES)
     report = override_reports.breakdown(
-        db.session, by=request.args.get("by", "model_version"), version=request.args.get("version") or None, **_period()
+        analytics_session(),
+        by=request.args.get("by", "model_version"),
+        version=request.args.get("version") or None,
+        **_period(),
     )
     return {
         "rows": records(report.table),
@@ -110,7 +113,7 @@ def overrides_by() -> ResponseReturnValue:
 def compare_versions() -> ResponseReturnValue:
     """Version a against version b."""
     _require(OVERRIDE_ROLES)
-    report = override_reports.breakdown(db.session, by="model_version", **_period())
+    report = override_reports.breakdown(analytics_session(), by="model_version", **_period())
     rows = {r["key"]: r for r in records(report.table)}
     fields = {
         name: f"no accepted or overridden decisions for version {request.args.get(name)!r}"
@@ -138,8 +141,8 @@ def compare_versions() -> ResponseReturnValue:
 def action_matrix() -> ResponseReturnValue:
     """Recommended -> final action counts."""
     _require(OVERRIDE_ROLES)
-    _, w = override_reports.model_window(db.session, version=request.args.get("version") or None, **_period())
-    return {"rows": override_queries.action_matrix(db.session, w)}
+    _, w = override_reports.model_window(analytics_session(), version=request.args.get("version") or None, **_period())
+    return {"rows": override_queries.action_matrix(analytics_session(), w)}
 
 
 @bp.get("/analytics/accuracy")
@@ -153,7 +156,7 @@ def action_matrix() -> ResponseReturnValue:
 def accuracy_by() -> ResponseReturnValue:
     """Accuracy rows."""
     _require(OVERRIDE_ROLES)
-    frame = override_reports.who_was_right(db.session, by=request.args.get("by", "model_version"), **_period())
+    frame = override_reports.who_was_right(analytics_session(), by=request.args.get("by", "model_version"), **_period())
     return {"rows": records(frame)}
 
 
@@ -168,7 +171,7 @@ def accuracy_by() -> ResponseReturnValue:
 def control_chart() -> ResponseReturnValue:
     """p-chart rows."""
     _require(OVERRIDE_ROLES)
-    report = override_reports.overview(db.session, **_period())
+    report = override_reports.overview(analytics_session(), **_period())
     return {"rows": records(report.chart)}
 
 
@@ -183,7 +186,7 @@ def control_chart() -> ResponseReturnValue:
 def reviewer_rows() -> ResponseReturnValue:
     """Reviewer rows."""
     _require(OVERRIDE_ROLES)
-    return {"rows": records(override_reports.reviewers(db.session, **_period()))}
+    return {"rows": records(override_reports.reviewers(analytics_session(), **_period()))}
 
 
 @bp.get("/alerts")

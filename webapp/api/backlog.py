@@ -14,7 +14,7 @@ from feedback.schemas import BacklogItemOut, BacklogListOut, BacklogPatchIn, Err
 from feedback.validation import parse
 from webapp.api import bp, json_body
 from webapp.api.openapi import documented
-from webapp.extensions import db
+from webapp.extensions import analytics_engine, analytics_session, db
 
 
 def _may_read() -> None:
@@ -122,8 +122,8 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
 )
 def export_decisions() -> ResponseReturnValue:
     spec = exports.parse_spec(g.user, request.args.to_dict())
-    exports.check(db.session, spec)  # unknown model or item: a JSON error before any byte is sent
-    engine = db.engine
+    exports.check(analytics_session(), spec)  # unknown model or item: a JSON error before any byte is sent
+    engine = analytics_engine()
 
     def body() -> Iterator[bytes]:
         # Its own session, closed when the server closes the response, however the stream ends.

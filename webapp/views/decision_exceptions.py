@@ -13,7 +13,7 @@ from feedback.frames import records
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from webapp.auth import login_required
 from webapp.csvout import csv_response
-from webapp.extensions import db
+from webapp.extensions import analytics_session, db
 from webapp.htmx import render_page_or_block
 
 bp = Blueprint("decision_exceptions", __name__, url_prefix="/exceptions")
@@ -141,7 +141,7 @@ def report_args() -> dict[str, Any]:
 def dashboard() -> tuple[str, int]:
     """Survival curves, resolution-time table with intervals, breach rates and handling times."""
     args = report_args()
-    report = reports.resolution_report(db.session, **args)
+    report = reports.resolution_report(analytics_session(), **args)
     chart = {
         "series": [
             {
@@ -163,7 +163,7 @@ def dashboard() -> tuple[str, int]:
         handling=records(report.handling),
         chart=chart,
         args=args,
-        models=queries.models_with_versions(db.session),
+        models=queries.models_with_versions(analytics_session()),
         csv_url=url_for("decision_exceptions.dashboard_csv", model=args["model_key"], by=args["by"], days=args["days"]),
     )
 
@@ -172,6 +172,6 @@ def dashboard() -> tuple[str, int]:
 @login_required(DASHBOARD_ROLES)
 def dashboard_csv() -> Response:
     """The resolution-time table as CSV."""
-    report = reports.resolution_report(db.session, **report_args())
+    report = reports.resolution_report(analytics_session(), **report_args())
     name = f"exception-resolution-by-{report.by}{'-' + report.model_key if report.model_key else ''}.csv"
     return csv_response(records(report.table), list(report.table.columns), name)

@@ -14,7 +14,7 @@ from feedback.frames import records
 from feedback.models import GUARDRAIL_KINDS
 from webapp.auth import login_required
 from webapp.csvout import csv_response
-from webapp.extensions import db
+from webapp.extensions import analytics_session, db
 from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("overrides", __name__, url_prefix="/models")
@@ -68,7 +68,11 @@ def chart_spec(chart: Any, version: str | None) -> dict[str, Any]:
 
 
 def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:
-    """The overview page, or its body for htmx."""
+    """The overview page, or its body for htmx.
+
+    It reads the primary, not the analytics replica: it shows the alerts, guardrails and paused
+    versions people act on, and must show the result of their action at once.
+    """
     report = override_reports.overview(db.session, key, **period())
     versions = [str(v) for v in report.chart["version"].unique()] if len(report.chart) else []
     chosen = request.args.get("chart") or (versions[-1] if versions else None)
@@ -96,7 +100,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
 def overview(key: str) -> tuple[str, int] | Response:
     """Decisions, rates, accuracy, control chart, alerts and guardrails of one model."""
     if request.args.get("format") == "csv":
-        report = override_reports.overview(db.session, key, **period())
+        report = override_reports.overview(analytics_session(), key, **period())
         if request.args.get("table") == "chart":
             rows = records(report.chart)
             return csv_response(rows, list(report.chart.columns), f"{key}-override-control-chart.csv")
@@ -109,16 +113,17 @@ def overview(key: str) -> tuple[str, int] | Response:
 @login_required(VIEW_ROLES)
 def breakdown(key: str) -> tuple[str, int] | Response:
     """Override rates by a dimension, each group tested against the rest."""
+    session = analytics_session()
     by = request.args.get("by", "site")
-    report = override_reports.breakdown(db.session, key, by, version=request.args.get("version") or None, **period())
+    report = override_reports.breakdown(session, key, by, version=request.args.get("version") or None, **period())
     rows = records(report.table)
-    matrix = override_queries.action_matrix(db.session, report.window)
+    matrix = override_queries.action_matrix(session, report.window)
     if request.args.get("format") == "csv" and request.args.get("table") == "matrix":
         return csv_response(matrix, ["recommended", "final", "decisions"], f"{key}-recommended-vs-final.csv")
     if request.args.get("format") == "csv":
         return csv_response(rows, list(report.table.columns), f"{key}-overrides-by-{by}.csv")
     model = report.model
-    attributes = override_queries.segment_keys(db.session, model.id)
+    attributes = override_queries.segment_keys(session, model.id)
     return render_page_or_block(
         "overrides/breakdown.html",
         "breakdown_body",
@@ -138,10 +143,11 @@ def breakdown(key: str) -> tuple[str, int] | Response:
 @login_required(VIEW_ROLES)
 def cases(key: str) -> tuple[str, int]:
     """The decided cases behind one cell of a breakdown."""
-    model, w = override_reports.model_window(db.session, key, version=request.args.get("version") or None, **period())
+    session = analytics_session()
+    model, w = override_reports.model_window(session, key, version=request.args.get("version") or None, **period())
     by, cell = request.args.get("by", "site"), request.args.get("cell", "")
     everything = request.args.get("all") == "1"
-    found = override_queries.cases_behind(db.session, w, by, cell, overrides_only=not everything)
+    found = override_queries.cases_behind(session, w, by, cell, overrides_only=not everything)
     return render_page_or_block(
         "overrides/cases.html",
         "cases_body",
@@ -158,9 +164,10 @@ def cases(key: str) -> tuple[str, int]:
 @login_required(VIEW_ROLES)
 def right(key: str) -> tuple[str, int] | Response:
     """Who was right when people and the AI disagreed, and how fast each reviewer decides."""
+    session = analytics_session()
     by = request.args.get("by", "reason_code")
-    accuracy = override_reports.who_was_right(db.session, key, by, **period())
-    speed = override_reports.reviewers(db.session, key, **period())
+    accuracy = override_reports.who_was_right(session, key, by, **period())
+    speed = override_reports.reviewers(session, key, **period())
     if request.args.get("format") == "csv":
         frame = speed if request.args.get("table") == "reviewers" else accuracy
         name = "reviewer-speed" if request.args.get("table") == "reviewers" else f"who-was-right-by-{by}"
@@ -168,7 +175,7 @@ def right(key: str) -> tuple[str, int] | Response:
     return render_page_or_block(
         "overrides/right.html",
         "right_body",
-        model=services.get_model(db.session, key),
+        model=services.get_model(session, key),
         by=by,
         accuracy=records(accuracy),
         speed=records(speed),
