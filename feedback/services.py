@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -496,7 +496,7 @@ def claim_case(
     """Claim a case for a few minutes (renewing one's own claim); raise if someone else holds it."""
     require_role(reviewer, DECIDING_ROLES, "review cases")
     now = now or utcnow()
-    claimed = _try_claim(session, recommendation_id, reviewer, now)
+    claimed = _try_claim(session, Recommendation.id == recommendation_id, reviewer, now)
     rec = queries.case_detail(session, recommendation_id)  # with what the review screen shows
     if rec is None:
         raise NotFound(f"no case {recommendation_id}")
@@ -506,7 +506,7 @@ def claim_case(
             raise AlreadyDecided(_closed_message(rec))
         holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
         raise ClaimedByOther(f"{holder} is working on case {rec.external_id} until {rec.claim_expires_at:%H:%M} UTC")
-    _finish_claim(session, rec, reviewer, now, claimed)
+    _finish_claim(session, rec, reviewer, now, claimed[1])
     return rec
 
 
@@ -529,17 +529,17 @@ def claim_next(
     if after_id:
         query = query.where(Recommendation.id != after_id)
     # SKIP LOCKED (PostgreSQL): reviewers asking at once get different cases instead of queueing on one.
-    query = query.order_by(*queries.MOST_URGENT_FIRST).limit(10).with_for_update(skip_locked=True)
-    for candidate in session.scalars(query).all():
-        claimed = _try_claim(session, candidate, reviewer, now)
-        if claimed is not None:
-            # Loaded with everything the review screen shows, so the caller need not read it again.
-            rec = queries.case_detail(session, candidate)
-            assert rec is not None
-            _finish_claim(session, rec, reviewer, now, claimed)
-            return rec
-    session.rollback()
-    return None
+    # Found and claimed in one statement: one round trip, and only the claimed row is locked.
+    most_urgent = query.order_by(*queries.MOST_URGENT_FIRST).limit(1).with_for_update(skip_locked=True)
+    claimed = _try_claim(session, Recommendation.id == most_urgent.scalar_subquery(), reviewer, now)
+    if claimed is None:
+        session.rollback()
+        return None
+    # Loaded with everything the review screen shows, so the caller need not read it again.
+    rec = queries.case_detail(session, claimed[0])
+    assert rec is not None
+    _finish_claim(session, rec, reviewer, now, claimed[1])
+    return rec
 
 
 def _finish_claim(session: Session, rec: Recommendation, reviewer: User, now: datetime, new: bool) -> None:
@@ -553,11 +553,12 @@ def _finish_claim(session: Session, rec: Recommendation, reviewer: User, now: da
     session.commit()
 
 
-def _try_claim(session: Session, recommendation_id: int, reviewer: User, now: datetime) -> bool | None:
-    """Atomically claim or renew: True for a new claim, False for a renewal, None when someone else holds it."""
+def _try_claim(session: Session, which: ColumnElement[bool], reviewer: User, now: datetime) -> tuple[int, bool] | None:
+    """Atomically claim or renew the case `which` picks: its id and whether the claim is new (not a
+    renewal), or None when there is no such claimable case (someone else holds it, or it is closed)."""
     result = session.execute(
         update(Recommendation)
-        .where(Recommendation.id == recommendation_id, _claimable(reviewer, now))
+        .where(which, _claimable(reviewer, now))
         .values(
             claimed_at=case(
                 (
@@ -570,12 +571,12 @@ def _try_claim(session: Session, recommendation_id: int, reviewer: User, now: da
             claim_expires_at=now + timedelta(minutes=CLAIM_MINUTES),
             row_version=Recommendation.row_version + 1,
         )
-        .returning(Recommendation.claimed_at)
+        .returning(Recommendation.id, Recommendation.claimed_at)
         .execution_options(synchronize_session=False)
     ).first()
     if result is None:
         return None
-    return bool(result.claimed_at == now)
+    return result.id, bool(result.claimed_at == now)
 
 
 def release_claim(session: Session, *, recommendation_id: int, reviewer: User) -> None:

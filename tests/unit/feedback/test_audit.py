@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, text, update
 
 from feedback import audit
-from feedback.models import AuditEvent
+from feedback.models import AuditEvent, AuditHead
 from tests.factories import make_case, make_model, make_user
 
 
@@ -62,3 +62,22 @@ def test_rehashing_an_edit_still_breaks_the_next_link(session):
     session.commit()
     report = audit.verify_chain(session)
     assert any("#3 does not link" in p for p in report.problems)
+
+
+def test_small_and_large_appends_store_the_same_chain(session):
+    """A few events go in with the head's update, many by COPY (PostgreSQL); both link and verify alike."""
+    actor = audit.Actor(7, "someone@example.test")
+    sizes = [1, audit.FEW_EVENTS, audit.FEW_EVENTS + 1, 3, 250]
+    for n, size in enumerate(sizes):
+        changes = [
+            audit.Change("thing.done", "thing", f"{n}-{i}", {"i": i, "text": "<b>'x'</b>\n"}) for i in range(size)
+        ]
+        audit.record(session, actor, changes)
+        session.commit()
+    rows = session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+    assert [r.seq for r in rows] == list(range(1, sum(sizes) + 1))
+    assert {r.actor_id for r in rows} == {7} and rows[0].details == '{"i":0,"text":"<b>\'x\'</b>\\n"}'
+    report = audit.verify_chain(session)
+    assert report.ok and report.checked == sum(sizes), report.problems
+    head = session.get(AuditHead, 1)
+    assert (head.seq, head.last_hash) == (rows[-1].seq, rows[-1].hash)
