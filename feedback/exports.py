@@ -10,23 +10,34 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Executable, Select, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from feedback import audit, backlog, queries
 from feedback.audit import Actor, Change
 from feedback.db import sqlite_write_intent, utcnow
 from feedback.errors import NotFound, PermissionDenied, ValidationFailed
-from feedback.models import EXPORT_FORMATS, BacklogItem, Decision, ExportJob, Model, ModelVersion, Recommendation, User
+from feedback.models import (
+    EXPORT_FORMATS,
+    BacklogItem,
+    Decision,
+    ExportChunk,
+    ExportJob,
+    Model,
+    ModelVersion,
+    Recommendation,
+    User,
+)
 
 EXPORT_ROLES = ("model_owner", "admin", "analyst")
 CHUNK = 5000
+PIECE_BYTES = 1 << 20  # a stored export is kept in pieces of about this size
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
 # Column kinds: int, str, float, bool, time (pyarrow is imported only when a Parquet file is written).
 BASE_COLUMNS: list[tuple[str, str]] = [
@@ -221,20 +232,21 @@ def _coerce(value: Any, kind: str) -> Any:
 def _chunks(session: Session, spec: ExportSpec, extra: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
     """Flat rows, CHUNK at a time, from a server-side cursor."""
     query, model = _query(session, spec)
-    result = session.execute(query.execution_options(yield_per=CHUNK, stream_results=True))
-    for partition in result.mappings().partitions(CHUNK):
-        rows = []
-        for r in partition:
-            row = {name: r[name] for name, _ in BASE_COLUMNS if name != "model"}
-            row["model"] = model.key
-            if spec.include_reviewer:
-                row["reviewer_email"] = r["reviewer_email"]
-            segment, features = r["segment"] or {}, r["features"] or {}
-            for name, kind in extra.items():
-                source, key = name.split(".", 1)
-                row[name] = _coerce((segment if source == "segment" else features).get(key), kind)
-            rows.append(row)
-        yield rows
+    # Closed however the caller stops (failure, disconnect), so the server-side cursor never lingers.
+    with session.execute(query.execution_options(yield_per=CHUNK, stream_results=True)) as result:
+        for partition in result.mappings().partitions(CHUNK):
+            rows = []
+            for r in partition:
+                row = {name: r[name] for name, _ in BASE_COLUMNS if name != "model"}
+                row["model"] = model.key
+                if spec.include_reviewer:
+                    row["reviewer_email"] = r["reviewer_email"]
+                segment, features = r["segment"] or {}, r["features"] or {}
+                for name, kind in extra.items():
+                    source, key = name.split(".", 1)
+                    row[name] = _coerce((segment if source == "segment" else features).get(key), kind)
+                rows.append(row)
+            yield rows
 
 
 def columns_of(spec: ExportSpec, extra: dict[str, str]) -> list[tuple[str, str]]:
@@ -251,7 +263,7 @@ def _arrow_schema(columns: list[tuple[str, str]]) -> Any:
     return pa.schema([(name, kinds.get(kind) or pa.timestamp("us", tz="UTC")) for name, kind in columns])
 
 
-def stream(session: Session, spec: ExportSpec, progress: Callable[[int], None] | None = None) -> Iterator[bytes]:
+def stream(session: Session, spec: ExportSpec, progress: Callable[[int], None] | None = None) -> Generator[bytes]:
     """The export as a stream of byte chunks in the requested format."""
     _, model = _query(session, spec)  # fails early (404) before any byte is sent
     extra = json_columns(session, model.id)
@@ -335,9 +347,10 @@ class _Drain(io.RawIOBase):
 # --- background exports for the UI -----------------------------------------------------------
 
 
-def create_job(session: Session, user: User, spec: ExportSpec) -> ExportJob:
-    """Queue an export; the caller hands its id to a background worker."""
+def create_job(session: Session, user: User, spec: ExportSpec, keep_days: float = 7) -> ExportJob:
+    """Queue an export (forgetting exports older than `keep_days`); the caller hands its id to a worker."""
     _query(session, spec)  # unknown model or item: 404 now, not later
+    forget_old_jobs(session, keep_days)
     job = ExportJob(format=spec.format, params=spec.as_params(), created_by_id=user.id)
     session.add(job)
     session.flush()
@@ -363,43 +376,79 @@ def spec_of(job: ExportJob) -> ExportSpec:
 def run_job(
     make_session: Callable[[], Session],
     job_id: int,
-    directory: Path,
     make_reader: Callable[[], Session] | None = None,
 ) -> None:
-    """Write the export to a file, recording progress per chunk; failures are stored, not raised.
+    """Write the export into the database, recording progress; failures are stored, not raised.
 
-    The rows are read through their own session (`make_reader`, a read replica's where there is
-    one), which keeps its streaming cursor open for the whole export; the job's row and progress
-    go through a session on the primary (on SQLite a plain read does not block those writes).
+    The bytes are stored in pieces of about `PIECE_BYTES` with the job's progress, so any host can
+    serve the download and a failed export leaves nothing behind. The rows are read through
+    their own session (`make_reader`, a read replica's where there is one), which keeps its
+    streaming cursor open for the whole export; the job and its pieces go through a session on
+    the primary (on SQLite a plain read does not block those writes).
     """
     with (make_reader or make_session)() as reader, make_session() as status:
 
-        def save(**values: Any) -> None:
-            token = sqlite_write_intent.set(True)
+        def write(statement: Executable, commit: bool = True) -> None:
+            token = sqlite_write_intent.set(True)  # SQLite: take the write lock when the transaction begins
             try:
-                status.execute(update(ExportJob).where(ExportJob.id == job_id).values(updated_at=utcnow(), **values))
-                status.commit()
+                status.execute(statement)
+                if commit:
+                    status.commit()
             finally:
                 sqlite_write_intent.reset(token)
+
+        def save(**values: Any) -> None:
+            write(update(ExportJob).where(ExportJob.id == job_id).values(updated_at=utcnow(), **values))
 
         job = status.get(ExportJob, job_id)
         if job is None:
             raise NotFound(f"no export {job_id}")
         spec = spec_of(job)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"export-{job.id}.{job.format}"
+        status.rollback()  # end the read, so the first write begins a transaction of its own
+        pieces, pending, done, written = 0, bytearray(), 0, 0
+
+        def keep(piece: bytes | bytearray) -> None:
+            nonlocal pieces
+            write(insert(ExportChunk).values(job_id=job_id, seq=pieces, data=bytes(piece)), commit=False)
+            pieces += 1
+
+        def progress(rows: int) -> None:
+            nonlocal done
+            done = rows
+
         try:
             save(status="running", rows_total=count(reader, spec))
-            with path.open("wb") as out:
-                for chunk in stream(reader, spec, lambda done: save(rows_done=done)):
-                    out.write(chunk)
+            with closing(stream(reader, spec, progress)) as chunks:
+                for chunk in chunks:
+                    pending += chunk
+                    written += len(chunk)
+                    if len(pending) >= PIECE_BYTES:
+                        keep(pending)
+                        pending = bytearray()
+                        save(rows_done=done)  # commits the piece with the progress
+            if pending or not pieces:
+                keep(pending)
+            save(status="done", rows_done=done, bytes_total=written, finished_at=utcnow())
         except Exception as exc:  # noqa: BLE001 - the job must end in a visible state
             reader.rollback()
-            path.unlink(missing_ok=True)
+            status.rollback()
+            write(delete(ExportChunk).where(ExportChunk.job_id == job_id), commit=False)
             save(status="failed", message=f"the export failed: {exc.__class__.__name__}", finished_at=utcnow())
-        else:
-            save(status="done", path=str(path), finished_at=utcnow())
         reader.rollback()
+
+
+def stored_bytes(session: Session, job_id: int) -> Iterator[bytes]:
+    """A finished export's bytes, one stored piece at a time."""
+    query = select(ExportChunk.data).where(ExportChunk.job_id == job_id).order_by(ExportChunk.seq)
+    yield from session.scalars(query.execution_options(yield_per=1, stream_results=True))
+
+
+def forget_old_jobs(session: Session, keep_days: float) -> int:
+    """Delete exports (jobs and bytes) finished more than `keep_days` ago; the caller commits."""
+    cutoff = utcnow() - timedelta(days=keep_days)
+    old = select(ExportJob.id).where(ExportJob.finished_at < cutoff)
+    session.execute(delete(ExportChunk).where(ExportChunk.job_id.in_(old)))
+    return len(session.scalars(delete(ExportJob).where(ExportJob.id.in_(old)).returning(ExportJob.id)).all())
 
 
 def recent_jobs(session: Session, user: User, limit: int = 20) -> list[ExportJob]:

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -631,12 +633,22 @@ class ExportJob(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     rows_done: Mapped[int] = mapped_column(default=0)
     rows_total: Mapped[int | None]
-    path: Mapped[str | None] = mapped_column(String(500))
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
     message: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class ExportChunk(Base):
+    """One piece of a finished export's bytes, kept in the database so any host can serve the download."""
+
+    __tablename__ = "export_chunks"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("export_jobs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AuditEvent(Base):

@@ -61,7 +61,7 @@ def _empty(engine: Engine) -> None:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
+def app(database_url: str) -> Iterator[Flask]:
     """An app on an empty, migrated database."""
     from webapp import create_app
     from webapp.extensions import db
@@ -73,7 +73,6 @@ def app(database_url: str, tmp_path: Any) -> Iterator[Flask]:
             "SECRET_KEY": "test-secret",
             "WTF_CSRF_ENABLED": False,
             "SESSION_COOKIE_SECURE": False,
-            "EXPORT_DIR": str(tmp_path / "exports"),
         }
     )
     with application.app_context():

@@ -35,6 +35,8 @@ def defaults() -> dict[str, Any]:
         "ANALYTICS_DATABASE_URL": "",
         "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
         "MAX_BATCH": 1000,
+        # Finished exports are kept this many days, then removed when someone queues a new one.
+        "EXPORT_KEEP_DAYS": 7,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Cookies travel over HTTPS only; the loopback demo and the tests turn this off.

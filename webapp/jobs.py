@@ -93,9 +93,7 @@ def _deliver_loop(app: Flask) -> None:
 
 
 def submit_export(job_id: int) -> Future[None]:
-    """Write a labelled-data export to the instance folder in the background."""
-    from pathlib import Path
-
+    """Write a labelled-data export into the database in the background."""
     from feedback import exports
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -111,8 +109,7 @@ def submit_export(job_id: int) -> Future[None]:
         sqlite_write_intent.set(False)  # the export's reader must not hold SQLite's write lock
         with app.app_context():
             try:
-                directory = Path(app.config.get("EXPORT_DIR") or Path(app.instance_path) / "exports")
-                exports.run_job(db.sessionmaker, job_id, directory, make_reader=replica_reader)
+                exports.run_job(db.sessionmaker, job_id, make_reader=replica_reader)
             except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
                 log.exception("export %s could not run", job_id)
 

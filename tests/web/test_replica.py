@@ -56,7 +56,7 @@ def standby(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def replica_app(postgres_url: str, standby: str, tmp_path: Any) -> Iterator[Flask]:
+def replica_app(postgres_url: str, standby: str) -> Iterator[Flask]:
     from webapp import create_app
     from webapp.extensions import db
 
@@ -68,7 +68,6 @@ def replica_app(postgres_url: str, standby: str, tmp_path: Any) -> Iterator[Flas
             "SECRET_KEY": "test-secret",
             "WTF_CSRF_ENABLED": False,
             "SESSION_COOKIE_SECURE": False,
-            "EXPORT_DIR": str(tmp_path / "exports"),
         }
     )
     with application.app_context():
@@ -192,7 +191,7 @@ def test_an_unreachable_replica_fails_only_the_analytics(app: Flask, session):
     from webapp import create_app
     from webapp.extensions import db
 
-    config = {k: app.config[k] for k in ("DATABASE_URL", "SECRET_KEY", "EXPORT_DIR")}
+    config = {k: app.config[k] for k in ("DATABASE_URL", "SECRET_KEY")}
     dead = f"postgresql://postgres@127.0.0.1:{pgserver.free_port()}/nowhere"
     broken = create_app(
         {**config, "TESTING": True, "ANALYTICS_DATABASE_URL": dead, "WTF_CSRF_ENABLED": False}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
-from flask import Blueprint, abort, g, redirect, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from feedback import exports
@@ -46,7 +47,7 @@ def create() -> Response | tuple[str, int]:
     """Queue an export and follow its progress."""
     try:
         spec = exports.parse_spec(g.user, request.form.to_dict())
-        job = exports.create_job(db.session, g.user, spec)
+        job = exports.create_job(db.session, g.user, spec, keep_days=current_app.config["EXPORT_KEEP_DAYS"])
     except ValidationFailed as exc:
         context = _form_context(fields=exc.fields, problem=exc.message, args=request.form)
         return render_page_or_block("exports/index.html", "export_form", status=422, **context)
@@ -73,12 +74,19 @@ def job(job_id: int) -> tuple[str, int]:
 @bp.get("/<int:job_id>/download")
 @login_required(exports.EXPORT_ROLES)
 def download(job_id: int) -> Response:
+    """The finished export, streamed from the database (so any host can serve it)."""
     chosen = _own_job(job_id)
-    if chosen.status != "done" or not chosen.path or not Path(chosen.path).exists():
+    if chosen.status != "done":
         abort(404)
-    return send_file(
-        chosen.path,
-        mimetype=exports.MEDIA_TYPES[chosen.format],
-        as_attachment=True,
-        download_name=f"{chosen.params.get('model')}-decisions-{chosen.id}.{chosen.format}",
-    )
+    engine = db.engine
+
+    def body() -> Iterator[bytes]:
+        # Its own session, closed when the server closes the response, however the stream ends.
+        with Session(engine) as session:
+            yield from exports.stored_bytes(session, job_id)
+
+    name = f"{chosen.params.get('model')}-decisions-{chosen.id}.{chosen.format}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+    if chosen.bytes_total is not None:
+        headers["Content-Length"] = str(chosen.bytes_total)
+    return Response(body(), mimetype=exports.MEDIA_TYPES[chosen.format], headers=headers)
