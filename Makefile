@@ -18,5 +18,5 @@ bench:  ## ingest and decision timings on SQLite and PostgreSQL
 bench-analytics:  ## model owner pages at 1,000,000 decisions on SQLite and PostgreSQL (several minutes)
 	./scripts/setup.sh --test && .venv/bin/python -m bench.analytics
 
-bench-load:  ## Locust: 50 reviewers + model services against gunicorn on PostgreSQL and SQLite (about 13 minutes)
+bench-load:  ## Locust: 50 reviewers + model services against gunicorn on PostgreSQL and SQLite (about 17 minutes)
 	./scripts/setup.sh --test && .venv/bin/python -m bench.load

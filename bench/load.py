@@ -1,13 +1,14 @@
 """Load benchmark: Locust drives gunicorn (gunicorn.conf.py) on PostgreSQL and on SQLite.
 
-Four phases per configuration, each on the same database, in this order (--phases picks some):
+Five phases per configuration, each on the same database, in this order (--phases picks some):
   1. reviewers: 50 reviewers working the queue in the UI, each spending 1-3 s (mean 2 s) on a
      case, far quicker than a person, on a queue of 20,000 open cases;
-  2. paced: the same, while a model service ingests batches of 1,000 as fast as it can (the
-     queue grows by its ingest);
-  3. saturated: the same 50 reviewers and model service with no think time: the most decisions
-     per second;
-  4. ingest: two model services alone.
+  2. decisions: the same 50 reviewers with no think time and nothing else running: the most
+     decisions per second the server can record;
+  3. paced: 50 reviewers at 2 s per case while a model service ingests batches of 1,000 as fast
+     as it can (the queue grows by its ingest);
+  4. saturated: the same 50 reviewers and model service with no think time;
+  5. ingest: two model services alone.
 Reports throughput and p50/p95/p99 per action from Locust's own statistics.
 
     make bench-load       # or: .venv/bin/python -m bench.load [--workers 2 4] [--seconds 40] [--backends postgresql]
@@ -43,7 +44,7 @@ from webapp import create_app
 
 REVIEWERS = 50
 RAMP_SECONDS = 5
-PHASES = ["reviewers", "paced", "saturated", "ingest"]
+PHASES = ["reviewers", "decisions", "paced", "saturated", "ingest"]
 
 
 def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str]]:
@@ -193,7 +194,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=40)
     parser.add_argument("--services", type=int, default=1, help="model services ingesting during the mixed phase")
-    parser.add_argument("--profile", action="store_true", help="py-spy the workers during the first phase")
+    parser.add_argument("--profile", action="store_true", help="py-spy the workers during the first phase run")
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=PHASES)
     args = parser.parse_args()
     for backend in args.backends:
@@ -208,6 +209,12 @@ def main() -> None:
                     if "reviewers" in args.phases:
                         alone = locust(server.port, REVIEWERS, args.seconds, token, cookies, ["Reviewer"], 0, think=2.0)
                         report(f"{backend}, {workers} workers: {REVIEWERS} reviewers (2 s per case), no ingest", alone)
+                    if "decisions" in args.phases:
+                        flat_out = locust(server.port, REVIEWERS, args.seconds, token, cookies, ["Reviewer"], 0)
+                        report(
+                            f"{backend}, {workers} workers: {REVIEWERS} reviewers with no think time, no ingest",
+                            flat_out,
+                        )
                     if "paced" in args.phases:
                         paced = locust(server.port, users, args.seconds, token, cookies, both, args.services, think=2.0)
                         report(

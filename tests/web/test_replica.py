@@ -89,7 +89,8 @@ def engines(replica_app: Flask) -> Iterator[tuple[Engine, Engine]]:
 def caught_up(primary: Engine, replica: Engine, timeout: float = 30.0) -> None:
     """Wait until the standby has replayed everything the primary has written so far."""
     with primary.connect() as conn:
-        lsn = conn.execute(text("SELECT pg_current_wal_lsn()::text")).scalar()
+        # The insert position: with synchronous_commit off (the test server), commits may not be written yet.
+        lsn = conn.execute(text("SELECT pg_current_wal_insert_lsn()::text")).scalar()
     deadline = time.monotonic() + timeout
     with replica.connect() as conn:
         while conn.execute(text("SELECT pg_last_wal_replay_lsn() >= CAST(:l AS pg_lsn)"), {"l": lsn}).scalar() is False:
