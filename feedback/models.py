@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -293,7 +294,7 @@ class DecisionCount(Base):
 
     __tablename__ = "decision_counts"
     __table_args__ = (
-        UniqueConstraint("model_version_id", "day", "dimension", "key"),
+        UniqueConstraint("model_version_id", "day", "dimension", "key", "shard"),
         Index("ix_decision_counts_lookup", "model_id", "dimension", "day"),
     )
 
@@ -303,6 +304,8 @@ class DecisionCount(Base):
     day: Mapped[str] = mapped_column(String(10))  # UTC date, YYYY-MM-DD
     dimension: Mapped[str] = mapped_column(String(80))
     key: Mapped[str] = mapped_column(String(200))
+    # One of rollup.SHARDS copies of the cell, so concurrent decisions lock different rows; readers sum them.
+    shard: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     accepts: Mapped[int] = mapped_column(default=0)
     overrides: Mapped[int] = mapped_column(default=0)
     escalations: Mapped[int] = mapped_column(default=0)

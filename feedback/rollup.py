@@ -1,8 +1,13 @@
-"""Keep `decision_counts` in step with decisions and outcomes: one upsert per (version, day, dimension, key).
+"""Keep `decision_counts` in step with decisions and outcomes: one upsert per (version, day, dimension, key, shard).
 
 A decision adds to its action's column under every dimension it belongs to. A case's first
 label outcome adds the accuracy columns (with_outcome, ai_right, ...) to its decision's cells,
 whichever of the two arrives second.
+
+Every decision of a version on one day adds to the same few cells (its version's row, the
+"(accepted)" reason, the site), and each upsert holds its rows locked until the commit. So a
+new decision counts in one of `SHARDS` copies of each cell, picked by its id: concurrent
+decisions mostly lock different rows. Readers sum the shards; a recount writes shard 0 only.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ COLUMNS = (
     "overrode_right",
 )
 SPEED_BUCKETS_PER_E = 20  # reviewer_speed / site_speed keys: "<reviewer id or site>:<round(ln seconds * 20)>"
-Cell = tuple[int, int, str, str, str, str]  # model, version, day, dimension, key, column
+SHARDS = 8
+Cell = tuple[int, int, str, str, str, int, str]  # model, version, day, dimension, key, shard, column
 
 
 def decile(confidence: float | None) -> str | None:
@@ -80,10 +86,13 @@ def _accuracy(decision: Mapping[str, Any], case: Mapping[str, Any], truth: str) 
     return columns
 
 
-def tally(items: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]], *, decisions: bool = True) -> Counter[Cell]:
+def tally(
+    items: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]], *, decisions: bool = True, shards: int = 1
+) -> Counter[Cell]:
     """Count decisions (and, where the case carries `truth`, their accuracy); unaided decisions are skipped.
 
-    With decisions=False only the accuracy columns are counted (an outcome arriving later).
+    With decisions=False only the accuracy columns are counted (an outcome arriving later). With
+    several shards, each decision counts in the shard its id picks.
     """
     counts: Counter[Cell] = Counter()
     for decision, case in items:
@@ -93,9 +102,10 @@ def tally(items: Iterable[tuple[Mapping[str, Any], Mapping[str, Any]]], *, decis
         columns = [ACTION_COLUMN[decision["action"]]] if decisions else []
         if case.get("truth") is not None and decision["action"] != "escalate":
             columns += _accuracy(decision, case, case["truth"])
+        shard = decision["id"] % shards if shards > 1 else 0
         for dimension, key in keys_of(decision, case):
             for column in columns:
-                counts[(case["model_id"], case["model_version_id"], day, dimension, key, column)] += 1
+                counts[(case["model_id"], case["model_version_id"], day, dimension, key, shard, column)] += 1
     return counts
 
 
@@ -103,16 +113,17 @@ def apply(session: Session, counts: Counter[Cell]) -> None:
     """Add the counts to `decision_counts` in the caller's transaction (atomic increments, safe under concurrency)."""
     if not counts:
         return
-    rows: dict[tuple[int, int, str, str, str], dict[str, Any]] = {}
-    for (model_id, version_id, day, dimension, key, column), n in counts.items():
+    rows: dict[tuple[int, int, str, str, str, int], dict[str, Any]] = {}
+    for (model_id, version_id, day, dimension, key, shard, column), n in counts.items():
         row = rows.setdefault(
-            (model_id, version_id, day, dimension, key),
+            (model_id, version_id, day, dimension, key, shard),
             {
                 "model_id": model_id,
                 "model_version_id": version_id,
                 "day": day,
                 "dimension": dimension,
                 "key": key,
+                "shard": shard,
                 **dict.fromkeys(COLUMNS, 0),
             },
         )
@@ -121,7 +132,7 @@ def apply(session: Session, counts: Counter[Cell]) -> None:
     table = Base.metadata.tables["decision_counts"]
     statement = insert(table)
     statement = statement.on_conflict_do_update(
-        index_elements=["model_version_id", "day", "dimension", "key"],
+        index_elements=["model_version_id", "day", "dimension", "key", "shard"],
         set_={c: table.c[c] + statement.excluded[c] for c in COLUMNS},
     )
     # Sorted so concurrent transactions take row locks in the same order (no deadlocks).
@@ -152,7 +163,7 @@ def record(session: Session, decision: Decision, rec: Recommendation) -> None:
     known = _first_labels(session, [rec.id]).get(rec.id)
     if known:
         case["truth"] = known[1]
-    apply(session, tally([(_decision_dict(decision), case)]))
+    apply(session, tally([(_decision_dict(decision), case)], shards=SHARDS))
 
 
 def record_outcomes(session: Session, outcome_ids: Sequence[int]) -> None:
@@ -173,7 +184,7 @@ def record_outcomes(session: Session, outcome_ids: Sequence[int]) -> None:
         )
         for r in rows
     ]
-    apply(session, tally(pairs, decisions=False))
+    apply(session, tally(pairs, decisions=False, shards=SHARDS))
 
 
 def _decision_rows() -> Any:
@@ -205,6 +216,7 @@ def _version_labels(session: Session) -> dict[int, str]:
 def _decision_dict(decision: Decision) -> dict[str, Any]:
     """The fields of a decision the counts need."""
     return {
+        "id": decision.id,
         "reviewer_id": decision.reviewer_id,
         "reason_code": decision.reason_code,
         "action": decision.action,

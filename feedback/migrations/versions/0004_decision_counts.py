@@ -49,14 +49,8 @@ def upgrade() -> None:
     with op.batch_alter_table("decision_counts", schema=None) as batch_op:
         batch_op.create_index("ix_decision_counts_lookup", ["model_id", "dimension", "day"], unique=False)
 
-    # Count the decisions already stored.
-    from sqlalchemy.orm import Session
-
-    from feedback import rollup
-
-    session = Session(bind=op.get_bind())
-    rollup.rebuild(session)
-    session.flush()
+    # The decisions already stored are counted by 0009, once the table has its final shape
+    # (the counting code writes the columns of the newest revision).
 
 
 def downgrade() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy.orm import Session
 
 from feedback import migrate
 from feedback.db import Base
+from tests.factories import make_model
 
 
 def test_migrated_schema_matches_the_models(database_url):
@@ -26,4 +29,43 @@ def test_downgrade_and_upgrade_round_trip(tmp_path):
     assert inspect(engine).get_table_names() == ["alembic_version"]
     migrate.upgrade(engine)
     assert {"recommendations", "audit_events", "audit_head"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scratch_url(request, tmp_path):
+    """A database of this test's own, which it may downgrade."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite'}"
+        return
+    server = make_url(request.getfixturevalue("postgres_url"))
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS scratch_migrations"))
+        conn.execute(text("CREATE DATABASE scratch_migrations"))
+    yield server.set(database="scratch_migrations").render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE scratch_migrations"))
+    admin.dispose()
+
+
+def test_downgrading_the_count_shards_adds_them_together(scratch_url):
+    engine = create_engine(scratch_url)
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        make_model(session)
+    cells = "INSERT INTO decision_counts (model_id, model_version_id, day, dimension, key, shard, accepts, overrides, "
+    cells += "escalations, with_outcome, ai_right, final_right, outcome_overrides, corrected, overrode_right) "
+    cells += "VALUES (1, 1, '2026-01-01', 'site', :key, :shard, :a, 1, 0, 2, 1, 0, 0, 0, 0)"
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM decision_counts"))
+        for key, shard, accepts in (("Leeds", 0, 3), ("Leeds", 5, 4), ("York", 2, 1)):
+            conn.execute(text(cells), {"key": key, "shard": shard, "a": accepts})
+    migrate.downgrade(engine, "0008")
+    query = "SELECT key, accepts, overrides, with_outcome, ai_right FROM decision_counts ORDER BY key"
+    with engine.connect() as conn:
+        assert conn.execute(text(query)).all() == [("Leeds", 7, 2, 4, 2), ("York", 1, 1, 2, 1)]
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT DISTINCT shard FROM decision_counts")).scalars().all() == [0]
     engine.dispose()
