@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from feedback import bulk
@@ -22,7 +22,11 @@ from feedback.db import utcnow
 from feedback.models import AuditEvent, AuditHead
 
 GENESIS_HASH = "0" * 64
-FEW_EVENTS = 20  # up to this many events are inserted with the head's update; more go by COPY
+FEW_EVENTS = 20  # up to this many events are appended by the database function; more go by COPY
+APPEND = text(
+    "SELECT countersign_audit_append(:occurred_at, :actor_id, :actor, :action, :entity_type, :entity_id, "
+    ":details, :prefix)"
+)
 
 
 @dataclass(frozen=True)
@@ -65,39 +69,36 @@ def format_time(value: datetime) -> str:
 
 def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
     """Hash of one event's content chained to its predecessor."""
-    content = canonical_json(
-        {
-            "seq": row["seq"],
-            "occurred_at": format_time(row["occurred_at"]),
-            "actor_id": row["actor_id"],
-            "actor": row["actor"],
-            "action": row["action"],
-            "entity_type": row["entity_type"],
-            "entity_id": row["entity_id"],
-            "details": row["details"],
-        }
-    )
-    return hashlib.sha256(f"{prev_hash}\n{content}".encode()).hexdigest()
+    return hashlib.sha256(f"{prev_hash}\n{canonical_json(_hashed(row))}".encode()).hexdigest()
+
+
+def hash_prefix(row: dict[str, Any]) -> str:
+    """An event's canonical text up to its sequence number: `seq` sorts last, so the text is this + seq + "}"."""
+    content = canonical_json({key: value for key, value in _hashed(row).items() if key != "seq"})
+    return content[:-1] + ',"seq":'
+
+
+def _hashed(row: dict[str, Any]) -> dict[str, Any]:
+    """The fields an event's hash covers, as they enter its canonical text."""
+    return {
+        "seq": row.get("seq"),
+        "occurred_at": format_time(row["occurred_at"]),
+        "actor_id": row["actor_id"],
+        "actor": row["actor"],
+        "action": row["action"],
+        "entity_type": row["entity_type"],
+        "entity_id": row["entity_id"],
+        "details": row["details"],
+    }
 
 
 def record(session: Session, actor: Actor, changes: Sequence[Change]) -> None:
     """Append events for these changes inside the caller's transaction (which commits)."""
     if not changes:
         return
-    head = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + len(changes))
-        .returning(AuditHead.seq, AuditHead.last_hash)
-    ).one()
-    seq = head.seq - len(changes)
-    prev = head.last_hash
     now = utcnow()
-    rows = []
-    for change in changes:
-        seq += 1
-        row = {
-            "seq": seq,
+    rows = [
+        {
             "occurred_at": now,
             "actor_id": actor.id,
             "actor": actor.label,
@@ -106,16 +107,28 @@ def record(session: Session, actor: Actor, changes: Sequence[Change]) -> None:
             "entity_id": str(change.entity_id),
             "details": canonical_json(change.details),
         }
+        for change in changes
+    ]
+    if len(rows) <= FEW_EVENTS and session.get_bind().dialect.name == "postgresql":
+        # One round trip holds the chain head (migration 0010): the hashes are computed in the database.
+        params = {name: [row[name] for row in rows] for name in ("action", "entity_type", "entity_id", "details")}
+        params["prefix"] = [hash_prefix(row) for row in rows]
+        session.execute(APPEND, {"occurred_at": now, "actor_id": actor.id, "actor": actor.label, **params})
+        return
+    head = session.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=AuditHead.seq + len(rows))
+        .returning(AuditHead.seq, AuditHead.last_hash)
+    ).one()
+    seq, prev = head.seq - len(rows), head.last_hash
+    for row in rows:
+        seq += 1
+        row["seq"] = seq
         row["prev_hash"] = prev
         row["hash"] = prev = event_hash(prev, row)
-        rows.append(row)
-    move_head = update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev)
-    if len(rows) <= FEW_EVENTS and session.get_bind().dialect.name == "postgresql":
-        # One round trip while the head is locked: the events go in by a CTE of the head's update.
-        session.execute(move_head.add_cte(insert(AuditEvent).values(rows).cte("appended")))
-        return
     bulk.insert_rows(session, AuditEvent, rows)
-    session.execute(move_head)
+    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
 
 
 @dataclass

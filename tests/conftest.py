@@ -60,21 +60,25 @@ def _empty(engine: Engine) -> None:
         conn.execute(text("UPDATE audit_head SET seq = 0, last_hash = :h WHERE id = 1"), {"h": GENESIS_HASH})
 
 
+def app_config(database_url: str, **extra: Any) -> dict[str, Any]:
+    """The settings of a test app: CSRF off for the test client, cookies over plain HTTP."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+        "SESSION_COOKIE_SECURE": False,
+        **extra,
+    }
+
+
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     """An app on an empty, migrated database."""
     from webapp import create_app
     from webapp.extensions import db
 
-    application = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "test-secret",
-            "WTF_CSRF_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-        }
-    )
+    application = create_app(app_config(database_url))
     with application.app_context():
         _empty(db.engine)
     yield application

@@ -12,13 +12,15 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from feedback import migrate, services
 from feedback.schemas import RecommendationIn
 from tests import pgserver
-from tests.conftest import _empty
+from tests.conftest import _empty, app_config
 from tests.factories import TEST_ACTOR, login, make_model, make_user, payload, token_for
 
 # Every page and API call routed to the replica (read-only: a write there would fail on a standby).
@@ -60,16 +62,7 @@ def replica_app(postgres_url: str, standby: str) -> Iterator[Flask]:
     from webapp import create_app
     from webapp.extensions import db
 
-    application = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": postgres_url,
-            "ANALYTICS_DATABASE_URL": standby,
-            "SECRET_KEY": "test-secret",
-            "WTF_CSRF_ENABLED": False,
-            "SESSION_COOKIE_SECURE": False,
-        }
-    )
+    application = create_app(app_config(postgres_url, ANALYTICS_DATABASE_URL=standby))
     with application.app_context():
         _empty(db.engine)
     yield application
@@ -84,6 +77,26 @@ def engines(replica_app: Flask) -> Iterator[tuple[Engine, Engine]]:
 
     with replica_app.app_context():
         yield db.engine, db.get_engine("analytics")
+
+
+@pytest.fixture
+def primary(replica_app: Flask) -> Iterator[Session]:
+    """A session on the primary, with the claims model registered."""
+    from webapp.extensions import db
+
+    with replica_app.app_context():
+        session = db.sessionmaker()
+    make_model(session)
+    yield session
+    session.close()
+
+
+def signed_in(app: Flask, session: Session, role: str) -> tuple[FlaskClient, dict[str, str]]:
+    """A browser signed in as a new user of this role, and an API token header for the same user."""
+    user = make_user(session, role)
+    client = app.test_client()
+    login(client, user)
+    return client, token_for(app, session, user)
 
 
 def caught_up(primary: Engine, replica: Engine, timeout: float = 30.0) -> None:
@@ -113,19 +126,11 @@ def decided(client: Any, headers: dict[str, str]) -> int:
     return int(response.json["total"]["decisions"])
 
 
-def test_analytics_read_the_replica_and_actions_the_primary(replica_app, engines):
-    from webapp.extensions import db
-
-    primary, replica = engines
-    with replica_app.app_context():
-        session = db.sessionmaker()
-    make_model(session)
+def test_analytics_read_the_replica_and_actions_the_primary(replica_app, engines, primary):
+    session, (primary_engine, replica) = primary, engines
     decide(session, 6, 0)
-    headers = token_for(replica_app, session, make_user(session, "analyst"))
-    owner = make_user(session, "model_owner")
-    client = replica_app.test_client()
-    login(client, owner)
-    caught_up(primary, replica)
+    client, headers = signed_in(replica_app, session, "model_owner")
+    caught_up(primary_engine, replica)
     assert decided(client, headers) == 6
 
     with replica.connect() as conn:
@@ -138,32 +143,23 @@ def test_analytics_read_the_replica_and_actions_the_primary(replica_app, engines
         assert by_site[1].startswith("Leeds,6,"), by_site
         overview = client.get("/models/claims").text
         assert '<span class="label">decisions</span><span class="value">10</span>' in overview
-        with primary.connect() as conn:
+        with primary_engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM decisions")).scalar() == 10
         ready = client.get("/readyz").json
         assert ready["status"] == "ok" and ready["checks"]["analytics_database"].startswith("ok")
     finally:
         with replica.connect() as conn:
             conn.execute(text("SELECT pg_wal_replay_resume()"))
-    caught_up(primary, replica)
+    caught_up(primary_engine, replica)
     assert decided(client, headers) == 10
-    session.close()
 
 
-def test_every_routed_read_works_on_a_read_only_standby(replica_app, engines):
-    from webapp.extensions import db
-
-    primary, replica = engines
-    with replica_app.app_context():
-        session = db.sessionmaker()
-    make_model(session)
+def test_every_routed_read_works_on_a_read_only_standby(replica_app, engines, primary):
+    session = primary
     decide(session, 5, 0)
     decide(session, 3, 50, action="override")
-    analyst = make_user(session, "analyst")
-    headers = token_for(replica_app, session, analyst)
-    client = replica_app.test_client()
-    login(client, analyst)
-    caught_up(primary, replica)
+    client, headers = signed_in(replica_app, session, "analyst")
+    caught_up(*engines)
     for url in REPLICA_READS:
         response = client.get(url)
         assert response.status_code == 200, (url, response.text[:300])
@@ -184,7 +180,6 @@ def test_every_routed_read_works_on_a_read_only_standby(replica_app, engines):
     assert download.status_code == 200
     assert len(download.data.decode().strip().splitlines()) == 1 + 8
     download.close()
-    session.close()
 
 
 def test_an_unreachable_replica_fails_only_the_analytics(app: Flask, session):
@@ -192,12 +187,8 @@ def test_an_unreachable_replica_fails_only_the_analytics(app: Flask, session):
     from webapp import create_app
     from webapp.extensions import db
 
-    config = {k: app.config[k] for k in ("DATABASE_URL", "SECRET_KEY")}
     dead = f"postgresql://postgres@127.0.0.1:{pgserver.free_port()}/nowhere"
-    broken = create_app(
-        {**config, "TESTING": True, "ANALYTICS_DATABASE_URL": dead, "WTF_CSRF_ENABLED": False}
-        | {"SESSION_COOKIE_SECURE": False}
-    )
+    broken = create_app(app_config(app.config["DATABASE_URL"], ANALYTICS_DATABASE_URL=dead))
     make_model(session)
     owner = make_user(session, "model_owner")
     client = broken.test_client()

@@ -65,7 +65,7 @@ def test_rehashing_an_edit_still_breaks_the_next_link(session):
 
 
 def test_small_and_large_appends_store_the_same_chain(session):
-    """A few events go in with the head's update, many by COPY (PostgreSQL); both link and verify alike."""
+    """A few events are appended by the database function, many by COPY (PostgreSQL); both link and verify alike."""
     actor = audit.Actor(7, "someone@example.test")
     sizes = [1, audit.FEW_EVENTS, audit.FEW_EVENTS + 1, 3, 250]
     for n, size in enumerate(sizes):
@@ -81,3 +81,6 @@ def test_small_and_large_appends_store_the_same_chain(session):
     assert report.ok and report.checked == sum(sizes), report.problems
     head = session.get(AuditHead, 1)
     assert (head.seq, head.last_hash) == (rows[-1].seq, rows[-1].hash)
+    # The text the function hashes is the text event_hash hashes.
+    last = rows[-1].__dict__
+    assert audit.hash_prefix(last) + f"{last['seq']}}}" == audit.canonical_json(audit._hashed(last))

@@ -12,6 +12,7 @@ from feedback import exports, services
 from feedback.db import utcnow
 from feedback.models import ExportChunk, ExportJob
 from feedback.schemas import RecommendationIn
+from tests.conftest import app_config
 from tests.factories import TEST_ACTOR, login, make_model, make_user, payload, token_for
 
 DECIDED = 120
@@ -55,7 +56,7 @@ def test_download_from_another_host_equals_the_streamed_export(app, decided, mon
     job_url = client.post("/exports", data={"model": "claims", "format": "csv"}).headers["Location"]
     assert "Download" in wait_for(client, job_url)
 
-    other_host = create_app({k: app.config[k] for k in ("TESTING", "DATABASE_URL", "SECRET_KEY")})
+    other_host = create_app(app_config(app.config["DATABASE_URL"]))
     other = other_host.test_client()
     other.set_cookie("session", client.get_cookie("session").value)
     try:
