@@ -102,6 +102,8 @@ def test_incremental_counts_equal_a_recount(session):
     assert sum(r[4] + r[5] + r[6] for r in incremental if r[2] == "model_version") == 13
     # Decisions counted as they happen spread over the shards; a recount puts everything in shard 0.
     assert len(set(session.scalars(select(DecisionCount.shard)))) > 1
+    own = select(DecisionCount.shard).where(DecisionCount.dimension.in_(rollup.UNSHARDED))
+    assert set(session.scalars(own)) == {0}  # a reviewer's own cells are never contended
     rollup.rebuild(session)
     session.commit()
     assert snapshot(session) == incremental
