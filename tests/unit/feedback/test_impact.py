@@ -122,7 +122,8 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
     make_model(session)
     analyst, reviewers = make_user(session, "analyst"), [make_user(session) for _ in range(2)]
     rng = np.random.default_rng(11)
-    start = utcnow() - timedelta(days=30)
+    # From midnight, so every decision (08:00-16:05) falls on its own calendar day whatever the time now.
+    start = (utcnow() - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
     model_id = session.scalar(select(Model.id))
     exp = experiments.create_experiment(
         session,
