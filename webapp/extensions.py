@@ -1,5 +1,7 @@
 """Extensions, created unbound and attached in create_app."""
 
+from collections.abc import Callable, Iterator
+
 from flask import g
 from flask_sqlalchemy_lite import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -25,8 +27,19 @@ def analytics_session() -> Session:
     if "analytics" not in db.engines:
         return db.session
     if "analytics_session" not in g:
-        g.analytics_session = db.sessionmaker(bind=analytics_engine())
+        g.analytics_session = new_analytics_session()
     return g.analytics_session
+
+
+def new_analytics_session() -> Session:
+    """A session of its own on the replica (or the primary), for work outside a request."""
+    return db.sessionmaker(bind=analytics_engine())
+
+
+def streamed(engine: Engine, produce: Callable[[Session], Iterator[bytes]]) -> Iterator[bytes]:
+    """A response body read through a session of its own, closed however the stream ends."""
+    with Session(engine) as session:
+        yield from produce(session)
 
 
 def close_analytics_session(_exc: BaseException | None = None) -> None:

@@ -13,7 +13,6 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from flask import Flask, current_app
-from sqlalchemy.orm import Session
 
 from feedback import impact, webhooks
 from feedback.db import sqlite_write_intent, utcnow
@@ -98,18 +97,13 @@ def submit_export(job_id: int) -> Future[None]:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
-    def replica_reader() -> Session:
-        from webapp.extensions import analytics_engine, db
-
-        return db.sessionmaker(bind=analytics_engine())
-
     def run() -> None:
-        from webapp.extensions import db
+        from webapp.extensions import db, new_analytics_session
 
         sqlite_write_intent.set(False)  # the export's reader must not hold SQLite's write lock
         with app.app_context():
             try:
-                exports.run_job(db.sessionmaker, job_id, make_reader=replica_reader)
+                exports.run_job(db.sessionmaker, job_id, make_reader=new_analytics_session)
             except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
                 log.exception("export %s could not run", job_id)
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from flask import Response, g, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy.orm import Session
 
 from feedback import backlog, exports, services
 from feedback.errors import PermissionDenied, ValidationFailed
@@ -14,7 +11,7 @@ from feedback.schemas import BacklogItemOut, BacklogListOut, BacklogPatchIn, Err
 from feedback.validation import parse
 from webapp.api import bp, json_body
 from webapp.api.openapi import documented
-from webapp.extensions import analytics_engine, analytics_session, db
+from webapp.extensions import analytics_engine, analytics_session, db, streamed
 
 
 def _may_read() -> None:
@@ -123,16 +120,9 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
 def export_decisions() -> ResponseReturnValue:
     spec = exports.parse_spec(g.user, request.args.to_dict())
     exports.check(analytics_session(), spec)  # unknown model or item: a JSON error before any byte is sent
-    engine = analytics_engine()
-
-    def body() -> Iterator[bytes]:
-        # Its own session, closed when the server closes the response, however the stream ends.
-        with Session(engine) as session:
-            yield from exports.stream(session, spec)
-
     filename = f"{spec.model_key}-decisions.{spec.format}"
     return Response(
-        body(),
+        streamed(analytics_engine(), lambda session: exports.stream(session, spec)),
         mimetype=exports.MEDIA_TYPES[spec.format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from feedback import exports
@@ -14,7 +11,7 @@ from feedback.errors import ValidationFailed
 from feedback.models import ExportJob, Model, ModelVersion
 from webapp import jobs
 from webapp.auth import login_required
-from webapp.extensions import db
+from webapp.extensions import db, streamed
 from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
@@ -78,15 +75,9 @@ def download(job_id: int) -> Response:
     chosen = _own_job(job_id)
     if chosen.status != "done":
         abort(404)
-    engine = db.engine
-
-    def body() -> Iterator[bytes]:
-        # Its own session, closed when the server closes the response, however the stream ends.
-        with Session(engine) as session:
-            yield from exports.stored_bytes(session, job_id)
-
     name = f"{chosen.params.get('model')}-decisions-{chosen.id}.{chosen.format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if chosen.bytes_total is not None:
         headers["Content-Length"] = str(chosen.bytes_total)
-    return Response(body(), mimetype=exports.MEDIA_TYPES[chosen.format], headers=headers)
+    body = streamed(db.engine, lambda session: exports.stored_bytes(session, job_id))
+    return Response(body, mimetype=exports.MEDIA_TYPES[chosen.format], headers=headers)
