@@ -1,4 +1,4 @@
-"""Callaway & Sant'Anna against the published values of R's `did` package (../shared/reference)."""
+"""Callaway & Sant'Anna against the published values of R's `did` package (tests/data/staggered)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from scipy import stats
 
 from analytics.staggered import att_gt, twfe
 
-REFERENCE = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "staggered"
-# scenario -> (control, covariates, method), as in the README beside the reference files
+REFERENCE = Path(__file__).resolve().parents[2] / "data" / "staggered"
+# scenario -> (control, covariates, method), as in tests/data/staggered/README.md
 SCENARIOS = {
     "mpdta_nev_dr": ("never", None, "dr"),
     "mpdta_nyt_dr": ("not_yet", None, "dr"),
