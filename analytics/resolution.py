@@ -32,7 +32,9 @@ RESOLUTION_COLUMNS = (
     "sla_breach_rate",
     "sla_breach_ci_low",
     "sla_breach_ci_high",
+    "sla_known_breaches",
 )
+Z95 = 1.959963984540054
 
 
 def _check(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
@@ -43,21 +45,28 @@ def _check(frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
 
 
 def with_durations(frame: pd.DataFrame, now: pd.Timestamp) -> pd.DataFrame:
-    """Add `hours` (to resolution, or to `now` if still open), `resolved` and `breached`.
+    """Add `hours` (to resolution, or to `now` if still open), `sla_units`, `resolved` and `breached`.
 
-    An open exception is censored at `now`: its time so far is a lower bound, never a resolution.
-    It counts as an SLA breach once `now` is past its due time.
+    The frame is read as it stood at `now`: exceptions opened later are left out, and a
+    resolution after `now` had not happened yet, so that exception is open. An open exception is
+    censored at `now`: its time so far is a lower bound, never a resolution. `breached` marks
+    the breaches known at `now` (resolved late, or open past due). `sla_units` is the time open
+    in multiples of the exception's own SLA (1 = its due time).
 
     :param frame: one row per exception with opened_at, resolved_at (NaT while open), sla_due_at
-    :param now: the censoring time, tz-aware UTC
+    :param now: the censoring time (the "as of" time), tz-aware UTC
     """
     _check(frame, EXCEPTION_COLUMNS)
-    out = frame.copy()
-    resolved = out["resolved_at"].notna()
+    if (frame["resolved_at"] < frame["opened_at"]).any():
+        raise ValueError("an exception is resolved before it opens")
+    out = frame[frame["opened_at"] <= now].copy()
+    resolved = out["resolved_at"].notna() & (out["resolved_at"] <= now)
     end = out["resolved_at"].where(resolved, now)
     out["hours"] = (end - out["opened_at"]).dt.total_seconds() / 3600
-    if (out["hours"] < 0).any():
-        raise ValueError("an exception ends before it opens (or opens after now)")
+    sla_hours = (out["sla_due_at"] - out["opened_at"]).dt.total_seconds() / 3600
+    if (sla_hours <= 0).any():
+        raise ValueError("an exception is due before it opens")
+    out["sla_units"] = out["hours"] / sla_hours
     out["resolved"] = resolved
     out["breached"] = end > out["sla_due_at"]
     return out
@@ -91,6 +100,43 @@ def _km_quantiles(hours: np.ndarray, events: np.ndarray) -> dict[str, float | No
     return out
 
 
+def sla_breach(sla_units: np.ndarray, events: np.ndarray) -> tuple[float | None, float | None, float | None]:
+    """SLA breach rate with a 95% interval: 1 − the Kaplan–Meier P(resolved within its own SLA).
+
+    Time runs in units of each exception's SLA, so every exception is due at 1. The breach rate
+    is the Kaplan–Meier probability of still being open at 1, S(1). An exception still open and
+    not yet due is censored below 1: it is neither a breach nor on time yet, and counting it as
+    on time (a naive share of breaches) biases the rate low. Resolving exactly at the due time
+    is within the SLA. The interval is the log(−log) (exponential Greenwood) interval of S(1),
+    as lifelines computes it.
+
+    :param sla_units: time open in multiples of the SLA, per exception
+    :param events: 1 where resolved, 0 where still open (censored)
+    """
+    if len(sla_units) == 0:
+        return None, None, None
+    times, resolved = sla_units, events.astype(bool)
+    survival, greenwood = 1.0, 0.0
+    for t in np.unique(times[resolved & (times <= 1.0)]):
+        at_risk = int((times >= t).sum())
+        deaths = int((resolved & (times == t)).sum())
+        survival *= 1 - deaths / at_risk
+        if at_risk > deaths:
+            greenwood += deaths / (at_risk * (at_risk - deaths))
+    if survival > 0 and times.max() < 1.0:
+        return None, None, None  # nobody has reached the due time yet: S(1) is not identified
+    if survival in (0.0, 1.0):
+        # Greenwood's variance is 0 here; fall back on a Wilson interval over the exceptions
+        # whose side of the due time is known (resolved in time, or open or resolved past it).
+        known = int((resolved & (times <= 1.0)).sum() + (times > 1.0).sum())
+        low, high = wilson_interval(round(survival * known), known)
+        return survival, low, high
+    log_s = math.log(survival)
+    half = Z95 * math.sqrt(greenwood) / abs(log_s)
+    centre = math.log(-log_s)
+    return survival, math.exp(-math.exp(centre + half)), math.exp(-math.exp(centre - half))
+
+
 def resolution_table(frame: pd.DataFrame, by: str, now: pd.Timestamp) -> pd.DataFrame:
     """Kaplan–Meier resolution time and SLA breach rate per group, plus an `all` row.
 
@@ -112,17 +158,17 @@ def _row(key: str, group: pd.DataFrame) -> dict[str, object]:
     """One table row from one group's durations."""
     n = len(group)
     resolved = int(group["resolved"].sum())
-    breached = int(group["breached"].sum())
-    low, high = wilson_interval(breached, n)
+    rate, low, high = sla_breach(group["sla_units"].to_numpy(float), group["resolved"].to_numpy(int))
     return {
         "key": key,
         "n": n,
         "resolved": resolved,
         "censored": n - resolved,
         **_km_quantiles(group["hours"].to_numpy(float), group["resolved"].to_numpy(int)),
-        "sla_breach_rate": breached / n if n else None,
+        "sla_breach_rate": rate,
         "sla_breach_ci_low": low,
         "sla_breach_ci_high": high,
+        "sla_known_breaches": int(group["breached"].sum()),
     }
 
 

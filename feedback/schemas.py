@@ -247,6 +247,7 @@ class ResolutionRow(BaseModel):
     sla_breach_rate: float | None
     sla_breach_ci_low: float | None
     sla_breach_ci_high: float | None
+    sla_known_breaches: int
 
 
 class ResolutionOut(BaseModel):

@@ -111,19 +111,78 @@ def test_open_exceptions_are_censored_not_resolved_now():
     assert (censored["n"], censored["resolved"], censored["censored"]) == (18, 9, 9)
 
 
-def test_sla_breach_counts_open_overdue_as_breached():
+def test_sla_breach_rate_is_kaplan_meier_in_sla_units():
     late = exceptions([30.0], [True])  # resolved after its 24 h SLA
     on_time = exceptions([2.0, 5.0], [True, True])
-    open_overdue = open_now([40.0])  # open, past due
-    open_in_time = open_now([1.0])  # open, not yet due
+    open_overdue = open_now([40.0])  # open, past due: a known breach
+    open_in_time = open_now([1.0])  # open, not yet due: censored at 1/24 of its SLA
     frame = pd.concat([late, on_time, open_overdue, open_in_time], ignore_index=True)
     row = resolution_table(frame, "kind", NOW).iloc[0]
-    assert row["sla_breach_rate"] == pytest.approx(2 / 5)
-    z = 1.959963984540054
-    centre = (2 / 5 + z * z / 10) / (1 + z * z / 5)
-    half = z / (1 + z * z / 5) * math.sqrt(2 / 5 * 3 / 5 / 5 + z * z / 100)
-    assert row["sla_breach_ci_low"] == pytest.approx(centre - half, abs=1e-9)
-    assert row["sla_breach_ci_high"] == pytest.approx(centre + half, abs=1e-9)
+    # By hand, in SLA units: resolutions at 2/24 and 5/24, the open one censored at 1/24 first.
+    # S(1) = (1 - 1/4)(1 - 1/3) = 1/2, where the naive share of breaches says 2/5.
+    assert row["sla_breach_rate"] == pytest.approx(0.5, abs=1e-12)
+    assert row["sla_known_breaches"] == 2
+    kmf = KaplanMeierFitter().fit([1 / 24, 2 / 24, 5 / 24, 30 / 24, 40 / 24], [0, 1, 1, 1, 0])
+    ci = kmf.confidence_interval_survival_function_
+    at_one = ci[ci.index <= 1.0].iloc[-1]
+    assert row["sla_breach_ci_low"] == pytest.approx(at_one.iloc[0], abs=1e-9)
+    assert row["sla_breach_ci_high"] == pytest.approx(at_one.iloc[1], abs=1e-9)
+
+
+def test_sla_breach_rate_matches_lifelines_on_random_censored_data():
+    rng = np.random.default_rng(7)
+    n = 400
+    sla = rng.choice([4.0, 24.0, 72.0], n)
+    took = rng.exponential(sla * 0.8)  # hours to resolve, if it ever gets there
+    age = rng.uniform(0, 3, n) * sla  # how long ago it opened
+    resolved = took <= age
+    opened = NOW - pd.to_timedelta(age, unit="h")
+    frame = pd.DataFrame(
+        {
+            "kind": "policy",
+            "severity": "high",
+            "site": "Leeds",
+            "opened_at": opened,
+            "resolved_at": pd.Series(opened + pd.to_timedelta(took, unit="h")).where(resolved),
+            "sla_due_at": opened + pd.to_timedelta(sla, unit="h"),
+        }
+    )
+    row = resolution_table(frame, "kind", NOW).iloc[0]
+    units = np.where(resolved, took, age) / sla
+    kmf = KaplanMeierFitter().fit(units, resolved)
+    assert 0.2 < 1 - resolved.mean() < 0.5  # a realistic share still open
+    assert row["sla_breach_rate"] == pytest.approx(float(kmf.survival_function_at_times(1.0).iloc[0]), abs=1e-12)
+    ci = kmf.confidence_interval_survival_function_
+    at_one = ci[ci.index <= 1.0].iloc[-1]
+    assert (row["sla_breach_ci_low"], row["sla_breach_ci_high"]) == pytest.approx(tuple(at_one), abs=1e-9)
+    true_rate = float(np.mean(np.exp(-1 / 0.8)))  # P(exponential(0.8 SLA) > 1 SLA)
+    assert abs(row["sla_breach_rate"] - true_rate) < 0.08
+    naive = ((frame["resolved_at"].fillna(NOW)) > frame["sla_due_at"]).mean()
+    assert naive < true_rate - 0.08  # the old definition: open, not-yet-due ones counted on time
+    assert row["sla_known_breaches"] == int(((frame["resolved_at"].fillna(NOW)) > frame["sla_due_at"]).sum())
+
+
+def test_sla_breach_rate_unknown_until_someone_reaches_the_due_time():
+    row = resolution_table(open_now([1.0, 2.0]), "kind", NOW).iloc[0]
+    assert row["sla_breach_rate"] is None and row["sla_breach_ci_low"] is None
+    assert row["sla_known_breaches"] == 0
+    all_late = resolution_table(exceptions([30.0, 40.0], [True, True]), "kind", NOW).iloc[0]
+    assert all_late["sla_breach_rate"] == 1.0
+    assert (all_late["sla_breach_ci_low"], all_late["sla_breach_ci_high"]) == pytest.approx(wilson_interval(2, 2))
+
+
+def test_as_of_ignores_later_resolutions_and_later_exceptions():
+    frame = exceptions([2.0, 30.0, 5.0], [True, True, True])  # opened 3, 31 and 6 h ago, all resolved 1 h ago
+    later = exceptions([0.5], [True])
+    later["opened_at"] = NOW - pd.Timedelta(hours=1)
+    as_of = NOW - pd.Timedelta(hours=2)
+    durations = with_durations(pd.concat([frame, later], ignore_index=True), as_of)
+    assert len(durations) == 3  # the exception opened after the as-of time did not exist yet
+    assert not durations["resolved"].any()  # their resolutions came after it
+    assert durations["hours"].tolist() == pytest.approx([1, 29, 4])
+    assert durations["breached"].tolist() == [False, True, False]
+    row = resolution_table(frame, "kind", as_of).iloc[0]
+    assert (row["resolved"], row["censored"], row["sla_known_breaches"]) == (0, 3, 1)
 
 
 def test_groups_and_total_row():

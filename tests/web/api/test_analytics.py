@@ -29,8 +29,9 @@ def history(app, session):
     for n in range(40):
         make_case(session, n, confidence=0.5, site="Leeds" if n % 2 else "Bristol")
     for exc_id in session.scalars(select(DecisionException.id)).all():
-        opened = now - timedelta(hours=float(rng.uniform(30, 60)))
-        took = float(rng.exponential(12))
+        age = float(rng.uniform(30, 60))
+        opened = now - timedelta(hours=age)
+        took = min(float(rng.exponential(12)), age - 0.5)  # resolved in the past, never after now
         values = {"opened_at": opened, "sla_due_at": opened + timedelta(hours=24)}
         if exc_id % 4:  # three in four resolved; the rest are still open (censored)
             values.update(status="resolved", resolved_at=opened + timedelta(hours=took))
@@ -78,7 +79,10 @@ def test_resolution_endpoint_shape_and_numbers(client, session, history):
         curve = kmf.survival_function_.iloc[:, 0]
         assert row["median_hours"] == pytest.approx(curve.index[curve.to_numpy() <= 0.5 + 1e-12][0], abs=1e-3)
         breached = sum(((r.resolved_at or now) > r.sla_due_at) for r in mine)
-        assert row["sla_breach_rate"] == pytest.approx(breached / len(mine), abs=1e-12)
+        assert row["sla_known_breaches"] == breached
+        units = [h / ((r.sla_due_at - r.opened_at).total_seconds() / 3600) for h, r in zip(hours, mine, strict=True)]
+        in_sla_units = KaplanMeierFitter().fit(units, events)
+        assert row["sla_breach_rate"] == pytest.approx(in_sla_units.survival_function_at_times(1.0).iloc[0], abs=1e-9)
 
 
 def test_resolution_endpoint_errors(client, session, history):
