@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import optimize, stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from analytics.rates import wilson_interval
@@ -58,7 +58,13 @@ class Comparison:
 
 
 def compare_rates(a: str, overrides_a: int, judged_a: int, b: str, overrides_b: int, judged_b: int) -> Comparison:
-    """Two-proportion z-test (pooled) and Newcombe's interval for rate_a - rate_b.
+    """Newcombe's interval for rate_a - rate_b, and the p-value of the test that interval inverts.
+
+    A pooled z-test beside a Newcombe interval can disagree near p = 0.05 (a significant test
+    with an interval that spans 0, or the reverse). The p-value here is the smallest alpha at
+    which Newcombe's (1 - alpha) interval excludes 0, so "p < 0.05" and "the 95% interval
+    excludes 0" are always the same statement. `z` is the normal quantile of that p-value,
+    signed like the difference.
 
     :param a: label of the first group
     :param overrides_a: overrides in the first group
@@ -67,13 +73,32 @@ def compare_rates(a: str, overrides_a: int, judged_a: int, b: str, overrides_b: 
     if min(judged_a, judged_b) == 0:
         raise ValueError("both groups need at least one accepted or overridden decision")
     p_a, p_b = overrides_a / judged_a, overrides_b / judged_b
-    pooled = (overrides_a + overrides_b) / (judged_a + judged_b)
-    se = math.sqrt(pooled * (1 - pooled) * (1 / judged_a + 1 / judged_b))
-    z = (p_a - p_b) / se if se > 0 else 0.0
-    low, high = confint_proportions_2indep(
-        overrides_a, judged_a, overrides_b, judged_b, method="newcomb", compare="diff"
-    )
-    return Comparison(a, b, p_a, p_b, p_a - p_b, float(low), float(high), z, float(2 * stats.norm.sf(abs(z))))
+    low, high = _newcombe(overrides_a, judged_a, overrides_b, judged_b, 0.05)
+    p_value = _newcombe_p_value(overrides_a, judged_a, overrides_b, judged_b)
+    z = math.copysign(float(stats.norm.isf(p_value / 2)), p_a - p_b) if p_value < 1 else 0.0
+    return Comparison(a, b, p_a, p_b, p_a - p_b, low, high, z, p_value)
+
+
+def _newcombe(k_a: int, n_a: int, k_b: int, n_b: int, alpha: float) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for a difference of proportions at level 1 - alpha."""
+    low, high = confint_proportions_2indep(k_a, n_a, k_b, n_b, method="newcomb", compare="diff", alpha=alpha)
+    return float(low), float(high)
+
+
+def _newcombe_p_value(k_a: int, n_a: int, k_b: int, n_b: int) -> float:
+    """The smallest alpha whose Newcombe interval excludes 0 (1 when the rates are equal)."""
+    if k_a * n_b == k_b * n_a:
+        return 1.0
+
+    def margin(alpha: float) -> float:
+        """How far the interval's bound nearest 0 stays from it (positive: 0 excluded)."""
+        low, high = _newcombe(k_a, n_a, k_b, n_b, alpha)
+        return low if k_a * n_b > k_b * n_a else -high
+
+    tiny = 1e-300
+    if margin(tiny) > 0:
+        return tiny  # excluded even at the widest interval floating point can express
+    return float(optimize.brentq(margin, tiny, 1.0 - 1e-12, xtol=1e-15, rtol=1e-12))
 
 
 def accuracy(counts: pd.DataFrame) -> pd.DataFrame:
@@ -155,7 +180,11 @@ def p_chart(daily: pd.DataFrame, baseline_periods: int = 14) -> pd.DataFrame:
 
 
 def reviewer_table(buckets: pd.DataFrame) -> pd.DataFrame:
-    """Per reviewer: decisions, accept rate (with interval), override rate and median seconds to decide.
+    """Per reviewer: decisions, accept share, override and escalation rates, median seconds to decide.
+
+    The override rate follows the one definition, overrides / (accepts + overrides), with its
+    Wilson interval; escalations stand beside it as a share of all decisions. The accept share
+    (accepts / decisions, with its interval) is what rubber-stamping shows up in.
 
     :param buckets: columns reviewer, bucket (round(ln seconds * 20)), decisions, accepts, overrides
     """
@@ -164,29 +193,40 @@ def reviewer_table(buckets: pd.DataFrame) -> pd.DataFrame:
     for reviewer, group in buckets.sort_values(["reviewer", "bucket"]).groupby("reviewer", sort=True):
         total = int(group["decisions"].sum())
         accepts = int(group["accepts"].sum())
+        overrides = int(group["overrides"].sum())
+        escalations = total - accepts - overrides
         cumulative = group["decisions"].cumsum().to_numpy()
         median_bucket = group["bucket"].to_numpy()[np.searchsorted(cumulative, total / 2)]
-        low, high = wilson_interval(accepts, total)
+        accept_low, accept_high = wilson_interval(accepts, total)
+        override_low, override_high = wilson_interval(overrides, accepts + overrides)
         rows.append(
             {
                 "reviewer": reviewer,
                 "decisions": total,
                 "accept_rate": accepts / total,
-                "accept_ci_low": low,
-                "accept_ci_high": high,
-                "override_rate": int(group["overrides"].sum()) / total,
+                "accept_ci_low": accept_low,
+                "accept_ci_high": accept_high,
+                "override_rate": overrides / (accepts + overrides) if accepts + overrides else None,
+                "override_ci_low": override_low,
+                "override_ci_high": override_high,
+                "escalations": escalations,
+                "escalation_rate": escalations / total,
                 "median_seconds": float(math.exp(median_bucket / BUCKETS_PER_E)),
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "reviewer",
-            "decisions",
-            "accept_rate",
-            "accept_ci_low",
-            "accept_ci_high",
-            "override_rate",
-            "median_seconds",
-        ],
-    )
+    return pd.DataFrame(rows, columns=REVIEWER_COLUMNS)
+
+
+REVIEWER_COLUMNS = [
+    "reviewer",
+    "decisions",
+    "accept_rate",
+    "accept_ci_low",
+    "accept_ci_high",
+    "override_rate",
+    "override_ci_low",
+    "override_ci_high",
+    "escalations",
+    "escalation_rate",
+    "median_seconds",
+]

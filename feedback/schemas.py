@@ -282,7 +282,7 @@ class OverridesOut(BaseModel):
 
 
 class ComparisonOut(BaseModel):
-    """Two override rates compared: difference with Newcombe's interval, two-proportion z-test."""
+    """Two override rates compared: difference with Newcombe's interval and the p-value of the test it inverts."""
 
     a: str
     b: str

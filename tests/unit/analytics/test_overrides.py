@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from analytics.overrides import accuracy, compare_rates, p_chart, reviewer_table, with_rates
 
@@ -42,14 +42,14 @@ def test_rates_and_wilson_intervals_match_statsmodels():
     assert "override_rate" not in counts.columns  # input untouched
 
 
-def test_two_proportion_test_and_newcombe_interval_by_hand():
+def test_newcombe_interval_by_hand_and_the_test_it_inverts():
     k1, n1, k2, n2 = 60, 400, 30, 380
     c = compare_rates("new", k1, n1, "old", k2, n2)
     p1, p2 = k1 / n1, k2 / n2
-    pooled = (k1 + k2) / (n1 + n2)
-    z = (p1 - p2) / math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    assert c.z == pytest.approx(z, abs=1e-9)
-    assert c.p_value == pytest.approx(2 * (1 - stats.norm.cdf(abs(z))), abs=1e-9)
+    # At alpha = p the Newcombe interval just touches 0 (statsmodels computes the interval).
+    low, _ = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff", alpha=c.p_value)
+    assert low == pytest.approx(0, abs=1e-9)
+    assert c.z == pytest.approx(stats.norm.isf(c.p_value / 2), abs=1e-9)
     l1, u1 = wilson(k1, n1)
     l2, u2 = wilson(k2, n2)
     d = p1 - p2
@@ -58,6 +58,33 @@ def test_two_proportion_test_and_newcombe_interval_by_hand():
     assert c.ci_high == pytest.approx(d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2), abs=1e-9)
     with pytest.raises(ValueError):
         compare_rates("a", 0, 0, "b", 1, 2)
+    assert compare_rates("a", 3, 30, "b", 5, 50).p_value == 1.0  # equal rates
+
+
+def test_test_and_interval_never_disagree():
+    # The pooled z-test beside a Newcombe interval disagreed near p = 0.05: z-test significant
+    # while the interval spanned 0, or the reverse. Search counts near that border.
+    disagreements_before = 0
+    for k1 in range(5, 40):
+        for k2 in range(0, k1):
+            c = compare_rates("a", k1, 120, "b", k2, 110)
+            excludes_zero = c.ci_low > 0 or c.ci_high < 0
+            assert (c.p_value < 0.05) == excludes_zero, (k1, k2, c)
+            pooled = (k1 + k2) / 230
+            z = (k1 / 120 - k2 / 110) / math.sqrt(pooled * (1 - pooled) * (1 / 120 + 1 / 110))
+            disagreements_before += (2 * stats.norm.sf(abs(z)) < 0.05) != excludes_zero
+    assert disagreements_before > 0  # the old pairing did disagree on some of these counts
+
+
+def test_reviewer_override_rate_leaves_escalations_out():
+    frame = pd.DataFrame(
+        [{"reviewer": "R", "bucket": 60, "decisions": 100, "accepts": 60, "overrides": 20}]  # 20 escalations
+    )
+    row = reviewer_table(frame).iloc[0]
+    assert row["override_rate"] == pytest.approx(20 / 80)
+    assert (row["override_ci_low"], row["override_ci_high"]) == pytest.approx(wilson(20, 80))
+    assert row["escalations"] == 20 and row["escalation_rate"] == pytest.approx(0.2)
+    assert row["accept_rate"] == pytest.approx(0.6)
 
 
 def test_p_chart_limits_and_signals():

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 from sqlalchemy import select, update
-from statsmodels.stats.proportion import proportion_confint
+from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
 from feedback import outcomes, rollup, services
 from feedback.db import utcnow
@@ -205,9 +205,9 @@ def test_version_comparison_and_accuracy(client, session, world):
         for v in ("v1", "v2")
     }
     (k2, n2), (k1, n1) = counts["v2"], counts["v1"]
-    pooled = (k1 + k2) / (n1 + n2)
-    z = (k2 / n2 - k1 / n1) / (pooled * (1 - pooled) * (1 / n1 + 1 / n2)) ** 0.5
-    assert comparison["z"] == pytest.approx(z, abs=1e-9)
+    low, high = confint_proportions_2indep(k2, n2, k1, n1, method="newcomb", compare="diff")
+    assert (comparison["ci_low"], comparison["ci_high"]) == pytest.approx((low, high), abs=1e-12)
+    assert (comparison["p_value"] < 0.05) == (low > 0 or high < 0)
     assert comparison["difference"] == pytest.approx(k2 / n2 - k1 / n1, abs=1e-12)
     missing = client.get("/api/v1/analytics/overrides/compare?model=claims&a=v2&b=v9", headers=h)
     assert missing.status_code == 422 and set(missing.json["error"]["fields"]) == {"b"}
@@ -243,6 +243,9 @@ def test_control_chart_and_reviewers(client, session, world):
         mine = frame[frame["reviewer"] == row["reviewer"]]
         assert row["decisions"] == len(mine)
         assert row["accept_rate"] == pytest.approx((mine["action"] == "accept").mean(), abs=1e-12)
+        judged = mine["action"].isin(["accept", "override"]).sum()
+        assert row["override_rate"] == pytest.approx((mine["action"] == "override").sum() / judged, abs=1e-12)
+        assert row["escalation_rate"] == pytest.approx((mine["action"] == "escalate").mean(), abs=1e-12)
 
 
 def test_action_matrix_matches_raw_rows(client, session, world):
