@@ -619,6 +619,7 @@ def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
                 "expected": srm.expected,
                 "chi2": srm.chi2,
                 "p_value": srm.p_value,
+                "unexpected": srm.unexpected,
                 "mismatch": srm.mismatch,
             },
             "clustered_by": experiment.unit if cluster else None,

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 
 from analytics import experiments as ab
@@ -60,7 +61,7 @@ def test_clustered_se_matches_statsmodels_and_covers():
     covered = naive = 0
     for _ in range(200):
         sim = frame(rng, n=1500, clusters=40, icc_sd=4.0)
-        clustered = ab.difference_in_means(sim, "y", cluster="cluster")
+        clustered = ab.difference_in_means(sim, "y", cluster="cluster", draws=999)
         plain = ab.difference_in_means(sim, "y")
         covered += clustered.ci_low <= 2.0 <= clustered.ci_high
         naive += plain.ci_low <= 2.0 <= plain.ci_high
@@ -109,3 +110,78 @@ def test_power_and_mde_agree_with_statsmodels():
     clustered = ab.sample_size(sd=10, effect=1.0, design_effect=2.5)
     assert clustered.n_total == pytest.approx(2.5 * ab.sample_size(sd=10, effect=1.0).n_total, rel=1e-3)
     assert ab.proportion_sd(0.2) == pytest.approx(0.4)
+
+
+def test_traffic_outside_the_declared_arms_fails_the_sample_ratio_check():
+    weights = {"ai_shown": 0.5, "control": 0.5}
+    clean = ab.sample_ratio_check({"ai_shown": 500, "control": 500}, weights)
+    assert not clean.mismatch and clean.unexpected == {}
+    leaked = ab.sample_ratio_check({"ai_shown": 500, "control": 500, "legacy": 3}, weights)
+    assert leaked.p_value == pytest.approx(1.0)  # the declared arms alone look perfect
+    assert leaked.mismatch and leaked.unexpected == {"legacy": 3}
+
+
+def few_clusters(rng, clusters=12, effect=0.0):
+    """Rows in `clusters` clusters of uneven size, half of the clusters treated, shared shocks."""
+    sizes = rng.integers(20, 120, clusters)
+    cluster = np.repeat(np.arange(clusters), sizes)
+    treated_clusters = rng.permutation(clusters) < clusters // 2
+    arm = np.where(treated_clusters[cluster], "ai_shown", "control")
+    y = 10 + effect * (arm == "ai_shown") + rng.normal(0, 2, clusters)[cluster] + rng.normal(0, 3, len(cluster))
+    return pd.DataFrame({"y": y, "arm": arm, "cluster": cluster})
+
+
+def bootstrap_p_by_refits(df, weights, b0):
+    """The wild cluster restricted bootstrap written out: statsmodels refits each draw (CR1)."""
+    codes, _ = pd.factorize(df["cluster"])
+    t = (df["arm"] == "ai_shown").astype(float).to_numpy()
+    y = df["y"].to_numpy()
+    x = sm.add_constant(t)
+    observed = sm.OLS(y, x).fit(cov_type="cluster", cov_kwds={"groups": codes})
+    t_obs = (observed.params[1] - b0) / observed.bse[1]
+    fitted = b0 * t + (y - b0 * t).mean()  # the fit with the null imposed
+    residual = y - fitted
+    draws = []
+    for w in weights:
+        fit = sm.OLS(fitted + w[codes] * residual, x).fit(cov_type="cluster", cov_kwds={"groups": codes})
+        draws.append((fit.params[1] - b0) / fit.bse[1])
+    return float(np.mean(np.abs(draws) >= abs(t_obs) - 1e-12))
+
+
+def test_wild_cluster_bootstrap_matches_refits_by_statsmodels():
+    df = few_clusters(np.random.default_rng(8), clusters=8, effect=1.5)
+    eff = ab.difference_in_means(df, "y", cluster="cluster", draws=199, seed=3)
+    weights = ab.webb_weights(199, 8, 3)
+    assert eff.p_value == pytest.approx(bootstrap_p_by_refits(df, weights, 0.0), abs=1e-12)
+    assert "wild cluster bootstrap" in eff.method and "8 clusters" in eff.method
+    # The interval inverts the same test: just inside each end the null is kept, just outside refused.
+    for end, inward in ((eff.ci_low, 1), (eff.ci_high, -1)):
+        step = 1e-4 * eff.se
+        assert bootstrap_p_by_refits(df, weights, end + inward * step) > 0.05
+        assert bootstrap_p_by_refits(df, weights, end - inward * step) <= 0.05
+
+
+def test_many_clusters_use_t_with_g_minus_one_degrees_of_freedom():
+    rng = np.random.default_rng(9)
+    df = few_clusters(rng, clusters=60, effect=1.0)
+    eff = ab.difference_in_means(df, "y", cluster="cluster")
+    critical = stats.t.ppf(0.975, 59)
+    assert (eff.ci_low, eff.ci_high) == pytest.approx(
+        (eff.difference - critical * eff.se, eff.difference + critical * eff.se)
+    )
+    assert eff.p_value == pytest.approx(2 * stats.t.sf(abs(eff.difference / eff.se), 59))
+    assert "t(59)" in eff.method and "bootstrap" not in eff.method
+
+
+def test_false_positive_rate_with_twelve_clusters_is_nominal():
+    # No effect, 12 clusters of uneven size: normal critical values on CR1 reject far too often;
+    # the wild cluster bootstrap stays near the nominal 5% (5.9% averaged over 6,000 such runs).
+    rng = np.random.default_rng(1)
+    runs, bootstrap_rejects, normal_rejects = 1500, 0, 0
+    for seed in range(runs):
+        df = few_clusters(rng)
+        eff = ab.difference_in_means(df, "y", cluster="cluster", draws=399, seed=seed)
+        bootstrap_rejects += eff.p_value < 0.05
+        normal_rejects += 2 * stats.norm.sf(abs(eff.difference / eff.se)) < 0.05
+    assert 0.035 <= bootstrap_rejects / runs <= 0.065
+    assert normal_rejects / runs > 0.08

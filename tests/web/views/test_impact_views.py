@@ -158,6 +158,10 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
     }
     assert result["srm"]["observed"] == arms
     assert result["decisions"] == 32
+    # 8 reviewers are 8 clusters: the page says the wild cluster bootstrap gave the intervals.
+    methods = {m["effect"]["method"] for m in result["metrics"] if m.get("effect")}
+    assert methods and all("wild cluster bootstrap over 8 clusters" in m for m in methods)
+    assert "wild cluster bootstrap over 8 clusters" in done.text
 
 
 def test_the_planner_gives_the_mde_and_the_sample_size(client, session):
