@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -91,6 +92,14 @@ def login(client: FlaskClient, user: User) -> None:
     """Sign a test client in."""
     response = client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert response.status_code == 302, response.text
+
+
+def sign_in_cookie(client: FlaskClient, user: User) -> None:
+    """Give a test client the session cookie /login would issue, without signing in."""
+    now = int(time.time())
+    with client.session_transaction() as cookie:
+        cookie.update(user_id=user.id, generation=user.session_generation, signed_in_at=now, seen_at=now)
+        cookie.permanent = True
 
 
 def token_for(app: Flask, session: Session, user: User) -> dict[str, str]:

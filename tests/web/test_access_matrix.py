@@ -26,7 +26,7 @@ from feedback.models import (
     Guardrail,
     ModelVersion,
 )
-from tests.factories import make_case, make_model, make_user, token_for
+from tests.factories import make_case, make_model, make_user, sign_in_cookie, token_for
 from tests.unit.feedback.test_impact import simulated_panel
 
 F, X, M, A, D = "frontline", "exception_handler", "model_owner", "analyst", "admin"
@@ -230,8 +230,7 @@ def world(app: Flask, session):
     clients: dict[str | None, FlaskClient] = {None: app.test_client()}
     for role, user in users.items():
         clients[role] = app.test_client()
-        with clients[role].session_transaction() as cookie:
-            cookie["user_id"] = user.id
+        sign_in_cookie(clients[role], user)
     tokens = {role: token_for(app, session, user) for role, user in users.items()}
     session.rollback()
     return {"ids": ids, "clients": clients, "tokens": tokens, "exception_valid_until": utcnow() + timedelta(days=1)}
