@@ -94,11 +94,12 @@ def login(client: FlaskClient, user: User) -> None:
     assert response.status_code == 302, response.text
 
 
-def sign_in_cookie(client: FlaskClient, user: User) -> None:
-    """Give a test client the session cookie /login would issue, without signing in."""
+def sign_in_cookie(client: FlaskClient, user: User, **fields: Any) -> None:
+    """Give a test client the session cookie /login would issue (or `fields` changed), without signing in."""
     now = int(time.time())
     with client.session_transaction() as cookie:
         cookie.update(user_id=user.id, generation=user.session_generation, signed_in_at=now, seen_at=now)
+        cookie.update(fields)
         cookie.permanent = True
 
 

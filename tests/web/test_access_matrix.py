@@ -43,6 +43,8 @@ POLICY: dict[str, frozenset[str] | None] = {
     "api.openapi": PUBLIC,
     "auth.home": ANY,
     "auth.logout": ANY,
+    "auth.password": ANY,
+    "auth.change_password": ANY,
     # frontline review
     "queue.index": frozenset({F, X, D}),
     "review.case": frozenset({F, X, D}),

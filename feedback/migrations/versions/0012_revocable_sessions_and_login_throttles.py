@@ -6,7 +6,8 @@ Create Date: 2026-11-29 09:00:00
 
 Sign-in throttling used to count `login.failed` audit events per account and per address, which
 let anyone lock an account (or everyone behind one address) out. It now lives in its own table,
-one row per (account, address) pair. Existing sessions stay valid: they carry generation 0.
+one row per (account, address) pair. Sessions issued before this revision end: their cookies
+carry no generation, so everyone signs in once more.
 """
 
 import sqlalchemy as sa
