@@ -19,6 +19,7 @@ lets anyone try online, and long random text or a few unrelated words pass easil
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from collections.abc import Sequence
 
@@ -48,8 +49,9 @@ def _breached() -> frozenset[str]:
 def context_words(email: str, name: str = "") -> list[str]:
     """The user's own words a password must not be built from."""
     local = email.split("@")[0]
-    words = [email, local, name, *name.split(), *SERVICE_WORDS]
-    return [w.lower() for w in words if len(w) >= 3]
+    words = [email, local, *re.split(r"[\W_]+", local), name, *name.split()]
+    words += ["".join(ch for ch in w if ch.isalnum()) for w in (local, name)]  # "ana.lopez" -> "analopez"
+    return sorted({w.lower() for w in words if len(w) >= 3})
 
 
 def password_problem(password: str, context: Sequence[str] = ()) -> str | None:
@@ -63,7 +65,7 @@ def password_problem(password: str, context: Sequence[str] = ()) -> str | None:
         return "must not contain NUL characters"
     if password.casefold() in _breached():
         return "is one of the most common passwords in data breaches; choose another"
-    estimate = zxcvbn(password[:ESTIMATE_PREFIX], user_inputs=list(context))
+    estimate = zxcvbn(password[:ESTIMATE_PREFIX], user_inputs=[*SERVICE_WORDS, *context])
     if float(estimate["guesses_log10"]) < MIN_GUESSES_LOG10:
         return (
             "is too easy to guess (a common password or a variant of one, a repeat, a sequence, "
