@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -96,10 +95,10 @@ def login(client: FlaskClient, user: User) -> None:
 
 def sign_in_cookie(client: FlaskClient, user: User, **fields: Any) -> None:
     """Give a test client the session cookie /login would issue (or `fields` changed), without signing in."""
-    now = int(time.time())
+    from webapp.auth import session_fields
+
     with client.session_transaction() as cookie:
-        cookie.update(user_id=user.id, generation=user.session_generation, signed_in_at=now, seen_at=now)
-        cookie.update(fields)
+        cookie.update({**session_fields(user.id, user.session_generation), **fields})
         cookie.permanent = True
 
 

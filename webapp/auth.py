@@ -20,11 +20,16 @@ from webapp.htmx import is_htmx
 SEEN_RESOLUTION = 60
 
 
+def session_fields(user_id: int, generation: int) -> dict[str, int]:
+    """What a new session cookie holds: the user, their session generation and the two clocks."""
+    now = int(time.time())
+    return {"user_id": user_id, "generation": generation, "signed_in_at": now, "seen_at": now}
+
+
 def start_session(user: User) -> None:
     """Issue a fresh session cookie for the user under their current session generation."""
-    now = int(time.time())
     session.clear()
-    session.update(user_id=user.id, generation=user.session_generation, signed_in_at=now, seen_at=now)
+    session.update(session_fields(user.id, user.session_generation))
     session.permanent = True
 
 
