@@ -83,6 +83,26 @@ def end_sessions(user: User) -> None:
     user.session_generation += 1
 
 
+def users(session: Session) -> list[User]:
+    """Everyone who can sign in or once could, by role then e-mail."""
+    return list(session.scalars(select(User).order_by(User.role, User.email)))
+
+
+def _not_oneself(actor: Actor, user: User, doing: str) -> None:
+    """An administrator cannot lock themselves out; another administrator (or the CLI) must."""
+    if actor.id is not None and actor.id == user.id:
+        raise Conflict(f"you cannot {doing} yourself; ask another administrator", {"email": "is you"})
+
+
+def end_user_sessions(session: Session, actor: Actor, *, email: str) -> User:
+    """Sign a user out everywhere now (e.g. after a lost laptop), keeping their password and tokens."""
+    user = _user_by_email(session, email)
+    end_sessions(user)
+    audit.record(session, actor, [Change("user.sessions_ended", "user", user.id)])
+    session.commit()
+    return user
+
+
 def set_role(session: Session, actor: Actor, *, email: str, role: str) -> User:
     """Give a user another role; their sessions end, so the new role applies from the next sign-in."""
     user = _user_by_email(session, email)
@@ -90,6 +110,7 @@ def set_role(session: Session, actor: Actor, *, email: str, role: str) -> User:
         raise ValidationFailed("the role is invalid", {"role": f"must be one of {', '.join(ROLES)}"})
     if user.role == role:
         return user
+    _not_oneself(actor, user, "change the role of")
     old, user.role = user.role, role
     end_sessions(user)
     audit.record(session, actor, [Change("user.role_changed", "user", user.id, {"from": old, "to": role})])
@@ -102,6 +123,7 @@ def deactivate_user(session: Session, actor: Actor, *, email: str) -> User:
     user = _user_by_email(session, email)
     if not user.active:
         return user
+    _not_oneself(actor, user, "deactivate")
     user.active = False
     end_sessions(user)
     revoked = session.scalars(

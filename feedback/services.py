@@ -29,6 +29,7 @@ from feedback.accounts import (  # noqa: F401
     create_token,
     create_user,
     deactivate_user,
+    end_user_sessions,
     reactivate_user,
     record_logout,
     revoke_token,

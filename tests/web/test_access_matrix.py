@@ -133,6 +133,11 @@ POLICY: dict[str, frozenset[str] | None] = {
     "admin.webhooks_page": frozenset({D}),
     "admin.create_webhook": frozenset({D}),
     "admin.toggle_webhook": frozenset({D}),
+    "users.index": frozenset({D}),
+    "users.set_role": frozenset({D}),
+    "users.sign_out": frozenset({D}),
+    "users.deactivate": frozenset({D}),
+    "users.reactivate": frozenset({D}),
     "metrics": frozenset({D}),  # an admin's API token (or the metrics token); never a session
 }
 
@@ -169,6 +174,7 @@ def world(app: Flask, session):
     model = make_model(session)
     version_id = session.scalar(select(ModelVersion.id))
     users = {role: make_user(session, role) for role in ROLES}
+    someone = make_user(session)  # the one the people page's changes are tried on
     open_case = make_case(session, 1)
     escalated = make_case(session, 2)
     services.record_decision(
@@ -226,6 +232,7 @@ def world(app: Flask, session):
         "version_id": version_id,
         "alert_id": alert.id,
         "guardrail_id": guardrail.id,
+        "user_id": someone.id,
         "change": "start",
         "name": "htmx.min.js",
     }

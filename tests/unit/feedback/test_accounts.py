@@ -175,6 +175,7 @@ def test_no_change_no_session_end_and_no_audit(session):
     audited = session.scalar(select(func.count()).select_from(AuditEvent))
     accounts.set_role(session, TEST_ACTOR, email=user.email, role="analyst")
     accounts.reactivate_user(session, TEST_ACTOR, email=user.email)
+    session.expire_all()
     assert session.get(User, user.id).session_generation == 0
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == audited
 
