@@ -122,6 +122,16 @@ def register_commands(app: Flask) -> None:
             _fail(exc)
         click.echo(f"password of {user.email} changed; their sessions ended")
 
+    @user_group.command("sign-out")
+    @click.argument("email")
+    def user_sign_out(email: str) -> None:
+        """End every session of a user now (password and API tokens unchanged)."""
+        try:
+            user = services.end_user_sessions(db.session, CLI_ACTOR, email=email)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(f"{user.email} was signed out everywhere")
+
     @user_group.command("deactivate")
     @click.argument("email")
     def user_deactivate(email: str) -> None:

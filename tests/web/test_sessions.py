@@ -231,9 +231,27 @@ def test_cli_password_reset_follows_the_rules_and_ends_sessions(app, client, ses
     assert app.test_client().post("/login", data={"email": user.email, "password": NEW_PASSWORD}).status_code == 302
 
 
+def test_cli_sign_out_ends_the_users_sessions_only(app, client, session):
+    user = make_user(session)
+    other = make_user(session)
+    theirs = app.test_client()
+    login(client, user)
+    login(theirs, other)
+    result = app.test_cli_runner().invoke(args=["user", "sign-out", user.email])
+    assert result.exit_code == 0 and "signed out everywhere" in result.output
+    assert not signed_in(client)
+    assert signed_in(theirs)
+    login(client, user)
+
+
 def test_cli_account_commands_name_unknown_users(app):
     runner = app.test_cli_runner()
-    for args in (["set-role", "ghost@example.test", "analyst"], ["deactivate", "ghost@example.test"]):
+    for args in (
+        ["set-role", "ghost@example.test", "analyst"],
+        ["deactivate", "ghost@example.test"],
+        ["sign-out", "ghost@example.test"],
+        ["set-password", "ghost@example.test", "--password", "lantern harbour quietly"],
+    ):
         result = runner.invoke(args=["user", *args])
         assert result.exit_code != 0 and "email: unknown user" in result.output
 
