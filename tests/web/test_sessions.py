@@ -38,7 +38,8 @@ def test_a_copied_cookie_dies_at_logout_for_reads_and_writes(app, client, sessio
     login(client, user)
     thief = copy_cookie(app, client)
     assert signed_in(thief)
-    assert client.post("/logout").status_code == 302
+    logout = client.post("/logout")
+    assert logout.status_code == 302 and "session=;" in logout.headers["Set-Cookie"]  # this browser forgets it too
     page = thief.get(f"/review/{rec.id}")
     assert page.status_code == 302 and page.location.startswith("/login")
     write = thief.post(f"/review/{rec.id}/decision", data={"action": "escalate", "note": "from a stolen cookie"})

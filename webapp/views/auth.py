@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from feedback import accounts
@@ -57,6 +57,7 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | st
 def logout() -> Response:
     """Sign out: this session and every other of the user's end on the server, not only here."""
     accounts.record_logout(db.session, g.user)
+    session.clear()
     return redirect(url_for("auth.login"))
 
 
