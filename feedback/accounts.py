@@ -238,7 +238,8 @@ def authenticate(
     parallel guesses on any worker or host all meet the same delay; a success clears it. A
     throttled attempt raises TooManyAttempts without checking the password or writing audit rows.
     """
-    account = normalise_email(email)[:254]
+    # A NUL cannot be stored on PostgreSQL; no address holds one, so it simply never matches.
+    account = normalise_email(email).replace("\x00", "\ufffd")[:254]
     throttling = throttling or LoginThrottling()
     _reserve_attempt(session, account, address, throttling)
     user = session.scalar(select(User).where(User.email == account))

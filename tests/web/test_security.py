@@ -63,6 +63,14 @@ def test_one_address_guessing_many_accounts_locks_none_of_them(app, client, sess
     assert client.post("/login", data={"email": "cy@example.test", "password": PASSWORD}).status_code == 302
 
 
+@pytest.mark.parametrize("email", ["x" * 400 + "@example.test", "", "   ", "ünïcödé@example.test"])
+def test_odd_e_mails_are_plain_failed_sign_ins(app, client, session, email):
+    before = audit_count(session)
+    response = client.post("/login", data={"email": email, "password": "whatever it is"})
+    assert response.status_code == 401 and "Wrong email or password" in response.text
+    assert audit_count(session) == before + 1
+
+
 def test_the_delay_runs_out(app, client, session):
     app.config["LOGIN_FIRST_DELAY_SECONDS"] = 1
     user = make_user(session)

@@ -66,6 +66,11 @@ def test_unknown_accounts_are_throttled_alike(session):
         accounts.authenticate(session, email="nobody@example.test", password="x", address=ATTACKER)
 
 
+def test_an_e_mail_with_a_nul_is_a_plain_failure_in_the_service_too(session):
+    assert accounts.authenticate(session, email="nul\x00@example.test", password="x", address=ATTACKER) is None
+    assert pair(session, "nul\ufffd@example.test", ATTACKER).failures == 1
+
+
 def test_a_success_clears_the_pair_and_marks_the_address_as_the_owners(session):
     user = make_user(session)
     for _ in range(4):
