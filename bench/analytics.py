@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import create_engine, insert, text
 from sqlalchemy.orm import Session
 
-from bench.loop import gunicorn
+from bench.loop import PASSWORD, gunicorn
 from feedback import migrate, rollup, services
 from feedback.audit import Actor
 from feedback.models import Decision, Outcome, Recommendation
@@ -67,14 +67,14 @@ def build(url: str, decisions: int, shards: int = 1, chunk: int = 50_000) -> flo
             )
             for v in ("v1", "v2")
         ]
-        services.create_user(session, ACTOR, email="owner@bench.test", role="model_owner", password="bench-password")
+        services.create_user(session, ACTOR, email="owner@bench.test", role="model_owner", password=PASSWORD)
         reviewers = [
             services.create_user(
                 session,
                 ACTOR,
                 email=f"r{i}@bench.test",
                 role="frontline",
-                password="bench-password",
+                password=PASSWORD,
                 name=f"Reviewer {i:02d}",
             )
             for i in range(30)
@@ -168,9 +168,7 @@ def signed_in_opener(base: str) -> urllib.request.OpenerDirector:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
     page = opener.open(base + "/login").read().decode()
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    body = urllib.parse.urlencode(
-        {"email": "owner@bench.test", "password": "bench-password", "csrf_token": token}
-    ).encode()
+    body = urllib.parse.urlencode({"email": "owner@bench.test", "password": PASSWORD, "csrf_token": token}).encode()
     opener.open(base + "/login", data=body).read()
     return opener
 

@@ -41,6 +41,7 @@ from feedback.schemas import RecommendationIn
 from tests import pgserver
 from tests.gunicornserver import ROOT, SECRET_KEY, gunicorn
 from webapp import create_app
+from webapp.auth import session_fields
 
 REVIEWERS = 50
 RAMP_SECONDS = 5
@@ -55,7 +56,9 @@ def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str]]:
     token, _ = loop.prepare(url, reviewers)
     engine = create_engine(url)
     with Session(engine, expire_on_commit=False) as session:
-        ids = list(session.scalars(select(User.id).where(User.role == "frontline").order_by(User.id)))
+        people = session.execute(
+            select(User.id, User.session_generation).where(User.role == "frontline").order_by(User.id)
+        ).all()
         for start in range(0, cases, 1000):
             batch = [
                 RecommendationIn.model_validate(
@@ -80,7 +83,7 @@ def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str]]:
     engine.dispose()
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY})
     signer = app.session_interface.get_signing_serializer(app)  # type: ignore[attr-defined]
-    return token, [signer.dumps({"user_id": user_id}) for user_id in ids]
+    return token, [signer.dumps(session_fields(user_id, generation)) for user_id, generation in people]
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from feedback.schemas import ModelIn, ModelVersionIn
 from tests import gunicornserver, pgserver
 
 ACTOR = Actor(None, "bench")
+PASSWORD = "bench lantern harbour quietly"
 
 
 def prepare(url: str, reviewers: int) -> tuple[str, list[str]]:
@@ -46,12 +47,12 @@ def prepare(url: str, reviewers: int) -> tuple[str, list[str]]:
             ),
         )
         services.add_model_version(session, ACTOR, model_key="claims", spec=ModelVersionIn(version="v1"))
-        services.create_user(session, ACTOR, email="svc@bench.test", role="model_owner", password="bench-password")
+        services.create_user(session, ACTOR, email="svc@bench.test", role="model_owner", password=PASSWORD)
         service = services.create_token(session, ACTOR, email="svc@bench.test")
         tokens = []
         for n in range(reviewers):
             email = f"r{n}@bench.test"
-            services.create_user(session, ACTOR, email=email, role="frontline", password="bench-password")
+            services.create_user(session, ACTOR, email=email, role="frontline", password=PASSWORD)
             tokens.append(services.create_token(session, ACTOR, email=email))
     engine.dispose()
     return service, tokens

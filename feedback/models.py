@@ -54,6 +54,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Every session cookie carries the generation it was issued under; bumping it (logout, a new
+    # password or role, deactivation) ends all of the user's sessions on every host at once.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class ApiToken(Base):
@@ -71,6 +74,23 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins for one (account, client address) pair, and when the next try is allowed.
+
+    `account` is the normalised e-mail as typed, known or not, so throttling reveals nothing.
+    """
+
+    __tablename__ = "login_throttles"
+
+    account: Mapped[str] = mapped_column(String(254), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failed_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    # When this address last signed in to this account: known addresses skip the account-wide limit.
+    succeeded_at: Mapped[datetime | None]
 
 
 class Model(Base):

@@ -8,19 +8,21 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from feedback.passwords import normalise
+
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "cs_"
 
 
 def hash_password(password: str) -> str:
-    """Return an argon2id hash of the password."""
-    return _hasher.hash(password)
+    """Return an argon2id hash of the password (in its normalised form)."""
+    return _hasher.hash(normalise(password))
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     """Check a password against its stored hash without raising."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash, normalise(password))
     except (VerificationError, InvalidHashError):
         return False
 

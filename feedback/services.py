@@ -6,7 +6,6 @@ call these same functions.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 from collections import Counter
@@ -21,6 +20,23 @@ from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from feedback import audit, bulk, exception_handling, experiments, metrics, queries, rollup, webhooks
+
+# Users, sign-in and tokens live in feedback.accounts; they stay reachable here with every other write.
+from feedback.accounts import (  # noqa: F401
+    actor_of,
+    authenticate,
+    change_password,
+    create_token,
+    create_user,
+    deactivate_user,
+    end_user_sessions,
+    reactivate_user,
+    record_logout,
+    revoke_token,
+    set_password,
+    set_role,
+    user_for_token,
+)
 from feedback.audit import Actor, Change, canonical_json
 from feedback.db import UTCDateTime, utcnow
 from feedback.errors import (
@@ -29,14 +45,10 @@ from feedback.errors import (
     Conflict,
     NotFound,
     PermissionDenied,
-    TooManyAttempts,
     ValidationFailed,
 )
 from feedback.models import (
-    ROLES,
     STAGES,
-    ApiToken,
-    AuditEvent,
     Decision,
     DecisionException,
     Model,
@@ -45,7 +57,6 @@ from feedback.models import (
     User,
 )
 from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
-from feedback.security import hash_password, new_token, token_digest, verify_password
 
 log = logging.getLogger(__name__)
 CLAIM_MINUTES = 5
@@ -54,152 +65,10 @@ MODEL_ADMIN_ROLES = ("model_owner", "admin")
 INGEST_ROLES = ("model_owner", "admin")
 
 
-def actor_of(user: User) -> Actor:
-    """The audit actor for a signed-in user."""
-    return Actor(user.id, user.email)
-
-
 def require_role(user: User, roles: Sequence[str], doing: str) -> None:
     """Raise PermissionDenied unless the user holds one of the roles."""
     if user.role not in roles:
         raise PermissionDenied(f"the {user.role} role may not {doing}")
-
-
-# --- users and tokens -------------------------------------------------------------------
-
-
-def create_user(session: Session, actor: Actor, *, email: str, role: str, password: str, name: str = "") -> User:
-    """Create a user with an argon2-hashed password."""
-    email = email.strip().lower()
-    fields = {}
-    if "@" not in email or len(email) > 254:
-        fields["email"] = "must be an email address"
-    if role not in ROLES:
-        fields["role"] = f"must be one of {', '.join(ROLES)}"
-    if len(password) < 10:
-        fields["password"] = "must be at least 10 characters"
-    if fields:
-        raise ValidationFailed("the user is invalid", fields)
-    if session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict(f"a user {email} already exists", {"email": "already registered"})
-    user = User(
-        email=email,
-        role=role,
-        name=name.strip() or email.split("@")[0],
-        password_hash=hash_password(password),
-    )
-    session.add(user)
-    session.flush()
-    audit.record(session, actor, [Change("user.created", "user", user.id, {"email": email, "role": role})])
-    session.commit()
-    return user
-
-
-@dataclass(frozen=True)
-class LoginLimits:
-    """Failed sign-ins allowed per account and per client address within a sliding window."""
-
-    per_account: int = 5
-    per_address: int = 30
-    window: timedelta = timedelta(minutes=15)
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    """Checked when the e-mail is unknown, so a miss costs the same time as a wrong password."""
-    return hash_password("countersign-timing-equaliser")
-
-
-def authenticate(
-    session: Session, *, email: str, password: str, address: str | None = None, limits: LoginLimits | None = None
-) -> User | None:
-    """Return the active user with these credentials (auditing the login), else None.
-
-    Failures are audited with the client address; the audit trail is also what the rate limit
-    counts, so it holds across processes and hosts. A throttled attempt is refused unchecked.
-    """
-    email = email.strip().lower()[:64]
-    limits = limits or LoginLimits()
-    _check_login_rate(session, email, address, limits)
-    user = session.scalar(select(User).where(User.email == email))
-    valid = verify_password(user.password_hash if user else _dummy_hash(), password)
-    if user is None or not user.active or not valid:
-        details = {"address": address} if address else {}
-        audit.record(session, audit.SYSTEM, [Change("login.failed", "user", email, details)])
-        session.commit()
-        return None
-    audit.record(session, actor_of(user), [Change("login.succeeded", "user", user.id)])
-    session.commit()
-    return user
-
-
-def _check_login_rate(session: Session, email: str, address: str | None, limits: LoginLimits) -> None:
-    """Raise TooManyAttempts while the account or the address has used up its failures."""
-    now = utcnow()
-    failures = select(AuditEvent.occurred_at).where(
-        AuditEvent.action == "login.failed", AuditEvent.occurred_at > now - limits.window
-    )
-    checks = [(failures.where(AuditEvent.entity_type == "user", AuditEvent.entity_id == email), limits.per_account)]
-    if address:
-        checks.append((failures.where(AuditEvent.details == canonical_json({"address": address})), limits.per_address))
-    for query, limit in checks:
-        # Free again when the limit-th most recent failure leaves the window.
-        oldest = session.scalar(query.order_by(AuditEvent.occurred_at.desc()).offset(limit - 1).limit(1))
-        if oldest is not None:
-            wait = max(1, int((oldest + limits.window - now).total_seconds()) + 1)
-            session.rollback()
-            raise TooManyAttempts(f"Too many failed sign-ins. Try again in {_minutes(wait)}.", retry_after=wait)
-
-
-def _minutes(seconds: int) -> str:
-    """Seconds as a rough, readable wait."""
-    return f"{seconds} seconds" if seconds < 90 else f"{round(seconds / 60)} minutes"
-
-
-def record_logout(session: Session, user: User) -> None:
-    """Audit a logout."""
-    audit.record(session, actor_of(user), [Change("logout", "user", user.id)])
-    session.commit()
-
-
-def create_token(session: Session, actor: Actor, *, email: str, name: str = "") -> str:
-    """Create an API token for a user; return the token text, which is never stored."""
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None:
-        raise NotFound(f"no user {email}", {"email": "unknown user"})
-    token = new_token()
-    row = ApiToken(
-        user_id=user.id,
-        name=name or f"token for {user.email}",
-        token_hash=token_digest(token),
-        prefix=token[:10],
-    )
-    session.add(row)
-    session.flush()
-    audit.record(
-        session, actor, [Change("token.created", "api_token", row.id, {"user": user.email, "prefix": row.prefix})]
-    )
-    session.commit()
-    return token
-
-
-def revoke_token(session: Session, actor: Actor, *, token_id: int) -> None:
-    """Revoke an API token; it stops working at once."""
-    row = session.get(ApiToken, token_id)
-    if row is None:
-        raise NotFound(f"no API token {token_id}")
-    row.revoked_at = utcnow()
-    audit.record(session, actor, [Change("token.revoked", "api_token", row.id, {"prefix": row.prefix})])
-    session.commit()
-
-
-def user_for_token(session: Session, token: str) -> User | None:
-    """The active user owning a live token, or None."""
-    return session.scalar(
-        select(User)
-        .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == token_digest(token), ApiToken.revoked_at.is_(None), User.active)
-    )
 
 
 # --- models and versions ----------------------------------------------------------------

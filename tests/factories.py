@@ -93,6 +93,15 @@ def login(client: FlaskClient, user: User) -> None:
     assert response.status_code == 302, response.text
 
 
+def sign_in_cookie(client: FlaskClient, user: User, **fields: Any) -> None:
+    """Give a test client the session cookie /login would issue (or `fields` changed), without signing in."""
+    from webapp.auth import session_fields
+
+    with client.session_transaction() as cookie:
+        cookie.update({**session_fields(user.id, user.session_generation), **fields})
+        cookie.permanent = True
+
+
 def token_for(app: Flask, session: Session, user: User) -> dict[str, str]:
     """Authorization header with a fresh token for the user."""
     token = services.create_token(session, TEST_ACTOR, email=user.email)

@@ -74,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         overrides,
         queue,
         review,
+        users,
         vendor,
     )
 
@@ -87,6 +88,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         impact.bp,
         backlog.bp,
         exports.bp,
+        users.bp,
         vendor.bp,
     ):
         app.register_blueprint(blueprint)

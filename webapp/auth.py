@@ -3,23 +3,70 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response, g, jsonify, redirect, request, session, url_for
+from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
 
+from feedback.accounts import LoginThrottling, user_for_token
 from feedback.models import User
-from feedback.services import user_for_token
 from webapp.extensions import db
 from webapp.htmx import is_htmx
 
+# How stale the idle clock in the cookie may get before a request moves it on.
+SEEN_RESOLUTION = 60
+
+
+def session_fields(user_id: int, generation: int) -> dict[str, int]:
+    """What a new session cookie holds: the user, their session generation and the two clocks."""
+    now = int(time.time())
+    return {"user_id": user_id, "generation": generation, "signed_in_at": now, "seen_at": now}
+
+
+def start_session(user: User) -> None:
+    """Issue a fresh session cookie for the user under their current session generation."""
+    session.clear()
+    session.update(session_fields(user.id, user.session_generation))
+    session.permanent = True
+
+
+def session_is_live(user: User | None, now: int) -> bool:
+    """Whether the cookie's session still stands: user active, generation current, neither clock run out."""
+    if user is None or not user.active or session.get("generation") != user.session_generation:
+        return False
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    signed_in, seen = session.get("signed_in_at"), session.get("seen_at")
+    if not isinstance(signed_in, int) or not isinstance(seen, int):
+        return False
+    return now - signed_in < lifetime and now - seen < current_app.config["SESSION_IDLE_SECONDS"]
+
 
 def load_session_user() -> None:
-    """Put the signed-in user (or None) on `g.user`."""
+    """Put the signed-in user (or None) on `g.user`; a dead session's cookie is cleared."""
     user_id = session.get("user_id")
-    user = db.session.get(User, user_id) if user_id else None
-    g.user = user if user is not None and user.active else None
+    if not user_id:
+        return
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    now = int(time.time())
+    if not session_is_live(user, now):
+        session.clear()
+        return
+    if now - session["seen_at"] >= SEEN_RESOLUTION:
+        session["seen_at"] = now
+    g.user = user
+
+
+def login_throttling(app: Flask) -> LoginThrottling:
+    """The sign-in throttle built from the app's settings."""
+    return LoginThrottling(
+        free_failures=int(app.config["LOGIN_FREE_FAILURES"]),
+        first_delay=timedelta(seconds=float(app.config["LOGIN_FIRST_DELAY_SECONDS"])),
+        max_delay=timedelta(seconds=float(app.config["LOGIN_MAX_DELAY_SECONDS"])),
+        account_failures=int(app.config["LOGIN_ACCOUNT_FAILURES"]),
+    )
 
 
 def safe_next(target: str | None) -> str | None:

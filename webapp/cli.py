@@ -100,6 +100,58 @@ def register_commands(app: Flask) -> None:
             _fail(exc)
         click.echo(f"created {user.email} ({user.role})")
 
+    @user_group.command("set-role")
+    @click.argument("email")
+    @click.argument("role", type=click.Choice(ROLES))
+    def user_set_role(email: str, role: str) -> None:
+        """Give a user another role (their sessions end)."""
+        try:
+            user = services.set_role(db.session, CLI_ACTOR, email=email, role=role)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(f"{user.email} is now {user.role}; their sessions ended")
+
+    @user_group.command("set-password")
+    @click.argument("email")
+    @click.password_option("--password", help="Prompted for (twice) when not given.")
+    def user_set_password(email: str, password: str) -> None:
+        """Reset a user's password (their sessions end)."""
+        try:
+            user = services.set_password(db.session, CLI_ACTOR, email=email, password=password)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(f"password of {user.email} changed; their sessions ended")
+
+    @user_group.command("sign-out")
+    @click.argument("email")
+    def user_sign_out(email: str) -> None:
+        """End every session of a user now (password and API tokens unchanged)."""
+        try:
+            user = services.end_user_sessions(db.session, CLI_ACTOR, email=email)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(f"{user.email} was signed out everywhere")
+
+    @user_group.command("deactivate")
+    @click.argument("email")
+    def user_deactivate(email: str) -> None:
+        """Stop a user signing in: sessions end and API tokens are revoked."""
+        try:
+            user = services.deactivate_user(db.session, CLI_ACTOR, email=email)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(f"deactivated {user.email}; their sessions ended and their API tokens are revoked")
+
+    @user_group.command("reactivate")
+    @click.argument("email")
+    def user_reactivate(email: str) -> None:
+        """Let a deactivated user sign in again (old API tokens stay revoked)."""
+        try:
+            user = services.reactivate_user(db.session, CLI_ACTOR, email=email)
+        except FeedbackError as exc:
+            _fail(exc)
+        click.echo(f"reactivated {user.email}")
+
     @app.cli.group("token")
     def token_group() -> None:
         """API tokens."""

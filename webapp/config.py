@@ -41,14 +41,20 @@ def defaults() -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Cookies travel over HTTPS only; the loopback demo and the tests turn this off.
         "SESSION_COOKIE_SECURE": True,
+        # A session ends 12 hours after sign-in however busy it is, and after 30 idle minutes.
         "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+        "SESSION_IDLE_SECONDS": 30 * 60,
         "WTF_CSRF_TIME_LIMIT": None,
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
         "METRICS_TOKEN": "",
         "TRUSTED_PROXIES": 0,
-        "LOGIN_FAILURES_PER_ACCOUNT": 5,
-        "LOGIN_FAILURES_PER_ADDRESS": 30,
-        "LOGIN_WINDOW_SECONDS": 900,
+        # Failed sign-ins per (account, address) before delays start, the first delay (doubling
+        # after each further failure) and its cap; and failures on one account from addresses
+        # that never signed in to it before those addresses share a delay (NIST's limit is 100).
+        "LOGIN_FREE_FAILURES": 5,
+        "LOGIN_FIRST_DELAY_SECONDS": 30,
+        "LOGIN_MAX_DELAY_SECONDS": 900,
+        "LOGIN_ACCOUNT_FAILURES": 100,
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
     }

@@ -26,7 +26,7 @@ from feedback.models import (
     Guardrail,
     ModelVersion,
 )
-from tests.factories import make_case, make_model, make_user, token_for
+from tests.factories import make_case, make_model, make_user, sign_in_cookie, token_for
 from tests.unit.feedback.test_impact import simulated_panel
 
 F, X, M, A, D = "frontline", "exception_handler", "model_owner", "analyst", "admin"
@@ -43,6 +43,8 @@ POLICY: dict[str, frozenset[str] | None] = {
     "api.openapi": PUBLIC,
     "auth.home": ANY,
     "auth.logout": ANY,
+    "auth.password": ANY,
+    "auth.change_password": ANY,
     # frontline review
     "queue.index": frozenset({F, X, D}),
     "review.case": frozenset({F, X, D}),
@@ -131,6 +133,11 @@ POLICY: dict[str, frozenset[str] | None] = {
     "admin.webhooks_page": frozenset({D}),
     "admin.create_webhook": frozenset({D}),
     "admin.toggle_webhook": frozenset({D}),
+    "users.index": frozenset({D}),
+    "users.set_role": frozenset({D}),
+    "users.sign_out": frozenset({D}),
+    "users.deactivate": frozenset({D}),
+    "users.reactivate": frozenset({D}),
     "metrics": frozenset({D}),  # an admin's API token (or the metrics token); never a session
 }
 
@@ -167,6 +174,7 @@ def world(app: Flask, session):
     model = make_model(session)
     version_id = session.scalar(select(ModelVersion.id))
     users = {role: make_user(session, role) for role in ROLES}
+    someone = make_user(session)  # the one the people page's changes are tried on
     open_case = make_case(session, 1)
     escalated = make_case(session, 2)
     services.record_decision(
@@ -224,14 +232,14 @@ def world(app: Flask, session):
         "version_id": version_id,
         "alert_id": alert.id,
         "guardrail_id": guardrail.id,
+        "user_id": someone.id,
         "change": "start",
         "name": "htmx.min.js",
     }
     clients: dict[str | None, FlaskClient] = {None: app.test_client()}
     for role, user in users.items():
         clients[role] = app.test_client()
-        with clients[role].session_transaction() as cookie:
-            cookie["user_id"] = user.id
+        sign_in_cookie(clients[role], user)
     tokens = {role: token_for(app, session, user) for role, user in users.items()}
     session.rollback()
     return {"ids": ids, "clients": clients, "tokens": tokens, "exception_valid_until": utcnow() + timedelta(days=1)}

@@ -20,7 +20,7 @@ def test_user_and_token_commands(app, session):
     )
     assert dup.exit_code != 0 and "already exists" in dup.output
     weak = runner.invoke(args=["user", "create", "x@example.test", "--role", "admin", "--password", "short"])
-    assert weak.exit_code != 0 and "password: must be at least 10 characters" in weak.output
+    assert weak.exit_code != 0 and "password: must be at least 15 characters" in weak.output
     token = runner.invoke(args=["token", "create", "boss@example.test"]).output.strip()
     assert token.startswith("cs_")
     stored = session.scalar(select(ApiToken))

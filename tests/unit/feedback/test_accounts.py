@@ -1,0 +1,211 @@
+"""Account services: sign-in throttling per (account, address), session generations, tokens."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from feedback import accounts
+from feedback.accounts import LoginThrottling
+from feedback.db import sqlite_write_intent, utcnow
+from feedback.errors import Conflict, TooManyAttempts, ValidationFailed
+from feedback.models import ApiToken, AuditEvent, LoginThrottle, User
+from tests.factories import PASSWORD, TEST_ACTOR, make_user
+
+ATTACKER = "203.0.113.7"
+OWNER = "198.51.100.1"
+
+
+def pair(session, email: str, address: str) -> LoginThrottle:
+    """The throttle row of one (account, address), fresh from the database."""
+    session.rollback()
+    row = session.get(LoginThrottle, (email, address), populate_existing=True)
+    assert row is not None
+    return row
+
+
+def let_the_wait_pass(session) -> None:
+    """Move every pair's allowed time into the past, as if the delay had been waited out."""
+    session.rollback()
+    session.execute(update(LoginThrottle).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    session.commit()
+
+
+def test_delays_double_after_the_free_failures_up_to_the_cap(session):
+    user = make_user(session)
+    delays = []
+    for _ in range(12):
+        assert accounts.authenticate(session, email=user.email, password="guess", address=ATTACKER) is None
+        row = pair(session, user.email, ATTACKER)
+        delays.append((row.next_attempt_at - row.last_failed_at).total_seconds())
+        let_the_wait_pass(session)
+    assert delays == [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]
+
+
+def test_a_waiting_pair_is_refused_without_a_password_check_or_a_count(session):
+    user = make_user(session)
+    for _ in range(5):
+        accounts.authenticate(session, email=user.email, password="guess", address=ATTACKER)
+    audited = session.scalar(select(func.count()).select_from(AuditEvent))
+    with pytest.raises(TooManyAttempts) as refused:
+        accounts.authenticate(session, email=user.email, password=PASSWORD, address=ATTACKER)
+    assert 29 <= refused.value.retry_after <= 30
+    assert pair(session, user.email, ATTACKER).failures == 5
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == audited
+    # The owner, elsewhere, is not slowed down at all.
+    assert accounts.authenticate(session, email=user.email, password=PASSWORD, address=OWNER).id == user.id
+
+
+def test_unknown_accounts_are_throttled_alike(session):
+    for _ in range(5):
+        assert accounts.authenticate(session, email="Nobody@Example.test", password="x", address=ATTACKER) is None
+    with pytest.raises(TooManyAttempts):
+        accounts.authenticate(session, email="nobody@example.test", password="x", address=ATTACKER)
+
+
+def test_an_e_mail_with_a_nul_is_a_plain_failure_in_the_service_too(session):
+    assert accounts.authenticate(session, email="nul\x00@example.test", password="x", address=ATTACKER) is None
+    assert pair(session, "nul\ufffd@example.test", ATTACKER).failures == 1
+
+
+def test_a_success_clears_the_pair_and_marks_the_address_as_the_owners(session):
+    user = make_user(session)
+    for _ in range(4):
+        accounts.authenticate(session, email=user.email, password="guess", address=OWNER)
+    assert accounts.authenticate(session, email=user.email, password=PASSWORD, address=OWNER) is not None
+    row = pair(session, user.email, OWNER)
+    assert row.failures == 0 and row.next_attempt_at is None and row.succeeded_at is not None
+
+
+def test_many_addresses_meet_the_account_cap_but_the_owners_address_does_not(session):
+    user = make_user(session)
+    throttling = LoginThrottling(free_failures=3, account_failures=6)
+    assert accounts.authenticate(session, email=user.email, password=PASSWORD, address=OWNER, throttling=throttling)
+    for n in range(3):  # each attacker address stays under its own free failures
+        for _ in range(2):
+            address = f"203.0.113.{n}"
+            assert not accounts.authenticate(
+                session, email=user.email, password="guess", address=address, throttling=throttling
+            )
+    with pytest.raises(TooManyAttempts) as refused:
+        accounts.authenticate(
+            session, email=user.email, password=PASSWORD, address="203.0.113.99", throttling=throttling
+        )
+    assert 29 <= refused.value.retry_after <= 30
+    signed_in = accounts.authenticate(
+        session, email=user.email, password=PASSWORD, address=OWNER, throttling=throttling
+    )
+    assert signed_in is not None and signed_in.id == user.id
+
+
+def test_a_pairs_count_starts_afresh_after_a_quiet_day(session):
+    user = make_user(session)
+    for _ in range(9):
+        accounts.authenticate(session, email=user.email, password="guess", address=ATTACKER)
+        let_the_wait_pass(session)
+    long_ago = utcnow() - timedelta(days=2)
+    session.execute(update(LoginThrottle).values(last_failed_at=long_ago, next_attempt_at=long_ago))
+    session.commit()
+    accounts.authenticate(session, email=user.email, password="guess", address=ATTACKER)
+    assert pair(session, user.email, ATTACKER).failures == 1
+
+
+def test_parallel_guesses_from_one_address_meet_one_count(app, session):
+    """Each attempt is counted before its password check, so a burst gets no more tries than a queue."""
+    from webapp.extensions import db
+
+    user = make_user(session)
+    throttling = LoginThrottling(free_failures=3, first_delay=timedelta(hours=1))
+    with app.app_context():
+        sessions = [db.sessionmaker() for _ in range(8)]
+    outcomes: list[str] = []
+
+    def guess(own) -> None:
+        sqlite_write_intent.set(True)  # as for the sign-in POST, on its own thread
+        try:
+            result = accounts.authenticate(
+                own, email=user.email, password="guess", address=ATTACKER, throttling=throttling
+            )
+            outcomes.append("checked" if result is None else "signed in")
+        except TooManyAttempts:
+            outcomes.append("refused")
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=guess, args=(own,)) for own in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["checked"] * 3 + ["refused"] * 5
+    assert pair(session, user.email, ATTACKER).failures == 3
+
+
+def test_stale_pairs_are_forgotten_but_the_owners_are_kept(session):
+    user = make_user(session)
+    accounts.authenticate(session, email=user.email, password=PASSWORD, address=OWNER)
+    accounts.authenticate(session, email="ghost@example.test", password="x", address=ATTACKER)
+    accounts._forget_stale(session, utcnow() + timedelta(seconds=1))
+    session.commit()
+    left = session.execute(select(LoginThrottle.account, LoginThrottle.address)).all()
+    assert left == [(user.email, OWNER)]
+
+
+@pytest.mark.parametrize(
+    "end",
+    [
+        pytest.param(lambda s, u: accounts.record_logout(s, u), id="logout"),
+        pytest.param(lambda s, u: accounts.set_role(s, TEST_ACTOR, email=u.email, role="analyst"), id="role"),
+        pytest.param(
+            lambda s, u: accounts.set_password(s, TEST_ACTOR, email=u.email, password="lantern harbour quietly"),
+            id="password",
+        ),
+        pytest.param(lambda s, u: accounts.deactivate_user(s, TEST_ACTOR, email=u.email), id="deactivation"),
+    ],
+)
+def test_each_account_change_ends_the_users_sessions(session, end):
+    user = make_user(session)
+    other = make_user(session)
+    end(session, user)
+    session.expire_all()
+    assert session.get(User, user.id).session_generation == 1
+    assert session.get(User, other.id).session_generation == 0
+
+
+def test_no_change_no_session_end_and_no_audit(session):
+    user = make_user(session, "analyst")
+    audited = session.scalar(select(func.count()).select_from(AuditEvent))
+    accounts.set_role(session, TEST_ACTOR, email=user.email, role="analyst")
+    accounts.reactivate_user(session, TEST_ACTOR, email=user.email)
+    session.expire_all()
+    assert session.get(User, user.id).session_generation == 0
+    assert session.scalar(select(func.count()).select_from(AuditEvent)) == audited
+
+
+def test_a_refused_role_or_password_changes_nothing(session):
+    user = make_user(session)
+    with pytest.raises(ValidationFailed) as bad_role:
+        accounts.set_role(session, TEST_ACTOR, email=user.email, role="boss")
+    assert set(bad_role.value.fields) == {"role"}
+    with pytest.raises(ValidationFailed) as weak:
+        accounts.change_password(session, user, current_password=PASSWORD, new_password="qwertyuiopasdfgh")
+    assert set(weak.value.fields) == {"new_password"}
+    session.expire_all()
+    stored = session.get(User, user.id)
+    assert stored.role == "frontline" and stored.session_generation == 0
+    assert accounts.authenticate(session, email=user.email, password=PASSWORD) is not None
+
+
+def test_deactivation_revokes_every_live_token_and_audits_which(session):
+    user = make_user(session)
+    for name in ("ci", "notebook"):
+        accounts.create_token(session, TEST_ACTOR, email=user.email, name=name)
+    accounts.deactivate_user(session, TEST_ACTOR, email=user.email)
+    assert session.scalar(select(func.count()).where(ApiToken.revoked_at.is_(None))) == 0
+    details = session.scalar(select(AuditEvent.details).where(AuditEvent.action == "user.deactivated"))
+    assert details.count("cs_") == 2
+    with pytest.raises(Conflict):
+        accounts.create_token(session, TEST_ACTOR, email=user.email)
