@@ -56,6 +56,11 @@ def gunicorn(url: str, workers: int = 2, threads: int = 4, log: Path | None = No
         "DATABASE_URL": url,
         "SECRET_KEY": SECRET_KEY,
         "COUNTERSIGN_SESSION_COOKIE_SECURE": "false",
+        # Checkpoints of this server's chain only, beside its metrics (never in the checkout's instance/).
+        "COUNTERSIGN_AUDIT_KEY": SECRET_KEY + "-audit",
+        "COUNTERSIGN_AUDIT_CHECKPOINT_FILE": str(
+            Path(os.environ.get("TMPDIR", "/tmp")) / f"countersign-checkpoints-{port}.jsonl"
+        ),
         "PROMETHEUS_MULTIPROC_DIR": str(Path(os.environ.get("TMPDIR", "/tmp")) / f"countersign-metrics-{port}"),
     }
     args = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"]
