@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -77,6 +78,14 @@ def register_commands(app: Flask) -> None:
                 click.echo(f"FAIL: {problem}", err=True)
             sys.exit(1)
         click.echo(f"restored {source} into {shown}; audit chain intact: {report.checked} events verified")
+        writer = checkpointing.checkpointer_of(app)
+        if writer.path is not None and writer.path.exists():
+            # The restore rewound the chain on purpose: later checkpoints describe events that are gone.
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            kept = writer.path.with_name(f"{writer.path.name}.before-restore-{stamp}")
+            writer.path.rename(kept)
+            writer.write(db.engine, force=True)
+            click.echo(f"earlier audit checkpoints moved to {kept}; a new checkpoint anchors the restored chain")
 
     @db_group.command("downgrade")
     @click.argument("revision")

@@ -112,3 +112,22 @@ def test_audit_verify_reads_checkpoints_from_a_json_log(anchored, session, tmp_p
     forged.write_text(path.read_text().replace('"seq":', '"seq":1'))
     refused = runner.invoke(args=["audit", "verify", "--checkpoints", str(forged)])
     assert refused.exit_code == 1 and "signature is wrong" in refused.output
+
+
+def test_a_restore_moves_the_old_checkpoints_aside_and_anchors_the_restored_chain(anchored, session, tmp_path):
+    app, path = anchored
+    runner = app.test_cli_runner()
+    make_model(session)
+    target = tmp_path / "countersign.backup"
+    assert runner.invoke(args=["db", "backup", str(target)]).exit_code == 0
+    make_user(session)  # lost by the restore, as is the checkpoint that saw it
+    assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 0
+    session.close()
+    restored = runner.invoke(args=["db", "restore", str(target), "--yes"])
+    assert restored.exit_code == 0 and "earlier audit checkpoints moved to" in restored.output, restored.output
+    (kept,) = tmp_path.glob("checkpoints.jsonl.before-restore-*")
+    assert lines(kept)[0]["seq"] > lines(path)[0]["seq"] == session.scalar(select(AuditHead.seq))
+    verified = runner.invoke(args=["audit", "verify"])
+    assert verified.exit_code == 0 and "matches 1 signed checkpoint(s)" in verified.output, verified.output
+    refused = runner.invoke(args=["audit", "verify", "--checkpoints", str(kept)])
+    assert refused.exit_code == 1 and "removed from its end" in refused.output  # what the restore took back
