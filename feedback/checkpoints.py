@@ -67,14 +67,22 @@ def load_key(configured: str, instance_path: str) -> bytes:
     path = Path(instance_path) / "audit_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under a private name, then linked into place: a worker racing this one
+        # finds either no key or the complete key, never an empty file.
+        draft = path.with_name(f".audit_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another worker made it first
-        else:
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another worker's key won
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"the audit key in {path} is empty")
+    return key.encode()
 
 
 def head(connection: Connection | Session) -> tuple[int, str]:

@@ -158,3 +158,11 @@ def test_checkpoints_are_read_back_from_json_logs(session, tmp_path):
     log.write_text("".join(json.dumps(r) + "\n" for r in records))
     report, anchors = verify(session, log)
     assert anchors.problems == [] and report.ok and report.anchored == 1
+
+
+def test_the_instance_key_is_made_once_privately_and_a_configured_key_wins(tmp_path):
+    made = checkpoints.load_key("", str(tmp_path))
+    assert len(made) == 64 and checkpoints.load_key("", str(tmp_path)) == made
+    assert (tmp_path / "audit_key").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["audit_key"]  # no draft left behind
+    assert checkpoints.load_key("from the environment", str(tmp_path)) == b"from the environment"
