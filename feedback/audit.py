@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from feedback import bulk
+from feedback.checkpoints import Checkpoint
 from feedback.db import utcnow
 from feedback.models import AuditEvent, AuditHead
 
@@ -137,6 +138,7 @@ class VerifyReport:
 
     checked: int
     problems: list[str]
+    anchored: int = 0  # signed checkpoints the chain matched
 
     @property
     def ok(self) -> bool:
@@ -144,13 +146,20 @@ class VerifyReport:
         return not self.problems
 
 
-def verify_chain(session: Session, chunk: int = 5000) -> VerifyReport:
-    """Walk the chain in order and report every broken link, gap or altered row."""
+def verify_chain(session: Session, chunk: int = 5000, anchors: Mapping[int, Checkpoint] | None = None) -> VerifyReport:
+    """Walk the chain in order and report every broken link, gap or altered row.
+
+    `anchors` are signed checkpoints by sequence number (feedback/checkpoints.py): each event a
+    checkpoint saw must still exist with the hash it had, which a rewrite with recomputed
+    hashes cannot fake.
+    """
+    anchors = anchors or {}
     problems: list[str] = []
-    expected_seq, prev, checked = 1, GENESIS_HASH, 0
+    expected_seq, prev, checked, anchored, last_good = 1, GENESIS_HASH, 0, 0, 0
     rows: Iterable[AuditEvent] = session.scalars(
         select(AuditEvent).order_by(AuditEvent.seq).execution_options(yield_per=chunk)
     )
+    complete = True
     for event in rows:
         if event.seq != expected_seq:
             problems.append(f"event #{expected_seq} is missing (next stored is #{event.seq})")
@@ -159,12 +168,28 @@ def verify_chain(session: Session, chunk: int = 5000) -> VerifyReport:
         recomputed = event_hash(event.prev_hash, event.__dict__)
         if recomputed != event.hash:
             problems.append(f"event #{event.seq} ({event.action}) was altered after it was written")
+        anchor = anchors.get(event.seq)
+        if anchor is not None and anchor.hash != event.hash:
+            problems.append(
+                f"event #{event.seq} differs from the signed checkpoint of {anchor.at}: "
+                f"history after #{last_good} and up to #{event.seq} was rewritten"
+            )
+        elif anchor is not None:
+            anchored, last_good = anchored + 1, event.seq
         prev, expected_seq, checked = event.hash, event.seq + 1, checked + 1
         if len(problems) >= 20:
+            complete = False
             break
+    beyond = [seq for seq in anchors if seq >= expected_seq]
+    if complete and beyond:
+        latest = anchors[max(beyond)]
+        problems.append(
+            f"a signed checkpoint of {latest.at} saw event #{latest.seq}, but the chain ends at "
+            f"#{expected_seq - 1}: events were removed from its end"
+        )
     head = session.get(AuditHead, 1)
     if head is None:
         problems.append("the audit head row is missing")
     elif not problems and (head.seq != checked or head.last_hash != prev):
         problems.append(f"the chain ends at #{checked} but {head.seq} events were written")
-    return VerifyReport(checked=checked, problems=problems)
+    return VerifyReport(checked=checked, problems=problems, anchored=anchored)

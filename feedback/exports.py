@@ -7,7 +7,6 @@ action; reviewers appear only as their role unless an admin asks for identities.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Callable, Generator, Iterator
@@ -19,7 +18,7 @@ from typing import Any
 from sqlalchemy import Executable, Select, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from feedback import audit, backlog, queries
+from feedback import audit, backlog, csvsafe, queries
 from feedback.audit import Actor, Change
 from feedback.db import sqlite_write_intent, utcnow
 from feedback.errors import NotFound, PermissionDenied, ValidationFailed
@@ -38,7 +37,7 @@ from feedback.models import (
 EXPORT_ROLES = ("model_owner", "admin", "analyst")
 CHUNK = 5000
 PIECE_BYTES = 1 << 20  # a stored export is kept in pieces of about this size
-MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
+MEDIA_TYPES = {"csv": csvsafe.MEDIA_TYPE, "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
 # Column kinds: int, str, float, bool, time (pyarrow is imported only when a Parquet file is written).
 BASE_COLUMNS: list[tuple[str, str]] = [
     ("case_id", "int"),
@@ -288,14 +287,13 @@ def stream(session: Session, spec: ExportSpec, progress: Callable[[int], None] |
         return
     if spec.format == "csv":
         buffer = io.StringIO()
-        csv.writer(buffer).writerow(names)
+        csvsafe.Writer(buffer).writerow(names)  # segment and feature keys come from callers: neutralised too
         yield buffer.getvalue().encode()
     for rows in _chunks(session, spec, extra):
         buffer = io.StringIO()
         if spec.format == "csv":
-            writer_csv = csv.writer(buffer)
-            for row in rows:
-                writer_csv.writerow([_csv_cell(row.get(n)) for n in names])
+            # Text that a spreadsheet would run as a formula is neutralised; numbers stay numbers.
+            csvsafe.Writer(buffer).write_records(rows, names)
         else:
             for row in rows:
                 buffer.write(json.dumps({n: _json_cell(row.get(n)) for n in names}, separators=(",", ":")))
@@ -304,16 +302,6 @@ def stream(session: Session, spec: ExportSpec, progress: Callable[[int], None] |
         if progress:
             progress(done)
         yield buffer.getvalue().encode()
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
 
 
 def _json_cell(value: Any) -> Any:

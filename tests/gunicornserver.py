@@ -51,11 +51,15 @@ def wait_until_ready(port: int, path: str = "/readyz", timeout: float = 30.0) ->
 def gunicorn(url: str, workers: int = 2, threads: int = 4, log: Path | None = None) -> Iterator[Server]:
     """Serve the app on `url`'s database with the production settings, then stop gracefully."""
     port = free_port()
+    checkpoints = Path(os.environ.get("TMPDIR", "/tmp")) / f"countersign-checkpoints-{port}.jsonl"
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "SECRET_KEY": SECRET_KEY,
         "COUNTERSIGN_SESSION_COOKIE_SECURE": "false",
+        # Checkpoints of this server's chain only, beside its metrics (never in the checkout's instance/).
+        "COUNTERSIGN_AUDIT_KEY": SECRET_KEY + "-audit",
+        "COUNTERSIGN_AUDIT_CHECKPOINT_FILE": str(checkpoints),
         "PROMETHEUS_MULTIPROC_DIR": str(Path(os.environ.get("TMPDIR", "/tmp")) / f"countersign-metrics-{port}"),
     }
     args = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"]
@@ -68,5 +72,6 @@ def gunicorn(url: str, workers: int = 2, threads: int = 4, log: Path | None = No
     finally:
         process.terminate()
         process.wait(timeout=60)
+        checkpoints.unlink(missing_ok=True)
         if log:
             output.close()  # type: ignore[union-attr]

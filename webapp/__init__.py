@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter, Map
 from feedback import experiments
 from feedback.db import sqlite_write_intent
 from feedback.schemas import MAX_ID
-from webapp import config, observability
+from webapp import checkpointing, config, observability
 from webapp.extensions import close_analytics_session, csrf, db
 from webapp.htmx import add_vary
 
@@ -58,6 +58,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     csrf.init_app(app)
     observability.init_app(app)
+    checkpointing.init_app(app)
+    writer = checkpointing.checkpointer_of(app)
     if app.config["TRUSTED_PROXIES"]:
         # Behind a load balancer: take the client address and scheme from its X-Forwarded-* headers.
         hops = int(app.config["TRUSTED_PROXIES"])
@@ -124,7 +126,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.teardown_request
     def _after(_exc: BaseException | None) -> None:
+        wrote = sqlite_write_intent.get()
         sqlite_write_intent.set(False)
+        if wrote:
+            # Anchor the audit chain outside the database now and then (docs/security.md).
+            writer.after_write(db.engine)
 
     @app.after_request
     def _headers(response):  # type: ignore[no-untyped-def]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
-from feedback import audit, backup, migrate, services
+from feedback import audit, backup, checkpoints, migrate, services
 from feedback.audit import Actor
 from feedback.db import sqlite_write_intent
 from feedback.errors import FeedbackError
 from feedback.models import ROLES
+from webapp import checkpointing
 from webapp.extensions import db
 
 CLI_ACTOR = Actor(None, "cli")
@@ -76,6 +78,14 @@ def register_commands(app: Flask) -> None:
                 click.echo(f"FAIL: {problem}", err=True)
             sys.exit(1)
         click.echo(f"restored {source} into {shown}; audit chain intact: {report.checked} events verified")
+        writer = checkpointing.checkpointer_of(app)
+        if writer.path is not None and writer.path.exists():
+            # The restore rewound the chain on purpose: later checkpoints describe events that are gone.
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            kept = writer.path.with_name(f"{writer.path.name}.before-restore-{stamp}")
+            writer.path.rename(kept)
+            writer.write(db.engine, force=True)
+            click.echo(f"earlier audit checkpoints moved to {kept}; a new checkpoint anchors the restored chain")
 
     @db_group.command("downgrade")
     @click.argument("revision")
@@ -203,15 +213,47 @@ def register_commands(app: Flask) -> None:
         """The tamper-evident audit trail."""
 
     @audit_group.command("verify")
-    def audit_verify() -> None:
-        """Check every link of the audit hash chain; exit 1 if anything was altered."""
-        report = audit.verify_chain(db.session)
-        if report.ok:
-            click.echo(f"audit chain intact: {report.checked} events verified")
-            return
-        for problem in report.problems:
-            click.echo(f"FAIL: {problem}", err=True)
-        sys.exit(1)
+    @click.option(
+        "--checkpoints",
+        "files",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="A file of signed checkpoints, or a JSON log holding them (repeatable). "
+        "Default: this instance's AUDIT_CHECKPOINT_FILE.",
+    )
+    def audit_verify(files: tuple[Path, ...]) -> None:
+        """Check every link of the audit chain against the signed checkpoints; exit 1 if anything was altered."""
+        writer = checkpointing.checkpointer_of(app)
+        paths = list(files) or ([writer.path] if writer.path is not None and writer.path.exists() else [])
+        anchors = checkpoints.read(writer.key(), paths) if paths else checkpoints.Anchors()
+        report = audit.verify_chain(db.session, anchors=anchors.by_seq)
+        problems = anchors.problems + report.problems
+        if problems:
+            for problem in problems:
+                click.echo(f"FAIL: {problem}", err=True)
+            sys.exit(1)
+        click.echo(f"audit chain intact: {report.checked} events verified")
+        latest = anchors.latest
+        if latest is None:
+            click.echo(
+                "WARNING: no signed checkpoints were given, so a rewrite that recomputed the hashes "
+                "(or removed the last events) would pass; see docs/security.md",
+                err=True,
+            )
+        else:
+            click.echo(
+                f"matches {report.anchored} signed checkpoint(s), the latest at event #{latest.seq} ({latest.at})"
+            )
+
+    @audit_group.command("checkpoint")
+    def audit_checkpoint() -> None:
+        """Sign the chain's head now and append it to AUDIT_CHECKPOINT_FILE (run from cron while the app is idle)."""
+        writer = checkpointing.checkpointer_of(app)
+        if writer.path is None:
+            raise click.ClickException("AUDIT_CHECKPOINT_FILE is empty: checkpoints are turned off")
+        written = writer.write(db.engine, force=True)
+        if written is not None:
+            click.echo(f"checkpoint of event #{written.seq} appended to {writer.path}")
 
     @app.cli.group("guardrails")
     def guardrails_group() -> None:

@@ -56,5 +56,12 @@ def defaults() -> dict[str, Any]:
         "LOGIN_FIRST_DELAY_SECONDS": 30,
         "LOGIN_MAX_DELAY_SECONDS": 900,
         "LOGIN_ACCOUNT_FAILURES": 100,
+        # Signed checkpoints of the audit chain's head (docs/security.md). The key signs them and
+        # never enters the database; empty: a random key kept in instance/audit_key.
+        "AUDIT_KEY": "",
+        # Appended to after a write once this many seconds have passed since the last one
+        # (relative paths are under instance/; empty turns checkpoints off).
+        "AUDIT_CHECKPOINT_FILE": "audit-checkpoints.jsonl",
+        "AUDIT_CHECKPOINT_SECONDS": 60,
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
     }

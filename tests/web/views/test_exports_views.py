@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-from feedback import exports, services
+from feedback import csvsafe, exports, services
 from feedback.db import utcnow
 from feedback.models import ExportChunk, ExportJob
 from feedback.schemas import RecommendationIn
@@ -85,7 +85,7 @@ def test_a_failed_export_keeps_no_bytes(app, decided, monkeypatch):
     monkeypatch.setattr(exports, "CHUNK", 10)
     monkeypatch.setattr(exports, "PIECE_BYTES", 500)  # pieces are committed before the failure
     calls = {"n": 0}
-    real = exports._csv_cell
+    real = csvsafe.cell
 
     def failing(value):
         calls["n"] += 1
@@ -93,7 +93,7 @@ def test_a_failed_export_keeps_no_bytes(app, decided, monkeypatch):
             raise OSError("disk on fire")
         return real(value)
 
-    monkeypatch.setattr(exports, "_csv_cell", failing)
+    monkeypatch.setattr(csvsafe, "cell", failing)
     pieces_written = []
     with app.app_context():
         engine = db.engine
