@@ -479,3 +479,16 @@ class RefreshOut(BaseModel):
     created: int
     updated: int
     retired: int
+
+
+class ModelOwnersIn(Strict):
+    """The complete set of a model's owners, by e-mail (an empty list leaves it to admins)."""
+
+    owners: Annotated[list[Annotated[str, StringConstraints(max_length=254)]], Field(max_length=100)]
+
+
+class ModelOwnersOut(BaseModel):
+    """Who owns a model now."""
+
+    model: str
+    owners: list[str]

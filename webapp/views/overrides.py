@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from feedback import guardrails, override_queries, override_reports, services
-from feedback.errors import FeedbackError, NotFound
+from feedback import guardrails, override_queries, override_reports, permissions, services
+from feedback.errors import FeedbackError, NotFound, PermissionDenied
 from feedback.frames import records
 from feedback.models import GUARDRAIL_KINDS
 from webapp.auth import login_required
@@ -85,7 +85,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
         "chosen": chosen,
         "signals": int(report.chart[report.chart["version"] == chosen]["signal"].sum()) if chosen else 0,
         "kinds": GUARDRAIL_KINDS,
-        "can_edit": g.user.role in EDIT_ROLES,
+        "can_edit": permissions.can_change_model(db.session, g.user, report.model.id),
         "args": request.args,
         "notice": None,
         "problem": None,
@@ -209,6 +209,8 @@ def add_guardrail(key: str) -> tuple[str, int]:
         )
     except NotFound:
         abort(404)
+    except PermissionDenied:
+        raise  # 403, never a form error
     except FeedbackError as exc:
         detail = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
         return render_overview(key, 422, problem=f"The guardrail was not added: {detail}.")
@@ -234,6 +236,8 @@ def resume(key: str, version_id: int) -> tuple[str, int]:
         version = guardrails.resume_version(db.session, services.actor_of(g.user), version_id=version_id)
     except NotFound:
         abort(404)
+    except PermissionDenied:
+        raise  # 403, never a form error
     except FeedbackError as exc:
         return render_overview(key, 422, problem=exc.message)
     return render_overview(

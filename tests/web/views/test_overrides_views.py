@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from feedback import guardrails, services
 from feedback.models import Guardrail, ModelVersion
-from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user
+from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def owner(session, client, htmx_client):
             )
         else:
             services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
-    user = make_user(session, "model_owner")
+    user = make_owner(session)
     login(client, user)
     login(htmx_client, user)
     return user

@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from feedback import permissions
 from feedback.models import Decision
 from tests.factories import login, make_case, make_model, make_user
 
@@ -54,20 +55,24 @@ def test_queue_page_and_fragment(reviewer, client, htmx_client):
 
 
 def test_open_case_claims_it_and_others_see_who(reviewer, session, client, app):
-    page = client.get("/review/next", follow_redirects=True)
+    page = client.post("/review/next", follow_redirects=True)
     assert page.status_code == 200
     rec_id = case_id(page.text)
     assert "AI recommends" in page.text and "Routine claim" in page.text
+    assert "You reviewing" in client.get("/queue").text
     other = app.test_client()
     login(other, make_user(session, name="Otto"))
     seen = other.get(f"/review/{rec_id}")
-    assert seen.status_code == 200 and "Rita is working on case" in seen.text
+    # A fellow reviewer sees Rita's pseudonym, never her name.
+    rita = permissions.pseudonym(reviewer.id)
+    assert seen.status_code == 200 and f"{rita} is working on case" in seen.text and "Rita" not in seen.text
     assert "data-case-id" not in seen.text  # no decision controls for a case someone else holds
-    assert "Rita reviewing" in other.get("/queue").text
+    queue = other.get("/queue").text
+    assert f"{rita} reviewing" in queue and "Rita" not in queue
 
 
 def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_client, session):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept"})
     assert response.status_code == 200
     assert "<html" not in response.text and 'id="review-panel"' in response.text
@@ -78,7 +83,7 @@ def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_clie
 
 
 def test_invalid_override_rerenders_panel_with_422(reviewer, client, htmx_client):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "override", "final_action": "deny"})
     assert response.status_code == 422
     assert "an override needs a reason code" in response.text
@@ -87,7 +92,7 @@ def test_invalid_override_rerenders_panel_with_422(reviewer, client, htmx_client
 
 
 def test_losing_a_race_gives_a_clear_409(reviewer, client, htmx_client, session):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept"})
     again = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "x"})
     assert again.status_code == 409
@@ -96,15 +101,15 @@ def test_losing_a_race_gives_a_clear_409(reviewer, client, htmx_client, session)
 
 
 def test_non_htmx_decision_redirects_to_next_case(reviewer, client):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     response = client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "needs a senior"})
     assert response.status_code == 302 and re.match(r"^/review/\d+$", response.location)
 
 
 def test_release_returns_case_to_queue(reviewer, client, session):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     assert client.post(f"/review/{rec_id}/release").status_code == 302
-    assert "Rita reviewing" not in client.get("/queue").text
+    assert "You reviewing" not in client.get("/queue").text
 
 
 def test_explanation_text_is_escaped(session, client):
@@ -118,7 +123,7 @@ def test_explanation_text_is_escaped(session, client):
         },
     )
     login(client, make_user(session))
-    page = client.get("/review/next", follow_redirects=True).text
+    page = client.post("/review/next", follow_redirects=True).text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "<b>v</b>" not in page
 
