@@ -18,8 +18,10 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from feedback.audit import Actor
@@ -56,18 +58,38 @@ def sees_identity(viewer: User, person_id: int, person_role: str) -> bool:
     return viewer.role == "exception_handler" and person_role in HANDLER_ROLES
 
 
-def person_name(viewer: User, person: User | None) -> str | None:
+def label(viewer: User | None, person_id: int, name: str, role: str) -> str:
+    """The name if the viewer may see it, else the pseudonym (always the pseudonym for no viewer)."""
+    return name if viewer is not None and sees_identity(viewer, person_id, role) else pseudonym(person_id)
+
+
+def person_name(viewer: User | None, person: User | None) -> str | None:
     """The person's name if the viewer may see it, else their pseudonym (None for nobody)."""
     if person is None:
         return None
-    return person.name if sees_identity(viewer, person.id, person.role) else pseudonym(person.id)
+    return label(viewer, person.id, person.name, person.role)
 
 
-def person_email(viewer: User, person: User | None) -> str | None:
+def labels(session: Session, viewer: User | None, ids: Iterable[int]) -> dict[int, str]:
+    """How the viewer sees each of these people (one query)."""
+    wanted = set(ids)
+    found = session.execute(select(User.id, User.name, User.role).where(User.id.in_(wanted))).all()
+    return {i: label(viewer, i, name, role) for i, name, role in found}
+
+
+def person_with_label(session: Session, viewer: User | None, shown: str, among: Select[Any]) -> int | None:
+    """The person (of the ids `among` selects) whom the viewer sees as `shown`, for drilling down a report."""
+    for person_id, text in labels(session, viewer, session.scalars(among)).items():
+        if text == shown:
+            return person_id
+    return None
+
+
+def person_email(viewer: User | None, person: User | None) -> str | None:
     """The person's e-mail if the viewer may see it, else their pseudonym (None for nobody)."""
     if person is None:
         return None
-    return person.email if sees_identity(viewer, person.id, person.role) else pseudonym(person.id)
+    return label(viewer, person.id, person.email, person.role)
 
 
 def owner_ids(session: Session, model_id: int) -> set[int]:

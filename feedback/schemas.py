@@ -21,6 +21,13 @@ Stage = Literal[STAGES]  # type: ignore[valid-type]
 DecisionAction = Literal[DECISION_ACTIONS]  # type: ignore[valid-type]
 
 
+# People are personal data: the API names them only to those who may see who they are.
+PERSON = (
+    "e-mail for admins and for the person themself (exception handlers also see handlers' and admins'); "
+    "otherwise a stable pseudonym such as 'Reviewer 7KQ2M9'"
+)
+
+
 class Strict(BaseModel):
     """Input schema: unknown fields are errors, NaN and infinity are refused."""
 
@@ -183,7 +190,7 @@ class DecisionOut(BaseModel):
 
     id: int
     recommendation_id: int
-    reviewer: str
+    reviewer: str = Field(description=PERSON)
     action: str
     final_action: str | None
     reason_code: str | None
@@ -211,7 +218,7 @@ class RecommendationOut(BaseModel):
     status: str
     created_at: datetime
     due_at: datetime | None
-    claimed_by: str | None
+    claimed_by: str | None = Field(description=PERSON)
     claim_expires_at: datetime | None
     decision: DecisionOut | None
 
@@ -332,7 +339,7 @@ class ExceptionOut(BaseModel):
     status: str
     opened_at: datetime
     sla_due_at: datetime
-    assignee: str | None
+    assignee: str | None = Field(description=PERSON)
     resolved_at: datetime | None
     resolution_action: str | None
     resolution_note: str

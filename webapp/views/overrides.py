@@ -115,7 +115,8 @@ def breakdown(key: str) -> tuple[str, int] | Response:
     """Override rates by a dimension, each group tested against the rest."""
     session = analytics_session()
     by = request.args.get("by", "site")
-    report = override_reports.breakdown(session, key, by, version=request.args.get("version") or None, **period())
+    version = request.args.get("version") or None
+    report = override_reports.breakdown(session, key, by, version=version, viewer=g.user, **period())
     rows = records(report.table)
     matrix = override_queries.action_matrix(session, report.window)
     if request.args.get("format") == "csv" and request.args.get("table") == "matrix":
@@ -147,7 +148,7 @@ def cases(key: str) -> tuple[str, int]:
     model, w = override_reports.model_window(session, key, version=request.args.get("version") or None, **period())
     by, cell = request.args.get("by", "site"), request.args.get("cell", "")
     everything = request.args.get("all") == "1"
-    found = override_queries.cases_behind(session, w, by, cell, overrides_only=not everything)
+    found = override_queries.cases_behind(session, w, by, cell, overrides_only=not everything, viewer=g.user)
     return render_page_or_block(
         "overrides/cases.html",
         "cases_body",
@@ -166,8 +167,8 @@ def right(key: str) -> tuple[str, int] | Response:
     """Who was right when people and the AI disagreed, and how fast each reviewer decides."""
     session = analytics_session()
     by = request.args.get("by", "reason_code")
-    accuracy = override_reports.who_was_right(session, key, by, **period())
-    speed = override_reports.reviewers(session, key, **period())
+    accuracy = override_reports.who_was_right(session, key, by, viewer=g.user, **period())
+    speed = override_reports.reviewers(session, key, viewer=g.user, **period())
     if request.args.get("format") == "csv":
         frame = speed if request.args.get("table") == "reviewers" else accuracy
         name = "reviewer-speed" if request.args.get("table") == "reviewers" else f"who-was-right-by-{by}"
