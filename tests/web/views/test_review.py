@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback import permissions
-from feedback.models import Decision
-from tests.factories import login, make_case, make_model, make_user
+from feedback.models import Decision, Recommendation
+from tests.factories import PASSWORD, login, make_case, make_model, make_user
 
 
 @pytest.fixture
@@ -166,3 +166,51 @@ def test_csrf_is_enforced_on_forms_and_htmx(app, session):
         headers={"HX-Request": "true", "X-CSRFToken": header_token},
     )
     assert accepted.status_code == 200, accepted.text
+
+
+def test_opening_a_case_never_claims_it_and_only_our_own_pages_claim_at_once(reviewer, session, client, htmx_client):
+    rec_id = session.scalar(select(Recommendation.id).order_by(Recommendation.id))
+    for site in ("cross-site", "same-site", "none", None):
+        headers = {"Sec-Fetch-Site": site} if site else {}
+        page = client.get(f"/review/{rec_id}", headers=headers)
+        assert page.status_code == 200 and 'id="claim-button"' in page.text and "data-case-id" not in page.text
+        assert 'hx-trigger="load, submit"' not in page.text and "Sec-Fetch-Site" in page.headers["Vary"]
+    ours = client.get(f"/review/{rec_id}", headers={"Sec-Fetch-Site": "same-origin"}).text
+    assert 'hx-trigger="load, submit"' in ours and f'hx-post="/review/{rec_id}"' in ours
+    session.rollback()
+    assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec_id)) is None
+    claimed = htmx_client.post(f"/review/{rec_id}")
+    assert claimed.status_code == 200 and case_id(claimed.text) == rec_id and "<html" not in claimed.text
+    session.rollback()
+    assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec_id)) == reviewer.id
+    # Now the reviewer holds it, the plain page shows the decision controls straight away.
+    assert case_id(client.get(f"/review/{rec_id}").text) == rec_id
+
+
+def test_the_next_case_page_takes_a_case_only_by_post(reviewer, session, client, htmx_client):
+    page = client.get("/review/next", headers={"Sec-Fetch-Site": "same-origin"})
+    assert page.status_code == 200 and "Take the next free case" in page.text and "data-case-id" not in page.text
+    session.rollback()
+    assert session.scalar(select(func.count()).where(Recommendation.claimed_by_id.is_not(None))) == 0
+    taken = htmx_client.post("/review/next")
+    rec_id = case_id(taken.text)
+    assert taken.headers["HX-Push-Url"] == f"/review/{rec_id}"
+
+
+def test_claiming_needs_the_csrf_token(app, session):
+    app.config["WTF_CSRF_ENABLED"] = True
+    make_model(session)
+    rec = make_case(session)
+    user = make_user(session)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token})
+    page = client.get(f"/review/{rec.id}").text
+    form_token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post(f"/review/{rec.id}").status_code == 400
+    assert client.post("/review/next").status_code == 400
+    session.rollback()
+    assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec.id)) is None
+    assert client.post(f"/review/{rec.id}", data={"csrf_token": form_token}).status_code == 302
+    session.rollback()
+    assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec.id)) == user.id
