@@ -496,6 +496,8 @@ def update_item(
             owner = session.scalars(select(User).where(User.email == owner_email.strip().lower())).first()
             if owner is None:
                 fields["owner"] = f"no user {owner_email}"
+            elif not owner.active or not permissions.can_change_model(session, owner, item.model_id):
+                fields["owner"] = "must be one of this model's owners or an admin"
             else:
                 item.owner_id = owner.id
     if notes is not None:

@@ -212,3 +212,16 @@ def test_registering_a_model_makes_its_model_owner_its_owner(app: Flask, session
     assert session.scalars(select(ModelOwner.user_id)).all() == [owner.id]
     version = app.test_client().post("/api/v1/models/loans/versions", json={"version": "v1"}, headers=headers)
     assert version.status_code == 201
+
+
+def test_a_backlog_item_is_owned_only_by_someone_who_may_change_its_model(app: Flask, session, two):
+    client = app.test_client()
+    login(client, two["omar"])
+    item = two["ids"]["claims"]["item"]
+    page = client.get(f"/backlog/{item}").text
+    assert 'value="omar@example.test"' in page and 'value="fay@example.test"' not in page
+    before = database_fingerprint(app)
+    refused = client.post(f"/backlog/{item}", data={"owner": "fay@example.test"})
+    assert refused.status_code == 422 and "must be one of this model&#39;s owners or an admin" in refused.text
+    assert database_fingerprint(app) == before
+    assert client.post(f"/backlog/{item}", data={"owner": "omar@example.test"}).status_code == 200

@@ -147,7 +147,11 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
         "trend": records(frame),
         "cases": backlog.example_cases(db.session, item),
         "statuses": BACKLOG_STATUSES,
-        "owners": db.session.scalars(select(User).where(User.role.in_(EDIT), User.active.is_(True))).all(),
+        "owners": [
+            u
+            for u in db.session.scalars(select(User).where(User.role.in_(EDIT), User.active.is_(True)))
+            if permissions.can_change_model(db.session, u, item.model_id)
+        ],
         "can_edit": permissions.can_change_model(db.session, g.user, item.model_id),
         "problem": None,
         "notice": None,
