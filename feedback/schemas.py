@@ -491,7 +491,10 @@ class RefreshOut(BaseModel):
 class ModelOwnersIn(Strict):
     """The complete set of a model's owners, by e-mail (an empty list leaves it to admins)."""
 
-    owners: Annotated[list[Annotated[str, StringConstraints(max_length=254)]], Field(max_length=100)]
+    owners: Annotated[
+        list[Annotated[str, StringConstraints(max_length=254, pattern=r"^[^\x00-\x20@]+@[^\x00-\x20@]+$")]],
+        Field(max_length=100),
+    ]
 
 
 class ModelOwnersOut(BaseModel):

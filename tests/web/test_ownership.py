@@ -185,6 +185,10 @@ def test_the_owners_api_is_for_admins_and_validates(app: Flask, session, two):
     bad = client.put(url, json={"owners": [analyst.email]}, headers=admin)
     assert bad.status_code == 422 and "owners" in bad.json["error"]["fields"]
     assert client.put(url, json={"owners": "x"}, headers=admin).status_code == 422
+    assert client.put(url, json={"owners": ["fay\x00@example.test"]}, headers=admin).status_code in (400, 422)
+    for junk in ("not an e-mail", "x" * 300 + "@example.test"):
+        refused = client.put(url, json={"owners": [junk]}, headers=admin)
+        assert refused.status_code == 422 and any(f.startswith("owners") for f in refused.json["error"]["fields"])
     assert client.put("/api/v1/models/nope/owners", json={"owners": []}, headers=admin).status_code == 404
     assert database_fingerprint(app) == before
     done = client.put(url, json={"owners": ["FAY@example.test"]}, headers=admin)
