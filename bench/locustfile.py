@@ -56,7 +56,12 @@ class Reviewer(FastHttpUser):
         self.csrf = CSRF_INPUT.search(page.text).group(1)
 
     def claim_next(self) -> str | None:
-        page = self.client.get("/review/next", name="claim next case")
+        page = self.client.post(
+            "/review/next",
+            data={"csrf_token": self.csrf},
+            headers={"HX-Request": "true", "X-CSRFToken": self.csrf},
+            name="claim next case",
+        )
         found = CASE_ID.search(page.text)
         return found.group(1) if found else None
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from analytics import patterns as mining
 from analytics.overrides import compare_rates
-from feedback import audit, queries, webhooks
+from feedback import audit, permissions, queries, webhooks
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, ValidationFailed
@@ -204,6 +204,7 @@ def refresh(
     model = session.scalars(select(Model).where(Model.key == model_key)).first()
     if model is None:
         raise NotFound(f"no model {model_key}")
+    permissions.require_model_change(session, actor, model.id, "refresh this model's backlog")
     reasons = {r["code"]: r["label"] for r in model.reason_codes}
     existing = {
         (i.model_version_id, i.pattern_key): i
@@ -464,6 +465,7 @@ def update_item(
 
     require_role(user, BACKLOG_EDIT_ROLES, "change backlog items")
     item = get_item(session, item_id)
+    permissions.require_model_change(session, user, item.model_id, "triage this model's backlog")
     if row_version is not None and row_version != item.row_version:
         raise Conflict("someone else changed this item; reload it and try again")
     fields: dict[str, str] = {}
@@ -494,6 +496,8 @@ def update_item(
             owner = session.scalars(select(User).where(User.email == owner_email.strip().lower())).first()
             if owner is None:
                 fields["owner"] = f"no user {owner_email}"
+            elif not owner.active or not permissions.can_change_model(session, owner, item.model_id):
+                fields["owner"] = "must be one of this model's owners or an admin"
             else:
                 item.owner_id = owner.id
     if notes is not None:

@@ -112,6 +112,10 @@ def seed(
     progress("models and versions…")
     claims = services.register_model(session, SEED_ACTOR, CLAIMS)
     fraud = services.register_model(session, SEED_ACTOR, FRAUD)
+    admin = session.scalars(select(User).where(User.role == "admin")).one()
+    owners = [email for email, _, role in STAFF if role == "model_owner"]
+    for model in (claims, fraud):  # only a model's owners (and admins) change it
+        services.set_model_owners(session, admin, model_key=model.key, owner_emails=owners)
     v1 = _version(session, claims, "v1", "retired", now - timedelta(days=days))
     v2 = _version(session, claims, "v2", "production", now - timedelta(days=days // 2))
     f1 = _version(session, fraud, "2026.1", "production", now - timedelta(days=days))

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from feedback import audit
+from feedback import audit, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -254,6 +254,7 @@ def set_version_rules(session: Session, actor: Actor, *, version_id: int, rules:
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"no model version {version_id}")
+    permissions.require_model_change(session, actor, version.model_id, "change this model's exception rules")
     version.rules = rules.model_dump()
     audit.record(session, actor, [Change("model_version.rules_changed", "model_version", version.id, version.rules)])
     session.commit()
@@ -264,6 +265,7 @@ def set_sla_policies(
     session: Session, actor: Actor, *, model: Model, hours: dict[tuple[str, str], float | None]
 ) -> None:
     """Replace a model's SLA table; a missing or empty entry falls back to the default for its severity."""
+    permissions.require_model_change(session, actor, model.id, "change this model's SLAs")
     fields = {}
     for (kind, severity), value in hours.items():
         if kind not in EXCEPTION_KINDS or severity not in SEVERITIES:

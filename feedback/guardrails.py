@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.overrides import p_chart
-from feedback import audit, override_queries
+from feedback import audit, override_queries, permissions
 from feedback.audit import SYSTEM, Actor, Change
 from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
@@ -43,6 +43,7 @@ def add_guardrail(
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"no model version {version_id}")
+    permissions.require_model_change(session, actor, version.model_id, "add guardrails to this model")
     guardrail = Guardrail(
         model_version_id=version_id,
         kind=kind,
@@ -79,6 +80,7 @@ def remove_guardrail(session: Session, actor: Actor, *, guardrail_id: int) -> No
     guardrail = session.get(Guardrail, guardrail_id)
     if guardrail is None:
         raise NotFound(f"no guardrail {guardrail_id}")
+    permissions.require_model_change(session, actor, guardrail.model_version.model_id, "remove this model's guardrails")
     guardrail.enabled = False
     audit.record(session, actor, [Change("guardrail.removed", "guardrail", guardrail.id)])
     session.commit()
@@ -214,6 +216,7 @@ def resume_version(session: Session, actor: Actor, *, version_id: int) -> ModelV
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"no model version {version_id}")
+    permissions.require_model_change(session, actor, version.model_id, "resume this model")
     if version.stage != "paused":
         raise ValidationFailed("this version is not paused", {"stage": f"is {version.stage}"})
     alerts = session.scalars(
@@ -241,6 +244,7 @@ def acknowledge_alert(session: Session, actor: Actor, *, alert_id: int) -> Alert
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
+    permissions.require_model_change(session, actor, alert.model_version.model_id, "acknowledge this model's alerts")
     alert.status, alert.acknowledged_by_id, alert.acknowledged_at = "acknowledged", actor.id, utcnow()
     audit.record(session, actor, [Change("alert.acknowledged", "alert", alert.id)])
     session.commit()

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from analytics import experiments as ab
 from analytics import staggered
-from feedback import audit, queries
+from feedback import audit, permissions, queries
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, ValidationFailed
@@ -83,7 +83,7 @@ def platform_frame(session: Session, model_id: int, unit: str, period: str) -> p
     label = queries.first_label()
     correct = case((label.is_(None), None), (Decision.final_action == label, 1.0), else_=0.0)
     overridden = case((Decision.action == "override", 1.0), (Decision.action == "accept", 0.0), else_=None)
-    keys = [Recommendation.site, start] + ([Decision.reviewer_id, User.name] if unit == "site_reviewer" else [])
+    keys = [Recommendation.site, start] + ([Decision.reviewer_id] if unit == "site_reviewer" else [])
     query = (
         select(
             *keys,
@@ -94,14 +94,16 @@ def platform_frame(session: Session, model_id: int, unit: str, period: str) -> p
             func.count(func.distinct(Decision.reviewer_id)).label("reviewers"),
         )
         .join(Recommendation, Recommendation.id == Decision.recommendation_id)
-        .join(User, User.id == Decision.reviewer_id)
         .where(Decision.model_id == model_id)
         .group_by(*keys)
     )
     frame = pd.DataFrame(session.execute(query).mappings().all())
     if frame.empty:
         return frame
-    frame["unit"] = frame["site"] if unit == "site" else frame["site"] + " · " + frame["name"]
+    if unit == "site":
+        frame["unit"] = frame["site"]
+    else:  # a stored panel is read by analysts and model owners: reviewers by pseudonym, never by name
+        frame["unit"] = frame["site"] + " · " + frame["reviewer_id"].map(permissions.pseudonym)
     frame["throughput"] = frame["decisions"] / frame["reviewers"]
     for column in ("median_handling_seconds", "override_rate", "accuracy"):
         frame[column] = frame[column].astype(float)

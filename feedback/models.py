@@ -116,6 +116,18 @@ class Model(Base):
         return code or ""
 
 
+class ModelOwner(Base):
+    """A model owner responsible for one model: only they (and admins) change it."""
+
+    __tablename__ = "model_owners"
+
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
 class ModelVersion(Base):
     """One version of a model, in a stage that decides whether reviewers see its output."""
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Integer, Select, case, cast, func, select
 from sqlalchemy.orm import Session
 
+from feedback import permissions
 from feedback.db import utcnow
 from feedback.errors import ValidationFailed
 from feedback.models import Decision, DecisionCount, ModelVersion, Recommendation, User
@@ -113,13 +114,13 @@ def _ints(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def override_counts(session: Session, w: Window, by: str) -> list[dict[str, Any]]:
+def override_counts(session: Session, w: Window, by: str, viewer: User | None = None) -> list[dict[str, Any]]:
     """Per group: decisions, accepts, overrides and escalations, from the daily counts (a few rows per day)."""
     dimension = dimension_of(by)
     query = _rolled(w, dimension).add_columns(DecisionCount.key.label("key")).group_by(DecisionCount.key)
     rows = [_ints(dict(r._mapping)) for r in session.execute(query)]
     if by == "reviewer":
-        _name_reviewers(session, rows)
+        _name_reviewers(session, rows, viewer)
     if by == "confidence_decile":
         for row in rows:
             low = int(row["key"])
@@ -170,7 +171,9 @@ def daily_override_counts(session: Session, w: Window) -> list[dict[str, Any]]:
     ]
 
 
-def accuracy_counts(session: Session, w: Window, by: str | None = None) -> list[dict[str, Any]]:
+def accuracy_counts(
+    session: Session, w: Window, by: str | None = None, viewer: User | None = None
+) -> list[dict[str, Any]]:
     """On decided cases with an outcome: how often the AI and the final decision were right.
 
     For overrides also: the human corrected a wrong AI, or overrode a right one. Read from the
@@ -198,16 +201,17 @@ def accuracy_counts(session: Session, w: Window, by: str | None = None) -> list[
         if row["with_outcome"] or not by:
             rows.append(row)
     if by == "reviewer":
-        _name_reviewers(session, rows)
+        _name_reviewers(session, rows, viewer)
     return sorted(rows, key=lambda r: str(r.get("key", "")))
 
 
-def _name_reviewers(session: Session, rows: list[dict[str, Any]], field: str = "key") -> None:
-    """Replace reviewer ids with names."""
+def _name_reviewers(session: Session, rows: list[dict[str, Any]], viewer: User | None, field: str = "key") -> None:
+    """Replace reviewer ids with what the viewer may see: names for admins, else pseudonyms."""
     ids = {int(str(r[field]).split(":")[0]) for r in rows}
-    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    names = permissions.labels(session, viewer, ids)
     for row in rows:
-        row[field] = names.get(int(str(row[field]).split(":")[0]), f"user {row[field]}")
+        reviewer_id = int(str(row[field]).split(":")[0])
+        row[field] = names.get(reviewer_id) or permissions.pseudonym(reviewer_id)
 
 
 def site_speed(session: Session, *, model_id: int | None, since: datetime | None) -> list[dict[str, Any]]:
@@ -227,7 +231,7 @@ def site_speed(session: Session, *, model_id: int | None, since: datetime | None
     return rows
 
 
-def reviewer_speed(session: Session, w: Window) -> list[dict[str, Any]]:
+def reviewer_speed(session: Session, w: Window, viewer: User | None = None) -> list[dict[str, Any]]:
     """Per reviewer and log-spaced bucket of seconds to decide: decisions, accepts and overrides."""
     query = _rolled(w, "reviewer_speed").add_columns(DecisionCount.key.label("key")).group_by(DecisionCount.key)
     rows = []
@@ -242,12 +246,19 @@ def reviewer_speed(session: Session, w: Window) -> list[dict[str, Any]]:
                 "overrides": int(r.overrides or 0),
             }
         )
-    _name_reviewers(session, rows, "reviewer")
+    _name_reviewers(session, rows, viewer, "reviewer")
     return sorted(rows, key=lambda r: (r["reviewer"], r["bucket"]))
 
 
 def cases_behind(
-    session: Session, w: Window, by: str, key: str, *, overrides_only: bool = True, limit: int = 100
+    session: Session,
+    w: Window,
+    by: str,
+    key: str,
+    *,
+    overrides_only: bool = True,
+    limit: int = 100,
+    viewer: User | None = None,
 ) -> list[Recommendation]:
     """The decided cases behind one cell of a breakdown (drill-down)."""
     query = select(Recommendation).join(Decision, Decision.recommendation_id == Recommendation.id)
@@ -262,7 +273,13 @@ def cases_behind(
     if by == "model_version":
         query = query.join(ModelVersion, ModelVersion.id == Decision.model_version_id)
     if by == "reviewer":
-        query = query.join(User, User.id == Decision.reviewer_id)
+        # The cell is the reviewer as the viewer saw them (a pseudonym unless an admin).
+        reviewers = select(Decision.reviewer_id).where(Decision.model_id == w.model_id).distinct()
+        reviewer_id = permissions.person_with_label(session, viewer, key, reviewers)
+        query = _scope(query.where(Decision.reviewer_id == (reviewer_id or 0)), w)
+        if overrides_only:
+            query = query.where(Decision.action == "override")
+        return list(session.scalars(query.order_by(Decision.decided_at.desc()).limit(limit)))
     if by == "confidence_decile":
         low = key.split("–")[0]
         try:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, joinedload
 from analytics import overrides
 from feedback import override_queries as oq
 from feedback.errors import ValidationFailed
-from feedback.models import Alert, Guardrail, Model, ModelVersion
+from feedback.models import Alert, Guardrail, Model, ModelVersion, User
 from feedback.services import get_model
 
 RATE_COLUMNS = [
@@ -33,9 +33,13 @@ def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns) if rows else pd.DataFrame(columns=columns)
 
 
-def rate_rows(session: Session, w: oq.Window, by: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def rate_rows(
+    session: Session, w: oq.Window, by: str, viewer: User | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Override rates with intervals per group, and the same for the whole window."""
-    counts = _frame(oq.override_counts(session, w, by), ["key", "decisions", "accepts", "overrides", "escalations"])
+    counts = _frame(
+        oq.override_counts(session, w, by, viewer), ["key", "decisions", "accepts", "overrides", "escalations"]
+    )
     total = oq.override_totals(session, w)
     table = overrides.with_rates(counts)[RATE_COLUMNS]
     total_row = overrides.with_rates(pd.DataFrame([{"key": "all", **total}]))[RATE_COLUMNS].iloc[0].to_dict()
@@ -144,10 +148,14 @@ def breakdown(
     date_from: str | None = None,
     date_to: str | None = None,
     version: str | None = None,
+    viewer: User | None = None,
 ) -> Breakdown:
-    """Override rates by a dimension, with each group compared to the rest (z-test, Newcombe interval)."""
+    """Override rates by a dimension, with each group compared to the rest (z-test, Newcombe interval).
+
+    Reviewers appear as the viewer may see them: names for admins, else pseudonyms.
+    """
     model, w = model_window(session, key, date_from, date_to, version)
-    table, total = rate_rows(session, w, by)
+    table, total = rate_rows(session, w, by, viewer)
     judged_total = int(total["accepts"] + total["overrides"])
     tests: list[dict[str, float | None]] = []
     for row in table.itertuples(index=False):
@@ -178,19 +186,26 @@ def breakdown(
 
 
 def who_was_right(
-    session: Session, key: str, by: str, date_from: str | None = None, date_to: str | None = None
+    session: Session,
+    key: str,
+    by: str,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    viewer: User | None = None,
 ) -> pd.DataFrame:
     """Accuracy of the AI and of the final decision against outcomes, by version, reason code or reviewer."""
     if by not in ("model_version", "reason_code", "reviewer"):
         raise ValidationFailed("unknown grouping", {"by": "must be model_version, reason_code or reviewer"})
     _, w = model_window(session, key, date_from, date_to)
-    rows = oq.accuracy_counts(session, w, by)
+    rows = oq.accuracy_counts(session, w, by, viewer)
     columns = ["key", "with_outcome", "ai_right", "final_right", "overrides", "corrected", "overrode_right"]
     return overrides.accuracy(_frame(rows, columns))
 
 
-def reviewers(session: Session, key: str, date_from: str | None = None, date_to: str | None = None) -> pd.DataFrame:
+def reviewers(
+    session: Session, key: str, date_from: str | None = None, date_to: str | None = None, viewer: User | None = None
+) -> pd.DataFrame:
     """Per reviewer: accept rate against median seconds to decide (rubber-stamping shows up here)."""
     _, w = model_window(session, key, date_from, date_to)
-    buckets = _frame(oq.reviewer_speed(session, w), ["reviewer", "bucket", "decisions", "accepts", "overrides"])
+    buckets = _frame(oq.reviewer_speed(session, w, viewer), ["reviewer", "bucket", "decisions", "accepts", "overrides"])
     return overrides.reviewer_table(buckets)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from feedback.models import Decision, DecisionException, Model, Outcome, Recommendation
+from feedback.models import Decision, DecisionException, Model, ModelOwner, Outcome, Recommendation, User
 
 
 @dataclass(frozen=True)
@@ -236,3 +237,19 @@ def period_start(session: Session, column: Any, period: str) -> Any:
 def week_start(session: Session, column: Any) -> Any:
     """The Monday of the week a timestamp falls in (YYYY-MM-DD)."""
     return period_start(session, column, "week")
+
+
+def model_owners(session: Session, model_ids: Sequence[int] | None = None) -> dict[int, list[User]]:
+    """The owners of each model (of every model unless told), by name."""
+    query = select(ModelOwner.model_id, User).join(User, User.id == ModelOwner.user_id).order_by(User.name)
+    if model_ids is not None:
+        query = query.where(ModelOwner.model_id.in_(model_ids))
+    owners: dict[int, list[User]] = {}
+    for model_id, user in session.execute(query):
+        owners.setdefault(model_id, []).append(user)
+    return owners
+
+
+def active_users(session: Session, role: str) -> list[User]:
+    """Active users holding a role, by name."""
+    return list(session.scalars(select(User).where(User.active, User.role == role).order_by(User.name)))

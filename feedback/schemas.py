@@ -21,6 +21,13 @@ Stage = Literal[STAGES]  # type: ignore[valid-type]
 DecisionAction = Literal[DECISION_ACTIONS]  # type: ignore[valid-type]
 
 
+# People are personal data: the API names them only to those who may see who they are.
+PERSON = (
+    "e-mail for admins and for the person themself (exception handlers also see handlers' and admins'); "
+    "otherwise a stable pseudonym such as 'Reviewer 7KQ2M9'"
+)
+
+
 class Strict(BaseModel):
     """Input schema: unknown fields are errors, NaN and infinity are refused."""
 
@@ -183,7 +190,7 @@ class DecisionOut(BaseModel):
 
     id: int
     recommendation_id: int
-    reviewer: str
+    reviewer: str = Field(description=PERSON)
     action: str
     final_action: str | None
     reason_code: str | None
@@ -211,7 +218,7 @@ class RecommendationOut(BaseModel):
     status: str
     created_at: datetime
     due_at: datetime | None
-    claimed_by: str | None
+    claimed_by: str | None = Field(description=PERSON)
     claim_expires_at: datetime | None
     decision: DecisionOut | None
 
@@ -333,7 +340,7 @@ class ExceptionOut(BaseModel):
     status: str
     opened_at: datetime
     sla_due_at: datetime
-    assignee: str | None
+    assignee: str | None = Field(description=PERSON)
     resolved_at: datetime | None
     resolution_action: str | None
     resolution_note: str
@@ -480,3 +487,19 @@ class RefreshOut(BaseModel):
     created: int
     updated: int
     retired: int
+
+
+class ModelOwnersIn(Strict):
+    """The complete set of a model's owners, by e-mail (an empty list leaves it to admins)."""
+
+    owners: Annotated[
+        list[Annotated[str, StringConstraints(max_length=254, pattern=r"^[^\x00-\x20@]+@[^\x00-\x20@]+$")]],
+        Field(max_length=100),
+    ]
+
+
+class ModelOwnersOut(BaseModel):
+    """Who owns a model now."""
+
+    model: str
+    owners: list[str]

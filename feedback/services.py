@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit, bulk, exception_handling, experiments, metrics, queries, rollup, webhooks
+from feedback import audit, bulk, exception_handling, experiments, metrics, permissions, queries, rollup, webhooks
 
 # Users, sign-in and tokens live in feedback.accounts; they stay reachable here with every other write.
 from feedback.accounts import (  # noqa: F401
@@ -52,6 +52,7 @@ from feedback.models import (
     Decision,
     DecisionException,
     Model,
+    ModelOwner,
     ModelVersion,
     Recommendation,
     User,
@@ -95,9 +96,42 @@ def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
     )
     session.add(model)
     session.flush()
-    audit.record(session, actor, [Change("model.registered", "model", model.id, spec.model_dump())])
+    changes = [Change("model.registered", "model", model.id, spec.model_dump())]
+    registrant = session.get(User, actor.id) if actor.id is not None else None
+    if registrant is not None and registrant.role == "model_owner":
+        # Whoever registers a model owns it until an admin says otherwise.
+        session.add(ModelOwner(model_id=model.id, user_id=registrant.id))
+        changes.append(Change("model.owners_changed", "model", model.id, {"added": [registrant.email], "removed": []}))
+    audit.record(session, actor, changes)
     session.commit()
     return model
+
+
+def set_model_owners(session: Session, admin: User, *, model_key: str, owner_emails: Sequence[str]) -> list[User]:
+    """Replace a model's owners (admins only); each must be an active model owner."""
+    require_role(admin, ("admin",), "assign model owners")
+    model = get_model(session, model_key)
+    wanted = sorted({e.strip().lower() for e in owner_emails if e.strip()})
+    found = {u.email: u for u in session.scalars(select(User).where(User.email.in_(wanted)))}
+    bad = [e for e in wanted if e not in found or not found[e].active or found[e].role != "model_owner"]
+    if bad:
+        raise ValidationFailed(
+            "only active model owners can own a model", {"owners": f"not an active model owner: {', '.join(bad)}"}
+        )
+    current = {o.user.email: o for o in session.scalars(select(ModelOwner).where(ModelOwner.model_id == model.id))}
+    added = [e for e in wanted if e not in current]
+    removed = sorted(e for e in current if e not in found)
+    for email in removed:
+        session.delete(current[email])
+    session.add_all(ModelOwner(model_id=model.id, user_id=found[e].id) for e in added)
+    if added or removed:
+        audit.record(
+            session,
+            actor_of(admin),
+            [Change("model.owners_changed", "model", model.id, {"added": added, "removed": removed})],
+        )
+    session.commit()
+    return [found[e] for e in wanted]
 
 
 def get_model(session: Session, key: str) -> Model:
@@ -111,6 +145,7 @@ def get_model(session: Session, key: str) -> Model:
 def add_model_version(session: Session, actor: Actor, *, model_key: str, spec: ModelVersionIn) -> ModelVersion:
     """Register a new version of a model."""
     model = get_model(session, model_key)
+    permissions.require_model_change(session, actor, model.id, "add versions to this model")
     exists = select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.version == spec.version)
     if session.scalar(exists) is not None:
         raise Conflict(f"{model.key} already has version {spec.version}", {"version": "already registered"})
@@ -139,6 +174,7 @@ def set_version_stage(session: Session, actor: Actor, *, version_id: int, stage:
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"no model version {version_id}")
+    permissions.require_model_change(session, actor, version.model_id, "change this model's stages")
     before = version.stage
     version.stage = stage
     audit.record(
@@ -373,8 +409,7 @@ def claim_case(
         session.rollback()
         if rec.status != "open":
             raise AlreadyDecided(_closed_message(rec))
-        holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
-        raise ClaimedByOther(f"{holder} is working on case {rec.external_id} until {rec.claim_expires_at:%H:%M} UTC")
+        raise ClaimedByOther(claimed_message(rec, reviewer))
     _finish_claim(session, rec, reviewer, now, claimed[1])
     return rec
 
@@ -500,8 +535,7 @@ def record_decision(
     if rec.status != "open":
         raise AlreadyDecided(_closed_message(rec))
     if rec.claimed_by_id not in (None, reviewer.id) and rec.claim_expires_at and rec.claim_expires_at > now:
-        holder = rec.claimed_by.name if rec.claimed_by else "another reviewer"
-        raise ClaimedByOther(f"{holder} is working on case {rec.external_id}")
+        raise ClaimedByOther(claimed_message(rec, reviewer))
 
     model = rec.model
     # The arm is recomputed here (it is deterministic) so API decisions obey the experiment too.
@@ -608,6 +642,13 @@ def check_guardrails(session: Session, version_ids: list[int]) -> None:
     except Exception:  # noqa: BLE001 - the decision is stored; the check runs again on the next one
         session.rollback()
         log.exception("guardrail check failed for versions %s", version_ids)
+
+
+def claimed_message(rec: Recommendation, viewer: User) -> str:
+    """Who holds a case and until when, naming them only to those who may see who they are."""
+    holder = permissions.person_name(viewer, rec.claimed_by) or "another reviewer"
+    until = f" until {rec.claim_expires_at:%H:%M} UTC" if rec.claim_expires_at else ""
+    return f"{holder} is working on case {rec.external_id}{until}"
 
 
 def _closed_message(rec: Recommendation) -> str:

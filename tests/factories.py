@@ -8,12 +8,13 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedback import services
 from feedback.audit import Actor
 from feedback.db import utcnow
-from feedback.models import Recommendation, User
+from feedback.models import Model, ModelOwner, Recommendation, User
 from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
 
 PASSWORD = "correct horse battery"
@@ -25,6 +26,16 @@ def make_user(session: Session, role: str = "frontline", email: str | None = Non
     """A user with the test password."""
     email = email or f"{role}-{next(_serial)}@example.test"
     return services.create_user(session, TEST_ACTOR, email=email, role=role, password=PASSWORD, name=name)
+
+
+def make_owner(session: Session, key: str = "claims", email: str | None = None, name: str = "") -> User:
+    """A model owner who owns the model `key` (which must exist): only owners and admins change a model."""
+    user = make_user(session, "model_owner", email=email, name=name)
+    model_id = session.scalar(select(Model.id).where(Model.key == key))
+    assert model_id is not None, f"register {key} first"
+    session.add(ModelOwner(model_id=model_id, user_id=user.id))
+    session.commit()
+    return user
 
 
 def make_model(

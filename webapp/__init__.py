@@ -9,7 +9,7 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from feedback import experiments
+from feedback import experiments, permissions
 from feedback.db import sqlite_write_intent
 from feedback.schemas import MAX_ID
 from webapp import checkpointing, config, observability
@@ -30,11 +30,6 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
-# Opening a case claims it: these GETs write, so on SQLite they take the write lock up front
-# (a read transaction that later writes fails at once when another writer is waiting).
-CLAIMING_READS = {"review.next_case", "review.case"}
-
-
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the Countersign app."""
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
@@ -47,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.instance_secret_key(app.instance_path)
+    permissions.configure_pseudonyms(app.config["SECRET_KEY"])
     engines = {"default": {"url": config.database_url(app.config["DATABASE_URL"]), "pool_pre_ping": True}}
     if app.config.get("ANALYTICS_DATABASE_URL"):
         # A read replica for the analytics pages and exports (see analytics_session).
@@ -113,7 +109,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     @app.before_request
     def _before() -> None:
-        writes = request.method not in ("GET", "HEAD", "OPTIONS") or request.endpoint in CLAIMING_READS
+        writes = request.method not in ("GET", "HEAD", "OPTIONS")  # a GET never writes
         sqlite_write_intent.set(writes)
         g.user = None
         experiments.remember_running_experiments(db.session)
@@ -123,6 +119,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             load_session_user()
 
     app.teardown_appcontext(close_analytics_session)
+
+    @app.template_global()
+    def person_name(person: Any) -> str | None:
+        """A person as the signed-in user may see them: their name, or their pseudonym."""
+        return permissions.person_name(g.user, person)
 
     @app.teardown_request
     def _after(_exc: BaseException | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from feedback import services
-from tests.factories import PASSWORD, make_case, make_user
+from tests.factories import PASSWORD, make_case, make_owner
 
 pytestmark = pytest.mark.browser
 
@@ -32,7 +32,7 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
         services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, **extra)
     make_case(session, 100)
     make_case(session, 101)
-    make_user(session, "model_owner", email="owner@example.test", name="Omar")
+    make_owner(session, email="owner@example.test", name="Omar")
 
     owner = browser.new_context().new_page()
     owner.errors = []

@@ -70,3 +70,13 @@ def test_the_seeded_poor_segment_is_the_top_backlog_item_and_stays_one(seeded):
         assert session.scalar(select(func.count()).select_from(BacklogItem)) == before
         again = backlog.ranked(session, backlog.BacklogFilter("claims_triage"))
         assert [i.id for i in again][:1] == [items[0].id]
+
+
+def test_the_demo_model_owner_owns_both_models_and_nobody_else_does(seeded):
+    from feedback.models import Model, ModelOwner, User
+
+    with Session(seeded) as session:
+        owned = session.execute(
+            select(Model.key, User.email).join(ModelOwner, ModelOwner.model_id == Model.id).join(User)
+        ).all()
+    assert sorted(owned) == [("claims_triage", "owner@countersign.test"), ("fraud_alert", "owner@countersign.test")]

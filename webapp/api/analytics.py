@@ -94,6 +94,7 @@ def overrides_by() -> ResponseReturnValue:
         analytics_session(),
         by=request.args.get("by", "model_version"),
         version=request.args.get("version") or None,
+        viewer=g.user,  # reviewers by name for admins, else by pseudonym
         **_period(),
     )
     return {
@@ -156,7 +157,8 @@ def action_matrix() -> ResponseReturnValue:
 def accuracy_by() -> ResponseReturnValue:
     """Accuracy rows."""
     _require(OVERRIDE_ROLES)
-    frame = override_reports.who_was_right(analytics_session(), by=request.args.get("by", "model_version"), **_period())
+    by = request.args.get("by", "model_version")
+    frame = override_reports.who_was_right(analytics_session(), by=by, viewer=g.user, **_period())
     return {"rows": records(frame)}
 
 
@@ -186,7 +188,7 @@ def control_chart() -> ResponseReturnValue:
 def reviewer_rows() -> ResponseReturnValue:
     """Reviewer rows."""
     _require(OVERRIDE_ROLES)
-    return {"rows": records(override_reports.reviewers(analytics_session(), **_period()))}
+    return {"rows": records(override_reports.reviewers(analytics_session(), viewer=g.user, **_period()))}
 
 
 @bp.get("/alerts")

@@ -35,7 +35,7 @@ def list_exceptions() -> ResponseReturnValue:
         site=args.get("site") or None,
     )
     limit = min(max(args.get("limit", 100, type=int), 1), 1000)
-    return {"items": [exception_out(e) for e in queries.exception_list(db.session, flt, limit=limit)]}
+    return {"items": [exception_out(e, g.user) for e in queries.exception_list(db.session, flt, limit=limit)]}
 
 
 @bp.post("/exceptions/<int:exception_id>/resolve")
@@ -60,4 +60,4 @@ def resolve(exception_id: int) -> ResponseReturnValue:
     exc = exception_handling.resolve_exception(
         db.session, exception_id=exception_id, by=g.user, final_action=spec.final_action, note=spec.note
     )
-    return exception_out(exc)
+    return exception_out(exc, g.user)

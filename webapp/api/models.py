@@ -6,7 +6,7 @@ from flask import g
 from flask.typing import ResponseReturnValue
 
 from feedback import queries, services
-from feedback.schemas import ErrorOut, ModelIn, ModelListOut, ModelOut, ModelVersionIn
+from feedback.schemas import ErrorOut, ModelIn, ModelListOut, ModelOut, ModelOwnersIn, ModelOwnersOut, ModelVersionIn
 from feedback.validation import parse
 from webapp.api import bp, json_body
 from webapp.api.openapi import documented
@@ -64,3 +64,25 @@ def create_version(key: str) -> ResponseReturnValue:
     services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
     db.session.expire_all()
     return model_out(services.get_model(db.session, key)), 201
+
+
+@bp.put("/models/<key>/owners")
+@documented(
+    "put",
+    "/api/v1/models/{key}/owners",
+    "Replace a model's owners (admins only; audited). Only its owners and admins may change a model.",
+    body=ModelOwnersIn,
+    path_params={"key": "key"},
+    responses={
+        200: ("the model's owners now", ModelOwnersOut),
+        403: ("only admins assign owners", ErrorOut),
+        404: ("unknown model", ErrorOut),
+        422: ("not an active model owner", ErrorOut),
+    },
+)
+def set_model_owners(key: str) -> ResponseReturnValue:
+    """Replace a model's owners."""
+    services.require_role(g.user, ("admin",), "assign model owners")  # before reading the body
+    spec = parse(ModelOwnersIn, json_body())
+    owners = services.set_model_owners(db.session, g.user, model_key=key, owner_emails=spec.owners)
+    return ModelOwnersOut(model=key, owners=[o.email for o in owners]).model_dump(mode="json")

@@ -62,7 +62,7 @@ def get_recommendation(recommendation_id: int) -> ResponseReturnValue:
     rec = queries.case_detail(db.session, recommendation_id)
     if rec is None:
         not_found(f"recommendation {recommendation_id}")
-    return recommendation_out(rec)
+    return recommendation_out(rec, g.user)
 
 
 @bp.post("/recommendations/<int:recommendation_id>/decision")
@@ -94,4 +94,4 @@ def decide(recommendation_id: int) -> ResponseReturnValue:
         note=spec.note,
         channel="api",
     )
-    return decision_out(decision).model_dump(mode="json"), 201
+    return decision_out(decision, g.user).model_dump(mode="json"), 201

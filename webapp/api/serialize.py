@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from feedback.models import Decision, DecisionException, Model, Recommendation
+from feedback import permissions
+from feedback.models import Decision, DecisionException, Model, Recommendation, User
 from feedback.schemas import DecisionOut, ExceptionOut, ModelOut, ModelVersionOut, ReasonCodeOut, RecommendationOut
 
 
@@ -24,12 +25,12 @@ def model_out(model: Model) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-def decision_out(decision: Decision) -> DecisionOut:
-    """A decision."""
+def decision_out(decision: Decision, viewer: User) -> DecisionOut:
+    """A decision; the reviewer's e-mail for admins (and the reviewer), else their pseudonym."""
     return DecisionOut(
         id=decision.id,
         recommendation_id=decision.recommendation_id,
-        reviewer=decision.reviewer.email,
+        reviewer=permissions.person_email(viewer, decision.reviewer) or "",
         action=decision.action,
         final_action=decision.final_action,
         reason_code=decision.reason_code,
@@ -41,8 +42,8 @@ def decision_out(decision: Decision) -> DecisionOut:
     )
 
 
-def recommendation_out(rec: Recommendation) -> dict[str, Any]:
-    """A recommendation with its decision if any."""
+def recommendation_out(rec: Recommendation, viewer: User) -> dict[str, Any]:
+    """A recommendation with its decision if any, people shown as the viewer may see them."""
     return RecommendationOut(
         id=rec.id,
         model=rec.model.key,
@@ -58,14 +59,14 @@ def recommendation_out(rec: Recommendation) -> dict[str, Any]:
         status=rec.status,
         created_at=rec.created_at,
         due_at=rec.due_at,
-        claimed_by=rec.claimed_by.email if rec.claimed_by else None,
+        claimed_by=permissions.person_email(viewer, rec.claimed_by),
         claim_expires_at=rec.claim_expires_at,
-        decision=decision_out(rec.decision) if rec.decision else None,
+        decision=decision_out(rec.decision, viewer) if rec.decision else None,
     ).model_dump(mode="json")
 
 
-def exception_out(exc: DecisionException) -> dict[str, object]:
-    """An exception as the API shows it."""
+def exception_out(exc: DecisionException, viewer: User) -> dict[str, object]:
+    """An exception as the API shows it (handlers see each other's e-mails to hand work over)."""
     return ExceptionOut(
         id=exc.id,
         recommendation_id=exc.recommendation_id,
@@ -78,7 +79,7 @@ def exception_out(exc: DecisionException) -> dict[str, object]:
         status=exc.status,
         opened_at=exc.opened_at,
         sla_due_at=exc.sla_due_at,
-        assignee=exc.assignee.email if exc.assignee else None,
+        assignee=permissions.person_email(viewer, exc.assignee),
         resolved_at=exc.resolved_at,
         resolution_action=exc.resolution_action,
         resolution_note=exc.resolution_note,

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback import exception_handling, queries, services
-from feedback.errors import FeedbackError, NotFound, ValidationFailed
+from feedback import exception_handling, permissions, queries, services
+from feedback.errors import FeedbackError, NotFound, PermissionDenied, ValidationFailed
 from feedback.models import DEFAULT_SLA_HOURS, EXCEPTION_KINDS, SEVERITIES, STAGES, ModelVersion
 from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
 from feedback.validation import parse
@@ -39,10 +39,26 @@ def parse_reason_codes(text: str) -> list[dict[str, str]]:
     return reasons
 
 
+def _ownership_context() -> dict[str, Any]:
+    """The models, who owns each, which ones this user may change, and (for admins) who could own them."""
+    models = queries.models_with_versions(db.session)
+    if g.user.role == "admin":
+        editable = {m.id for m in models}
+    else:
+        editable = permissions.owned_model_ids(db.session, g.user) if g.user.role == "model_owner" else set()
+    candidates = queries.active_users(db.session, "model_owner") if g.user.role == "admin" else []
+    return {
+        "models": models,
+        "owners": queries.model_owners(db.session),
+        "editable": editable,
+        "owner_candidates": candidates,
+    }
+
+
 def render_models(status: int = 200, **extra: Any) -> tuple[str, int]:
     """The registry page, or its list block for htmx."""
     context: dict[str, Any] = {
-        "models": queries.models_with_versions(db.session),
+        **_ownership_context(),
         "stages": STAGES,
         "can_edit": g.user.role in services.MODEL_ADMIN_ROLES,
         "problem": None,
@@ -91,7 +107,7 @@ def register_model() -> Response | tuple[str, int]:
 def _form_context(**extra: Any) -> dict[str, Any]:
     """Context for re-rendering the registration form with errors."""
     return {
-        "models": queries.models_with_versions(db.session),
+        **_ownership_context(),
         "stages": STAGES,
         "can_edit": True,
         "version_problem": {},
@@ -110,10 +126,30 @@ def add_version(key: str) -> Response | tuple[str, int]:
         services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
     except NotFound:
         abort(404)
+    except PermissionDenied:
+        raise  # 403, never a form error
     except FeedbackError as exc:
         message = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
         return render_models(422, version_problem={key: message})
     return redirect(url_for("admin.models"))
+
+
+@bp.post("/models/<key>/owners")
+@login_required(("admin",))
+def set_owners(key: str) -> Response | tuple[str, int]:
+    """Replace a model's owners (admins only)."""
+    try:
+        owners = services.set_model_owners(
+            db.session, g.user, model_key=key, owner_emails=request.form.getlist("owner")
+        )
+    except NotFound:
+        abort(404)
+    except ValidationFailed as exc:
+        return render_models(422, version_problem={key: exc.fields.get("owners", exc.message)})
+    names = ", ".join(o.name for o in owners) or "nobody"
+    if not is_htmx():
+        return redirect(url_for("admin.models"))
+    return render_models(notice=f"{key} is now owned by {names}.")
 
 
 @bp.post("/versions/<int:version_id>/stage")
@@ -136,7 +172,7 @@ def render_settings(key: str, status: int = 200, **extra: Any) -> tuple[str, int
         "severities": SEVERITIES,
         "defaults": DEFAULT_SLA_HOURS,
         "hours": {(k, s): h for (_, k, s), h in policies.items()},
-        "can_edit": g.user.role in exception_handling.SETTINGS_ROLES,
+        "can_edit": permissions.can_change_model(db.session, g.user, model.id),
         "notice": None,
         "problem": None,
         "fields": {},

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, g, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from feedback import backlog, services
+from feedback import backlog, permissions, services
 from feedback.errors import NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import BACKLOG_STATUSES, ModelVersion, User
@@ -44,7 +44,7 @@ def _list_context(key: str, **extra: Any) -> dict[str, Any]:
         "versions": db.session.scalars(select(ModelVersion.version).where(ModelVersion.model_id == model.id)).all(),
         "statuses": BACKLOG_STATUSES,
         "refreshed_at": backlog.refreshed_at(db.session, model.id),
-        "can_edit": g.user.role in EDIT,
+        "can_edit": permissions.can_change_model(db.session, g.user, model.id),
         "args": request.args,
         "notice": None,
         **extra,
@@ -147,8 +147,12 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
         "trend": records(frame),
         "cases": backlog.example_cases(db.session, item),
         "statuses": BACKLOG_STATUSES,
-        "owners": db.session.scalars(select(User).where(User.role.in_(EDIT), User.active.is_(True))).all(),
-        "can_edit": g.user.role in EDIT,
+        "owners": [
+            u
+            for u in db.session.scalars(select(User).where(User.role.in_(EDIT), User.active.is_(True)))
+            if permissions.can_change_model(db.session, u, item.model_id)
+        ],
+        "can_edit": permissions.can_change_model(db.session, g.user, item.model_id),
         "problem": None,
         "notice": None,
         **extra,

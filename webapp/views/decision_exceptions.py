@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, g, request, url_for
 
-from feedback import exception_handling, queries, reports
+from feedback import exception_handling, permissions, queries, reports
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.frames import records
@@ -100,7 +100,11 @@ def assign(exception_id: int) -> tuple[str, int]:
         abort(404)
     except (Conflict, ValidationFailed) as err:
         return render_detail(exception_id, err.status, problem=err.message)
-    notice = f"Assigned to {exc.assignee.name}." if exc.assignee else "Released: anyone can pick it up."
+    notice = (
+        f"Assigned to {permissions.person_name(g.user, exc.assignee)}."
+        if exc.assignee
+        else "Released: anyone can pick it up."
+    )
     return render_detail(exception_id, notice=notice)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from feedback import guardrails, override_queries, override_reports, services
-from feedback.errors import FeedbackError, NotFound
+from feedback import guardrails, override_queries, override_reports, permissions, services
+from feedback.errors import FeedbackError, NotFound, PermissionDenied
 from feedback.frames import records
 from feedback.models import GUARDRAIL_KINDS
 from webapp.auth import login_required
@@ -85,7 +85,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
         "chosen": chosen,
         "signals": int(report.chart[report.chart["version"] == chosen]["signal"].sum()) if chosen else 0,
         "kinds": GUARDRAIL_KINDS,
-        "can_edit": g.user.role in EDIT_ROLES,
+        "can_edit": permissions.can_change_model(db.session, g.user, report.model.id),
         "args": request.args,
         "notice": None,
         "problem": None,
@@ -115,7 +115,8 @@ def breakdown(key: str) -> tuple[str, int] | Response:
     """Override rates by a dimension, each group tested against the rest."""
     session = analytics_session()
     by = request.args.get("by", "site")
-    report = override_reports.breakdown(session, key, by, version=request.args.get("version") or None, **period())
+    version = request.args.get("version") or None
+    report = override_reports.breakdown(session, key, by, version=version, viewer=g.user, **period())
     rows = records(report.table)
     matrix = override_queries.action_matrix(session, report.window)
     if request.args.get("format") == "csv" and request.args.get("table") == "matrix":
@@ -147,7 +148,7 @@ def cases(key: str) -> tuple[str, int]:
     model, w = override_reports.model_window(session, key, version=request.args.get("version") or None, **period())
     by, cell = request.args.get("by", "site"), request.args.get("cell", "")
     everything = request.args.get("all") == "1"
-    found = override_queries.cases_behind(session, w, by, cell, overrides_only=not everything)
+    found = override_queries.cases_behind(session, w, by, cell, overrides_only=not everything, viewer=g.user)
     return render_page_or_block(
         "overrides/cases.html",
         "cases_body",
@@ -166,8 +167,8 @@ def right(key: str) -> tuple[str, int] | Response:
     """Who was right when people and the AI disagreed, and how fast each reviewer decides."""
     session = analytics_session()
     by = request.args.get("by", "reason_code")
-    accuracy = override_reports.who_was_right(session, key, by, **period())
-    speed = override_reports.reviewers(session, key, **period())
+    accuracy = override_reports.who_was_right(session, key, by, viewer=g.user, **period())
+    speed = override_reports.reviewers(session, key, viewer=g.user, **period())
     if request.args.get("format") == "csv":
         frame = speed if request.args.get("table") == "reviewers" else accuracy
         name = "reviewer-speed" if request.args.get("table") == "reviewers" else f"who-was-right-by-{by}"
@@ -209,6 +210,8 @@ def add_guardrail(key: str) -> tuple[str, int]:
         )
     except NotFound:
         abort(404)
+    except PermissionDenied:
+        raise  # 403, never a form error
     except FeedbackError as exc:
         detail = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
         return render_overview(key, 422, problem=f"The guardrail was not added: {detail}.")
@@ -234,6 +237,8 @@ def resume(key: str, version_id: int) -> tuple[str, int]:
         version = guardrails.resume_version(db.session, services.actor_of(g.user), version_id=version_id)
     except NotFound:
         abort(404)
+    except PermissionDenied:
+        raise  # 403, never a form error
     except FeedbackError as exc:
         return render_overview(key, 422, problem=exc.message)
     return render_overview(

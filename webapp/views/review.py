@@ -38,6 +38,9 @@ def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) ->
         "fields": {},
         "form": {},
         "holder": None,
+        "claim_next": False,
+        "claimable": False,
+        "auto_claim": False,
     }
     context.update(extra)
     # A running experiment may hide the AI from this reviewer for this case.
@@ -47,28 +50,84 @@ def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) ->
     return render_page_or_block("review/case.html", "review_panel", status=status, **context)
 
 
+def opened_from_our_pages() -> bool:
+    """Whether the browser says this page was opened from one of Countersign's own pages.
+
+    Fetch Metadata: a link on another site (or an old browser that sends nothing) never
+    claims a case by itself; the reviewer presses "Review this case" instead.
+    """
+    return request.headers.get("Sec-Fetch-Site") == "same-origin"
+
+
+def holds_claim(rec: Recommendation, user_id: int) -> bool:
+    """Whether this user holds a live claim on the open case."""
+    live = rec.claim_expires_at is not None and rec.claim_expires_at > utcnow()
+    return rec.status == "open" and rec.claimed_by_id == user_id and live
+
+
 @bp.get("/next")
 @login_required(services.DECIDING_ROLES)
-def next_case() -> Response | tuple[str, int]:
+def next_case() -> tuple[str, int]:
+    """A page that takes the next free case by POST (at once when opened from our own pages)."""
+    return render_panel(None, claim_next=True, auto_claim=opened_from_our_pages())
+
+
+@bp.post("/next")
+@login_required(services.DECIDING_ROLES)
+def claim_next() -> Response | tuple[str, int]:
     """Claim the most urgent free case and open it."""
     flt = queue_filter()
     rec = services.claim_next(db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site)
-    if rec is None:
-        return render_panel(None)
-    return redirect(url_for("review.case", recommendation_id=rec.id, **filter_args()))
+    if not is_htmx():
+        if rec is None:
+            return render_panel(None)
+        return redirect(url_for("review.case", recommendation_id=rec.id, **filter_args()))
+    return _panel_at(rec)
+
+
+def _panel_at(rec: Recommendation | None, **extra: Any) -> Response:
+    """The panel for htmx, with the address bar moved to the case it shows."""
+    body, status = render_panel(rec, **extra)
+    response = Response(body, status, mimetype="text/html")
+    response.headers["HX-Push-Url"] = (
+        url_for("review.case", recommendation_id=rec.id, **filter_args())
+        if rec
+        else url_for("review.next_case", **filter_args())
+    )
+    return response
 
 
 @bp.get("/<int:recommendation_id>")
 @login_required(services.DECIDING_ROLES)
-def case(recommendation_id: int) -> tuple[str, int]:
-    """Open a case: claim it, or show who holds it or how it was decided."""
+def case(recommendation_id: int) -> Response | tuple[str, int]:
+    """Show a case; reading never claims it (the claim is a POST, sent at once from our own pages)."""
+    rec = queries.case_detail(db.session, recommendation_id)
+    if rec is None:
+        abort(404)
+    if rec.status != "open" or holds_claim(rec, g.user.id):
+        body, status = render_panel(rec)
+    elif rec.claimed_by_id is not None and rec.claim_expires_at is not None and rec.claim_expires_at > utcnow():
+        body, status = render_panel(rec, holder=services.claimed_message(rec, g.user))
+    else:
+        body, status = render_panel(rec, claimable=True, auto_claim=opened_from_our_pages())
+    response = Response(body, status, mimetype="text/html")
+    response.vary.add("Sec-Fetch-Site")
+    return response
+
+
+@bp.post("/<int:recommendation_id>")
+@login_required(services.DECIDING_ROLES)
+def claim(recommendation_id: int) -> Response | tuple[str, int]:
+    """Claim the case and show it ready to countersign, or say who holds it or how it was decided."""
     try:
         rec = services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     except NotFound:
         abort(404)
     except (ClaimedByOther, AlreadyDecided) as exc:
         holder = exc.message if isinstance(exc, ClaimedByOther) else None
-        return render_panel(queries.case_detail(db.session, recommendation_id), holder=holder)
+        return render_panel(queries.case_detail(db.session, recommendation_id), 409, holder=holder)
+    if not is_htmx():
+        return redirect(url_for("review.case", recommendation_id=rec.id, **filter_args()))
     return render_panel(rec)
 
 
@@ -111,14 +170,7 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             else url_for("queue.index", **filter_args())
         )
         return redirect(target)
-    body, status = render_panel(nxt, notice=notice)
-    response = Response(body, status, mimetype="text/html")
-    response.headers["HX-Push-Url"] = (
-        url_for("review.case", recommendation_id=nxt.id, **filter_args())
-        if nxt
-        else url_for("review.next_case", **filter_args())
-    )
-    return response
+    return _panel_at(nxt, notice=notice)
 
 
 @bp.post("/<int:recommendation_id>/claim")

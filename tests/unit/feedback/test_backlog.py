@@ -13,7 +13,7 @@ from feedback import backlog, services
 from feedback.errors import PermissionDenied, ValidationFailed
 from feedback.models import AuditEvent, BacklogItem, ModelVersion
 from feedback.schemas import ModelVersionIn, RecommendationIn
-from tests.factories import TEST_ACTOR, make_model, make_user, payload
+from tests.factories import TEST_ACTOR, make_model, make_owner, make_user, payload
 
 
 def decide_many(session, reviewer, version, n, start, override_rate):
@@ -70,7 +70,7 @@ def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
 
 def test_verified_needs_a_newer_version_that_is_significantly_better(session, planted):
     backlog.refresh(session, TEST_ACTOR, "claims")
-    owner = make_user(session, "model_owner")
+    owner = make_owner(session)
     item = backlog.ranked(session, backlog.BacklogFilter("claims"))[0]
     with pytest.raises(ValidationFailed) as err:
         backlog.update_item(session, owner, item.id, status="verified")

@@ -12,7 +12,7 @@ from feedback.db import utcnow
 from feedback.errors import ValidationFailed
 from feedback.models import Alert, AuditEvent, Decision, ModelVersion
 from feedback.schemas import OutcomeIn
-from tests.factories import TEST_ACTOR, make_case, make_model, make_user
+from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def test_override_rate_guardrail_trips_once_pauses_and_resumes(session, version)
     assert decision.ai_shown is False
     guardrails.evaluate(session, [version.id], force=True)
     assert session.scalar(select(func.count()).select_from(Alert)) == 1
-    owner = make_user(session, "model_owner")
+    owner = make_owner(session)
     resumed = guardrails.resume_version(session, services.actor_of(owner), version_id=version.id)
     assert resumed.stage == "production"
     session.refresh(alert)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from feedback import services
+from feedback import permissions, services
 from feedback.db import utcnow
 from feedback.errors import AlreadyDecided, ClaimedByOther, Conflict, PermissionDenied, ValidationFailed
 from feedback.models import AuditEvent, Decision, ModelVersion
@@ -71,7 +71,9 @@ def test_claims_block_others_until_they_expire(session, world):
     services.claim_case(session, recommendation_id=rec.id, reviewer=ann)
     with pytest.raises(ClaimedByOther) as err:
         services.claim_case(session, recommendation_id=rec.id, reviewer=bob)
-    assert "Ann is working on case EXT-1" in err.value.message
+    # Bob, a fellow reviewer, is told who by pseudonym only.
+    assert f"{permissions.pseudonym(ann.id)} is working on case EXT-1" in err.value.message
+    assert "Ann" not in err.value.message
     with pytest.raises(ClaimedByOther):
         services.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
     later = utcnow() + timedelta(minutes=services.CLAIM_MINUTES + 1)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from feedback import backlog
 from feedback.models import Decision, Recommendation, User, WebhookDelivery
-from tests.factories import TEST_ACTOR, login, make_model, make_user, token_for
+from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user, token_for
 from tests.unit.feedback.test_backlog import decide_many
 
 
@@ -38,7 +38,7 @@ def mined(session):
 
 
 def test_backlog_api_lists_and_patches(app, client, session, mined):
-    owner = make_user(session, "model_owner", email="omar@example.test")
+    owner = make_owner(session, email="omar@example.test")
     auth = token_for(app, session, owner)
     reviewer = token_for(app, session, make_user(session))
     assert client.get("/api/v1/backlog?model=claims", headers=reviewer).status_code == 403
@@ -152,7 +152,7 @@ def test_ui_export_runs_in_the_background_with_progress(client, session, mined):
 
 
 def test_backlog_pages_triage_inline(client, session, mined):
-    login(client, make_user(session, "model_owner"))
+    login(client, make_owner(session))
     page = client.get("/models/claims/backlog")
     assert page.status_code == 200 and str(markupsafe.escape(mined.title)) in page.text
     row = client.post(
@@ -207,7 +207,7 @@ def test_webhooks_are_signed_retried_and_logged(app, client, session):
         session.rollback()
         secret = session.scalars(select(webhooks.Webhook)).one().secret
         assert secret in made.text  # shown once to the admin
-        owner = token_for(app, session, make_user(session, "model_owner"))
+        owner = token_for(app, session, make_owner(session))
         created = client.post("/api/v1/models/claims/versions", json={"version": "v2", "stage": "pilot"}, headers=owner)
         assert created.status_code in (200, 201)
         deadline = time.monotonic() + 15

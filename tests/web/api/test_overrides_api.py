@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from feedback import outcomes, rollup, services
+from feedback import outcomes, permissions, rollup, services
 from feedback.db import utcnow
 from feedback.models import Decision, ModelVersion, Recommendation, User
 from feedback.schemas import ModelVersionIn, OutcomeIn, RecommendationIn
@@ -95,7 +95,7 @@ def raw(session) -> pd.DataFrame:
             Recommendation.segment,
             Recommendation.confidence,
             Recommendation.recommended_action,
-            User.name.label("reviewer"),
+            Decision.reviewer_id.label("reviewer"),
             Recommendation.id.label("rec_id"),
         )
         .join(Recommendation, Recommendation.id == Decision.recommendation_id)
@@ -119,6 +119,8 @@ def raw(session) -> pd.DataFrame:
             "rec_id",
         ],
     )
+    # The analyst asking sees reviewers by pseudonym only.
+    frame["reviewer"] = frame["reviewer"].map(permissions.pseudonym)
     frame["decided_at"] = pd.to_datetime(frame["decided_at"], utc=True)
     start = pd.Timestamp(utcnow().date() - timedelta(days=29), tz="UTC")
     frame = frame[(frame["decided_at"] >= start) & frame["ai_shown"]]

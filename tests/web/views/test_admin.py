@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from feedback.models import Model, ModelVersion
-from tests.factories import login, make_model, make_user
+from tests.factories import login, make_model, make_owner, make_user
 
 
 def test_register_model_from_form(session, client, htmx_client):
@@ -43,7 +43,7 @@ def test_invalid_model_form_names_fields(session, htmx_client):
 
 def test_add_version_and_change_stage(session, client, htmx_client):
     make_model(session)
-    owner = make_user(session, "model_owner")
+    owner = make_owner(session)
     login(client, owner)
     login(htmx_client, owner)
     assert client.post("/admin/models/claims/versions", data={"version": "v2", "stage": "shadow"}).status_code == 302

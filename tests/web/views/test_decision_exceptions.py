@@ -13,7 +13,7 @@ from sqlalchemy import select
 from feedback import exception_handling
 from feedback.models import DecisionException, ModelVersion, SlaPolicy
 from feedback.schemas import VersionRulesIn
-from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user, token_for
+from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user, token_for
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_dashboard_table_chart_and_csv_agree_with_the_api(handler, app, session,
 
 def test_settings_save_sla_and_rules(session, client, htmx_client):
     make_model(session)
-    owner = make_user(session, "model_owner")
+    owner = make_owner(session)
     login(htmx_client, owner)
     page = htmx_client.get("/admin/models/claims/settings")
     assert page.status_code == 200 and 'name="policy.high"' in page.text

@@ -72,7 +72,7 @@ def test_analyst_creates_and_starts_an_ab_test_and_control_cases_hide_the_ai(cli
         rec = make_case(session, n)
         rec_id = rec.id
         session.rollback()  # end the read snapshot before the request writes
-        page = client.get(f"/review/{rec_id}")
+        page = client.post(f"/review/{rec_id}", follow_redirects=True)
         arm = experiments.hashed_arm(salt, str(rec_id), 0.5)
         seen.add(arm)
         if arm == "control":

@@ -10,9 +10,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from feedback import guardrails, services
-from feedback.models import Guardrail, ModelVersion
-from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user
+from feedback import guardrails, permissions, services
+from feedback.models import Guardrail, ModelVersion, User
+from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def owner(session, client, htmx_client):
             )
         else:
             services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
-    user = make_user(session, "model_owner")
+    user = make_owner(session)
     login(client, user)
     login(htmx_client, user)
     return user
@@ -77,10 +77,14 @@ def test_breakdown_drill_down_and_segment(owner, client):
     assert bad.status_code == 422 and "must be one of" in bad.text
 
 
-def test_who_was_right_page(owner, client):
+def test_who_was_right_page(owner, client, session):
     page = client.get("/models/claims/right?by=reviewer")
-    assert page.status_code == 200 and "Rita" in page.text and 'id="reviewer-table"' in page.text
-    assert client.get("/models/claims/right?format=csv&table=reviewers").mimetype == "text/csv"
+    rita = permissions.pseudonym(session.scalar(select(User.id).where(User.name == "Rita")))
+    # A model owner sees reviewers by pseudonym, in the page and in its CSV.
+    assert page.status_code == 200 and rita in page.text and 'id="reviewer-table"' in page.text
+    assert "Rita" not in page.text
+    csv = client.get("/models/claims/right?format=csv&table=reviewers")
+    assert csv.mimetype == "text/csv" and rita in csv.text and "Rita" not in csv.text
 
 
 def test_guardrail_form_and_resume_over_htmx(owner, session, htmx_client):

@@ -7,8 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from feedback.models import Decision
-from tests.factories import login, make_case, make_model, make_user
+from feedback import permissions
+from feedback.models import Decision, Recommendation
+from tests.factories import PASSWORD, login, make_case, make_model, make_user
 
 
 @pytest.fixture
@@ -54,20 +55,24 @@ def test_queue_page_and_fragment(reviewer, client, htmx_client):
 
 
 def test_open_case_claims_it_and_others_see_who(reviewer, session, client, app):
-    page = client.get("/review/next", follow_redirects=True)
+    page = client.post("/review/next", follow_redirects=True)
     assert page.status_code == 200
     rec_id = case_id(page.text)
     assert "AI recommends" in page.text and "Routine claim" in page.text
+    assert "You reviewing" in client.get("/queue").text
     other = app.test_client()
     login(other, make_user(session, name="Otto"))
     seen = other.get(f"/review/{rec_id}")
-    assert seen.status_code == 200 and "Rita is working on case" in seen.text
+    # A fellow reviewer sees Rita's pseudonym, never her name.
+    rita = permissions.pseudonym(reviewer.id)
+    assert seen.status_code == 200 and f"{rita} is working on case" in seen.text and "Rita" not in seen.text
     assert "data-case-id" not in seen.text  # no decision controls for a case someone else holds
-    assert "Rita reviewing" in other.get("/queue").text
+    queue = other.get("/queue").text
+    assert f"{rita} reviewing" in queue and "Rita" not in queue
 
 
 def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_client, session):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept"})
     assert response.status_code == 200
     assert "<html" not in response.text and 'id="review-panel"' in response.text
@@ -78,7 +83,7 @@ def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_clie
 
 
 def test_invalid_override_rerenders_panel_with_422(reviewer, client, htmx_client):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "override", "final_action": "deny"})
     assert response.status_code == 422
     assert "an override needs a reason code" in response.text
@@ -87,7 +92,7 @@ def test_invalid_override_rerenders_panel_with_422(reviewer, client, htmx_client
 
 
 def test_losing_a_race_gives_a_clear_409(reviewer, client, htmx_client, session):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept"})
     again = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "x"})
     assert again.status_code == 409
@@ -96,15 +101,15 @@ def test_losing_a_race_gives_a_clear_409(reviewer, client, htmx_client, session)
 
 
 def test_non_htmx_decision_redirects_to_next_case(reviewer, client):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     response = client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "needs a senior"})
     assert response.status_code == 302 and re.match(r"^/review/\d+$", response.location)
 
 
 def test_release_returns_case_to_queue(reviewer, client, session):
-    rec_id = case_id(client.get("/review/next", follow_redirects=True).text)
+    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
     assert client.post(f"/review/{rec_id}/release").status_code == 302
-    assert "Rita reviewing" not in client.get("/queue").text
+    assert "You reviewing" not in client.get("/queue").text
 
 
 def test_explanation_text_is_escaped(session, client):
@@ -118,7 +123,7 @@ def test_explanation_text_is_escaped(session, client):
         },
     )
     login(client, make_user(session))
-    page = client.get("/review/next", follow_redirects=True).text
+    page = client.post("/review/next", follow_redirects=True).text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "<b>v</b>" not in page
 
@@ -161,3 +166,51 @@ def test_csrf_is_enforced_on_forms_and_htmx(app, session):
         headers={"HX-Request": "true", "X-CSRFToken": header_token},
     )
     assert accepted.status_code == 200, accepted.text
+
+
+def test_opening_a_case_never_claims_it_and_only_our_own_pages_claim_at_once(reviewer, session, client, htmx_client):
+    rec_id = session.scalar(select(Recommendation.id).order_by(Recommendation.id))
+    for site in ("cross-site", "same-site", "none", None):
+        headers = {"Sec-Fetch-Site": site} if site else {}
+        page = client.get(f"/review/{rec_id}", headers=headers)
+        assert page.status_code == 200 and 'id="claim-button"' in page.text and "data-case-id" not in page.text
+        assert 'hx-trigger="load, submit"' not in page.text and "Sec-Fetch-Site" in page.headers["Vary"]
+    ours = client.get(f"/review/{rec_id}", headers={"Sec-Fetch-Site": "same-origin"}).text
+    assert 'hx-trigger="load, submit"' in ours and f'hx-post="/review/{rec_id}"' in ours
+    session.rollback()
+    assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec_id)) is None
+    claimed = htmx_client.post(f"/review/{rec_id}")
+    assert claimed.status_code == 200 and case_id(claimed.text) == rec_id and "<html" not in claimed.text
+    session.rollback()
+    assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec_id)) == reviewer.id
+    # Now the reviewer holds it, the plain page shows the decision controls straight away.
+    assert case_id(client.get(f"/review/{rec_id}").text) == rec_id
+
+
+def test_the_next_case_page_takes_a_case_only_by_post(reviewer, session, client, htmx_client):
+    page = client.get("/review/next", headers={"Sec-Fetch-Site": "same-origin"})
+    assert page.status_code == 200 and "Take the next free case" in page.text and "data-case-id" not in page.text
+    session.rollback()
+    assert session.scalar(select(func.count()).where(Recommendation.claimed_by_id.is_not(None))) == 0
+    taken = htmx_client.post("/review/next")
+    rec_id = case_id(taken.text)
+    assert taken.headers["HX-Push-Url"] == f"/review/{rec_id}"
+
+
+def test_claiming_needs_the_csrf_token(app, session):
+    app.config["WTF_CSRF_ENABLED"] = True
+    make_model(session)
+    rec = make_case(session)
+    user = make_user(session)
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token})
+    page = client.get(f"/review/{rec.id}").text
+    form_token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post(f"/review/{rec.id}").status_code == 400
+    assert client.post("/review/next").status_code == 400
+    session.rollback()
+    assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec.id)) is None
+    assert client.post(f"/review/{rec.id}", data={"csrf_token": form_token}).status_code == 302
+    session.rollback()
+    assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec.id)) == user.id

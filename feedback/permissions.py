@@ -1,0 +1,126 @@
+"""Who may see whom, and who may change which model: the rules every service and page asks.
+
+Identities. People's names and e-mails, as the deciding reviewer, claimer, escalator, assignee
+or resolver of a case, are personal data: only admins see them, as exports already do. Everyone
+else sees a stable pseudonym ("Reviewer 7KQ2M9"), the same on every page, API answer and CSV,
+so reports can still be compared without naming anyone. A person always sees their own name.
+Exception handlers also see the names of the people who can take an exception (other handlers
+and admins): assigning work to a colleague needs to know who they are.
+
+Models. An admin assigns owners to each model. A model owner changes only the models they own
+(stages, versions, guardrails and alerts, exception rules and SLAs, backlog triage); admins
+change every model; analysts and everyone else only read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from feedback.audit import Actor
+from feedback.errors import PermissionDenied
+from feedback.models import ModelOwner, User
+
+# Roles whose holders handle exceptions (and so may be assigned one).
+HANDLER_ROLES = ("exception_handler", "admin")
+# Roles that may change a model they own, or (admin) any model.
+MODEL_EDIT_ROLES = ("model_owner", "admin")
+
+# Until the app sets the key (create_app does, from SECRET_KEY), a random one: pseudonyms are
+# then unstable across processes, but never computable by someone who knows only the user ids.
+_key = secrets.token_bytes(32)
+
+
+def configure_pseudonyms(secret: str | bytes) -> None:
+    """Derive the pseudonym key from the app's secret, so every host shows the same pseudonyms."""
+    global _key
+    raw = secret.encode() if isinstance(secret, str) else secret
+    _key = hmac.new(raw, b"countersign pseudonyms", hashlib.sha256).digest()
+
+
+def pseudonym(user_id: int) -> str:
+    """The stable pseudonym of a person: a keyed hash of their id, so it cannot be reversed."""
+    digest = hmac.new(_key, f"user:{user_id}".encode(), hashlib.sha256).digest()
+    return "Reviewer " + base64.b32encode(digest[:5]).decode()[:6]
+
+
+def sees_identity(viewer: User, person_id: int, person_role: str) -> bool:
+    """Whether the viewer may see who this person is (see the module docstring)."""
+    if viewer.role == "admin" or viewer.id == person_id:
+        return True
+    return viewer.role == "exception_handler" and person_role in HANDLER_ROLES
+
+
+def label(viewer: User | None, person_id: int, name: str, role: str) -> str:
+    """The name if the viewer may see it, else the pseudonym (always the pseudonym for no viewer)."""
+    return name if viewer is not None and sees_identity(viewer, person_id, role) else pseudonym(person_id)
+
+
+def person_name(viewer: User | None, person: User | None) -> str | None:
+    """The person's name if the viewer may see it, else their pseudonym (None for nobody)."""
+    if person is None:
+        return None
+    return label(viewer, person.id, person.name, person.role)
+
+
+def labels(session: Session, viewer: User | None, ids: Iterable[int]) -> dict[int, str]:
+    """How the viewer sees each of these people (one query)."""
+    wanted = set(ids)
+    found = session.execute(select(User.id, User.name, User.role).where(User.id.in_(wanted))).all()
+    return {i: label(viewer, i, name, role) for i, name, role in found}
+
+
+def person_with_label(session: Session, viewer: User | None, shown: str, among: Select[Any]) -> int | None:
+    """The person (of the ids `among` selects) whom the viewer sees as `shown`, for drilling down a report."""
+    for person_id, text in labels(session, viewer, session.scalars(among)).items():
+        if text == shown:
+            return person_id
+    return None
+
+
+def person_email(viewer: User | None, person: User | None) -> str | None:
+    """The person's e-mail if the viewer may see it, else their pseudonym (None for nobody)."""
+    if person is None:
+        return None
+    return label(viewer, person.id, person.email, person.role)
+
+
+def owner_ids(session: Session, model_id: int) -> set[int]:
+    """The users who own a model."""
+    return set(session.scalars(select(ModelOwner.user_id).where(ModelOwner.model_id == model_id)))
+
+
+def owned_model_ids(session: Session, user: User) -> set[int]:
+    """The models a user owns."""
+    return set(session.scalars(select(ModelOwner.model_id).where(ModelOwner.user_id == user.id)))
+
+
+def can_change_model(session: Session, user: User, model_id: int) -> bool:
+    """Whether the user may change this model: an admin, or one of its owners."""
+    if user.role == "admin":
+        return True
+    return user.role == "model_owner" and user.id in owner_ids(session, model_id)
+
+
+def require_model_change(session: Session, who: User | Actor, model_id: int, doing: str) -> None:
+    """Raise PermissionDenied unless `who` may change this model.
+
+    `who` may be an audit actor: one without a user (the CLI, the demo, background jobs) acts
+    for the operator and may change anything; one with a user is checked as that user.
+    """
+    user = who if isinstance(who, User) else (session.get(User, who.id) if who.id is not None else None)
+    if user is None:
+        if isinstance(who, Actor) and who.id is None:
+            return
+        raise PermissionDenied(f"nobody may {doing}")
+    if user.role not in MODEL_EDIT_ROLES:
+        raise PermissionDenied(f"the {user.role} role may not {doing}")
+    if not can_change_model(session, user, model_id):
+        raise PermissionDenied(f"only this model's owners or an admin may {doing}")
