@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 from flask import Flask
-from sqlalchemy import select
 
-from feedback.db import Base
 from feedback.models import ROLES
+from tests.web.hostile.conftest import database_fingerprint
 from tests.web.test_access_matrix import QUERY, url_for_rule, world  # noqa: F401 - `world` is a fixture
-
-# Bookkeeping a read may touch without changing anything anyone acts on: when a token was last used.
-BOOKKEEPING = {"api_tokens.last_used_at"}
-
-
-def state_fingerprint(app: Flask) -> str:
-    """A digest of every row of every table (as tests/web/hostile's, less the bookkeeping columns)."""
-    from webapp.extensions import db
-
-    digest = hashlib.sha256()
-    with app.app_context(), db.engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            columns = [c for c in table.columns if f"{table.name}.{c.name}" not in BOOKKEEPING]
-            order = list(table.primary_key.columns) or columns
-            for row in conn.execute(select(*columns).order_by(*order)):
-                digest.update(repr((table.name, tuple(row))).encode())
-    return digest.hexdigest()
 
 
 def get_rules(app: Flask) -> list[tuple[str, str]]:
@@ -38,7 +18,7 @@ def get_rules(app: Flask) -> list[tuple[str, str]]:
 def test_every_get_route_as_every_role_writes_nothing(app: Flask, world):  # noqa: F811 - the fixture
     rules = get_rules(app)
     assert {"review.case", "review.next_case", "api.get_recommendation"} <= {endpoint for endpoint, _ in rules}
-    before = state_fingerprint(app)
+    before = database_fingerprint(app)
     changed = []
     for endpoint, rule in rules:
         url = url_for_rule(rule, world["ids"]) + QUERY.get(endpoint, "")
@@ -50,7 +30,7 @@ def test_every_get_route_as_every_role_writes_nothing(app: Flask, world):  # noq
             for extra in ({}, {"HX-Request": "true"}):  # the page and its fragment
                 with world["clients"][role].get(url, headers={**headers, **extra}) as response:
                     assert response.status_code < 500, f"GET {url} as {role}: {response.status_code}"
-            after = state_fingerprint(app)
+            after = database_fingerprint(app)
             if after != before:
                 changed.append(f"GET {url} as {role or 'anonymous'}")
                 before = after
@@ -59,7 +39,7 @@ def test_every_get_route_as_every_role_writes_nothing(app: Flask, world):  # noq
 
 def test_the_fingerprint_sees_a_claim(app: Flask, world):  # noqa: F811 - the fixture
     """The check above could fail: claiming a case (a POST) changes the fingerprint."""
-    before = state_fingerprint(app)
+    before = database_fingerprint(app)
     url = f"/review/{world['ids']['recommendation_id']}"
     assert world["clients"]["frontline"].post(url).status_code in (302, 409)
-    assert state_fingerprint(app) != before
+    assert database_fingerprint(app) != before
