@@ -30,7 +30,6 @@ class Aggregate:
     table: pd.DataFrame  # columns key, att, se (empty for simple)
     overall_att: float
     overall_se: float
-    influence: np.ndarray | None = field(default=None, repr=False)  # units × keys, for uniform bands
 
 
 @dataclass(frozen=True)
@@ -66,22 +65,12 @@ class AttGt:
     warnings: list[str] = field(default_factory=list)  # what was dropped, recoded or left out, and why
     _cache: dict[str, Aggregate] = field(default_factory=dict)
     _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _linear: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         """Number of units."""
         return len(self.cohort_of_unit)
-
-    def _se(self, inf: np.ndarray) -> float:
-        """Analytic standard error from a unit-level influence function."""
-        return float(np.sqrt(inf @ inf / self.n) / np.sqrt(self.n))
-
-    def _group_probabilities(self) -> dict[float, float]:
-        """P(G = g) for each treated cohort."""
-        cohorts, position = self._cohort_codes()
-        counts = np.bincount(position, minlength=len(cohorts)) / self.n
-        shares = dict(zip(cohorts.tolist(), counts.tolist(), strict=True))
-        return {float(g): shares[float(g)] for g in self.cells["cohort"].unique()}
 
     def _cohort_codes(self) -> tuple[np.ndarray, np.ndarray]:
         """The distinct cohorts and each unit's position among them (computed once, by hashing)."""
@@ -90,35 +79,64 @@ class AttGt:
             self._codes["codes"] = cohorts, np.searchsorted(cohorts, self.cohort_of_unit)
         return self._codes["codes"]
 
+    def _moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Q = Σ_i ψ_i ψ_i' over units (cells × cells) and each cell's influence summed by cohort (cells × cohorts).
+
+        Every aggregate's influence function is Σ_j c_j ψ_j plus a term constant within a cohort
+        (the estimated cohort shares), so its variance follows from Q and these sums alone: no
+        unit-length vector is built per aggregate.
+        """
+        if "moments" not in self._codes:
+            rows = self.influence.T  # cells × units
+            cohorts, position = self._cohort_codes()
+            if np.all(position[1:] >= position[:-1]):  # units in cohort order, as att_gt lays them out
+                starts = np.searchsorted(position, np.arange(len(cohorts)))
+                sums = np.add.reduceat(rows, starts, axis=1)
+            else:
+                sums = np.column_stack([rows[:, position == k].sum(axis=1) for k in range(len(cohorts))])
+            self._codes["moments"] = rows @ rows.T, sums
+        return self._codes["moments"]
+
+    def _se(self, c: np.ndarray, u: np.ndarray) -> float:
+        """Analytic standard error of the influence function Σ_j c_j ψ_j + u[cohort of the unit]."""
+        gram, sums = self._moments()
+        counts = np.bincount(self._cohort_codes()[1], minlength=len(u))
+        total = c @ gram @ c + 2 * c @ sums @ u + counts @ u**2
+        return float(np.sqrt(max(total, 0.0)) / self.n)
+
+    def _group_probabilities(self) -> dict[float, float]:
+        """P(G = g) for each treated cohort."""
+        cohorts, position = self._cohort_codes()
+        counts = np.bincount(position, minlength=len(cohorts)) / self.n
+        shares = dict(zip(cohorts.tolist(), counts.tolist(), strict=True))
+        return {float(g): shares[float(g)] for g in self.cells["cohort"].unique()}
+
     def _weight_influence(self, groups: np.ndarray, weights: np.ndarray, att: np.ndarray) -> np.ndarray:
-        """Influence of estimating the cohort-share weights, applied to `att` (did's wif @ att), per unit.
+        """Influence of estimating the cohort-share weights (did's wif @ att), as a value per cohort.
 
         With T = Σ weights and wa = Σ weights·att, did's two terms reduce to
-        (Σ_{k in G_i} att_k - #{k in G_i}·wa/T) / T: one lookup by each unit's cohort.
+        (Σ_{k in G_i} att_k - #{k in G_i}·wa/T) / T for a unit i: one value per cohort.
         """
         total = weights.sum()
-        weighted_att = weights @ att
-        cohorts, position = self._cohort_codes()
+        cohorts, _ = self._cohort_codes()
         per_cohort = np.zeros(len(cohorts))
-        at = np.searchsorted(cohorts, groups.astype(float))
-        np.add.at(per_cohort, at, att - weighted_att / total)
-        return (per_cohort / total)[position]
+        np.add.at(per_cohort, np.searchsorted(cohorts, groups.astype(float)), att - weights @ att / total)
+        return per_cohort / total
 
-    def _rows(self, which: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-        """Σ coefficient × influence function of the cells `which`, per unit."""
-        rows = self.influence.T  # cells × units, each cell contiguous
-        out = np.zeros(self.n)
-        for j, c in zip(which.tolist(), coefficients.tolist(), strict=True):
-            out += c * rows[j]
-        return out
-
-    def _weighted(self, which: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
-        """Weighted average of cells (weights estimated as group shares) and its influence function."""
+    def _weighted(self, which: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Weighted average of cells (weights estimated as group shares): estimate, cell coefficients, cohort term."""
         att = self.cells["att"].to_numpy()[which]
         share = weights / weights.sum()
-        inf = self._rows(which, share)
+        c = np.zeros(len(self.cells))
+        c[which] = share
         groups = self.cells["cohort"].to_numpy()[which]
-        return float(share @ att), inf + self._weight_influence(groups, weights, att)
+        return float(share @ att), c, self._weight_influence(groups, weights, att)
+
+    def _influence(self, kind: str) -> np.ndarray:
+        """Units × keys influence functions of an aggregation's per-key effects (for bootstrap bands)."""
+        self.aggregate(kind)
+        c, u = self._linear[kind]
+        return self.influence @ c + u[self._cohort_codes()[1]]
 
     def aggregate(self, kind: str) -> Aggregate:
         """Aggregate to `simple`, `group` (by cohort), `dynamic` (by event time) or `calendar` (by period).
@@ -146,60 +164,63 @@ class AttGt:
         probabilities = self._group_probabilities()
         return np.array([probabilities[float(g)] for g in self.cells["cohort"]])
 
+    def _by_key(self, kind: str, keys: np.ndarray, eligible: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Per key, the eligible cells weighted by cohort size: the table and each key's (c, u) columns."""
+        pg = self._pg()
+        rows, cs, us = [], [], []
+        for key in sorted(set(keys[eligible].tolist())):
+            which = np.flatnonzero(eligible & (keys == key))
+            att, c, u = self._weighted(which, pg[which])
+            rows.append((key, att, self._se(c, u)))
+            cs.append(c)
+            us.append(u)
+        c_all, u_all = np.column_stack(cs), np.column_stack(us)
+        self._linear[kind] = c_all, u_all
+        return pd.DataFrame(rows, columns=["key", "att", "se"]), c_all, u_all
+
     def _simple(self) -> Aggregate:
         """Post-treatment cells weighted by cohort size."""
         which = np.flatnonzero(self._post() & self._valid())
-        att, inf = self._weighted(which, self._pg()[which])
-        return Aggregate("simple", pd.DataFrame(columns=["key", "att", "se"]), att, self._se(inf))
+        att, c, u = self._weighted(which, self._pg()[which])
+        return Aggregate("simple", pd.DataFrame(columns=["key", "att", "se"]), att, self._se(c, u))
 
     def _group(self) -> Aggregate:
         """Average post-treatment effect per cohort, then cohorts weighted by size."""
         post = self._post() & self._valid()
         cohort_of_cell = self.cells["cohort"].to_numpy()
         cohorts = sorted(set(cohort_of_cell[post].tolist()))  # cohorts with an estimated post-treatment effect
-        atts, infs = [], []
+        no_shares = np.zeros(len(self._cohort_codes()[0]))
+        atts, cs = [], []
         for g in cohorts:
             which = np.flatnonzero(post & (cohort_of_cell == g))
             atts.append(float(self.cells["att"].to_numpy()[which].mean()))
-            infs.append(self._rows(which, np.full(len(which), 1 / len(which))))
-        att_g, inf_g = np.array(atts), np.column_stack(infs)
+            c = np.zeros(len(self.cells))
+            c[which] = 1 / len(which)
+            cs.append(c)
+        att_g, c_g = np.array(atts), np.column_stack(cs)
+        self._linear["group"] = c_g, np.zeros((len(no_shares), len(cohorts)))
         probabilities = self._group_probabilities()
         weights = np.array([probabilities[float(g)] for g in cohorts])
-        inf = inf_g @ (weights / weights.sum()) + self._weight_influence(np.array(cohorts), weights, att_g)
-        table = pd.DataFrame({"key": cohorts, "att": att_g, "se": [self._se(inf_g[:, i]) for i in range(len(cohorts))]})
-        return Aggregate("group", table, float(att_g @ weights / weights.sum()), self._se(inf))
+        c = c_g @ (weights / weights.sum())
+        u = self._weight_influence(np.array(cohorts), weights, att_g)
+        table = pd.DataFrame(
+            {"key": cohorts, "att": att_g, "se": [self._se(c_g[:, i], no_shares) for i in range(len(cohorts))]}
+        )
+        return Aggregate("group", table, float(att_g @ weights / weights.sum()), self._se(c, u))
 
     def _dynamic(self) -> Aggregate:
         """By event time e = time - cohort (cohorts weighted by size); overall: mean over e >= 0."""
-        valid = self._valid()
         event = (self.cells["time"] - self.cells["cohort"]).to_numpy()
-        pg = self._pg()
-        rows, infs = [], []
-        for e in sorted(set(event[valid].tolist())):
-            which = np.flatnonzero((event == e) & valid)
-            att, inf = self._weighted(which, pg[which])
-            rows.append((e, att, self._se(inf)))
-            infs.append(inf)
-        table = pd.DataFrame(rows, columns=["key", "att", "se"])
+        table, c, u = self._by_key("dynamic", event, self._valid())
         after = (table["key"] >= 0).to_numpy()
-        by_event = np.column_stack(infs)
-        inf = by_event[:, after].mean(axis=1)
-        return Aggregate("dynamic", table, float(table.loc[after, "att"].mean()), self._se(inf), by_event)
+        overall_se = self._se(c[:, after].mean(axis=1), u[:, after].mean(axis=1))
+        return Aggregate("dynamic", table, float(table.loc[after, "att"].mean()), overall_se)
 
     def _calendar(self) -> Aggregate:
         """By period among cohorts already treated (weighted by size); overall: mean over periods."""
-        post = self._post() & self._valid()
-        pg = self._pg()
         times = self.cells["time"].to_numpy()
-        rows, infs = [], []
-        for t in sorted(set(times[post].tolist())):
-            which = np.flatnonzero(post & (times == t))
-            att, inf = self._weighted(which, pg[which])
-            rows.append((t, att, self._se(inf)))
-            infs.append(inf)
-        table = pd.DataFrame(rows, columns=["key", "att", "se"])
-        inf = np.column_stack(infs).mean(axis=1)
-        return Aggregate("calendar", table, float(table["att"].mean()), self._se(inf))
+        table, c, u = self._by_key("calendar", times, self._post() & self._valid())
+        return Aggregate("calendar", table, float(table["att"].mean()), self._se(c.mean(axis=1), u.mean(axis=1)))
 
     def bootstrap(self, draws: int = 999, seed: int = 0, alpha: float = 0.05) -> Bootstrap:
         """Multiplier bootstrap clustered by unit: standard errors and a uniform confidence band.
@@ -227,8 +248,7 @@ class AttGt:
         critical value; the band covers every event time at once with probability 1 - alpha.
         """
         dynamic = self.aggregate("dynamic")
-        assert dynamic.influence is not None
-        boot_se, critical = _multiplier_bootstrap(dynamic.influence, draws, seed, alpha)
+        boot_se, critical = _multiplier_bootstrap(self._influence("dynamic"), draws, seed, alpha)
         z = float(stats.norm.ppf(1 - alpha / 2))
         table = dynamic.table.assign(
             ci_low=dynamic.table["att"] - z * dynamic.table["se"],
@@ -245,11 +265,10 @@ class AttGt:
         are few units for the number of pre-periods. `statistic` is the largest |effect| / SE.
         """
         dynamic = self.aggregate("dynamic")
-        assert dynamic.influence is not None
         before = np.flatnonzero((dynamic.table["key"] < 0).to_numpy())
         if len(before) == 0:
             raise ValueError("there are no pre-treatment periods to test")
-        se, t_max = _sup_t_draws(dynamic.influence[:, before], draws, seed)
+        se, t_max = _sup_t_draws(self._influence("dynamic")[:, before], draws, seed)
         observed = float(np.max(np.abs(dynamic.table["att"].to_numpy()[before]) / se))
         return PreTest(observed, len(before), float(np.mean(t_max >= observed)))
 
@@ -263,7 +282,7 @@ class AttGt:
         if len(pre) == 0:
             raise ValueError("there are no pre-treatment periods to test")
         att = self.cells["att"].to_numpy()[pre]
-        covariance = self.influence[:, pre].T @ self.influence[:, pre] / self.n
+        covariance = self._moments()[0][np.ix_(pre, pre)] / self.n
         # With few units the covariance can be singular (more pre-periods than the units can
         # identify): test only the directions it identifies, with that many degrees of freedom.
         values, vectors = np.linalg.eigh(covariance)
@@ -323,9 +342,12 @@ class _Panel:
 
 
 def _numbers(df: pd.DataFrame, column: str) -> np.ndarray:
-    """A column as finite floats (no copy when it already is), or a ValueError naming it."""
+    """A column as integers or finite floats (no copy when it already is one), or a ValueError naming it."""
+    values = df[column].to_numpy()
+    if values.dtype.kind in "iu":  # no gaps possible
+        return values
     try:
-        values = df[column].to_numpy(dtype=float)
+        values = values.astype(float, copy=False)
     except (TypeError, ValueError):
         raise ValueError(f"{column} must be numbers with no gaps") from None
     if not np.isfinite(values).all():
@@ -360,11 +382,11 @@ def _reshape(df: pd.DataFrame, unit: str, time: str, cohort: str, columns: list[
     times = _numbers(df, time)
     units = df[unit].to_numpy()
     cohort_values = _numbers(df, cohort)
-    values = {c: _numbers(df, c) for c in columns}
+    values = {c: _numbers(df, c).astype(float, copy=False) for c in columns}
     layout = _sorted_layout(units, times)
     if layout is not None:
         width = layout
-        periods = times[:width].copy()
+        periods = times[:width].astype(float)
 
         def grid(column: np.ndarray) -> np.ndarray:
             return column.reshape(-1, width)
@@ -388,7 +410,7 @@ def _reshape(df: pd.DataFrame, unit: str, time: str, cohort: str, columns: list[
     cohort_grid = grid(cohort_values)
     if (cohort_grid != cohort_grid[:, :1]).any():
         raise ValueError(f"{cohort} must not change within a unit")
-    cohorts = cohort_grid[:, 0].copy()
+    cohorts = cohort_grid[:, 0].astype(float)
     if (cohorts < 0).any():
         raise ValueError(f"{cohort} must be 0 (never treated) or the first treated period")
     return _Panel(periods, cohorts, {c: grid(v) for c, v in values.items()})
@@ -463,7 +485,7 @@ def _design(periods: np.ndarray, cohorts: np.ndarray, control: str) -> _Design:
         )
         kept_units = np.flatnonzero(~first)
         groups = groups[kept_units]
-    estimated = sorted(float(g) for g in np.unique(groups) if g > 0 and g != compared_only)
+    estimated = sorted(float(g) for g in pd.unique(groups) if g > 0 and g != compared_only)
     if not estimated:
         raise ValueError("no cohort is treated after the first period with a comparison to estimate its effect")
     if control == "never" and not (groups == 0).any():
@@ -513,12 +535,12 @@ def att_gt(
 
     # Units ordered by cohort, so that every cohort, and so every comparison group, is a run of
     # contiguous units: cells then read and write slices instead of masks over every unit.
-    codes = np.searchsorted(np.unique(design.groups), design.groups)
+    values = np.sort(pd.unique(design.groups))  # hashing: few cohorts among many units
+    codes = np.searchsorted(values, design.groups).astype(np.int16)  # small ints sort by radix
     order = np.argsort(codes, kind="stable")
     units = order if design.kept_units is None else design.kept_units[order]
     groups = design.groups[order]
-    values, counts = np.unique(groups, return_counts=True)
-    starts = np.concatenate([[0], np.cumsum(counts)])
+    starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(values)))])
     span = {float(g): slice(int(starts[i]), int(starts[i + 1])) for i, g in enumerate(values)}
 
     def by_period(column: str) -> np.ndarray:
@@ -548,10 +570,10 @@ def att_gt(
             else:
                 comparison = [0.0]
             column = influence[len(rows)]
-            att, note = estimator.cell(g, comparison, k, base, column)
+            att, squares, note = estimator.cell(g, comparison, k, base, column)
             if note:
                 notes.append(f"cohort {_label(g)}, period {_label(t)}: {note}; its effect is left out (NA)")
-            se = float(np.sqrt(column @ column / n) / np.sqrt(n)) if np.isfinite(att) else np.nan
+            se = float(np.sqrt(squares) / n) if np.isfinite(att) else np.nan
             rows.append((g, float(t), att, se))
     cells = pd.DataFrame(rows, columns=["cohort", "time", "att", "se"])
     if cells["cohort"].map(float.is_integer).all() and cells["time"].map(float.is_integer).all():
@@ -594,15 +616,19 @@ class _Cells:
         self.totals = {g: totals[:, i] for i, g in enumerate(span)}
         self.fits: dict[tuple[float, tuple[float, ...], int], _Fit] = {}
 
-    def cell(self, g: float, comparison: list[float], t: int, base: int, column: np.ndarray) -> tuple[float, str]:
+    def cell(
+        self, g: float, comparison: list[float], t: int, base: int, column: np.ndarray
+    ) -> tuple[float, float, str]:
         """ATT(g, t) against `comparison` with base period `base`; its influence function into `column`.
 
-        Returns the estimate (NaN when it cannot be made) and, then, why.
+        Returns the estimate (NaN when it cannot be made), the sum of squares of its influence
+        function (for the standard error, without reading the units outside the comparison) and
+        why the estimate could not be made.
         """
         n_treated = self.sizes[g]
         n_comparison = sum(self.sizes[c] for c in comparison)
         if n_comparison == 0:
-            return np.nan, "no comparison units"
+            return np.nan, np.nan, "no comparison units"
         if self.k == 0:
             return self._no_covariates(g, comparison, t, base, column, n_treated, n_comparison)
         key = (g, tuple(comparison), -1 if self.fixed else base)
@@ -610,19 +636,16 @@ class _Cells:
             self.fits[key] = _Fit(self._take(self.design[base], [g, *comparison]), int(n_treated), self.method)
         fit = self.fits[key]
         if fit.problem:
-            return np.nan, fit.problem
-        change = self._take(self.outcome[t], [g, *comparison]) - self._take(self.outcome[base], [g, *comparison])
+            return np.nan, np.nan, fit.problem
+        parts = [self.span[c] for c in [g, *comparison]]
+        offsets = np.cumsum([0] + [p.stop - p.start for p in parts])
+        change = fit.change  # reused across the cells sharing this fit: no fresh memory per cell
+        for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
+            np.subtract(self.outcome[t, part], self.outcome[base, part], out=change[start:stop])
         att, psi = fit.estimate(change)
-        if not np.isfinite(att):
-            return np.nan, "every comparison unit is trimmed (propensity at least 0.995)"
-        psi *= self.n / len(change)
-        offset = 0
-        for c in [g, *comparison]:
-            part = self.span[c]
-            size = part.stop - part.start
-            column[part] = psi[offset : offset + size]
-            offset += size
-        return att, ""
+        for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
+            np.multiply(psi[start:stop], self.n / len(change), out=column[part])
+        return att, float(psi @ psi) * (self.n / len(change)) ** 2, ""
 
     def _take(self, values: np.ndarray, cohorts: list[float]) -> np.ndarray:
         """The rows of `values` (by unit) for these cohorts, treated cohort first."""
@@ -637,7 +660,7 @@ class _Cells:
         column: np.ndarray,
         n_treated: float,
         n_comparison: float,
-    ) -> tuple[float, str]:
+    ) -> tuple[float, float, str]:
         """The difference in mean changes, written slice by slice without masks over every unit.
 
         Its influence function is n/n1 (dy - mean1) on treated units and -n/n0 (dy - mean0) on
@@ -646,35 +669,37 @@ class _Cells:
         """
         share = n_treated / (n_treated + n_comparison)
         if self.method != "reg" and share >= OVERLAP_LIMIT:
-            return np.nan, f"overlap condition violated (propensity {share:.4f} reaches {OVERLAP_LIMIT})"
+            return np.nan, np.nan, f"overlap condition violated (propensity {share:.4f} reaches {OVERLAP_LIMIT})"
         if self.method != "reg" and share >= TRIM_LEVEL:
-            return np.nan, "every comparison unit is trimmed (propensity at least 0.995)"
+            return np.nan, np.nan, "every comparison unit is trimmed (propensity at least 0.995)"
         mean1 = (self.totals[g][t] - self.totals[g][base]) / n_treated
         mean0 = sum(self.totals[c][t] - self.totals[c][base] for c in comparison) / n_comparison
         parts = [(g, mean1, self.n / n_treated)] + [(c, mean0, -self.n / n_comparison) for c in comparison]
+        squares = 0.0
         for c, mean, scale in parts:
             part = column[self.span[c]]
             np.subtract(self.outcome[t, self.span[c]], self.outcome[base, self.span[c]], out=part)
             part -= mean
             part *= scale
-        return float(mean1 - mean0), ""
+            squares += float(part @ part)
+        return float(mean1 - mean0), squares, ""
 
 
 class _Fit:
     """The nuisance fits of one 2x2 sample (treated units first): propensity score and comparison regression.
 
-    The estimators follow DRDID's panel estimators (Sant'Anna & Zhao 2020) term by term; their
-    influence functions are assembled from matrix-vector products, never from units × covariates
-    matrices per cell.
+    The estimators follow DRDID's panel estimators (Sant'Anna & Zhao 2020) term by term, with
+    unit weights 1. Their influence functions are assembled from matrix-vector products into
+    buffers kept with the fit, never from units × covariates matrices per cell.
     """
 
     def __init__(self, x: np.ndarray, n_treated: int, method: str) -> None:
-        """Fit what `method` needs on the design `x` (units × (1 + covariates))."""
+        """Fit what `method` needs on the design `x` (units × (1 + covariates), treated units first)."""
         self.x, self.n1, self.method = x, n_treated, method
-        m = len(x)
-        self.d = np.zeros(m)
-        self.d[:n_treated] = 1.0
+        m = self.m = len(x)
+        self.change, self.out = np.empty(m), np.empty(m)
         self.problem = ""
+        self.m1 = x[:n_treated].sum(axis=0) / m  # mean of d·x
         if method != "ipw":  # the comparison regression
             x0 = x[n_treated:]
             gram = x0.T @ x0
@@ -683,57 +708,63 @@ class _Fit:
                 return
             self.gram_inv = np.linalg.inv(gram)  # (Σ comparison x x')^-1
         if method == "reg":
+            # The comparison regression's linear representation (1-d)·r·x'(X'X/m)^-1 v, for the fixed v
+            # of this estimator: a constant factor per comparison unit.
+            self.regression = (x[n_treated:] @ (self.gram_inv @ self.m1)) * (-m)
             return
-        ps, hessian_inv, problem = _logit(self.d, x)
+        d = np.zeros(m)
+        d[:n_treated] = 1.0
+        ps, hessian_inv, problem = _logit(d, x)
         if problem:
             self.problem = problem
             return
-        self.ps, self.hessian_inv = ps, hessian_inv
-        trimmed = ps[n_treated:] >= TRIM_LEVEL
-        self.w_cont = np.zeros(m)  # DRDID's trimmed comparison weights p/(1-p)
-        self.w_cont[n_treated:] = np.where(trimmed, 0.0, ps[n_treated:] / (1 - ps[n_treated:]))
-        self.trimmed = int(trimmed.sum())
+        comparison_ps = ps[n_treated:]
+        trimmed = comparison_ps >= TRIM_LEVEL
+        self.w = np.where(trimmed, 0.0, comparison_ps / (1 - comparison_ps))  # DRDID's comparison weights
+        self.mean_cont = self.w.sum() / m
+        if self.mean_cont == 0:
+            self.problem = "every comparison unit is trimmed (propensity at least 0.995)"
+            return
+        # The logit's linear representation score·x'H^-1, applied later to each cell's m2.
+        self.score_x = ((d - ps)[:, None] * x) @ hessian_inv * (m / self.mean_cont)
+        m3 = x[n_treated:].T @ self.w / m  # mean of w·x
+        if method == "dr":
+            regression = self.gram_inv @ (self.m1 / (n_treated / m) - m3 / self.mean_cont)
+            self.regression = (x[n_treated:] @ regression) * (-m)
 
     def estimate(self, dy: np.ndarray) -> tuple[float, np.ndarray]:
-        """ATT and its influence function (per unit of the sample) for the outcome changes `dy`."""
-        x, d, n1, m = self.x, self.d, self.n1, len(self.x)
+        """ATT and its influence function (per unit of the sample) for the outcome changes `dy`.
+
+        The returned array is a buffer of the fit, overwritten by the next call.
+        """
+        x, n1, m, out = self.x, self.n1, self.m, self.out
         mean_treat = n1 / m
-        if self.method == "ipw":
-            fitted = np.zeros(m)
-            residual = dy
-        else:
-            beta = self.gram_inv @ (x[n1:].T @ dy[n1:])
-            fitted = x @ beta
-            residual = dy - fitted
-        # The comparison regression's linear representation applied to v: (1-d)(dy - fitted) x'(X'X/m)^-1 v.
-        ols = np.zeros(m)
+        residual = dy
         if self.method != "ipw":
-            ols[n1:] = residual[n1:]
+            residual = dy - x @ (self.gram_inv @ (x[n1:].T @ dy[n1:]))
+        treated, compared = residual[:n1], residual[n1:]
         if self.method == "reg":
-            eta_treat = dy[:n1].mean()
-            eta_cont = fitted[:n1].mean()
-            m1 = x[:n1].sum(axis=0) / m
-            inf = np.zeros(m)
-            inf[:n1] = dy[:n1] - eta_treat - (fitted[:n1] - eta_cont)
-            inf -= ols * (x @ (self.gram_inv @ m1)) * m
-            return float(eta_treat - eta_cont), inf / mean_treat
-        w = self.w_cont
-        mean_cont = w.sum() / m
-        if mean_cont == 0:
-            return np.nan, dy
-        eta_treat = residual[:n1].mean()
-        eta_cont = (w @ residual) / (m * mean_cont)
-        inf_treat = np.zeros(m)
-        inf_treat[:n1] = residual[:n1] - eta_treat
-        weighted = w * (residual - eta_cont)
-        m2 = x.T @ weighted / m  # how the estimate moves with the propensity model
-        inf_cont = weighted + (d - self.ps) * (x @ (self.hessian_inv @ m2)) * m
-        inf = inf_treat / mean_treat - inf_cont / mean_cont
+            # eta_treat - eta_cont is the treated units' mean residual.
+            att = float(treated.mean())
+            np.subtract(treated, att, out=out[:n1])
+            np.multiply(compared, self.regression, out=out[n1:])
+            out /= mean_treat
+            return att, out
+        eta_treat = float(treated.mean())
+        eta_cont = float(self.w @ compared) / (m * self.mean_cont)
+        weighted = self.w * compared
+        weighted -= self.w * eta_cont
+        # How the estimate moves with the propensity model (DRDID's asy_lin_rep_ps @ M2).
+        propensity = self.score_x @ (x[n1:].T @ weighted / m)
+        np.subtract(treated, eta_treat, out=out[:n1])
+        out[:n1] /= mean_treat
+        out[:n1] -= propensity[:n1]
+        np.divide(weighted, -self.mean_cont, out=out[n1:])
+        out[n1:] -= propensity[n1:]
         if self.method == "dr":
-            m1 = x[:n1].sum(axis=0) / m
-            m3 = x.T @ w / m
-            inf -= ols * (x @ (self.gram_inv @ (m1 / mean_treat - m3 / mean_cont))) * m
-        return float(eta_treat - eta_cont), inf
+            weighted = np.multiply(compared, self.regression, out=weighted)
+            out[n1:] += weighted
+        return eta_treat - eta_cont, out
 
 
 def _logit(d: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
