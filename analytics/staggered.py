@@ -575,6 +575,13 @@ def att_gt(
                 notes.append(f"cohort {_label(g)}, period {_label(t)}: {note}; its effect is left out (NA)")
             se = float(np.sqrt(squares) / n) if np.isfinite(att) else np.nan
             rows.append((g, float(t), att, se))
+    if estimator.trimmed:
+        cohorts = ", ".join(sorted({_label(g) for g, _ in estimator.trimmed}))
+        notes.append(
+            f"comparison units with a propensity score of {TRIM_LEVEL} or more were left out (trimmed, as DRDID "
+            f"does) in {len(estimator.trimmed)} cell(s) of cohort(s) {cohorts}, "
+            f"{max(count for _, count in estimator.trimmed)} unit(s) at most"
+        )
     cells = pd.DataFrame(rows, columns=["cohort", "time", "att", "se"])
     if cells["cohort"].map(float.is_integer).all() and cells["time"].map(float.is_integer).all():
         cells = cells.astype({"cohort": int, "time": int})
@@ -615,6 +622,7 @@ class _Cells:
         totals = np.add.reduceat(outcome, starts, axis=1)  # periods × cohorts
         self.totals = {g: totals[:, i] for i, g in enumerate(span)}
         self.fits: dict[tuple[float, tuple[float, ...], int], _Fit] = {}
+        self.trimmed: list[tuple[float, int]] = []  # (cohort, comparison units trimmed) per cell
 
     def cell(
         self, g: float, comparison: list[float], t: int, base: int, column: np.ndarray
@@ -643,6 +651,8 @@ class _Cells:
         for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
             np.subtract(self.outcome[t, part], self.outcome[base, part], out=change[start:stop])
         att, psi = fit.estimate(change)
+        if fit.trimmed:
+            self.trimmed.append((g, fit.trimmed))
         for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
             np.multiply(psi[start:stop], self.n / len(change), out=column[part])
         return att, float(psi @ psi) * (self.n / len(change)) ** 2, ""
@@ -699,6 +709,7 @@ class _Fit:
         m = self.m = len(x)
         self.change, self.out = np.empty(m), np.empty(m)
         self.problem = ""
+        self.trimmed = 0
         self.m1 = x[:n_treated].sum(axis=0) / m  # mean of d·x
         if method != "ipw":  # the comparison regression
             x0 = x[n_treated:]
@@ -721,6 +732,7 @@ class _Fit:
         comparison_ps = ps[n_treated:]
         trimmed = comparison_ps >= TRIM_LEVEL
         self.w = np.where(trimmed, 0.0, comparison_ps / (1 - comparison_ps))  # DRDID's comparison weights
+        self.trimmed = int(trimmed.sum())
         self.mean_cont = self.w.sum() / m
         if self.mean_cont == 0:
             self.problem = "every comparison unit is trimmed (propensity at least 0.995)"
