@@ -154,3 +154,43 @@ def test_the_panels_exercise_each_edge():
     assert any("treated from the first period on" in note for note in edge.warnings)
     assert any("after the last period" in note for note in edge.warnings)
     assert not (panel("without_never")["g"] == 0).any()
+
+
+def test_a_cell_without_overlap_is_na_and_named_not_estimated():
+    # Cohort 5 lies beyond the never-treated units' covariate support: a fitted propensity
+    # reaches 0.999, so DR and IPW leave its cells out (they used to report a number) while the
+    # outcome regression, which needs no propensity, still estimates them.
+    df = panel("weak_overlap")
+    for method in ("dr", "ipw"):
+        result = att_gt(df, "y", "id", "t", "g", control="never", covariates=["x"], method=method)
+        missing = result.cells[result.cells["att"].isna()]
+        assert set(missing["cohort"]) == {5} and missing["se"].isna().all()
+        for t in missing["time"]:
+            assert any(w.startswith(f"cohort 5, period {t}: overlap condition violated") for w in result.warnings)
+        assert 5 not in result.aggregate("group").table["key"].tolist()
+    reg = att_gt(df, "y", "id", "t", "g", control="never", covariates=["x"], method="reg")
+    assert reg.cells["att"].notna().all()
+
+
+def test_trimming_matches_an_independent_statsmodels_computation():
+    import statsmodels.api as sm
+
+    df = panel("weak_overlap")
+    units = df.drop_duplicates("id").set_index("id")
+    wide = df.pivot(index="id", columns="t", values="y")
+    sample = units["g"].isin([0, 3])
+    d = (units.loc[sample, "g"] == 3).to_numpy(float)
+    x = sm.add_constant(units.loc[sample, "x"].to_numpy())
+    ps = sm.GLM(d, x, family=sm.families.Binomial()).fit().predict(x)
+    keep = (d == 1) | (ps < 0.995)
+    assert (~keep).sum() > 0 and ps.max() < 0.999  # one comparison unit trimmed, none beyond overlap
+    dy = (wide.loc[sample, 4] - wide.loc[sample, 2]).to_numpy()  # ATT(3, 4), base period 2
+    fitted = sm.OLS(dy[d == 0], x[d == 0]).fit().predict(x)
+    w = np.where(keep, ps * (1 - d) / (1 - ps), 0.0)
+    trimmed = (dy - fitted)[d == 1].mean() - np.sum(w * (dy - fitted)) / np.sum(w)
+    w_all = ps * (1 - d) / (1 - ps)
+    untrimmed = (dy - fitted)[d == 1].mean() - np.sum(w_all * (dy - fitted)) / np.sum(w_all)
+    result = att_gt(df, "y", "id", "t", "g", control="never", covariates=["x"], method="dr")
+    cell = result.cells.set_index(["cohort", "time"]).loc[(3, 4), "att"]
+    assert cell == pytest.approx(trimmed, abs=1e-9)
+    assert abs(cell - untrimmed) > 1e-4  # the trimmed unit matters
