@@ -105,6 +105,32 @@ def test_a_staggered_run_stores_the_estimator_results(session):
     assert {"simple", "group", "dynamic", "calendar"} == set(result["aggregates"])
 
 
+def eventually_treated_panel(rng):
+    """A simulated panel without never-treated units: every unit gets the AI in the end."""
+    frame = simulated_panel(rng)
+    return frame[frame.groupby("unit")["treated"].transform("max") == 1]
+
+
+def test_a_run_stores_what_the_estimator_dropped_as_warnings(session):
+    analyst = make_user(session, "analyst")
+    frame = eventually_treated_panel(np.random.default_rng(5))
+    panel = impact.upload_panel(session, analyst, name="all treated", raw=frame.to_csv(index=False).encode())
+    run = impact.create_run(
+        session,
+        analyst,
+        kind="staggered",
+        params={"control": "not_yet", "method": "dr", "draws": 99},
+        target_id=panel.id,
+    )
+    impact.execute_run(session, run.id)
+    session.refresh(run)
+    assert run.status == "done", run.message
+    # The last cohort (period 7) serves only as the comparison: said so, and every cohort effect is a number.
+    assert any(w.startswith("no unit is never treated: the last cohort (7)") for w in run.result["warnings"])
+    groups = run.result["aggregates"]["group"]
+    assert [row["key"] for row in groups["table"]] == [4, 6] and groups["overall_att"] is not None
+
+
 def test_a_failing_run_is_stored_as_failed(session):
     analyst = make_user(session, "analyst")
     # Every unit treated in period 1: no comparison units, so the estimator refuses.
