@@ -707,7 +707,8 @@ class _Fit:
         """Fit what `method` needs on the design `x` (units × (1 + covariates), treated units first)."""
         self.x, self.n1, self.method = x, n_treated, method
         m = self.m = len(x)
-        self.change, self.out = np.empty(m), np.empty(m)
+        # Buffers reused by every cell sharing this fit, so cells allocate no fresh memory.
+        self.change, self.out, self.residual, self.extra, self.propensity = (np.empty(m) for _ in range(5))
         self.problem = ""
         self.trimmed = 0
         self.m1 = x[:n_treated].sum(axis=0) / m  # mean of d·x
@@ -753,7 +754,8 @@ class _Fit:
         mean_treat = n1 / m
         residual = dy
         if self.method != "ipw":
-            residual = dy - x @ (self.gram_inv @ (x[n1:].T @ dy[n1:]))
+            residual = np.dot(x, self.gram_inv @ (x[n1:].T @ dy[n1:]), out=self.residual)
+            np.subtract(dy, residual, out=residual)
         treated, compared = residual[:n1], residual[n1:]
         if self.method == "reg":
             # eta_treat - eta_cont is the treated units' mean residual.
@@ -764,10 +766,10 @@ class _Fit:
             return att, out
         eta_treat = float(treated.mean())
         eta_cont = float(self.w @ compared) / (m * self.mean_cont)
-        weighted = self.w * compared
-        weighted -= self.w * eta_cont
+        weighted = np.subtract(compared, eta_cont, out=self.extra[n1:])
+        weighted *= self.w
         # How the estimate moves with the propensity model (DRDID's asy_lin_rep_ps @ M2).
-        propensity = self.score_x @ (x[n1:].T @ weighted / m)
+        propensity = np.dot(self.score_x, x[n1:].T @ weighted / m, out=self.propensity)
         np.subtract(treated, eta_treat, out=out[:n1])
         out[:n1] /= mean_treat
         out[:n1] -= propensity[:n1]
