@@ -655,7 +655,7 @@ class _Cells:
             self.trimmed.append((g, fit.trimmed))
         for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
             np.multiply(psi[start:stop], self.n / len(change), out=column[part])
-        return att, float(psi @ psi) * (self.n / len(change)) ** 2, ""
+        return att, _dot(psi, psi) * (self.n / len(change)) ** 2, ""
 
     def _take(self, values: np.ndarray, cohorts: list[float]) -> np.ndarray:
         """The rows of `values` (by unit) for these cohorts, treated cohort first."""
@@ -691,7 +691,7 @@ class _Cells:
             np.subtract(self.outcome[t, self.span[c]], self.outcome[base, self.span[c]], out=part)
             part -= mean
             part *= scale
-            squares += float(part @ part)
+            squares += _dot(part, part)
         return float(mean1 - mean0), squares, ""
 
 
@@ -754,7 +754,8 @@ class _Fit:
         mean_treat = n1 / m
         residual = dy
         if self.method != "ipw":
-            residual = np.dot(x, self.gram_inv @ (x[n1:].T @ dy[n1:]), out=self.residual)
+            beta = self.gram_inv @ np.einsum("ij,i->j", x[n1:], dy[n1:])
+            residual = np.einsum("ij,j->i", x, beta, out=self.residual)
             np.subtract(dy, residual, out=residual)
         treated, compared = residual[:n1], residual[n1:]
         if self.method == "reg":
@@ -765,11 +766,12 @@ class _Fit:
             out /= mean_treat
             return att, out
         eta_treat = float(treated.mean())
-        eta_cont = float(self.w @ compared) / (m * self.mean_cont)
+        eta_cont = _dot(self.w, compared) / (m * self.mean_cont)
         weighted = np.subtract(compared, eta_cont, out=self.extra[n1:])
         weighted *= self.w
         # How the estimate moves with the propensity model (DRDID's asy_lin_rep_ps @ M2).
-        propensity = np.dot(self.score_x, x[n1:].T @ weighted / m, out=self.propensity)
+        m2 = np.einsum("ij,i->j", x[n1:], weighted) / m
+        propensity = np.einsum("ij,j->i", self.score_x, m2, out=self.propensity)
         np.subtract(treated, eta_treat, out=out[:n1])
         out[:n1] /= mean_treat
         out[:n1] -= propensity[:n1]
@@ -779,6 +781,11 @@ class _Fit:
             weighted = np.multiply(compared, self.regression, out=weighted)
             out[n1:] += weighted
         return eta_treat - eta_cont, out
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """a · b without BLAS: the per-cell products are too thin for BLAS threads, which only add contention."""
+    return float(np.einsum("i,i->", a, b))
 
 
 def _logit(d: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
