@@ -2,11 +2,19 @@
 
 Pure functions on a balanced panel DataFrame (one row per unit and period): never-treated or
 not-yet-treated comparison units, a varying base period, the doubly robust, outcome-regression
-and inverse-probability-weighting estimators of each 2x2 comparison (Sant'Anna & Zhao 2020;
-identical without covariates), analytic influence-function standard errors, the simple / group
-/ dynamic / calendar aggregations (with the influence function of the estimated group
-weights), and the pre-trend Wald test. The numbers reproduce R's `did` package (see
-tests/unit/analytics/test_staggered.py); covariates are taken from each comparison's base period.
+and inverse-probability-weighting estimators of each 2x2 comparison (Sant'Anna & Zhao 2020, as
+DRDID: covariates from each comparison's base period, comparison units with a propensity of
+0.995 or more trimmed), analytic influence-function standard errors, the simple / group /
+dynamic / calendar aggregations (with the influence function of the estimated group weights),
+and the pre-trend Wald test.
+
+Edge cases follow R's `did` 2.5, each reported in the result's `warnings`: a cohort going live
+after the last period is never treated; units treated from the first period are dropped;
+without never-treated units the last cohort becomes the comparison and the periods from its
+go-live on are dropped; a DR or IPW cell whose fitted propensity reaches 0.999 is NA and left
+out of every aggregate. The numbers reproduce R's published values on mpdta
+(tests/unit/analytics/test_staggered.py) and csdid, live, on random panels
+(tests/unit/analytics/test_staggered_csdid.py).
 """
 
 from __future__ import annotations
