@@ -401,6 +401,8 @@ def _reshape(df: pd.DataFrame, unit: str, time: str, cohort: str, columns: list[
 
     else:
         unit_codes, _ = pd.factorize(units)
+        if (unit_codes < 0).any():
+            raise ValueError(f"{unit} must have no gaps")
         time_codes, periods = pd.factorize(times, sort=True)
         periods = np.asarray(periods, dtype=float)
         n_units, n_periods = unit_codes.max() + 1, len(periods)
@@ -805,9 +807,9 @@ def _logit(d: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     beta = np.zeros(x.shape[1])
     converged = False
     for _ in range(50):
-        p = special.expit(x @ beta)
+        p = special.expit(np.einsum("ij,j->i", x, beta))
         try:
-            step = np.linalg.solve(((p * (1 - p))[:, None] * x).T @ x, x.T @ (d - p))
+            step = np.linalg.solve(((p * (1 - p))[:, None] * x).T @ x, np.einsum("ij,i->j", x, d - p))
         except np.linalg.LinAlgError:
             break
         beta += step
@@ -816,8 +818,9 @@ def _logit(d: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
         if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
             converged = True
             break
-    p = special.expit(x @ beta)
-    if p.max() >= OVERLAP_LIMIT:
+    p = special.expit(np.einsum("ij,j->i", x, beta))
+    # Diverging coefficients mean separation: fitted propensities of 1, the starkest lack of overlap.
+    if not np.isfinite(beta).all() or np.nanmax(p) >= OVERLAP_LIMIT:
         return p, np.empty(0), f"overlap condition violated (a propensity reaches {OVERLAP_LIMIT})"
     if not converged:
         return p, np.empty(0), "the propensity model did not converge"
