@@ -64,7 +64,8 @@ class AttGt:
 
     A cell that could not be estimated (see `warnings`) has NaN effect and standard error and a
     zero influence function; every aggregation and test leaves it out, as R's `did` does with
-    `na.rm = TRUE`.
+    `na.rm = TRUE`. Units (rows of `influence`, `cohort_of_unit`) are in cohort order, after
+    dropping units treated from the first period.
     """
 
     cells: pd.DataFrame  # columns cohort, time, att, se
