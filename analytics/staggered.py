@@ -19,6 +19,7 @@ out of every aggregate. The numbers reproduce R's published values on mpdta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -438,12 +439,16 @@ class _Design:
     warnings: list[str]
 
 
-def _label(value: float) -> str:
-    """A period or cohort as written by the analyst (2005, not 2005.0)."""
+def _label(value: float, names: Mapping[float, str] | None = None) -> str:
+    """A period or cohort as the analyst writes it: its name if given, else 2005 (not 2005.0)."""
+    if names is not None and value in names:
+        return str(names[value])
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _design(periods: np.ndarray, cohorts: np.ndarray, control: str) -> _Design:
+def _design(
+    periods: np.ndarray, cohorts: np.ndarray, control: str, names: Mapping[float, str] | None = None
+) -> _Design:
     """Recode, drop and restrict cohorts as R's `did` (2.5.1) does, each step with a warning.
 
     A cohort going live after the last period is never treated within the panel. Without
@@ -456,9 +461,9 @@ def _design(periods: np.ndarray, cohorts: np.ndarray, control: str) -> _Design:
     groups = cohorts.copy()
     late = groups > periods[-1]
     if late.any():
-        names = ", ".join(_label(g) for g in np.unique(groups[late]))
+        listed = ", ".join(_label(g, names) for g in np.unique(groups[late]))
         notes.append(
-            f"{int(late.sum())} unit(s) go live after the last period ({_label(periods[-1])}; cohort {names}): "
+            f"{int(late.sum())} unit(s) go live after the last period ({_label(periods[-1], names)}; cohort {listed}): "
             "they are treated as never treated"
         )
         groups[late] = 0
@@ -469,29 +474,29 @@ def _design(periods: np.ndarray, cohorts: np.ndarray, control: str) -> _Design:
         if keep.sum() < 2:
             raise ValueError(
                 "no unit is never treated, and fewer than two periods come before the last cohort goes live "
-                f"({_label(latest)}): there is no comparison (never-treated units are needed)"
+                f"({_label(latest, names)}): there is no comparison (never-treated units are needed)"
             )
-        dropped = ", ".join(_label(t) for t in periods[~keep])
+        dropped = ", ".join(_label(t, names) for t in periods[~keep])
         if control == "never":
             groups[groups == latest] = 0
             notes.append(
-                f"no unit is never treated: the last cohort ({_label(latest)}) is used as never treated, and "
+                f"no unit is never treated: the last cohort ({_label(latest, names)}) is used as never treated, and "
                 f"periods {dropped} (from its go-live on) are dropped because nothing is left to compare with"
             )
         else:
             compared_only = latest
             notes.append(
-                f"no unit is never treated: the last cohort ({_label(latest)}) serves only as the comparison and "
-                f"gets no effect of its own, and periods {dropped} (from its go-live on) are dropped because "
+                f"no unit is never treated: the last cohort ({_label(latest, names)}) serves only as the comparison "
+                f"and gets no effect of its own, and periods {dropped} (from its go-live on) are dropped because "
                 "nothing is left to compare with"
             )
         periods = periods[keep]
     first = (groups > 0) & (groups <= periods[0])
     kept_units = None
     if first.any():
-        names = ", ".join(_label(g) for g in np.unique(groups[first]))
+        listed = ", ".join(_label(g, names) for g in np.unique(groups[first]))
         notes.append(
-            f"{int(first.sum())} unit(s) treated from the first period on (cohort {names}) are dropped: "
+            f"{int(first.sum())} unit(s) treated from the first period on (cohort {listed}) are dropped: "
             "they have no period before treatment to compare"
         )
         kept_units = np.flatnonzero(~first)
@@ -517,6 +522,7 @@ def att_gt(
     control: str = "never",
     covariates: list[str] | None = None,
     method: str = "dr",
+    labels: Mapping[float, str] | None = None,
 ) -> AttGt:
     """Callaway & Sant'Anna group-time effects ATT(g, t) with a varying base period, as R's `did` 2.5.
 
@@ -531,6 +537,7 @@ def att_gt(
     :param control: "never" (never-treated units) or "not_yet" (also units not yet treated by then)
     :param covariates: conditioning covariates, taken from each comparison's base period (None: none)
     :param method: "dr", "reg" or "ipw" (identical without covariates, but for the overlap rule)
+    :param labels: how the warnings write periods and cohorts (e.g. dates), by period number
     """
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {', '.join(CONTROLS)}")
@@ -541,7 +548,7 @@ def att_gt(
     if missing:
         raise ValueError(f"the frame lacks column(s) {', '.join(missing)}")
     shaped = _reshape(df, unit, time, cohort, [y, *covariates])
-    design = _design(shaped.periods, shaped.cohorts, control)
+    design = _design(shaped.periods, shaped.cohorts, control, labels)
     keep_periods = np.flatnonzero(np.isin(shaped.periods, design.periods))
 
     # Units ordered by cohort, so that every cohort, and so every comparison group, is a run of
@@ -583,11 +590,13 @@ def att_gt(
             column = influence[len(rows)]
             att, squares, note = estimator.cell(g, comparison, k, base, column)
             if note:
-                notes.append(f"cohort {_label(g)}, period {_label(t)}: {note}; its effect is left out (NA)")
+                notes.append(
+                    f"cohort {_label(g, labels)}, period {_label(t, labels)}: {note}; its effect is left out (NA)"
+                )
             se = float(np.sqrt(squares) / n) if np.isfinite(att) else np.nan
             rows.append((g, float(t), att, se))
     if estimator.trimmed:
-        cohorts = ", ".join(sorted({_label(g) for g, _ in estimator.trimmed}))
+        cohorts = ", ".join(_label(g, labels) for g in sorted({g for g, _ in estimator.trimmed}))
         notes.append(
             f"comparison units with a propensity score of {TRIM_LEVEL} or more were left out (trimmed, as DRDID "
             f"does) in {len(estimator.trimmed)} cell(s) of cohort(s) {cohorts}, "

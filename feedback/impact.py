@@ -452,6 +452,7 @@ def _staggered_result(session: Session, run: AnalysisRun, progress: Callable[[fl
         control=params["control"],
         covariates=covariates or None,
         method=params["method"],
+        labels=labels,
     )
     progress(0.5, "aggregations")
     aggregates = {kind: fit.aggregate(kind) for kind in staggered.KINDS}

@@ -114,6 +114,8 @@ def eventually_treated_panel(rng):
 def test_a_run_stores_what_the_estimator_dropped_as_warnings(session):
     analyst = make_user(session, "analyst")
     frame = eventually_treated_panel(np.random.default_rng(5))
+    # Weekly periods written as dates: the warnings name them as the analyst wrote them.
+    frame["period"] = (pd.Timestamp("2026-01-05") + pd.to_timedelta(7 * (frame["period"] - 1), unit="D")).dt.date
     panel = impact.upload_panel(session, analyst, name="all treated", raw=frame.to_csv(index=False).encode())
     run = impact.create_run(
         session,
@@ -126,7 +128,9 @@ def test_a_run_stores_what_the_estimator_dropped_as_warnings(session):
     session.refresh(run)
     assert run.status == "done", run.message
     # The last cohort (period 7) serves only as the comparison: said so, and every cohort effect is a number.
-    assert any(w.startswith("no unit is never treated: the last cohort (7)") for w in run.result["warnings"])
+    notes = " | ".join(run.result["warnings"])
+    assert "no unit is never treated: the last cohort (2026-02-16) serves only as the comparison" in notes
+    assert "periods 2026-02-16, 2026-02-23 (from its go-live on) are dropped" in notes
     groups = run.result["aggregates"]["group"]
     assert [row["key"] for row in groups["table"]] == [4, 6] and groups["overall_att"] is not None
 
