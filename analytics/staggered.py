@@ -399,6 +399,7 @@ def _reshape(df: pd.DataFrame, unit: str, time: str, cohort: str, columns: list[
         periods = times[:width].astype(float)
 
         def grid(column: np.ndarray) -> np.ndarray:
+            """The column as units × periods, a view."""
             return column.reshape(-1, width)
 
     else:
@@ -415,6 +416,7 @@ def _reshape(df: pd.DataFrame, unit: str, time: str, cohort: str, columns: list[
             raise ValueError("the panel must be balanced: every unit observed in every period")
 
         def grid(column: np.ndarray) -> np.ndarray:
+            """The column placed as units × periods."""
             out = np.empty((n_units, n_periods))
             out[unit_codes, time_codes] = column
             return out
