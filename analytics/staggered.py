@@ -2,20 +2,29 @@
 
 Pure functions on a balanced panel DataFrame (one row per unit and period): never-treated or
 not-yet-treated comparison units, a varying base period, the doubly robust, outcome-regression
-and inverse-probability-weighting estimators of each 2x2 comparison (Sant'Anna & Zhao 2020;
-identical without covariates), analytic influence-function standard errors, the simple / group
-/ dynamic / calendar aggregations (with the influence function of the estimated group
-weights), and the pre-trend Wald test. The numbers reproduce R's `did` package (see
-tests/unit/analytics/test_staggered.py); covariates are taken from each comparison's base period.
+and inverse-probability-weighting estimators of each 2x2 comparison (Sant'Anna & Zhao 2020, as
+DRDID: covariates from each comparison's base period, comparison units with a propensity of
+0.995 or more trimmed), analytic influence-function standard errors, the simple / group /
+dynamic / calendar aggregations (with the influence function of the estimated group weights),
+and the pre-trend Wald test.
+
+Edge cases follow R's `did` 2.5, each reported in the result's `warnings`: a cohort going live
+after the last period is never treated; units treated from the first period are dropped;
+without never-treated units the last cohort becomes the comparison and the periods from its
+go-live on are dropped; a DR or IPW cell whose fitted propensity reaches 0.999 is NA and left
+out of every aggregate. The numbers reproduce R's published values on mpdta
+(tests/unit/analytics/test_staggered.py) and csdid, live, on random panels
+(tests/unit/analytics/test_staggered_csdid.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 CONTROLS = ("never", "not_yet")
 METHODS = ("dr", "reg", "ipw")
@@ -30,7 +39,6 @@ class Aggregate:
     table: pd.DataFrame  # columns key, att, se (empty for simple)
     overall_att: float
     overall_se: float
-    influence: np.ndarray | None = field(default=None, repr=False)  # units × keys, for uniform bands
 
 
 @dataclass(frozen=True)
@@ -53,59 +61,92 @@ class Bootstrap:
 
 @dataclass
 class AttGt:
-    """Group-time effects with their influence functions (n units × cells)."""
+    """Group-time effects with their influence functions (n units × cells).
+
+    A cell that could not be estimated (see `warnings`) has NaN effect and standard error and a
+    zero influence function; every aggregation and test leaves it out, as R's `did` does with
+    `na.rm = TRUE`. Units (rows of `influence`, `cohort_of_unit`) are in cohort order, after
+    dropping units treated from the first period.
+    """
 
     cells: pd.DataFrame  # columns cohort, time, att, se
     influence: np.ndarray
     cohort_of_unit: np.ndarray
+    warnings: list[str] = field(default_factory=list)  # what was dropped, recoded or left out, and why
     _cache: dict[str, Aggregate] = field(default_factory=dict)
     _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _linear: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         """Number of units."""
         return len(self.cohort_of_unit)
 
-    def _se(self, inf: np.ndarray) -> float:
-        """Analytic standard error from a unit-level influence function."""
-        return float(np.sqrt(np.mean(inf**2) / self.n))
-
-    def _group_probabilities(self) -> dict[int, float]:
-        """P(G = g) for each treated cohort."""
-        return {int(g): float(np.mean(self.cohort_of_unit == g)) for g in self.cells["cohort"].unique()}
-
     def _cohort_codes(self) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct cohorts and each unit's position among them (computed once)."""
+        """The distinct cohorts and each unit's position among them (computed once, by hashing)."""
         if "codes" not in self._codes:
-            self._codes["codes"] = np.unique(self.cohort_of_unit, return_inverse=True)
+            cohorts = np.sort(pd.unique(self.cohort_of_unit)).astype(float)
+            self._codes["codes"] = cohorts, np.searchsorted(cohorts, self.cohort_of_unit)
         return self._codes["codes"]
 
-    def _weight_influence(self, groups: np.ndarray, weights: np.ndarray, att: np.ndarray) -> np.ndarray:
-        """Influence of estimating the cohort-share weights, applied to `att` (did's wif @ att), per unit.
+    def _moments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Q = Σ_i ψ_i ψ_i' over units (cells × cells) and each cell's influence summed by cohort (cells × cohorts).
 
-        The indicator matrix 1{G_i = group_k} is never built: its products with a vector are
-        lookups by each unit's cohort.
+        Every aggregate's influence function is Σ_j c_j ψ_j plus a term constant within a cohort
+        (the estimated cohort shares), so its variance follows from Q and these sums alone: no
+        unit-length vector is built per aggregate.
+        """
+        if "moments" not in self._codes:
+            rows = self.influence.T  # cells × units
+            cohorts, position = self._cohort_codes()
+            if np.all(position[1:] >= position[:-1]):  # units in cohort order, as att_gt lays them out
+                starts = np.searchsorted(position, np.arange(len(cohorts)))
+                sums = np.add.reduceat(rows, starts, axis=1)
+            else:
+                sums = np.column_stack([rows[:, position == k].sum(axis=1) for k in range(len(cohorts))])
+            self._codes["moments"] = rows @ rows.T, sums
+        return self._codes["moments"]
+
+    def _se(self, c: np.ndarray, u: np.ndarray) -> float:
+        """Analytic standard error of the influence function Σ_j c_j ψ_j + u[cohort of the unit]."""
+        gram, sums = self._moments()
+        counts = np.bincount(self._cohort_codes()[1], minlength=len(u))
+        total = c @ gram @ c + 2 * c @ sums @ u + counts @ u**2
+        return float(np.sqrt(max(total, 0.0)) / self.n)
+
+    def _group_probabilities(self) -> dict[float, float]:
+        """P(G = g) for each treated cohort."""
+        cohorts, position = self._cohort_codes()
+        counts = np.bincount(position, minlength=len(cohorts)) / self.n
+        shares = dict(zip(cohorts.tolist(), counts.tolist(), strict=True))
+        return {float(g): shares[float(g)] for g in self.cells["cohort"].unique()}
+
+    def _weight_influence(self, groups: np.ndarray, weights: np.ndarray, att: np.ndarray) -> np.ndarray:
+        """Influence of estimating the cohort-share weights (did's wif @ att), as a value per cohort.
+
+        With T = Σ weights and wa = Σ weights·att, did's two terms reduce to
+        (Σ_{k in G_i} att_k - #{k in G_i}·wa/T) / T for a unit i: one value per cohort.
         """
         total = weights.sum()
-        by_cohort_att: dict[int, float] = {}
-        by_cohort_count: dict[int, int] = {}
-        for g, a in zip(groups.tolist(), att.tolist(), strict=True):
-            by_cohort_att[g] = by_cohort_att.get(g, 0.0) + a
-            by_cohort_count[g] = by_cohort_count.get(g, 0) + 1
-        cohorts, position = self._cohort_codes()
-        indicator_att = np.array([by_cohort_att.get(int(c), 0.0) for c in cohorts])[position]
-        indicator_count = np.array([by_cohort_count.get(int(c), 0) for c in cohorts], dtype=float)[position]
-        if1 = (indicator_att - weights @ att) / total
-        if2 = (indicator_count - total) * (weights @ att) / total**2
-        return if1 - if2
+        cohorts, _ = self._cohort_codes()
+        per_cohort = np.zeros(len(cohorts))
+        np.add.at(per_cohort, np.searchsorted(cohorts, groups.astype(float)), att - weights @ att / total)
+        return per_cohort / total
 
-    def _weighted(self, which: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray]:
-        """Weighted average of cells (weights estimated as group shares) and its influence function."""
+    def _weighted(self, which: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Weighted average of cells (weights estimated as group shares): estimate, cell coefficients, cohort term."""
         att = self.cells["att"].to_numpy()[which]
         share = weights / weights.sum()
-        inf = self.influence[:, which] @ share
+        c = np.zeros(len(self.cells))
+        c[which] = share
         groups = self.cells["cohort"].to_numpy()[which]
-        return float(share @ att), inf + self._weight_influence(groups, weights, att)
+        return float(share @ att), c, self._weight_influence(groups, weights, att)
+
+    def _influence(self, kind: str) -> np.ndarray:
+        """Units × keys influence functions of an aggregation's per-key effects (for bootstrap bands)."""
+        self.aggregate(kind)
+        c, u = self._linear[kind]
+        return self.influence @ c + u[self._cohort_codes()[1]]
 
     def aggregate(self, kind: str) -> Aggregate:
         """Aggregate to `simple`, `group` (by cohort), `dynamic` (by event time) or `calendar` (by period).
@@ -115,8 +156,14 @@ class AttGt:
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}")
         if kind not in self._cache:
+            if not (self._valid() & self._post()).any():
+                raise ValueError("no post-treatment effect could be estimated (see the warnings)")
             self._cache[kind] = getattr(self, f"_{kind}")()
         return self._cache[kind]
+
+    def _valid(self) -> np.ndarray:
+        """Cells that were estimated (not NA)."""
+        return np.isfinite(self.cells["att"].to_numpy())
 
     def _post(self) -> np.ndarray:
         """Cells at or after their cohort's first treated period."""
@@ -125,60 +172,65 @@ class AttGt:
     def _pg(self) -> np.ndarray:
         """Each cell's cohort share."""
         probabilities = self._group_probabilities()
-        return np.array([probabilities[int(g)] for g in self.cells["cohort"]])
+        return np.array([probabilities[float(g)] for g in self.cells["cohort"]])
+
+    def _by_key(self, kind: str, keys: np.ndarray, eligible: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Per key, the eligible cells weighted by cohort size: the table and each key's (c, u) columns."""
+        pg = self._pg()
+        rows, cs, us = [], [], []
+        for key in sorted(set(keys[eligible].tolist())):
+            which = np.flatnonzero(eligible & (keys == key))
+            att, c, u = self._weighted(which, pg[which])
+            rows.append((key, att, self._se(c, u)))
+            cs.append(c)
+            us.append(u)
+        c_all, u_all = np.column_stack(cs), np.column_stack(us)
+        self._linear[kind] = c_all, u_all
+        return pd.DataFrame(rows, columns=["key", "att", "se"]), c_all, u_all
 
     def _simple(self) -> Aggregate:
         """Post-treatment cells weighted by cohort size."""
-        which = np.flatnonzero(self._post())
-        att, inf = self._weighted(which, self._pg()[which])
-        return Aggregate("simple", pd.DataFrame(columns=["key", "att", "se"]), att, self._se(inf))
+        which = np.flatnonzero(self._post() & self._valid())
+        att, c, u = self._weighted(which, self._pg()[which])
+        return Aggregate("simple", pd.DataFrame(columns=["key", "att", "se"]), att, self._se(c, u))
 
     def _group(self) -> Aggregate:
         """Average post-treatment effect per cohort, then cohorts weighted by size."""
-        post = self._post()
-        cohorts = sorted(int(g) for g in self.cells["cohort"].unique())
-        atts, infs = [], []
+        post = self._post() & self._valid()
+        cohort_of_cell = self.cells["cohort"].to_numpy()
+        cohorts = sorted(set(cohort_of_cell[post].tolist()))  # cohorts with an estimated post-treatment effect
+        no_shares = np.zeros(len(self._cohort_codes()[0]))
+        atts, cs = [], []
         for g in cohorts:
-            which = np.flatnonzero(post & (self.cells["cohort"] == g).to_numpy())
+            which = np.flatnonzero(post & (cohort_of_cell == g))
             atts.append(float(self.cells["att"].to_numpy()[which].mean()))
-            infs.append(self.influence[:, which].mean(axis=1))
-        att_g, inf_g = np.array(atts), np.column_stack(infs)
+            c = np.zeros(len(self.cells))
+            c[which] = 1 / len(which)
+            cs.append(c)
+        att_g, c_g = np.array(atts), np.column_stack(cs)
+        self._linear["group"] = c_g, np.zeros((len(no_shares), len(cohorts)))
         probabilities = self._group_probabilities()
-        weights = np.array([probabilities[g] for g in cohorts])
-        inf = inf_g @ (weights / weights.sum()) + self._weight_influence(np.array(cohorts), weights, att_g)
-        table = pd.DataFrame({"key": cohorts, "att": att_g, "se": [self._se(inf_g[:, i]) for i in range(len(cohorts))]})
-        return Aggregate("group", table, float(att_g @ weights / weights.sum()), self._se(inf))
+        weights = np.array([probabilities[float(g)] for g in cohorts])
+        c = c_g @ (weights / weights.sum())
+        u = self._weight_influence(np.array(cohorts), weights, att_g)
+        table = pd.DataFrame(
+            {"key": cohorts, "att": att_g, "se": [self._se(c_g[:, i], no_shares) for i in range(len(cohorts))]}
+        )
+        return Aggregate("group", table, float(att_g @ weights / weights.sum()), self._se(c, u))
 
     def _dynamic(self) -> Aggregate:
         """By event time e = time - cohort (cohorts weighted by size); overall: mean over e >= 0."""
         event = (self.cells["time"] - self.cells["cohort"]).to_numpy()
-        pg = self._pg()
-        rows, infs = [], []
-        for e in sorted(set(event.tolist())):
-            which = np.flatnonzero(event == e)
-            att, inf = self._weighted(which, pg[which])
-            rows.append((int(e), att, self._se(inf)))
-            infs.append(inf)
-        table = pd.DataFrame(rows, columns=["key", "att", "se"])
+        table, c, u = self._by_key("dynamic", event, self._valid())
         after = (table["key"] >= 0).to_numpy()
-        by_event = np.column_stack(infs)
-        inf = by_event[:, after].mean(axis=1)
-        return Aggregate("dynamic", table, float(table.loc[after, "att"].mean()), self._se(inf), by_event)
+        overall_se = self._se(c[:, after].mean(axis=1), u[:, after].mean(axis=1))
+        return Aggregate("dynamic", table, float(table.loc[after, "att"].mean()), overall_se)
 
     def _calendar(self) -> Aggregate:
         """By period among cohorts already treated (weighted by size); overall: mean over periods."""
-        post = self._post()
-        pg = self._pg()
         times = self.cells["time"].to_numpy()
-        rows, infs = [], []
-        for t in sorted(set(times[post].tolist())):
-            which = np.flatnonzero(post & (times == t))
-            att, inf = self._weighted(which, pg[which])
-            rows.append((int(t), att, self._se(inf)))
-            infs.append(inf)
-        table = pd.DataFrame(rows, columns=["key", "att", "se"])
-        inf = np.column_stack(infs).mean(axis=1)
-        return Aggregate("calendar", table, float(table["att"].mean()), self._se(inf))
+        table, c, u = self._by_key("calendar", times, self._post() & self._valid())
+        return Aggregate("calendar", table, float(table["att"].mean()), self._se(c.mean(axis=1), u.mean(axis=1)))
 
     def bootstrap(self, draws: int = 999, seed: int = 0, alpha: float = 0.05) -> Bootstrap:
         """Multiplier bootstrap clustered by unit: standard errors and a uniform confidence band.
@@ -190,7 +242,9 @@ class AttGt:
         :param seed: random seed (results are reproducible)
         :param alpha: 1 - coverage of the band
         """
-        se, critical = _multiplier_bootstrap(self.influence, draws, seed, alpha)
+        valid = self._valid()
+        se = np.full(len(valid), np.nan)
+        se[valid], critical = _multiplier_bootstrap(self.influence[:, valid], draws, seed, alpha)
         att = self.cells["att"].to_numpy()
         table = self.cells[["cohort", "time", "att"]].assign(
             se=se, band_low=att - critical * se, band_high=att + critical * se
@@ -204,8 +258,7 @@ class AttGt:
         critical value; the band covers every event time at once with probability 1 - alpha.
         """
         dynamic = self.aggregate("dynamic")
-        assert dynamic.influence is not None
-        boot_se, critical = _multiplier_bootstrap(dynamic.influence, draws, seed, alpha)
+        boot_se, critical = _multiplier_bootstrap(self._influence("dynamic"), draws, seed, alpha)
         z = float(stats.norm.ppf(1 - alpha / 2))
         table = dynamic.table.assign(
             ci_low=dynamic.table["att"] - z * dynamic.table["se"],
@@ -222,21 +275,24 @@ class AttGt:
         are few units for the number of pre-periods. `statistic` is the largest |effect| / SE.
         """
         dynamic = self.aggregate("dynamic")
-        assert dynamic.influence is not None
         before = np.flatnonzero((dynamic.table["key"] < 0).to_numpy())
         if len(before) == 0:
             raise ValueError("there are no pre-treatment periods to test")
-        se, t_max = _sup_t_draws(dynamic.influence[:, before], draws, seed)
+        se, t_max = _sup_t_draws(self._influence("dynamic")[:, before], draws, seed)
         observed = float(np.max(np.abs(dynamic.table["att"].to_numpy()[before]) / se))
         return PreTest(observed, len(before), float(np.mean(t_max >= observed)))
 
     def pretest(self) -> PreTest:
-        """Wald test of all pre-treatment effects being zero, with their joint covariance."""
-        pre = np.flatnonzero(~self._post())
+        """Wald test of all pre-treatment effects being zero, with their joint covariance.
+
+        As R's `did`, cells that are NA or have no sampling variance are left out of the test.
+        """
+        se = self.cells["se"].to_numpy()
+        pre = np.flatnonzero(~self._post() & self._valid() & (np.nan_to_num(se) > 0))
         if len(pre) == 0:
             raise ValueError("there are no pre-treatment periods to test")
         att = self.cells["att"].to_numpy()[pre]
-        covariance = self.influence[:, pre].T @ self.influence[:, pre] / self.n
+        covariance = self._moments()[0][np.ix_(pre, pre)] / self.n
         # With few units the covariance can be singular (more pre-periods than the units can
         # identify): test only the directions it identifies, with that many degrees of freedom.
         values, vectors = np.linalg.eigh(covariance)
@@ -295,29 +351,168 @@ class _Panel:
     values: dict[str, np.ndarray]  # column -> units × periods
 
 
-def _reshape(data: pd.DataFrame, unit: str, time: str, cohort: str, columns: list[str]) -> _Panel:
-    """Check the panel is balanced with a fixed cohort per unit, and lay it out as arrays (one pass)."""
-    unit_codes, _ = pd.factorize(data[unit], sort=True)
-    periods, time_codes = np.unique(data[time].to_numpy(), return_inverse=True)
-    n_units, n_periods = unit_codes.max() + 1, len(periods)
-    cells = np.bincount(unit_codes * n_periods + time_codes, minlength=n_units * n_periods)
-    if (cells > 1).any():
-        raise ValueError("each unit may appear once per period")
-    if (cells == 0).any():
-        raise ValueError("the panel must be balanced: every unit observed in every period")
+def _numbers(df: pd.DataFrame, column: str) -> np.ndarray:
+    """A column as integers or finite floats (no copy when it already is one), or a ValueError naming it."""
+    values = df[column].to_numpy()
+    if values.dtype.kind in "iu":  # no gaps possible
+        return values
+    try:
+        values = values.astype(float, copy=False)
+    except (TypeError, ValueError):
+        raise ValueError(f"{column} must be numbers with no gaps") from None
+    if not np.isfinite(values).all():
+        raise ValueError(f"{column} must be numbers with no gaps")
+    return values
 
-    def grid(column: str) -> np.ndarray:
-        out = np.empty((n_units, n_periods))
-        out[unit_codes, time_codes] = data[column].to_numpy(float)
-        return out
 
-    cohort_grid = grid(cohort)
+def _sorted_layout(units: np.ndarray, times: np.ndarray) -> int | None:
+    """The number of periods when rows are already unit by unit, each unit's periods in one increasing order."""
+    n_rows = len(times)
+    head = units[: min(n_rows, 100_000)]
+    changes = np.flatnonzero(head[1:] != head[:-1])
+    n_periods = int(changes[0]) + 1 if len(changes) else len(head)
+    if n_periods < 2 or n_rows % n_periods or n_periods == n_rows:
+        return None
+    by_unit = units.reshape(-1, n_periods)
+    grid = times.reshape(-1, n_periods)
+    first = grid[0]
+    if not (np.all(first[1:] > first[:-1]) and (grid == first).all() and (by_unit == by_unit[:, :1]).all()):
+        return None
+    heads = by_unit[:, 0]
+    distinct = np.all(heads[1:] > heads[:-1]) if heads.dtype.kind in "iuf" else pd.Index(heads).is_unique
+    return n_periods if distinct else None
+
+
+def _reshape(df: pd.DataFrame, unit: str, time: str, cohort: str, columns: list[str]) -> _Panel:
+    """Check the panel is balanced with a fixed cohort per unit, and lay it out as unit × period arrays.
+
+    Rows already ordered unit by unit (each with the same increasing periods) are reshaped without
+    copying; any other order is placed through factorised unit and period codes.
+    """
+    times = _numbers(df, time)
+    units = df[unit].to_numpy()
+    cohort_values = _numbers(df, cohort)
+    values = {c: _numbers(df, c).astype(float, copy=False) for c in columns}
+    layout = _sorted_layout(units, times)
+    if layout is not None:
+        width = layout
+        periods = times[:width].astype(float)
+
+        def grid(column: np.ndarray) -> np.ndarray:
+            """The column as units × periods, a view."""
+            return column.reshape(-1, width)
+
+    else:
+        unit_codes, _ = pd.factorize(units)
+        if (unit_codes < 0).any():
+            raise ValueError(f"{unit} must have no gaps")
+        time_codes, periods = pd.factorize(times, sort=True)
+        periods = np.asarray(periods, dtype=float)
+        n_units, n_periods = unit_codes.max() + 1, len(periods)
+        cells = np.bincount(unit_codes * n_periods + time_codes, minlength=n_units * n_periods)
+        if (cells > 1).any():
+            raise ValueError("each unit may appear once per period")
+        if (cells == 0).any():
+            raise ValueError("the panel must be balanced: every unit observed in every period")
+
+        def grid(column: np.ndarray) -> np.ndarray:
+            """The column placed as units × periods."""
+            out = np.empty((n_units, n_periods))
+            out[unit_codes, time_codes] = column
+            return out
+
+    cohort_grid = grid(cohort_values)
     if (cohort_grid != cohort_grid[:, :1]).any():
         raise ValueError(f"{cohort} must not change within a unit")
-    cohorts = cohort_grid[:, 0]
-    if not set(np.unique(cohorts)) - {0} <= set(periods.tolist()):
-        raise ValueError(f"{cohort} must be 0 (never treated) or one of the periods")
-    return _Panel(periods, cohorts, {c: grid(c) for c in columns})
+    cohorts = cohort_grid[:, 0].astype(float)
+    if (cohorts < 0).any():
+        raise ValueError(f"{cohort} must be 0 (never treated) or the first treated period")
+    return _Panel(periods, cohorts, {c: grid(v) for c, v in values.items()})
+
+
+@dataclass(frozen=True)
+class _Design:
+    """The panel after R's handling of edge cohorts: which periods and units enter, and in which cohorts."""
+
+    periods: np.ndarray  # kept periods, increasing
+    groups: np.ndarray  # cohort of each kept unit (0: never treated or compared only)
+    kept_units: np.ndarray | None  # positions of kept units, None when all are kept
+    cohorts: list[float]  # cohorts whose effects are estimated
+    warnings: list[str]
+
+
+def _label(value: float, names: Mapping[float, str] | None = None) -> str:
+    """A period or cohort as the analyst writes it: its name if given, else 2005 (not 2005.0)."""
+    if names is not None and value in names:
+        return str(names[value])
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _design(
+    periods: np.ndarray, cohorts: np.ndarray, control: str, names: Mapping[float, str] | None = None
+) -> _Design:
+    """Recode, drop and restrict cohorts as R's `did` (2.5.1) does, each step with a warning.
+
+    A cohort going live after the last period is never treated within the panel. Without
+    never-treated units, periods from the last cohort's go-live on have no comparison: they
+    are dropped, and the last cohort becomes the comparison (recoded as never treated with
+    control="never", compared only with control="not_yet"). Units treated from the first
+    period on have no pre-treatment period and are dropped.
+    """
+    notes: list[str] = []
+    groups = cohorts.copy()
+    late = groups > periods[-1]
+    if late.any():
+        listed = ", ".join(_label(g, names) for g in np.unique(groups[late]))
+        notes.append(
+            f"{int(late.sum())} unit(s) go live after the last period ({_label(periods[-1], names)}; cohort {listed}): "
+            "they are treated as never treated"
+        )
+        groups[late] = 0
+    compared_only: float | None = None
+    if not (groups == 0).any():
+        latest = float(groups.max())
+        keep = periods < latest
+        if keep.sum() < 2:
+            raise ValueError(
+                "no unit is never treated, and fewer than two periods come before the last cohort goes live "
+                f"({_label(latest, names)}): there is no comparison (never-treated units are needed)"
+            )
+        dropped = ", ".join(_label(t, names) for t in periods[~keep])
+        if control == "never":
+            groups[groups == latest] = 0
+            notes.append(
+                f"no unit is never treated: the last cohort ({_label(latest, names)}) is used as never treated, and "
+                f"periods {dropped} (from its go-live on) are dropped because nothing is left to compare with"
+            )
+        else:
+            compared_only = latest
+            notes.append(
+                f"no unit is never treated: the last cohort ({_label(latest, names)}) serves only as the comparison "
+                f"and gets no effect of its own, and periods {dropped} (from its go-live on) are dropped because "
+                "nothing is left to compare with"
+            )
+        periods = periods[keep]
+    first = (groups > 0) & (groups <= periods[0])
+    kept_units = None
+    if first.any():
+        listed = ", ".join(_label(g, names) for g in np.unique(groups[first]))
+        notes.append(
+            f"{int(first.sum())} unit(s) treated from the first period on (cohort {listed}) are dropped: "
+            "they have no period before treatment to compare"
+        )
+        kept_units = np.flatnonzero(~first)
+        groups = groups[kept_units]
+    estimated = sorted(float(g) for g in pd.unique(groups) if g > 0 and g != compared_only)
+    if not estimated:
+        raise ValueError("no cohort is treated after the first period with a comparison to estimate its effect")
+    if control == "never" and not (groups == 0).any():
+        raise ValueError("there are no never-treated units; use control='not_yet'")
+    return _Design(periods, groups, kept_units, estimated, notes)
+
+
+OVERLAP_LIMIT = 0.999  # R's did: a cell whose fitted propensity reaches this is NA
+TRIM_LEVEL = 0.995  # DRDID: comparison units with a propensity at or above this are trimmed
 
 
 def att_gt(
@@ -329,8 +524,12 @@ def att_gt(
     control: str = "never",
     covariates: list[str] | None = None,
     method: str = "dr",
+    labels: Mapping[float, str] | None = None,
 ) -> AttGt:
-    """Callaway & Sant'Anna group-time effects ATT(g, t) with a varying base period.
+    """Callaway & Sant'Anna group-time effects ATT(g, t) with a varying base period, as R's `did` 2.5.
+
+    Edge cohorts, cells without overlap and trimmed units are handled as R does; each is
+    reported in the result's `warnings`, and a cell that cannot be estimated is NA (NaN).
 
     :param df: balanced panel, one row per unit and period
     :param y: outcome column
@@ -338,137 +537,306 @@ def att_gt(
     :param time: period column (numbers)
     :param cohort: first treated period of the unit, 0 for never treated
     :param control: "never" (never-treated units) or "not_yet" (also units not yet treated by then)
-    :param covariates: conditioning covariates (not supported yet: pass None)
-    :param method: "dr", "reg" or "ipw" (identical without covariates)
+    :param covariates: conditioning covariates, taken from each comparison's base period (None: none)
+    :param method: "dr", "reg" or "ipw" (identical without covariates, but for the overlap rule)
+    :param labels: how the warnings write periods and cohorts (e.g. dates), by period number
     """
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {', '.join(CONTROLS)}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}")
     covariates = list(covariates or [])
-    data = _validate(df, y, unit, time, cohort, covariates)
-    shaped = _reshape(data, unit, time, cohort, [y, *covariates])
-    periods, groups, outcome = shaped.periods, shaped.cohorts, shaped.values[y]
-    by_period = {c: shaped.values[c] for c in covariates}
+    missing = [c for c in (y, unit, time, cohort, *covariates) if c not in df.columns]
+    if missing:
+        raise ValueError(f"the frame lacks column(s) {', '.join(missing)}")
+    shaped = _reshape(df, unit, time, cohort, [y, *covariates])
+    design = _design(shaped.periods, shaped.cohorts, control, labels)
+    keep_periods = np.flatnonzero(np.isin(shaped.periods, design.periods))
+
+    # Units ordered by cohort, so that every cohort, and so every comparison group, is a run of
+    # contiguous units: cells then read and write slices instead of masks over every unit.
+    values = np.sort(pd.unique(design.groups))  # hashing: few cohorts among many units
+    codes = np.searchsorted(values, design.groups).astype(np.int16)  # small ints sort by radix
+    order = np.argsort(codes, kind="stable")
+    units = order if design.kept_units is None else design.kept_units[order]
+    groups = design.groups[order]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(values)))])
+    span = {float(g): slice(int(starts[i]), int(starts[i + 1])) for i, g in enumerate(values)}
+
+    def by_period(column: str) -> np.ndarray:
+        """Periods × units, each period's values contiguous in cohort order (one gather, no copies between)."""
+        source = shaped.values[column]
+        out = np.empty((len(keep_periods), len(units)))
+        for i, p in enumerate(keep_periods):
+            np.take(source[:, p], units, out=out[i])
+        return out
+
+    outcome = by_period(y)
+    estimator = _Cells(groups, span, outcome, [by_period(c) for c in covariates], method, len(covariates))
+    periods = design.periods
+    notes = list(design.warnings)
+    rows: list[tuple[float, float, float, float]] = []
     n = len(groups)
-    cohorts = sorted(int(g) for g in set(groups) - {0} if g > periods[0])
-    if not cohorts:
-        raise ValueError("no cohort is treated after the first period")
-    if control == "never" and not (groups == 0).any():
-        raise ValueError("there are no never-treated units; use control='not_yet'")
-    index = {t: i for i, t in enumerate(periods)}
-    rows: list[tuple[int, int, float, float]] = []
     # Cells × units, so each cell's influence function is one contiguous row; transposed at the end.
-    influence = np.zeros((len(cohorts) * (len(periods) - 1), n))
-    by_time = np.ascontiguousarray(outcome.T)  # periods × units: a period's outcomes are contiguous
-    never = groups == 0
-    for g in cohorts:
-        treated = groups == g
-        treated_weight = treated.astype(float)
-        n_treated = treated_weight.sum()
+    influence = np.zeros((len(design.cohorts) * (len(periods) - 1), n))
+    for g in design.cohorts:
+        before = int(np.searchsorted(periods, g)) - 1  # last period before go-live
         for k in range(1, len(periods)):
             t = periods[k]
-            base = periods[index[g] - 1] if t >= g else periods[k - 1]
-            # Not yet treated: first treated after both the period and its base period.
-            comparison = never | ((groups > max(t, base)) & ~treated) if control == "not_yet" else never
-            if not comparison.any():
-                continue
-            column = influence[len(rows)]
-            if covariates:
-                subset = treated | comparison
-                change = outcome[subset, index[t]] - outcome[subset, index[base]]
-                d = treated[subset].astype(float)
-                x = np.column_stack([np.ones(len(d)), *(by_period[c][subset, index[base]] for c in covariates)])
-                att, psi = ESTIMATORS[method](d, change, x)
-                column[subset] = psi * n / subset.sum()
+            base = before if t >= g else k - 1
+            if control == "not_yet":  # first treated after both the period and its base period
+                threshold = max(t, periods[base])
+                comparison = [c for c in span if c == 0 or (c > threshold and c != g)]
             else:
-                # The difference in mean changes, on whole arrays (no subsetting): its influence is
-                # n/n1 (dy - mean1) on treated units and -n/n0 (dy - mean0) on comparison units.
-                change = by_time[index[t]] - by_time[index[base]]
-                comparison_weight = comparison.astype(float)
-                n_comparison = comparison_weight.sum()
-                mean1 = treated_weight @ change / n_treated
-                mean0 = comparison_weight @ change / n_comparison
-                att = float(mean1 - mean0)
-                np.multiply(treated_weight, (change - mean1) * (n / n_treated), out=column)
-                column -= comparison_weight * (change - mean0) * (n / n_comparison)
-            rows.append((g, int(t), att, float(np.sqrt(column @ column / n) / np.sqrt(n))))
+                comparison = [0.0]
+            column = influence[len(rows)]
+            att, squares, note = estimator.cell(g, comparison, k, base, column)
+            if note:
+                notes.append(
+                    f"cohort {_label(g, labels)}, period {_label(t, labels)}: {note}; its effect is left out (NA)"
+                )
+            se = float(np.sqrt(squares) / n) if np.isfinite(att) else np.nan
+            rows.append((g, float(t), att, se))
+    if estimator.trimmed:
+        cohorts = ", ".join(_label(g, labels) for g in sorted({g for g, _ in estimator.trimmed}))
+        notes.append(
+            f"comparison units with a propensity score of {TRIM_LEVEL} or more were left out (trimmed, as DRDID "
+            f"does) in {len(estimator.trimmed)} cell(s) of cohort(s) {cohorts}, "
+            f"{max(count for _, count in estimator.trimmed)} unit(s) at most"
+        )
     cells = pd.DataFrame(rows, columns=["cohort", "time", "att", "se"])
-    return AttGt(cells=cells, influence=influence[: len(rows)].T, cohort_of_unit=groups)
+    if cells["cohort"].map(float.is_integer).all() and cells["time"].map(float.is_integer).all():
+        cells = cells.astype({"cohort": int, "time": int})
+    return AttGt(cells=cells, influence=influence[: len(rows)].T, cohort_of_unit=groups, warnings=notes)
 
 
-def _difference_in_means(d: np.ndarray, dy: np.ndarray) -> tuple[float, np.ndarray]:
-    """Without covariates every estimator is the difference in mean changes; its influence function."""
-    p = d.mean()
-    mu1, mu0 = dy[d == 1].mean(), dy[d == 0].mean()
-    return float(mu1 - mu0), d * (dy - mu1) / p - (1 - d) * (dy - mu0) / (1 - p)
+class _Cells:
+    """The 2x2 comparisons behind each ATT(g, t), with the fits they share computed once.
+
+    Within a cohort many cells compare the same units on the same covariates (all post-treatment
+    cells against never-treated units, for instance), so the propensity model and the
+    comparison units' design matrix are fitted once per distinct sample, not once per cell.
+    """
+
+    def __init__(
+        self,
+        groups: np.ndarray,
+        span: dict[float, slice],
+        outcome: np.ndarray,
+        covariates: list[np.ndarray],
+        method: str,
+        k: int,
+    ) -> None:
+        """Hold the periods × units outcome and covariates, in cohort order."""
+        self.n = len(groups)
+        self.span = span
+        self.outcome = outcome
+        self.method = method
+        self.k = k
+        if covariates:
+            # Time-invariant covariates (the usual case) give one design for every base period.
+            self.fixed = all((c == c[:1]).all() for c in covariates)
+            self.design = np.stack([np.ones_like(covariates[0]), *covariates], axis=2)  # periods × units × (1+k)
+        # Per period, each cohort's outcome total: the difference in means without covariates.
+        sizes = np.array([s.stop - s.start for s in span.values()], dtype=float)
+        starts = np.array([s.start for s in span.values()])
+        self.sizes = dict(zip(span, sizes, strict=True))
+        totals = np.add.reduceat(outcome, starts, axis=1)  # periods × cohorts
+        self.totals = {g: totals[:, i] for i, g in enumerate(span)}
+        self.fits: dict[tuple[float, tuple[float, ...], int], _Fit] = {}
+        self.trimmed: list[tuple[float, int]] = []  # (cohort, comparison units trimmed) per cell
+
+    def cell(
+        self, g: float, comparison: list[float], t: int, base: int, column: np.ndarray
+    ) -> tuple[float, float, str]:
+        """ATT(g, t) against `comparison` with base period `base`; its influence function into `column`.
+
+        Returns the estimate (NaN when it cannot be made), the sum of squares of its influence
+        function (for the standard error, without reading the units outside the comparison) and
+        why the estimate could not be made.
+        """
+        n_treated = self.sizes[g]
+        n_comparison = sum(self.sizes[c] for c in comparison)
+        if n_comparison == 0:
+            return np.nan, np.nan, "no comparison units"
+        if self.k == 0:
+            return self._no_covariates(g, comparison, t, base, column, n_treated, n_comparison)
+        key = (g, tuple(comparison), -1 if self.fixed else base)
+        if key not in self.fits:
+            self.fits[key] = _Fit(self._take(self.design[base], [g, *comparison]), int(n_treated), self.method)
+        fit = self.fits[key]
+        if fit.problem:
+            return np.nan, np.nan, fit.problem
+        parts = [self.span[c] for c in [g, *comparison]]
+        offsets = np.cumsum([0] + [p.stop - p.start for p in parts])
+        change = fit.change  # reused across the cells sharing this fit: no fresh memory per cell
+        for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
+            np.subtract(self.outcome[t, part], self.outcome[base, part], out=change[start:stop])
+        att, psi = fit.estimate(change)
+        if fit.trimmed:
+            self.trimmed.append((g, fit.trimmed))
+        for part, start, stop in zip(parts, offsets[:-1], offsets[1:], strict=True):
+            np.multiply(psi[start:stop], self.n / len(change), out=column[part])
+        return att, _dot(psi, psi) * (self.n / len(change)) ** 2, ""
+
+    def _take(self, values: np.ndarray, cohorts: list[float]) -> np.ndarray:
+        """The rows of `values` (by unit) for these cohorts, treated cohort first."""
+        return np.concatenate([values[self.span[c]] for c in cohorts])
+
+    def _no_covariates(
+        self,
+        g: float,
+        comparison: list[float],
+        t: int,
+        base: int,
+        column: np.ndarray,
+        n_treated: float,
+        n_comparison: float,
+    ) -> tuple[float, float, str]:
+        """The difference in mean changes, written slice by slice without masks over every unit.
+
+        Its influence function is n/n1 (dy - mean1) on treated units and -n/n0 (dy - mean0) on
+        comparison units. DR and IPW still follow R's overlap rule with the constant propensity
+        n1 / (n1 + n0).
+        """
+        share = n_treated / (n_treated + n_comparison)
+        if self.method != "reg" and share >= OVERLAP_LIMIT:
+            return np.nan, np.nan, f"overlap condition violated (propensity {share:.4f} reaches {OVERLAP_LIMIT})"
+        if self.method != "reg" and share >= TRIM_LEVEL:
+            return np.nan, np.nan, "every comparison unit is trimmed (propensity at least 0.995)"
+        mean1 = (self.totals[g][t] - self.totals[g][base]) / n_treated
+        mean0 = sum(self.totals[c][t] - self.totals[c][base] for c in comparison) / n_comparison
+        parts = [(g, mean1, self.n / n_treated)] + [(c, mean0, -self.n / n_comparison) for c in comparison]
+        squares = 0.0
+        for c, mean, scale in parts:
+            part = column[self.span[c]]
+            np.subtract(self.outcome[t, self.span[c]], self.outcome[base, self.span[c]], out=part)
+            part -= mean
+            part *= scale
+            squares += _dot(part, part)
+        return float(mean1 - mean0), squares, ""
 
 
-def _ols(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Outcome regression on the comparison units: fitted changes for everyone, and its linear representation."""
-    n = len(d)
-    weights = 1 - d
-    beta = np.linalg.solve((weights[:, None] * x).T @ x, (weights[:, None] * x).T @ dy)
-    fitted = x @ beta
-    xpx_inv = np.linalg.inv((weights[:, None] * x).T @ x / n)
-    return fitted, (weights * (dy - fitted))[:, None] * x @ xpx_inv
+class _Fit:
+    """The nuisance fits of one 2x2 sample (treated units first): propensity score and comparison regression.
+
+    The estimators follow DRDID's panel estimators (Sant'Anna & Zhao 2020) term by term, with
+    unit weights 1. Their influence functions are assembled from matrix-vector products into
+    buffers kept with the fit, never from units × covariates matrices per cell.
+    """
+
+    def __init__(self, x: np.ndarray, n_treated: int, method: str) -> None:
+        """Fit what `method` needs on the design `x` (units × (1 + covariates), treated units first)."""
+        self.x, self.n1, self.method = x, n_treated, method
+        m = self.m = len(x)
+        # Buffers reused by every cell sharing this fit, so cells allocate no fresh memory.
+        self.change, self.out, self.residual, self.extra, self.propensity = (np.empty(m) for _ in range(5))
+        self.problem = ""
+        self.trimmed = 0
+        self.m1 = x[:n_treated].sum(axis=0) / m  # mean of d·x
+        if method != "ipw":  # the comparison regression
+            x0 = x[n_treated:]
+            gram = x0.T @ x0
+            if np.linalg.cond(gram, 1) * np.finfo(float).eps >= 1:
+                self.problem = "the comparison units' covariates are collinear"
+                return
+            self.gram_inv = np.linalg.inv(gram)  # (Σ comparison x x')^-1
+        if method == "reg":
+            # The comparison regression's linear representation (1-d)·r·x'(X'X/m)^-1 v, for the fixed v
+            # of this estimator: a constant factor per comparison unit.
+            self.regression = (x[n_treated:] @ (self.gram_inv @ self.m1)) * (-m)
+            return
+        d = np.zeros(m)
+        d[:n_treated] = 1.0
+        ps, hessian_inv, problem = _logit(d, x)
+        if problem:
+            self.problem = problem
+            return
+        comparison_ps = ps[n_treated:]
+        trimmed = comparison_ps >= TRIM_LEVEL
+        self.w = np.where(trimmed, 0.0, comparison_ps / (1 - comparison_ps))  # DRDID's comparison weights
+        self.trimmed = int(trimmed.sum())
+        self.mean_cont = self.w.sum() / m
+        if self.mean_cont == 0:
+            self.problem = "every comparison unit is trimmed (propensity at least 0.995)"
+            return
+        # The logit's linear representation score·x'H^-1, applied later to each cell's m2.
+        self.score_x = ((d - ps)[:, None] * x) @ hessian_inv * (m / self.mean_cont)
+        m3 = x[n_treated:].T @ self.w / m  # mean of w·x
+        if method == "dr":
+            regression = self.gram_inv @ (self.m1 / (n_treated / m) - m3 / self.mean_cont)
+            self.regression = (x[n_treated:] @ regression) * (-m)
+
+    def estimate(self, dy: np.ndarray) -> tuple[float, np.ndarray]:
+        """ATT and its influence function (per unit of the sample) for the outcome changes `dy`.
+
+        The returned array is a buffer of the fit, overwritten by the next call.
+        """
+        x, n1, m, out = self.x, self.n1, self.m, self.out
+        mean_treat = n1 / m
+        residual = dy
+        if self.method != "ipw":
+            beta = self.gram_inv @ np.einsum("ij,i->j", x[n1:], dy[n1:])
+            residual = np.einsum("ij,j->i", x, beta, out=self.residual)
+            np.subtract(dy, residual, out=residual)
+        treated, compared = residual[:n1], residual[n1:]
+        if self.method == "reg":
+            # eta_treat - eta_cont is the treated units' mean residual.
+            att = float(treated.mean())
+            np.subtract(treated, att, out=out[:n1])
+            np.multiply(compared, self.regression, out=out[n1:])
+            out /= mean_treat
+            return att, out
+        eta_treat = float(treated.mean())
+        eta_cont = _dot(self.w, compared) / (m * self.mean_cont)
+        weighted = np.subtract(compared, eta_cont, out=self.extra[n1:])
+        weighted *= self.w
+        # How the estimate moves with the propensity model (DRDID's asy_lin_rep_ps @ M2).
+        m2 = np.einsum("ij,i->j", x[n1:], weighted) / m
+        propensity = np.einsum("ij,j->i", self.score_x, m2, out=self.propensity)
+        np.subtract(treated, eta_treat, out=out[:n1])
+        out[:n1] /= mean_treat
+        out[:n1] -= propensity[:n1]
+        np.divide(weighted, -self.mean_cont, out=out[n1:])
+        out[n1:] -= propensity[n1:]
+        if self.method == "dr":
+            weighted = np.multiply(compared, self.regression, out=weighted)
+            out[n1:] += weighted
+        return eta_treat - eta_cont, out
 
 
-def _logit(d: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Propensity score by logistic regression (Newton steps), and its linear representation."""
-    n = len(d)
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """a · b without BLAS: the per-cell products are too thin for BLAS threads, which only add contention."""
+    return float(np.einsum("i,i->", a, b))
+
+
+def _logit(d: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Propensity score by logistic regression (Newton steps) and its inverse information (Σ p(1-p) x x')^-1.
+
+    Returns a problem instead when R's `did` would not estimate the cell: a fitted propensity
+    reaching 0.999 (no overlap), or a fit that separates or does not converge.
+    """
     beta = np.zeros(x.shape[1])
-    for _ in range(100):
-        p = 1 / (1 + np.exp(-x @ beta))
-        step = np.linalg.solve(((p * (1 - p))[:, None] * x).T @ x, x.T @ (d - p))
-        beta += step
-        if np.max(np.abs(step)) < 1e-12:
+    converged = False
+    for _ in range(50):
+        p = special.expit(np.einsum("ij,j->i", x, beta))
+        try:
+            step = np.linalg.solve(((p * (1 - p))[:, None] * x).T @ x, np.einsum("ij,i->j", x, d - p))
+        except np.linalg.LinAlgError:
             break
-    p = 1 / (1 + np.exp(-x @ beta))
-    hessian_inv = np.linalg.inv(((p * (1 - p))[:, None] * x).T @ x / n)
-    return np.minimum(p, 1 - 1e-6), ((d - p)[:, None] * x) @ hessian_inv
-
-
-def _reg(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
-    """Outcome-regression DiD (Heckman, Ichimura & Todd): ATT and its influence function."""
-    fitted, ols = _ols(d, dy, x)
-    eta_treat = np.mean(d * dy) / np.mean(d)
-    eta_cont = np.mean(d * fitted) / np.mean(d)
-    inf_treat = (d * dy - d * eta_treat) / np.mean(d)
-    inf_cont = (d * fitted - d * eta_cont + ols @ np.mean(d[:, None] * x, axis=0)) / np.mean(d)
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
-
-
-def _ipw(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
-    """Standardised inverse-probability-weighted DiD (Abadie): ATT and its influence function."""
-    ps, logit = _logit(d, x)
-    w_treat, w_cont = d, ps * (1 - d) / (1 - ps)
-    eta_treat = np.mean(w_treat * dy) / np.mean(w_treat)
-    eta_cont = np.mean(w_cont * dy) / np.mean(w_cont)
-    inf_treat = (w_treat * dy - w_treat * eta_treat) / np.mean(w_treat)
-    m2 = np.mean((w_cont * (dy - eta_cont))[:, None] * x, axis=0)
-    inf_cont = (w_cont * dy - w_cont * eta_cont + logit @ m2) / np.mean(w_cont)
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
-
-
-def _dr(d: np.ndarray, dy: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray]:
-    """Doubly robust DiD (Sant'Anna & Zhao 2020, panel data): ATT and its influence function."""
-    ps, logit = _logit(d, x)
-    fitted, ols = _ols(d, dy, x)
-    w_treat, w_cont = d, ps * (1 - d) / (1 - ps)
-    residual = dy - fitted
-    eta_treat = np.mean(w_treat * residual) / np.mean(w_treat)
-    eta_cont = np.mean(w_cont * residual) / np.mean(w_cont)
-    inf_treat = (w_treat * residual - w_treat * eta_treat - ols @ np.mean(w_treat[:, None] * x, axis=0)) / np.mean(
-        w_treat
-    )
-    m2 = np.mean((w_cont * (residual - eta_cont))[:, None] * x, axis=0)
-    m3 = np.mean(w_cont[:, None] * x, axis=0)
-    inf_cont = (w_cont * residual - w_cont * eta_cont + logit @ m2 - ols @ m3) / np.mean(w_cont)
-    return float(eta_treat - eta_cont), inf_treat - inf_cont
-
-
-ESTIMATORS = {"reg": _reg, "ipw": _ipw, "dr": _dr}
+        beta += step
+        if not np.isfinite(beta).all():
+            break
+        if np.max(np.abs(step)) < 1e-10 * (1 + np.max(np.abs(beta))):
+            converged = True
+            break
+    p = special.expit(np.einsum("ij,j->i", x, beta))
+    # Diverging coefficients mean separation: fitted propensities of 1, the starkest lack of overlap.
+    if not np.isfinite(beta).all() or np.nanmax(p) >= OVERLAP_LIMIT:
+        return p, np.empty(0), f"overlap condition violated (a propensity reaches {OVERLAP_LIMIT})"
+    if not converged:
+        return p, np.empty(0), "the propensity model did not converge"
+    return p, np.linalg.inv(((p * (1 - p))[:, None] * x).T @ x), ""
 
 
 def twfe(df: pd.DataFrame, y: str, unit: str, time: str, cohort: str) -> tuple[float, float]:

@@ -454,6 +454,7 @@ def _staggered_result(session: Session, run: AnalysisRun, progress: Callable[[fl
         control=params["control"],
         covariates=covariates or None,
         method=params["method"],
+        labels=labels,
     )
     progress(0.5, "aggregations")
     aggregates = {kind: fit.aggregate(kind) for kind in staggered.KINDS}
@@ -484,7 +485,8 @@ def _staggered_result(session: Session, run: AnalysisRun, progress: Callable[[fl
     treated_post = frame[(frame["cohort"] > 0) & (frame["period"] >= frame["cohort"])]["value"]
     counterfactual = float(treated_post.mean()) - simple.overall_att
     cohorts = frame.drop_duplicates("unit").groupby("cohort").size()
-    warnings = [
+    # What the estimator dropped, recoded or left out (edge cohorts, cells without overlap), then small groups.
+    warnings = [*fit.warnings] + [
         f"{'the never-treated group' if g == 0 else 'the cohort starting ' + str(labels.get(int(g), g))} has "
         f"{int(size)} unit(s): standard errors from so few units understate the uncertainty"
         for g, size in cohorts.items()

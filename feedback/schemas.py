@@ -428,7 +428,11 @@ class AnalysisIn(Strict):
 
 
 class AnalysisOut(BaseModel):
-    """An analysis run: poll until `status` is done or failed; `result` holds every table."""
+    """An analysis run: poll until `status` is done or failed; `result` holds every table.
+
+    A staggered rollout's `result.warnings` lists what the estimator dropped, recoded or left out
+    (cohorts without a comparison, units treated from the first period, cells without overlap).
+    """
 
     id: int
     kind: str

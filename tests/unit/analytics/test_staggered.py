@@ -174,3 +174,49 @@ def test_uniform_pretest_accepts_parallel_trends_and_rejects_a_pre_trend(mpdta):
     drifted = mpdta.assign(lemp=mpdta["lemp"] + np.where(mpdta["first.treat"] > 0, 0.15 * (mpdta["year"] - 2003), 0.0))
     fit_bad = att_gt(drifted, "lemp", "countyreal", "year", "first.treat", control="never")
     assert fit_bad.pretest().p_value < 0.001 and fit_bad.pretest_uniform(draws=1999, seed=2).p_value < 0.01
+
+
+def test_edge_cohorts_are_dropped_or_recoded_as_r_does_and_said_so(mpdta):
+    # Twenty counties treated from the first year on, and twenty going live after the last year:
+    # R drops the first and counts the second as never treated, so the published values still hold.
+    counties = mpdta.loc[mpdta["first.treat"] == 0, "countyreal"].unique()
+    early = mpdta[mpdta["countyreal"].isin(counties[:20])].assign(countyreal=lambda f: f["countyreal"] + 100_000)
+    edged = pd.concat([mpdta, early.assign(**{"first.treat": 2003})], ignore_index=True)
+    edged.loc[edged["countyreal"].isin(counties[20:40]), "first.treat"] = 2010
+    result = att_gt(edged, "lemp", "countyreal", "year", "first.treat", control="never")
+    reference = pd.read_csv(REFERENCE / "r_did_att_gt.csv").query("scenario == 'mpdta_nev_dr'")
+    merged = result.cells.merge(reference, left_on=["cohort", "time"], right_on=["group", "t"], validate="one_to_one")
+    assert len(merged) == len(result.cells) == 12
+    np.testing.assert_allclose(merged["att_x"], merged["att_y"], atol=1e-9, rtol=0)
+    np.testing.assert_allclose(merged["se_x"], merged["se_y"], atol=1e-9, rtol=0)
+    assert result.n == 500
+    notes = " | ".join(result.warnings)
+    assert "20 unit(s) treated from the first period on (cohort 2003) are dropped" in notes
+    assert "20 unit(s) go live after the last period (2007; cohort 2010)" in notes
+
+
+def test_every_unit_eventually_treated_compares_with_the_last_cohort_only(mpdta):
+    # Without never-treated counties the last cohort (2007) has no comparison after it goes live:
+    # it serves only as the comparison, and 2007 is dropped (R's did; csdid gives the same).
+    treated = mpdta[mpdta["first.treat"] > 0]
+    result = att_gt(treated, "lemp", "countyreal", "year", "first.treat", control="not_yet")
+    assert set(result.cells["cohort"]) == {2004, 2006} and result.cells["time"].max() == 2006
+    notes = " | ".join(result.warnings)
+    assert "the last cohort (2007) serves only as the comparison" in notes and "periods 2007 (from" in notes
+    group = result.aggregate("group")
+    assert np.isfinite(group.overall_att) and group.table["key"].tolist() == [2004, 2006]
+    # The same comparison made by hand: 2007 counties recoded as never treated, 2007 left out.
+    by_hand = treated[treated["year"] < 2007].assign(**{"first.treat": lambda f: f["first.treat"].replace(2007, 0)})
+    expected = att_gt(by_hand, "lemp", "countyreal", "year", "first.treat", control="not_yet")
+    np.testing.assert_allclose(result.cells["att"], expected.cells["att"], atol=1e-12)
+    np.testing.assert_allclose(result.cells["se"], expected.cells["se"], atol=1e-12)
+    assert group.overall_att == pytest.approx(expected.aggregate("group").overall_att, abs=1e-12)
+    # With control="never" the last cohort stands in for the never treated, with a warning.
+    never = att_gt(treated, "lemp", "countyreal", "year", "first.treat", control="never")
+    by_hand_never = att_gt(by_hand, "lemp", "countyreal", "year", "first.treat", control="never")
+    np.testing.assert_allclose(never.cells["att"], by_hand_never.cells["att"], atol=1e-12)
+    assert any("the last cohort (2007) is used as never treated" in w for w in never.warnings)
+
+
+def test_no_warning_on_a_clean_panel(mpdta):
+    assert fit(mpdta, "never", ["lpop"], "dr").warnings == []

@@ -105,6 +105,36 @@ def test_a_staggered_run_stores_the_estimator_results(session):
     assert {"simple", "group", "dynamic", "calendar"} == set(result["aggregates"])
 
 
+def eventually_treated_panel(rng):
+    """A simulated panel without never-treated units: every unit gets the AI in the end."""
+    frame = simulated_panel(rng)
+    return frame[frame.groupby("unit")["treated"].transform("max") == 1]
+
+
+def test_a_run_stores_what_the_estimator_dropped_as_warnings(session):
+    analyst = make_user(session, "analyst")
+    frame = eventually_treated_panel(np.random.default_rng(5))
+    # Weekly periods written as dates: the warnings name them as the analyst wrote them.
+    frame["period"] = (pd.Timestamp("2026-01-05") + pd.to_timedelta(7 * (frame["period"] - 1), unit="D")).dt.date
+    panel = impact.upload_panel(session, analyst, name="all treated", raw=frame.to_csv(index=False).encode())
+    run = impact.create_run(
+        session,
+        analyst,
+        kind="staggered",
+        params={"control": "not_yet", "method": "dr", "draws": 99},
+        target_id=panel.id,
+    )
+    impact.execute_run(session, run.id)
+    session.refresh(run)
+    assert run.status == "done", run.message
+    # The last cohort (period 7) serves only as the comparison: said so, and every cohort effect is a number.
+    notes = " | ".join(run.result["warnings"])
+    assert "no unit is never treated: the last cohort (2026-02-16) serves only as the comparison" in notes
+    assert "periods 2026-02-16, 2026-02-23 (from its go-live on) are dropped" in notes
+    groups = run.result["aggregates"]["group"]
+    assert [row["key"] for row in groups["table"]] == [4, 6] and groups["overall_att"] is not None
+
+
 def test_a_failing_run_is_stored_as_failed(session):
     analyst = make_user(session, "analyst")
     # Every unit treated in period 1: no comparison units, so the estimator refuses.

@@ -54,3 +54,28 @@ def test_create_start_and_analyse_over_the_api(app, client, session):
     # Two units only: the estimator runs, and the result carries every table.
     assert polled["status"] == "done", polled["message"]
     assert {"simple", "event_study", "cells", "pretest", "twfe"} <= set(polled["result"])
+
+
+def test_an_analysis_returns_the_estimators_warnings(app, client, session):
+    import numpy as np
+
+    from feedback import impact
+    from tests.unit.feedback.test_impact import eventually_treated_panel
+
+    analyst = make_user(session, "analyst")
+    headers = token_for(app, session, analyst)
+    raw = eventually_treated_panel(np.random.default_rng(3)).to_csv(index=False).encode()
+    panel = impact.upload_panel(session, analyst, name="all treated", raw=raw)
+    queued = client.post(
+        f"/api/v1/panels/{panel.id}/analyses", json={"control": "not_yet", "draws": 99}, headers=headers
+    )
+    assert queued.status_code == 202
+    deadline = time.monotonic() + 20
+    while (polled := client.get(queued.headers["Location"], headers=headers).json)["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline, "the analysis did not finish"
+        time.sleep(0.1)
+    assert polled["status"] == "done", polled["message"]
+    warnings = polled["result"]["warnings"]
+    assert any(
+        w.startswith("no unit is never treated: the last cohort (7) serves only as the comparison") for w in warnings
+    )

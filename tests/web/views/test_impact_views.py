@@ -13,7 +13,7 @@ from analytics import experiments as ab
 from feedback import experiments, services
 from feedback.models import AnalysisRun, AuditEvent, ImpactPanel, Model
 from tests.factories import login, make_case, make_model, make_user
-from tests.unit.feedback.test_impact import simulated_panel
+from tests.unit.feedback.test_impact import eventually_treated_panel, simulated_panel
 
 
 def wait_for_run(client, run_id, timeout=30.0):
@@ -123,6 +123,21 @@ def test_staggered_analysis_runs_in_the_background_and_downloads_as_csv(client, 
     panel_csv = pd.read_csv(io.StringIO(client.get(f"{panel_url}.csv").text))
     assert len(panel_csv) == len(frame) and set(panel_csv.columns) == {"unit", "period", "value", "treated"}
     assert client.get(f"/impact/analyses/{run_id}.csv?table=nope").status_code == 404
+
+
+def test_the_analysis_page_shows_the_estimators_warnings(client, session):
+    login(client, make_user(session, "analyst"))
+    raw = io.BytesIO(eventually_treated_panel(np.random.default_rng(8)).to_csv(index=False).encode())
+    uploaded = client.post(
+        "/impact/panels/upload", data={"name": "all", "file": (raw, "all.csv")}, content_type="multipart/form-data"
+    )
+    queued = client.post(f"{uploaded.headers['Location']}/analyses", data={"control": "not_yet", "method": "dr"})
+    run_id = int(queued.headers["Location"].rsplit("/", 1)[1])
+    page = wait_for_run(client, run_id)
+    assert (
+        'role="note">Caution: no unit is never treated: the last cohort (7) serves only as the comparison' in page.text
+    )
+    assert client.get(f"/impact/analyses/{run_id}").text.count("Caution: no unit is never treated") == 1
 
 
 def test_ab_analysis_shows_the_sample_ratio_check(client, session):
