@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -81,8 +81,10 @@ class Dimension:
         value = self._value()
         if self.kind == "boolean":
             return value.is_(condition["value"] == "yes")
-        if self.kind == "range":
-            return and_(value >= condition["low"], value < condition["high"])
+        if self.kind == "range":  # an open end is stored as null
+            low, high = condition.get("low"), condition.get("high")
+            bounds = ([value >= low] if low is not None else []) + ([value < high] if high is not None else [])
+            return and_(true(), *bounds)
         return value == condition["value"]
 
     def condition(self, label: str) -> dict[str, Any]:
@@ -91,7 +93,8 @@ class Dimension:
         if self.kind == "range":
             for low, high in zip(self.edges, self.edges[1:], strict=False):
                 if _range_label(low, high) == label:
-                    spec.update(low=low, high=high)
+                    # JSON has no infinities: an open end is null.
+                    spec.update(low=None if math.isinf(low) else low, high=None if math.isinf(high) else high)
         return spec
 
 
@@ -105,8 +108,11 @@ def _range_label(low: float, high: float) -> str:
 
 def dimension_of(condition: dict[str, Any]) -> Dimension:
     """The dimension a stored condition belongs to (ranges carry their own bounds)."""
-    edges = (condition["low"], condition["high"]) if condition.get("kind") == "range" else ()
-    return Dimension(condition["dim"], condition.get("kind", "category"), edges)
+    if condition.get("kind") != "range":
+        return Dimension(condition["dim"], condition.get("kind", "category"), ())
+    low, high = condition.get("low"), condition.get("high")
+    edges = (-math.inf if low is None else low, math.inf if high is None else high)
+    return Dimension(condition["dim"], "range", edges)
 
 
 def dimensions(session: Session, version_id: int) -> list[Dimension]:

@@ -9,7 +9,7 @@ from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from feedback import experiments
+from feedback import experiments, json_input
 from feedback.db import sqlite_write_intent
 from feedback.schemas import MAX_ID
 from webapp import config, observability
@@ -47,10 +47,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.instance_secret_key(app.instance_path)
-    engines = {"default": {"url": config.database_url(app.config["DATABASE_URL"]), "pool_pre_ping": True}}
+    # JSON columns are written with NaN and infinity refused: no reader of the stored JSON accepts them.
+    options = {"pool_pre_ping": True, "json_serializer": json_input.dumps}
+    engines = {"default": {"url": config.database_url(app.config["DATABASE_URL"]), **options}}
     if app.config.get("ANALYTICS_DATABASE_URL"):
         # A read replica for the analytics pages and exports (see analytics_session).
-        engines["analytics"] = {"url": config.database_url(app.config["ANALYTICS_DATABASE_URL"]), "pool_pre_ping": True}
+        engines["analytics"] = {"url": config.database_url(app.config["ANALYTICS_DATABASE_URL"]), **options}
     app.config["SQLALCHEMY_ENGINES"] = engines
 
     # An id past the largest INTEGER names nothing: 404 at routing, never an overflow in the driver.
