@@ -9,6 +9,7 @@ version all select exactly the subgroup that was mined.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,8 +26,9 @@ from analytics import patterns as mining
 from analytics.overrides import compare_rates
 from feedback import audit, queries, webhooks
 from feedback.audit import Actor, Change
-from feedback.db import utcnow
+from feedback.db import readable_json, utcnow, valid_json
 from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.json_input import SEGMENT_MAX_KEYS
 from feedback.models import (
     BACKLOG_STATUSES,
     BacklogItem,
@@ -41,6 +43,7 @@ BACKLOG_READ_ROLES = ("model_owner", "admin", "analyst")
 BACKLOG_EDIT_ROLES = ("model_owner", "admin")
 SAMPLE = 5000  # recent cases read to discover segment and feature conditions
 MAX_CATEGORIES = 20
+MAX_MINED_FEATURES = 64  # the feature keys most common in the sample are mined, no more
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Dimension:
         if self.name == "confidence":
             return Recommendation.confidence
         column, key = self.name.split(".", 1)
-        data = Recommendation.segment if column == "segment" else Recommendation.features
+        data = valid_json(Recommendation.segment if column == "segment" else Recommendation.features)
         if self.kind == "range":
             return data[key].as_float()
         if self.kind == "boolean":
@@ -118,7 +121,10 @@ def dimension_of(condition: dict[str, Any]) -> Dimension:
 def dimensions(session: Session, version_id: int) -> list[Dimension]:
     """Conditions worth mining for a version, discovered from its recent cases."""
     rows = session.execute(
-        select(Recommendation.segment, Recommendation.features)
+        select(
+            readable_json(Recommendation.segment).label("segment"),
+            readable_json(Recommendation.features).label("features"),
+        )
         .join(Decision, Decision.recommendation_id == Recommendation.id)
         .where(Decision.model_version_id == version_id)
         .order_by(Decision.id.desc())
@@ -129,10 +135,14 @@ def dimensions(session: Session, version_id: int) -> list[Dimension]:
         Dimension("recommended_action", "category"),
         Dimension("confidence", "range", (-math.inf, 0.5, 0.6, 0.7, 0.8, 0.9, math.inf)),
     ]
-    for column in ("segment", "features"):
-        frame = pd.DataFrame([getattr(r, column) or {} for r in rows])
+    for column, most in (("segment", SEGMENT_MAX_KEYS), ("features", MAX_MINED_FEATURES)):
+        values = [v for r in rows if isinstance(v := getattr(r, column), dict)]
+        # Only the most common keys: a few cases with thousands of keys must not widen the search.
+        seen = Counter(key for v in values for key in v)
+        keys = sorted(key for key, _ in sorted(seen.items(), key=lambda pair: (-pair[1], pair[0]))[:most])
+        frame = pd.DataFrame([{k: v.get(k) for k in keys} for v in values], columns=keys)
         prefix = "segment" if column == "segment" else "feature"
-        for key in sorted(frame.columns):
+        for key in keys:
             values = frame[key].dropna()
             if values.empty:
                 continue

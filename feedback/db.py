@@ -9,10 +9,13 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, ColumnElement, DateTime, MetaData, event, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -24,6 +27,55 @@ NAMING_CONVENTION = {
 }
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class LenientJSON(TypeDecorator[Any]):
+    """A JSON column read so that one unreadable stored value comes back as None instead of failing the query.
+
+    Used where many rows are read at once (exports, breakdowns, mining), so one broken row
+    written before the checks existed never fails the whole page or file.
+    """
+
+    impl = JSONType
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """Wrap the JSON decoder: text that does not decode reads as None."""
+        decode = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            try:
+                return decode(value) if decode else value
+            except ValueError:
+                return None
+
+        return process
+
+
+class valid_json(FunctionElement[Any]):  # noqa: N801 - used like a SQL function
+    """The JSON column's value, or NULL where SQLite holds text that is not valid JSON (its JSON functions
+    would fail the whole query on it); PostgreSQL's JSONB is always valid."""
+
+    type = JSONType
+    inherit_cache = True
+
+
+@compiles(valid_json)
+def _valid_json(element: valid_json, compiler: SQLCompiler, **kw: Any) -> str:
+    """Any backend but SQLite: the column itself."""
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(valid_json, "sqlite")
+def _valid_json_sqlite(element: valid_json, compiler: SQLCompiler, **kw: Any) -> str:
+    """SQLite: NULL unless json_valid()."""
+    column = compiler.process(element.clauses, **kw)
+    return f"CASE WHEN json_valid({column}) THEN {column} END"
+
+
+def readable_json(column: Any) -> ColumnElement[Any]:
+    """A JSON column for queries over many rows: invalid stored text reads as NULL in SQL and None in Python."""
+    return type_coerce(valid_json(column), LenientJSON())
 
 
 def utcnow() -> datetime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import pydantic_core
@@ -23,6 +24,7 @@ MAX_INTEGER = 2**63 - 1  # integers are 64-bit, as every store and export format
 FEATURES_MAX_BYTES = 64 * 1024  # `features` of one recommendation, as compact UTF-8 JSON
 SEGMENT_MAX_KEYS = 32  # attributes of one recommendation's `segment`
 SEGMENT_KEY_PATTERN = r"^[A-Za-z0-9_]{1,64}$"  # what a breakdown by `segment.ATTR` can name
+SEGMENT_KEY = re.compile(SEGMENT_KEY_PATTERN)
 SEGMENT_VALUE_MAX_LENGTH = 200  # characters of a text segment value (breakdowns key on it)
 NON_FINITE = ("NaN", "Infinity", "-Infinity")
 
