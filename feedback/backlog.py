@@ -26,9 +26,9 @@ from analytics import patterns as mining
 from analytics.overrides import compare_rates
 from feedback import audit, queries, webhooks
 from feedback.audit import Actor, Change
-from feedback.db import readable_json, utcnow, valid_json
+from feedback.db import json_float, readable_json, utcnow, valid_json
 from feedback.errors import Conflict, NotFound, ValidationFailed
-from feedback.json_input import SEGMENT_MAX_KEYS
+from feedback.json_input import SEGMENT_MAX_KEYS, finite_or_none
 from feedback.models import (
     BACKLOG_STATUSES,
     BacklogItem,
@@ -62,9 +62,10 @@ class Dimension:
         if self.name == "confidence":
             return Recommendation.confidence
         column, key = self.name.split(".", 1)
-        data = valid_json(Recommendation.segment if column == "segment" else Recommendation.features)
+        raw = Recommendation.segment if column == "segment" else Recommendation.features
         if self.kind == "range":
-            return data[key].as_float()
+            return json_float(raw, key)
+        data = valid_json(raw)
         if self.kind == "boolean":
             return data[key].as_boolean()
         return data[key].as_string()
@@ -140,7 +141,7 @@ def dimensions(session: Session, version_id: int) -> list[Dimension]:
         # Only the most common keys: a few cases with thousands of keys must not widen the search.
         seen = Counter(key for v in values for key in v)
         keys = sorted(key for key, _ in sorted(seen.items(), key=lambda pair: (-pair[1], pair[0]))[:most])
-        frame = pd.DataFrame([{k: v.get(k) for k in keys} for v in values], columns=keys)
+        frame = pd.DataFrame([{k: finite_or_none(v.get(k)) for k in keys} for v in values], columns=keys)
         prefix = "segment" if column == "segment" else "feature"
         for key in keys:
             values = frame[key].dropna()

@@ -9,7 +9,20 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ColumnElement, DateTime, MetaData, event, type_coerce
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Float,
+    MetaData,
+    Numeric,
+    case,
+    cast,
+    event,
+    func,
+    literal,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.ext.compiler import compiles
@@ -71,6 +84,38 @@ def _valid_json_sqlite(element: valid_json, compiler: SQLCompiler, **kw: Any) ->
     """SQLite: NULL unless json_valid()."""
     column = compiler.process(element.clauses, **kw)
     return f"CASE WHEN json_valid({column}) THEN {column} END"
+
+
+class _by_dialect(FunctionElement[Any]):  # noqa: N801 - a SQL construct
+    """The first expression anywhere but PostgreSQL, the second there (both built once, so their
+    bind parameters keep one name wherever the expression appears, as GROUP BY needs)."""
+
+    inherit_cache = True
+
+
+@compiles(_by_dialect)
+def _by_dialect_default(element: _by_dialect, compiler: SQLCompiler, **kw: Any) -> str:
+    """Any backend but PostgreSQL."""
+    return compiler.process(list(element.clauses)[0], **kw)
+
+
+@compiles(_by_dialect, "postgresql")
+def _by_dialect_postgresql(element: _by_dialect, compiler: SQLCompiler, **kw: Any) -> str:
+    """PostgreSQL."""
+    return compiler.process(list(element.clauses)[1], **kw)
+
+
+def json_float(column: Any, key: str) -> ColumnElement[float]:
+    """A JSON column's member as a float: NULL, never an error, when it is not a number a float can hold.
+
+    SQLite reads 1e400 as infinity; PostgreSQL would fail the whole query casting it (or text).
+    """
+    value = type_coerce(column, JSONB())[key]
+    within = case((func.abs(cast(value.astext, Numeric)) <= cast(literal("1e308"), Numeric), cast(value.astext, Float)))
+    postgresql = case((func.jsonb_typeof(value) == "number", within))
+    element = _by_dialect(valid_json(column)[key].as_float(), postgresql)
+    element.type = Float()
+    return element
 
 
 def readable_json(column: Any) -> ColumnElement[Any]:

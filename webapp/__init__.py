@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
@@ -35,9 +36,22 @@ class BoundedInt(IntegerConverter):
 CLAIMING_READS = {"review.next_case", "review.case"}
 
 
+class FiniteJSONProvider(DefaultJSONProvider):
+    """JSON answers are always JSON: a NaN or infinity read from an old row is answered as null."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """Refuse NaN while encoding (free), and only then encode a copy with it nulled."""
+        kwargs["allow_nan"] = False
+        try:
+            return super().dumps(obj, **kwargs)
+        except ValueError:
+            return super().dumps(json_input.finite_or_none(obj), **kwargs)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the Countersign app."""
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    app.json = FiniteJSONProvider(app)
     app.config.from_mapping(config.defaults())
     for name in ("DATABASE_URL", "ANALYTICS_DATABASE_URL", "SECRET_KEY"):
         if os.environ.get(name):
