@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -19,12 +19,16 @@ MAX_ID = 2**31 - 1  # the largest INTEGER, the type of every id column: a larger
 
 
 class NoNul:
-    """Shows in the schema that text may not hold NUL characters (the server refuses them before parsing)."""
+    """Shows in the schema that text may not hold NUL characters (the server refuses them before parsing),
+    and, for text that must not be blank, that it needs a character other than whitespace."""
+
+    def __init__(self, nonblank: bool = False) -> None:
+        self.nonblank = nonblank
 
     def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         """Add the pattern unless the string already has a stricter one."""
         out = handler(schema)
-        out.setdefault("pattern", r"^[^\u0000]*$")
+        out.setdefault("pattern", r"^[^\u0000]*[^\s\u0000][^\u0000]*$" if self.nonblank else r"^[^\u0000]*$")
         return out
 
 
@@ -34,16 +38,26 @@ def _text(max_length: int, min_length: int = 0, strip: bool = True) -> StringCon
 
 
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
-Text200 = Annotated[str, _text(200, min_length=1), NoNul()]
-Subject = Annotated[str, _text(500, min_length=1), NoNul()]
+Text200 = Annotated[str, _text(200, min_length=1), NoNul(nonblank=True)]
+Subject = Annotated[str, _text(500, min_length=1), NoNul(nonblank=True)]
 Text2000 = Annotated[str, _text(2000), NoNul()]
-Message = Annotated[str, _text(2000, min_length=1), NoNul()]
+Message = Annotated[str, _text(2000, min_length=1), NoNul(nonblank=True)]
 Notes2000 = Annotated[str, _text(2000, strip=False), NoNul()]
 Email = Annotated[str, _text(254, strip=False), NoNul()]
 Notes4000 = Annotated[str, _text(4000, strip=False), NoNul()]
 Notes10k = Annotated[str, _text(10_000, strip=False), NoNul()]
 SegmentText = Annotated[str, _text(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()]
-Timestamp = Annotated[AwareDatetime, Field(strict=False)]  # ISO 8601 text in JSON, so not strict
+
+
+def _iso_text(value: Any) -> Any:
+    """A timestamp arrives as ISO 8601 text (or a datetime from Python), never as a bare number."""
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 timestamp with its offset, such as 2026-01-31T09:00:00Z")
+    return value
+
+
+# ISO 8601 text in JSON, so not strict, but numbers (which lax parsing reads as Unix times) are refused.
+Timestamp = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text)]
 Scalar = str | int | float | bool | None  # as stored and answered
 ScalarIn = Text2000 | int | float | bool | None
 SegmentKey = Annotated[str, StringConstraints(pattern=limits.SEGMENT_KEY_PATTERN)]
@@ -67,7 +81,12 @@ Features = Annotated[
             f"keys up to {limits.MAX_KEY_LENGTH} characters, {limits.MAX_DEPTH} levels deep; numbers finite, "
             "integers within 64 bits."
         ),
-        json_schema_extra={"maxProperties": limits.MAX_KEYS, "x-maxBytes": limits.FEATURES_MAX_BYTES},
+        json_schema_extra={
+            "maxProperties": limits.MAX_KEYS,
+            "propertyNames": {"maxLength": limits.MAX_KEY_LENGTH},
+            "x-maxBytes": limits.FEATURES_MAX_BYTES,
+            "x-maxDepth": limits.MAX_DEPTH - 1,
+        },
     ),
 ]
 
