@@ -39,14 +39,24 @@ class MalformedJson(FeedbackError):
 class _Breach(Exception):
     """A limit broken somewhere inside a value; `path` is filled in on the way out."""
 
-    def __init__(self, problem: str) -> None:
+    def __init__(self, problem: str, *path: int | str) -> None:
         super().__init__(problem)
         self.problem = problem
-        self.path: list[int | str] = []
+        self.path = list(path)
+
+
+def _key_of(container: dict[str, Any] | list[Any], item: Any) -> int | str:
+    """Where `item` sits in `container` (looked up only once a limit is broken)."""
+    keys: Any = container.keys() if type(container) is dict else range(len(container))
+    return next(key for key in keys if container[key] is item)
 
 
 def _walk(value: dict[str, Any] | list[Any], depth: int) -> None:
-    """Raise _Breach at the first value past a limit (recursion is safe: it stops at MAX_DEPTH)."""
+    """Raise _Breach at the first value past a limit (recursion is safe: it stops at MAX_DEPTH).
+
+    This visits every value of every body, so it is written for speed: text, the commonest
+    value, is passed over first, and paths are worked out only after a breach.
+    """
     if depth > MAX_DEPTH:
         raise _Breach(f"nests deeper than {MAX_DEPTH} levels")
     if type(value) is dict:
@@ -54,22 +64,24 @@ def _walk(value: dict[str, Any] | list[Any], depth: int) -> None:
             raise _Breach(f"{len(value):,} keys; an object holds at most {MAX_KEYS}")
         if value and max(map(len, value)) > MAX_KEY_LENGTH:
             raise _Breach(f"a key is longer than {MAX_KEY_LENGTH} characters")
-        pairs: Any = value.items()
+        items: Any = value.values()
     else:
-        pairs = enumerate(value)
-    for key, item in pairs:
+        items = value
+    for item in items:
         kind = type(item)
-        try:
-            if kind is dict or kind is list:
+        if kind is str:
+            continue
+        if kind is dict or kind is list:
+            try:
                 _walk(item, depth + 1)
-            elif kind is float:
-                if item - item != 0:  # true only for NaN and the infinities
-                    raise _Breach("must be a finite number (NaN and Infinity are not JSON)")
-            elif kind is int and not -MAX_INTEGER <= item <= MAX_INTEGER:
-                raise _Breach("integers must fit in 64 bits")
-        except _Breach as breach:
-            breach.path.append(key)
-            raise
+            except _Breach as breach:
+                breach.path.append(_key_of(value, item))
+                raise
+        elif kind is float:
+            if item - item != 0:  # true only for NaN and the infinities
+                raise _Breach("must be a finite number (NaN and Infinity are not JSON)", _key_of(value, item))
+        elif kind is int and not -MAX_INTEGER <= item <= MAX_INTEGER:
+            raise _Breach("integers must fit in 64 bits", _key_of(value, item))
 
 
 def check(value: Any, prefix: str = "") -> None:
