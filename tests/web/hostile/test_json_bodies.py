@@ -6,6 +6,7 @@ key lengths and bytes past the documented limits (docs/api.md), and lax types.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,7 +29,7 @@ from feedback.schemas import (
     RecommendationIn,
 )
 from tests.conftest import _empty, app_config
-from tests.factories import make_case, make_model, make_user, payload, token_for
+from tests.factories import login, make_case, make_model, make_user, payload, token_for
 from tests.unit.feedback.test_impact import GOOD
 from tests.web.hostile.conftest import named_fields
 
@@ -82,7 +83,7 @@ def world(app: Flask) -> dict[str, Any]:
     session.add(item)
     session.commit()
     ids = {"case": case.id, "exception": exception_id, "panel": panel.id, "item": item.id}
-    world = {"auth": token_for(app, session, admin), "ids": ids}
+    world = {"auth": token_for(app, session, admin), "ids": ids, "admin": admin}
     session.close()
     return world
 
@@ -325,4 +326,38 @@ def test_hostile_body_is_refused_naming_the_field(route, change, field, client, 
     assert response.status_code == 422, response.get_data(as_text=True)[:500]
     assert field in named_fields(response)
     assert len(response.get_data()) < 20_000  # the answer never echoes the hostile input
+    assert fingerprint() == before
+
+
+PANEL = "unit,period,value,treated{extra}\na,1,10,0{cells}\na,2,11,1{cells}\nb,1,9,0{cells}\nb,2,9.5,0{cells}\n"
+
+
+def panel_csv(names: list[str]) -> bytes:
+    """A good panel with these covariate columns (each 1)."""
+    extra = "".join(f",{name}" for name in names)
+    return PANEL.format(extra=extra, cells=",1" * len(names)).encode()
+
+
+@pytest.mark.parametrize(
+    ("csv", "field"),
+    [
+        pytest.param(panel_csv([f"c{i}" for i in range(51)]), "columns", id="51-covariates"),
+        pytest.param(panel_csv(["c" * 100_000]), "columns", id="covariate-name-100000-chars"),
+        pytest.param(panel_csv(["two words"]), "columns", id="covariate-name-not-a-key"),
+        pytest.param(PANEL.format(extra=",size", cells=",nan").encode(), "size", id="covariate-nan"),
+        pytest.param(PANEL.format(extra=",size", cells=",inf").encode(), "size", id="covariate-infinity"),
+        pytest.param(PANEL.format(extra=",size", cells=",1e400").encode(), "size", id="covariate-overflow"),
+    ],
+)
+def test_a_panel_upload_that_would_store_bad_json_is_refused(csv, field, client, world, fingerprint):
+    login(client, world["admin"])  # signing in writes an audit event, so it comes first
+    before = fingerprint()
+    response = client.post(
+        "/impact/panels/upload",
+        data={"name": "hostile", "file": (io.BytesIO(csv), "panel.csv")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    assert field in named_fields(response)
+    assert len(response.get_data()) < 200_000  # the page never echoes the whole hostile header
     assert fingerprint() == before
