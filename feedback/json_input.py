@@ -133,13 +133,13 @@ def encoded_size(value: Any) -> int:
 
 
 def finite_or_none(value: Any) -> Any:
-    """A copy of a stored JSON value with NaN and infinities (and numbers past float range) as null."""
+    """A copy of a stored JSON value with NaN, infinities and integers past 64 bits as null."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, int) and not isinstance(value, bool):
         return value if -MAX_INTEGER <= value <= MAX_INTEGER else None
     if isinstance(value, dict):
         return {k: finite_or_none(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [finite_or_none(v) for v in value]
     return value
