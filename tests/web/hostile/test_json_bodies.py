@@ -85,6 +85,8 @@ def world(app: Flask) -> dict[str, Any]:
     ids = {"case": case.id, "exception": exception_id, "panel": panel.id, "item": item.id}
     world = {"auth": token_for(app, session, admin), "ids": ids, "admin": admin}
     session.close()
+    # The token's first use may record itself; that write belongs to no case.
+    assert app.test_client().get("/api/v1/models", headers=world["auth"]).status_code == 200
     return world
 
 
