@@ -78,8 +78,8 @@ Features = Annotated[
         description=(
             "Free-form model inputs, exported as columns. At most "
             f"{limits.FEATURES_MAX_BYTES:,} bytes as compact JSON, {limits.MAX_KEYS} keys per object, "
-            f"keys up to {limits.MAX_KEY_LENGTH} characters, {limits.MAX_DEPTH} levels deep; numbers finite, "
-            "integers within 64 bits."
+            f"keys up to {limits.MAX_KEY_LENGTH} characters, nested within the body's {limits.MAX_DEPTH} levels; "
+            "numbers finite, integers within 64 bits."
         ),
         json_schema_extra={
             "maxProperties": limits.MAX_KEYS,
