@@ -122,9 +122,12 @@ def loads(raw: bytes) -> Any:
     return value
 
 
+_STORED = json.JSONEncoder(allow_nan=False)  # built once: json.dumps with an option builds one per call
+
+
 def dumps(value: Any) -> str:
     """JSON text for storage; ValueError for NaN or infinity, which no JSON reader accepts."""
-    return json.dumps(value, allow_nan=False)
+    return _STORED.encode(value)
 
 
 def encoded_size(value: Any) -> int:
