@@ -6,11 +6,14 @@ import json
 import logging
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session
 
 from feedback import migrate
 from tests.factories import make_case, make_model
+
+REVISION = "0011"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -32,7 +35,8 @@ def scratch_url(request, tmp_path):
 
 def test_broken_json_rows_are_repaired_and_oversized_ones_reported(scratch_url, caplog):
     engine = create_engine(scratch_url)
-    migrate.upgrade(engine, "0010")
+    parent = ScriptDirectory.from_config(migrate.alembic_config(engine)).get_revision(REVISION).down_revision
+    migrate.upgrade(engine, parent)
     with Session(engine) as session:
         make_model(session)
         broken, fine, wide = (make_case(session, n).id for n in (1, 2, 3))
@@ -61,5 +65,5 @@ def test_broken_json_rows_are_repaired_and_oversized_ones_reported(scratch_url, 
     assert f"recommendations.features: replaced NaN, infinity or out-of-range numbers in rows [{broken}]" in logged
     assert f"recommendations [{wide}] exceed the features or segment limits" in logged
     assert (f"recommendations.segment: rows [{fine}] did not parse as JSON" in logged) == sqlite
-    migrate.downgrade(engine, "0010")  # nothing to undo, and nothing fails
+    migrate.downgrade(engine, parent)  # nothing to undo, and nothing fails
     engine.dispose()
