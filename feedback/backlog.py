@@ -9,6 +9,7 @@ version all select exactly the subgroup that was mined.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,8 +26,9 @@ from analytics import patterns as mining
 from analytics.overrides import compare_rates
 from feedback import audit, permissions, queries, webhooks
 from feedback.audit import Actor, Change
-from feedback.db import utcnow
+from feedback.db import json_float, readable_json, utcnow, valid_json
 from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.json_input import SEGMENT_MAX_KEYS, finite_or_none
 from feedback.models import (
     BACKLOG_STATUSES,
     BacklogItem,
@@ -41,6 +43,7 @@ BACKLOG_READ_ROLES = ("model_owner", "admin", "analyst")
 BACKLOG_EDIT_ROLES = ("model_owner", "admin")
 SAMPLE = 5000  # recent cases read to discover segment and feature conditions
 MAX_CATEGORIES = 20
+MAX_MINED_FEATURES = 64  # the feature keys most common in the sample are mined, no more
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,10 @@ class Dimension:
         if self.name == "confidence":
             return Recommendation.confidence
         column, key = self.name.split(".", 1)
-        data = Recommendation.segment if column == "segment" else Recommendation.features
+        raw = Recommendation.segment if column == "segment" else Recommendation.features
         if self.kind == "range":
-            return data[key].as_float()
+            return json_float(raw, key)
+        data = valid_json(raw)
         if self.kind == "boolean":
             return data[key].as_boolean()
         return data[key].as_string()
@@ -81,8 +85,10 @@ class Dimension:
         value = self._value()
         if self.kind == "boolean":
             return value.is_(condition["value"] == "yes")
-        if self.kind == "range":
-            return and_(value >= condition["low"], value < condition["high"])
+        if self.kind == "range":  # an open end is stored as null
+            low, high = condition.get("low"), condition.get("high")
+            bounds = ([value >= low] if low is not None else []) + ([value < high] if high is not None else [])
+            return and_(true(), *bounds)
         return value == condition["value"]
 
     def condition(self, label: str) -> dict[str, Any]:
@@ -91,7 +97,8 @@ class Dimension:
         if self.kind == "range":
             for low, high in zip(self.edges, self.edges[1:], strict=False):
                 if _range_label(low, high) == label:
-                    spec.update(low=low, high=high)
+                    # JSON has no infinities: an open end is null.
+                    spec.update(low=None if math.isinf(low) else low, high=None if math.isinf(high) else high)
         return spec
 
 
@@ -105,14 +112,20 @@ def _range_label(low: float, high: float) -> str:
 
 def dimension_of(condition: dict[str, Any]) -> Dimension:
     """The dimension a stored condition belongs to (ranges carry their own bounds)."""
-    edges = (condition["low"], condition["high"]) if condition.get("kind") == "range" else ()
-    return Dimension(condition["dim"], condition.get("kind", "category"), edges)
+    if condition.get("kind") != "range":
+        return Dimension(condition["dim"], condition.get("kind", "category"), ())
+    low, high = condition.get("low"), condition.get("high")
+    edges = (-math.inf if low is None else low, math.inf if high is None else high)
+    return Dimension(condition["dim"], "range", edges)
 
 
 def dimensions(session: Session, version_id: int) -> list[Dimension]:
     """Conditions worth mining for a version, discovered from its recent cases."""
     rows = session.execute(
-        select(Recommendation.segment, Recommendation.features)
+        select(
+            readable_json(Recommendation.segment).label("segment"),
+            readable_json(Recommendation.features).label("features"),
+        )
         .join(Decision, Decision.recommendation_id == Recommendation.id)
         .where(Decision.model_version_id == version_id)
         .order_by(Decision.id.desc())
@@ -123,10 +136,14 @@ def dimensions(session: Session, version_id: int) -> list[Dimension]:
         Dimension("recommended_action", "category"),
         Dimension("confidence", "range", (-math.inf, 0.5, 0.6, 0.7, 0.8, 0.9, math.inf)),
     ]
-    for column in ("segment", "features"):
-        frame = pd.DataFrame([getattr(r, column) or {} for r in rows])
+    for column, most in (("segment", SEGMENT_MAX_KEYS), ("features", MAX_MINED_FEATURES)):
+        values = [v for r in rows if isinstance(v := getattr(r, column), dict)]
+        # Only the most common keys: a few cases with thousands of keys must not widen the search.
+        seen = Counter(key for v in values for key in v)
+        keys = sorted(key for key, _ in sorted(seen.items(), key=lambda pair: (-pair[1], pair[0]))[:most])
+        frame = pd.DataFrame([{k: finite_or_none(v.get(k)) for k in keys} for v in values], columns=keys)
         prefix = "segment" if column == "segment" else "feature"
-        for key in sorted(frame.columns):
+        for key in keys:
             values = frame[key].dropna()
             if values.empty:
                 continue

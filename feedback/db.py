@@ -9,10 +9,26 @@ import statistics
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Float,
+    MetaData,
+    Numeric,
+    case,
+    cast,
+    event,
+    func,
+    literal,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -24,6 +40,87 @@ NAMING_CONVENTION = {
 }
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class LenientJSON(TypeDecorator[Any]):
+    """A JSON column read so that one unreadable stored value comes back as None instead of failing the query.
+
+    Used where many rows are read at once (exports, breakdowns, mining), so one broken row
+    written before the checks existed never fails the whole page or file.
+    """
+
+    impl = JSONType
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """Wrap the JSON decoder: text that does not decode reads as None."""
+        decode = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            try:
+                return decode(value) if decode else value
+            except ValueError:
+                return None
+
+        return process
+
+
+class valid_json(FunctionElement[Any]):  # noqa: N801 - used like a SQL function
+    """The JSON column's value, or NULL where SQLite holds text that is not valid JSON (its JSON functions
+    would fail the whole query on it); PostgreSQL's JSONB is always valid."""
+
+    type = JSONType
+    inherit_cache = True
+
+
+@compiles(valid_json)
+def _valid_json(element: valid_json, compiler: SQLCompiler, **kw: Any) -> str:
+    """Any backend but SQLite: the column itself."""
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(valid_json, "sqlite")
+def _valid_json_sqlite(element: valid_json, compiler: SQLCompiler, **kw: Any) -> str:
+    """SQLite: NULL unless json_valid()."""
+    column = compiler.process(element.clauses, **kw)
+    return f"CASE WHEN json_valid({column}) THEN {column} END"
+
+
+class _by_dialect(FunctionElement[Any]):  # noqa: N801 - a SQL construct
+    """The first expression anywhere but PostgreSQL, the second there (both built once, so their
+    bind parameters keep one name wherever the expression appears, as GROUP BY needs)."""
+
+    inherit_cache = True
+
+
+@compiles(_by_dialect)
+def _by_dialect_default(element: _by_dialect, compiler: SQLCompiler, **kw: Any) -> str:
+    """Any backend but PostgreSQL."""
+    return compiler.process(list(element.clauses)[0], **kw)
+
+
+@compiles(_by_dialect, "postgresql")
+def _by_dialect_postgresql(element: _by_dialect, compiler: SQLCompiler, **kw: Any) -> str:
+    """PostgreSQL."""
+    return compiler.process(list(element.clauses)[1], **kw)
+
+
+def json_float(column: Any, key: str) -> ColumnElement[float]:
+    """A JSON column's member as a float: NULL, never an error, when it is not a number a float can hold.
+
+    SQLite reads 1e400 as infinity; PostgreSQL would fail the whole query casting it (or text).
+    """
+    value = type_coerce(column, JSONB())[key]
+    within = case((func.abs(cast(value.astext, Numeric)) <= cast(literal("1e308"), Numeric), cast(value.astext, Float)))
+    postgresql = case((func.jsonb_typeof(value) == "number", within))
+    element = _by_dialect(valid_json(column)[key].as_float(), postgresql)
+    element.type = Float()
+    return element
+
+
+def readable_json(column: Any) -> ColumnElement[Any]:
+    """A JSON column for queries over many rows: invalid stored text reads as NULL in SQL and None in Python."""
+    return type_coerce(valid_json(column), LenientJSON())
 
 
 def utcnow() -> datetime:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
@@ -20,8 +22,9 @@ from sqlalchemy.orm import Session
 
 from feedback import audit, backlog, csvsafe, queries
 from feedback.audit import Actor, Change
-from feedback.db import sqlite_write_intent, utcnow
+from feedback.db import readable_json, sqlite_write_intent, utcnow
 from feedback.errors import NotFound, PermissionDenied, ValidationFailed
+from feedback.json_input import MAX_KEYS, SEGMENT_MAX_KEYS, finite_or_none
 from feedback.models import (
     EXPORT_FORMATS,
     BacklogItem,
@@ -150,8 +153,8 @@ def _query(session: Session, spec: ExportSpec) -> tuple[Select[Any], Model]:
         Recommendation.created_at,
         Decision.opened_at,
         Decision.decided_at,
-        Recommendation.segment,
-        Recommendation.features,
+        readable_json(Recommendation.segment).label("segment"),
+        readable_json(Recommendation.features).label("features"),
     ]
     if spec.include_reviewer:
         columns.append(User.email.label("reviewer_email"))
@@ -185,27 +188,39 @@ def check(session: Session, spec: ExportSpec) -> None:
 
 
 def json_columns(session: Session, model_id: int) -> dict[str, str]:
-    """Every segment and feature key of the model's cases with one Arrow type each, found in SQL."""
+    """The model's most common segment and feature keys with one Arrow type each, found in SQL.
+
+    At most `SEGMENT_MAX_KEYS` segment and `MAX_KEYS` feature columns, the keys held by the most
+    cases: however many keys a few cases carry, the file's width stays bounded. Rows whose
+    stored JSON is unreadable are skipped here and export blank cells.
+    """
     if session.get_bind().dialect.name == "postgresql":
         sql = """
-            SELECT DISTINCT 'segment.' || e.key, jsonb_typeof(e.value) FROM recommendations r, jsonb_each(r.segment) e
-             WHERE r.model_id = :m
-            UNION
-            SELECT DISTINCT 'feature.' || e.key, jsonb_typeof(e.value) FROM recommendations r,
-                   jsonb_each(COALESCE(r.features, '{}'::jsonb)) e WHERE r.model_id = :m"""
+            SELECT 'segment', e.key, jsonb_typeof(e.value), count(*) FROM recommendations r, jsonb_each(r.segment) e
+             WHERE r.model_id = :m GROUP BY 2, 3
+            UNION ALL
+            SELECT 'feature', e.key, jsonb_typeof(e.value), count(*) FROM recommendations r,
+                   jsonb_each(COALESCE(r.features, '{}'::jsonb)) e WHERE r.model_id = :m GROUP BY 2, 3"""
     else:
         sql = """
-            SELECT DISTINCT 'segment.' || e.key, e.type FROM recommendations r, json_each(r.segment) e
-             WHERE r.model_id = :m
-            UNION
-            SELECT DISTINCT 'feature.' || e.key, e.type FROM recommendations r, json_each(COALESCE(r.features, '{}')) e
-             WHERE r.model_id = :m"""
+            SELECT 'segment', e.key, e.type, count(*) FROM recommendations r, json_each(r.segment) e
+             WHERE r.model_id = :m AND json_valid(r.segment) GROUP BY 2, 3
+            UNION ALL
+            SELECT 'feature', e.key, e.type, count(*) FROM recommendations r, json_each(COALESCE(r.features, '{}')) e
+             WHERE r.model_id = :m AND json_valid(COALESCE(r.features, '{}')) GROUP BY 2, 3"""
     kinds: dict[str, set[str]] = {}
-    for name, kind in session.execute(text(sql), {"m": model_id}):
+    cases: Counter[tuple[str, str]] = Counter()
+    for source, key, kind, n in session.execute(text(sql), {"m": model_id}):
+        cases[source, key] += n
         if kind != "null":
-            kinds.setdefault(name, set()).add(
+            kinds.setdefault(f"{source}.{key}", set()).add(
                 {"integer": "number", "real": "number", "true": "boolean", "false": "boolean"}.get(kind, kind)
             )
+    kept: set[str] = set()
+    for source, most in (("segment", SEGMENT_MAX_KEYS), ("feature", MAX_KEYS)):
+        common = sorted((pair for pair in cases.items() if pair[0][0] == source), key=lambda p: (-p[1], p[0][1]))
+        kept.update(f"{source}.{key}" for (_, key), _ in common[:most])
+    kinds = {name: found for name, found in kinds.items() if name in kept}
     out = {}
     for name in sorted(kinds):
         found = kinds[name]
@@ -219,13 +234,20 @@ def count(session: Session, spec: ExportSpec) -> int:
 
 
 def _coerce(value: Any, kind: str) -> Any:
+    """One cell; a value no file format can hold (NaN, infinity, a number past float range) is blank."""
     if value is None:
         return None
     if kind == "float":
-        return float(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return number if math.isfinite(number) else None
     if kind == "bool":
         return bool(value)
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(finite_or_none(value))
 
 
 def _chunks(session: Session, spec: ExportSpec, extra: dict[str, str]) -> Iterator[list[dict[str, Any]]]:

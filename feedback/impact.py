@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +52,8 @@ PANEL_UNITS = {"site": "Site", "site_reviewer": "Reviewer at a site"}
 PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7)}
 CSV_REQUIRED = ("unit", "period", "value", "treated")
 MAX_CSV_ROWS = 1_000_000
+MAX_COVARIATES = 50  # as many as an analysis may use
+COVARIATE_NAME = re.compile(r"^[\w.:-]{1,64}$")  # what an analysis may name (a Key)
 TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f"}
 
 
@@ -209,6 +212,15 @@ def parse_panel_csv(raw: bytes) -> tuple[pd.DataFrame, list[str]]:
     if frame.empty:
         raise ValidationFailed("no rows", {"file": "the file has a header but no rows"})
     covariates = [c for c in frame.columns if c not in CSV_REQUIRED]
+    # Covariates are stored as JSON keys and named in analyses: bounded like any API body's keys.
+    if len(covariates) > MAX_COVARIATES:
+        raise ValidationFailed("too many columns", {"columns": f"at most {MAX_COVARIATES} covariate columns"})
+    if unnamed := [c for c in covariates if not COVARIATE_NAME.match(c)]:
+        shown = ", ".join(c[:40] for c in unnamed[:3])
+        raise ValidationFailed(
+            "bad column names",
+            {"columns": f"covariate names are letters, digits, _ . : - (at most 64), not {shown}"},
+        )
     problems: dict[str, str] = {}
     line = frame.index.to_series() + 2  # the header is line 1
 

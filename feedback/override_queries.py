@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -11,8 +12,9 @@ from sqlalchemy import Integer, Select, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from feedback import permissions
-from feedback.db import utcnow
+from feedback.db import readable_json, utcnow, valid_json
 from feedback.errors import ValidationFailed
+from feedback.json_input import SEGMENT_MAX_KEYS
 from feedback.models import Decision, DecisionCount, ModelVersion, Recommendation, User
 
 BREAKDOWNS = ("model_version", "site", "reason_code", "reviewer", "confidence_decile")
@@ -86,7 +88,7 @@ def breakdown_key(by: str) -> Any:
         return case(
             (Recommendation.confidence >= 1, 9), else_=cast(func.floor(Recommendation.confidence * 10), Integer)
         )
-    return Recommendation.segment[by.split(".", 1)[1]].as_string()
+    return valid_json(Recommendation.segment)[by.split(".", 1)[1]].as_string()
 
 
 def _rolled(w: Window, dimension: str) -> Select:
@@ -294,12 +296,19 @@ def cases_behind(
     return list(session.scalars(query.order_by(Decision.decided_at.desc()).limit(limit)))
 
 
-def segment_keys(session: Session, model_id: int, sample: int = 200) -> list[str]:
-    """Segment attributes seen in a model's most recent cases (for the breakdown menu)."""
+def segment_keys(session: Session, model_id: int, sample: int = 200, most: int = SEGMENT_MAX_KEYS) -> list[str]:
+    """The `most` segment attributes most common in a model's recent cases (for the breakdown menu).
+
+    Bounded, and only names a breakdown accepts, so one case with thousands of keys cannot
+    flood the menu.
+    """
     segments = session.scalars(
-        select(Recommendation.segment)
+        select(readable_json(Recommendation.segment))
         .where(Recommendation.model_id == model_id)
         .order_by(Recommendation.id.desc())
         .limit(sample)
     ).all()
-    return sorted({key for segment in segments for key in (segment or {})})
+    seen = Counter(key for segment in segments if isinstance(segment, dict) for key in segment)
+    common = sorted(seen.items(), key=lambda pair: (-pair[1], pair[0]))
+    named = [key for key, _ in common if SEGMENT_ATTR.match(f"segment.{key}")]
+    return sorted(named[:most])

@@ -23,7 +23,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from feedback.db import Base
+from feedback.db import Base, readable_json
+from feedback.json_input import SEGMENT_KEY, SEGMENT_MAX_KEYS
 from feedback.models import Decision, DecisionCount, ModelVersion, Outcome, Recommendation
 
 ACTION_COLUMN = {"accept": "accepts", "override": "overrides", "escalate": "escalations"}
@@ -71,9 +72,12 @@ def keys_of(decision: Mapping[str, Any], case: Mapping[str, Any]) -> list[tuple[
         pairs.append(("action_pair", f"{case['recommended_action']}→{decision.get('final_action') or '(escalated)'}"))
     if (d := decile(case.get("confidence"))) is not None:
         pairs.append(("confidence_decile", d))
-    for attr, value in (case.get("segment") or {}).items():
-        if value is not None:
-            pairs.append((f"segment.{attr}", str(value)[:200]))
+    segment = case.get("segment")
+    if isinstance(segment, dict):
+        # Bounded like the breakdown menu: a case stored before ingest limited segments adds no more.
+        for attr in sorted(a for a in segment if SEGMENT_KEY.match(a))[:SEGMENT_MAX_KEYS]:
+            if (value := segment[attr]) is not None:
+                pairs.append((f"segment.{attr}", str(value)[:200]))
     return pairs
 
 
@@ -215,7 +219,7 @@ def _decision_rows() -> Any:
         Recommendation.site,
         Recommendation.confidence,
         Recommendation.recommended_action,
-        Recommendation.segment,
+        readable_json(Recommendation.segment).label("segment"),
     ).join(Recommendation, Recommendation.id == Decision.recommendation_id)
 
 

@@ -8,14 +8,99 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
+from pydantic_core import CoreSchema
 
+from feedback import json_input as limits
 from feedback.models import DECISION_ACTIONS, STAGES
 
 MAX_ID = 2**31 - 1  # the largest INTEGER, the type of every id column: a larger id cannot name a row
+
+
+class NoNul:
+    """Shows in the schema that text may not hold NUL characters (the server refuses them before parsing),
+    and, for text that must not be blank, that it needs a character other than whitespace."""
+
+    def __init__(self, nonblank: bool = False) -> None:
+        self.nonblank = nonblank
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        """Add the pattern unless the string already has a stricter one."""
+        out = handler(schema)
+        out.setdefault("pattern", r"^[^\u0000]*[^\s\u0000][^\u0000]*$" if self.nonblank else r"^[^\u0000]*$")
+        return out
+
+
+def _text(max_length: int, min_length: int = 0, strip: bool = True) -> StringConstraints:
+    """Length bounds of a string, stripped of outer whitespace unless `strip` is false."""
+    return StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length)
+
+
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Scalar = str | int | float | bool | None
+Text200 = Annotated[str, _text(200, min_length=1), NoNul(nonblank=True)]
+Subject = Annotated[str, _text(500, min_length=1), NoNul(nonblank=True)]
+Text2000 = Annotated[str, _text(2000), NoNul()]
+Message = Annotated[str, _text(2000, min_length=1), NoNul(nonblank=True)]
+Notes2000 = Annotated[str, _text(2000, strip=False), NoNul()]
+Email = Annotated[str, _text(254, strip=False), NoNul()]
+Notes4000 = Annotated[str, _text(4000, strip=False), NoNul()]
+Notes10k = Annotated[str, _text(10_000, strip=False), NoNul()]
+SegmentText = Annotated[str, _text(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()]
+
+
+def _iso_text(value: Any) -> Any:
+    """A timestamp arrives as ISO 8601 text (or a datetime from Python), never as a bare number."""
+    if isinstance(value, int | float):
+        raise ValueError("must be an ISO 8601 timestamp with its offset, such as 2026-01-31T09:00:00Z")
+    return value
+
+
+# ISO 8601 text in JSON, so not strict, but numbers (which lax parsing reads as Unix times) are refused.
+Timestamp = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text)]
+Scalar = str | int | float | bool | None  # as stored and answered
+ScalarIn = Text2000 | int | float | bool | None
+SegmentKey = Annotated[str, StringConstraints(pattern=limits.SEGMENT_KEY_PATTERN)]
+SegmentValue = SegmentText | int | float | bool | None
+
+
+def _features_size(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Refuse features whose JSON is larger than FEATURES_MAX_BYTES."""
+    if value is not None and (size := limits.encoded_size(value)) > limits.FEATURES_MAX_BYTES:
+        raise ValueError(f"{size:,} bytes as JSON; at most {limits.FEATURES_MAX_BYTES:,} are accepted")
+    return value
+
+
+Features = Annotated[
+    dict[str, Any] | None,
+    AfterValidator(_features_size),
+    Field(
+        description=(
+            "Free-form model inputs, exported as columns. At most "
+            f"{limits.FEATURES_MAX_BYTES:,} bytes as compact JSON, {limits.MAX_KEYS} keys per object, "
+            f"keys up to {limits.MAX_KEY_LENGTH} characters, nested within the body's {limits.MAX_DEPTH} levels; "
+            "numbers finite, integers within 64 bits."
+        ),
+        json_schema_extra={
+            "maxProperties": limits.MAX_KEYS,
+            "propertyNames": {"maxLength": limits.MAX_KEY_LENGTH},
+            "x-maxBytes": limits.FEATURES_MAX_BYTES,
+            "x-maxDepth": limits.MAX_DEPTH - 1,
+        },
+    ),
+]
+
+
+def _body_limits(schema: dict[str, Any]) -> None:
+    """Name the limits every JSON body obeys (checked in feedback.json_input before the schema)."""
+    schema["x-bodyLimits"] = {
+        "maxDepth": limits.MAX_DEPTH,
+        "maxPropertiesPerObject": limits.MAX_KEYS,
+        "maxKeyLength": limits.MAX_KEY_LENGTH,
+        "numbers": "finite (no NaN or Infinity); integers within 64 bits",
+        "text": "no NUL characters",
+    }
+
 
 Stage = Literal[STAGES]  # type: ignore[valid-type]
 DecisionAction = Literal[DECISION_ACTIONS]  # type: ignore[valid-type]
@@ -29,9 +114,9 @@ PERSON = (
 
 
 class Strict(BaseModel):
-    """Input schema: unknown fields are errors, NaN and infinity are refused."""
+    """Input schema: unknown fields are errors, types are strict (no `true` or `"0.5"` for a number)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, json_schema_extra=_body_limits)
 
 
 class ReasonCodeIn(Strict):
@@ -46,9 +131,11 @@ class ModelIn(Strict):
 
     key: Key
     name: Text200
-    description: Annotated[str, StringConstraints(max_length=2000)] = ""
-    actions: list[Key] = Field(min_length=2, max_length=50)
-    reason_codes: list[ReasonCodeIn] = Field(min_length=1, max_length=100)
+    description: Notes2000 = ""
+    actions: list[Key] = Field(min_length=2, max_length=50, json_schema_extra={"uniqueItems": True})
+    reason_codes: list[ReasonCodeIn] = Field(
+        min_length=1, max_length=100, description="Each `code` at most once.", json_schema_extra={"uniqueItems": True}
+    )
 
 
 class ModelVersionIn(Strict):
@@ -56,21 +143,21 @@ class ModelVersionIn(Strict):
 
     version: Key
     stage: Stage = "pilot"
-    notes: Annotated[str, StringConstraints(max_length=2000)] = ""
+    notes: Notes2000 = ""
 
 
 class FactorIn(Strict):
     """One factor of an explanation and its signed contribution to the recommendation."""
 
     name: Text200
-    value: Scalar = None
+    value: ScalarIn = None
     contribution: float
 
 
 class ExplanationIn(Strict):
     """The model's explanation of a recommendation."""
 
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+    summary: Text2000
     factors: list[FactorIn] = Field(default_factory=list, max_length=50)
 
 
@@ -85,16 +172,24 @@ class RecommendationIn(Strict):
     model: Key
     model_version: Key
     external_id: Text200
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    subject: Subject
     site: Text200
-    segment: dict[str, Scalar] = Field(default_factory=dict)
+    segment: dict[SegmentKey, SegmentValue] = Field(
+        default_factory=dict,
+        max_length=limits.SEGMENT_MAX_KEYS,
+        description=(
+            f"Attributes to break overrides down by: at most {limits.SEGMENT_MAX_KEYS}, named like "
+            f"{limits.SEGMENT_KEY_PATTERN}, text values up to {limits.SEGMENT_VALUE_MAX_LENGTH} characters."
+        ),
+        json_schema_extra={"propertyNames": {"pattern": limits.SEGMENT_KEY_PATTERN}, "additionalProperties": False},
+    )
     recommended_action: Key | None = None
     confidence: float | None = Field(default=None, ge=0, le=1)
     explanation: ExplanationIn | None = None
-    features: dict[str, Any] | None = None
+    features: Features = None
     flags: list[Key] = Field(default_factory=list, max_length=20)
-    error: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] | None = None
-    due_at: AwareDatetime | None = None
+    error: Message | None = None
+    due_at: Timestamp | None = None
 
 
 class DecisionIn(Strict):
@@ -103,7 +198,7 @@ class DecisionIn(Strict):
     action: DecisionAction
     final_action: Key | None = None
     reason_code: Key | None = None
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+    note: Text2000 = ""
 
 
 class VersionRulesIn(Strict):
@@ -125,7 +220,7 @@ class OutcomeIn(Strict):
     model: Key | None = None
     external_id: Text200 | None = None
     outcome: Key | float
-    observed_at: AwareDatetime
+    observed_at: Timestamp
     source: Text200
 
 
@@ -133,7 +228,7 @@ class ExceptionResolveIn(Strict):
     """Close an exception with the final action."""
 
     final_action: Key
-    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+    note: Text2000 = ""
 
 
 class ReasonCodeOut(BaseModel):
@@ -370,7 +465,7 @@ class RolloutSiteIn(Strict):
     """A site's go-live (null: a comparison site that stays unaided)."""
 
     site: Text200
-    go_live: AwareDatetime | None = None
+    go_live: Timestamp | None = None
 
 
 class ExperimentIn(Strict):
@@ -382,7 +477,7 @@ class ExperimentIn(Strict):
     kind: Literal["ab", "staggered"]
     unit: Literal["case", "reviewer", "site"] = "case"
     ai_weight: float = Field(0.5, gt=0, lt=1)
-    hypothesis: Annotated[str, StringConstraints(max_length=4000)] = ""
+    hypothesis: Notes4000 = ""
     sites: list[RolloutSiteIn] = Field(default_factory=list, max_length=1000)
 
 
@@ -482,8 +577,8 @@ class BacklogPatchIn(Strict):
     """Change an item: status, owner (e-mail; empty string for nobody), notes; row_version guards lost updates."""
 
     status: Literal["new", "triaged", "planned", "in_training", "shipped", "verified", "dismissed"] | None = None
-    owner: Annotated[str, StringConstraints(max_length=254)] | None = None
-    notes: Annotated[str, StringConstraints(max_length=10_000)] | None = None
+    owner: Email | None = None
+    notes: Notes10k | None = None
     row_version: int | None = Field(None, ge=1, le=MAX_ID)
 
 

@@ -22,12 +22,19 @@ def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
     return path or "body"
 
 
+# How pydantic names the member of a union (text, number, …) that a value failed as.
+UNION_MEMBERS = {"str", "constrained-str", "int", "float", "bool", "none"}
+
+
 def error_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
-    """Map each failing field of a pydantic error to a readable message."""
+    """Map each failing field of a pydantic error to a readable message (a union's members under one name)."""
     fields: dict[str, str] = {}
     for err in exc.errors(include_url=False):
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function")))
-        fields.setdefault(field_path(loc, prefix), err["msg"])
+        while len(loc) > 1 and loc[-1] in UNION_MEMBERS:
+            loc = loc[:-1]
+        path, message = field_path(loc, prefix), err["msg"]
+        fields[path] = message if path not in fields or message in fields[path] else f"{fields[path]}; {message}"
     return fields
 
 

@@ -6,10 +6,11 @@ import os
 from typing import Any
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from feedback import experiments, permissions
+from feedback import experiments, json_input, permissions
 from feedback.db import sqlite_write_intent
 from feedback.schemas import MAX_ID
 from webapp import checkpointing, config, observability
@@ -30,9 +31,22 @@ class BoundedInt(IntegerConverter):
         super().__init__(map, *args, **kwargs)
 
 
+class FiniteJSONProvider(DefaultJSONProvider):
+    """JSON answers are always JSON: a NaN or infinity read from an old row is answered as null."""
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """Refuse NaN while encoding (free), and only then encode a copy with it nulled."""
+        kwargs["allow_nan"] = False
+        try:
+            return super().dumps(obj, **kwargs)
+        except ValueError:
+            return super().dumps(json_input.finite_or_none(obj), **kwargs)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Create and configure the Countersign app."""
     app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    app.json = FiniteJSONProvider(app)
     app.config.from_mapping(config.defaults())
     for name in ("DATABASE_URL", "ANALYTICS_DATABASE_URL", "SECRET_KEY"):
         if os.environ.get(name):
@@ -43,10 +57,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = config.instance_secret_key(app.instance_path)
     permissions.configure_pseudonyms(app.config["SECRET_KEY"])
-    engines = {"default": {"url": config.database_url(app.config["DATABASE_URL"]), "pool_pre_ping": True}}
+    # JSON columns are written with NaN and infinity refused: no reader of the stored JSON accepts them.
+    options = {"pool_pre_ping": True, "json_serializer": json_input.dumps}
+    engines = {"default": {"url": config.database_url(app.config["DATABASE_URL"]), **options}}
     if app.config.get("ANALYTICS_DATABASE_URL"):
         # A read replica for the analytics pages and exports (see analytics_session).
-        engines["analytics"] = {"url": config.database_url(app.config["ANALYTICS_DATABASE_URL"]), "pool_pre_ping": True}
+        engines["analytics"] = {"url": config.database_url(app.config["ANALYTICS_DATABASE_URL"]), **options}
     app.config["SQLALCHEMY_ENGINES"] = engines
 
     # An id past the largest INTEGER names nothing: 404 at routing, never an overflow in the driver.

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, request
 from pydantic import BaseModel
-from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+from werkzeug.exceptions import UnsupportedMediaType
 
+from feedback import json_input
 from feedback.errors import FeedbackError
 from feedback.validation import parse_batch
 from webapp.auth import api_user
@@ -32,14 +32,10 @@ def authenticate() -> Response | None:
 
 
 def json_body() -> Any:
-    """The parsed JSON body: 415 if it is not JSON, 400 if it does not parse."""
+    """The parsed JSON body: 415 if it is not JSON, 400 if it does not parse, 422 past a limit (docs/api.md)."""
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
-    raw = request.get_data(cache=True)
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    return json_input.loads(request.get_data(cache=True))
 
 
 def unbatched(exc: FeedbackError) -> FeedbackError:

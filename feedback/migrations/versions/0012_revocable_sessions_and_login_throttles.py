@@ -1,7 +1,7 @@
 """revocable sessions (a per-user session generation) and per (account, address) login throttles
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-11-29 09:00:00
 
 Sign-in throttling used to count `login.failed` audit events per account and per address, which
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
