@@ -13,9 +13,12 @@ from sqlalchemy.orm import Session
 from feedback.db import utcnow
 from feedback.errors import ValidationFailed
 from feedback.models import Decision, DecisionCount, ModelVersion, Recommendation, User
+from feedback.params import FIRST_DAY, LAST_DAY
 
 BREAKDOWNS = ("model_version", "site", "reason_code", "reviewer", "confidence_decile")
 SEGMENT_ATTR = re.compile(r"^segment\.([A-Za-z0-9_]{1,64})$")
+BREAKDOWN_PATTERN = "(?:" + "|".join(BREAKDOWNS) + r"|segment\.[A-Za-z0-9_]{1,64})"  # for query parameters
+BREAKDOWN_HINT = f"must be one of {', '.join(BREAKDOWNS)} or segment.ATTRIBUTE"
 MAX_DAYS = 3660
 
 
@@ -39,6 +42,9 @@ def window(model_id: int, date_from: str | None, date_to: str | None, version_id
             parsed[name] = date.fromisoformat(raw) if raw else default
         except ValueError:
             fields[name] = "must be a date like 2026-01-31"
+    for name, day in parsed.items():
+        if not FIRST_DAY <= day <= LAST_DAY:  # the window adds a day to `to`: far-off years would overflow
+            fields[name] = f"must be a date from {FIRST_DAY} to {LAST_DAY}"
     if not fields and parsed["from"] > parsed["to"]:
         fields["from"] = "must not be after to"
     if not fields and (parsed["to"] - parsed["from"]).days > MAX_DAYS:
@@ -67,7 +73,7 @@ def dimension_of(by: str) -> str:
     """Check a breakdown name: one of BREAKDOWNS or segment.ATTRIBUTE."""
     if by in BREAKDOWNS or SEGMENT_ATTR.match(by):
         return by
-    raise ValidationFailed("unknown breakdown", {"by": f"must be one of {', '.join(BREAKDOWNS)} or segment.ATTRIBUTE"})
+    raise ValidationFailed("unknown breakdown", {"by": BREAKDOWN_HINT})
 
 
 def breakdown_key(by: str) -> Any:

@@ -15,6 +15,7 @@ from feedback.errors import ValidationFailed
 from feedback.models import Alert, Guardrail, Model, ModelVersion
 from feedback.services import get_model
 
+ACCURACY_GROUPS = ("model_version", "reason_code", "reviewer")
 RATE_COLUMNS = [
     "key",
     "decisions",
@@ -181,8 +182,8 @@ def who_was_right(
     session: Session, key: str, by: str, date_from: str | None = None, date_to: str | None = None
 ) -> pd.DataFrame:
     """Accuracy of the AI and of the final decision against outcomes, by version, reason code or reviewer."""
-    if by not in ("model_version", "reason_code", "reviewer"):
-        raise ValidationFailed("unknown grouping", {"by": "must be model_version, reason_code or reviewer"})
+    if by not in ACCURACY_GROUPS:
+        raise ValidationFailed("unknown grouping", {"by": "must be " + ", ".join(ACCURACY_GROUPS)})
     _, w = model_window(session, key, date_from, date_to)
     rows = oq.accuracy_counts(session, w, by)
     columns = ["key", "with_outcome", "ai_right", "final_right", "overrides", "corrected", "overrode_right"]

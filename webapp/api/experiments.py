@@ -84,6 +84,7 @@ def list_experiments() -> ResponseReturnValue:
     responses={
         201: ("created", ExperimentOut),
         403: ("role may not manage experiments", ErrorOut),
+        404: ("unknown model", ErrorOut),
         409: ("the key is taken", ErrorOut),
         422: ("invalid experiment", ErrorOut),
     },

@@ -9,10 +9,12 @@ from werkzeug.wrappers import Response
 
 from feedback import services
 from feedback.errors import TooManyAttempts
+from feedback.params import Text, parse_params
 from webapp.auth import login_required, safe_next
 from webapp.extensions import db
 
 bp = Blueprint("auth", __name__)
+LOGIN_FORM = (Text("email", 320), Text("password", 4096))
 
 HOME_BY_ROLE = {
     "frontline": "queue.index",
@@ -33,14 +35,16 @@ def home() -> Response:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | str:
     """Show the sign-in form, or check the credentials."""
+    after = parse_params(request.args, (Text("next", 2000),))["next"]
     if request.method == "GET":
         return render_template("auth/login.html", email="", error=None)
-    email = request.form.get("email", "")
+    form = parse_params(request.form, LOGIN_FORM)
+    email = form["email"] or ""
     try:
         user = services.authenticate(
             db.session,
             email=email,
-            password=request.form.get("password", ""),
+            password=form["password"] or "",
             address=request.remote_addr,
             limits=services.LoginLimits(
                 per_account=current_app.config["LOGIN_FAILURES_PER_ACCOUNT"],
@@ -56,7 +60,7 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | st
     session.clear()
     session["user_id"] = user.id
     session.permanent = True
-    return redirect(safe_next(request.args.get("next")) or url_for(HOME_BY_ROLE[user.role]))
+    return redirect(safe_next(after) or url_for(HOME_BY_ROLE[user.role]))
 
 
 @bp.post("/logout")

@@ -10,7 +10,8 @@ from werkzeug.wrappers import Response
 from feedback import experiments, queries, services
 from feedback.db import utcnow
 from feedback.errors import AlreadyDecided, ClaimedByOther, NotFound, ValidationFailed
-from feedback.models import Recommendation
+from feedback.models import DECISION_ACTIONS, Recommendation
+from feedback.params import Choice, Text, parse_params
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
@@ -19,6 +20,12 @@ from webapp.views.queue import queue_filter
 bp = Blueprint("review", __name__, url_prefix="/review")
 
 ACTION_WORDS = {"accept": "Accepted", "override": "Overrode", "escalate": "Escalated"}
+DECISION_FORM = (
+    Choice("action", DECISION_ACTIONS, required=True),
+    Text("final_action", 64),
+    Text("reason_code", 64),
+    Text("note", 2000),
+)
 
 
 def filter_args() -> dict[str, Any]:
@@ -78,14 +85,15 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
     """Record the decision, then swap in the next case with a confirmation."""
     form = request.form
     try:
+        values = parse_params(form, DECISION_FORM)
         decision = services.record_decision(
             db.session,
             recommendation_id=recommendation_id,
             reviewer=g.user,
-            action=form.get("action", ""),
-            final_action=form.get("final_action") or None,
-            reason_code=form.get("reason_code") or None,
-            note=form.get("note", ""),
+            action=values["action"],
+            final_action=values["final_action"],
+            reason_code=values["reason_code"],
+            note=values["note"] or "",
         )
     except NotFound:
         abort(404)
