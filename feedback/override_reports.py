@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from analytics import overrides
 from feedback import override_queries as oq
-from feedback.errors import ValidationFailed
+from feedback.errors import NotFound, ValidationFailed
 from feedback.models import Alert, Guardrail, Model, ModelVersion
 from feedback.services import get_model
 
@@ -69,7 +69,7 @@ def model_window(
             select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.version == version)
         )
         if version_id is None:
-            raise ValidationFailed("unknown version", {"version": f"{model.key} has no version {version!r}"})
+            raise NotFound(f"{model.key} has no version {version!r}", {"version": "unknown version"})
     return model, oq.window(model.id, date_from, date_to, version_id)
 
 

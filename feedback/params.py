@@ -13,9 +13,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BeforeValidator, WithJsonSchema
 
 from feedback.errors import ValidationFailed
 
@@ -34,6 +36,22 @@ TRUE, FALSE = ("1", "true", "on", "yes"), ("0", "false", "off", "no")
 _NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]{1,3})?", re.ASCII)
 
 
+MOMENT = rf"{DATE}T{_HOUR}:{_MINUTE}(?::{_MINUTE}(?:\.[0-9]{{1,6}})?)?(?:Z|[+-]{_HOUR}:{_MINUTE})"
+
+
+def _moment_text(value: Any) -> Any:
+    """A JSON timestamp is a string in MOMENT's shape: no numbers, no year 1 or 9999."""
+    if not isinstance(value, str) or not re.fullmatch(MOMENT, value, re.ASCII):
+        raise ValueError(f"must be an ISO timestamp with a time zone, from {FIRST_DAY} to {LAST_DAY}")
+    return value
+
+
+# An aware timestamp in a JSON body, bounded like the query strings' dates and documented by its pattern.
+Moment = Annotated[
+    AwareDatetime, BeforeValidator(_moment_text), WithJsonSchema({"type": "string", "pattern": f"^{MOMENT}$"})
+]
+
+
 @dataclass(frozen=True)
 class Param:
     """One query-string or form parameter: how to read it, and how to document it."""
@@ -50,6 +68,7 @@ class Param:
     many: bool = False
     description: str = ""
     hint: str = ""  # says what a valid value looks like, where the pattern would not
+    refers: str = ""  # the kind of row the value names, if any: an unknown one is a 404
 
     def problem(self) -> str:
         """What a valid value looks like, said to whoever sent a bad one."""
@@ -139,7 +158,7 @@ class Param:
 
 def Id(name: str, *, required: bool = False, description: str = "") -> Param:  # noqa: N802 - reads as a type
     """The id of a row."""
-    return Param(name, "id", required=required, description=description)
+    return Param(name, "id", required=required, description=description, refers=name)
 
 
 def Int(name: str, low: int, high: int, *, default: int | None = None, required: bool = False) -> Param:  # noqa: N802
@@ -202,12 +221,14 @@ KEY_HINT = "must be 1-64 letters, digits, _ . : or -"
 
 def ModelKey(name: str = "model", *, required: bool = True) -> Param:  # noqa: N802
     """A model's key."""
-    return Text(name, 64, pattern=KEY, hint=KEY_HINT, required=required, description="the model's key")
+    param = Text(name, 64, pattern=KEY, hint=KEY_HINT, required=required, description="the model's key")
+    return replace(param, refers="model")
 
 
 def Version(name: str = "version", *, required: bool = False) -> Param:  # noqa: N802
     """A model version's name."""
-    return Text(name, 64, pattern=KEY, hint=KEY_HINT, required=required, description="a version of the model")
+    param = Text(name, 64, pattern=KEY, hint=KEY_HINT, required=required, description="a version of the model")
+    return replace(param, refers="version")
 
 
 def _values(source: Mapping[str, Any], name: str) -> list[str]:

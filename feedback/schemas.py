@@ -8,9 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from feedback.models import DECISION_ACTIONS, STAGES
+from feedback.params import Moment
 
 MAX_ID = 2**31 - 1  # the largest INTEGER, the type of every id column: a larger id cannot name a row
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
@@ -40,7 +41,7 @@ class ModelIn(Strict):
     key: Key
     name: Text200
     description: Annotated[str, StringConstraints(max_length=2000)] = ""
-    actions: list[Key] = Field(min_length=2, max_length=50)
+    actions: list[Key] = Field(min_length=2, max_length=50, json_schema_extra={"uniqueItems": True})
     reason_codes: list[ReasonCodeIn] = Field(min_length=1, max_length=100)
 
 
@@ -75,6 +76,30 @@ class RecommendationIn(Strict):
     with no AI proposal.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["recommended_action", "confidence", "explanation"],
+                    "properties": {
+                        "recommended_action": {"type": "string"},
+                        "confidence": {"type": "number"},
+                        "explanation": {"type": "object"},
+                        "error": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["error"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "recommended_action": {"type": "null"},
+                        "confidence": {"type": "null"},
+                    },
+                },
+            ]
+        }
+    )
+
     model: Key
     model_version: Key
     external_id: Text200
@@ -87,7 +112,7 @@ class RecommendationIn(Strict):
     features: dict[str, Any] | None = None
     flags: list[Key] = Field(default_factory=list, max_length=20)
     error: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Moment | None = None
 
 
 class DecisionIn(Strict):
@@ -114,11 +139,23 @@ class OutcomeIn(Strict):
     Name the case by `recommendation_id`, or by `model` and `external_id`.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["recommendation_id"], "properties": {"recommendation_id": {"type": "integer"}}},
+                {
+                    "required": ["model", "external_id"],
+                    "properties": {"model": {"type": "string"}, "external_id": {"type": "string"}},
+                },
+            ]
+        }
+    )
+
     recommendation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     model: Key | None = None
     external_id: Text200 | None = None
     outcome: Key | float
-    observed_at: AwareDatetime
+    observed_at: Moment
     source: Text200
 
 
@@ -362,7 +399,7 @@ class RolloutSiteIn(Strict):
     """A site's go-live (null: a comparison site that stays unaided)."""
 
     site: Text200
-    go_live: AwareDatetime | None = None
+    go_live: Moment | None = None
 
 
 class ExperimentIn(Strict):

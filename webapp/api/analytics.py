@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from analytics import overrides
 from feedback import override_queries, override_reports, reports
-from feedback.errors import PermissionDenied, ValidationFailed
+from feedback.errors import NotFound, PermissionDenied
 from feedback.frames import records
 from feedback.params import Choice, Day, Int, ModelKey, Text, Version, parse_params
 from feedback.schemas import (
@@ -135,7 +135,7 @@ def compare_versions() -> ResponseReturnValue:
         if args[name] not in rows or not rows[args[name]]["accepts"] + rows[args[name]]["overrides"]
     }
     if fields:
-        raise ValidationFailed("unknown versions", fields)
+        raise NotFound("nothing to compare", fields)
     a, b = rows[args["a"]], rows[args["b"]]
     result = overrides.compare_rates(
         a["key"], a["overrides"], a["accepts"] + a["overrides"], b["key"], b["overrides"], b["accepts"] + b["overrides"]

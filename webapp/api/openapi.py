@@ -102,8 +102,9 @@ def build_document() -> dict[str, Any]:
         responses.setdefault(
             503, ("the database is briefly unavailable; nothing was saved (see Retry-After)", ErrorOut)
         )
-        if op.path_params:
-            responses.setdefault(404, ("no such object", ErrorOut))
+        named = sorted({p.refers for p in op.query if p.refers})
+        if op.path_params or named:
+            responses.setdefault(404, ("no such " + (" or ".join(named) or "object"), ErrorOut))
         if op.query or op.body:
             responses.setdefault(422, ("invalid parameters or fields, each named", ErrorOut))
         if op.body:
