@@ -92,6 +92,7 @@ def index(key: str) -> tuple[str, int] | Response:
 @login_required(EDIT)
 def refresh(key: str) -> tuple[str, int]:
     """Mine the model's decisions again; existing items are updated, never duplicated."""
+    _filter(key)  # the list shown afterwards: a bad filter is refused before anything is written
     summary = backlog.refresh(db.session, services.actor_of(g.user), key)
     notice = f"Refreshed: {summary.created} new, {summary.updated} updated, {summary.retired} no longer credible."
     return render_page_or_block("backlog/index.html", "backlog_list", **_list_context(key, notice=notice))

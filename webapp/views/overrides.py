@@ -108,6 +108,11 @@ def chart_spec(chart: Any, version: str | None) -> dict[str, Any]:
     }
 
 
+def check_overview_query() -> None:
+    """Refuse a bad query string on a form post before anything is written (the page is rendered after)."""
+    query(OVERVIEW_QUERY)
+
+
 def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     """The overview page, or its body for htmx.
 
@@ -232,6 +237,7 @@ def right(key: str) -> tuple[str, int] | Response:
 @login_required(EDIT_ROLES)
 def add_guardrail(key: str) -> tuple[str, int]:
     """Add a guardrail to one of the model's versions."""
+    check_overview_query()
     try:
         form = parse_params(request.form, GUARDRAIL_FORM)
         threshold = form["threshold_pct"]
@@ -256,6 +262,7 @@ def add_guardrail(key: str) -> tuple[str, int]:
 @login_required(EDIT_ROLES)
 def remove_guardrail(key: str, guardrail_id: int) -> tuple[str, int]:
     """Switch a guardrail off."""
+    check_overview_query()
     try:
         guardrails.remove_guardrail(db.session, services.actor_of(g.user), guardrail_id=guardrail_id)
     except NotFound:
@@ -267,6 +274,7 @@ def remove_guardrail(key: str, guardrail_id: int) -> tuple[str, int]:
 @login_required(EDIT_ROLES)
 def resume(key: str, version_id: int) -> tuple[str, int]:
     """Resume a paused version: reviewers see its recommendations again."""
+    check_overview_query()
     try:
         version = guardrails.resume_version(db.session, services.actor_of(g.user), version_id=version_id)
     except NotFound:
@@ -282,6 +290,7 @@ def resume(key: str, version_id: int) -> tuple[str, int]:
 @login_required(EDIT_ROLES)
 def acknowledge(key: str, alert_id: int) -> tuple[str, int] | WerkzeugResponse:
     """Mark an alert as seen."""
+    check_overview_query()
     try:
         guardrails.acknowledge_alert(db.session, services.actor_of(g.user), alert_id=alert_id)
     except NotFound:

@@ -69,6 +69,7 @@ def next_case() -> Response | tuple[str, int]:
 @login_required(services.DECIDING_ROLES)
 def case(recommendation_id: int) -> tuple[str, int]:
     """Open a case: claim it, or show who holds it or how it was decided."""
+    queue_filter()  # a bad filter is refused before anything is claimed
     try:
         rec = services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     except NotFound:
@@ -83,6 +84,7 @@ def case(recommendation_id: int) -> tuple[str, int]:
 @login_required(services.DECIDING_ROLES)
 def decide(recommendation_id: int) -> Response | tuple[str, int]:
     """Record the decision, then swap in the next case with a confirmation."""
+    queue_filter()  # a bad filter is refused before the decision is stored
     form = request.form
     try:
         values = parse_params(form, DECISION_FORM)
@@ -146,5 +148,6 @@ def renew(recommendation_id: int) -> Response:
 @login_required(services.DECIDING_ROLES)
 def release(recommendation_id: int) -> Response:
     """Give the case back and return to the queue."""
+    queue_filter()
     services.release_claim(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     return redirect(url_for("queue.index", **filter_args()))
