@@ -159,7 +159,7 @@ def _queued(run: AnalysisRun) -> ResponseReturnValue:
         202: ("queued", AnalysisOut),
         403: ("forbidden", ErrorOut),
         404: ("unknown id", ErrorOut),
-        422: ("not an A/B test", ErrorOut),
+        409: ("not an A/B test", ErrorOut),
     },
 )
 def analyse_experiment(experiment_id: int) -> ResponseReturnValue:
