@@ -35,7 +35,7 @@ from feedback.models import (
     RolloutSite,
     User,
 )
-from feedback.params import FIRST_DAY, LAST_DAY, MAX_ID
+from feedback.params import FIRST_DAY, LAST_DAY, Id
 
 EXPERIMENT_ROLES = ("analyst", "admin")
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -190,8 +190,11 @@ def _validate(
         elif session.scalar(select(Experiment.id).where(Experiment.key == key)) is not None:
             taken = f"an experiment called {key} already exists"
         clean["key"] = key
-        model_id = data.get("model_id")
-        model = session.get(Model, model_id) if isinstance(model_id, int) and 1 <= model_id <= MAX_ID else None
+        try:  # an int, or its ASCII digits (never `²`, which str.isdigit() lets through)
+            model_id = Id("model_id").convert(str(data.get("model_id")))
+        except ValueError:
+            model_id = None
+        model = session.get(Model, model_id) if model_id else None
         if model is None:
             fields["model_id"] = "choose a model"
         else:

@@ -210,7 +210,7 @@ def test_version_comparison_and_accuracy(client, session, world):
     assert comparison["z"] == pytest.approx(z, abs=1e-9)
     assert comparison["difference"] == pytest.approx(k2 / n2 - k1 / n1, abs=1e-12)
     missing = client.get("/api/v1/analytics/overrides/compare?model=claims&a=v2&b=v9", headers=h)
-    assert missing.status_code == 422 and set(missing.json["error"]["fields"]) == {"b"}
+    assert missing.status_code == 404 and set(missing.json["error"]["fields"]) == {"b"}  # v9 has no decisions
 
     rows = client.get("/api/v1/analytics/accuracy?model=claims&by=model_version", headers=h).json["rows"]
     session.rollback()
