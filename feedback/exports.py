@@ -181,7 +181,8 @@ def json_columns(session: Session, model_id: int) -> dict[str, str]:
              WHERE r.model_id = :m
             UNION
             SELECT DISTINCT 'feature.' || e.key, jsonb_typeof(e.value) FROM recommendations r,
-                   jsonb_each(COALESCE(r.features, '{}'::jsonb)) e WHERE r.model_id = :m"""
+                   jsonb_each(CASE jsonb_typeof(r.features) WHEN 'object' THEN r.features ELSE '{}' END) e
+             WHERE r.model_id = :m"""  # features may be JSON null, on which jsonb_each fails
     else:
         sql = """
             SELECT DISTINCT 'segment.' || e.key, e.type FROM recommendations r, json_each(r.segment) e
