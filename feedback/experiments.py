@@ -35,6 +35,7 @@ from feedback.models import (
     RolloutSite,
     User,
 )
+from feedback.params import FIRST_DAY, LAST_DAY, Id
 
 EXPERIMENT_ROLES = ("analyst", "admin")
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -164,12 +165,13 @@ def _parse_when(raw: Any, field: str, fields: dict[str, str]) -> datetime | None
     """A go-live instant from a date or an ISO timestamp (dates mean midnight UTC); blank means never."""
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         return None
-    if isinstance(raw, datetime):
-        return raw
     try:
-        parsed = datetime.fromisoformat(str(raw).strip())
+        parsed = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).strip())
     except ValueError:
         fields[field] = "must be a date (YYYY-MM-DD) or left blank for a comparison site"
+        return None
+    if not FIRST_DAY <= parsed.date() <= LAST_DAY:  # far-off years break date arithmetic downstream
+        fields[field] = f"must be a date from {FIRST_DAY} to {LAST_DAY}"
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -180,14 +182,19 @@ def _validate(
     """Check the editable fields; returns clean values and the rollout schedule (None when not given)."""
     fields: dict[str, str] = {}
     clean: dict[str, Any] = {}
+    taken = ""
     if experiment is None:
         key = str(data.get("key") or "").strip()
         if not KEY_PATTERN.match(key):
             fields["key"] = "use 1-64 lower-case letters, digits, - or _"
         elif session.scalar(select(Experiment.id).where(Experiment.key == key)) is not None:
-            fields["key"] = f"an experiment called {key} already exists"
+            taken = f"an experiment called {key} already exists"
         clean["key"] = key
-        model = session.get(Model, data.get("model_id")) if str(data.get("model_id") or "").isdigit() else None
+        try:  # an int, or its ASCII digits (never `²`, which str.isdigit() lets through)
+            model_id = Id("model_id").convert(str(data.get("model_id")))
+        except ValueError:
+            model_id = None
+        model = session.get(Model, model_id) if model_id else None
         if model is None:
             fields["model_id"] = "choose a model"
         else:
@@ -232,6 +239,8 @@ def _validate(
             fields["sites"] = "give at least one site a go-live date"
     if fields:
         raise ValidationFailed("the experiment is invalid", fields)
+    if taken:
+        raise Conflict(taken, {"key": taken})  # a valid experiment whose key is in use: 409, as for models
     return clean, schedule
 
 

@@ -11,10 +11,10 @@ import io
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Executable, Select, delete, func, insert, select, text, update
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from feedback import audit, backlog, csvsafe, queries
 from feedback.audit import Actor, Change
 from feedback.db import readable_json, sqlite_write_intent, utcnow
-from feedback.errors import NotFound, PermissionDenied, ValidationFailed
+from feedback.errors import NotFound, PermissionDenied
 from feedback.json_input import MAX_KEYS, SEGMENT_MAX_KEYS, finite_or_none
 from feedback.models import (
     EXPORT_FORMATS,
@@ -36,6 +36,7 @@ from feedback.models import (
     Recommendation,
     User,
 )
+from feedback.params import Choice, Flag, Id, ModelKey, Version, When, parse_params
 
 EXPORT_ROLES = ("model_owner", "admin", "analyst")
 CHUNK = 5000
@@ -87,49 +88,36 @@ class ExportSpec:
         }
 
 
-def parse_spec(user: User, args: dict[str, Any]) -> ExportSpec:
+EXPORT_PARAMS = (
+    ModelKey(),
+    Choice("format", EXPORT_FORMATS, default="csv"),
+    Version(),
+    When("from", description="decided at or after"),
+    When("to", description="decided before"),
+    Id("backlog_item", description="only the cases of this backlog item"),
+    Flag("overrides_only"),
+    Flag("include_reviewer", description="reviewers' e-mail addresses (admins only)"),
+)
+
+
+def parse_spec(user: User, args: Mapping[str, Any]) -> ExportSpec:
     """Check an export request (query string or form); 422 naming each bad field."""
     from feedback.services import require_role
 
     require_role(user, EXPORT_ROLES, "export labelled data")
-    fields: dict[str, str] = {}
-    fmt = (args.get("format") or "csv").lower()
-    if fmt not in EXPORT_FORMATS:
-        fields["format"] = "must be csv, parquet or jsonl"
-    if not args.get("model"):
-        fields["model"] = "choose a model"
-
-    def when(name: str) -> datetime | None:
-        raw = (args.get(name) or "").strip()
-        if not raw:
-            return None
-        try:
-            value = datetime.fromisoformat(raw)
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-        except ValueError:
-            fields[name] = "must be a date (YYYY-MM-DD) or an ISO timestamp"
-            return None
-
-    start, end = when("from"), when("to")
-    if start and end and end < start:
-        fields["to"] = "must not be before from"
-    item_raw = str(args.get("backlog_item") or "").strip()
-    if item_raw and not item_raw.isdigit():
-        fields["backlog_item"] = "must be a backlog item id"
-    include_reviewer = str(args.get("include_reviewer") or "").lower() in ("1", "true", "yes", "on")
-    if fields:
-        raise ValidationFailed("the export is invalid", fields)
-    if include_reviewer and user.role != "admin":
+    values = parse_params(args, EXPORT_PARAMS)
+    start, end = values["from"], values["to"]  # `to` before `from`: an empty export, as for the analytics
+    if values["include_reviewer"] and user.role != "admin":
         raise PermissionDenied("only an admin may export reviewers' identities")
     return ExportSpec(
-        model_key=str(args["model"]),
-        format=fmt,
-        version=args.get("version") or None,
+        model_key=values["model"],
+        format=values["format"],
+        version=values["version"],
         decided_from=start,
         decided_to=end,
-        backlog_item_id=int(item_raw) if item_raw else None,
-        overrides_only=str(args.get("overrides_only") or "").lower() in ("1", "true", "yes", "on"),
-        include_reviewer=include_reviewer,
+        backlog_item_id=values["backlog_item"],
+        overrides_only=values["overrides_only"],
+        include_reviewer=values["include_reviewer"],
     )
 
 
@@ -200,7 +188,8 @@ def json_columns(session: Session, model_id: int) -> dict[str, str]:
              WHERE r.model_id = :m GROUP BY 2, 3
             UNION ALL
             SELECT 'feature', e.key, jsonb_typeof(e.value), count(*) FROM recommendations r,
-                   jsonb_each(COALESCE(r.features, '{}'::jsonb)) e WHERE r.model_id = :m GROUP BY 2, 3"""
+                   jsonb_each(CASE jsonb_typeof(r.features) WHEN 'object' THEN r.features ELSE '{}' END) e
+             WHERE r.model_id = :m GROUP BY 2, 3"""  # features may be JSON null, on which jsonb_each fails
     else:
         sql = """
             SELECT 'segment', e.key, e.type, count(*) FROM recommendations r, json_each(r.segment) e

@@ -389,8 +389,9 @@ def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any
         experiment = session.get(Experiment, target_id)
         if experiment is None:
             raise NotFound(f"no experiment {target_id}")
-        if experiment.kind != "ab":
-            fields["experiment_id"] = "a staggered rollout is analysed from a panel"
+        if experiment.kind != "ab":  # the experiment's state, not the request's shape: 409
+            message = "a staggered rollout is analysed from a panel"
+            raise Conflict(message, {"experiment_id": message})
         run = AnalysisRun(kind=kind, experiment_id=target_id, params=params, created_by_id=user.id)
     else:
         fields["kind"] = "must be staggered or ab"

@@ -16,10 +16,12 @@ from feedback.db import readable_json, utcnow, valid_json
 from feedback.errors import ValidationFailed
 from feedback.json_input import SEGMENT_MAX_KEYS
 from feedback.models import Decision, DecisionCount, ModelVersion, Recommendation, User
+from feedback.params import FIRST_DAY, LAST_DAY
 
 BREAKDOWNS = ("model_version", "site", "reason_code", "reviewer", "confidence_decile")
 SEGMENT_ATTR = re.compile(r"^segment\.([A-Za-z0-9_]{1,64})$")
-MAX_DAYS = 3660
+BREAKDOWN_PATTERN = "(?:" + "|".join(BREAKDOWNS) + r"|segment\.[A-Za-z0-9_]{1,64})"  # for query parameters
+BREAKDOWN_HINT = f"must be one of {', '.join(BREAKDOWNS)} or segment.ATTRIBUTE"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,11 @@ class Window:
 
 
 def window(model_id: int, date_from: str | None, date_to: str | None, version_id: int | None = None) -> Window:
-    """Parse an inclusive date range (default: the last 30 days), naming the bad field on error."""
+    """Parse an inclusive date range (default: the last 30 days), naming the bad field on error.
+
+    `from` after `to` is an empty range, not an error: a rule between two parameters cannot be
+    written in the API's schema, and the decisions in such a range are, truthfully, none.
+    """
     fields = {}
     today = utcnow().date()
     parsed: dict[str, date] = {}
@@ -42,10 +48,9 @@ def window(model_id: int, date_from: str | None, date_to: str | None, version_id
             parsed[name] = date.fromisoformat(raw) if raw else default
         except ValueError:
             fields[name] = "must be a date like 2026-01-31"
-    if not fields and parsed["from"] > parsed["to"]:
-        fields["from"] = "must not be after to"
-    if not fields and (parsed["to"] - parsed["from"]).days > MAX_DAYS:
-        fields["from"] = f"the range may span at most {MAX_DAYS} days"
+    for name, day in parsed.items():
+        if not FIRST_DAY <= day <= LAST_DAY:  # the window adds a day to `to`: far-off years would overflow
+            fields[name] = f"must be a date from {FIRST_DAY} to {LAST_DAY}"
     if fields:
         raise ValidationFailed("the date range is invalid", fields)
     start = datetime.combine(parsed["from"], time.min).replace(tzinfo=utcnow().tzinfo)
@@ -70,7 +75,7 @@ def dimension_of(by: str) -> str:
     """Check a breakdown name: one of BREAKDOWNS or segment.ATTRIBUTE."""
     if by in BREAKDOWNS or SEGMENT_ATTR.match(by):
         return by
-    raise ValidationFailed("unknown breakdown", {"by": f"must be one of {', '.join(BREAKDOWNS)} or segment.ATTRIBUTE"})
+    raise ValidationFailed("unknown breakdown", {"by": BREAKDOWN_HINT})
 
 
 def breakdown_key(by: str) -> Any:

@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session, joinedload
 
 from analytics import overrides
 from feedback import override_queries as oq
-from feedback.errors import ValidationFailed
+from feedback.errors import NotFound, ValidationFailed
 from feedback.models import Alert, Guardrail, Model, ModelVersion, User
 from feedback.services import get_model
 
+ACCURACY_GROUPS = ("model_version", "reason_code", "reviewer")
 RATE_COLUMNS = [
     "key",
     "decisions",
@@ -72,7 +73,7 @@ def model_window(
             select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.version == version)
         )
         if version_id is None:
-            raise ValidationFailed("unknown version", {"version": f"{model.key} has no version {version!r}"})
+            raise NotFound(f"{model.key} has no version {version!r}", {"version": "unknown version"})
     return model, oq.window(model.id, date_from, date_to, version_id)
 
 
@@ -194,8 +195,8 @@ def who_was_right(
     viewer: User | None = None,
 ) -> pd.DataFrame:
     """Accuracy of the AI and of the final decision against outcomes, by version, reason code or reviewer."""
-    if by not in ("model_version", "reason_code", "reviewer"):
-        raise ValidationFailed("unknown grouping", {"by": "must be model_version, reason_code or reviewer"})
+    if by not in ACCURACY_GROUPS:
+        raise ValidationFailed("unknown grouping", {"by": "must be " + ", ".join(ACCURACY_GROUPS)})
     _, w = model_window(session, key, date_from, date_to)
     rows = oq.accuracy_counts(session, w, by, viewer)
     columns = ["key", "with_outcome", "ai_right", "final_right", "overrides", "corrected", "overrode_right"]

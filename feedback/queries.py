@@ -127,7 +127,7 @@ def models_with_versions(session: Session) -> list[Model]:
 
 @dataclass(frozen=True)
 class ExceptionFilter:
-    """Which exceptions a handler is looking at."""
+    """Which exceptions a handler is looking at (`status` is one of EXCEPTION_FILTER_STATUSES)."""
 
     status: str = "active"  # active (open or in progress), open, in_progress, resolved, all
     kind: str | None = None
@@ -135,6 +135,9 @@ class ExceptionFilter:
     site: str | None = None
     model_id: int | None = None
     assignee_id: int | None = None
+
+
+EXCEPTION_FILTER_STATUSES = ("active", "open", "in_progress", "resolved", "all")
 
 
 def _exceptions(flt: ExceptionFilter) -> Select:

@@ -15,6 +15,9 @@ from feedback.errors import ValidationFailed
 from feedback.frames import exceptions_frame
 from feedback.services import get_model
 
+RESOLUTION_GROUPS = resolution.GROUPINGS
+MAX_DAYS = 3650
+
 
 @dataclass(frozen=True)
 class ResolutionReport:
@@ -34,8 +37,8 @@ def resolution_report(
     """Resolution times by kind, severity or site (open exceptions censored now), and handling times."""
     if by not in resolution.GROUPINGS:
         raise ValidationFailed("unknown grouping", {"by": f"must be one of {', '.join(resolution.GROUPINGS)}"})
-    if days is not None and not 1 <= days <= 3650:
-        raise ValidationFailed("bad period", {"days": "must be between 1 and 3650"})
+    if days is not None and not 1 <= days <= MAX_DAYS:
+        raise ValidationFailed("bad period", {"days": f"must be between 1 and {MAX_DAYS}"})
     model_id = get_model(session, model_key).id if model_key else None
     now = utcnow()
     since = now - timedelta(days=days) if days else None

@@ -8,12 +8,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from feedback import json_input as limits
 from feedback.models import DECISION_ACTIONS, STAGES
+from feedback.params import Moment
 
 MAX_ID = 2**31 - 1  # the largest INTEGER, the type of every id column: a larger id cannot name a row
 
@@ -49,15 +50,9 @@ Notes10k = Annotated[str, _text(10_000, strip=False), NoNul()]
 SegmentText = Annotated[str, _text(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()]
 
 
-def _iso_text(value: Any) -> Any:
-    """A timestamp arrives as ISO 8601 text (or a datetime from Python), never as a bare number."""
-    if isinstance(value, int | float):
-        raise ValueError("must be an ISO 8601 timestamp with its offset, such as 2026-01-31T09:00:00Z")
-    return value
-
-
-# ISO 8601 text in JSON, so not strict, but numbers (which lax parsing reads as Unix times) are refused.
-Timestamp = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_text)]
+# ISO 8601 text in JSON (so not strict: strict would take only Python datetimes), bounded like the
+# query strings' dates; a bare number, which lax parsing would read as a Unix time, is refused.
+Timestamp = Annotated[Moment, Field(strict=False)]
 Scalar = str | int | float | bool | None  # as stored and answered
 ScalarIn = Text2000 | int | float | bool | None
 SegmentKey = Annotated[str, StringConstraints(pattern=limits.SEGMENT_KEY_PATTERN)]
@@ -169,6 +164,30 @@ class RecommendationIn(Strict):
     with no AI proposal.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["recommended_action", "confidence", "explanation"],
+                    "properties": {
+                        "recommended_action": {"type": "string"},
+                        "confidence": {"type": "number"},
+                        "explanation": {"type": "object"},
+                        "error": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["error"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "recommended_action": {"type": "null"},
+                        "confidence": {"type": "null"},
+                    },
+                },
+            ]
+        }
+    )
+
     model: Key
     model_version: Key
     external_id: Text200
@@ -215,6 +234,18 @@ class OutcomeIn(Strict):
 
     Name the case by `recommendation_id`, or by `model` and `external_id`.
     """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["recommendation_id"], "properties": {"recommendation_id": {"type": "integer"}}},
+                {
+                    "required": ["model", "external_id"],
+                    "properties": {"model": {"type": "string"}, "external_id": {"type": "string"}},
+                },
+            ]
+        }
+    )
 
     recommendation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     model: Key | None = None

@@ -102,9 +102,15 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response | tuple[str, int]:
+    def http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         if wants_json():
             code = (exc.name or "error").lower().replace(" ", "_")
-            return json_error(status, code, exc.description or exc.name)
-        return page_error(status, exc.description or exc.name)
+            response = json_error(status, code, exc.description or exc.name)
+        else:
+            response = make_response(page_error(status, exc.description or exc.name))
+        # Keep what the exception says beyond its body: Allow on a 405 (RFC 9110), Retry-After, WWW-Authenticate.
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response

@@ -10,8 +10,9 @@ from flask.typing import ResponseReturnValue
 
 from analytics import overrides
 from feedback import override_queries, override_reports, reports
-from feedback.errors import PermissionDenied, ValidationFailed
+from feedback.errors import NotFound, PermissionDenied
 from feedback.frames import records
+from feedback.params import Choice, Day, Int, ModelKey, Text, Version, parse_params
 from feedback.schemas import (
     AlertListOut,
     AlertOut,
@@ -27,6 +28,11 @@ from webapp.api.openapi import documented
 from webapp.extensions import analytics_session, db
 
 ANALYTICS_ROLES = ("exception_handler", "model_owner", "analyst", "admin")
+RESOLUTION_QUERY = (
+    ModelKey(required=False),
+    Choice("by", reports.RESOLUTION_GROUPS, default="kind"),
+    Int("days", 1, reports.MAX_DAYS),
+)
 
 
 @bp.get("/analytics/exceptions/resolution")
@@ -34,7 +40,7 @@ ANALYTICS_ROLES = ("exception_handler", "model_owner", "analyst", "admin")
     "get",
     "/api/v1/analytics/exceptions/resolution",
     "Time to resolve exceptions (Kaplan–Meier, open ones censored now) and SLA breach rate, by kind, severity or site",
-    query={"model": "string", "by": "string", "days": "integer"},
+    query=RESOLUTION_QUERY,
     responses={
         200: ("one row per group plus 'all'", ResolutionOut),
         404: ("unknown model", ErrorOut),
@@ -45,12 +51,8 @@ def exception_resolution() -> ResponseReturnValue:
     """Resolution-time rows for a model (or all models)."""
     if g.user.role not in ANALYTICS_ROLES:
         raise PermissionDenied(f"the {g.user.role} role may not read analytics")
-    report = reports.resolution_report(
-        analytics_session(),
-        model_key=request.args.get("model") or None,
-        by=request.args.get("by", "kind"),
-        days=request.args.get("days", type=int),
-    )
+    args = parse_params(request.args, RESOLUTION_QUERY)
+    report = reports.resolution_report(analytics_session(), model_key=args["model"], by=args["by"], days=args["days"])
     return {"rows": records(report.table)}
 
 
@@ -63,15 +65,28 @@ def _require(roles: tuple[str, ...]) -> None:
         raise PermissionDenied(f"the {g.user.role} role may not read these analytics")
 
 
-def _period() -> dict[str, str | None]:
-    """Model, dates and version from the query string."""
-    args = request.args
-    if not args.get("model"):
-        raise ValidationFailed("a model is required", {"model": "name the model by its key"})
-    return {"key": args["model"], "date_from": args.get("from") or None, "date_to": args.get("to") or None}
+PERIOD_QUERY = (
+    ModelKey(),
+    Day("from", description="first day, inclusive"),
+    Day("to", description="last day, inclusive"),
+)
+OVERRIDES_QUERY = (
+    *PERIOD_QUERY,
+    Text("by", 80, pattern=override_queries.BREAKDOWN_PATTERN, hint=override_queries.BREAKDOWN_HINT),
+    Version(),
+)
+COMPARE_QUERY = (*PERIOD_QUERY, Version("a", required=True), Version("b", required=True))
+MATRIX_QUERY = (*PERIOD_QUERY, Version())
+ACCURACY_QUERY = (*PERIOD_QUERY, Choice("by", override_reports.ACCURACY_GROUPS, default="model_version"))
 
 
-PERIOD_QUERY = {"model": "string", "from": "string", "to": "string"}
+def _period(args: dict[str, object]) -> dict[str, str | None]:
+    """Model and dates, as the reports take them."""
+    return {
+        "key": str(args["model"]),
+        "date_from": str(args["from"]) if args["from"] else None,
+        "date_to": str(args["to"]) if args["to"] else None,
+    }
 
 
 @bp.get("/analytics/overrides")
@@ -80,7 +95,7 @@ PERIOD_QUERY = {"model": "string", "from": "string", "to": "string"}
     "/api/v1/analytics/overrides",
     "Override rate with Wilson 95% intervals by model_version, site, reason_code, reviewer, segment.ATTR or "
     "confidence_decile; each group tested against the rest",
-    query={**PERIOD_QUERY, "by": "string", "version": "string"},
+    query=OVERRIDES_QUERY,
     responses={
         200: ("rows and the total", OverridesOut),
         404: ("unknown model", ErrorOut),
@@ -90,12 +105,13 @@ PERIOD_QUERY = {"model": "string", "from": "string", "to": "string"}
 def overrides_by() -> ResponseReturnValue:
     """Override rates by one dimension."""
     _require(OVERRIDE_ROLES)
+    args = parse_params(request.args, OVERRIDES_QUERY)
     report = override_reports.breakdown(
         analytics_session(),
-        by=request.args.get("by", "model_version"),
-        version=request.args.get("version") or None,
+        by=args["by"] or "model_version",
+        version=args["version"],
         viewer=g.user,  # reviewers by name for admins, else by pseudonym
-        **_period(),
+        **_period(args),
     )
     return {
         "rows": records(report.table),
@@ -108,23 +124,23 @@ def overrides_by() -> ResponseReturnValue:
     "get",
     "/api/v1/analytics/overrides/compare",
     "Compare the override rate of two versions: difference with Newcombe's interval and a two-proportion z-test",
-    query={**PERIOD_QUERY, "a": "string", "b": "string"},
+    query=COMPARE_QUERY,
     responses={200: ("the comparison", ComparisonOut), 422: ("bad parameter", ErrorOut)},
 )
 def compare_versions() -> ResponseReturnValue:
     """Version a against version b."""
     _require(OVERRIDE_ROLES)
-    report = override_reports.breakdown(analytics_session(), by="model_version", **_period())
+    args = parse_params(request.args, COMPARE_QUERY)
+    report = override_reports.breakdown(analytics_session(), by="model_version", **_period(args))
     rows = {r["key"]: r for r in records(report.table)}
     fields = {
-        name: f"no accepted or overridden decisions for version {request.args.get(name)!r}"
+        name: f"no accepted or overridden decisions for version {args[name]!r}"
         for name in ("a", "b")
-        if request.args.get(name) not in rows
-        or not rows[request.args[name]]["accepts"] + rows[request.args[name]]["overrides"]
+        if args[name] not in rows or not rows[args[name]]["accepts"] + rows[args[name]]["overrides"]
     }
     if fields:
-        raise ValidationFailed("unknown versions", fields)
-    a, b = rows[request.args["a"]], rows[request.args["b"]]
+        raise NotFound("nothing to compare", fields)
+    a, b = rows[args["a"]], rows[args["b"]]
     result = overrides.compare_rates(
         a["key"], a["overrides"], a["accepts"] + a["overrides"], b["key"], b["overrides"], b["accepts"] + b["overrides"]
     )
@@ -136,13 +152,14 @@ def compare_versions() -> ResponseReturnValue:
     "get",
     "/api/v1/analytics/action-matrix",
     "Decisions per recommended action and final action ('(escalated)' while an exception is open)",
-    query={**PERIOD_QUERY, "version": "string"},
+    query=MATRIX_QUERY,
     responses={200: ("one row per cell", RowsOut), 422: ("bad parameter", ErrorOut)},
 )
 def action_matrix() -> ResponseReturnValue:
     """Recommended -> final action counts."""
     _require(OVERRIDE_ROLES)
-    _, w = override_reports.model_window(analytics_session(), version=request.args.get("version") or None, **_period())
+    args = parse_params(request.args, MATRIX_QUERY)
+    _, w = override_reports.model_window(analytics_session(), version=args["version"], **_period(args))
     return {"rows": override_queries.action_matrix(analytics_session(), w)}
 
 
@@ -151,14 +168,14 @@ def action_matrix() -> ResponseReturnValue:
     "get",
     "/api/v1/analytics/accuracy",
     "Who was right: AI and final-decision accuracy against outcomes, by model_version, reason_code or reviewer",
-    query={**PERIOD_QUERY, "by": "string"},
+    query=ACCURACY_QUERY,
     responses={200: ("one row per group", RowsOut), 422: ("bad parameter", ErrorOut)},
 )
 def accuracy_by() -> ResponseReturnValue:
     """Accuracy rows."""
     _require(OVERRIDE_ROLES)
-    by = request.args.get("by", "model_version")
-    frame = override_reports.who_was_right(analytics_session(), by=by, viewer=g.user, **_period())
+    args = parse_params(request.args, ACCURACY_QUERY)
+    frame = override_reports.who_was_right(analytics_session(), by=args["by"], viewer=g.user, **_period(args))
     return {"rows": records(frame)}
 
 
@@ -173,7 +190,7 @@ def accuracy_by() -> ResponseReturnValue:
 def control_chart() -> ResponseReturnValue:
     """p-chart rows."""
     _require(OVERRIDE_ROLES)
-    report = override_reports.overview(analytics_session(), **_period())
+    report = override_reports.overview(analytics_session(), **_period(parse_params(request.args, PERIOD_QUERY)))
     return {"rows": records(report.chart)}
 
 
@@ -188,7 +205,11 @@ def control_chart() -> ResponseReturnValue:
 def reviewer_rows() -> ResponseReturnValue:
     """Reviewer rows."""
     _require(OVERRIDE_ROLES)
-    return {"rows": records(override_reports.reviewers(analytics_session(), viewer=g.user, **_period()))}
+    period = _period(parse_params(request.args, PERIOD_QUERY))
+    return {"rows": records(override_reports.reviewers(analytics_session(), viewer=g.user, **period))}
+
+
+ALERTS_QUERY = (ModelKey(),)
 
 
 @bp.get("/alerts")
@@ -196,13 +217,13 @@ def reviewer_rows() -> ResponseReturnValue:
     "get",
     "/api/v1/alerts",
     "Guardrail alerts of a model, open ones first",
-    query={"model": "string"},
+    query=ALERTS_QUERY,
     responses={200: ("the alerts", AlertListOut), 404: ("unknown model", ErrorOut)},
 )
 def alerts() -> ResponseReturnValue:
     """A model's alerts."""
     _require(OVERRIDE_ROLES)
-    model = get_model(db.session, _period()["key"] or "")
+    model = get_model(db.session, parse_params(request.args, ALERTS_QUERY)["model"])
     return {
         "items": [
             AlertOut(

@@ -6,12 +6,21 @@ from flask import Response, g, request
 from flask.typing import ResponseReturnValue
 
 from feedback import backlog, exports, services
-from feedback.errors import PermissionDenied, ValidationFailed
+from feedback.errors import PermissionDenied
+from feedback.params import Choice, Flag, ModelKey, Version, parse_params
 from feedback.schemas import BacklogItemOut, BacklogListOut, BacklogPatchIn, ErrorOut, RefreshOut
 from feedback.validation import parse
 from webapp.api import bp, json_body
 from webapp.api.openapi import documented
 from webapp.extensions import analytics_engine, analytics_session, db, streamed
+
+BACKLOG_QUERY = (
+    ModelKey(),
+    Choice("status", backlog.BACKLOG_STATUSES),
+    Version(),
+    Flag("include_inactive", description="include patterns no longer credible"),
+)
+REFRESH_QUERY = (ModelKey(),)
 
 
 def _may_read() -> None:
@@ -24,7 +33,7 @@ def _may_read() -> None:
     "get",
     "/api/v1/backlog",
     "A model's retraining backlog, highest priority first",
-    query={"model": "string", "status": "string", "version": "string", "include_inactive": "boolean"},
+    query=BACKLOG_QUERY,
     responses={
         200: ("the ranked items", BacklogListOut),
         403: ("role may not read the backlog", ErrorOut),
@@ -34,20 +43,10 @@ def _may_read() -> None:
 )
 def list_backlog() -> ResponseReturnValue:
     _may_read()
-    args = request.args
-    if not args.get("model"):
-        raise ValidationFailed("the filter is invalid", {"model": "give the model key"})
+    args = parse_params(request.args, BACKLOG_QUERY)
     model = services.get_model(db.session, args["model"])
-    status = args.get("status") or None
-    if status and status not in backlog.BACKLOG_STATUSES:
-        raise ValidationFailed(
-            "the filter is invalid", {"status": "must be one of " + ", ".join(backlog.BACKLOG_STATUSES)}
-        )
     flt = backlog.BacklogFilter(
-        model_key=model.key,
-        status=status,
-        version=args.get("version") or None,
-        include_inactive=args.get("include_inactive") in ("1", "true"),
+        model_key=model.key, status=args["status"], version=args["version"], include_inactive=args["include_inactive"]
     )
     return {"items": [backlog.item_payload(i) for i in backlog.ranked(db.session, flt)]}
 
@@ -57,12 +56,13 @@ def list_backlog() -> ResponseReturnValue:
     "post",
     "/api/v1/backlog/refresh",
     "Mine the model's decisions again (items are updated, never duplicated)",
-    query={"model": "string"},
+    query=REFRESH_QUERY,
     responses={200: ("what changed", RefreshOut), 403: ("forbidden", ErrorOut), 404: ("unknown model", ErrorOut)},
 )
 def refresh_backlog() -> ResponseReturnValue:
     services.require_role(g.user, backlog.BACKLOG_EDIT_ROLES, "refresh the backlog")
-    summary = backlog.refresh(db.session, services.actor_of(g.user), request.args.get("model", ""))
+    model_key = parse_params(request.args, REFRESH_QUERY)["model"]
+    summary = backlog.refresh(db.session, services.actor_of(g.user), model_key)
     return {"created": summary.created, "updated": summary.updated, "retired": summary.retired}
 
 
@@ -100,16 +100,7 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
     "get",
     "/api/v1/exports/decisions",
     "Labelled decided cases, streamed (format: csv, parquet, jsonl)",
-    query={
-        "model": "string",
-        "format": "string",
-        "version": "string",
-        "from": "string",
-        "to": "string",
-        "backlog_item": "integer",
-        "overrides_only": "boolean",
-        "include_reviewer": "boolean",
-    },
+    query=exports.EXPORT_PARAMS,
     responses={
         200: ("the rows, streamed", None),
         403: ("role may not export, or personal data asked for by a non-admin", ErrorOut),
@@ -118,7 +109,7 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
     },
 )
 def export_decisions() -> ResponseReturnValue:
-    spec = exports.parse_spec(g.user, request.args.to_dict())
+    spec = exports.parse_spec(g.user, request.args)
     exports.check(analytics_session(), spec)  # unknown model or item: a JSON error before any byte is sent
     filename = f"{spec.model_key}-decisions.{spec.format}"
     return Response(

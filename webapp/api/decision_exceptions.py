@@ -7,6 +7,8 @@ from flask.typing import ResponseReturnValue
 
 from feedback import exception_handling, queries, services
 from feedback.errors import PermissionDenied
+from feedback.models import EXCEPTION_KINDS, SEVERITIES
+from feedback.params import Choice, Int, Text, parse_params
 from feedback.schemas import ErrorOut, ExceptionListOut, ExceptionOut, ExceptionResolveIn
 from feedback.validation import parse
 from webapp.api import bp, json_body
@@ -14,28 +16,33 @@ from webapp.api.openapi import documented
 from webapp.api.serialize import exception_out
 from webapp.extensions import db
 
+LIST_QUERY = (
+    Choice("status", queries.EXCEPTION_FILTER_STATUSES, default="active"),
+    Choice("kind", EXCEPTION_KINDS),
+    Choice("severity", SEVERITIES),
+    Text("site"),
+    Int("limit", 1, 1000, default=100),
+)
+
 
 @bp.get("/exceptions")
 @documented(
     "get",
     "/api/v1/exceptions",
     "Exceptions, soonest SLA first (status: active, open, in_progress, resolved, all)",
-    query={"status": "string", "kind": "string", "severity": "string", "site": "string", "limit": "integer"},
+    query=LIST_QUERY,
     responses={200: ("the exceptions", ExceptionListOut), 403: ("role may not handle exceptions", ErrorOut)},
 )
 def list_exceptions() -> ResponseReturnValue:
     """List exceptions under a filter."""
     if g.user.role not in exception_handling.HANDLER_ROLES:
         raise PermissionDenied(f"the {g.user.role} role may not handle exceptions")
-    args = request.args
+    args = parse_params(request.args, LIST_QUERY)
     flt = queries.ExceptionFilter(
-        status=args.get("status", "active"),
-        kind=args.get("kind") or None,
-        severity=args.get("severity") or None,
-        site=args.get("site") or None,
+        status=args["status"], kind=args["kind"], severity=args["severity"], site=args["site"]
     )
-    limit = min(max(args.get("limit", 100, type=int), 1), 1000)
-    return {"items": [exception_out(e, g.user) for e in queries.exception_list(db.session, flt, limit=limit)]}
+    items = queries.exception_list(db.session, flt, limit=args["limit"])
+    return {"items": [exception_out(e, g.user) for e in items]}
 
 
 @bp.post("/exceptions/<int:exception_id>/resolve")

@@ -84,6 +84,7 @@ def list_experiments() -> ResponseReturnValue:
     responses={
         201: ("created", ExperimentOut),
         403: ("role may not manage experiments", ErrorOut),
+        404: ("unknown model", ErrorOut),
         409: ("the key is taken", ErrorOut),
         422: ("invalid experiment", ErrorOut),
     },
@@ -158,7 +159,7 @@ def _queued(run: AnalysisRun) -> ResponseReturnValue:
         202: ("queued", AnalysisOut),
         403: ("forbidden", ErrorOut),
         404: ("unknown id", ErrorOut),
-        422: ("not an A/B test", ErrorOut),
+        409: ("not an A/B test", ErrorOut),
     },
 )
 def analyse_experiment(experiment_id: int) -> ResponseReturnValue:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from feedback.params import Param
 from feedback.schemas import ErrorOut
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,7 +31,7 @@ class Operation:
     batch: int = 0
     responses: dict[int, tuple[str, type[BaseModel] | None]] = field(default_factory=dict)
     path_params: dict[str, str] = field(default_factory=dict)
-    query: dict[str, str] = field(default_factory=dict)
+    query: Sequence[Param] = ()
 
 
 OPERATIONS: list[Operation] = []
@@ -45,12 +46,15 @@ def documented(
     batch: int = 0,
     responses: dict[int, tuple[str, type[BaseModel] | None]],
     path_params: dict[str, str] | None = None,
-    query: dict[str, str] | None = None,
+    query: Sequence[Param] = (),
 ) -> Callable[[F], F]:
-    """Record a view's contract (`batch` > 0: the body may also be an array of that many)."""
+    """Record a view's contract (`batch` > 0: the body may also be an array of that many).
+
+    `query` is the same list of parameters the view parses with `feedback.params.parse_params`.
+    """
 
     def decorator(view: F) -> F:
-        OPERATIONS.append(Operation(method, path, summary, body, batch, responses, path_params or {}, query or {}))
+        OPERATIONS.append(Operation(method, path, summary, body, batch, responses, path_params or {}, query))
         return view
 
     return decorator
@@ -83,10 +87,7 @@ def build_document() -> dict[str, Any]:
                 for name, kind in op.path_params.items()
             ]
         if op.query:
-            operation.setdefault("parameters", []).extend(
-                {"name": name, "in": "query", "required": False, "schema": {"type": kind}}
-                for name, kind in op.query.items()
-            )
+            operation.setdefault("parameters", []).extend(param.openapi() for param in op.query)
         if op.body:
             schema: dict[str, Any] = _ref(op.body)
             if op.batch:
@@ -95,9 +96,18 @@ def build_document() -> dict[str, Any]:
                 }
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         responses = dict(op.responses)
+        # What any route can answer, besides its own statuses.
+        responses.setdefault(400, ("text with NUL characters, or malformed JSON", ErrorOut))
         responses.setdefault(401, ("missing or invalid bearer token", ErrorOut))
+        responses.setdefault(
+            503, ("the database is briefly unavailable; nothing was saved (see Retry-After)", ErrorOut)
+        )
+        named = sorted({p.refers for p in op.query if p.refers})
+        if op.path_params or named:
+            responses.setdefault(404, ("no such " + (" or ".join(named) or "object"), ErrorOut))
+        if op.query or op.body:
+            responses.setdefault(422, ("invalid parameters or fields, each named", ErrorOut))
         if op.body:
-            responses.setdefault(400, ("malformed JSON", ErrorOut))
             responses.setdefault(413, ("body too large", ErrorOut))
             responses.setdefault(415, ("body is not application/json", ErrorOut))
         for status, (description, model) in sorted(responses.items()):

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from feedback import exception_handling, permissions, queries, services
 from feedback.errors import FeedbackError, NotFound, PermissionDenied, ValidationFailed
 from feedback.models import DEFAULT_SLA_HOURS, EXCEPTION_KINDS, SEVERITIES, STAGES, ModelVersion
+from feedback.params import Choice, Number, Text, parse_params
 from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
 from feedback.validation import parse
 from webapp.auth import login_required
@@ -20,6 +21,22 @@ from webapp.htmx import is_htmx, render_page_or_block
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 VIEW_ROLES = ("model_owner", "admin", "analyst")
+MODEL_FORM = (
+    Text("key", 64),
+    Text("name"),
+    Text("description", 2000),
+    Text("actions", 5000),
+    Text("reason_codes", 30_000),
+)
+VERSION_FORM = (Text("version", 64), Choice("stage", STAGES, default="pilot"))
+SLA_FORM = tuple(Number(f"{kind}.{severity}", 0, 8760) for kind in EXCEPTION_KINDS for severity in SEVERITIES)
+RULES_FORM = (
+    Number("min_confidence", 0, 1),
+    Text("policy_flags", 5000),
+    Text("required_features", 30_000),
+    Number("audit_sample_pct", 0, 100),
+)
+WEBHOOK_FORM = (Text("url", 2000), Text("events", 64, many=True))  # the service names unknown events
 
 
 def split_list(text: str) -> list[str]:
@@ -83,14 +100,15 @@ def models() -> tuple[str, int]:
 def register_model() -> Response | tuple[str, int]:
     """Register a model from the form."""
     form = request.form
-    data = {
-        "key": form.get("key", ""),
-        "name": form.get("name", ""),
-        "description": form.get("description", ""),
-        "actions": split_list(form.get("actions", "")),
-        "reason_codes": parse_reason_codes(form.get("reason_codes", "")),
-    }
     try:
+        values = {k: v or "" for k, v in parse_params(form, MODEL_FORM).items()}
+        data = {
+            "key": values["key"],
+            "name": values["name"],
+            "description": values["description"],
+            "actions": split_list(values["actions"]),
+            "reason_codes": parse_reason_codes(values["reason_codes"]),
+        }
         services.register_model(db.session, services.actor_of(g.user), parse(ModelIn, data))
     except FeedbackError as exc:
         return render_page_or_block(
@@ -120,9 +138,9 @@ def _form_context(**extra: Any) -> dict[str, Any]:
 @login_required(services.MODEL_ADMIN_ROLES)
 def add_version(key: str) -> Response | tuple[str, int]:
     """Register a version of a model."""
-    form = request.form
     try:
-        spec = parse(ModelVersionIn, {"version": form.get("version", ""), "stage": form.get("stage", "pilot")})
+        form = parse_params(request.form, VERSION_FORM)
+        spec = parse(ModelVersionIn, {"version": form["version"] or "", "stage": form["stage"]})
         services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
     except NotFound:
         abort(404)
@@ -156,9 +174,8 @@ def set_owners(key: str) -> Response | tuple[str, int]:
 @login_required(services.MODEL_ADMIN_ROLES)
 def set_stage(version_id: int) -> tuple[str, int]:
     """Move a version to another stage."""
-    version = services.set_version_stage(
-        db.session, services.actor_of(g.user), version_id=version_id, stage=request.form.get("stage", "")
-    )
+    stage = parse_params(request.form, (Choice("stage", STAGES, required=True),))["stage"]
+    version = services.set_version_stage(db.session, services.actor_of(g.user), version_id=version_id, stage=stage)
     return render_models(notice=f"{version.model.name} {version.version} is now {version.stage}.")
 
 
@@ -194,18 +211,9 @@ def settings(key: str) -> tuple[str, int]:
 def save_sla(key: str) -> tuple[str, int]:
     """Replace the model's SLA table from the grid (empty cells use the default)."""
     model = services.get_model(db.session, key)
-    hours: dict[tuple[str, str], float | None] = {}
-    fields: dict[str, str] = {}
-    for kind in EXCEPTION_KINDS:
-        for severity in SEVERITIES:
-            raw = request.form.get(f"{kind}.{severity}", "").strip()
-            try:
-                hours[(kind, severity)] = float(raw) if raw else None
-            except ValueError:
-                fields[f"{kind}.{severity}"] = "must be a number of hours"
     try:
-        if fields:
-            raise ValidationFailed("the SLA table is invalid", fields)
+        grid = parse_params(request.form, SLA_FORM)
+        hours = {(kind, severity): grid[f"{kind}.{severity}"] for kind in EXCEPTION_KINDS for severity in SEVERITIES}
         exception_handling.set_sla_policies(db.session, services.actor_of(g.user), model=model, hours=hours)
     except ValidationFailed as exc:
         return render_settings(key, 422, problem=exc.message, fields=exc.fields)
@@ -221,22 +229,15 @@ def save_rules(version_id: int) -> tuple[str, int]:
     if version is None:
         abort(404)
     key = version.model.key
-
-    def number(name: str) -> float | str | None:
-        raw = form.get(name, "").strip()
-        try:
-            return float(raw) if raw else None
-        except ValueError:
-            return raw  # pydantic names the field and the problem
-
-    sample_pct = number("audit_sample_pct")
-    data = {
-        "min_confidence": number("min_confidence"),
-        "policy_flags": split_list(form.get("policy_flags", "")),
-        "required_features": split_list(form.get("required_features", "")),
-        "audit_sample_rate": sample_pct / 100 if isinstance(sample_pct, float) else (sample_pct or 0.0),
-    }
     try:
+        values = parse_params(form, RULES_FORM)
+        sample_pct = values["audit_sample_pct"]
+        data = {
+            "min_confidence": values["min_confidence"],
+            "policy_flags": split_list(values["policy_flags"] or ""),
+            "required_features": split_list(values["required_features"] or ""),
+            "audit_sample_rate": sample_pct / 100 if sample_pct is not None else 0.0,
+        }
         exception_handling.set_version_rules(
             db.session, services.actor_of(g.user), version_id=version_id, rules=parse(VersionRulesIn, data)
         )
@@ -277,9 +278,9 @@ def create_webhook() -> tuple[str, int]:
     from feedback import webhooks
 
     try:
-        hook = webhooks.create_webhook(
-            db.session, g.user, url=request.form.get("url", ""), events=request.form.getlist("events")
-        )
+        form = parse_params(request.form, WEBHOOK_FORM)
+        events = [e for e in form["events"] if e]
+        hook = webhooks.create_webhook(db.session, g.user, url=form["url"] or "", events=events)
     except ValidationFailed as exc:
         return render_webhooks(422, problem=exc.message, fields=exc.fields)
     return render_webhooks(notice=f"Webhook {hook.id} added.", new_secret=hook.secret)

@@ -7,11 +7,13 @@ from werkzeug.wrappers import Response
 
 from feedback import accounts
 from feedback.errors import TooManyAttempts, ValidationFailed
+from feedback.params import Text, parse_params
 from feedback.passwords import MAX_LENGTH, MIN_LENGTH
 from webapp.auth import login_required, login_throttling, safe_next, start_session
 from webapp.extensions import db
 
 bp = Blueprint("auth", __name__)
+LOGIN_FORM = (Text("email", 320), Text("password", 4096))
 
 HOME_BY_ROLE = {
     "frontline": "queue.index",
@@ -32,14 +34,16 @@ def home() -> Response:
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | str:
     """Show the sign-in form, or check the credentials."""
+    after = parse_params(request.args, (Text("next", 2000),))["next"]
     if request.method == "GET":
         return render_template("auth/login.html", email="", error=None)
-    email = request.form.get("email", "")
+    form = parse_params(request.form, LOGIN_FORM)
+    email = form["email"] or ""
     try:
         user = accounts.authenticate(
             db.session,
             email=email,
-            password=request.form.get("password", ""),
+            password=form["password"] or "",
             address=request.remote_addr,
             throttling=login_throttling(current_app),
         )
@@ -49,7 +53,7 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | st
     if user is None:
         return render_template("auth/login.html", email=email, error="Wrong email or password."), 401
     start_session(user)
-    return redirect(safe_next(request.args.get("next")) or url_for(HOME_BY_ROLE[user.role]))
+    return redirect(safe_next(after) or url_for(HOME_BY_ROLE[user.role]))
 
 
 @bp.post("/logout")

@@ -12,6 +12,7 @@ from feedback import backlog, permissions, services
 from feedback.errors import NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import BACKLOG_STATUSES, ModelVersion, User
+from feedback.params import MAX_ID, Choice, Flag, Int, Text, Version, parse_params
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import db
@@ -21,16 +22,22 @@ bp = Blueprint("backlog", __name__)
 READ, EDIT = backlog.BACKLOG_READ_ROLES, backlog.BACKLOG_EDIT_ROLES
 
 
+LIST_QUERY = (Choice("status", BACKLOG_STATUSES), Version(), Flag("inactive"), Choice("format", ("csv",)))
+DETAIL_QUERY = (Choice("format", ("csv",)),)
+UPDATE_FORM = (
+    Choice("status", BACKLOG_STATUSES),
+    Text("owner", 320),
+    Text("notes", 10_000),
+    Int("row_version", 0, MAX_ID),
+    Choice("from", ("list", "detail")),
+)
+
+
 def _filter(key: str) -> backlog.BacklogFilter:
-    args = request.args
-    status = args.get("status") or None
-    if status and status not in BACKLOG_STATUSES:
-        raise ValidationFailed("unknown status", {"status": "must be one of " + ", ".join(BACKLOG_STATUSES)})
+    """The list's filter from the query string."""
+    args = parse_params(request.args, LIST_QUERY)
     return backlog.BacklogFilter(
-        model_key=key,
-        status=status,
-        version=args.get("version") or None,
-        include_inactive=args.get("inactive") == "1",
+        model_key=key, status=args["status"], version=args["version"], include_inactive=args["inactive"]
     )
 
 
@@ -56,7 +63,7 @@ def _list_context(key: str, **extra: Any) -> dict[str, Any]:
 def index(key: str) -> tuple[str, int] | Response:
     """Ranked backlog of a model, filtered; CSV with ?format=csv."""
     context = _list_context(key)
-    if request.args.get("format") == "csv":
+    if parse_params(request.args, LIST_QUERY)["format"] == "csv":
         rows = [backlog.item_payload(i) for i in context["items"]]
         columns = [
             "id",
@@ -85,6 +92,7 @@ def index(key: str) -> tuple[str, int] | Response:
 @login_required(EDIT)
 def refresh(key: str) -> tuple[str, int]:
     """Mine the model's decisions again; existing items are updated, never duplicated."""
+    _filter(key)  # the list shown afterwards: a bad filter is refused before anything is written
     summary = backlog.refresh(db.session, services.actor_of(g.user), key)
     notice = f"Refreshed: {summary.created} new, {summary.updated} updated, {summary.retired} no longer credible."
     return render_page_or_block("backlog/index.html", "backlog_list", **_list_context(key, notice=notice))
@@ -95,22 +103,24 @@ def refresh(key: str) -> tuple[str, int]:
 def update(item_id: int) -> tuple[str, int] | Response:
     """Change status, owner or notes (inline in the list, or from the detail page)."""
     form = request.form
+    from_list = form.get("from") == "list" and is_htmx()
     try:
+        values = parse_params(form, UPDATE_FORM)
         item = backlog.update_item(
             db.session,
             g.user,
             item_id,
-            status=form.get("status") or None,
-            owner_email=form.get("owner") if "owner" in form else None,
-            notes=form.get("notes") if "notes" in form else None,
-            row_version=form.get("row_version", type=int),
+            status=values["status"],
+            owner_email=(values["owner"] or "") if "owner" in form else None,
+            notes=(values["notes"] or "") if "notes" in form else None,
+            row_version=values["row_version"],
         )
     except NotFound:
         abort(404)
     except ValidationFailed as exc:
         item = backlog.get_item(db.session, item_id)
-        problem = "; ".join(exc.fields.values()) or exc.message
-        if form.get("from") == "list" and is_htmx():
+        problem = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
+        if from_list:
             return render_page_or_block(
                 "backlog/_row.html",
                 "row",
@@ -121,7 +131,7 @@ def update(item_id: int) -> tuple[str, int] | Response:
                 can_edit=True,
             )
         return render_detail(item, status=422, problem=problem)
-    if form.get("from") == "list" and is_htmx():
+    if from_list:
         return render_page_or_block(
             "backlog/_row.html",
             "row",
@@ -168,7 +178,7 @@ def detail(item_id: int) -> tuple[str, int] | Response:
         item = backlog.get_item(db.session, item_id)
     except NotFound:
         abort(404)
-    if request.args.get("format") == "csv":
+    if parse_params(request.args, DETAIL_QUERY)["format"] == "csv":
         frame = backlog.rate_over_time(db.session, item)
         return csv_response(records(frame), list(frame.columns), f"backlog-{item_id}-rate-by-version.csv")
     return render_detail(item)

@@ -11,6 +11,7 @@ from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
+from feedback.params import MAX_PAGE, Choice, Flag, Id, Int, ModelKey, Text, parse_params
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import analytics_session, db
@@ -19,29 +20,45 @@ from webapp.htmx import render_page_or_block
 bp = Blueprint("decision_exceptions", __name__, url_prefix="/exceptions")
 
 DASHBOARD_ROLES = ("exception_handler", "model_owner", "analyst", "admin")
-STATUSES = ("active", "open", "in_progress", "resolved", "all")
+STATUSES = queries.EXCEPTION_FILTER_STATUSES
+FILTER = (
+    Choice("status", STATUSES, default="active"),
+    Choice("kind", EXCEPTION_KINDS),
+    Choice("severity", SEVERITIES),
+    Text("site"),
+    Id("model"),
+    Flag("mine"),
+    Int("page", 1, MAX_PAGE, default=1),
+)
+ASSIGNEE = Text("assignee", 12)  # "me", an id, or blank to release
+RESOLVE_FORM = (Text("final_action", 64), Text("note", 2000))  # the service names the allowed actions
+DASHBOARD = (
+    ModelKey(required=False),
+    Choice("by", reports.RESOLUTION_GROUPS, default="kind"),
+    Int("days", 1, reports.MAX_DAYS),
+)
 
 
-def exception_filter() -> queries.ExceptionFilter:
-    """The queue filter from the query string (unknown values are ignored)."""
-    args = request.args
-    status = args.get("status", "active")
-    return queries.ExceptionFilter(
-        status=status if status in STATUSES else "active",
-        kind=args.get("kind") if args.get("kind") in EXCEPTION_KINDS else None,
-        severity=args.get("severity") if args.get("severity") in SEVERITIES else None,
-        site=args.get("site") or None,
-        model_id=args.get("model", type=int) or None,
-        assignee_id=g.user.id if args.get("mine") else None,
+def exception_filter() -> tuple[queries.ExceptionFilter, dict[str, Any]]:
+    """The queue filter from the query string, and the parsed parameters."""
+    args = parse_params(request.args, FILTER)
+    flt = queries.ExceptionFilter(
+        status=args["status"],
+        kind=args["kind"],
+        severity=args["severity"],
+        site=args["site"],
+        model_id=args["model"],
+        assignee_id=g.user.id if args["mine"] else None,
     )
+    return flt, args
 
 
 @bp.get("")
 @login_required(exception_handling.HANDLER_ROLES)
 def index() -> tuple[str, int]:
     """The exceptions queue, ordered by SLA due time."""
-    flt = exception_filter()
-    page = max(request.args.get("page", 1, type=int), 1)
+    flt, args = exception_filter()
+    page = args["page"]
     now = utcnow()
     return render_page_or_block(
         "decision_exceptions/queue.html",
@@ -49,7 +66,7 @@ def index() -> tuple[str, int]:
         flt=flt,
         page=page,
         now=now,
-        mine=bool(request.args.get("mine")),
+        mine=args["mine"],
         items=queries.exception_list(db.session, flt, limit=50, offset=(page - 1) * 50),
         counts=queries.exception_counts(db.session, flt, now),
         kinds=EXCEPTION_KINDS,
@@ -90,8 +107,11 @@ def detail(exception_id: int) -> tuple[str, int]:
 @login_required(exception_handling.HANDLER_ROLES)
 def assign(exception_id: int) -> tuple[str, int]:
     """Claim, assign to someone else, or release."""
-    choice = request.form.get("assignee", "")
-    assignee_id = g.user.id if choice == "me" else (int(choice) if choice.isdigit() else None)
+    choice = parse_params(request.form, (ASSIGNEE,))["assignee"]
+    if choice == "me":
+        assignee_id: int | None = g.user.id
+    else:
+        assignee_id = parse_params(request.form, (Id("assignee"),))["assignee"]
     try:
         exc = exception_handling.assign_exception(
             db.session, exception_id=exception_id, by=g.user, assignee_id=assignee_id
@@ -114,12 +134,13 @@ def resolve(exception_id: int) -> tuple[str, int]:
     """Resolve with a final action and a note."""
     form = request.form
     try:
+        values = parse_params(form, RESOLVE_FORM)
         exc = exception_handling.resolve_exception(
             db.session,
             exception_id=exception_id,
             by=g.user,
-            final_action=form.get("final_action", ""),
-            note=form.get("note", ""),
+            final_action=values["final_action"] or "",
+            note=values["note"] or "",
         )
     except NotFound:
         abort(404)
@@ -132,12 +153,8 @@ def resolve(exception_id: int) -> tuple[str, int]:
 
 def report_args() -> dict[str, Any]:
     """Model, grouping and period of the dashboard from the query string."""
-    days = request.args.get("days", type=int)
-    return {
-        "model_key": request.args.get("model") or None,
-        "by": request.args.get("by", "kind"),
-        "days": days if days else None,
-    }
+    args = parse_params(request.args, DASHBOARD)
+    return {"model_key": args["model"], "by": args["by"], "days": args["days"]}
 
 
 @bp.get("/dashboard")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -9,12 +11,14 @@ from werkzeug.wrappers import Response
 from feedback import exports
 from feedback.errors import ValidationFailed
 from feedback.models import ExportJob, Model, ModelVersion
+from feedback.params import parse_params
 from webapp import jobs
 from webapp.auth import login_required
 from webapp.extensions import db, streamed
 from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
+PREFILL = tuple(replace(p, required=False) for p in exports.EXPORT_PARAMS)
 
 
 def _form_context(**extra: object) -> dict[str, object]:
@@ -35,6 +39,7 @@ def _form_context(**extra: object) -> dict[str, object]:
 @login_required(exports.EXPORT_ROLES)
 def index() -> tuple[str, int]:
     """The export form (prefilled from the query string) and this user's recent exports."""
+    parse_params(request.args, PREFILL)  # a link with a bad value gets a 422 naming it, not a broken form
     return render_page_or_block("exports/index.html", "export_form", **_form_context())
 
 
@@ -43,7 +48,7 @@ def index() -> tuple[str, int]:
 def create() -> Response | tuple[str, int]:
     """Queue an export and follow its progress."""
     try:
-        spec = exports.parse_spec(g.user, request.form.to_dict())
+        spec = exports.parse_spec(g.user, request.form)
         job = exports.create_job(db.session, g.user, spec, keep_days=current_app.config["EXPORT_KEEP_DAYS"])
     except ValidationFailed as exc:
         context = _form_context(fields=exc.fields, problem=exc.message, args=request.form)

@@ -12,9 +12,12 @@ from werkzeug.wrappers import Response
 from analytics import experiments as ab
 from feedback import experiments, impact
 from feedback.db import utcnow
-from feedback.errors import NotFound, ValidationFailed
+from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.frames import records
-from feedback.models import AnalysisRun, ImpactPanel, Model, Recommendation
+from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel, Model, Recommendation
+from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_params
+from feedback.schemas import AnalysisIn
+from feedback.validation import parse
 from webapp import jobs
 from webapp.auth import login_required
 from webapp.csvout import csv_response
@@ -23,6 +26,38 @@ from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("impact", __name__, url_prefix="/impact")
 READ, EDIT = impact.IMPACT_READ_ROLES, impact.IMPACT_EDIT_ROLES
+PLAN_QUERY = (
+    Number("baseline_rate", 0.0001, 0.9999),
+    Number("sd", 1e-9, 1e12),
+    Number("treatment_share", 0.01, 0.99, default=0.5),
+    Number("design_effect", 1, 1000, default=1.0),
+    Number("n_total", 4, 1e12),
+    Number("effect", -1e12, 1e12),
+)
+EXPERIMENT_FORM = (
+    Text("key", 64),
+    Text("name"),
+    Id("model_id"),
+    Choice("kind", EXPERIMENT_KINDS),
+    Choice("unit", EXPERIMENT_UNITS),
+    Text("hypothesis", 4000),
+    Number("ai_weight", 0, 1),
+    Text("site", many=True),
+    When("go_live", many=True),
+    Int("row_version", 0, MAX_ID),
+)
+PANEL_FORM = (
+    Id("experiment_id", required=True),
+    Choice("metric", tuple(impact.METRICS), required=True),
+    Choice("unit", tuple(impact.PANEL_UNITS), default="site"),
+    Choice("period", tuple(impact.PERIODS), default="week"),
+)
+ANALYSIS_FORM = (
+    Choice("control", ("not_yet", "never"), default="not_yet"),
+    Choice("method", ("dr", "reg", "ipw"), default="dr"),
+    Text("covariates", 64, many=True),
+    Int("draws", 99, 9999, default=999),
+)
 
 
 def _sites(model_id: int | None = None) -> list[str]:
@@ -62,31 +97,16 @@ def index() -> tuple[str, int]:
 def plan() -> tuple[str, int]:
     """Plan a test: the minimum detectable effect for a sample size, or the sample size for an effect."""
     args = request.args
-    fields: dict[str, str] = {}
-
-    def number(name: str, low: float, high: float, default: float | None = None) -> float | None:
-        raw = args.get(name, "").strip()
-        if not raw:
-            if default is None:
-                return None
-            return default
-        try:
-            value = float(raw)
-        except ValueError:
-            fields[name] = "must be a number"
-            return None
-        if not low <= value <= high:
-            fields[name] = f"must be between {low:g} and {high:g}"
-        return value
-
-    rate = number("baseline_rate", 0.0001, 0.9999)
-    sd = ab.proportion_sd(rate) if rate is not None and "baseline_rate" not in fields else number("sd", 1e-9, 1e12)
+    try:
+        values, fields = parse_params(args, PLAN_QUERY), {}
+    except ValidationFailed as exc:
+        values, fields = {p.name: None for p in PLAN_QUERY}, dict(exc.fields)
+    rate = values["baseline_rate"]
+    sd = ab.proportion_sd(rate) if rate is not None else values["sd"]
     if sd is None and not fields:
         fields["sd"] = "give the outcome's standard deviation, or a baseline rate for a proportion"
-    share = number("treatment_share", 0.01, 0.99, 0.5)
-    design = number("design_effect", 1, 1000, 1.0)
-    n_total = number("n_total", 4, 1e12)
-    effect = number("effect", -1e12, 1e12)
+    share, design = values["treatment_share"], values["design_effect"]
+    n_total, effect = values["n_total"], values["effect"]
     if n_total is None and effect is None and "n_total" not in fields:
         fields["n_total"] = "give a sample size (or an effect to size the test for)"
     result: dict[str, Any] = {}
@@ -108,17 +128,17 @@ def plan() -> tuple[str, int]:
 
 def _experiment_form() -> dict[str, Any]:
     """The experiment fields from a form, with the rollout schedule as a list of sites."""
-    form = request.form
-    data: dict[str, Any] = {k: form.get(k, "") for k in ("key", "name", "model_id", "kind", "unit", "hypothesis")}
-    if form.get("ai_weight"):
-        data["ai_weight"] = form.get("ai_weight")
-    sites = form.getlist("site")
-    if sites:
+    form = parse_params(request.form, EXPERIMENT_FORM)
+    data: dict[str, Any] = {k: form[k] or "" for k in ("key", "name", "kind", "unit", "hypothesis")}
+    data["model_id"] = form["model_id"]
+    if form["ai_weight"] is not None:
+        data["ai_weight"] = form["ai_weight"]
+    if form["site"]:
         data["sites"] = [
-            {"site": s, "go_live": d} for s, d in zip(sites, form.getlist("go_live"), strict=False) if s.strip()
+            {"site": s, "go_live": d} for s, d in zip(form["site"], form["go_live"], strict=False) if s and s.strip()
         ]
-    if form.get("row_version"):
-        data["row_version"] = form.get("row_version")
+    if form["row_version"] is not None:
+        data["row_version"] = form["row_version"]
     return data
 
 
@@ -126,13 +146,12 @@ def _experiment_form() -> dict[str, Any]:
 @login_required(EDIT)
 def create_experiment() -> Response | tuple[str, int]:
     """Create an experiment in draft."""
-    data = _experiment_form()
     try:
-        experiment = experiments.create_experiment(db.session, g.user, data)
-    except ValidationFailed as exc:
+        experiment = experiments.create_experiment(db.session, g.user, _experiment_form())
+    except (ValidationFailed, Conflict) as exc:
         db.session.rollback()
         context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
-        return render_page_or_block("impact/index.html", "experiment_form", status=422, **context)
+        return render_page_or_block("impact/index.html", "experiment_form", status=exc.status, **context)
     return _go(url_for("impact.experiment", experiment_id=experiment.id))
 
 
@@ -222,19 +241,19 @@ def analyse_experiment(experiment_id: int) -> Response:
 @login_required(EDIT)
 def build_panel() -> Response | tuple[str, int]:
     """Build a panel from platform data for a staggered rollout."""
-    form = request.form
     try:
+        form = parse_params(request.form, PANEL_FORM)
         panel, dropped = impact.build_platform_panel(
             db.session,
             g.user,
-            experiment_id=form.get("experiment_id", type=int) or 0,
-            metric=form.get("metric", ""),
-            unit=form.get("unit", "site"),
-            period=form.get("period", "week"),
+            experiment_id=form["experiment_id"],
+            metric=form["metric"],
+            unit=form["unit"],
+            period=form["period"],
         )
     except ValidationFailed as exc:
         db.session.rollback()
-        context = _index_context(problem=exc.message, fields=exc.fields, form=form.to_dict())
+        context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
         return render_page_or_block("impact/index.html", "impact_body", status=422, **context)
     except NotFound:
         abort(404)
@@ -249,7 +268,8 @@ def upload_panel() -> Response | tuple[str, int]:
     try:
         if upload is None or not upload.filename:
             raise ValidationFailed("no file", {"file": "choose a CSV file to upload"})
-        panel = impact.upload_panel(db.session, g.user, name=request.form.get("name", ""), raw=upload.read())
+        name = parse_params(request.form, (Text("name"),))["name"] or ""
+        panel = impact.upload_panel(db.session, g.user, name=name, raw=upload.read())
     except ValidationFailed as exc:
         db.session.rollback()
         context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
@@ -306,7 +326,7 @@ def panel(panel_id: int) -> tuple[str, int]:
         chart=chart,
         preview=frame.head(12).to_dict("records"),
         runs=runs,
-        dropped=request.args.get("dropped", type=int),
+        dropped=parse_params(request.args, (Int("dropped", 0, MAX_ID),))["dropped"],
         can_edit=g.user.role in EDIT,
     )
 
@@ -333,13 +353,9 @@ def delete_panel(panel_id: int) -> Response:
 def analyse_panel(panel_id: int) -> Response:
     """Queue a staggered-rollout analysis of a panel and follow its progress."""
     _panel_or_404(panel_id)
-    form = request.form
-    params = {
-        "control": form.get("control", "not_yet"),
-        "method": form.get("method", "dr"),
-        "covariates": form.getlist("covariates"),
-        "draws": min(max(form.get("draws", 999, type=int), 99), 9999),
-    }
+    form = parse_params(request.form, ANALYSIS_FORM)
+    options = {**form, "covariates": [c for c in form["covariates"] if c]}
+    params = parse(AnalysisIn, options).model_dump()  # the same rules as the API's body
     run = impact.create_run(db.session, g.user, kind="staggered", params=params, target_id=panel_id)
     jobs.submit(run.id)
     return _go(url_for("impact.run", run_id=run.id))
@@ -400,7 +416,8 @@ CSV_TABLES = ("event_study", "cells", "group", "calendar", "metrics")
 def run_csv(run_id: int) -> Response:
     """One result table as CSV: event_study, cells, group, calendar (staggered) or metrics (A/B)."""
     chosen = _run_or_404(run_id)
-    table = request.args.get("table", "event_study" if chosen.kind == "staggered" else "metrics")
+    table = parse_params(request.args, (Choice("table", CSV_TABLES),))["table"]
+    table = table or ("event_study" if chosen.kind == "staggered" else "metrics")
     if chosen.status != "done" or not chosen.result:
         abort(409)
     result = chosen.result

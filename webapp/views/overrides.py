@@ -12,6 +12,7 @@ from feedback import guardrails, override_queries, override_reports, permissions
 from feedback.errors import FeedbackError, NotFound, PermissionDenied
 from feedback.frames import records
 from feedback.models import GUARDRAIL_KINDS
+from feedback.params import MAX_ID, Choice, Day, Flag, Id, Int, Number, Param, Text, Version, parse_params
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import analytics_session, db
@@ -24,9 +25,49 @@ EDIT_ROLES = ("model_owner", "admin")
 BREAKDOWN_CHOICES = ("model_version", "site", "reason_code", "reviewer", "confidence_decile")
 
 
+PERIOD = (Day("from"), Day("to"))
+CSV = Choice("format", ("csv",))
+OVERVIEW_QUERY = (*PERIOD, CSV, Choice("table", ("chart", "versions")), Version("chart"))
+BREAKDOWN_QUERY = (
+    *PERIOD,
+    CSV,
+    Choice("table", ("matrix", "rates")),
+    Text("by", 80, pattern=override_queries.BREAKDOWN_PATTERN, hint=override_queries.BREAKDOWN_HINT),
+    Version(),
+)
+CASES_QUERY = (
+    *PERIOD,
+    Text(
+        "by", 80, pattern=f"(?:action_pair|{override_queries.BREAKDOWN_PATTERN})", hint=override_queries.BREAKDOWN_HINT
+    ),  # action_pair: a matrix cell
+    Version(),
+    Text("cell"),
+    Flag("all"),
+)
+RIGHT_QUERY = (
+    *PERIOD,
+    CSV,
+    Choice("table", ("reviewers", "accuracy")),
+    Choice("by", override_reports.ACCURACY_GROUPS, default="reason_code"),
+)
+GUARDRAIL_FORM = (
+    Id("version_id", required=True),
+    Choice("kind", GUARDRAIL_KINDS, required=True),
+    Int("window_size", 1, MAX_ID, required=True),
+    Number("threshold_pct", 0, 100),
+    Flag("auto_pause"),
+)
+
+
+def query(params: tuple[Param, ...]) -> dict[str, Any]:
+    """This page's query parameters, strictly parsed (422 naming any bad one)."""
+    return parse_params(request.args, params)
+
+
 def period() -> dict[str, str | None]:
-    """Date range and version from the query string."""
-    return {"date_from": request.args.get("from") or None, "date_to": request.args.get("to") or None}
+    """The date range from the query string, as the reports take it."""
+    args = parse_params(request.args, PERIOD)
+    return {"date_from": args["from"] and args["from"].isoformat(), "date_to": args["to"] and args["to"].isoformat()}
 
 
 def matrix_view(cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,6 +108,11 @@ def chart_spec(chart: Any, version: str | None) -> dict[str, Any]:
     }
 
 
+def check_overview_query() -> None:
+    """Refuse a bad query string on a form post before anything is written (the page is rendered after)."""
+    query(OVERVIEW_QUERY)
+
+
 def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     """The overview page, or its body for htmx.
 
@@ -75,7 +121,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
     """
     report = override_reports.overview(db.session, key, **period())
     versions = [str(v) for v in report.chart["version"].unique()] if len(report.chart) else []
-    chosen = request.args.get("chart") or (versions[-1] if versions else None)
+    chosen = query(OVERVIEW_QUERY)["chart"] or (versions[-1] if versions else None)
     context = {
         "report": report,
         "model": report.model,
@@ -99,9 +145,10 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
 @login_required(VIEW_ROLES)
 def overview(key: str) -> tuple[str, int] | Response:
     """Decisions, rates, accuracy, control chart, alerts and guardrails of one model."""
-    if request.args.get("format") == "csv":
+    args = query(OVERVIEW_QUERY)
+    if args["format"] == "csv":
         report = override_reports.overview(analytics_session(), key, **period())
-        if request.args.get("table") == "chart":
+        if args["table"] == "chart":
             rows = records(report.chart)
             return csv_response(rows, list(report.chart.columns), f"{key}-override-control-chart.csv")
         rows = records(report.versions)
@@ -114,14 +161,14 @@ def overview(key: str) -> tuple[str, int] | Response:
 def breakdown(key: str) -> tuple[str, int] | Response:
     """Override rates by a dimension, each group tested against the rest."""
     session = analytics_session()
-    by = request.args.get("by", "site")
-    version = request.args.get("version") or None
-    report = override_reports.breakdown(session, key, by, version=version, viewer=g.user, **period())
+    args = query(BREAKDOWN_QUERY)
+    by = args["by"] or "site"
+    report = override_reports.breakdown(session, key, by, version=args["version"], viewer=g.user, **period())
     rows = records(report.table)
     matrix = override_queries.action_matrix(session, report.window)
-    if request.args.get("format") == "csv" and request.args.get("table") == "matrix":
+    if args["format"] == "csv" and args["table"] == "matrix":
         return csv_response(matrix, ["recommended", "final", "decisions"], f"{key}-recommended-vs-final.csv")
-    if request.args.get("format") == "csv":
+    if args["format"] == "csv":
         return csv_response(rows, list(report.table.columns), f"{key}-overrides-by-{by}.csv")
     model = report.model
     attributes = override_queries.segment_keys(session, model.id)
@@ -145,9 +192,10 @@ def breakdown(key: str) -> tuple[str, int] | Response:
 def cases(key: str) -> tuple[str, int]:
     """The decided cases behind one cell of a breakdown."""
     session = analytics_session()
-    model, w = override_reports.model_window(session, key, version=request.args.get("version") or None, **period())
-    by, cell = request.args.get("by", "site"), request.args.get("cell", "")
-    everything = request.args.get("all") == "1"
+    args = query(CASES_QUERY)
+    model, w = override_reports.model_window(session, key, version=args["version"], **period())
+    by, cell = args["by"] or "site", args["cell"] or ""
+    everything = args["all"]
     found = override_queries.cases_behind(session, w, by, cell, overrides_only=not everything, viewer=g.user)
     return render_page_or_block(
         "overrides/cases.html",
@@ -166,12 +214,13 @@ def cases(key: str) -> tuple[str, int]:
 def right(key: str) -> tuple[str, int] | Response:
     """Who was right when people and the AI disagreed, and how fast each reviewer decides."""
     session = analytics_session()
-    by = request.args.get("by", "reason_code")
+    args = query(RIGHT_QUERY)
+    by = args["by"]
     accuracy = override_reports.who_was_right(session, key, by, viewer=g.user, **period())
     speed = override_reports.reviewers(session, key, viewer=g.user, **period())
-    if request.args.get("format") == "csv":
-        frame = speed if request.args.get("table") == "reviewers" else accuracy
-        name = "reviewer-speed" if request.args.get("table") == "reviewers" else f"who-was-right-by-{by}"
+    if args["format"] == "csv":
+        frame = speed if args["table"] == "reviewers" else accuracy
+        name = "reviewer-speed" if args["table"] == "reviewers" else f"who-was-right-by-{by}"
         return csv_response(records(frame), list(frame.columns), f"{key}-{name}.csv")
     return render_page_or_block(
         "overrides/right.html",
@@ -188,25 +237,18 @@ def right(key: str) -> tuple[str, int] | Response:
 @login_required(EDIT_ROLES)
 def add_guardrail(key: str) -> tuple[str, int]:
     """Add a guardrail to one of the model's versions."""
-    form = request.form
-
-    def number(name: str, cast: type) -> Any:
-        raw = form.get(name, "").strip()
-        try:
-            return cast(raw) if raw else None
-        except ValueError:
-            return float("nan") if cast is float else -1
-
-    threshold = number("threshold_pct", float)
+    check_overview_query()
     try:
+        form = parse_params(request.form, GUARDRAIL_FORM)
+        threshold = form["threshold_pct"]
         guardrails.add_guardrail(
             db.session,
             services.actor_of(g.user),
-            version_id=number("version_id", int) or 0,
-            kind=form.get("kind", ""),
-            window_size=number("window_size", int) or 0,
+            version_id=form["version_id"],
+            kind=form["kind"],
+            window_size=form["window_size"],
             threshold=threshold / 100 if threshold is not None else None,
-            auto_pause=form.get("auto_pause") == "1",
+            auto_pause=form["auto_pause"],
         )
     except NotFound:
         abort(404)
@@ -222,6 +264,7 @@ def add_guardrail(key: str) -> tuple[str, int]:
 @login_required(EDIT_ROLES)
 def remove_guardrail(key: str, guardrail_id: int) -> tuple[str, int]:
     """Switch a guardrail off."""
+    check_overview_query()
     try:
         guardrails.remove_guardrail(db.session, services.actor_of(g.user), guardrail_id=guardrail_id)
     except NotFound:
@@ -233,6 +276,7 @@ def remove_guardrail(key: str, guardrail_id: int) -> tuple[str, int]:
 @login_required(EDIT_ROLES)
 def resume(key: str, version_id: int) -> tuple[str, int]:
     """Resume a paused version: reviewers see its recommendations again."""
+    check_overview_query()
     try:
         version = guardrails.resume_version(db.session, services.actor_of(g.user), version_id=version_id)
     except NotFound:
@@ -250,6 +294,7 @@ def resume(key: str, version_id: int) -> tuple[str, int]:
 @login_required(EDIT_ROLES)
 def acknowledge(key: str, alert_id: int) -> tuple[str, int] | WerkzeugResponse:
     """Mark an alert as seen."""
+    check_overview_query()
     try:
         guardrails.acknowledge_alert(db.session, services.actor_of(g.user), alert_id=alert_id)
     except NotFound:

@@ -6,6 +6,7 @@ from flask import Blueprint, request
 
 from feedback import queries
 from feedback.db import utcnow
+from feedback.params import MAX_PAGE, Id, Int, Text, parse_params
 from feedback.services import DECIDING_ROLES
 from webapp.auth import login_required
 from webapp.extensions import db
@@ -14,10 +15,14 @@ from webapp.htmx import render_page_or_block
 bp = Blueprint("queue", __name__)
 
 
+FILTER = (Id("model"), Text("site"))
+PAGE = Int("page", 1, MAX_PAGE, default=1)
+
+
 def queue_filter() -> queries.QueueFilter:
     """The model and site filter from the query string."""
-    model_id = request.args.get("model", type=int)
-    return queries.QueueFilter(model_id=model_id or None, site=request.args.get("site") or None)
+    args = parse_params(request.args, FILTER)
+    return queries.QueueFilter(model_id=args["model"], site=args["site"])
 
 
 @bp.get("/queue")
@@ -25,7 +30,7 @@ def queue_filter() -> queries.QueueFilter:
 def index() -> tuple[str, int]:
     """The queue page, or just its table for htmx filter changes."""
     flt = queue_filter()
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = parse_params(request.args, (PAGE,))["page"]
     now = utcnow()
     return render_page_or_block(
         "queue/index.html",

@@ -10,7 +10,8 @@ from werkzeug.wrappers import Response
 from feedback import experiments, queries, services
 from feedback.db import utcnow
 from feedback.errors import AlreadyDecided, ClaimedByOther, NotFound, ValidationFailed
-from feedback.models import Recommendation
+from feedback.models import DECISION_ACTIONS, Recommendation
+from feedback.params import Choice, Text, parse_params
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
@@ -19,6 +20,12 @@ from webapp.views.queue import queue_filter
 bp = Blueprint("review", __name__, url_prefix="/review")
 
 ACTION_WORDS = {"accept": "Accepted", "override": "Overrode", "escalate": "Escalated"}
+DECISION_FORM = (
+    Choice("action", DECISION_ACTIONS, required=True),
+    Text("final_action", 64),
+    Text("reason_code", 64),
+    Text("note", 2000),
+)
 
 
 def filter_args() -> dict[str, Any]:
@@ -101,6 +108,7 @@ def _panel_at(rec: Recommendation | None, **extra: Any) -> Response:
 @login_required(services.DECIDING_ROLES)
 def case(recommendation_id: int) -> Response | tuple[str, int]:
     """Show a case; reading never claims it (the claim is a POST, sent at once from our own pages)."""
+    queue_filter()  # a bad filter is refused, as on every review page
     rec = queries.case_detail(db.session, recommendation_id)
     if rec is None:
         abort(404)
@@ -119,6 +127,7 @@ def case(recommendation_id: int) -> Response | tuple[str, int]:
 @login_required(services.DECIDING_ROLES)
 def claim(recommendation_id: int) -> Response | tuple[str, int]:
     """Claim the case and show it ready to countersign, or say who holds it or how it was decided."""
+    queue_filter()  # a bad filter is refused before anything is claimed
     try:
         rec = services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     except NotFound:
@@ -135,16 +144,18 @@ def claim(recommendation_id: int) -> Response | tuple[str, int]:
 @login_required(services.DECIDING_ROLES)
 def decide(recommendation_id: int) -> Response | tuple[str, int]:
     """Record the decision, then swap in the next case with a confirmation."""
+    queue_filter()  # a bad filter is refused before the decision is stored
     form = request.form
     try:
+        values = parse_params(form, DECISION_FORM)
         decision = services.record_decision(
             db.session,
             recommendation_id=recommendation_id,
             reviewer=g.user,
-            action=form.get("action", ""),
-            final_action=form.get("final_action") or None,
-            reason_code=form.get("reason_code") or None,
-            note=form.get("note", ""),
+            action=values["action"],
+            final_action=values["final_action"],
+            reason_code=values["reason_code"],
+            note=values["note"] or "",
         )
     except NotFound:
         abort(404)
@@ -190,5 +201,6 @@ def renew(recommendation_id: int) -> Response:
 @login_required(services.DECIDING_ROLES)
 def release(recommendation_id: int) -> Response:
     """Give the case back and return to the queue."""
+    queue_filter()
     services.release_claim(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     return redirect(url_for("queue.index", **filter_args()))

@@ -33,7 +33,7 @@ def test_create_start_and_analyse_over_the_api(app, client, session):
     assert started.status_code == 200 and started.json["status"] == "running"
     assert client.post(f"/api/v1/experiments/{exp_id}/start", headers=analyst).status_code == 409
     # A staggered rollout is analysed from a panel, not per decision.
-    assert client.post(f"/api/v1/experiments/{exp_id}/analyses", headers=analyst).status_code == 422
+    assert client.post(f"/api/v1/experiments/{exp_id}/analyses", headers=analyst).status_code == 409
 
     from feedback import impact
     from feedback.models import User

@@ -122,7 +122,7 @@ def test_staggered_analysis_runs_in_the_background_and_downloads_as_csv(client, 
     assert {"cohort", "time", "att", "se", "band_low", "band_high"} <= set(cells.columns)
     panel_csv = pd.read_csv(io.StringIO(client.get(f"{panel_url}.csv").text))
     assert len(panel_csv) == len(frame) and set(panel_csv.columns) == {"unit", "period", "value", "treated"}
-    assert client.get(f"/impact/analyses/{run_id}.csv?table=nope").status_code == 404
+    assert client.get(f"/impact/analyses/{run_id}.csv?table=nope").status_code == 422
 
 
 def test_the_analysis_page_shows_the_estimators_warnings(client, session):

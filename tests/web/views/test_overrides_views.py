@@ -141,7 +141,7 @@ def test_refused_htmx_request_leaves_the_page_and_explains(owner, client, htmx_c
     assert response.status_code == 422 and response.data == b""
     assert response.headers["HX-Reswap"] == "none"
     assert json.loads(response.headers["HX-Trigger"]) == {
-        "countersign:problem": "the date range is invalid (from: must be a date like 2026-01-31)"
+        "countersign:problem": "invalid from (from: must be a date like 2026-01-31, from 1970-01-01 to 2199-12-31)"
     }
     page = client.get("/models/claims/breakdown?by=site&from=yesterday")  # without htmx: a page
     assert page.status_code == 422 and "must be a date like 2026-01-31" in page.text
