@@ -156,10 +156,9 @@ def add_version(key: str) -> Response | tuple[str, int]:
 @login_required(("admin",))
 def set_owners(key: str) -> Response | tuple[str, int]:
     """Replace a model's owners (admins only)."""
+    emails = parse_params(request.form, (Text("owner", 254, many=True),))["owner"]
     try:
-        owners = services.set_model_owners(
-            db.session, g.user, model_key=key, owner_emails=request.form.getlist("owner")
-        )
+        owners = services.set_model_owners(db.session, g.user, model_key=key, owner_emails=[e for e in emails if e])
     except NotFound:
         abort(404)
     except ValidationFailed as exc:

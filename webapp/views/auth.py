@@ -14,6 +14,8 @@ from webapp.extensions import db
 
 bp = Blueprint("auth", __name__)
 LOGIN_FORM = (Text("email", 320), Text("password", 4096))
+# Passwords are never stripped; a value longer than any password can be is refused before hashing.
+PASSWORD_FORM = tuple(Text(name, 4 * MAX_LENGTH) for name in ("current_password", "new_password", "confirm_password"))
 
 HOME_BY_ROLE = {
     "frontline": "queue.index",
@@ -83,14 +85,15 @@ def password() -> tuple[str, int]:
 @login_required()
 def change_password() -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     """Change one's own password; every other session of the user ends, this one carries on."""
-    new = request.form.get("new_password", "")
-    if new != request.form.get("confirm_password", ""):
+    form = parse_params(request.form, PASSWORD_FORM)
+    new = form["new_password"] or ""
+    if new != (form["confirm_password"] or ""):
         return render_password(422, fields={"confirm_password": "does not match the new password"})
     try:
         user = accounts.change_password(
             db.session,
             g.user,
-            current_password=request.form.get("current_password", ""),
+            current_password=form["current_password"] or "",
             new_password=new,
             address=request.remote_addr,
             throttling=login_throttling(current_app),

@@ -11,6 +11,7 @@ from feedback import accounts
 from feedback.audit import Actor
 from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.models import ROLES, User
+from feedback.params import Choice, parse_params
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import render_page_or_block
@@ -53,8 +54,10 @@ def index() -> tuple[str, int]:
 def set_role(user_id: int) -> tuple[str, int]:
     """Give someone another role; their sessions end."""
 
+    role = parse_params(request.form, (Choice("role", ROLES, required=True),))["role"]
+
     def change(actor: Actor, email: str) -> str:
-        user = accounts.set_role(db.session, actor, email=email, role=request.form.get("role", ""))
+        user = accounts.set_role(db.session, actor, email=email, role=role)
         return f"{user.email} is now {user.role.replace('_', ' ')}; their sessions ended."
 
     return apply(user_id, change)

@@ -28,6 +28,7 @@ BIG = "99999999999999999999"  # past any INTEGER column
 SUPERSCRIPT_TWO = "²"  # str.isdigit() is true, int() fails
 LONG = "x" * 2001
 YEAR_1, YEAR_9999 = "0001-01-01", "9999-12-31"
+TOO_LONG = "p" * 513  # longer than any password can be
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,7 @@ def world(app: Flask) -> dict[str, Any]:
             "run": run.id,
             "item": item.id,
             "version": version_id,
+            "user": users["frontline"].id,
         }
         clients: dict[str, FlaskClient] = {"anonymous": app.test_client()}
         for role, user in users.items():
@@ -110,7 +112,8 @@ def world(app: Flask) -> dict[str, Any]:
         session.close()
 
 
-# (role, method, path, form, field). Paths name rows as {rec}, {exc}, {exp}, {panel}, {run}, {item}, {version}.
+# (role, method, path, form, field). Paths name rows as {rec}, {exc}, {exp}, {panel}, {run}, {item}, {version}, {user}.
+ROW_NAMES = ("rec", "exc", "exp", "panel", "run", "item", "version", "user")
 GUARDRAIL = {"version_id": "{version}", "kind": "override_rate_above", "window_size": "200", "threshold_pct": "20"}
 EXPERIMENT = {"key": "probe", "name": "Probe", "model_id": "1", "kind": "ab", "unit": "case", "ai_weight": "0.5"}
 EXPORT = {"model": "claims", "format": "csv"}
@@ -134,6 +137,9 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("frontline", "POST", "/review/{rec}/decision", {"action": "accept", "note": LONG}, "note"),
     ("frontline", "POST", f"/review/{{rec}}/decision?model={SUPERSCRIPT_TWO}", DECISION, "model"),
     ("frontline", "POST", f"/review/{{rec}}/release?site={LONG}", {}, "site"),
+    ("frontline", "POST", f"/review/{{rec}}?model={BIG}", {}, "model"),
+    ("frontline", "POST", f"/review/next?model={SUPERSCRIPT_TWO}", {}, "model"),
+    ("frontline", "POST", f"/review/next?site={LONG}", {}, "site"),
     # exceptions: queue, assignment, resolution, dashboard
     ("exception_handler", "GET", f"/exceptions?page={SUPERSCRIPT_TWO}", None, "page"),
     ("exception_handler", "GET", f"/exceptions?page={BIG}", None, "page"),
@@ -253,6 +259,19 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("admin", "POST", "/admin/versions/{version}/rules", {"audit_sample_pct": "inf"}, "audit_sample_pct"),
     ("admin", "POST", "/admin/models", {"key": "k" * 65, "name": "K", "actions": "a, b"}, "key"),
     ("admin", "POST", "/admin/webhooks", {"url": LONG, "events": "model_version.created"}, "url"),
+    ("admin", "POST", "/admin/models/claims/owners", {"owner": "e" * 255}, "owner"),
+    # people and passwords
+    ("admin", "POST", "/admin/users/{user}/role", {"role": "wizard"}, "role"),
+    ("admin", "POST", "/admin/users/{user}/role", {}, "role"),
+    ("admin", "POST", "/admin/users/{user}/role", {"role": "admin\u0000"}, "role"),
+    ("frontline", "POST", "/account/password", {"current_password": "x", "new_password": "n" * 513}, "new_password"),
+    (
+        "frontline",
+        "POST",
+        "/account/password",
+        {"current_password": "c" * 513, "new_password": "x"},
+        "current_password",
+    ),
     # signing in
     ("anonymous", "GET", f"/login?next={LONG}", None, "next"),
     ("anonymous", "POST", "/login", {"email": "e" * 321, "password": "x"}, "email"),
@@ -289,7 +308,9 @@ def test_every_parameter_is_probed(app):
     adapter = app.url_map.bind("localhost")
     for _, method, path, _, _ in CASES:
         endpoint, _ = adapter.match(
-            fill(path, dict.fromkeys(["rec", "exc", "exp", "panel", "run", "item", "version"], 1)).split("?")[0],
+            fill(path, dict.fromkeys(["rec", "exc", "exp", "panel", "run", "item", "version", "user"], 1)).split("?")[
+                0
+            ],
             method=method,
         )
         probed.add(endpoint)
@@ -319,6 +340,11 @@ def test_every_parameter_is_probed(app):
         "overrides.remove_guardrail",
         "overrides.acknowledge",
         "review.renew",
+        "auth.password",
+        "users.index",
+        "users.sign_out",
+        "users.deactivate",
+        "users.reactivate",
     }
     api = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")}
     json_bodies = {e for e in api if e not in probed}  # bodies are the JSON schemas' business
