@@ -63,8 +63,9 @@ def test_one_address_guessing_many_accounts_locks_none_of_them(app, client, sess
     assert client.post("/login", data={"email": "cy@example.test", "password": PASSWORD}).status_code == 302
 
 
-@pytest.mark.parametrize("email", ["x" * 400 + "@example.test", "", "   ", "ünïcödé@example.test"])
+@pytest.mark.parametrize("email", ["", "   ", "ünïcödé@example.test", "x" * 300 + "@example.test"])
 def test_odd_e_mails_are_plain_failed_sign_ins(app, client, session, email):
+    # (an e-mail longer than any can be, 320 characters, is a 422 naming the field: tests/web/hostile)
     before = audit_count(session)
     response = client.post("/login", data={"email": email, "password": "whatever it is"})
     assert response.status_code == 401 and "Wrong email or password" in response.text
