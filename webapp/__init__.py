@@ -69,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         decision_exceptions,
         exports,
         impact,
+        models,
         overrides,
         queue,
         review,
@@ -81,6 +82,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         queue.bp,
         review.bp,
         decision_exceptions.bp,
+        models.bp,
         overrides.bp,
         admin.bp,
         impact.bp,
@@ -124,6 +126,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def person_name(person: Any) -> str | None:
         """A person as the signed-in user may see them: their name, or their pseudonym."""
         return permissions.person_name(g.user, person)
+
+    @app.template_global()
+    def menu() -> list[tuple[str, str]]:
+        """The signed-in user's top menu: (url, label) of the pages their role may open."""
+        from webapp import navigation
+
+        return navigation.menu(g.user.role) if g.user else []
 
     @app.teardown_request
     def _after(_exc: BaseException | None) -> None:

@@ -8,25 +8,18 @@ from werkzeug.wrappers import Response
 from feedback import accounts
 from feedback.errors import TooManyAttempts, ValidationFailed
 from feedback.passwords import MAX_LENGTH, MIN_LENGTH
+from webapp import navigation
 from webapp.auth import login_required, login_throttling, safe_next, start_session
 from webapp.extensions import db
 
 bp = Blueprint("auth", __name__)
-
-HOME_BY_ROLE = {
-    "frontline": "queue.index",
-    "exception_handler": "queue.index",
-    "admin": "queue.index",
-    "model_owner": "admin.models",
-    "analyst": "admin.models",
-}
 
 
 @bp.get("/")
 @login_required()
 def home() -> Response:
     """Send each role to its main screen."""
-    return redirect(url_for(HOME_BY_ROLE[g.user.role]))
+    return redirect(navigation.home_url(g.user.role))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -49,7 +42,7 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | st
     if user is None:
         return render_template("auth/login.html", email=email, error="Wrong email or password."), 401
     start_session(user)
-    return redirect(safe_next(request.args.get("next")) or url_for(HOME_BY_ROLE[user.role]))
+    return redirect(safe_next(request.args.get("next")) or navigation.home_url(user.role))
 
 
 @bp.post("/logout")

@@ -1,0 +1,136 @@
+"""Each role lands where its work is: landing pages, the top menu, and the models list."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from sqlalchemy import select
+
+from feedback import services
+from feedback.models import ROLES, Alert, BacklogItem, Guardrail, ModelVersion
+from feedback.schemas import ModelVersionIn
+from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user
+
+LANDING = {
+    "frontline": "/queue",
+    "exception_handler": "/exceptions",
+    "model_owner": "/models",
+    "analyst": "/impact",
+    "admin": "/admin/models",
+}
+MENU = {
+    "frontline": ["Queue"],
+    "exception_handler": ["Queue", "Exceptions", "Resolution"],
+    "model_owner": ["Models", "Resolution", "Impact", "Export", "Registry"],
+    "analyst": ["Models", "Resolution", "Impact", "Export", "Registry"],
+    "admin": ["Queue", "Exceptions", "Models", "Resolution", "Impact", "Export", "Registry", "Webhooks", "People"],
+}
+
+
+def menu_labels(html: str) -> list[str]:
+    """The labels of the top menu's links."""
+    nav = re.search(r'<header class="topbar">.*?<nav>(.*?)</nav>', html, re.S).group(1)
+    return re.findall(r"<a [^>]*>([^<]+)</a>", nav)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_lands_on_its_page_and_sees_its_menu(app, session, role):
+    make_model(session)
+    user = make_user(session, role)
+    client = app.test_client()
+    signed_in = client.post("/login", data={"email": user.email, "password": "correct horse battery"})
+    assert signed_in.status_code == 302 and signed_in.headers["Location"] == LANDING[role]
+    assert client.get("/").headers["Location"] == LANDING[role]
+    landing = client.get(LANDING[role])
+    assert landing.status_code == 200
+    assert menu_labels(landing.text) == MENU[role]
+    # Every page in the menu opens for that role.
+    nav = re.search(r"<nav>(.*?)</nav>", landing.text, re.S).group(1)
+    for href in re.findall(r'href="([^"]+)"', nav):
+        assert client.get(href).status_code == 200, href
+
+
+def decide(session, n, reviewer, *, override, model="claims", version="v1"):
+    """One decided case of a model."""
+    rec = make_case(session, n, model=model, model_version=version)
+    if override:
+        services.record_decision(
+            session,
+            recommendation_id=rec.id,
+            reviewer=reviewer,
+            action="override",
+            final_action="deny",
+            reason_code="missing_context",
+        )
+    else:
+        services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
+
+
+def test_models_list_owned_first_with_versions_trend_alerts_and_backlog(session, client, htmx_client):
+    make_model(session, "alpha")
+    make_model(session, "claims")
+    v2_spec = ModelVersionIn(version="v2", stage="pilot")
+    services.add_model_version(session, TEST_ACTOR, model_key="claims", spec=v2_spec)
+    reviewer = make_user(session, name="Rita")
+    for n in range(10):
+        decide(session, n, reviewer, override=n < 3)
+    v1, v2 = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()[-2:]
+    v1.stage = "retired"
+    for version in (v1, v2):
+        guardrail = Guardrail(model_version_id=version.id, kind="override_rate_above", window_size=50, threshold=0.1)
+        session.add(guardrail)
+        session.flush()
+        session.add(Alert(guardrail_id=guardrail.id, model_version_id=version.id, message=f"{version.version} breach"))
+    for n, status in enumerate(("new", "triaged", "dismissed")):
+        session.add(
+            BacklogItem(
+                model_id=v2.model_id,
+                model_version_id=v2.id,
+                pattern_key=f"p{n}",
+                conditions=[],
+                title="t",
+                cases=10,
+                overrides=5,
+                rate=0.5,
+                rate_low=0.2,
+                rate_high=0.8,
+                baseline=0.1,
+                excess=4,
+                q_value=0.01,
+                wrong_share=0.5,
+                priority=1.0,
+                status=status,
+            )
+        )
+    session.commit()
+    owner = make_owner(session, "claims")
+    login(client, owner)
+    page = client.get("/models")
+    assert page.status_code == 200
+    # The model the owner owns comes first, though "Alpha" sorts before "Claims".
+    assert page.text.index('id="model-claims"') < page.text.index('id="model-alpha"')
+    claims = page.text[page.text.index('id="model-claims"') : page.text.index('id="model-alpha"')]
+    assert ">yours<" in claims
+    assert re.search(r"<th scope=\"row\">v2</th><td>pilot</td>", claims)
+    assert re.search(r"<th scope=\"row\">v1</th><td>retired</td>", claims)
+    # One open alert counts: the retired v1's is history.
+    assert re.search(r'class="open-alerts">1<', claims)
+    assert re.search(r'class="backlog-size">2<', claims)  # dismissed items are done
+    chart = json.loads(re.search(r'id="trend-\d+">(.*?)</script>', claims, re.S).group(1))
+    assert len(chart["categories"]) == 12 and chart["series"][0]["values"][-1] == pytest.approx(0.3)
+    assert "<td>10</td><td>3</td><td>30.0%</td>" in claims  # the same numbers as a table
+    for path in ("", "/breakdown", "/right", "/backlog"):
+        assert f'href="/models/claims{path}"' in claims
+    assert 'href="/exports?model=claims"' in claims and 'href="/impact"' in claims
+    alpha = page.text[page.text.index('id="model-alpha"') :]
+    assert "No decisions with the AI shown" in alpha and 'class="open-alerts">0<' in alpha
+    login(htmx_client, owner)
+    fragment = htmx_client.get("/models")
+    assert fragment.text.lstrip().startswith('<div id="model-summaries">')
+
+
+def test_models_list_is_for_model_readers(session, client):
+    login(client, make_user(session, "frontline"))
+    assert client.get("/models").status_code == 403
