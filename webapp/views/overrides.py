@@ -73,7 +73,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
     It reads the primary, not the analytics replica: it shows the alerts, guardrails and paused
     versions people act on, and must show the result of their action at once.
     """
-    report = override_reports.overview(db.session, key, **period())
+    report = override_reports.overview(db.session, key, **period(), span_by_default=True)
     versions = [str(v) for v in report.chart["version"].unique()] if len(report.chart) else []
     chosen = request.args.get("chart") or (versions[-1] if versions else None)
     context = {
@@ -100,7 +100,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
 def overview(key: str) -> tuple[str, int] | Response:
     """Decisions, rates, accuracy, control chart, alerts and guardrails of one model."""
     if request.args.get("format") == "csv":
-        report = override_reports.overview(analytics_session(), key, **period())
+        report = override_reports.overview(analytics_session(), key, **period(), span_by_default=True)
         if request.args.get("table") == "chart":
             rows = records(report.chart)
             return csv_response(rows, list(report.chart.columns), f"{key}-override-control-chart.csv")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from feedback import services
-from feedback.models import ROLES, Alert, BacklogItem, Guardrail, ModelVersion
+from feedback import rollup, services
+from feedback.db import utcnow
+from feedback.models import ROLES, Alert, BacklogItem, Decision, Guardrail, ModelVersion, Recommendation
 from feedback.schemas import ModelVersionIn
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user
 
@@ -134,3 +136,51 @@ def test_models_list_owned_first_with_versions_trend_alerts_and_backlog(session,
 def test_models_list_is_for_model_readers(session, client):
     login(client, make_user(session, "frontline"))
     assert client.get("/models").status_code == 403
+
+
+def test_overview_defaults_to_the_current_and_previous_version_and_files_retired_alerts_as_history(session, client):
+    make_model(session)
+    services.add_model_version(
+        session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="production")
+    )
+    reviewer = make_user(session, name="Rita")
+    for n in range(12):  # v1: two decisions 120 days ago, ten 60 days ago (five overrides)
+        decide(session, n, reviewer, override=n % 2 == 0)
+    for n in range(12, 22):  # v2, today: one override in ten
+        decide(session, n, reviewer, override=n == 12, version="v2")
+    days_ago = {n: 120 if n < 2 else 60 for n in range(12)}
+    for rec in session.scalars(
+        select(Recommendation).where(Recommendation.external_id.in_([f"EXT-{n}" for n in range(12)]))
+    ):
+        n = int(rec.external_id.split("-")[1])
+        session.execute(
+            update(Decision)
+            .where(Decision.recommendation_id == rec.id)
+            .values(decided_at=utcnow() - timedelta(days=days_ago[n]))
+        )
+    rollup.rebuild(session)
+    v1 = session.scalar(select(ModelVersion).where(ModelVersion.version == "v1"))
+    v1.stage = "retired"
+    guardrail = Guardrail(model_version_id=v1.id, kind="override_rate_above", window_size=50, threshold=0.1)
+    session.add(guardrail)
+    session.flush()
+    session.add(Alert(guardrail_id=guardrail.id, model_version_id=v1.id, message="v1 override rate above 10%"))
+    session.commit()
+    login(client, make_owner(session))
+    page = client.get("/models/claims").text
+    go_live = (utcnow() - timedelta(days=120)).date().isoformat()
+    start = (utcnow().date() - timedelta(days=89)).isoformat()
+    note = re.search(r'id="period-note">(.*?)</p>', page, re.S).group(1)
+    assert "v2 and the version before it, v1" in note
+    assert go_live in note and f"clipped to the last 90 days (from {start})" in note
+    assert f'name="from" value="{start}"' in page
+    table = page[page.index('id="version-table"') :]
+    assert ">v1</a>" in table and ">v2</a>" in table
+    assert 'id="version-test"' in page  # v2 compared with v1
+    # The retired v1's alert is history: no red banner, listed apart.
+    assert 'class="alert" role="alert"' not in page
+    history = page[page.index('id="alert-history"') :]
+    assert "v1 override rate above 10%" in history and "retired" in history
+    # An explicit period still wins, and says nothing about versions.
+    recent = client.get(f"/models/claims?from={utcnow().date().isoformat()}").text
+    assert 'id="period-note"' not in recent and ">v1</a>" not in recent
