@@ -8,7 +8,7 @@ from flask import Blueprint, abort, g, request
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from feedback import backlog, permissions, services
+from feedback import backlog, paging, permissions, services
 from feedback.errors import NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import BACKLOG_STATUSES, ModelVersion, User
@@ -145,7 +145,13 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
         "item": item,
         "chart": chart,
         "trend": records(frame),
-        "cases": backlog.example_cases(db.session, item),
+        "cases": backlog.pattern_cases(
+            db.session,
+            item,
+            overrides_only=request.args.get("all") != "1",
+            after=paging.parse_after(request.args.get("after")),
+        ),
+        "everything": request.args.get("all") == "1",
         "statuses": BACKLOG_STATUSES,
         "owners": [
             u

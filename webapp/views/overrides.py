@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from feedback import guardrails, override_queries, override_reports, permissions, services
+from feedback import guardrails, override_queries, override_reports, paging, permissions, services
 from feedback.errors import FeedbackError, NotFound, PermissionDenied
 from feedback.frames import records
 from feedback.models import GUARDRAIL_KINDS
@@ -143,21 +143,26 @@ def breakdown(key: str) -> tuple[str, int] | Response:
 @bp.get("/<key>/cases")
 @login_required(VIEW_ROLES)
 def cases(key: str) -> tuple[str, int]:
-    """The decided cases behind one cell of a breakdown."""
+    """The decided cases behind one cell of a breakdown, a page at a time."""
     session = analytics_session()
     model, w = override_reports.model_window(session, key, version=request.args.get("version") or None, **period())
     by, cell = request.args.get("by", "site"), request.args.get("cell", "")
     everything = request.args.get("all") == "1"
-    found = override_queries.cases_behind(session, w, by, cell, overrides_only=not everything, viewer=g.user)
+    after = paging.parse_after(request.args.get("after"))
+    found = override_queries.cases_behind(
+        session, w, by, cell, overrides_only=not everything, after=after, viewer=g.user
+    )
     return render_page_or_block(
         "overrides/cases.html",
         "cases_body",
         model=model,
-        cases=found,
+        page=found,
         by=by,
         cell=cell,
         everything=everything,
         args=request.args,
+        # What the page's links carry over: the cell and the period.
+        keep={"by": by, "cell": cell, **{k: request.args.get(k) or None for k in ("version", "from", "to")}},
     )
 
 
