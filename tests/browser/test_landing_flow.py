@@ -19,11 +19,12 @@ pytestmark = pytest.mark.browser
 
 
 def sign_in(page, live, email):
-    """Sign in through the form."""
+    """Sign in through the form, and wait for the role's landing page."""
     page.goto(live["url"] + "/login")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def test_roles_land_on_their_pages_and_the_owner_finds_their_models(page, live):
