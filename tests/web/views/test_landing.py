@@ -11,7 +11,17 @@ from sqlalchemy import select, update
 
 from feedback import rollup, services
 from feedback.db import utcnow
-from feedback.models import ROLES, Alert, BacklogItem, Decision, Guardrail, ModelVersion, Recommendation
+from feedback.models import (
+    ROLES,
+    Alert,
+    BacklogItem,
+    Decision,
+    Guardrail,
+    Model,
+    ModelOwner,
+    ModelVersion,
+    Recommendation,
+)
 from feedback.schemas import ModelVersionIn
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user
 
@@ -184,3 +194,35 @@ def test_overview_defaults_to_the_current_and_previous_version_and_files_retired
     # An explicit period still wins, and says nothing about versions.
     recent = client.get(f"/models/claims?from={utcnow().date().isoformat()}").text
     assert 'id="period-note"' not in recent and ">v1</a>" not in recent
+
+
+def statements(app, client, url):
+    """How many SQL statements one GET runs."""
+    from sqlalchemy import event
+
+    from webapp.extensions import db
+
+    ran = []
+    with app.app_context():
+        engine = db.engine
+    listener = lambda *args: ran.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    return len(ran)
+
+
+def test_the_models_list_runs_the_same_few_queries_for_any_number_of_models(app, session, client):
+    make_model(session, "claims")
+    reviewer = make_user(session)
+    decide(session, 1, reviewer, override=True)
+    owner = make_owner(session, "claims")
+    login(client, owner)
+    few = statements(app, client, "/models")
+    for key in ("alpha", "beta", "gamma", "delta"):
+        make_model(session, key)
+        session.add(ModelOwner(model_id=session.scalar(select(Model.id).where(Model.key == key)), user_id=owner.id))
+    session.commit()
+    assert statements(app, client, "/models") == few <= 12
