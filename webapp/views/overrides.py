@@ -76,6 +76,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
     report = override_reports.overview(db.session, key, **period(), span_by_default=True)
     versions = [str(v) for v in report.chart["version"].unique()] if len(report.chart) else []
     chosen = request.args.get("chart") or (versions[-1] if versions else None)
+    shown = shown_period(report.window)
     context = {
         "report": report,
         "model": report.model,
@@ -86,10 +87,13 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
         "signals": int(report.chart[report.chart["version"] == chosen]["signal"].sum()) if chosen else 0,
         "kinds": GUARDRAIL_KINDS,
         "can_edit": permissions.can_change_model(db.session, g.user, report.model.id),
-        "args": request.args,
+        # Links to the other tabs and the CSVs keep the period shown, the default version span included.
+        "args": {**request.args.to_dict(), "from": shown["shown_from"], "to": shown["shown_to"]}
+        if report.span
+        else request.args,
         "notice": None,
         "problem": None,
-        **shown_period(report.window),
+        **shown,
     }
     context.update(extra)
     return render_page_or_block("overrides/overview.html", "overview_body", status=status, **context)

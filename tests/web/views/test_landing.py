@@ -187,6 +187,8 @@ def test_overview_defaults_to_the_current_and_previous_version_and_files_retired
     table = page[page.index('id="version-table"') :]
     assert ">v1</a>" in table and ">v2</a>" in table
     assert 'id="version-test"' in page  # v2 compared with v1
+    # The other tabs open on the same period.
+    assert re.search(rf'href="/models/claims/breakdown\?[^"]*from={start}', page)
     # The retired v1's alert is history: no red banner, listed apart.
     assert 'class="alert" role="alert"' not in page
     history = page[page.index('id="alert-history"') :]
