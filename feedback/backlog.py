@@ -24,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from analytics import patterns as mining
 from analytics.overrides import compare_rates
-from feedback import audit, permissions, queries, webhooks
+from feedback import audit, paging, permissions, queries, webhooks
 from feedback.audit import Actor, Change
 from feedback.db import json_float, readable_json, utcnow, valid_json
 from feedback.errors import Conflict, NotFound, ValidationFailed
@@ -541,9 +541,16 @@ def update_item(
     return get_item(session, item.id)
 
 
-def example_cases(session: Session, item: BacklogItem, limit: int = 20) -> list[dict[str, Any]]:
-    """The item's most recent overrides (then accepts), for people to read."""
-    rows = session.execute(
+def pattern_cases(
+    session: Session,
+    item: BacklogItem,
+    *,
+    overrides_only: bool = True,
+    after: int | None = None,
+    limit: int = paging.PAGE_SIZE,
+) -> paging.Page:
+    """The decided cases of the item's version in its pattern (its overrides unless told), a page at a time."""
+    query = (
         select(
             Recommendation.id,
             Recommendation.external_id,
@@ -559,10 +566,10 @@ def example_cases(session: Session, item: BacklogItem, limit: int = 20) -> list[
         )
         .join(Decision, Decision.recommendation_id == Recommendation.id)
         .where(Decision.model_version_id == item.model_version_id, pattern_clause(item.conditions))
-        .order_by((Decision.action == "override").desc(), Decision.decided_at.desc())
-        .limit(limit)
-    ).mappings()
-    return [dict(r) for r in rows]
+    )
+    if overrides_only:
+        query = query.where(Decision.action == "override")
+    return paging.newest_first(session, query, after=after, limit=limit)
 
 
 def rate_over_time(session: Session, item: BacklogItem) -> pd.DataFrame:

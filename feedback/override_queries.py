@@ -9,9 +9,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Select, case, cast, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
-from feedback import permissions
+from feedback import paging, permissions
 from feedback.db import readable_json, utcnow, valid_json
 from feedback.errors import ValidationFailed
 from feedback.json_input import SEGMENT_MAX_KEYS
@@ -264,10 +264,14 @@ def cases_behind(
     key: str,
     *,
     overrides_only: bool = True,
-    limit: int = 100,
+    after: int | None = None,
+    limit: int = paging.PAGE_SIZE,
     viewer: User | None = None,
-) -> list[Recommendation]:
-    """The decided cases behind one cell of a breakdown (drill-down)."""
+) -> paging.Page:
+    """The decided cases behind one cell of a breakdown (drill-down), a page at a time, newest first.
+
+    Each row is (Recommendation, decision id), with the decision and its reviewer loaded.
+    """
     query = select(Recommendation).join(Decision, Decision.recommendation_id == Recommendation.id)
     if by == "action_pair":  # a cell of the recommended -> final action matrix
         recommended, _, final = key.partition("→")
@@ -275,30 +279,26 @@ def cases_behind(
             Decision.final_action.is_(None) if final == "(escalated)" else Decision.final_action == final
         )
         query = _scope(query, w)
-        return list(session.scalars(query.order_by(Decision.decided_at.desc()).limit(limit)))
-    expr = breakdown_key(by)
-    if by == "model_version":
-        query = query.join(ModelVersion, ModelVersion.id == Decision.model_version_id)
-    if by == "reviewer":
+    elif by == "reviewer":
         # The cell is the reviewer as the viewer saw them (a pseudonym unless an admin).
         reviewers = select(Decision.reviewer_id).where(Decision.model_id == w.model_id).distinct()
         reviewer_id = permissions.person_with_label(session, viewer, key, reviewers)
         query = _scope(query.where(Decision.reviewer_id == (reviewer_id or 0)), w)
-        if overrides_only:
-            query = query.where(Decision.action == "override")
-        return list(session.scalars(query.order_by(Decision.decided_at.desc()).limit(limit)))
-    if by == "confidence_decile":
-        low = key.split("–")[0]
-        try:
-            value: Any = round(float(low) * 10)
-        except ValueError:
-            raise ValidationFailed("unknown decile", {"key": "must look like 0.3–0.4"}) from None
     else:
-        value = key
-    query = _scope(query.where(expr == value), w)
-    if overrides_only:
+        expr = breakdown_key(by)
+        if by == "model_version":
+            query = query.join(ModelVersion, ModelVersion.id == Decision.model_version_id)
+        value: Any = key
+        if by == "confidence_decile":
+            try:
+                value = round(float(key.split("–")[0]) * 10)
+            except ValueError:
+                raise ValidationFailed("unknown decile", {"key": "must look like 0.3–0.4"}) from None
+        query = _scope(query.where(expr == value), w)
+    if overrides_only and by != "action_pair":
         query = query.where(Decision.action == "override")
-    return list(session.scalars(query.order_by(Decision.decided_at.desc()).limit(limit)))
+    loaded = (contains_eager(Recommendation.decision).joinedload(Decision.reviewer),)
+    return paging.newest_first(session, query, after=after, limit=limit, options=loaded)
 
 
 def segment_keys(session: Session, model_id: int, sample: int = 200, most: int = SEGMENT_MAX_KEYS) -> list[str]:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from analytics import overrides
 from feedback import override_queries as oq
+from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
-from feedback.models import Alert, Guardrail, Model, ModelVersion, User
+from feedback.models import Alert, DecisionCount, Guardrail, Model, ModelVersion, User
 from feedback.services import get_model
 
 ACCURACY_GROUPS = ("model_version", "reason_code", "reviewer")
@@ -47,6 +49,47 @@ def rate_rows(
     return table, total_row
 
 
+SPAN_DAYS = 90
+
+
+@dataclass(frozen=True)
+class VersionSpan:
+    """The overview's default period: the current version and the one before it, from the earlier one's go-live."""
+
+    current: str
+    previous: str | None
+    go_live: date
+    start: date
+
+    @property
+    def clipped(self) -> bool:
+        """Whether the go-live lies further back than SPAN_DAYS, so the period starts later."""
+        return self.start > self.go_live
+
+
+def version_span(session: Session, model: Model) -> VersionSpan | None:
+    """The current version (the newest reviewers see, else the newest) and the one before it, up to 90 days.
+
+    A version's go-live is its first counted decision (its registration when it has none).
+    """
+    if not model.versions:
+        return None
+    visible = [v for v in model.versions if v.ai_visible]
+    current = visible[-1] if visible else model.versions[-1]
+    at = model.versions.index(current)
+    previous = model.versions[at - 1] if at > 0 else None
+    earliest = previous or current
+    first_day = session.scalar(
+        select(func.min(DecisionCount.day)).where(
+            DecisionCount.model_version_id == earliest.id, DecisionCount.dimension == "model_version"
+        )
+    )
+    go_live = date.fromisoformat(first_day) if first_day else earliest.created_at.date()
+    today = utcnow().date()
+    start = min(max(go_live, today - timedelta(days=SPAN_DAYS - 1)), today)
+    return VersionSpan(current.version, previous.version if previous else None, go_live, start)
+
+
 @dataclass(frozen=True)
 class Overview:
     """Everything on a model's overview page."""
@@ -60,6 +103,17 @@ class Overview:
     chart: pd.DataFrame
     alerts: list[Alert]
     guardrails: list[Guardrail]
+    span: VersionSpan | None = None
+
+    @property
+    def alarms(self) -> list[Alert]:
+        """Open alerts of versions still in use: the ones to act on."""
+        return [a for a in self.alerts if a.status == "open" and a.model_version.stage != "retired"]
+
+    @property
+    def alert_history(self) -> list[Alert]:
+        """Acknowledged alerts, and every alert of a retired version: history, not alarms."""
+        return [a for a in self.alerts if a not in self.alarms]
 
 
 def model_window(
@@ -78,9 +132,21 @@ def model_window(
 
 
 def overview(
-    session: Session, key: str, date_from: str | None = None, date_to: str | None = None, baseline_days: int = 14
+    session: Session,
+    key: str,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    baseline_days: int = 14,
+    span_by_default: bool = False,
 ) -> Overview:
-    """Totals, per-version rates, the newest two versions compared, accuracy, the p-chart, alerts."""
+    """Totals, per-version rates, the newest two versions compared, accuracy, the p-chart, alerts.
+
+    With span_by_default and no dates, the period is the version span (see version_span), not 30 days.
+    """
+    span = None
+    if span_by_default and date_from is None and date_to is None:
+        span = version_span(session, get_model(session, key))
+        date_from = span.start.isoformat() if span else None
     model, w = model_window(session, key, date_from, date_to)
     versions, total = rate_rows(session, w, "model_version")
     comparison = None
@@ -113,7 +179,16 @@ def overview(
         )
     )
     return Overview(
-        model, w, total, versions, comparison, accuracy, overrides.p_chart(daily, baseline_days), alerts, guardrails
+        model,
+        w,
+        total,
+        versions,
+        comparison,
+        accuracy,
+        overrides.p_chart(daily, baseline_days),
+        alerts,
+        guardrails,
+        span,
     )
 
 

@@ -82,9 +82,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         admin,
         auth,
         backlog,
+        cases,
         decision_exceptions,
         exports,
         impact,
+        models,
         overrides,
         queue,
         review,
@@ -97,10 +99,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         queue.bp,
         review.bp,
         decision_exceptions.bp,
+        models.bp,
         overrides.bp,
         admin.bp,
         impact.bp,
         backlog.bp,
+        cases.bp,
         exports.bp,
         users.bp,
         vendor.bp,
@@ -140,6 +144,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     def person_name(person: Any) -> str | None:
         """A person as the signed-in user may see them: their name, or their pseudonym."""
         return permissions.person_name(g.user, person)
+
+    @app.template_global()
+    def menu() -> list[tuple[str, str]]:
+        """The signed-in user's top menu: (url, label) of the pages their role may open."""
+        from webapp import navigation
+
+        return navigation.menu(g.user.role) if g.user else []
 
     @app.teardown_request
     def _after(_exc: BaseException | None) -> None:

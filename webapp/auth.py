@@ -96,6 +96,8 @@ def login_required(roles: Sequence[str] | None = None) -> Callable[[Callable[...
                 abort(403)
             return view(*args, **kwargs)
 
+        # The menu and the landing pages read who may open a page from here (webapp/navigation.py).
+        wrapped.roles = None if roles is None else tuple(roles)  # type: ignore[attr-defined]
         return wrapped
 
     return decorator

@@ -152,6 +152,8 @@ def test_model_owner_registers_a_model_in_the_browser(page, live):
     page.fill("input[name=email]", "owner@example.test")
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/models$"))  # a model owner lands on their models
+    page.click("header nav a:has-text('Registry')")
     page.wait_for_url(re.compile(r"/admin/models"))
     page.fill("#model-form input[name=key]", "bad key")
     page.fill("#model-form input[name=name]", "Loans")

@@ -82,6 +82,8 @@ POLICY: dict[str, frozenset[str] | None] = {
     "api.ingest": frozenset({M, D}),
     "api.report_outcomes": frozenset({M, D}),
     # override analytics and guardrails
+    "models.index": frozenset({M, A, D}),
+    "cases.detail": frozenset({M, A, D}),
     "overrides.overview": frozenset({M, A, D}),
     "overrides.breakdown": frozenset({M, A, D}),
     "overrides.cases": frozenset({M, A, D}),

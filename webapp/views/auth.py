@@ -9,6 +9,7 @@ from feedback import accounts
 from feedback.errors import TooManyAttempts, ValidationFailed
 from feedback.params import Text, parse_params
 from feedback.passwords import MAX_LENGTH, MIN_LENGTH
+from webapp import navigation
 from webapp.auth import login_required, login_throttling, safe_next, start_session
 from webapp.extensions import db
 
@@ -17,20 +18,12 @@ LOGIN_FORM = (Text("email", 320), Text("password", 4096))
 # Passwords are never stripped; a value longer than any password can be is refused before hashing.
 PASSWORD_FORM = tuple(Text(name, 4 * MAX_LENGTH) for name in ("current_password", "new_password", "confirm_password"))
 
-HOME_BY_ROLE = {
-    "frontline": "queue.index",
-    "exception_handler": "queue.index",
-    "admin": "queue.index",
-    "model_owner": "admin.models",
-    "analyst": "admin.models",
-}
-
 
 @bp.get("/")
 @login_required()
 def home() -> Response:
     """Send each role to its main screen."""
-    return redirect(url_for(HOME_BY_ROLE[g.user.role]))
+    return redirect(navigation.home_url(g.user.role))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,7 +48,7 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | st
     if user is None:
         return render_template("auth/login.html", email=email, error="Wrong email or password."), 401
     start_session(user)
-    return redirect(safe_next(after) or url_for(HOME_BY_ROLE[user.role]))
+    return redirect(safe_next(after) or navigation.home_url(user.role))
 
 
 @bp.post("/logout")

@@ -12,7 +12,7 @@ from feedback import backlog, permissions, services
 from feedback.errors import NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import BACKLOG_STATUSES, ModelVersion, User
-from feedback.params import MAX_ID, Choice, Flag, Int, Text, Version, parse_params
+from feedback.params import MAX_ID, Choice, Flag, Id, Int, Text, Version, parse_params
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import db
@@ -23,7 +23,11 @@ READ, EDIT = backlog.BACKLOG_READ_ROLES, backlog.BACKLOG_EDIT_ROLES
 
 
 LIST_QUERY = (Choice("status", BACKLOG_STATUSES), Version(), Flag("inactive"), Choice("format", ("csv",)))
-DETAIL_QUERY = (Choice("format", ("csv",)),)
+DETAIL_QUERY = (
+    Choice("format", ("csv",)),
+    Flag("all"),
+    Id("after", description="the decision id the previous page ended on"),
+)
 UPDATE_FORM = (
     Choice("status", BACKLOG_STATUSES),
     Text("owner", 320),
@@ -144,6 +148,7 @@ def update(item_id: int) -> tuple[str, int] | Response:
 
 
 def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
+    args = parse_params(request.args, DETAIL_QUERY)
     frame = backlog.rate_over_time(db.session, item)
     weeks = sorted(frame["week"].unique().tolist())
     series = []
@@ -155,7 +160,8 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
         "item": item,
         "chart": chart,
         "trend": records(frame),
-        "cases": backlog.example_cases(db.session, item),
+        "cases": backlog.pattern_cases(db.session, item, overrides_only=not args["all"], after=args["after"]),
+        "everything": args["all"],
         "statuses": BACKLOG_STATUSES,
         "owners": [
             u

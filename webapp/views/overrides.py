@@ -43,6 +43,7 @@ CASES_QUERY = (
     Version(),
     Text("cell"),
     Flag("all"),
+    Id("after", description="the decision id the previous page ended on"),
 )
 RIGHT_QUERY = (
     *PERIOD,
@@ -119,9 +120,10 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
     It reads the primary, not the analytics replica: it shows the alerts, guardrails and paused
     versions people act on, and must show the result of their action at once.
     """
-    report = override_reports.overview(db.session, key, **period())
+    report = override_reports.overview(db.session, key, **period(), span_by_default=True)
     versions = [str(v) for v in report.chart["version"].unique()] if len(report.chart) else []
     chosen = query(OVERVIEW_QUERY)["chart"] or (versions[-1] if versions else None)
+    shown = shown_period(report.window)
     context = {
         "report": report,
         "model": report.model,
@@ -132,10 +134,13 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
         "signals": int(report.chart[report.chart["version"] == chosen]["signal"].sum()) if chosen else 0,
         "kinds": GUARDRAIL_KINDS,
         "can_edit": permissions.can_change_model(db.session, g.user, report.model.id),
-        "args": request.args,
+        # Links to the other tabs and the CSVs keep the period shown, the default version span included.
+        "args": {**request.args.to_dict(), "from": shown["shown_from"], "to": shown["shown_to"]}
+        if report.span
+        else request.args,
         "notice": None,
         "problem": None,
-        **shown_period(report.window),
+        **shown,
     }
     context.update(extra)
     return render_page_or_block("overrides/overview.html", "overview_body", status=status, **context)
@@ -147,7 +152,7 @@ def overview(key: str) -> tuple[str, int] | Response:
     """Decisions, rates, accuracy, control chart, alerts and guardrails of one model."""
     args = query(OVERVIEW_QUERY)
     if args["format"] == "csv":
-        report = override_reports.overview(analytics_session(), key, **period())
+        report = override_reports.overview(analytics_session(), key, **period(), span_by_default=True)
         if args["table"] == "chart":
             rows = records(report.chart)
             return csv_response(rows, list(report.chart.columns), f"{key}-override-control-chart.csv")
@@ -190,22 +195,26 @@ def breakdown(key: str) -> tuple[str, int] | Response:
 @bp.get("/<key>/cases")
 @login_required(VIEW_ROLES)
 def cases(key: str) -> tuple[str, int]:
-    """The decided cases behind one cell of a breakdown."""
+    """The decided cases behind one cell of a breakdown, a page at a time."""
     session = analytics_session()
     args = query(CASES_QUERY)
     model, w = override_reports.model_window(session, key, version=args["version"], **period())
     by, cell = args["by"] or "site", args["cell"] or ""
     everything = args["all"]
-    found = override_queries.cases_behind(session, w, by, cell, overrides_only=not everything, viewer=g.user)
+    found = override_queries.cases_behind(
+        session, w, by, cell, overrides_only=not everything, after=args["after"], viewer=g.user
+    )
     return render_page_or_block(
         "overrides/cases.html",
         "cases_body",
         model=model,
-        cases=found,
+        page=found,
         by=by,
         cell=cell,
         everything=everything,
         args=request.args,
+        # What the page's links carry over: the cell and the period.
+        keep={"by": by, "cell": cell, **{k: request.args.get(k) or None for k in ("version", "from", "to")}},
     )
 
 

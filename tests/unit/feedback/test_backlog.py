@@ -63,9 +63,9 @@ def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
     count = session.scalar(select(func.count()).select_from(BacklogItem))
     assert count == summary.created
     assert session.scalar(select(func.count()).where(AuditEvent.action == "backlog.item_created")) == count
-    cases = backlog.example_cases(session, top)
-    assert cases and all(c["recommended_action"] == "pay" for c in cases)
-    assert cases[0]["action"] == "override"
+    cases = backlog.pattern_cases(session, top)
+    assert cases.rows and all(c.recommended_action == "pay" and c.action == "override" for c in cases.rows)
+    assert cases.total == top.overrides
 
 
 def test_verified_needs_a_newer_version_that_is_significantly_better(session, planted):

@@ -217,6 +217,10 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("model_owner", "GET", "/models/claims/breakdown?version=v%201", None, "version"),
     ("model_owner", "GET", "/models/claims/cases?all=2", None, "all"),
     ("model_owner", "GET", f"/models/claims/cases?cell={LONG}", None, "cell"),
+    ("model_owner", "GET", f"/models/claims/cases?after={SUPERSCRIPT_TWO}", None, "after"),
+    ("model_owner", "GET", f"/models/claims/cases?after={BIG}", None, "after"),
+    ("model_owner", "GET", "/backlog/{item}?after=-1", None, "after"),
+    ("model_owner", "GET", "/backlog/{item}?all=perhaps", None, "all"),
     ("model_owner", "GET", "/models/claims/right?by=site", None, "by"),
     ("model_owner", "POST", "/models/claims/guardrails", {**GUARDRAIL, "version_id": BIG}, "version_id"),
     ("model_owner", "POST", "/models/claims/guardrails", {**GUARDRAIL, "version_id": SUPERSCRIPT_TWO}, "version_id"),
@@ -345,6 +349,8 @@ def test_every_parameter_is_probed(app):
         "users.sign_out",
         "users.deactivate",
         "users.reactivate",
+        "models.index",
+        "cases.detail",
     }
     api = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")}
     json_bodies = {e for e in api if e not in probed}  # bodies are the JSON schemas' business

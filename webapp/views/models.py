@@ -1,0 +1,46 @@
+"""The models list: where model owners land, each model with its trend, alerts, backlog and analytics pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g
+
+from feedback import model_summaries
+from webapp.auth import login_required
+from webapp.extensions import db
+from webapp.htmx import render_page_or_block
+from webapp.views.overrides import VIEW_ROLES
+
+bp = Blueprint("models", __name__)
+
+
+def trend_chart(summary: model_summaries.ModelSummary) -> dict[str, Any]:
+    """A model's weekly override rate as a chart spec (categories are the weeks' first days)."""
+    return {
+        "categories": [w["week"] for w in summary.trend],
+        "xLabel": "week starting",
+        "yLabel": "override rate",
+        "yMax": None,
+        "series": [
+            {
+                "label": "override rate",
+                "values": [None if w["rate"] is None else round(w["rate"], 6) for w in summary.trend],
+                "pointRadius": 2,
+            }
+        ],
+    }
+
+
+@bp.get("/models")
+@login_required(VIEW_ROLES)
+def index() -> tuple[str, int]:
+    """Every model the user may see, their own first."""
+    summaries = model_summaries.model_summaries(db.session, g.user)
+    return render_page_or_block(
+        "models/index.html",
+        "model_summaries",
+        summaries=summaries,
+        charts={s.model.id: trend_chart(s) for s in summaries},
+        weeks=model_summaries.TREND_WEEKS,
+    )
