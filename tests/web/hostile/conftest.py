@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -42,3 +42,18 @@ def named_fields(response: Any) -> str:
 def fingerprint(app: Flask) -> Callable[[], str]:
     """Call before and after a bad request: the two digests must be equal."""
     return lambda: database_fingerprint(app)
+
+
+@pytest.fixture(scope="module")
+def module_app(database_url: str) -> Iterator[Flask]:
+    """One app and world for a whole module of cases that may not change anything (each checks it)."""
+    from tests.conftest import _empty, app_config
+    from webapp import create_app
+    from webapp.extensions import db
+
+    application = create_app(app_config(database_url))
+    with application.app_context():
+        _empty(db.engine)
+    yield application
+    with application.app_context():
+        db.engine.dispose()

@@ -28,7 +28,6 @@ from feedback.schemas import (
     OutcomeIn,
     RecommendationIn,
 )
-from tests.conftest import _empty, app_config
 from tests.factories import login, make_case, make_model, make_user, payload, token_for
 from tests.unit.feedback.test_impact import GOOD
 from tests.web.hostile.conftest import named_fields
@@ -37,17 +36,9 @@ RAW = "__raw_json__"  # replaced by raw JSON text: the tokens json.dumps would n
 
 
 @pytest.fixture(scope="module")
-def app(database_url: str) -> Iterator[Flask]:
-    """One app and world for the whole module: no case may change it, and each checks that it did not."""
-    from webapp import create_app
-    from webapp.extensions import db
-
-    application = create_app(app_config(database_url))
-    with application.app_context():
-        _empty(db.engine)
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+def app(module_app: Flask) -> Flask:
+    """One app for the whole module (tests/web/hostile/conftest.py)."""
+    return module_app
 
 
 @pytest.fixture(scope="module")

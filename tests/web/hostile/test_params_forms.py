@@ -8,7 +8,6 @@ and form field the app reads (`test_every_parameter_is_probed` holds the list to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,6 @@ from sqlalchemy import func, select
 
 from feedback import experiments, impact, services
 from feedback.models import AuditEvent, BacklogItem, ModelVersion
-from tests.conftest import _empty, app_config
 from tests.factories import login, make_case, make_model, make_user, token_for
 from tests.unit.feedback.test_impact import simulated_panel
 from tests.web.hostile.conftest import named_fields
@@ -32,17 +30,9 @@ TOO_LONG = "p" * 513  # longer than any password can be
 
 
 @pytest.fixture(scope="module")
-def app(database_url: str) -> Iterator[Flask]:
-    """One app and one world per backend for the whole module: no case may change it anyway."""
-    from webapp import create_app
-    from webapp.extensions import db
-
-    application = create_app(app_config(database_url))
-    with application.app_context():
-        _empty(db.engine)
-    yield application
-    with application.app_context():
-        db.engine.dispose()
+def app(module_app: Flask) -> Flask:
+    """One app for the whole module (tests/web/hostile/conftest.py)."""
+    return module_app
 
 
 @pytest.fixture(scope="module")
