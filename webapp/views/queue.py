@@ -9,7 +9,7 @@ from feedback.db import utcnow
 from feedback.services import DECIDING_ROLES
 from webapp.auth import login_required
 from webapp.extensions import db
-from webapp.htmx import render_page_or_block
+from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("queue", __name__)
 
@@ -35,4 +35,5 @@ def index() -> tuple[str, int]:
         now=now,
         cases=queries.open_cases(db.session, flt, limit=50, offset=(page - 1) * 50),
         counts=queries.queue_counts(db.session, flt, now),
+        fragment=is_htmx(),
     )
