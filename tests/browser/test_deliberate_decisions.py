@@ -149,6 +149,7 @@ def test_undo_takes_the_decision_back_from_every_count_and_the_export(browser, p
     after_decision = (queue_counts(queue, live), overview_decisions(admin, live), exported(admin, live))
     assert after_decision[:2] == ("1 open · 0 overdue · 1 being reviewed", 1)
     assert [(r["external_id"], r["label"], r["action"]) for r in after_decision[2]] == [("EXT-1", "pay", "accept")]
+    assert "quick" in after_decision[2][0]  # the export says which decisions came too soon to have been read
 
     page.bring_to_front()
     page.keyboard.press("u")
