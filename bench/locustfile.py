@@ -24,6 +24,8 @@ from locust import FastHttpUser, between, constant, task
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 CASE_ID = re.compile(r'id="review-panel"[^>]*data-case-id="(\d+)"')
+# The token a decision form carries: it names the case shown, to this reviewer, under this claim.
+SHOWN = re.compile(r'name="shown" value="([^"]+)"')
 _reviewer_numbers = itertools.count()
 
 
@@ -62,7 +64,12 @@ class Reviewer(FastHttpUser):
             headers={"HX-Request": "true", "X-CSRFToken": self.csrf},
             name="claim next case",
         )
-        found = CASE_ID.search(page.text)
+        return self.shown(page.text)
+
+    def shown(self, html: str) -> str | None:
+        """The case a panel shows (remembering its token), or None."""
+        found, token = CASE_ID.search(html), SHOWN.search(html)
+        self.token = token.group(1) if token else ""
         return found.group(1) if found else None
 
     @task
@@ -73,14 +80,13 @@ class Reviewer(FastHttpUser):
                 return
         with self.client.post(
             f"/review/{self.case_id}/decision",
-            data={"action": "accept", "csrf_token": self.csrf},
+            data={"action": "accept", "csrf_token": self.csrf, "shown": self.token},
             headers={"HX-Request": "true", "X-CSRFToken": self.csrf},
             name="decide",
             catch_response=True,
         ) as response:
             if response.status_code == 200:
-                found = CASE_ID.search(response.text)
-                self.case_id = found.group(1) if found else None
+                self.case_id = self.shown(response.text)
                 response.success()
             else:
                 response.failure(f"{response.status_code}")

@@ -48,6 +48,18 @@ class ClaimedByOther(Conflict):
     code = "claimed_by_other"
 
 
+class NotShown(Conflict):
+    """A decision from the review screen names a case (or a claim on it) other than the one shown."""
+
+    code = "not_shown"
+
+
+class DecisionFinal(Conflict):
+    """The decision can no longer be undone."""
+
+    code = "decision_final"
+
+
 class PermissionDenied(FeedbackError):
     """The user's role does not allow this."""
 

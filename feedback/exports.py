@@ -55,6 +55,7 @@ BASE_COLUMNS: list[tuple[str, str]] = [
     ("action", "str"),
     ("reason_code", "str"),
     ("ai_shown", "bool"),
+    ("quick", "bool"),  # decided on the review screen too soon after opening to have read it
     ("reviewer_role", "str"),
     ("outcome_label", "str"),
     ("created_at", "time"),
@@ -136,6 +137,7 @@ def _query(session: Session, spec: ExportSpec) -> tuple[Select[Any], Model]:
         Decision.action,
         Decision.reason_code,
         Decision.ai_shown,
+        Decision.quick,
         User.role.label("reviewer_role"),
         queries.first_label().label("outcome_label"),
         Recommendation.created_at,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import select
@@ -75,14 +75,50 @@ def add_guardrail(
     return guardrail
 
 
-def remove_guardrail(session: Session, actor: Actor, *, guardrail_id: int) -> None:
-    """Switch a guardrail off (its alerts stay)."""
+def describe(guardrail: Guardrail) -> str:
+    """The guardrail's rule in words, e.g. "override rate over the last 50 decisions above 30%"."""
+    limit = f"{(guardrail.threshold or 0) * 100:.4g}%"
+    if guardrail.kind == "override_rate_above":
+        return f"override rate over the last {guardrail.window_size} decisions above {limit}"
+    if guardrail.kind == "accuracy_below":
+        return f"accuracy over the last {guardrail.window_size} outcomes below {limit}"
+    return f"today's override rate above the control limit of the last {guardrail.window_size} days"
+
+
+def removal_consequence(guardrail: Guardrail) -> str:
+    """What removing the guardrail does, in one sentence for the confirmation."""
+    version = guardrail.model_version
+    name = f"{version.model.name} {version.version}"
+    paused = " or pause the version" if guardrail.auto_pause else ""
+    return (
+        f"{name} will no longer be watched for {describe(guardrail)}: a breach will not raise an alert{paused}. "
+        "Its past alerts stay."
+    )
+
+
+def get_guardrail(session: Session, actor: Actor, guardrail_id: int) -> Guardrail:
+    """A guardrail the actor may change, or NotFound / PermissionDenied."""
     guardrail = session.get(Guardrail, guardrail_id)
     if guardrail is None:
         raise NotFound(f"no guardrail {guardrail_id}")
     permissions.require_model_change(session, actor, guardrail.model_version.model_id, "remove this model's guardrails")
+    return guardrail
+
+
+def remove_guardrail(session: Session, actor: Actor, *, guardrail_id: int) -> None:
+    """Switch a guardrail off (its alerts stay)."""
+    guardrail = get_guardrail(session, actor, guardrail_id)
+    if not guardrail.enabled:
+        return
     guardrail.enabled = False
-    audit.record(session, actor, [Change("guardrail.removed", "guardrail", guardrail.id)])
+    details = {
+        "version_id": guardrail.model_version_id,
+        "kind": guardrail.kind,
+        "window_size": guardrail.window_size,
+        "threshold": guardrail.threshold,
+        "auto_pause": guardrail.auto_pause,
+    }
+    audit.record(session, actor, [Change("guardrail.removed", "guardrail", guardrail.id, details)])
     session.commit()
 
 
@@ -209,6 +245,41 @@ def _raise(session: Session, guardrail: Guardrail, value: float | None, message:
     session.flush()
     audit.record(session, SYSTEM, [Change("alert.raised", "alert", alert.id, {"message": message}), *changes])
     return alert
+
+
+def reconsider_alerts(session: Session, version_id: int, *, since: datetime) -> list[Change]:
+    """After a decision is undone: withdraw the version's open alerts raised since it that no longer hold.
+
+    Each such alert's guardrail is measured again without the decision. One still breached stays;
+    one that is not is removed (its history stays in the audit trail), and a version it paused
+    returns to the stage it had. The caller records the returned changes and commits.
+    """
+    alerts = session.scalars(
+        select(Alert)
+        .where(Alert.model_version_id == version_id, Alert.status == "open", Alert.opened_at >= since)
+        .order_by(Alert.id.desc())
+    ).all()
+    changes: list[Change] = []
+    for alert in alerts:
+        value, breached, _ = _measure(session, alert.guardrail)
+        alert.guardrail.last_value = value
+        if breached:
+            continue
+        version = alert.model_version
+        if alert.paused_from and version.stage == "paused":
+            changes.append(
+                Change(
+                    "model_version.stage_changed",
+                    "model_version",
+                    version.id,
+                    {"from": "paused", "to": alert.paused_from, "by": "retraction"},
+                )
+            )
+            version.stage = alert.paused_from
+        changes.append(Change("alert.withdrawn", "alert", alert.id, {"message": alert.message}))
+        session.delete(alert)
+    session.flush()
+    return changes
 
 
 def resume_version(session: Session, actor: Actor, *, version_id: int) -> ModelVersion:

@@ -12,6 +12,11 @@ decisions = Counter("countersign_decisions_total", "Cases countersigned, by mode
 overrides = Counter(
     "countersign_overrides_total", "Overridden recommendations, by model and reason code", ["model", "reason_code"]
 )
+retractions = Counter(
+    "countersign_decisions_retracted_total",
+    "Decisions undone by their reviewer, by model and action",
+    ["model", "action"],
+)
 recommendations = Counter(
     "countersign_recommendations_ingested_total", "New recommendations stored, by model", ["model"]
 )
@@ -22,6 +27,11 @@ def decided(model: str, action: str, reason_code: str | None) -> None:
     decisions.labels(model, action).inc()
     if action == "override":
         overrides.labels(model, reason_code or "none").inc()
+
+
+def retracted(model: str, action: str) -> None:
+    """Count one committed undo (countersign_decisions_total minus this is what stands)."""
+    retractions.labels(model, action).inc()
 
 
 def ingested(model: str, count: int) -> None:

@@ -230,6 +230,9 @@ class Decision(Base):
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     ai_shown: Mapped[bool]
     channel: Mapped[str] = mapped_column(String(8), default="ui")
+    # Decided on the review screen less than services.QUICK_DECISION_SECONDS after the case was
+    # opened: too quick to have read it (docs/product.md).
+    quick: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
     recommendation: Mapped[Recommendation] = relationship(back_populates="decision")
     reviewer: Mapped[User] = relationship()

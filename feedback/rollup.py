@@ -1,6 +1,7 @@
 """Keep `decision_counts` in step with decisions and outcomes: one upsert per (version, day, dimension, key, shard).
 
-A decision adds to its action's column under every dimension it belongs to. A case's first
+A decision adds to its action's column under every dimension it belongs to (and an undo takes it
+away again). A case's first
 label outcome adds the accuracy columns (with_outcome, ai_right, ...) to its decision's cells,
 whichever of the two arrives second.
 
@@ -179,6 +180,32 @@ def record(session: Session, decision: Decision, rec: Recommendation) -> None:
     if known:
         case["truth"] = known[1]
     apply(session, tally([(_decision_dict(decision), case)], shards=SHARDS))
+
+
+def retract(session: Session, decision: Decision, rec: Recommendation) -> None:
+    """Take one undone decision back out of the counts, with its accuracy if its outcome is known.
+
+    It comes out of the shard it went into; a cell left with nothing in it is removed, so the
+    breakdowns never list a site, segment or reason that no standing decision has.
+    """
+    case = _case_dict(rec)
+    known = _first_labels(session, [rec.id]).get(rec.id)
+    if known:
+        case["truth"] = known[1]
+    counts = tally([(_decision_dict(decision), case)], shards=SHARDS)
+    apply(session, Counter({cell: -n for cell, n in counts.items()}))
+    table = Base.metadata.tables["decision_counts"]
+    for version_id, day, dimension, key, shard in sorted({(c[1], c[2], c[3], c[4], c[5]) for c in counts}):
+        session.execute(
+            delete(table).where(
+                table.c.model_version_id == version_id,
+                table.c.day == day,
+                table.c.dimension == dimension,
+                table.c.key == key,
+                table.c.shard == shard,
+                *[table.c[column] == 0 for column in COLUMNS],
+            )
+        )
 
 
 def record_outcomes(session: Session, outcome_ids: Sequence[int]) -> None:

@@ -325,6 +325,10 @@ class DecisionOut(BaseModel):
     channel: str
     opened_at: datetime
     decided_at: datetime
+    quick: bool = Field(
+        description="decided on the review screen less than 2 seconds after the case was opened: "
+        "too quick to have read it"
+    )
 
 
 class RecommendationOut(BaseModel):

@@ -11,10 +11,10 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, literal, or_, select, update
+from sqlalchemy import ColumnElement, case, func, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -43,7 +43,9 @@ from feedback.errors import (
     AlreadyDecided,
     ClaimedByOther,
     Conflict,
+    DecisionFinal,
     NotFound,
+    NotShown,
     PermissionDenied,
     ValidationFailed,
 )
@@ -60,7 +62,15 @@ from feedback.models import (
 from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
 
 log = logging.getLogger(__name__)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CLAIM_MINUTES = 5
+# A decision on the review screen this soon after the case was opened is flagged `quick`: too
+# soon to have read the recommendation and its explanation (docs/product.md).
+QUICK_DECISION_SECONDS = 2.0
+# A reviewer may take back their last decision for this long; after it the decision is final.
+UNDO_SECONDS = 10
+# Exceptions a decision itself opens (and an undo withdraws while nobody has started on them).
+DECISION_EXCEPTION_KINDS = ("reviewer_escalation", "audit_sample")
 DECIDING_ROLES = ("frontline", "exception_handler", "admin")
 MODEL_ADMIN_ROLES = ("model_owner", "admin")
 INGEST_ROLES = ("model_owner", "admin")
@@ -511,11 +521,16 @@ def record_decision(
     reason_code: str | None = None,
     note: str = "",
     channel: str = "ui",
+    shown_claim: int | None = None,
 ) -> Decision:
     """Countersign a case: accept, override (with a reason code) or escalate (with a note).
 
     When the recommendation was not shown (shadow or paused version) the reviewer decided
     unaided: `final_action` is required and the action is derived from whether it agrees.
+
+    `shown_claim` (the review screen passes it) is the `claim_stamp` of the claim under which the
+    case was shown to this reviewer: the decision is refused (NotShown) unless they still hold
+    that very claim, so a key press meant for one case never lands on another.
     """
     require_role(reviewer, DECIDING_ROLES, "decide cases")
     now = utcnow()
@@ -536,6 +551,8 @@ def record_decision(
         raise AlreadyDecided(_closed_message(rec))
     if rec.claimed_by_id not in (None, reviewer.id) and rec.claim_expires_at and rec.claim_expires_at > now:
         raise ClaimedByOther(claimed_message(rec, reviewer))
+    if shown_claim is not None and (rec.claimed_by_id != reviewer.id or claim_stamp(rec) != shown_claim):
+        raise NotShown(f"case {rec.external_id} is not the case you were shown; open it again to decide it")
 
     model = rec.model
     # The arm is recomputed here (it is deterministic) so API decisions obey the experiment too.
@@ -576,6 +593,7 @@ def record_decision(
         raise ValidationFailed("the decision is invalid", fields)
 
     opened_at = rec.claimed_at if rec.claimed_by_id == reviewer.id and rec.claimed_at else now
+    quick = channel == "ui" and (now - opened_at).total_seconds() < QUICK_DECISION_SECONDS
     decision = Decision(
         recommendation=rec,
         model_id=rec.model_id,
@@ -589,6 +607,7 @@ def record_decision(
         decided_at=now,
         ai_shown=ai_shown,
         channel=channel,
+        quick=quick,
     )
     rec.status = "escalated" if action == "escalate" else "decided"
     rec.claimed_by_id = rec.claimed_at = rec.claim_expires_at = None
@@ -623,6 +642,7 @@ def record_decision(
             "reason_code": reason_code,
             "ai_shown": ai_shown,
             "channel": channel,
+            **({"quick": True} if quick else {}),
             **({"experiment_id": assignment.experiment_id, "arm": assignment.arm} if assignment else {}),
         },
     )
@@ -631,6 +651,103 @@ def record_decision(
     metrics.decided(model.key, action, reason_code)
     check_guardrails(session, [rec.model_version_id])
     return decision
+
+
+def claim_stamp(rec: Recommendation) -> int | None:
+    """The claim the case is held under, as microseconds since the epoch of its start (None: unclaimed).
+
+    A new claim (after a release, an expiry taken over by someone else, or an undo) has a new stamp;
+    renewing one's own claim keeps it.
+    """
+    if rec.claimed_at is None:
+        return None
+    return (rec.claimed_at - EPOCH) // timedelta(microseconds=1)
+
+
+def retract_decision(
+    session: Session, *, recommendation_id: int, reviewer: User, now: datetime | None = None
+) -> Recommendation:
+    """Undo one's last decision within UNDO_SECONDS: the case is open again and claimed by the same reviewer.
+
+    Everything the decision did is taken back in the same transaction: the decision row, its counts
+    in `decision_counts`, the exceptions it opened (refused once a handler has started on one), and
+    the guardrail alerts raised since that no longer hold without it (a version one of them paused
+    gets its stage back). The audit trail keeps the decision and records `decision.retracted`.
+    """
+    require_role(reviewer, DECIDING_ROLES, "undo decisions")
+    now = now or utcnow()
+    decision = session.scalar(
+        select(Decision)
+        .where(Decision.recommendation_id == recommendation_id)
+        .options(
+            joinedload(Decision.recommendation).joinedload(Recommendation.model),
+            joinedload(Decision.recommendation).joinedload(Recommendation.model_version),
+        )
+        .execution_options(populate_existing=True)
+    )
+    if decision is None:
+        raise NotFound(f"case {recommendation_id} has no decision to undo")
+    rec = decision.recommendation
+    if decision.reviewer_id != reviewer.id:
+        raise PermissionDenied(f"only the reviewer who decided case {rec.external_id} can undo it")
+    final = f"your decision on case {rec.external_id} is final"
+    if now - decision.decided_at > timedelta(seconds=UNDO_SECONDS):
+        raise DecisionFinal(f"{final}: a decision can be undone for {UNDO_SECONDS} seconds")
+    latest = session.scalar(select(func.max(Decision.id)).where(Decision.reviewer_id == reviewer.id))
+    if latest != decision.id:
+        raise DecisionFinal(f"{final}: only your last decision can be undone")
+    if rec.status not in ("decided", "escalated"):
+        raise DecisionFinal(f"{final}: the case has been {rec.status} since")
+    raised = session.scalars(
+        select(DecisionException).where(
+            DecisionException.recommendation_id == rec.id, DecisionException.kind.in_(DECISION_EXCEPTION_KINDS)
+        )
+    ).all()
+    if any(e.status != "open" or e.assignee_id is not None for e in raised):
+        raise DecisionFinal(f"{final}: an exception handler has already taken it up")
+
+    from feedback import guardrails
+
+    retracted = {
+        "decision_id": decision.id,
+        "action": decision.action,
+        "final_action": decision.final_action,
+        "reason_code": decision.reason_code,
+        "ai_shown": decision.ai_shown,
+        "channel": decision.channel,
+        "decided_at": decision.decided_at.isoformat(),
+        "seconds_after": round((now - decision.decided_at).total_seconds(), 3),
+    }
+    action, version_id, decided_at = decision.action, rec.model_version_id, decision.decided_at
+    rollup.retract(session, decision, rec)
+    for exc in raised:
+        session.delete(exc)
+    session.delete(decision)
+    rec.decision = None
+    rec.status = "open"
+    rec.claimed_by_id, rec.claimed_at = reviewer.id, now
+    rec.claim_expires_at = now + timedelta(minutes=CLAIM_MINUTES)
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict(f"case {rec.external_id} changed just now; your decision stands") from None
+    changes = [
+        Change("decision.retracted", "recommendation", rec.id, retracted),
+        *[
+            Change("exception.withdrawn", "exception", exc.id, {"recommendation_id": rec.id, "kind": exc.kind})
+            for exc in raised
+        ],
+        *guardrails.reconsider_alerts(session, version_id, since=decided_at),
+        Change("case.claimed", "recommendation", rec.id),
+    ]
+    audit.record(session, actor_of(reviewer), changes)
+    session.commit()
+    metrics.retracted(rec.model.key, action)
+    check_guardrails(session, [version_id])
+    reopened = queries.case_detail(session, recommendation_id)
+    assert reopened is not None
+    return reopened
 
 
 def check_guardrails(session: Session, version_ids: list[int]) -> None:

@@ -117,3 +117,12 @@ def token_for(app: Flask, session: Session, user: User) -> dict[str, str]:
     """Authorization header with a fresh token for the user."""
     token = services.create_token(session, TEST_ACTOR, email=user.email)
     return {"Authorization": f"Bearer {token}"}
+
+
+def shown_token(html: str) -> str:
+    """The token a review panel's decision forms carry (issued for the case it shows, to its reviewer)."""
+    import re
+
+    found = re.search(r'name="shown" value="([^"]*)"', html)
+    assert found is not None, "no decision form on this page"
+    return found.group(1)

@@ -63,5 +63,8 @@ def defaults() -> dict[str, Any]:
         # (relative paths are under instance/; empty turns checkpoints off).
         "AUDIT_CHECKPOINT_FILE": "audit-checkpoints.jsonl",
         "AUDIT_CHECKPOINT_SECONDS": 60,
+        # The review screen ignores keys until a case it swapped in has been painted and this many
+        # milliseconds have passed, so a double tap never decides a case nobody has looked at.
+        "DECISION_SETTLE_MS": 400,
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
     }

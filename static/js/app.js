@@ -16,16 +16,88 @@
     showToast.timer = window.setTimeout(function () { toast.hidden = true; }, 8000);
   }
 
+  // A case swapped in takes no decision until it has been painted and the settle time (the
+  // DECISION_SETTLE_MS setting, on the panel as data-settle-ms) has passed: a second key press
+  // meant for the case just decided never lands on the next one, which nobody has read yet.
+  var readyAt = Infinity;
+
+  function settle() {
+    readyAt = Infinity;
+    var current = panel();
+    if (!current) return;
+    var wait = parseInt(current.getAttribute("data-settle-ms") || "400", 10);
+    // Two frames: the first runs before the paint, the second after it.
+    window.requestAnimationFrame(function () {
+      window.requestAnimationFrame(function () {
+        readyAt = window.performance.now() + wait;
+        // Marks the panel ready for keys (what tests and assistive tools can wait for).
+        window.setTimeout(function () { current.setAttribute("data-ready", ""); }, wait);
+      });
+    });
+  }
+
+  function settled() {
+    return window.performance.now() >= readyAt;
+  }
+
+  // The undo link in the confirmation disappears when the server would no longer take it.
+  function armUndo() {
+    var undo = document.getElementById("undo-form");
+    if (!undo) return;
+    var left = parseInt(undo.getAttribute("data-undo-ms") || "0", 10);
+    window.clearTimeout(armUndo.timer);
+    armUndo.timer = window.setTimeout(function () { undo.hidden = true; }, Math.max(left - 250, 0));
+  }
+
+  function swappedIn() {
+    var current = panel();
+    if (current && current !== swappedIn.last) { swappedIn.last = current; settle(); armUndo(); }
+  }
+
+  document.addEventListener("DOMContentLoaded", swappedIn);
+  document.addEventListener("htmx:afterSwap", swappedIn);
+
+  // Clicks and Enter submit decision forms too: they wait for the same settle time.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.closest || !form.closest("#review-panel .decide") || settled()) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }, true);
+
+  // Override: O, then the final action's number when there is more than one alternative, then
+  // the reason's number (which submits). The fieldset not waiting for a number is dimmed.
+  function overrideStep(form) {
+    var choosing = !form.querySelector("input[name=final_action]:checked");
+    var actions = form.querySelector("fieldset.final-actions");
+    var reasons = form.querySelector("fieldset.reasons");
+    if (actions) actions.classList.toggle("waiting", !choosing);
+    if (reasons) reasons.classList.toggle("waiting", choosing);
+    return choosing ? "action" : "reason";
+  }
+
   function openForm(id) {
     var form = document.getElementById(id);
     if (!form) return;
     document.querySelectorAll("#review-panel form.panel").forEach(function (other) {
       if (other !== form) other.hidden = true;
     });
+    var wasHidden = form.hidden;
     form.hidden = false;
-    var first = form.querySelector("input[type=radio]:not(:checked), input[type=text]");
-    var target = id === "escalate-form" ? form.querySelector("input[type=text]") : first;
-    if (target) target.focus();
+    if (id === "escalate-form") {
+      var text = form.querySelector("input[type=text]");
+      if (text) text.focus();
+      return;
+    }
+    var actions = form.querySelectorAll("input[name=final_action]");
+    if (wasHidden && actions.length > 1) {
+      // Each opening starts from the first step.
+      actions.forEach(function (input) { input.checked = false; });
+      form.querySelectorAll("input[name=reason_code]").forEach(function (input) { input.checked = false; });
+    }
+    overrideStep(form);
+    form.setAttribute("tabindex", "-1");
+    form.focus();
   }
 
   function closeForms() {
@@ -42,13 +114,29 @@
     if (toggle) openForm(toggle.getAttribute("data-open"));
   });
 
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("#override-form");
+    if (form) overrideStep(form);
+  });
+
   document.addEventListener("keydown", function (event) {
     var current = panel();
-    if (!current || !current.dataset.caseId || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (event.key === "Escape") { closeForms(); return; }
+    if (!current || event.ctrlKey || event.metaKey || event.altKey) return;
     var typing = event.target.closest("input[type=text], textarea, select");
-    if (typing) return;
     var key = event.key.toLowerCase();
+    if (key === "u" && !typing) {
+      var undo = document.getElementById("undo-form");
+      if (undo && !undo.hidden) { event.preventDefault(); submit(undo); }
+      return;
+    }
+    if (!current.dataset.caseId) return;
+    if (event.key === "Escape") { closeForms(); return; }
+    if (typing) return;
+    if (!settled()) {
+      // The case has only just appeared: this key was meant for the one before it.
+      if (key === "a" || key === "o" || key === "e" || /^[1-9]$/.test(key)) event.preventDefault();
+      return;
+    }
     var override = document.getElementById("override-form");
     if (key === "a") {
       event.preventDefault();
@@ -61,17 +149,14 @@
       openForm("escalate-form");
     } else if (/^[1-9]$/.test(key)) {
       if (override && !override.hidden) {
-        var reason = override.querySelector("input[name=reason_code][data-key='" + key + "']");
-        if (!reason) return;
+        var step = overrideStep(override);
+        var name = step === "action" ? "final_action" : "reason_code";
+        var choice = override.querySelector("input[name=" + name + "][data-key='" + key + "']");
+        if (!choice) return;
         event.preventDefault();
-        reason.checked = true;
-        if (override.querySelector("input[name=final_action]:checked")) {
-          submit(override);
-        } else {
-          var firstAction = override.querySelector("input[name=final_action]");
-          if (firstAction) firstAction.focus();
-          showToast("Choose the final action, then press the reason's number again.");
-        }
+        choice.checked = true;
+        if (step === "action") overrideStep(override);
+        else submit(override);
       } else {
         var unaided = current.querySelector("button[name=final_action][data-key='" + key + "']");
         if (unaided) { event.preventDefault(); unaided.click(); }

@@ -61,7 +61,7 @@ def test_a_link_from_another_site_claims_nothing(page, live, other_site):
     # The same link from the queue, one of our own pages, claims the case at once (a POST with CSRF).
     page.goto(live["url"] + "/queue")
     page.click("text=EXT-1")
-    page.wait_for_selector("#review-panel[data-case-id]")
+    page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     assert claim_state(live, rec.id) == (live["reviewer"].id, 1)
     assert re.search(r"AI recommends", page.inner_text("#review-panel"))
     assert page.errors == []

@@ -61,7 +61,7 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
     rita.on("pageerror", lambda exc: rita.errors.append(str(exc)))
     sign_in(rita, live, "rita@example.test")
     rita.click("#start-reviewing")
-    rita.wait_for_selector("#review-panel[data-case-id]")
+    rita.wait_for_selector("#review-panel[data-case-id][data-ready]")
     assert "The AI recommendation is hidden" in rita.inner_text("#review-panel")
     assert "AI recommends" not in rita.inner_text("#review-panel")
 
@@ -71,7 +71,7 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
     owner.wait_for_selector("text=v1 resumed (production)")
 
     rita.reload()
-    rita.wait_for_selector("#review-panel[data-case-id]")
+    rita.wait_for_selector("#review-panel[data-case-id][data-ready]")
     assert "AI recommends" in rita.inner_text("#review-panel")
     rita.keyboard.press("a")
     rita.wait_for_selector("text=Accepted case")

@@ -42,7 +42,7 @@ def test_markup_in_explanations_subjects_and_notes_is_inert(page, live):
     sign_in(page, live, "ada@example.test")  # an admin lands on the model registry
     page.goto(f"{live['url']}/review/{case.id}")
     page.click("#claim-button")  # an address typed in claims nothing by itself
-    page.wait_for_selector("#review-panel[data-case-id]")
+    page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     assert_inert(page, f"Looks routine {IMG}", SCRIPT, SVG)
 
     page.keyboard.press("e")

@@ -38,12 +38,13 @@ def test_keyboard_accept_override_escalate_and_queue_advances(page, live):
     sign_in(page, live)
     assert "4</strong> open" in page.inner_html("#queue-table")
     page.click("#start-reviewing")
-    page.wait_for_selector("#review-panel[data-case-id]")
+    page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     first = shown_case(page)
     assert "AI recommends" in page.inner_text("#review-panel")
 
     page.keyboard.press("a")
     page.wait_for_selector("text=Accepted case EXT-1 (pay).")
+    page.wait_for_selector("#review-panel[data-ready]")  # keys wait for the settle time
     second = shown_case(page)
     assert second != first and page.url.endswith(f"/review/{second}")
 
@@ -51,6 +52,7 @@ def test_keyboard_accept_override_escalate_and_queue_advances(page, live):
     assert page.is_visible("#override-form")
     page.keyboard.press("1")
     page.wait_for_selector("text=Overrode case EXT-2")
+    page.wait_for_selector("#review-panel[data-ready]")
     third = shown_case(page)
 
     page.keyboard.press("e")
@@ -85,14 +87,15 @@ def test_override_with_three_actions_asks_for_the_final_action(page, live):
     make_case(live["session"], 1)
     sign_in(page, live)
     page.click("#start-reviewing")
-    page.wait_for_selector("#review-panel[data-case-id]")
+    page.wait_for_selector("#review-panel[data-case-id][data-ready]")
+    # O, then the final action's number (pay -> 1 review or 2 deny), then the reason's number.
     page.keyboard.press("o")
-    page.keyboard.press("2")  # reason chosen, but pay -> review or deny is still open
-    page.wait_for_selector("#toast:not([hidden])")
-    # Focus moved to the first alternative; Space picks it, and the reason's number submits.
-    page.keyboard.press(" ")
+    assert "Press the final action's number, then the reason's number." in page.inner_text("#override-form")
+    page.keyboard.press("1")
     page.keyboard.press("2")
     page.wait_for_selector("text=Overrode case EXT-1 (review).")
+    live["session"].rollback()
+    assert live["session"].scalar(select(Decision.reason_code)) == "policy_exception"
     assert page.errors == []
 
 
@@ -100,7 +103,7 @@ def test_losing_a_race_shows_a_clear_message(page, live):
     make_case(live["session"], 1)
     sign_in(page, live)
     page.click("#start-reviewing")
-    page.wait_for_selector("#review-panel[data-case-id]")
+    page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     rec_id = int(shown_case(page))
     # The claim expires, and someone else decides through the API in the meantime.
     live["session"].rollback()  # leave the read snapshot before writing
@@ -128,7 +131,7 @@ def test_hostile_explanation_renders_inert(page, live):
     )
     sign_in(page, live)
     page.click("#start-reviewing")
-    page.wait_for_selector("#review-panel[data-case-id]")
+    page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     assert page.evaluate("window.__owned") is None
     text = page.inner_text("#review-panel")
     assert "<script>window.__owned = 1</script><b>bold</b>" in text
@@ -172,7 +175,7 @@ def test_expired_form_shows_a_toast_and_keeps_the_case(page, live):
     make_case(live["session"], 1)
     sign_in(page, live)
     page.click("#start-reviewing")
-    page.wait_for_selector("#review-panel[data-case-id]")
+    page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     case = shown_case(page)
     # As after a server restart with a new secret: every token on the page is stale.
     page.evaluate(

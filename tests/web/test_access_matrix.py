@@ -54,6 +54,7 @@ POLICY: dict[str, frozenset[str] | None] = {
     "review.renew": frozenset({F, X, D}),
     "review.decide": frozenset({F, X, D}),
     "review.release": frozenset({F, X, D}),
+    "review.undo": frozenset({F, X, D}),
     "api.decide": frozenset({F, X, D}),
     "api.get_recommendation": ANY,
     # exceptions
@@ -72,6 +73,7 @@ POLICY: dict[str, frozenset[str] | None] = {
     "admin.register_model": frozenset({M, D}),
     "admin.add_version": frozenset({M, D}),
     "admin.set_stage": frozenset({M, D}),
+    "admin.remove_guardrail": frozenset({M, D}),  # GET: what removing it does; POST: remove it, once confirmed
     "admin.set_owners": frozenset({D}),
     "admin.save_sla": frozenset({M, D}),
     "admin.save_rules": frozenset({M, D}),

@@ -60,11 +60,15 @@ def writes(key: str, ids: dict[str, int]) -> list[tuple[str, str, dict[str, Any]
     }
     return [
         ("POST", f"/admin/models/{key}/versions", {"data": {"version": "v9", "stage": "pilot"}}),
-        ("POST", f"/admin/versions/{ids['version']}/stage", {"data": {"stage": "production"}}),
+        (
+            "POST",
+            f"/admin/versions/{ids['version']}/stage",
+            {"data": {"stage": "production", "confirm": "1", "from": "paused"}},
+        ),
         ("POST", f"/admin/models/{key}/sla", {"data": {"policy.high": "6"}}),
         ("POST", f"/admin/versions/{ids['version']}/rules", {"data": {"min_confidence": "0.5"}}),
         ("POST", f"/models/{key}/guardrails", {"data": {**form["guardrail"], "threshold_pct": "40"}}),
-        ("POST", f"/models/{key}/guardrails/{ids['guardrail']}/remove", {}),
+        ("POST", f"/admin/guardrails/{ids['guardrail']}/remove", {"data": {"confirm": "1"}}),
         ("POST", f"/models/{key}/versions/{ids['version']}/resume", {}),
         ("POST", f"/models/{key}/alerts/{ids['alert']}/acknowledge", {}),
         ("POST", f"/models/{key}/backlog/refresh", {}),
@@ -124,7 +128,9 @@ def test_an_admin_changes_any_model_and_an_analyst_reads_every_model_but_changes
         page = analyst_client.get(url)
         assert page.status_code == 200 and 'name="stage"' not in page.text and "Save SLAs" not in page.text
     assert analyst_client.post(f"/admin/versions/{ids['version']}/stage", data={"stage": "pilot"}).status_code == 403
-    changed = admin_client.post(f"/admin/versions/{ids['version']}/stage", data={"stage": "pilot"})
+    changed = admin_client.post(
+        f"/admin/versions/{ids['version']}/stage", data={"stage": "pilot", "confirm": "1", "from": "paused"}
+    )
     assert changed.status_code == 200 and "is now pilot" in changed.text
 
 

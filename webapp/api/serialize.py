@@ -39,6 +39,7 @@ def decision_out(decision: Decision, viewer: User) -> DecisionOut:
         channel=decision.channel,
         opened_at=decision.opened_at,
         decided_at=decision.decided_at,
+        quick=decision.quick,
     )
 
 

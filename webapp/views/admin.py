@@ -6,12 +6,22 @@ import re
 from typing import Any
 
 from flask import Blueprint, abort, g, redirect, request, url_for
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from feedback import exception_handling, permissions, queries, services
+from feedback import exception_handling, guardrails, permissions, queries, services
 from feedback.errors import FeedbackError, NotFound, PermissionDenied, ValidationFailed
-from feedback.models import DEFAULT_SLA_HOURS, EXCEPTION_KINDS, SEVERITIES, STAGES, ModelVersion
-from feedback.params import Choice, Number, Text, parse_params
+from feedback.models import (
+    AI_VISIBLE_STAGES,
+    DEFAULT_SLA_HOURS,
+    EXCEPTION_KINDS,
+    SEVERITIES,
+    STAGES,
+    Guardrail,
+    ModelVersion,
+    Recommendation,
+)
+from feedback.params import Choice, Flag, Number, Text, parse_params
 from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
 from feedback.validation import parse
 from webapp.auth import login_required
@@ -64,11 +74,16 @@ def _ownership_context() -> dict[str, Any]:
     else:
         editable = permissions.owned_model_ids(db.session, g.user) if g.user.role == "model_owner" else set()
     candidates = queries.active_users(db.session, "model_owner") if g.user.role == "admin" else []
+    active = db.session.scalars(select(Guardrail).where(Guardrail.enabled.is_(True)).order_by(Guardrail.id)).all()
+    by_version: dict[int, list[tuple[Guardrail, str]]] = {}
+    for guardrail in active:
+        by_version.setdefault(guardrail.model_version_id, []).append((guardrail, guardrails.describe(guardrail)))
     return {
         "models": models,
         "owners": queries.model_owners(db.session),
         "editable": editable,
         "owner_candidates": candidates,
+        "guardrails": by_version,
     }
 
 
@@ -83,6 +98,8 @@ def render_models(status: int = 200, **extra: Any) -> tuple[str, int]:
         "form": {},
         "version_problem": {},
         "notice": None,
+        "confirm_stage": None,
+        "stage_problem": None,
     }
     context.update(extra)
     return render_page_or_block("admin/models.html", "model_list", status=status, **context)
@@ -130,6 +147,8 @@ def _form_context(**extra: Any) -> dict[str, Any]:
         "can_edit": True,
         "version_problem": {},
         "notice": None,
+        "confirm_stage": None,
+        "stage_problem": None,
         **extra,
     }
 
@@ -169,13 +188,104 @@ def set_owners(key: str) -> Response | tuple[str, int]:
     return render_models(notice=f"{key} is now owned by {names}.")
 
 
+STAGE_VERBS = {
+    "shadow": "move it to shadow",
+    "pilot": "move it to pilot",
+    "production": "move it to production",
+    "paused": "pause it",
+    "retired": "retire it",
+}
+
+
+def stage_consequence(version: ModelVersion, stage: str) -> str:
+    """What moving a version to `stage` does, in words, for the confirmation."""
+    name = f"{version.model.name} {version.version}"
+    waiting = db.session.scalar(
+        select(func.count()).where(Recommendation.model_version_id == version.id, Recommendation.status == "open")
+    )
+    cases = f"{waiting} open case{'' if waiting == 1 else 's'}"
+    shown_now, shown_after = version.stage in AI_VISIBLE_STAGES, stage in AI_VISIBLE_STAGES
+    if shown_now and not shown_after:
+        until = {
+            "paused": " until someone resumes it",
+            "shadow": "; the model's recommendations are still recorded, not shown",
+            "retired": "; the version is taken out of service",
+        }[stage]
+        return f"Reviewers will stop seeing {name}'s recommendations and decide its cases ({cases} now) unaided{until}."
+    if shown_after and not shown_now:
+        return f"Reviewers will start seeing {name}'s recommendations on its cases ({cases} now)."
+    if shown_now:
+        return f"Reviewers keep seeing {name}'s recommendations; it is labelled {stage} instead of {version.stage}."
+    return f"Reviewers keep deciding {name}'s cases unaided; it is labelled {stage} instead of {version.stage}."
+
+
+# The stage asked for, whether its consequence was confirmed, and the stage the confirmation was shown for.
+STAGE_FORM = (Choice("stage", STAGES, required=True), Flag("confirm"), Choice("from", STAGES))
+
+
 @bp.post("/versions/<int:version_id>/stage")
 @login_required(services.MODEL_ADMIN_ROLES)
 def set_stage(version_id: int) -> tuple[str, int]:
-    """Move a version to another stage."""
-    stage = parse_params(request.form, (Choice("stage", STAGES, required=True),))["stage"]
-    version = services.set_version_stage(db.session, services.actor_of(g.user), version_id=version_id, stage=stage)
-    return render_models(notice=f"{version.model.name} {version.version} is now {version.stage}.")
+    """Move a version to another stage, in two steps: what will happen, then the change once confirmed.
+
+    The confirmation carries the stage it was shown for (`from`): if the stage changed meanwhile,
+    nothing is changed and the page says so.
+    """
+    version = db.session.get(ModelVersion, version_id)
+    if version is None:
+        abort(404)
+    permissions.require_model_change(db.session, g.user, version.model_id, "change this model's stages")
+    form = parse_params(request.form, STAGE_FORM)
+    stage = form["stage"]
+    name = f"{version.model.name} {version.version}"
+    if stage == version.stage:
+        return render_models(notice=f"{name} is already {stage}; nothing changed.")
+    if not form["confirm"]:
+        confirm = {
+            "version": version,
+            "stage": stage,
+            "sentence": stage_consequence(version, stage),
+            "button": f"Yes, {STAGE_VERBS[stage]}",
+        }
+        return render_models(confirm_stage=confirm)
+    if form["from"] != version.stage:
+        message = f"{name} is {version.stage} now, not {form['from'] or 'what you saw'}; nothing changed."
+        return render_models(409, stage_problem=message)
+    services.set_version_stage(db.session, services.actor_of(g.user), version_id=version_id, stage=stage)
+    return render_models(notice=f"{name} is now {version.stage}.")
+
+
+def _local(target: str | None) -> str:
+    """A path on this site to go back to (never another site)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("admin.models")
+
+
+@bp.route("/guardrails/<int:guardrail_id>/remove", methods=["GET", "POST"])
+@login_required(services.MODEL_ADMIN_ROLES)
+def remove_guardrail(guardrail_id: int) -> Response | tuple[str, int]:
+    """Remove a guardrail: the page says what will happen, and only the confirmed POST removes it."""
+    try:
+        guardrail = guardrails.get_guardrail(db.session, services.actor_of(g.user), guardrail_id)
+    except NotFound:
+        abort(404)
+    asked = parse_params(request.values, (Text("next", 2000), Flag("confirm")))
+    back = _local(asked["next"])
+    context = {
+        "guardrail": guardrail,
+        "rule": guardrails.describe(guardrail),
+        "consequence": guardrails.removal_consequence(guardrail),
+        "back": back,
+        "problem": None,
+    }
+    if request.method == "GET":
+        return render_page_or_block("admin/remove_guardrail.html", "confirm_body", **context)
+    if not asked["confirm"]:
+        context["problem"] = "Nothing was removed: confirm with the button below."
+        return render_page_or_block("admin/remove_guardrail.html", "confirm_body", status=422, **context)
+    guardrails.remove_guardrail(db.session, services.actor_of(g.user), guardrail_id=guardrail_id)
+    return redirect(back)
 
 
 def render_settings(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:

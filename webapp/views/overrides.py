@@ -271,14 +271,17 @@ def add_guardrail(key: str) -> tuple[str, int]:
 
 @bp.post("/<key>/guardrails/<int:guardrail_id>/remove")
 @login_required(EDIT_ROLES)
-def remove_guardrail(key: str, guardrail_id: int) -> tuple[str, int]:
-    """Switch a guardrail off."""
+def remove_guardrail(key: str, guardrail_id: int) -> WerkzeugResponse:
+    """A removal is never one click: go to the page that says what it does and asks to confirm."""
     check_overview_query()
     try:
-        guardrails.remove_guardrail(db.session, services.actor_of(g.user), guardrail_id=guardrail_id)
+        guardrails.get_guardrail(db.session, services.actor_of(g.user), guardrail_id)
     except NotFound:
         abort(404)
-    return render_overview(key, notice="Guardrail removed.")
+    from flask import redirect
+
+    target = url_for("admin.remove_guardrail", guardrail_id=guardrail_id, next=url_for("overrides.overview", key=key))
+    return Response(status=200, headers={"HX-Redirect": target}) if is_htmx() else redirect(target)
 
 
 @bp.post("/<key>/versions/<int:version_id>/resume")

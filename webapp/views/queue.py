@@ -10,7 +10,7 @@ from feedback.params import MAX_PAGE, Id, Int, Text, parse_params
 from feedback.services import DECIDING_ROLES
 from webapp.auth import login_required
 from webapp.extensions import db
-from webapp.htmx import render_page_or_block
+from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("queue", __name__)
 
@@ -40,4 +40,5 @@ def index() -> tuple[str, int]:
         now=now,
         cases=queries.open_cases(db.session, flt, limit=50, offset=(page - 1) * 50),
         counts=queries.queue_counts(db.session, flt, now),
+        fragment=is_htmx(),
     )

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, abort, g, redirect, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from feedback import experiments, queries, services
 from feedback.db import utcnow
-from feedback.errors import AlreadyDecided, ClaimedByOther, NotFound, ValidationFailed
+from feedback.errors import AlreadyDecided, ClaimedByOther, Conflict, NotFound, NotShown, ValidationFailed
 from feedback.models import DECISION_ACTIONS, Recommendation
-from feedback.params import Choice, Text, parse_params
+from feedback.params import Choice, Id, Text, parse_params
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
@@ -25,6 +28,7 @@ DECISION_FORM = (
     Text("final_action", 64),
     Text("reason_code", 64),
     Text("note", 2000),
+    Text("shown", 512),  # the token issued when the case was shown
 )
 
 
@@ -32,6 +36,28 @@ def filter_args() -> dict[str, Any]:
     """The queue filter to carry from case to case."""
     flt = queue_filter()
     return {k: v for k, v in (("model", flt.model_id), ("site", flt.site)) if v}
+
+
+def _shown_mac(recommendation_id: int, stamp: int) -> str:
+    """HMAC of (reviewer, case, claim) under the app's secret key."""
+    secret = current_app.config["SECRET_KEY"]
+    key = secret if isinstance(secret, bytes) else str(secret).encode()
+    message = f"countersign-shown:{g.user.id}:{recommendation_id}:{stamp}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
+def shown_token(rec: Recommendation) -> str:
+    """The token a decision form carries: this case, shown to this reviewer under their current claim."""
+    stamp = services.claim_stamp(rec)
+    return "" if stamp is None else f"{stamp}.{_shown_mac(rec.id, stamp)}"
+
+
+def shown_claim(recommendation_id: int, token: str) -> int | None:
+    """The claim stamp a decision form's token vouches for, or None if it was not issued for this case and reviewer."""
+    stamp, _, mac = token.partition(".")
+    if not stamp.isdigit() or len(stamp) > 20:
+        return None
+    return int(stamp) if hmac.compare_digest(mac, _shown_mac(recommendation_id, int(stamp))) else None
 
 
 def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) -> tuple[str, int]:
@@ -48,6 +74,10 @@ def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) ->
         "claim_next": False,
         "claimable": False,
         "auto_claim": False,
+        "undo": None,
+        "undo_seconds": services.UNDO_SECONDS,
+        "settle_ms": int(current_app.config["DECISION_SETTLE_MS"]),
+        "shown": shown_token(rec) if rec is not None and rec.claimed_by_id == g.user.id else "",
     }
     context.update(extra)
     # A running experiment may hide the AI from this reviewer for this case.
@@ -70,6 +100,15 @@ def holds_claim(rec: Recommendation, user_id: int) -> bool:
     """Whether this user holds a live claim on the open case."""
     live = rec.claim_expires_at is not None and rec.claim_expires_at > utcnow()
     return rec.status == "open" and rec.claimed_by_id == user_id and live
+
+
+def as_seen(rec: Recommendation, *, auto_claim: bool = False) -> dict[str, Any]:
+    """How this reviewer sees a case: to decide (their claim), held by someone else, or free to claim."""
+    if rec.status != "open" or holds_claim(rec, g.user.id):
+        return {}
+    if rec.claimed_by_id is not None and rec.claim_expires_at is not None and rec.claim_expires_at > utcnow():
+        return {"holder": services.claimed_message(rec, g.user)}
+    return {"claimable": True, "auto_claim": auto_claim}
 
 
 @bp.get("/next")
@@ -112,12 +151,7 @@ def case(recommendation_id: int) -> Response | tuple[str, int]:
     rec = queries.case_detail(db.session, recommendation_id)
     if rec is None:
         abort(404)
-    if rec.status != "open" or holds_claim(rec, g.user.id):
-        body, status = render_panel(rec)
-    elif rec.claimed_by_id is not None and rec.claim_expires_at is not None and rec.claim_expires_at > utcnow():
-        body, status = render_panel(rec, holder=services.claimed_message(rec, g.user))
-    else:
-        body, status = render_panel(rec, claimable=True, auto_claim=opened_from_our_pages())
+    body, status = render_panel(rec, **as_seen(rec, auto_claim=opened_from_our_pages()))
     response = Response(body, status, mimetype="text/html")
     response.vary.add("Sec-Fetch-Site")
     return response
@@ -140,14 +174,24 @@ def claim(recommendation_id: int) -> Response | tuple[str, int]:
     return render_panel(rec)
 
 
+NOT_SHOWN = "Your decision was not saved: it was not made on the case shown to you here. Here is the case as it is now."
+
+
 @bp.post("/<int:recommendation_id>/decision")
 @login_required(services.DECIDING_ROLES)
 def decide(recommendation_id: int) -> Response | tuple[str, int]:
-    """Record the decision, then swap in the next case with a confirmation."""
+    """Record the decision, then swap in the next case with a confirmation that can undo it.
+
+    The form must carry the token issued when this case was shown to this reviewer (the API's
+    decision endpoint needs none): a decision never lands on a case other than the one on screen.
+    """
     queue_filter()  # a bad filter is refused before the decision is stored
     form = request.form
     try:
         values = parse_params(form, DECISION_FORM)
+        stamp = shown_claim(recommendation_id, values["shown"] or "")
+        if stamp is None:
+            raise NotShown("no token for this case")
         decision = services.record_decision(
             db.session,
             recommendation_id=recommendation_id,
@@ -156,6 +200,7 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             final_action=values["final_action"],
             reason_code=values["reason_code"],
             note=values["note"] or "",
+            shown_claim=stamp,
         )
     except NotFound:
         abort(404)
@@ -164,6 +209,11 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
         return render_panel(
             rec, 422, problem=exc.message, fields=exc.fields, form=form.to_dict(), open_panel=form.get("action")
         )
+    except NotShown:
+        rec = queries.case_detail(db.session, recommendation_id)
+        if rec is None:
+            abort(404)
+        return render_panel(rec, 409, problem=NOT_SHOWN, **as_seen(rec))
     except (AlreadyDecided, ClaimedByOther) as exc:
         rec = queries.case_detail(db.session, recommendation_id)
         return render_panel(rec, 409, problem=f"Your decision was not saved: {exc.message}.", lost_race=True)
@@ -181,7 +231,39 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             else url_for("queue.index", **filter_args())
         )
         return redirect(target)
-    return _panel_at(nxt, notice=notice)
+    left = decision.decided_at + timedelta(seconds=services.UNDO_SECONDS) - utcnow()
+    undo = {
+        "recommendation_id": recommendation_id,
+        "external_id": decision.recommendation.external_id,
+        "ms": max(int(left / timedelta(milliseconds=1)), 0),
+    }
+    return _panel_at(nxt, notice=notice, undo=undo)
+
+
+@bp.post("/<int:recommendation_id>/undo")
+@login_required(services.DECIDING_ROLES)
+def undo(recommendation_id: int) -> Response | tuple[str, int]:
+    """Take back one's last decision (for UNDO_SECONDS): the case comes back, claimed by this reviewer.
+
+    The case shown meanwhile (`shown_case`, claimed for them after the decision) is given back.
+    """
+    showing = parse_params(request.form, (Id("shown_case"),))["shown_case"]
+    try:
+        rec = services.retract_decision(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+    except NotFound:
+        abort(404)
+    except Conflict as exc:
+        current = queries.case_detail(db.session, showing) if showing else None
+        if current is None:
+            current = queries.case_detail(db.session, recommendation_id)
+        return render_panel(current, 409, problem=f"Nothing was undone: {exc.message}.", **as_seen(current))
+    if showing and showing != recommendation_id:
+        services.release_claim(db.session, recommendation_id=showing, reviewer=g.user)
+        rec = queries.case_detail(db.session, recommendation_id) or rec
+    notice = f"Undone: case {rec.external_id} is open again and yours to decide."
+    if not is_htmx():
+        return redirect(url_for("review.case", recommendation_id=rec.id, **filter_args()))
+    return _panel_at(rec, notice=notice)
 
 
 @bp.post("/<int:recommendation_id>/claim")

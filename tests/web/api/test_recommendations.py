@@ -180,6 +180,7 @@ def test_get_recommendation_with_and_without_decision(api):
     assert decided["status"] == "decided"
     assert decided["decision"]["action"] == "override" and decided["decision"]["final_action"] == "deny"
     assert decided["decision"]["channel"] == "api" and decided["decision"]["ai_shown"] is True
+    assert decided["decision"]["quick"] is False  # only decisions on the review screen are ever quick
     assert api["client"].get("/api/v1/recommendations/999999", headers=api["reviewer"]).status_code == 404
 
 

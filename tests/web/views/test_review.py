@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from feedback import permissions
 from feedback.models import Decision, Recommendation
-from tests.factories import PASSWORD, login, make_case, make_model, make_user
+from tests.factories import PASSWORD, login, make_case, make_model, make_user, shown_token
 
 
 @pytest.fixture
@@ -72,8 +73,9 @@ def test_open_case_claims_it_and_others_see_who(reviewer, session, client, app):
 
 
 def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_client, session):
-    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
-    response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept"})
+    page = client.post("/review/next", follow_redirects=True).text
+    rec_id = case_id(page)
+    response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept", "shown": shown_token(page)})
     assert response.status_code == 200
     assert "<html" not in response.text and 'id="review-panel"' in response.text
     assert "Accepted case EXT-1 (pay)." in response.text
@@ -83,8 +85,11 @@ def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_clie
 
 
 def test_invalid_override_rerenders_panel_with_422(reviewer, client, htmx_client):
-    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
-    response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "override", "final_action": "deny"})
+    page = client.post("/review/next", follow_redirects=True).text
+    rec_id = case_id(page)
+    response = htmx_client.post(
+        f"/review/{rec_id}/decision", data={"action": "override", "final_action": "deny", "shown": shown_token(page)}
+    )
     assert response.status_code == 422
     assert "an override needs a reason code" in response.text
     assert case_id(response.text) == rec_id
@@ -92,17 +97,21 @@ def test_invalid_override_rerenders_panel_with_422(reviewer, client, htmx_client
 
 
 def test_losing_a_race_gives_a_clear_409(reviewer, client, htmx_client, session):
-    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
-    htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept"})
-    again = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "x"})
+    page = client.post("/review/next", follow_redirects=True).text
+    rec_id, shown = case_id(page), shown_token(page)
+    htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept", "shown": shown})
+    again = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "x", "shown": shown})
     assert again.status_code == 409
     assert "Your decision was not saved" in again.text and "already been decided" in again.text
     assert "Next case" in again.text
 
 
 def test_non_htmx_decision_redirects_to_next_case(reviewer, client):
-    rec_id = case_id(client.post("/review/next", follow_redirects=True).text)
-    response = client.post(f"/review/{rec_id}/decision", data={"action": "escalate", "note": "needs a senior"})
+    page = client.post("/review/next", follow_redirects=True).text
+    rec_id = case_id(page)
+    response = client.post(
+        f"/review/{rec_id}/decision", data={"action": "escalate", "note": "needs a senior", "shown": shown_token(page)}
+    )
     assert response.status_code == 302 and re.match(r"^/review/\d+$", response.location)
 
 
@@ -158,11 +167,15 @@ def test_csrf_is_enforced_on_forms_and_htmx(app, session):
     )
     body = client.get(f"/review/{rec.id}").text
     header_token = re.search(r'"X-CSRFToken": "([^"]+)"', body).group(1)
-    refused = client.post(f"/review/{rec.id}/decision", data={"action": "accept"}, headers={"HX-Request": "true"})
+    client.post(f"/review/{rec.id}", headers={"X-CSRFToken": header_token})  # claim it
+    shown = shown_token(client.get(f"/review/{rec.id}").text)
+    refused = client.post(
+        f"/review/{rec.id}/decision", data={"action": "accept", "shown": shown}, headers={"HX-Request": "true"}
+    )
     assert refused.status_code == 400
     accepted = client.post(
         f"/review/{rec.id}/decision",
-        data={"action": "accept"},
+        data={"action": "accept", "shown": shown},
         headers={"HX-Request": "true", "X-CSRFToken": header_token},
     )
     assert accepted.status_code == 200, accepted.text
@@ -214,3 +227,83 @@ def test_claiming_needs_the_csrf_token(app, session):
     assert client.post(f"/review/{rec.id}", data={"csrf_token": form_token}).status_code == 302
     session.rollback()
     assert session.scalar(select(Recommendation.claimed_by_id).where(Recommendation.id == rec.id)) == user.id
+
+
+def test_a_decision_applies_only_to_the_case_shown_to_this_reviewer(reviewer, app, client, htmx_client, session):
+    page = client.post("/review/next", follow_redirects=True).text
+    rec_id, shown = case_id(page), shown_token(page)
+    other_id = session.scalar(select(Recommendation.id).where(Recommendation.id != rec_id).order_by(Recommendation.id))
+    client.post(f"/review/{other_id}")  # the reviewer holds the other case too, but was shown it under another token
+    for url, data in (
+        (f"/review/{other_id}/decision", {"action": "accept", "shown": shown}),  # another case's token
+        (f"/review/{rec_id}/decision", {"action": "accept"}),  # no token
+        (f"/review/{rec_id}/decision", {"action": "accept", "shown": shown[:-1] + "0"}),  # forged
+        (f"/review/{rec_id}/decision", {"action": "accept", "shown": "1." + shown.split(".")[1]}),
+    ):
+        refused = htmx_client.post(url, data=data)
+        assert refused.status_code == 409, url
+        assert "not made on the case shown to you" in refused.text
+    # Another reviewer cannot use Rita's token either.
+    session.rollback()
+    otto = app.test_client()
+    login(otto, make_user(session, name="Otto"))
+    assert otto.post(f"/review/{rec_id}/decision", data={"action": "accept", "shown": shown}).status_code == 409
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Decision)) == 0
+    # Released and claimed again, the case is shown under a new claim: the old page's token is refused.
+    client.post(f"/review/{rec_id}/release")
+    again = client.post(f"/review/{rec_id}", follow_redirects=True).text
+    assert htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept", "shown": shown}).status_code == 409
+    assert (
+        htmx_client.post(
+            f"/review/{rec_id}/decision", data={"action": "accept", "shown": shown_token(again)}
+        ).status_code
+        == 200
+    )
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Decision)) == 1
+
+
+def test_the_settle_time_is_a_setting_on_the_panel(reviewer, app, client):
+    assert 'data-settle-ms="400"' in client.get("/review/next").text
+    app.config["DECISION_SETTLE_MS"] = 650
+    assert 'data-settle-ms="650"' in client.get("/review/next").text
+
+
+def test_undo_brings_the_case_back_and_gives_the_next_one_back(reviewer, client, htmx_client, session):
+    page = client.post("/review/next", follow_redirects=True).text
+    rec_id = case_id(page)
+    decided = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept", "shown": shown_token(page)})
+    next_id = case_id(decided.text)
+    assert 'id="undo-form"' in decided.text and f'name="shown_case" value="{next_id}"' in decided.text
+    ms = int(re.search(r'data-undo-ms="(\d+)"', decided.text).group(1))
+    assert 9000 < ms <= 10000
+    undone = htmx_client.post(f"/review/{rec_id}/undo", data={"shown_case": next_id})
+    assert undone.status_code == 200 and case_id(undone.text) == rec_id
+    assert "Undone: case EXT-1 is open again" in undone.text and 'id="undo-form"' not in undone.text
+    assert undone.headers["HX-Push-Url"] == f"/review/{rec_id}"
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Decision)) == 0
+    claims = dict(session.execute(select(Recommendation.id, Recommendation.claimed_by_id)).all())
+    assert claims[rec_id] == reviewer.id and claims[next_id] is None
+    # The reopened case is decided with the token of the panel the undo showed.
+    again = htmx_client.post(
+        f"/review/{rec_id}/decision", data={"action": "escalate", "note": "x", "shown": shown_token(undone.text)}
+    )
+    assert again.status_code == 200 and "Escalated case EXT-1." in again.text
+
+
+def test_undo_after_ten_seconds_is_refused(reviewer, client, htmx_client, session):
+    page = client.post("/review/next", follow_redirects=True).text
+    rec_id = case_id(page)
+    decided = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept", "shown": shown_token(page)})
+    next_id = case_id(decided.text)
+    session.rollback()
+    decision = session.scalar(select(Decision))
+    decision.decided_at -= timedelta(seconds=11)
+    session.commit()
+    refused = htmx_client.post(f"/review/{rec_id}/undo", data={"shown_case": next_id})
+    assert refused.status_code == 409 and case_id(refused.text) == next_id
+    assert "Nothing was undone: your decision on case EXT-1 is final" in refused.text
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Decision)) == 1
