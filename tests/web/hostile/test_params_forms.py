@@ -16,9 +16,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from feedback import experiments, impact, services
+from feedback import experiments, guardrails, impact, services
 from feedback.models import AuditEvent, BacklogItem, ModelVersion
-from tests.factories import login, make_case, make_model, make_user, token_for
+from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user, token_for
 from tests.unit.feedback.test_impact import simulated_panel
 from tests.web.hostile.conftest import named_fields
 
@@ -81,6 +81,15 @@ def world(app: Flask) -> dict[str, Any]:
         )
         session.add(item)
         session.commit()
+        guardrail = guardrails.add_guardrail(
+            session,
+            TEST_ACTOR,
+            version_id=version_id,
+            kind="override_rate_above",
+            window_size=100,
+            threshold=0.5,
+            auto_pause=False,
+        )
         ids = {
             "rec": case.id,
             "exc": int(exception_id),
@@ -90,6 +99,7 @@ def world(app: Flask) -> dict[str, Any]:
             "item": item.id,
             "version": version_id,
             "user": users["frontline"].id,
+            "guardrail": guardrail.id,
         }
         clients: dict[str, FlaskClient] = {"anonymous": app.test_client()}
         for role, user in users.items():
@@ -103,7 +113,7 @@ def world(app: Flask) -> dict[str, Any]:
 
 
 # (role, method, path, form, field). Paths name rows as {rec}, {exc}, {exp}, {panel}, {run}, {item}, {version}, {user}.
-ROW_NAMES = ("rec", "exc", "exp", "panel", "run", "item", "version", "user")
+ROW_NAMES = ("rec", "exc", "exp", "panel", "run", "item", "version", "user", "guardrail")
 GUARDRAIL = {"version_id": "{version}", "kind": "override_rate_above", "window_size": "200", "threshold_pct": "20"}
 EXPERIMENT = {"key": "probe", "name": "Probe", "model_id": "1", "kind": "ab", "unit": "case", "ai_weight": "0.5"}
 EXPORT = {"model": "claims", "format": "csv"}
@@ -130,6 +140,9 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("frontline", "POST", f"/review/{{rec}}?model={BIG}", {}, "model"),
     ("frontline", "POST", f"/review/next?model={SUPERSCRIPT_TWO}", {}, "model"),
     ("frontline", "POST", f"/review/next?site={LONG}", {}, "site"),
+    ("frontline", "POST", "/review/{rec}/undo", {"shown_case": SUPERSCRIPT_TWO}, "shown_case"),
+    ("frontline", "POST", "/review/{rec}/undo", {"shown_case": BIG}, "shown_case"),
+    ("frontline", "POST", "/review/{rec}/decision", {"action": "accept", "shown": LONG}, "shown"),
     # exceptions: queue, assignment, resolution, dashboard
     ("exception_handler", "GET", f"/exceptions?page={SUPERSCRIPT_TWO}", None, "page"),
     ("exception_handler", "GET", f"/exceptions?page={BIG}", None, "page"),
@@ -254,6 +267,10 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("admin", "POST", "/admin/models", {"key": "k" * 65, "name": "K", "actions": "a, b"}, "key"),
     ("admin", "POST", "/admin/webhooks", {"url": LONG, "events": "model_version.created"}, "url"),
     ("admin", "POST", "/admin/models/claims/owners", {"owner": "e" * 255}, "owner"),
+    ("admin", "POST", "/admin/versions/{version}/stage", {"stage": "paused", "confirm": "perhaps"}, "confirm"),
+    ("admin", "POST", "/admin/versions/{version}/stage", {"stage": "paused", "confirm": "1", "from": "x"}, "from"),
+    ("admin", "GET", f"/admin/guardrails/{{guardrail}}/remove?next={LONG}", None, "next"),
+    ("admin", "POST", "/admin/guardrails/{guardrail}/remove", {"confirm": "perhaps"}, "confirm"),
     # people and passwords
     ("admin", "POST", "/admin/users/{user}/role", {"role": "wizard"}, "role"),
     ("admin", "POST", "/admin/users/{user}/role", {}, "role"),
@@ -302,9 +319,7 @@ def test_every_parameter_is_probed(app):
     adapter = app.url_map.bind("localhost")
     for _, method, path, _, _ in CASES:
         endpoint, _ = adapter.match(
-            fill(path, dict.fromkeys(["rec", "exc", "exp", "panel", "run", "item", "version", "user"], 1)).split("?")[
-                0
-            ],
+            fill(path, dict.fromkeys(ROW_NAMES, 1)).split("?")[0],
             method=method,
         )
         probed.add(endpoint)
