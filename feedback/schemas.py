@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
 from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -48,6 +48,21 @@ Email = Annotated[str, _text(254, strip=False), NoNul()]
 Notes4000 = Annotated[str, _text(4000, strip=False), NoNul()]
 Notes10k = Annotated[str, _text(10_000, strip=False), NoNul()]
 SegmentText = Annotated[str, _text(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()]
+
+
+def _whole_number(value: Any) -> Any:
+    """A float with no fraction (495.0) is the integer JSON Schema says it is; anything else goes on unchanged
+    to the strict integer check, which refuses `true`, `"5"` and 495.5."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# Every integer of every body: JSON Schema's "integer" holds 495.0 too, so the server must take it.
+# Each is an int with its bounds, then the validator (bounds after it show in the JSON schema as "ge"/"le",
+# which no client reads).
+RowId = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
+Draws = Annotated[int, Field(ge=99, le=9999), BeforeValidator(_whole_number)]
 
 
 # ISO 8601 text in JSON (so not strict: strict would take only Python datetimes), bounded like the
@@ -129,7 +144,10 @@ class ModelIn(Strict):
     description: Notes2000 = ""
     actions: list[Key] = Field(min_length=2, max_length=50, json_schema_extra={"uniqueItems": True})
     reason_codes: list[ReasonCodeIn] = Field(
-        min_length=1, max_length=100, description="Each `code` at most once.", json_schema_extra={"uniqueItems": True}
+        min_length=1,
+        max_length=100,
+        description="Each `code` at most once: a repeated code is a 409 (`repeated_in_request`) naming the field.",
+        json_schema_extra={"uniqueItems": True},
     )
 
 
@@ -211,8 +229,44 @@ class RecommendationIn(Strict):
     due_at: Timestamp | None = None
 
 
+NONBLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
 class DecisionIn(Strict):
-    """A human countersignature on a recommendation."""
+    """A human countersignature on a recommendation.
+
+    An override names its final action; an escalation has none and says why (a note, a reason code or
+    both). What the stored
+    case allows (its model's actions and reason codes, whether the AI was shown) is a 409 naming the field.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"action": {"const": "accept"}}},
+                {
+                    "required": ["final_action"],
+                    "properties": {"action": {"const": "override"}, "final_action": {"type": "string"}},
+                },
+                {
+                    "required": ["reason_code"],
+                    "properties": {
+                        "action": {"const": "escalate"},
+                        "final_action": {"type": "null"},
+                        "reason_code": {"type": "string"},
+                    },
+                },
+                {
+                    "required": ["note"],
+                    "properties": {
+                        "action": {"const": "escalate"},
+                        "final_action": {"type": "null"},
+                        "note": {"type": "string", "pattern": NONBLANK},
+                    },
+                },
+            ]
+        }
+    )
 
     action: DecisionAction
     final_action: Key | None = None
@@ -247,7 +301,7 @@ class OutcomeIn(Strict):
         }
     )
 
-    recommendation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    recommendation_id: RowId | None = None
     model: Key | None = None
     external_id: Text200 | None = None
     outcome: Key | float
@@ -311,6 +365,10 @@ class IngestOut(BaseModel):
     items: list[IngestedItem]
 
 
+class IngestAnswer(RootModel[IngestOut | IngestedItem]):
+    """A batch's IngestOut, or one IngestedItem for a single object."""
+
+
 class DecisionOut(BaseModel):
     """A decision as stored."""
 
@@ -362,6 +420,10 @@ class OutcomesOut(BaseModel):
     """Answer to an outcomes batch (a single object answers one OutcomeStored)."""
 
     items: list[OutcomeStored]
+
+
+class OutcomesAnswer(RootModel[OutcomesOut | OutcomeStored]):
+    """A batch's OutcomesOut, or one OutcomeStored for a single object."""
 
 
 class ResolutionRow(BaseModel):
@@ -500,7 +562,29 @@ class RolloutSiteIn(Strict):
 
 
 class ExperimentIn(Strict):
-    """A new experiment, created as a draft."""
+    """A new experiment, created as a draft.
+
+    A staggered rollout lists its sites, at least one with a go-live date; a site listed twice is a 409
+    (`repeated_in_request`) naming the field.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"kind": {"const": "ab"}}},
+                {
+                    "required": ["sites"],
+                    "properties": {
+                        "kind": {"const": "staggered"},
+                        "sites": {
+                            "minItems": 1,
+                            "contains": {"required": ["go_live"], "properties": {"go_live": {"type": "string"}}},
+                        },
+                    },
+                },
+            ]
+        }
+    )
 
     key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     name: Text200
@@ -550,7 +634,7 @@ class AnalysisIn(Strict):
     control: Literal["never", "not_yet"] = "not_yet"
     method: Literal["dr", "reg", "ipw"] = "dr"
     covariates: list[Key] = Field(default_factory=list, max_length=50)
-    draws: int = Field(999, ge=99, le=9999)
+    draws: Draws = 999
 
 
 class AnalysisOut(BaseModel):
@@ -610,7 +694,7 @@ class BacklogPatchIn(Strict):
     status: Literal["new", "triaged", "planned", "in_training", "shipped", "verified", "dismissed"] | None = None
     owner: Email | None = None
     notes: Notes10k | None = None
-    row_version: int | None = Field(None, ge=1, le=MAX_ID)
+    row_version: RowId | None = None
 
 
 class RefreshOut(BaseModel):
