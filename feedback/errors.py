@@ -86,6 +86,11 @@ class Problems:
             raise RepeatedInRequest(message, fields)
 
 
+# What a person typed broke a rule: a form re-renders with the error's status, naming the fields.
+# Caught before NotFound, of which UnknownReference is one.
+FIELD_FAULTS = (ValidationFailed, UnknownReference, NotAllowedByConfiguration, RepeatedInRequest)
+
+
 class AlreadyDecided(Conflict):
     """Someone has already countersigned this case."""
 

@@ -205,7 +205,9 @@ def resolve_exception(
         holder = exc.assignee.name if exc.assignee else "another handler"
         raise Conflict(f"this exception is assigned to {holder}; ask them or reassign it first")
     problems = Problems()
-    if final_action not in model.actions:  # the model's stored actions: 409
+    if not final_action:  # left blank on the form: the request's own fault
+        problems.invalid["final_action"] = f"must be one of {', '.join(model.actions)}"
+    elif final_action not in model.actions:  # an action the model's stored list lacks: 409
         problems.disallowed["final_action"] = f"must be one of {', '.join(model.actions)}"
     if len(note) > 2000:
         problems.invalid["note"] = "must be at most 2000 characters"

@@ -236,6 +236,7 @@ def _validate(
                 continue
             if site in schedule:
                 repeated[f"sites[{i}].site"] = f"{site} is listed twice"
+                continue  # the first listing stands, so the other rules judge the schedule as listed
             schedule[site] = _parse_when(row.get("go_live"), f"sites[{i}].go_live", fields)
         if not schedule:
             fields["sites"] = "list the sites in the rollout"

@@ -40,6 +40,7 @@ def _text(max_length: int, min_length: int = 0, strip: bool = True) -> StringCon
 
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 Text200 = Annotated[str, _text(200, min_length=1), NoNul(nonblank=True)]
+Text100 = Annotated[str, _text(100, min_length=1), NoNul(nonblank=True)]  # sites and sources: 100 characters stored
 Subject = Annotated[str, _text(500, min_length=1), NoNul(nonblank=True)]
 Text2000 = Annotated[str, _text(2000), NoNul()]
 Message = Annotated[str, _text(2000, min_length=1), NoNul(nonblank=True)]
@@ -210,7 +211,7 @@ class RecommendationIn(Strict):
     model_version: Key
     external_id: Text200
     subject: Subject
-    site: Text200
+    site: Text100
     segment: dict[SegmentKey, SegmentValue] = Field(
         default_factory=dict,
         max_length=limits.SEGMENT_MAX_KEYS,
@@ -286,16 +287,27 @@ class VersionRulesIn(Strict):
 class OutcomeIn(Strict):
     """What later turned out to be true for a case: a label from the model's actions, or a number.
 
-    Name the case by `recommendation_id`, or by `model` and `external_id`.
+    Name the case by `recommendation_id`, or by `model` and `external_id`: one way, not both.
     """
 
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
-                {"required": ["recommendation_id"], "properties": {"recommendation_id": {"type": "integer"}}},
+                {
+                    "required": ["recommendation_id"],
+                    "properties": {
+                        "recommendation_id": {"type": "integer"},
+                        "model": {"type": "null"},
+                        "external_id": {"type": "null"},
+                    },
+                },
                 {
                     "required": ["model", "external_id"],
-                    "properties": {"model": {"type": "string"}, "external_id": {"type": "string"}},
+                    "properties": {
+                        "recommendation_id": {"type": "null"},
+                        "model": {"type": "string"},
+                        "external_id": {"type": "string"},
+                    },
                 },
             ]
         }
@@ -306,7 +318,7 @@ class OutcomeIn(Strict):
     external_id: Text200 | None = None
     outcome: Key | float
     observed_at: Timestamp
-    source: Text200
+    source: Text100
 
 
 class ExceptionResolveIn(Strict):
@@ -557,7 +569,7 @@ class ErrorOut(BaseModel):
 class RolloutSiteIn(Strict):
     """A site's go-live (null: a comparison site that stays unaided)."""
 
-    site: Text200
+    site: Text100
     go_live: Timestamp | None = None
 
 

@@ -580,7 +580,7 @@ def record_decision(
         elif final_action == rec.recommended_action:
             stored["final_action"] = "an override must change the recommended action"
         if reason_code is None:
-            stored["reason_code"] = "an override of a recommendation that was shown needs a reason code"
+            stored["reason_code"] = "an override needs a reason code"
     if reason_code is not None and reason_code not in {r["code"] for r in model.reason_codes}:
         stored["reason_code"] = "must be one of " + ", ".join(r["code"] for r in model.reason_codes)
     if len(note) > 2000:

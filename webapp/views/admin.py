@@ -9,7 +9,7 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from feedback import exception_handling, permissions, queries, services
-from feedback.errors import FeedbackError, NotFound, PermissionDenied, ValidationFailed
+from feedback.errors import FIELD_FAULTS, FeedbackError, NotFound, PermissionDenied, ValidationFailed
 from feedback.models import DEFAULT_SLA_HOURS, EXCEPTION_KINDS, SEVERITIES, STAGES, ModelVersion
 from feedback.params import Choice, Number, Text, parse_params
 from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
@@ -159,10 +159,10 @@ def set_owners(key: str) -> Response | tuple[str, int]:
     emails = parse_params(request.form, (Text("owner", 254, many=True),))["owner"]
     try:
         owners = services.set_model_owners(db.session, g.user, model_key=key, owner_emails=[e for e in emails if e])
+    except FIELD_FAULTS as exc:
+        return render_models(exc.status, version_problem={key: exc.fields.get("owners", exc.message)})
     except NotFound:
         abort(404)
-    except ValidationFailed as exc:
-        return render_models(422, version_problem={key: exc.fields.get("owners", exc.message)})
     names = ", ".join(o.name for o in owners) or "nobody"
     if not is_htmx():
         return redirect(url_for("admin.models"))

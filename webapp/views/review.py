@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 
 from feedback import experiments, queries, services
 from feedback.db import utcnow
-from feedback.errors import AlreadyDecided, ClaimedByOther, NotFound, ValidationFailed
+from feedback.errors import FIELD_FAULTS, AlreadyDecided, ClaimedByOther, NotFound
 from feedback.models import DECISION_ACTIONS, Recommendation
 from feedback.params import Choice, Text, parse_params
 from webapp.auth import login_required
@@ -157,13 +157,13 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             reason_code=values["reason_code"],
             note=values["note"] or "",
         )
-    except NotFound:
-        abort(404)
-    except ValidationFailed as exc:
+    except FIELD_FAULTS as exc:
         rec = queries.case_detail(db.session, recommendation_id)
         return render_panel(
-            rec, 422, problem=exc.message, fields=exc.fields, form=form.to_dict(), open_panel=form.get("action")
+            rec, exc.status, problem=exc.message, fields=exc.fields, form=form.to_dict(), open_panel=form.get("action")
         )
+    except NotFound:
+        abort(404)
     except (AlreadyDecided, ClaimedByOther) as exc:
         rec = queries.case_detail(db.session, recommendation_id)
         return render_panel(rec, 409, problem=f"Your decision was not saved: {exc.message}.", lost_race=True)
