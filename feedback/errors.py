@@ -71,11 +71,16 @@ class Problems:
 
     def __bool__(self) -> bool:
         """True when any field is at fault."""
-        return bool(self.invalid or self.unknown or self.disallowed or self.repeated)
+        return bool(self.fields)
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """Every field at fault, whatever the kind."""
+        return {**self.repeated, **self.disallowed, **self.unknown, **self.invalid}
 
     def raise_any(self, message: str) -> None:
         """Raise the error for the most basic kind of fault found, naming every field at fault."""
-        fields = {**self.repeated, **self.disallowed, **self.unknown, **self.invalid}
+        fields = self.fields
         if self.invalid:
             raise ValidationFailed(message, fields)
         if self.unknown:

@@ -56,9 +56,8 @@ def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[
         if index in cases and isinstance(item.outcome, str) and item.outcome not in cases[index][1]:
             labels = ", ".join(cases[index][1])
             problems.disallowed[f"[{index}].outcome"] = f"a label must be one of {labels} (or send a number)"
-    if problems:
-        bad = {k.split("]")[0] for kind in (problems.invalid, problems.unknown, problems.disallowed) for k in kind}
-        problems.raise_any(f"{len(bad)} item(s) are invalid; nothing was stored")
+    bad_items = len({k.split("]")[0] for k in problems.fields})
+    problems.raise_any(f"{bad_items} item(s) are invalid; nothing was stored")
 
     fields: dict[str, str] = {}
 

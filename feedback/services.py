@@ -353,13 +353,8 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
         if key in first_seen and hashes[first_seen[key]] != hashes[index]:
             problems.repeated[f"[{index}].external_id"] = f"repeats item [{first_seen[key]}] with a different payload"
         first_seen.setdefault(key, index)
-    if problems:
-        bad = {
-            k.split("]")[0]
-            for kind in (problems.invalid, problems.unknown, problems.disallowed, problems.repeated)
-            for k in kind
-        }
-        problems.raise_any(f"{len(bad)} item(s) are invalid; nothing was stored")
+    bad_items = len({k.split("]")[0] for k in problems.fields})
+    problems.raise_any(f"{bad_items} item(s) are invalid; nothing was stored")
 
     existing = _stored(session, list(first_seen))
     conflicts = {
