@@ -512,8 +512,8 @@ def update_item(
             item.owner_id = None
         else:
             owner = session.scalars(select(User).where(User.email == owner_email.strip().lower())).first()
-            if owner is None:
-                problems.unknown["owner"] = f"no user {owner_email}"
+            if owner is None:  # 409 like any other non-owner: a 404 would say the item is gone
+                stored["owner"] = f"no user {owner_email}"
             elif not owner.active or not permissions.can_change_model(session, owner, item.model_id):
                 stored["owner"] = "must be one of this model's owners or an admin"
             else:

@@ -94,7 +94,7 @@ Features = Annotated[
         ),
         json_schema_extra={
             "maxProperties": limits.MAX_KEYS,
-            "propertyNames": {"maxLength": limits.MAX_KEY_LENGTH},
+            "propertyNames": {"maxLength": limits.MAX_KEY_LENGTH, "pattern": r"^[^\u0000]*$"},
             "x-maxBytes": limits.FEATURES_MAX_BYTES,
             "x-maxDepth": limits.MAX_DEPTH - 1,
         },
@@ -407,8 +407,8 @@ class RecommendationOut(BaseModel):
     subject: str
     site: str
     segment: dict[str, Scalar]
-    recommended_action: str
-    confidence: float
+    recommended_action: str | None = Field(description="null when the model sent an error instead")
+    confidence: float | None = Field(description="null when the model sent an error instead")
     explanation: dict[str, Any]
     features: dict[str, Any] | None
     status: str

@@ -47,7 +47,6 @@ from feedback.errors import (
     NotFound,
     PermissionDenied,
     Problems,
-    UnknownReference,
     ValidationFailed,
 )
 from feedback.models import (
@@ -115,10 +114,8 @@ def set_model_owners(session: Session, admin: User, *, model_key: str, owner_ema
     model = get_model(session, model_key)
     wanted = sorted({e.strip().lower() for e in owner_emails if e.strip()})
     found = {u.email: u for u in session.scalars(select(User).where(User.email.in_(wanted)))}
-    unknown = [e for e in wanted if e not in found]
-    if unknown:
-        raise UnknownReference("no such user", {"owners": f"no user {', '.join(unknown)}"})
-    bad = [e for e in wanted if not found[e].active or found[e].role != "model_owner"]
+    # Someone who is no user is not an active model owner either: 409, as a 404 here would say the model is gone.
+    bad = [e for e in wanted if e not in found or not found[e].active or found[e].role != "model_owner"]
     if bad:
         raise NotAllowedByConfiguration(
             "only active model owners can own a model", {"owners": f"not an active model owner: {', '.join(bad)}"}

@@ -172,7 +172,7 @@ def test_an_admin_assigns_owners_in_the_ui_audited(app: Flask, session, two):
         omar.post(f"/admin/versions/{two['ids']['fraud']['version']}/stage", data={"stage": "pilot"}).status_code == 200
     )
     refused = client.post("/admin/models/fraud/owners", data={"owner": ["nobody@example.test"]})
-    assert refused.status_code == 404 and "no user nobody@example.test" in refused.text
+    assert refused.status_code == 409 and "not an active model owner: nobody@example.test" in refused.text
 
 
 def test_the_owners_api_is_for_admins_and_validates(app: Flask, session, two):
@@ -185,7 +185,7 @@ def test_the_owners_api_is_for_admins_and_validates(app: Flask, session, two):
     bad = client.put(url, json={"owners": [analyst.email]}, headers=admin)
     assert bad.status_code == 409 and "owners" in bad.json["error"]["fields"]  # an analyst owns no model
     nobody = client.put(url, json={"owners": ["nobody@example.test"]}, headers=admin)
-    assert nobody.status_code == 404 and "owners" in nobody.json["error"]["fields"]
+    assert nobody.status_code == 409 and "owners" in nobody.json["error"]["fields"]
     assert client.put(url, json={"owners": "x"}, headers=admin).status_code == 422
     assert client.put(url, json={"owners": ["fay\x00@example.test"]}, headers=admin).status_code in (400, 422)
     for junk in ("not an e-mail", "x" * 300 + "@example.test"):

@@ -76,8 +76,8 @@ def create_version(key: str) -> ResponseReturnValue:
     responses={
         200: ("the model's owners now", ModelOwnersOut),
         403: ("only admins assign owners", ErrorOut),
-        404: ("unknown model, or an owner who is no user (`unknown_reference`)", ErrorOut),
-        409: ("an owner who is not an active model owner (`not_allowed`)", ErrorOut),
+        404: ("unknown model", ErrorOut),
+        409: ("an owner who is not an active model owner, or no user at all (`not_allowed`)", ErrorOut),
         422: ("invalid fields", ErrorOut),
     },
 )

@@ -377,7 +377,7 @@ STORED_RULES = [
         "repeated_in_request",
     ),
     ("panel_analyses", {"covariates": ["nope"]}, "covariates", 409, "not_allowed"),
-    ("backlog_patch", {"owner": "nobody@example.test"}, "owner", 404, "unknown_reference"),
+    ("backlog_patch", {"owner": "nobody@example.test"}, "owner", 409, "not_allowed"),
     ("resolve", {"final_action": "refund"}, "final_action", 409, "not_allowed"),
 ]
 
@@ -403,7 +403,7 @@ def test_a_body_that_stored_data_rules_out_is_a_404_or_409_naming_the_field(
 
 @pytest.mark.parametrize(
     ("owners", "status", "code"),
-    [(["nobody@example.test"], 404, "unknown_reference"), (["ADMIN"], 409, "not_allowed")],
+    [(["nobody@example.test"], 409, "not_allowed"), (["ADMIN"], 409, "not_allowed")],
 )
 def test_owners_who_are_no_user_or_no_model_owner_are_refused(owners, status, code, client, world, fingerprint):
     owners = [world["admin_email"] if o == "ADMIN" else o for o in owners]
