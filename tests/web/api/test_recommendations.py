@@ -261,3 +261,12 @@ def test_malformed_bodies(api, app):
     huge = client.post("/api/v1/recommendations", json=[payload(n) for n in range(20)], headers=api["service"])
     assert huge.status_code == 413 and huge.json["error"]["code"] == "request_entity_too_large"
     assert count(api["session"], Recommendation) == 0
+
+
+def test_a_case_the_model_failed_on_reads_back_with_no_action(api):
+    """A case ingested with an error has no action or confidence, and reading it answers them as null (it was a 500)."""
+    failed = payload(1, error="model timed out", recommended_action=None, confidence=None, explanation=None)
+    rec_id = api["client"].post("/api/v1/recommendations", json=failed, headers=api["service"]).json["id"]
+    response = api["client"].get(f"/api/v1/recommendations/{rec_id}", headers=api["service"])
+    assert response.status_code == 200
+    assert (response.json["recommended_action"], response.json["confidence"]) == (None, None)
