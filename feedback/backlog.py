@@ -27,7 +27,7 @@ from analytics.overrides import compare_rates
 from feedback import audit, paging, permissions, queries, webhooks
 from feedback.audit import Actor, Change
 from feedback.db import json_float, readable_json, utcnow, valid_json
-from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.errors import Conflict, NotFound, Problems
 from feedback.json_input import SEGMENT_MAX_KEYS, finite_or_none
 from feedback.models import (
     BACKLOG_STATUSES,
@@ -485,7 +485,8 @@ def update_item(
     permissions.require_model_change(session, user, item.model_id, "triage this model's backlog")
     if row_version is not None and row_version != item.row_version:
         raise Conflict("someone else changed this item; reload it and try again")
-    fields: dict[str, str] = {}
+    problems = Problems()
+    fields, stored = problems.invalid, problems.disallowed  # what the stored data allows is a 409
     before = {"status": item.status, "owner": item.owner.email if item.owner else None}
     evidence: dict[str, Any] = {}
     if status is not None and status != item.status:
@@ -494,9 +495,9 @@ def update_item(
         elif status == "verified":
             check = verification(session, item)
             if check is None:
-                fields["status"] = "no newer version has decided cases in this pattern yet"
+                stored["status"] = "no newer version has decided cases in this pattern yet"
             elif not check.lower:
-                fields["status"] = (
+                stored["status"] = (
                     f"{check.version.version} is overridden {check.rate:.1%} here ({check.overrides}/{check.cases}) "
                     f"against {item.rate:.1%}: not significantly lower (one-sided p = {check.p_value:.3g})"
                 )
@@ -511,19 +512,19 @@ def update_item(
             item.owner_id = None
         else:
             owner = session.scalars(select(User).where(User.email == owner_email.strip().lower())).first()
-            if owner is None:
-                fields["owner"] = f"no user {owner_email}"
+            if owner is None:  # 409 like any other non-owner: a 404 would say the item is gone
+                stored["owner"] = f"no user {owner_email}"
             elif not owner.active or not permissions.can_change_model(session, owner, item.model_id):
-                fields["owner"] = "must be one of this model's owners or an admin"
+                stored["owner"] = "must be one of this model's owners or an admin"
             else:
                 item.owner_id = owner.id
     if notes is not None:
         if len(notes) > 10_000:
             fields["notes"] = "must be at most 10,000 characters"
         item.notes = notes
-    if fields:
+    if problems:
         session.rollback()
-        raise ValidationFailed("the change is not allowed", fields)
+        problems.raise_any("the change is not allowed")
     try:
         session.flush()
     except StaleDataError:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 from feedback import audit, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
-from feedback.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from feedback.errors import Conflict, NotFound, PermissionDenied, Problems, ValidationFailed
 from feedback.models import (
     DEFAULT_SLA_HOURS,
     EXCEPTION_KINDS,
@@ -204,13 +204,14 @@ def resolve_exception(
     if exc.assignee_id not in (None, by.id):
         holder = exc.assignee.name if exc.assignee else "another handler"
         raise Conflict(f"this exception is assigned to {holder}; ask them or reassign it first")
-    fields = {}
-    if final_action not in model.actions:
-        fields["final_action"] = f"must be one of {', '.join(model.actions)}"
+    problems = Problems()
+    if not final_action:  # left blank on the form: the request's own fault
+        problems.invalid["final_action"] = f"must be one of {', '.join(model.actions)}"
+    elif final_action not in model.actions:  # an action the model's stored list lacks: 409
+        problems.disallowed["final_action"] = f"must be one of {', '.join(model.actions)}"
     if len(note) > 2000:
-        fields["note"] = "must be at most 2000 characters"
-    if fields:
-        raise ValidationFailed("the resolution is invalid", fields)
+        problems.invalid["note"] = "must be at most 2000 characters"
+    problems.raise_any("the resolution is invalid")
     now = utcnow()
     result = session.execute(
         update(DecisionException)

@@ -24,7 +24,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from feedback import audit
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
-from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.errors import Conflict, NotFound, RepeatedInRequest, UnknownReference, ValidationFailed
 from feedback.models import (
     EXPERIMENT_KINDS,
     EXPERIMENT_UNITS,
@@ -181,6 +181,8 @@ def _validate(
 ) -> tuple[dict[str, Any], dict[str, datetime | None] | None]:
     """Check the editable fields; returns clean values and the rollout schedule (None when not given)."""
     fields: dict[str, str] = {}
+    repeated: dict[str, str] = {}
+    unknown: dict[str, str] = {}
     clean: dict[str, Any] = {}
     taken = ""
     if experiment is None:
@@ -195,7 +197,9 @@ def _validate(
         except ValueError:
             model_id = None
         model = session.get(Model, model_id) if model_id else None
-        if model is None:
+        if model_id is not None and model is None:
+            unknown["model_id"] = f"no model {model_id}"
+        elif model is None:
             fields["model_id"] = "choose a model"
         else:
             clean["model_id"] = model.id
@@ -231,14 +235,19 @@ def _validate(
             if not site:
                 continue
             if site in schedule:
-                fields[f"sites[{i}].site"] = f"{site} is listed twice"
+                repeated[f"sites[{i}].site"] = f"{site} is listed twice"
+                continue  # the first listing stands, so the other rules judge the schedule as listed
             schedule[site] = _parse_when(row.get("go_live"), f"sites[{i}].go_live", fields)
         if not schedule:
             fields["sites"] = "list the sites in the rollout"
         elif all(when is None for when in schedule.values()):
             fields["sites"] = "give at least one site a go-live date"
     if fields:
-        raise ValidationFailed("the experiment is invalid", fields)
+        raise ValidationFailed("the experiment is invalid", {**repeated, **unknown, **fields})
+    if unknown:
+        raise UnknownReference("no such model", unknown)
+    if repeated:  # a property of objects in a list, which JSON Schema cannot state: a 409 within the request
+        raise RepeatedInRequest("the experiment lists a site twice", repeated)
     if taken:
         raise Conflict(taken, {"key": taken})  # a valid experiment whose key is in use: 409, as for models
     return clean, schedule

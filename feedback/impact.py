@@ -24,7 +24,7 @@ from analytics import staggered
 from feedback import audit, permissions, queries
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
-from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.errors import Conflict, NotFound, Problems, ValidationFailed
 from feedback.frames import records
 from feedback.models import (
     AnalysisRun,
@@ -371,7 +371,8 @@ def panel_frame(session: Session, panel: ImpactPanel) -> pd.DataFrame:
 def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any], target_id: int) -> AnalysisRun:
     """Queue an analysis; the caller hands its id to a background worker."""
     _require(user, IMPACT_EDIT_ROLES, "run impact analyses")
-    fields: dict[str, str] = {}
+    problems = Problems()
+    fields = problems.invalid
     if kind == "staggered":
         if session.get(ImpactPanel, target_id) is None:
             raise NotFound(f"no panel {target_id}")
@@ -382,8 +383,8 @@ def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any
         panel = session.get(ImpactPanel, target_id)
         assert panel is not None
         unknown = set(params.get("covariates") or []) - set(panel.covariates)
-        if unknown:
-            fields["covariates"] = f"{', '.join(sorted(unknown))} not in this panel"
+        if unknown:  # what the stored panel holds: 409
+            problems.disallowed["covariates"] = f"{', '.join(sorted(unknown))} not in this panel"
         run = AnalysisRun(kind=kind, panel_id=target_id, params=params, created_by_id=user.id)
     elif kind == "ab":
         experiment = session.get(Experiment, target_id)
@@ -395,8 +396,7 @@ def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any
         run = AnalysisRun(kind=kind, experiment_id=target_id, params=params, created_by_id=user.id)
     else:
         fields["kind"] = "must be staggered or ab"
-    if fields:
-        raise ValidationFailed("the analysis is invalid", fields)
+    problems.raise_any("the analysis is invalid")
     session.add(run)
     session.flush()
     audit.record(

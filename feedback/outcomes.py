@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from feedback import audit, rollup
 from feedback.audit import Actor, Change, canonical_json
-from feedback.errors import Conflict, ValidationFailed
+from feedback.errors import Conflict, Problems, RepeatedInRequest
 from feedback.models import Model, Outcome, Recommendation
 from feedback.schemas import OutcomeIn
 
@@ -50,15 +50,16 @@ def record_outcomes(session: Session, actor: Actor, items: Sequence[OutcomeIn]) 
 
 def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[StoredOutcome]:
     """One attempt at `record_outcomes`."""
-    cases, fields = _resolve_cases(session, items)
+    problems = _resolve_cases(session, items)
+    cases = problems.cases
     for index, item in enumerate(items):
         if index in cases and isinstance(item.outcome, str) and item.outcome not in cases[index][1]:
             labels = ", ".join(cases[index][1])
-            fields[f"[{index}].outcome"] = f"a label must be one of {labels} (or send a number)"
-    if fields:
-        raise ValidationFailed(
-            f"{len({k.split(']')[0] for k in fields})} item(s) are invalid; nothing was stored", fields
-        )
+            problems.disallowed[f"[{index}].outcome"] = f"a label must be one of {labels} (or send a number)"
+    bad_items = len({k.split("]")[0] for k in problems.fields})
+    problems.raise_any(f"{bad_items} item(s) are invalid; nothing was stored")
+
+    fields: dict[str, str] = {}
 
     keyed: dict[tuple[int, str], tuple[int, str]] = {}
     for index, item in enumerate(items):
@@ -69,7 +70,7 @@ def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[
             fields[f"[{index}].source"] = f"repeats item [{keyed[key][0]}] with a different outcome"
         keyed.setdefault(key, (index, fingerprint))
     if fields:
-        raise ValidationFailed("the batch contradicts itself; nothing was stored", fields)
+        raise RepeatedInRequest("the batch contradicts itself; nothing was stored", fields)
 
     existing = {
         (rec_id, source): (outcome_id, stored)
@@ -140,10 +141,16 @@ def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[
     return results
 
 
-def _resolve_cases(
-    session: Session, items: Sequence[OutcomeIn]
-) -> tuple[dict[int, tuple[int, list[str]]], dict[str, str]]:
-    """Each item's case as (recommendation id, model actions), and the fields naming unknown cases."""
+class CaseProblems(Problems):
+    """The faults found while naming cases, and each found item's case as (recommendation id, model actions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cases: dict[int, tuple[int, list[str]]] = {}
+
+
+def _resolve_cases(session: Session, items: Sequence[OutcomeIn]) -> CaseProblems:
+    """Each item's case, and the fields naming unknown cases (404) or naming none (422)."""
     by_id = {i.recommendation_id for i in items if i.recommendation_id is not None}
     by_key = {(i.model, i.external_id) for i in items if i.model is not None and i.external_id is not None}
     known_ids: dict[int, list[str]] = {
@@ -162,8 +169,8 @@ def _resolve_cases(
             .where(tuple_(Model.key, Recommendation.external_id).in_(list(by_key)))
         )
     }
-    cases: dict[int, tuple[int, list[str]]] = {}
-    fields: dict[str, str] = {}
+    found = CaseProblems()
+    cases, fields = found.cases, found.unknown
     for index, item in enumerate(items):
         if item.recommendation_id is not None and item.model is None and item.external_id is None:
             if item.recommendation_id in known_ids:
@@ -177,5 +184,7 @@ def _resolve_cases(
             else:
                 fields[f"[{index}].external_id"] = f"no case {item.external_id!r} for model {item.model!r}"
         else:
-            fields[f"[{index}].recommendation_id"] = "name the case by recommendation_id, or by model and external_id"
-    return cases, fields
+            found.invalid[f"[{index}].recommendation_id"] = (
+                "name the case by recommendation_id, or by model and external_id"
+            )
+    return found

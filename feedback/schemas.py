@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
 from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
 from pydantic_core import CoreSchema
 
@@ -40,6 +40,7 @@ def _text(max_length: int, min_length: int = 0, strip: bool = True) -> StringCon
 
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 Text200 = Annotated[str, _text(200, min_length=1), NoNul(nonblank=True)]
+Text100 = Annotated[str, _text(100, min_length=1), NoNul(nonblank=True)]  # sites and sources: 100 characters stored
 Subject = Annotated[str, _text(500, min_length=1), NoNul(nonblank=True)]
 Text2000 = Annotated[str, _text(2000), NoNul()]
 Message = Annotated[str, _text(2000, min_length=1), NoNul(nonblank=True)]
@@ -48,6 +49,21 @@ Email = Annotated[str, _text(254, strip=False), NoNul()]
 Notes4000 = Annotated[str, _text(4000, strip=False), NoNul()]
 Notes10k = Annotated[str, _text(10_000, strip=False), NoNul()]
 SegmentText = Annotated[str, _text(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()]
+
+
+def _whole_number(value: Any) -> Any:
+    """A float with no fraction (495.0) is the integer JSON Schema says it is; anything else goes on unchanged
+    to the strict integer check, which refuses `true`, `"5"` and 495.5."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# Every integer of every body: JSON Schema's "integer" holds 495.0 too, so the server must take it.
+# Each is an int with its bounds, then the validator (bounds after it show in the JSON schema as "ge"/"le",
+# which no client reads).
+RowId = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
+Draws = Annotated[int, Field(ge=99, le=9999), BeforeValidator(_whole_number)]
 
 
 # ISO 8601 text in JSON (so not strict: strict would take only Python datetimes), bounded like the
@@ -78,7 +94,7 @@ Features = Annotated[
         ),
         json_schema_extra={
             "maxProperties": limits.MAX_KEYS,
-            "propertyNames": {"maxLength": limits.MAX_KEY_LENGTH},
+            "propertyNames": {"maxLength": limits.MAX_KEY_LENGTH, "pattern": r"^[^\u0000]*$"},
             "x-maxBytes": limits.FEATURES_MAX_BYTES,
             "x-maxDepth": limits.MAX_DEPTH - 1,
         },
@@ -129,7 +145,10 @@ class ModelIn(Strict):
     description: Notes2000 = ""
     actions: list[Key] = Field(min_length=2, max_length=50, json_schema_extra={"uniqueItems": True})
     reason_codes: list[ReasonCodeIn] = Field(
-        min_length=1, max_length=100, description="Each `code` at most once.", json_schema_extra={"uniqueItems": True}
+        min_length=1,
+        max_length=100,
+        description="Each `code` at most once: a repeated code is a 409 (`repeated_in_request`) naming the field.",
+        json_schema_extra={"uniqueItems": True},
     )
 
 
@@ -192,7 +211,7 @@ class RecommendationIn(Strict):
     model_version: Key
     external_id: Text200
     subject: Subject
-    site: Text200
+    site: Text100
     segment: dict[SegmentKey, SegmentValue] = Field(
         default_factory=dict,
         max_length=limits.SEGMENT_MAX_KEYS,
@@ -211,8 +230,44 @@ class RecommendationIn(Strict):
     due_at: Timestamp | None = None
 
 
+NONBLANK = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
 class DecisionIn(Strict):
-    """A human countersignature on a recommendation."""
+    """A human countersignature on a recommendation.
+
+    An override names its final action; an escalation has none and says why (a note, a reason code or
+    both). What the stored
+    case allows (its model's actions and reason codes, whether the AI was shown) is a 409 naming the field.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"action": {"const": "accept"}}},
+                {
+                    "required": ["final_action"],
+                    "properties": {"action": {"const": "override"}, "final_action": {"type": "string"}},
+                },
+                {
+                    "required": ["reason_code"],
+                    "properties": {
+                        "action": {"const": "escalate"},
+                        "final_action": {"type": "null"},
+                        "reason_code": {"type": "string"},
+                    },
+                },
+                {
+                    "required": ["note"],
+                    "properties": {
+                        "action": {"const": "escalate"},
+                        "final_action": {"type": "null"},
+                        "note": {"type": "string", "pattern": NONBLANK},
+                    },
+                },
+            ]
+        }
+    )
 
     action: DecisionAction
     final_action: Key | None = None
@@ -232,27 +287,38 @@ class VersionRulesIn(Strict):
 class OutcomeIn(Strict):
     """What later turned out to be true for a case: a label from the model's actions, or a number.
 
-    Name the case by `recommendation_id`, or by `model` and `external_id`.
+    Name the case by `recommendation_id`, or by `model` and `external_id`: one way, not both.
     """
 
     model_config = ConfigDict(
         json_schema_extra={
             "anyOf": [
-                {"required": ["recommendation_id"], "properties": {"recommendation_id": {"type": "integer"}}},
+                {
+                    "required": ["recommendation_id"],
+                    "properties": {
+                        "recommendation_id": {"type": "integer"},
+                        "model": {"type": "null"},
+                        "external_id": {"type": "null"},
+                    },
+                },
                 {
                     "required": ["model", "external_id"],
-                    "properties": {"model": {"type": "string"}, "external_id": {"type": "string"}},
+                    "properties": {
+                        "recommendation_id": {"type": "null"},
+                        "model": {"type": "string"},
+                        "external_id": {"type": "string"},
+                    },
                 },
             ]
         }
     )
 
-    recommendation_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    recommendation_id: RowId | None = None
     model: Key | None = None
     external_id: Text200 | None = None
     outcome: Key | float
     observed_at: Timestamp
-    source: Text200
+    source: Text100
 
 
 class ExceptionResolveIn(Strict):
@@ -311,6 +377,10 @@ class IngestOut(BaseModel):
     items: list[IngestedItem]
 
 
+class IngestAnswer(RootModel[IngestOut | IngestedItem]):
+    """A batch's IngestOut, or one IngestedItem for a single object."""
+
+
 class DecisionOut(BaseModel):
     """A decision as stored."""
 
@@ -341,8 +411,8 @@ class RecommendationOut(BaseModel):
     subject: str
     site: str
     segment: dict[str, Scalar]
-    recommended_action: str
-    confidence: float
+    recommended_action: str | None = Field(description="null when the model sent an error instead")
+    confidence: float | None = Field(description="null when the model sent an error instead")
     explanation: dict[str, Any]
     features: dict[str, Any] | None
     status: str
@@ -366,6 +436,10 @@ class OutcomesOut(BaseModel):
     """Answer to an outcomes batch (a single object answers one OutcomeStored)."""
 
     items: list[OutcomeStored]
+
+
+class OutcomesAnswer(RootModel[OutcomesOut | OutcomeStored]):
+    """A batch's OutcomesOut, or one OutcomeStored for a single object."""
 
 
 class ResolutionRow(BaseModel):
@@ -499,12 +573,34 @@ class ErrorOut(BaseModel):
 class RolloutSiteIn(Strict):
     """A site's go-live (null: a comparison site that stays unaided)."""
 
-    site: Text200
+    site: Text100
     go_live: Timestamp | None = None
 
 
 class ExperimentIn(Strict):
-    """A new experiment, created as a draft."""
+    """A new experiment, created as a draft.
+
+    A staggered rollout lists its sites, at least one with a go-live date; a site listed twice is a 409
+    (`repeated_in_request`) naming the field.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"properties": {"kind": {"const": "ab"}}},
+                {
+                    "required": ["sites"],
+                    "properties": {
+                        "kind": {"const": "staggered"},
+                        "sites": {
+                            "minItems": 1,
+                            "contains": {"required": ["go_live"], "properties": {"go_live": {"type": "string"}}},
+                        },
+                    },
+                },
+            ]
+        }
+    )
 
     key: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
     name: Text200
@@ -554,7 +650,7 @@ class AnalysisIn(Strict):
     control: Literal["never", "not_yet"] = "not_yet"
     method: Literal["dr", "reg", "ipw"] = "dr"
     covariates: list[Key] = Field(default_factory=list, max_length=50)
-    draws: int = Field(999, ge=99, le=9999)
+    draws: Draws = 999
 
 
 class AnalysisOut(BaseModel):
@@ -614,7 +710,7 @@ class BacklogPatchIn(Strict):
     status: Literal["new", "triaged", "planned", "in_training", "shipped", "verified", "dismissed"] | None = None
     owner: Email | None = None
     notes: Notes10k | None = None
-    row_version: int | None = Field(None, ge=1, le=MAX_ID)
+    row_version: RowId | None = None
 
 
 class RefreshOut(BaseModel):

@@ -44,9 +44,11 @@ from feedback.errors import (
     ClaimedByOther,
     Conflict,
     DecisionFinal,
+    NotAllowedByConfiguration,
     NotFound,
     NotShown,
     PermissionDenied,
+    Problems,
     ValidationFailed,
 )
 from feedback.models import (
@@ -87,14 +89,13 @@ def require_role(user: User, roles: Sequence[str], doing: str) -> None:
 
 def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
     """Register a model with its actions and reason codes."""
-    fields = {}
+    problems = Problems()
     if len(set(spec.actions)) != len(spec.actions):
-        fields["actions"] = "must not repeat an action"
+        problems.invalid["actions"] = "must not repeat an action"  # the schema's uniqueItems says so
     codes = [r.code for r in spec.reason_codes]
     if len(set(codes)) != len(codes):
-        fields["reason_codes"] = "must not repeat a code"
-    if fields:
-        raise ValidationFailed("the model is invalid", fields)
+        problems.repeated["reason_codes"] = "must not repeat a code"  # a property of objects: no schema says so
+    problems.raise_any("the model is invalid")
     if session.scalar(select(Model.id).where(Model.key == spec.key)) is not None:
         raise Conflict(f"a model with key {spec.key!r} already exists", {"key": "already registered"})
     model = Model(
@@ -123,9 +124,10 @@ def set_model_owners(session: Session, admin: User, *, model_key: str, owner_ema
     model = get_model(session, model_key)
     wanted = sorted({e.strip().lower() for e in owner_emails if e.strip()})
     found = {u.email: u for u in session.scalars(select(User).where(User.email.in_(wanted)))}
+    # Someone who is no user is not an active model owner either: 409, as a 404 here would say the model is gone.
     bad = [e for e in wanted if e not in found or not found[e].active or found[e].role != "model_owner"]
     if bad:
-        raise ValidationFailed(
+        raise NotAllowedByConfiguration(
             "only active model owners can own a model", {"owners": f"not an active model owner: {', '.join(bad)}"}
         )
     current = {o.user.email: o for o in session.scalars(select(ModelOwner).where(ModelOwner.model_id == model.id))}
@@ -341,27 +343,25 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
         (v.model_id, v.version): v
         for v in session.scalars(select(ModelVersion).where(ModelVersion.model_id.in_([m.id for m in models.values()])))
     }
-    fields: dict[str, str] = {}
+    problems = Problems()
     first_seen: dict[tuple[int, str], int] = {}
     hashes = [payload_hash(item) for item in items]
     for index, item in enumerate(items):
-        fields.update(_action_or_error(item, index))
+        problems.invalid.update(_action_or_error(item, index))
         model = models.get(item.model)
         if model is None:
-            fields[f"[{index}].model"] = f"unknown model {item.model!r}"
+            problems.unknown[f"[{index}].model"] = f"unknown model {item.model!r}"
             continue
         if (model.id, item.model_version) not in versions:
-            fields[f"[{index}].model_version"] = f"{item.model} has no version {item.model_version!r}"
+            problems.unknown[f"[{index}].model_version"] = f"{item.model} has no version {item.model_version!r}"
         if item.recommended_action is not None and item.recommended_action not in model.actions:
-            fields[f"[{index}].recommended_action"] = f"must be one of {', '.join(model.actions)}"
+            problems.disallowed[f"[{index}].recommended_action"] = f"must be one of {', '.join(model.actions)}"
         key = (model.id, item.external_id)
         if key in first_seen and hashes[first_seen[key]] != hashes[index]:
-            fields[f"[{index}].external_id"] = f"repeats item [{first_seen[key]}] with a different payload"
+            problems.repeated[f"[{index}].external_id"] = f"repeats item [{first_seen[key]}] with a different payload"
         first_seen.setdefault(key, index)
-    if fields:
-        raise ValidationFailed(
-            f"{len({k.split(']')[0] for k in fields})} item(s) are invalid; nothing was stored", fields
-        )
+    bad_items = len({k.split("]")[0] for k in problems.fields})
+    problems.raise_any(f"{bad_items} item(s) are invalid; nothing was stored")
 
     existing = _stored(session, list(first_seen))
     conflicts = {
@@ -561,7 +561,10 @@ def record_decision(
     note = (note or "").strip()
     final_action = final_action or None
     reason_code = reason_code or None
-    fields: dict[str, str] = {}
+    # Rules of the request alone (the schema states them) are 422; what this case and its model
+    # allow (their actions, reason codes, whether the AI was shown) is 409.
+    problems = Problems()
+    fields, stored = problems.invalid, problems.disallowed
     if action not in ("accept", "override", "escalate"):
         fields["action"] = "must be accept, override or escalate"
     elif action == "escalate":
@@ -569,28 +572,29 @@ def record_decision(
             fields["final_action"] = "an escalated case has no final action yet"
         if not note and not reason_code:
             fields["note"] = "say why the case is escalated"
+    elif action == "override" and final_action is None:
+        fields["final_action"] = "an override names its final action"
     elif not ai_shown:
         if final_action not in model.actions:
-            fields["final_action"] = f"the recommendation was hidden; choose one of {', '.join(model.actions)}"
+            stored["final_action"] = f"the recommendation was hidden; choose one of {', '.join(model.actions)}"
         else:
             action = "accept" if final_action == rec.recommended_action else "override"
     elif action == "accept":
         if final_action not in (None, rec.recommended_action):
-            fields["final_action"] = "accepting keeps the recommended action; use override to change it"
+            stored["final_action"] = "accepting keeps the recommended action; use override to change it"
         final_action = rec.recommended_action
     else:
         if final_action not in model.actions:
-            fields["final_action"] = f"must be one of {', '.join(model.actions)}"
+            stored["final_action"] = f"must be one of {', '.join(model.actions)}"
         elif final_action == rec.recommended_action:
-            fields["final_action"] = "an override must change the recommended action"
+            stored["final_action"] = "an override must change the recommended action"
         if reason_code is None:
-            fields["reason_code"] = "an override needs a reason code"
+            stored["reason_code"] = "an override needs a reason code"
     if reason_code is not None and reason_code not in {r["code"] for r in model.reason_codes}:
-        fields["reason_code"] = "must be one of " + ", ".join(r["code"] for r in model.reason_codes)
+        stored["reason_code"] = "must be one of " + ", ".join(r["code"] for r in model.reason_codes)
     if len(note) > 2000:
         fields["note"] = "must be at most 2000 characters"
-    if fields:
-        raise ValidationFailed("the decision is invalid", fields)
+    problems.raise_any("the decision is invalid")
 
     opened_at = rec.claimed_at if rec.claimed_by_id == reviewer.id and rec.claimed_at else now
     quick = channel == "ui" and (now - opened_at).total_seconds() < QUICK_DECISION_SECONDS

@@ -178,7 +178,7 @@ def test_an_admin_assigns_owners_in_the_ui_audited(app: Flask, session, two):
         omar.post(f"/admin/versions/{two['ids']['fraud']['version']}/stage", data={"stage": "pilot"}).status_code == 200
     )
     refused = client.post("/admin/models/fraud/owners", data={"owner": ["nobody@example.test"]})
-    assert refused.status_code == 422 and "not an active model owner: nobody@example.test" in refused.text
+    assert refused.status_code == 409 and "not an active model owner: nobody@example.test" in refused.text
 
 
 def test_the_owners_api_is_for_admins_and_validates(app: Flask, session, two):
@@ -189,7 +189,9 @@ def test_the_owners_api_is_for_admins_and_validates(app: Flask, session, two):
     assert client.put(url, json={"owners": []}, headers=token_for(app, session, two["omar"])).status_code == 403
     before = database_fingerprint(app)
     bad = client.put(url, json={"owners": [analyst.email]}, headers=admin)
-    assert bad.status_code == 422 and "owners" in bad.json["error"]["fields"]
+    assert bad.status_code == 409 and "owners" in bad.json["error"]["fields"]  # an analyst owns no model
+    nobody = client.put(url, json={"owners": ["nobody@example.test"]}, headers=admin)
+    assert nobody.status_code == 409 and "owners" in nobody.json["error"]["fields"]
     assert client.put(url, json={"owners": "x"}, headers=admin).status_code == 422
     assert client.put(url, json={"owners": ["fay\x00@example.test"]}, headers=admin).status_code in (400, 422)
     for junk in ("not an e-mail", "x" * 300 + "@example.test"):
@@ -232,6 +234,6 @@ def test_a_backlog_item_is_owned_only_by_someone_who_may_change_its_model(app: F
     assert 'value="omar@example.test"' in page and 'value="fay@example.test"' not in page
     before = database_fingerprint(app)
     refused = client.post(f"/backlog/{item}", data={"owner": "fay@example.test"})
-    assert refused.status_code == 422 and "must be one of this model&#39;s owners or an admin" in refused.text
+    assert refused.status_code == 409 and "must be one of this model&#39;s owners or an admin" in refused.text
     assert database_fingerprint(app) == before
     assert client.post(f"/backlog/{item}", data={"owner": "omar@example.test"}).status_code == 200

@@ -77,7 +77,11 @@ def refresh_backlog() -> ResponseReturnValue:
         200: ("the item", BacklogItemOut),
         403: ("forbidden", ErrorOut),
         404: ("unknown id", ErrorOut),
-        409: ("changed by someone else", ErrorOut),
+        409: (
+            "changed by someone else (`conflict`); or an owner who is no user or may not own the item, or verified"
+            " without a significantly better newer version (`not_allowed`)",
+            ErrorOut,
+        ),
         422: ("invalid change", ErrorOut),
     },
 )

@@ -56,7 +56,10 @@ def list_exceptions() -> ResponseReturnValue:
         200: ("resolved", ExceptionOut),
         403: ("role may not handle exceptions", ErrorOut),
         404: ("unknown id", ErrorOut),
-        409: ("already resolved or assigned to someone else", ErrorOut),
+        409: (
+            "already resolved or assigned to someone else, or a final_action the model lacks (`not_allowed`)",
+            ErrorOut,
+        ),
         422: ("invalid resolution", ErrorOut),
     },
 )

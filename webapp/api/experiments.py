@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from feedback import experiments, impact, services
-from feedback.errors import NotFound, PermissionDenied
+from feedback.errors import PermissionDenied, UnknownReference
 from feedback.models import AnalysisRun, Experiment, Model
 from feedback.schemas import (
     AnalysisIn,
@@ -84,8 +84,8 @@ def list_experiments() -> ResponseReturnValue:
     responses={
         201: ("created", ExperimentOut),
         403: ("role may not manage experiments", ErrorOut),
-        404: ("unknown model", ErrorOut),
-        409: ("the key is taken", ErrorOut),
+        404: ("unknown model (`unknown_reference`)", ErrorOut),
+        409: ("the key is taken (`conflict`), or a site listed twice (`repeated_in_request`)", ErrorOut),
         422: ("invalid experiment", ErrorOut),
     },
 )
@@ -94,7 +94,7 @@ def create_experiment() -> ResponseReturnValue:
     spec = parse(ExperimentIn, json_body())
     model_id = db.session.scalar(select(Model.id).where(Model.key == spec.model))
     if model_id is None:
-        raise NotFound(f"no model {spec.model}")
+        raise UnknownReference(f"no model {spec.model}", {"model": "unknown model"})
     data = spec.model_dump()
     data["model_id"] = model_id
     data["sites"] = [{"site": s.site, "go_live": s.go_live} for s in spec.sites]
@@ -177,6 +177,7 @@ def analyse_experiment(experiment_id: int) -> ResponseReturnValue:
         202: ("queued", AnalysisOut),
         403: ("forbidden", ErrorOut),
         404: ("unknown id", ErrorOut),
+        409: ("a covariate the panel does not hold (`not_allowed`)", ErrorOut),
         422: ("invalid options", ErrorOut),
     },
 )

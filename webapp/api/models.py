@@ -30,7 +30,7 @@ def list_models() -> ResponseReturnValue:
     responses={
         201: ("registered", ModelOut),
         403: ("role may not register models", ErrorOut),
-        409: ("key already registered", ErrorOut),
+        409: ("key already registered (`conflict`), or a reason code repeated (`repeated_in_request`)", ErrorOut),
         422: ("invalid fields", ErrorOut),
     },
 )
@@ -77,7 +77,8 @@ def create_version(key: str) -> ResponseReturnValue:
         200: ("the model's owners now", ModelOwnersOut),
         403: ("only admins assign owners", ErrorOut),
         404: ("unknown model", ErrorOut),
-        422: ("not an active model owner", ErrorOut),
+        409: ("an owner who is not an active model owner, or no user at all (`not_allowed`)", ErrorOut),
+        422: ("invalid fields", ErrorOut),
     },
 )
 def set_model_owners(key: str) -> ResponseReturnValue:

@@ -6,7 +6,7 @@ from flask import g
 from flask.typing import ResponseReturnValue
 
 from feedback import outcomes, services
-from feedback.schemas import ErrorOut, OutcomeIn, OutcomesOut, OutcomeStored
+from feedback.schemas import ErrorOut, OutcomeIn, OutcomesAnswer, OutcomeStored
 from webapp.api import bp, store_batch
 from webapp.api.openapi import documented
 from webapp.extensions import db
@@ -20,10 +20,15 @@ from webapp.extensions import db
     body=OutcomeIn,
     batch=1000,
     responses={
-        201: ("stored (a single object answers OutcomeStored)", OutcomesOut),
-        200: ("every item was already stored with the same content", OutcomesOut),
+        201: ("stored (a batch answers OutcomesOut; a single object answers OutcomeStored)", OutcomesAnswer),
+        200: ("every item was already stored with the same content", OutcomesAnswer),
         403: ("role may not report outcomes", ErrorOut),
-        409: ("an outcome from this source is already stored with a different value", ErrorOut),
+        404: ("an item names a case that is not stored (`unknown_reference`)", ErrorOut),
+        409: (
+            "an outcome from this source is already stored with a different value (`conflict`), the batch repeats"
+            " one with a different value (`repeated_in_request`), or a label the case's model lacks (`not_allowed`)",
+            ErrorOut,
+        ),
         422: ("invalid items; each bad field is named as [index].field", ErrorOut),
     },
 )

@@ -10,8 +10,8 @@ from feedback.schemas import (
     DecisionIn,
     DecisionOut,
     ErrorOut,
+    IngestAnswer,
     IngestedItem,
-    IngestOut,
     RecommendationIn,
     RecommendationOut,
 )
@@ -32,10 +32,15 @@ BATCH = 1000
     body=RecommendationIn,
     batch=BATCH,
     responses={
-        201: ("stored (a batch answers IngestOut; a single object answers IngestedItem)", IngestOut),
-        200: ("every item was already stored with the same payload", IngestOut),
+        201: ("stored (a batch answers IngestOut; a single object answers IngestedItem)", IngestAnswer),
+        200: ("every item was already stored with the same payload", IngestAnswer),
         403: ("role may not ingest", ErrorOut),
-        409: ("an external_id is already stored with a different payload", ErrorOut),
+        404: ("an item names a model or version that is not registered (`unknown_reference`)", ErrorOut),
+        409: (
+            "an external_id is already stored with a different payload (`conflict`), or repeated in the batch"
+            " with a different one (`repeated_in_request`), or a recommended_action the model lacks (`not_allowed`)",
+            ErrorOut,
+        ),
         422: ("invalid items; each bad field is named as [index].field", ErrorOut),
     },
 )
@@ -76,7 +81,11 @@ def get_recommendation(recommendation_id: int) -> ResponseReturnValue:
         201: ("recorded", DecisionOut),
         403: ("role may not decide", ErrorOut),
         404: ("unknown id", ErrorOut),
-        409: ("already decided, or another reviewer holds the case", ErrorOut),
+        409: (
+            "already decided, or another reviewer holds the case; or a final_action or reason_code the case's"
+            " model does not allow, or one the case's state rules out (`not_allowed`)",
+            ErrorOut,
+        ),
         422: ("invalid decision", ErrorOut),
     },
 )

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from feedback import exception_handling, guardrails, permissions, queries, services
-from feedback.errors import FeedbackError, NotFound, PermissionDenied, ValidationFailed
+from feedback.errors import FIELD_FAULTS, FeedbackError, NotFound, PermissionDenied, ValidationFailed
 from feedback.models import (
     AI_VISIBLE_STAGES,
     DEFAULT_SLA_HOURS,
@@ -178,10 +178,10 @@ def set_owners(key: str) -> Response | tuple[str, int]:
     emails = parse_params(request.form, (Text("owner", 254, many=True),))["owner"]
     try:
         owners = services.set_model_owners(db.session, g.user, model_key=key, owner_emails=[e for e in emails if e])
+    except FIELD_FAULTS as exc:
+        return render_models(exc.status, version_problem={key: exc.fields.get("owners", exc.message)})
     except NotFound:
         abort(404)
-    except ValidationFailed as exc:
-        return render_models(422, version_problem={key: exc.fields.get("owners", exc.message)})
     names = ", ".join(o.name for o in owners) or "nobody"
     if not is_htmx():
         return redirect(url_for("admin.models"))

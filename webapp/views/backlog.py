@@ -9,7 +9,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from feedback import backlog, permissions, services
-from feedback.errors import NotFound, ValidationFailed
+from feedback.errors import FIELD_FAULTS, NotFound
 from feedback.frames import records
 from feedback.models import BACKLOG_STATUSES, ModelVersion, User
 from feedback.params import MAX_ID, Choice, Flag, Id, Int, Text, Version, parse_params
@@ -119,22 +119,22 @@ def update(item_id: int) -> tuple[str, int] | Response:
             notes=(values["notes"] or "") if "notes" in form else None,
             row_version=values["row_version"],
         )
-    except NotFound:
-        abort(404)
-    except ValidationFailed as exc:
+    except FIELD_FAULTS as exc:
         item = backlog.get_item(db.session, item_id)
         problem = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
         if from_list:
             return render_page_or_block(
                 "backlog/_row.html",
                 "row",
-                status=422,
+                status=exc.status,
                 item=item,
                 problem=problem,
                 statuses=BACKLOG_STATUSES,
                 can_edit=True,
             )
-        return render_detail(item, status=422, problem=problem)
+        return render_detail(item, status=exc.status, problem=problem)
+    except NotFound:
+        abort(404)
     if from_list:
         return render_page_or_block(
             "backlog/_row.html",

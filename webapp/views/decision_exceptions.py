@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, g, request, url_for
 
 from feedback import exception_handling, permissions, queries, reports
 from feedback.db import utcnow
-from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import MAX_PAGE, Choice, Flag, Id, Int, ModelKey, Text, parse_params
@@ -142,10 +142,10 @@ def resolve(exception_id: int) -> tuple[str, int]:
             final_action=values["final_action"] or "",
             note=values["note"] or "",
         )
+    except FIELD_FAULTS as err:
+        return render_detail(exception_id, err.status, problem=err.message, fields=err.fields, form=form.to_dict())
     except NotFound:
         abort(404)
-    except ValidationFailed as err:
-        return render_detail(exception_id, 422, problem=err.message, fields=err.fields, form=form.to_dict())
     except Conflict as err:
         return render_detail(exception_id, 409, problem=err.message)
     return render_detail(exception_id, notice=f"Resolved: {exc.resolution_action}.")

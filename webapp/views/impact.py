@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from analytics import experiments as ab
 from feedback import experiments, impact
 from feedback.db import utcnow
-from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel, Model, Recommendation
 from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_params
@@ -148,7 +148,7 @@ def create_experiment() -> Response | tuple[str, int]:
     """Create an experiment in draft."""
     try:
         experiment = experiments.create_experiment(db.session, g.user, _experiment_form())
-    except (ValidationFailed, Conflict) as exc:
+    except (*FIELD_FAULTS, Conflict) as exc:
         db.session.rollback()
         context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
         return render_page_or_block("impact/index.html", "experiment_form", status=exc.status, **context)
@@ -209,10 +209,10 @@ def update_experiment(experiment_id: int) -> tuple[str, int]:
     """Save edits (a running experiment accepts only the safe ones)."""
     try:
         experiments.update_experiment(db.session, g.user, experiment_id, _experiment_form())
-    except ValidationFailed as exc:
+    except FIELD_FAULTS as exc:
         db.session.rollback()
         context = _experiment_context(experiment_id, problem=exc.message, fields=exc.fields)
-        return render_page_or_block("impact/experiment.html", "experiment_body", status=422, **context)
+        return render_page_or_block("impact/experiment.html", "experiment_body", status=exc.status, **context)
     context = _experiment_context(experiment_id, notice="Saved.")
     return render_page_or_block("impact/experiment.html", "experiment_body", **context)
 

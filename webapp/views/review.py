@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from feedback import experiments, queries, services
 from feedback.db import utcnow
-from feedback.errors import AlreadyDecided, ClaimedByOther, Conflict, NotFound, NotShown, ValidationFailed
+from feedback.errors import FIELD_FAULTS, AlreadyDecided, ClaimedByOther, Conflict, NotFound, NotShown
 from feedback.models import DECISION_ACTIONS, Recommendation
 from feedback.params import Choice, Id, Text, parse_params
 from webapp.auth import login_required
@@ -202,18 +202,18 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             note=values["note"] or "",
             shown_claim=stamp,
         )
-    except NotFound:
-        abort(404)
-    except ValidationFailed as exc:
+    except FIELD_FAULTS as exc:
         rec = queries.case_detail(db.session, recommendation_id)
         return render_panel(
-            rec, 422, problem=exc.message, fields=exc.fields, form=form.to_dict(), open_panel=form.get("action")
+            rec, exc.status, problem=exc.message, fields=exc.fields, form=form.to_dict(), open_panel=form.get("action")
         )
     except NotShown:
         rec = queries.case_detail(db.session, recommendation_id)
         if rec is None:
             abort(404)
         return render_panel(rec, 409, problem=NOT_SHOWN, **as_seen(rec))
+    except NotFound:
+        abort(404)
     except (AlreadyDecided, ClaimedByOther) as exc:
         rec = queries.case_detail(db.session, recommendation_id)
         return render_panel(rec, 409, problem=f"Your decision was not saved: {exc.message}.", lost_race=True)

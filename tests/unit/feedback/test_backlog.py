@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback import backlog, services
-from feedback.errors import PermissionDenied, ValidationFailed
+from feedback.errors import NotAllowedByConfiguration, PermissionDenied, ValidationFailed
 from feedback.models import AuditEvent, BacklogItem, ModelVersion
 from feedback.schemas import ModelVersionIn, RecommendationIn
 from tests.factories import TEST_ACTOR, make_model, make_owner, make_user, payload
@@ -72,7 +72,7 @@ def test_verified_needs_a_newer_version_that_is_significantly_better(session, pl
     backlog.refresh(session, TEST_ACTOR, "claims")
     owner = make_owner(session)
     item = backlog.ranked(session, backlog.BacklogFilter("claims"))[0]
-    with pytest.raises(ValidationFailed) as err:
+    with pytest.raises(NotAllowedByConfiguration) as err:
         backlog.update_item(session, owner, item.id, status="verified")
     assert "no newer version" in err.value.fields["status"]
     session.rollback()
@@ -84,7 +84,7 @@ def test_verified_needs_a_newer_version_that_is_significantly_better(session, pl
     v2.created_at = item.model_version.created_at + timedelta(seconds=1)
     session.commit()
     decide_many(session, planted, "v2", 120, 1000, lambda band: 0.6 if band == "over_10k" else 0.06)
-    with pytest.raises(ValidationFailed) as err:
+    with pytest.raises(NotAllowedByConfiguration) as err:
         backlog.update_item(session, owner, item.id, status="verified")
     assert "not significantly lower" in err.value.fields["status"]
     session.rollback()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback import exception_handling, services
-from feedback.errors import Conflict, PermissionDenied, ValidationFailed
+from feedback.errors import Conflict, NotAllowedByConfiguration, PermissionDenied, ValidationFailed
 from feedback.models import DecisionException, ModelVersion, Recommendation
 from feedback.schemas import RecommendationIn, VersionRulesIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user, payload, token_for
@@ -113,7 +113,7 @@ def test_claim_assign_resolve(session, model):
     assert (claimed.status, claimed.assignee_id) == ("in_progress", ann.id)
     with pytest.raises(Conflict, match="assigned to Ann"):
         exception_handling.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny")
-    with pytest.raises(ValidationFailed) as err:
+    with pytest.raises(NotAllowedByConfiguration) as err:  # an action the model lacks: 409
         exception_handling.resolve_exception(session, exception_id=exc.id, by=ann, final_action="launch")
     assert "final_action" in err.value.fields
     handed = exception_handling.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=bob.id)

@@ -9,7 +9,14 @@ from sqlalchemy import func, select
 
 from feedback import permissions, services
 from feedback.db import utcnow
-from feedback.errors import AlreadyDecided, ClaimedByOther, Conflict, PermissionDenied, ValidationFailed
+from feedback.errors import (
+    AlreadyDecided,
+    ClaimedByOther,
+    Conflict,
+    NotAllowedByConfiguration,
+    PermissionDenied,
+    ValidationFailed,
+)
 from feedback.models import AuditEvent, Decision, ModelVersion
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user
 
@@ -33,7 +40,7 @@ def test_accept_keeps_recommended_action_and_uses_claim_time(session, world):
 
 def test_override_needs_reason_and_a_different_action(session, world):
     rec, ann = world["rec"], world["ann"]
-    with pytest.raises(ValidationFailed) as err:
+    with pytest.raises(NotAllowedByConfiguration) as err:  # the case's recommended action and shown AI: 409
         services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="override", final_action="pay")
     assert set(err.value.fields) == {"final_action", "reason_code"}
     decision = services.record_decision(
@@ -102,7 +109,7 @@ def test_hidden_recommendation_means_unaided_decision(session, world):
     rec, ann = world["rec"], world["ann"]
     version = session.get(ModelVersion, rec.model_version_id)
     services.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="paused")
-    with pytest.raises(ValidationFailed) as err:
+    with pytest.raises(NotAllowedByConfiguration) as err:
         services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
     assert "final_action" in err.value.fields
     decision = services.record_decision(

@@ -105,5 +105,8 @@ def test_exceptions_list_and_resolve_api(client, session, history):
     )
     assert done.status_code == 200 and done.json["status"] == "resolved" and done.json["resolution_action"] == "deny"
     bad = client.post(f"/api/v1/exceptions/{items[1]['id']}/resolve", json={"final_action": "nah"}, headers=handler)
-    assert bad.status_code == 422
+    assert bad.status_code == 409 and bad.json["error"]["code"] == "not_allowed"  # an action the model lacks
+    assert "final_action" in bad.json["error"]["fields"]
+    still = client.get("/api/v1/exceptions?status=open", headers=handler).json["items"]
+    assert items[1]["id"] in [i["id"] for i in still]  # nothing stored
     assert client.get("/api/v1/exceptions", headers=history).status_code == 403  # analysts read, handlers work

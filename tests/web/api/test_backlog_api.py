@@ -65,7 +65,7 @@ def test_backlog_api_lists_and_patches(app, client, session, mined):
     unknown = client.patch(f"/api/v1/backlog/{mined.id}", json={"status": "lost"}, headers=auth)
     assert unknown.status_code == 422 and "status" in unknown.json["error"]["fields"]
     unverifiable = client.patch(f"/api/v1/backlog/{mined.id}", json={"status": "verified"}, headers=auth)
-    assert unverifiable.status_code == 422 and "no newer version" in unverifiable.json["error"]["fields"]["status"]
+    assert unverifiable.status_code == 409 and "no newer version" in unverifiable.json["error"]["fields"]["status"]
     assert (
         client.patch(f"/api/v1/backlog/{mined.id}", json={"status": "dismissed"}, headers=reviewer).status_code == 403
     )
@@ -160,7 +160,7 @@ def test_backlog_pages_triage_inline(client, session, mined):
         data={"status": "verified", "from": "list", "row_version": mined.row_version},
         headers={"HX-Request": "true"},
     )
-    assert row.status_code == 422 and "no newer version" in row.text and "<html" not in row.text
+    assert row.status_code == 409 and "no newer version" in row.text and "<html" not in row.text
     ok = client.post(f"/backlog/{mined.id}", data={"status": "planned", "from": "list"}, headers={"HX-Request": "true"})
     assert ok.status_code == 200 and "Now planned" in ok.text
     detail = client.get(f"/backlog/{mined.id}")

@@ -90,11 +90,10 @@ def test_hostile_requests_get_clear_json_errors(app, client, session):
     assert too_big == "Input should be less than or equal to 2147483647"
 
 
-# The JSON bodies' own rules (unique reason codes, no NUL characters, names that must match stored
-# rows) are the body schemas' part of issue 14 (feedback/schemas.py). Until that work lands, a
-# schema-valid body the server refuses is reported here but does not fail the run; set this to
-# False once it has, so that `schemathesis run --checks all` must find nothing at all.
-BODY_RULES_PENDING = True
+# The JSON bodies' own rules are in the body schemas (feedback/schemas.py), and rules on stored rows
+# answer 404 or 409 (feedback/errors.py), so a schema-valid body the server refuses fails the run:
+# `schemathesis run --checks all` must find nothing at all.
+BODY_RULES_PENDING = False
 FAILURE = re.compile(r"^\d+\. Test Case ID", re.MULTILINE)
 
 

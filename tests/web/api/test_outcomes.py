@@ -75,6 +75,7 @@ def test_bad_items_are_named_and_nothing_is_stored(api):
     assert "timestamp with a time zone" in fields["[5].observed_at"]
     assert stored(api) == 0
     response = post(api, batch[:5])
+    assert response.status_code == 422  # item [4] breaks a rule the schema states, which comes first
     fields = response.json["error"]["fields"]
     assert fields == {
         "[1].outcome": "a label must be one of pay, review, deny (or send a number)",
@@ -87,7 +88,8 @@ def test_bad_items_are_named_and_nothing_is_stored(api):
 
 def test_single_object_errors_have_no_batch_prefix(api):
     response = post(api, {"recommendation_id": 999999, "outcome": "pay", "observed_at": OBSERVED, "source": "x"})
-    assert response.status_code == 422 and response.json["error"]["fields"] == {"recommendation_id": "no case 999999"}
+    assert response.status_code == 404 and response.json["error"]["fields"] == {"recommendation_id": "no case 999999"}
+    assert response.json["error"]["code"] == "unknown_reference"
 
 
 def test_reviewers_may_not_report_outcomes(app, session, api):

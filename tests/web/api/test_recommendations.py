@@ -103,7 +103,7 @@ def test_batch_with_bad_items_names_each_and_stores_nothing(api):
 def test_domain_errors_name_item_and_field(api):
     batch = [payload(1, model="nope"), payload(2, model_version="v9"), payload(3, recommended_action="launch")]
     response = api["client"].post("/api/v1/recommendations", json=batch, headers=api["service"])
-    assert response.status_code == 422
+    assert response.status_code == 404  # names a model that is not stored; every other fault is named too
     assert response.json["error"]["fields"] == {
         "[0].model": "unknown model 'nope'",
         "[1].model_version": "claims has no version 'v9'",
@@ -112,11 +112,11 @@ def test_domain_errors_name_item_and_field(api):
     assert count(api["session"], Recommendation) == 0
 
 
-def test_batch_repeating_an_external_id_with_different_content_is_422(api):
+def test_batch_repeating_an_external_id_with_different_content_is_409(api):
     response = api["client"].post(
         "/api/v1/recommendations", json=[payload(1), payload(1, confidence=0.2)], headers=api["service"]
     )
-    assert response.status_code == 422
+    assert response.status_code == 409 and response.json["error"]["code"] == "repeated_in_request"
     assert response.json["error"]["fields"] == {"[1].external_id": "repeats item [0] with a different payload"}
 
 
@@ -202,20 +202,23 @@ def test_decision_then_second_decision_is_409(api):
 
 
 @pytest.mark.parametrize(
-    "body,field",
+    "body,field,status",
     [
-        ({"action": "override", "final_action": "deny"}, "reason_code"),
-        ({"action": "override", "final_action": "pay", "reason_code": "missing_context"}, "final_action"),
-        ({"action": "override", "final_action": "deny", "reason_code": "bogus"}, "reason_code"),
-        ({"action": "escalate"}, "note"),
-        ({"action": "approve"}, "action"),
-        ({"action": "accept", "final_action": "deny"}, "final_action"),
+        # What the case and its model allow (a shown AI needs a reason to override; the model's codes): 409.
+        ({"action": "override", "final_action": "deny"}, "reason_code", 409),
+        ({"action": "override", "final_action": "pay", "reason_code": "missing_context"}, "final_action", 409),
+        ({"action": "override", "final_action": "deny", "reason_code": "bogus"}, "reason_code", 409),
+        ({"action": "accept", "final_action": "deny"}, "final_action", 409),
+        # What the schema states: 422.
+        ({"action": "escalate"}, "note", 422),
+        ({"action": "approve"}, "action", 422),
+        ({"action": "override", "reason_code": "missing_context"}, "final_action", 422),
     ],
 )
-def test_invalid_decisions_are_422_and_store_nothing(api, body, field):
+def test_invalid_decisions_are_refused_and_store_nothing(api, body, field, status):
     rec_id = api["client"].post("/api/v1/recommendations", json=payload(1), headers=api["service"]).json["id"]
     response = api["client"].post(f"/api/v1/recommendations/{rec_id}/decision", json=body, headers=api["reviewer"])
-    assert response.status_code == 422
+    assert response.status_code == status
     assert field in response.json["error"]["fields"]
     assert count(api["session"], Decision) == 0
 
@@ -259,3 +262,12 @@ def test_malformed_bodies(api, app):
     huge = client.post("/api/v1/recommendations", json=[payload(n) for n in range(20)], headers=api["service"])
     assert huge.status_code == 413 and huge.json["error"]["code"] == "request_entity_too_large"
     assert count(api["session"], Recommendation) == 0
+
+
+def test_a_case_the_model_failed_on_reads_back_with_no_action(api):
+    """A case ingested with an error has no action or confidence, and reading it answers them as null (it was a 500)."""
+    failed = payload(1, error="model timed out", recommended_action=None, confidence=None, explanation=None)
+    rec_id = api["client"].post("/api/v1/recommendations", json=failed, headers=api["service"]).json["id"]
+    response = api["client"].get(f"/api/v1/recommendations/{rec_id}", headers=api["service"])
+    assert response.status_code == 200
+    assert (response.json["recommended_action"], response.json["confidence"]) == (None, None)

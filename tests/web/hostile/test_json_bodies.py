@@ -1,7 +1,9 @@
 """Hostile JSON bodies on every API route that takes one: each gets a 4xx naming the field, and nothing changes.
 
 The classes: non-finite numbers at any depth, numbers past what is stored, nesting, key counts,
-key lengths and bytes past the documented limits (docs/api.md), and lax types.
+key lengths and bytes past the documented limits (docs/api.md), and lax types, each a 422. A body the
+schema allows but the stored data rules out is a 404 (it names nothing stored) or a 409 (a value the
+stored configuration or the rest of the request does not allow).
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def world(app: Flask) -> dict[str, Any]:
     session.add(item)
     session.commit()
     ids = {"case": case.id, "exception": exception_id, "panel": panel.id, "item": item.id}
-    world = {"auth": token_for(app, session, admin), "ids": ids, "admin": admin}
+    world = {"auth": token_for(app, session, admin), "ids": ids, "admin": admin, "admin_email": admin.email}
     session.close()
     # The token's first use may record itself; that write belongs to no case.
     assert app.test_client().get("/api/v1/models", headers=world["auth"]).status_code == 200
@@ -240,18 +242,17 @@ def cases() -> Iterator[Any]:
         ("ingest", {"explanation": {"summary": 1, "factors": []}}, "explanation.summary", "explanation-summary-number"),
         ("outcomes", {"outcome": True}, "outcome", "outcome-true"),
         ("outcomes", {"recommendation_id": "1"}, "recommendation_id", "recommendation-id-text"),
-        ("outcomes", {"recommendation_id": 1.0}, "recommendation_id", "recommendation-id-float"),
+        ("outcomes", {"recommendation_id": 1.5}, "recommendation_id", "recommendation-id-fraction"),
         ("outcomes_batch", {"outcome": float("nan")}, "[1].outcome", "outcome-nan-in-item-1"),
         ("decide", {"action": 1}, "action", "action-number"),
         ("decide", {"note": True}, "note", "note-true"),
         ("models", {"actions": ["a", "a"]}, "actions", "actions-repeated"),
         ("models", {"actions": [True, False]}, "actions", "actions-booleans"),
-        (
-            "models",
-            {"reason_codes": [{"code": "x", "label": "X"}, {"code": "x", "label": "Y"}]},
-            "reason_codes",
-            "reason-codes-repeated",
-        ),
+        ("decide", {"action": "override"}, "final_action", "override-without-final-action"),
+        ("decide", {"action": "escalate"}, "note", "escalation-without-a-reason"),
+        ("decide", {"action": "escalate", "final_action": "deny", "note": "why"}, "final_action", "escalation-final"),
+        ("experiments", {"kind": "staggered"}, "sites", "staggered-without-sites"),
+        ("experiments", {"kind": "staggered", "sites": [{"site": "Leeds"}]}, "sites", "staggered-without-go-live"),
         ("versions", {"stage": 1}, "stage", "stage-number"),
         ("experiments", {"ai_weight": "0.5"}, "ai_weight", "ai-weight-text"),
         ("experiments", {"ai_weight": True}, "ai_weight", "ai-weight-true"),
@@ -262,7 +263,7 @@ def cases() -> Iterator[Any]:
             "site-go-live-nan",
         ),
         ("panel_analyses", {"draws": "999"}, "draws", "draws-text"),
-        ("panel_analyses", {"draws": 999.0}, "draws", "draws-float"),
+        ("panel_analyses", {"draws": 999.5}, "draws", "draws-fraction"),
         ("panel_analyses", {"draws": True}, "draws", "draws-true"),
         ("panel_analyses", {"draws": 10**30}, "draws", "draws-past-64-bits"),
         ("backlog_patch", {"row_version": "1"}, "row_version", "row-version-text"),
@@ -319,6 +320,88 @@ def test_hostile_body_is_refused_naming_the_field(route, change, field, client, 
     assert response.status_code == 422, response.get_data(as_text=True)[:500]
     assert field in named_fields(response)
     assert len(response.get_data()) < 20_000  # the answer never echoes the hostile input
+    assert fingerprint() == before
+
+
+LATER = "2026-02-01T00:00:00Z"
+
+# (route, change, field named, status, error code): schema-valid bodies that stored data rules out.
+STORED_RULES = [
+    ("ingest", {"model": "nope"}, "model", 404, "unknown_reference"),
+    ("ingest", {"model_version": "v9"}, "model_version", 404, "unknown_reference"),
+    ("ingest", {"recommended_action": "refund"}, "recommended_action", 409, "not_allowed"),
+    ("ingest_batch", {"external_id": "EXT-901"}, "[1].external_id", 409, "repeated_in_request"),
+    ("outcomes", {"recommendation_id": 999_999}, "recommendation_id", 404, "unknown_reference"),
+    ("outcomes", {"recommendation_id": None, "model": "claims", "external_id": "NOPE"}, "external_id", 404, None),
+    ("outcomes", {"outcome": "refund"}, "outcome", 409, "not_allowed"),
+    ("outcomes_batch", {"observed_at": LATER}, "[1].source", 409, "repeated_in_request"),
+    ("decide", {"action": "override", "final_action": "deny", "reason_code": "nope"}, "reason_code", 409, None),
+    (
+        "decide",
+        {"action": "override", "final_action": "refund", "reason_code": "missing_context"},
+        "final_action",
+        409,
+        None,
+    ),
+    (
+        "decide",
+        {"action": "override", "final_action": "pay", "reason_code": "missing_context"},
+        "final_action",
+        409,
+        None,
+    ),
+    ("decide", {"action": "override", "final_action": "deny"}, "reason_code", 409, "not_allowed"),
+    ("decide", {"action": "accept", "final_action": "deny"}, "final_action", 409, "not_allowed"),
+    (
+        "models",
+        {"reason_codes": [{"code": "x", "label": "X"}, {"code": "x", "label": "Y"}]},
+        "reason_codes",
+        409,
+        "repeated_in_request",
+    ),
+    ("experiments", {"model": "nope"}, "model", 404, "unknown_reference"),
+    (
+        "experiments",
+        {"kind": "staggered", "sites": [{"site": "Leeds", "go_live": LATER}, {"site": "Leeds"}]},
+        "sites[1].site",
+        409,
+        "repeated_in_request",
+    ),
+    ("panel_analyses", {"covariates": ["nope"]}, "covariates", 409, "not_allowed"),
+    ("backlog_patch", {"owner": "nobody@example.test"}, "owner", 409, "not_allowed"),
+    ("resolve", {"final_action": "refund"}, "final_action", 409, "not_allowed"),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "change", "field", "status", "code"),
+    [pytest.param(*case, id=f"{case[0]}-{case[2]}-{case[3]}") for case in STORED_RULES],
+)
+def test_a_body_that_stored_data_rules_out_is_a_404_or_409_naming_the_field(
+    route, change, field, status, code, client, world, fingerprint
+):
+    method, path, schema, valid, _, batch = ROUTES[route]
+    body = json.loads(body_for(route, change, world["ids"]))
+    for item in body if batch else [body]:
+        schema.model_validate(item)  # the schema allows it: only the stored data can refuse it
+    before = fingerprint()
+    response = client.open(path.format(**world["ids"]), method=method, json=body, headers=world["auth"])
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert field in response.json["error"]["fields"]
+    assert code is None or response.json["error"]["code"] == code
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize(
+    ("owners", "status", "code"),
+    [(["nobody@example.test"], 409, "not_allowed"), (["ADMIN"], 409, "not_allowed")],
+)
+def test_owners_who_are_no_user_or_no_model_owner_are_refused(owners, status, code, client, world, fingerprint):
+    owners = [world["admin_email"] if o == "ADMIN" else o for o in owners]
+    before = fingerprint()
+    response = client.put("/api/v1/models/claims/owners", json={"owners": owners}, headers=world["auth"])
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    assert response.json["error"]["code"] == code and "owners" in response.json["error"]["fields"]
     assert fingerprint() == before
 
 

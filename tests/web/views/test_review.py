@@ -84,13 +84,13 @@ def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_clie
     assert session.scalar(select(func.count()).select_from(Decision)) == 1
 
 
-def test_invalid_override_rerenders_panel_with_422(reviewer, client, htmx_client):
+def test_invalid_override_rerenders_panel_with_409(reviewer, client, htmx_client):
     page = client.post("/review/next", follow_redirects=True).text
     rec_id = case_id(page)
     response = htmx_client.post(
         f"/review/{rec_id}/decision", data={"action": "override", "final_action": "deny", "shown": shown_token(page)}
     )
-    assert response.status_code == 422
+    assert response.status_code == 409  # the AI was shown on this case, so overriding it needs a reason
     assert "an override needs a reason code" in response.text
     assert case_id(response.text) == rec_id
     assert re.search(r'id="override-form"[^>]*class="panel" >', response.text)  # the form stays open
