@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from feedback import services
 from feedback.audit import Actor
 from feedback.db import utcnow
-from feedback.models import Model, ModelOwner, Recommendation, User
+from feedback.models import BacklogItem, Model, ModelOwner, Recommendation, User
 from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
 
 PASSWORD = "correct horse battery"
@@ -126,3 +126,24 @@ def shown_token(html: str) -> str:
     found = re.search(r'name="shown" value="([^"]*)"', html)
     assert found is not None, "no decision form on this page"
     return found.group(1)
+
+
+def backlog_item(model_id: int, version_id: int, title: str = "v1 is overridden more at Leeds") -> BacklogItem:
+    """An unsaved backlog item for the pattern site=Leeds, with plausible counts (the caller adds it)."""
+    return BacklogItem(
+        model_id=model_id,
+        model_version_id=version_id,
+        pattern_key="site=Leeds",
+        conditions=[{"dim": "site", "kind": "category", "value": "Leeds"}],
+        title=title,
+        cases=10,
+        overrides=5,
+        rate=0.5,
+        rate_low=0.2,
+        rate_high=0.8,
+        baseline=0.1,
+        excess=4.0,
+        q_value=0.01,
+        wrong_share=0.5,
+        priority=2.0,
+    )

@@ -21,12 +21,11 @@ from feedback.models import (
     ROLES,
     Alert,
     AuditEvent,
-    BacklogItem,
     ExportJob,
     Guardrail,
     ModelVersion,
 )
-from tests.factories import make_case, make_model, make_user, sign_in_cookie, token_for
+from tests.factories import backlog_item, make_case, make_model, make_user, sign_in_cookie, token_for
 from tests.unit.feedback.test_impact import simulated_panel
 
 F, X, M, A, D = "frontline", "exception_handler", "model_owner", "analyst", "admin"
@@ -204,23 +203,7 @@ def world(app: Flask, session):
     session.add(guardrail)
     session.flush()
     alert = Alert(guardrail_id=guardrail.id, model_version_id=version_id, message="breach")
-    item = BacklogItem(
-        model_id=model.id,
-        model_version_id=version_id,
-        pattern_key="site=Leeds",
-        conditions=[{"dim": "site", "kind": "category", "value": "Leeds"}],
-        title="v1 is overridden more at Leeds",
-        cases=10,
-        overrides=5,
-        rate=0.5,
-        rate_low=0.2,
-        rate_high=0.8,
-        baseline=0.1,
-        excess=4,
-        q_value=0.01,
-        wrong_share=0.5,
-        priority=2.0,
-    )
+    item = backlog_item(model.id, version_id, "v1 is overridden more at Leeds")
     export = ExportJob(format="csv", params={"model": "claims"}, created_by_id=users[D].id, status="queued")
     session.add_all([alert, item, export])
     session.commit()

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from feedback import services
 from feedback.errors import PermissionDenied
-from feedback.models import Alert, AuditEvent, BacklogItem, Guardrail, ModelOwner, ModelVersion
-from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user, token_for
+from feedback.models import Alert, AuditEvent, Guardrail, ModelOwner, ModelVersion
+from tests.factories import TEST_ACTOR, backlog_item, login, make_model, make_owner, make_user, token_for
 from tests.web.hostile.conftest import database_fingerprint
 
 
@@ -29,23 +29,7 @@ def two(app: Flask, session) -> dict[str, Any]:
         session.add(guardrail)
         session.flush()
         alert = Alert(guardrail_id=guardrail.id, model_version_id=version.id, message="breach")
-        item = BacklogItem(
-            model_id=version.model_id,
-            model_version_id=version.id,
-            pattern_key="site=Leeds",
-            conditions=[{"dim": "site", "kind": "category", "value": "Leeds"}],
-            title="overridden at Leeds",
-            cases=10,
-            overrides=5,
-            rate=0.5,
-            rate_low=0.2,
-            rate_high=0.8,
-            baseline=0.1,
-            excess=4,
-            q_value=0.01,
-            wrong_share=0.5,
-            priority=2.0,
-        )
+        item = backlog_item(version.model_id, version.id, "overridden at Leeds")
         version.stage = "paused"
         session.add_all([alert, item])
         session.commit()

@@ -18,7 +18,7 @@ from flask import Flask
 
 from feedback import impact
 from feedback.json_input import FEATURES_MAX_BYTES, MAX_DEPTH, MAX_KEY_LENGTH, MAX_KEYS, SEGMENT_MAX_KEYS
-from feedback.models import BacklogItem, DecisionException
+from feedback.models import DecisionException
 from feedback.schemas import (
     AnalysisIn,
     BacklogPatchIn,
@@ -30,7 +30,7 @@ from feedback.schemas import (
     OutcomeIn,
     RecommendationIn,
 )
-from tests.factories import login, make_case, make_model, make_user, payload, token_for
+from tests.factories import backlog_item, login, make_case, make_model, make_user, payload, token_for
 from tests.unit.feedback.test_impact import GOOD
 from tests.web.hostile.conftest import named_fields
 
@@ -56,23 +56,7 @@ def world(app: Flask) -> dict[str, Any]:
     failed = make_case(session, 2, error="model timed out", recommended_action=None, confidence=None)
     exception_id = session.query(DecisionException.id).filter_by(recommendation_id=failed.id).scalar()
     panel = impact.upload_panel(session, admin, name="p", raw=GOOD)
-    item = BacklogItem(
-        model_id=case.model_id,
-        model_version_id=case.model_version_id,
-        pattern_key="site=Leeds",
-        conditions=[{"dim": "site", "kind": "category", "value": "Leeds"}],
-        title="Leeds",
-        cases=10,
-        overrides=5,
-        rate=0.5,
-        rate_low=0.2,
-        rate_high=0.8,
-        baseline=0.1,
-        excess=4.0,
-        q_value=0.01,
-        wrong_share=0.5,
-        priority=2.0,
-    )
+    item = backlog_item(case.model_id, case.model_version_id, "Leeds")
     session.add(item)
     session.commit()
     ids = {"case": case.id, "exception": exception_id, "panel": panel.id, "item": item.id}

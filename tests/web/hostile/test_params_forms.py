@@ -17,8 +17,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from feedback import experiments, guardrails, impact, services
-from feedback.models import AuditEvent, BacklogItem, ModelVersion
-from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user, token_for
+from feedback.models import AuditEvent, ModelVersion
+from tests.factories import TEST_ACTOR, backlog_item, login, make_case, make_model, make_user, token_for
 from tests.unit.feedback.test_impact import simulated_panel
 from tests.web.hostile.conftest import named_fields
 
@@ -62,23 +62,7 @@ def world(app: Flask) -> dict[str, Any]:
         panel = impact.upload_panel(session, users["analyst"], name="panel", raw=frame.to_csv(index=False).encode())
         options = {"control": "never", "method": "reg"}
         run = impact.create_run(session, users["analyst"], kind="staggered", params=options, target_id=panel.id)
-        item = BacklogItem(
-            model_id=model.id,
-            model_version_id=version_id,
-            pattern_key="site=Leeds",
-            conditions=[{"dim": "site", "kind": "category", "value": "Leeds"}],
-            title="v1 is overridden more at Leeds",
-            cases=10,
-            overrides=5,
-            rate=0.5,
-            rate_low=0.2,
-            rate_high=0.8,
-            baseline=0.1,
-            excess=4,
-            q_value=0.01,
-            wrong_share=0.5,
-            priority=2.0,
-        )
+        item = backlog_item(model.id, version_id, "v1 is overridden more at Leeds")
         session.add(item)
         session.commit()
         guardrail = guardrails.add_guardrail(
