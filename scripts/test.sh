@@ -12,4 +12,5 @@ ruff format --check .
 echo "==> mypy"
 mypy
 echo "==> pytest"
-exec python -m pytest "$@"
+# One worker per core; a test file stays on one worker, so its module fixtures are built once.
+exec python -m pytest -n "${COUNTERSIGN_TEST_WORKERS:-auto}" --dist loadfile "$@"

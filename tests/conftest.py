@@ -7,12 +7,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from feedback import migrate
+from feedback import migrate, security
 from feedback.audit import GENESIS_HASH
 from feedback.db import Base
 from tests import pgserver
@@ -21,6 +22,10 @@ REQUIRE_POSTGRES = os.environ.get("COUNTERSIGN_REQUIRE_POSTGRES") == "1"
 # Tests empty their databases, so audit checkpoints would outlive their chains: every app the tests
 # make (and every server they start) writes none unless a test turns them on with a file of its own.
 os.environ["COUNTERSIGN_AUDIT_CHECKPOINT_FILE"] = ""
+# Argon2 at the product's cost spends tens of milliseconds a hash, and the suite makes thousands of
+# users and sign-ins: tests hash with argon2id at its cheapest parameters, made for tests (hashes carry
+# their parameters, so servers started as subprocesses, at full cost, still verify them).
+security._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 TABLES = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name != "audit_head"]
 
 

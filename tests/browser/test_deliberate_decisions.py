@@ -80,11 +80,15 @@ def test_a_double_tap_decides_only_the_case_on_screen(page, live):
     page.wait_for_timeout(services.QUICK_DECISION_SECONDS * 1000 + 200)
     page.keyboard.press("a")
     page.wait_for_selector("text=Accepted case EXT-3 (pay).")
-    assert decided(live) == [
-        ("EXT-1", "accept", "pay", True),
-        ("EXT-2", "accept", "pay", True),
-        ("EXT-3", "accept", "pay", False),
+    rows = decided(live)
+    assert [row[:3] for row in rows] == [
+        ("EXT-1", "accept", "pay"),
+        ("EXT-2", "accept", "pay"),
+        ("EXT-3", "accept", "pay"),
     ]
+    # EXT-2 sat on screen through the pause above: on a busy machine that alone can pass the
+    # quick floor, so only the clear cases are asserted (the floor itself is unit-tested).
+    assert rows[0][3] is True and rows[2][3] is False
     assert page.errors == []
 
 

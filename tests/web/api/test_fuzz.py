@@ -3,7 +3,11 @@
 No answer may be a 5xx, and every 4xx carries the API's JSON error body. Examples are
 derandomised so CI runs the same cases every time; run with COUNTERSIGN_FUZZ_EXAMPLES=500 to dig deeper.
 `schemathesis run --checks all` itself also runs, against gunicorn, in deterministic mode (about a
-minute per backend; COUNTERSIGN_FUZZ_CLI_EXAMPLES raises its examples per operation).
+minute; COUNTERSIGN_FUZZ_CLI_EXAMPLES raises its examples per operation).
+
+Each backend gets one of the two runs, to keep the suite short: the in-process probe runs on SQLite,
+the embedded default, and the full command runs against gunicorn on PostgreSQL, the production
+database.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ def api(app, session):
     return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app), headers
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_no_input_makes_the_api_fail(api):
     schema, headers = api
     failures: list[str] = []
@@ -109,6 +114,7 @@ def cli_failures(junit: str) -> list[tuple[str, set[str], bool]]:
     return found
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_schemathesis_run_checks_all_finds_nothing(app, session, database_url, tmp_path):
     """The command the issue names, against gunicorn serving this backend: no failures of any check."""
     make_model(session)
