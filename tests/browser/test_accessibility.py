@@ -45,6 +45,7 @@ PAGES = [
     ("review-case", "frontline", "/review/next"),
     ("review-override", "frontline", "/review/next"),
     ("review-decided", "frontline", "/review/next"),
+    ("password", "frontline", "/account/password"),
     ("exceptions", "exception_handler", "/exceptions"),
     ("exception", "exception_handler", "/exceptions/{exception}"),
     ("exceptions-dashboard", "exception_handler", "/exceptions/dashboard"),
@@ -52,6 +53,7 @@ PAGES = [
     ("overview", "model_owner", "/models/claims_triage"),
     ("breakdown", "model_owner", "/models/claims_triage/breakdown"),
     ("who-was-right", "model_owner", "/models/claims_triage/right"),
+    ("drill-down", "model_owner", "/models/claims_triage/cases?by=site&cell=Leeds"),
     ("backlog", "model_owner", "/models/claims_triage/backlog"),
     ("backlog-item", "model_owner", "/backlog/{backlog_item}"),
     ("case", "model_owner", "/cases/{case}"),
@@ -259,7 +261,7 @@ def test_focus_moves_to_the_new_case_after_a_decision(page: Any, live: dict[str,
     assert page.errors == []
 
 
-def focus_in_panel(page: Any, timeout_ms: int = 2000) -> dict[str, Any]:
+def focus_in_panel(page: Any, timeout_ms: int = 5000) -> dict[str, Any]:
     """Where focus is, waiting a little for it to reach the review panel."""
     script = (
         "() => { const el = document.activeElement, panel = document.getElementById('review-panel');"
