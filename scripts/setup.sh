@@ -33,8 +33,15 @@ if [[ ! -f $stamp || pyproject.toml -nt $stamp || requirements/constraints.txt -
   touch "$stamp"
 fi
 
-if [[ ! -d node_modules/htmx.org || package-lock.json -nt node_modules/.package-lock.json ]]; then
+# The devDependencies (axe-core for the browser tests' accessibility checks) only with --test;
+# the app serves none of them (webapp/views/vendor.py lists what it serves).
+npm_dev=(--omit=dev); dev_missing=0
+if [[ $with_test -eq 1 ]]; then
+  npm_dev=(--include=dev)
+  [[ -d node_modules/axe-core ]] || dev_missing=1
+fi
+if [[ ! -d node_modules/htmx.org || $dev_missing -eq 1 || package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "==> installing front-end packages from package-lock.json"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci "${npm_dev[@]}" --no-audit --no-fund --loglevel=error
 fi
 echo "==> setup done"

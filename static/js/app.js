@@ -57,6 +57,24 @@
   document.addEventListener("DOMContentLoaded", swappedIn);
   document.addEventListener("htmx:afterSwap", swappedIn);
 
+  // Focus follows the case: when htmx swaps a new review panel in, the old one (and whatever had
+  // focus in it) is gone and focus would fall to the page body. Move it to the new case's heading,
+  // so keyboard and screen-reader users go on from the case they now see.
+  function focusSwappedPanel() {
+    var current = panel();
+    if (!current || current === focusSwappedPanel.last) return;
+    focusSwappedPanel.last = current;
+    var active = document.activeElement;
+    if (active && active !== document.body && current.contains(active)) return;  // htmx kept it there
+    var heading = current.querySelector("h1");
+    if (!heading) return;
+    if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });  // the swap itself scrolls to the top
+  }
+
+  document.addEventListener("DOMContentLoaded", function () { focusSwappedPanel.last = panel(); });
+  document.addEventListener("htmx:afterSwap", focusSwappedPanel);
+
   // Clicks and Enter submit decision forms too: they wait for the same settle time.
   document.addEventListener("submit", function (event) {
     var form = event.target;
