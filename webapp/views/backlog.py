@@ -147,15 +147,36 @@ def update(item_id: int) -> tuple[str, int] | Response:
     return render_detail(item, notice="Saved.")
 
 
+def _num(frame: Any, row: Any, column: str) -> float | None:
+    """One cell of a per-week frame as a plain number (None for a week without cases)."""
+    return float(frame.at[row, column]) if row in frame.index else None
+
+
 def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
     args = parse_params(request.args, DETAIL_QUERY)
     frame = backlog.rate_over_time(db.session, item)
     weeks = sorted(frame["week"].unique().tolist())
-    series = []
+    series: list[dict[str, Any]] = []
+    counts: list[dict[str, Any]] = []  # table-only columns: the cases and overrides behind each rate
     for version, rows in frame.groupby("version", sort=False):
-        by_week = dict(zip(rows["week"], rows["rate"], strict=True))
-        series.append({"label": str(version), "values": [by_week.get(w) for w in weeks], "pointRadius": 3})
-    chart = {"categories": weeks, "series": series, "xLabel": "Week", "yLabel": "Override rate in this pattern"}
+        by_week = rows.set_index("week")
+        series.append({"label": str(version), "values": [_num(by_week, w, "rate") for w in weeks], "pointRadius": 3})
+        for column, name in (("n", "cases"), ("overrides", "overrides")):
+            counts.append(
+                {
+                    "label": f"{version} {name}",
+                    "values": [_num(by_week, w, column) for w in weeks],
+                    "draw": False,
+                    "format": "count",
+                }
+            )
+    chart = {
+        "categories": weeks,
+        "series": series + counts,
+        "xLabel": "Week",
+        "yLabel": "Override rate in this pattern",
+        "yFormat": "percent",
+    }
     context = {
         "item": item,
         "chart": chart,
