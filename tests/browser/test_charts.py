@@ -132,19 +132,25 @@ def test_every_chart_has_a_clear_caption_a_legend_without_duplicates_and_its_num
     browser: Any, demo_live: dict[str, Any], width: int
 ) -> None:
     page = signed_in(browser, demo_live, width)
+    problems: list[str] = []  # every page and every rule, so one run names all that is wrong
     for path, kinds in chart_pages(demo_live["ids"]):
         page.goto(demo_live["url"] + path)
         charts = drawn_charts(page)
         assert {c["kind"] for c in charts} == kinds, path
-        assert page.evaluate(COLLISIONS) == [], f"{path} at {width}px"
+        problems += [f"{path} at {width}px: {hit}" for hit in page.evaluate(COLLISIONS)]
         for chart in charts:
             texts = [t.strip().lower() for t in chart["legend"]]
-            assert texts and len(texts) == len(set(texts)), f"{path}: legend {chart['legend']}"
-            assert chart["table"], f"{path}: no table with the chart's numbers"
+            if not texts or len(texts) != len(set(texts)):
+                problems.append(f"{path}: legend {chart['legend']}")
+            if not chart["table"]:
+                problems.append(f"{path}: no table with the {chart['kind']} chart's numbers")
+                continue
             for dataset in chart["datasets"]:
                 if dataset["label"] == "No effect":  # the zero line is a reference, not data
                     continue
-                assert dataset["table"] == pytest.approx(dataset["chart"], nan_ok=True), f"{path}: {dataset['label']}"
+                if dataset["table"] != pytest.approx(dataset["chart"], nan_ok=True):
+                    problems.append(f"{path}: {dataset['label']} differs from its table column")
+    assert not problems, "\n".join(problems)
     assert page.errors == []
     page.context.close()
 
