@@ -8,8 +8,8 @@ import re
 
 import sqlalchemy.exc
 from flask import Flask, Response, g, jsonify, make_response, render_template, request
-from jinja2_fragments.flask import render_block
 from flask_wtf.csrf import CSRFError
+from jinja2_fragments.flask import render_block
 from werkzeug.exceptions import HTTPException
 
 from feedback.errors import FeedbackError
