@@ -142,6 +142,7 @@ POLICY: dict[str, frozenset[str] | None] = {
     "admin.webhooks_page": frozenset({D}),
     "admin.create_webhook": frozenset({D}),
     "admin.toggle_webhook": frozenset({D}),
+    "admin.test_webhook": frozenset({D}),
     "users.index": frozenset({D}),
     "users.set_role": frozenset({D}),
     "users.sign_out": frozenset({D}),
