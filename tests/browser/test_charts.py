@@ -168,3 +168,21 @@ def test_survival_curves_are_named_in_words_on_a_readable_axis(browser: Any, dem
         assert axis["max"] < axis["dataMax"], axis
         assert f"stops at {axis['max']:g} h" in chart["caption"], chart["caption"]
     page.context.close()
+
+
+# Press a legend entry as a click would, and say which datasets are then hidden.
+PRESS_LEGEND = """(text) => {
+  const chart = Chart.getChart(document.querySelector("canvas[data-chart=event]"));
+  const item = chart.legend.legendItems.find((i) => i.text === text);
+  chart.options.plugins.legend.onClick(null, item, chart.legend);
+  return chart.data.datasets.filter((d, i) => !chart.isDatasetVisible(i)).map((d) => d.tableColumn);
+}"""
+
+
+def test_a_band_listed_once_hides_and_shows_both_of_its_edges(browser: Any, demo_live: dict[str, Any]) -> None:
+    page = signed_in(browser, demo_live, 1400)
+    page.goto(demo_live["url"] + f"/impact/analyses/{demo_live['ids']['run']}")
+    drawn_charts(page)
+    assert page.evaluate(PRESS_LEGEND, "95% uniform band") == ["Uniform band, low", "Uniform band, high"]
+    assert page.evaluate(PRESS_LEGEND, "95% uniform band") == []
+    page.context.close()
