@@ -8,16 +8,18 @@ version all select exactly the subgroup that was mined.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, and_, case, func, select, true
+from sqlalchemy import ColumnElement, Table, and_, case, func, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -26,12 +28,13 @@ from analytics import patterns as mining
 from analytics.overrides import compare_rates
 from feedback import audit, paging, permissions, queries, webhooks
 from feedback.audit import Actor, Change
-from feedback.db import json_float, readable_json, utcnow, valid_json
+from feedback.db import json_float, readable_json, sqlite_write_intent, utcnow, valid_json
 from feedback.errors import Conflict, NotFound, Problems
 from feedback.json_input import SEGMENT_MAX_KEYS, finite_or_none
 from feedback.models import (
     BACKLOG_STATUSES,
     BacklogItem,
+    BacklogRefresh,
     Decision,
     Model,
     ModelVersion,
@@ -39,6 +42,7 @@ from feedback.models import (
     User,
 )
 
+log = logging.getLogger(__name__)
 BACKLOG_READ_ROLES = ("model_owner", "admin", "analyst")
 BACKLOG_EDIT_ROLES = ("model_owner", "admin")
 SAMPLE = 5000  # recent cases read to discover segment and feature conditions
@@ -214,36 +218,84 @@ class RefreshSummary:
     retired: int
 
 
+@dataclass(frozen=True)
+class Mined:
+    """One pattern found by mining: its identity (version, pattern key) and its statistics."""
+
+    version_id: int
+    pattern_key: str
+    stats: dict[str, Any]
+
+
+# The columns a refresh writes. Triage (status, owner, notes, verification) is people's work and
+# is never among them, so a refresh and a triage change never overwrite or refuse each other.
+MINED_COLUMNS = (
+    "conditions",
+    "title",
+    "cases",
+    "overrides",
+    "rate",
+    "rate_low",
+    "rate_high",
+    "baseline",
+    "excess",
+    "q_value",
+    "wrong_share",
+    "priority",
+    "top_final_action",
+    "top_reason",
+)
+
+
 def refresh(
     session: Session, actor: Actor, model_key: str, *, min_cases: int = 30, alpha: float = 0.05
 ) -> RefreshSummary:
     """Mine every version of a model and create or update its backlog items (never duplicating one)."""
+    model = _model_to_refresh(session, actor, model_key)
+    mined = mine(session, model.id, min_cases=min_cases, alpha=alpha)
+    return apply_mined(session, actor, model.id, mined)
+
+
+def _model_to_refresh(session: Session, actor: Actor, model_key: str) -> Model:
     model = session.scalars(select(Model).where(Model.key == model_key)).first()
     if model is None:
         raise NotFound(f"no model {model_key}")
     permissions.require_model_change(session, actor, model.id, "refresh this model's backlog")
+    return model
+
+
+def mine(
+    session: Session,
+    model_id: int,
+    *,
+    min_cases: int = 30,
+    alpha: float = 0.05,
+    progress: Callable[[float, str], None] | None = None,
+) -> list[Mined]:
+    """Mine every version of a model: reads only, so triage and reviews go on while it runs."""
+    model = session.get(Model, model_id)
+    if model is None:
+        raise NotFound(f"no model {model_id}")
     reasons = {r["code"]: r["label"] for r in model.reason_codes}
-    existing = {
-        (i.model_version_id, i.pattern_key): i
-        for i in session.scalars(select(BacklogItem).where(BacklogItem.model_id == model.id))
-    }
-    seen: set[tuple[int, str]] = set()
-    created: list[BacklogItem] = []
-    updated = 0
-    now = utcnow()
-    for version in session.scalars(select(ModelVersion).where(ModelVersion.model_id == model.id)):
-        dims = dimensions(session, version.id)
-        cells = cell_counts(session, version.id, dims)
+    versions = session.execute(
+        select(ModelVersion.id, ModelVersion.version).where(ModelVersion.model_id == model_id).order_by(ModelVersion.id)
+    ).all()
+    mined: list[Mined] = []
+    for done, (version_id, label) in enumerate(versions):
+        if progress:
+            progress(done / (len(versions) + 1), f"mining {label} ({done + 1} of {len(versions)} versions)")
+        dims = dimensions(session, version_id)
+        cells = cell_counts(session, version_id, dims)
         if cells.empty:
             continue
         by_name = {d.name: d for d in dims}
         found = mining.mine(cells, [d.name for d in dims], min_cases=min_cases, alpha=alpha)
-        overrides = _override_pairs(session, version.id, dims) if found else pd.DataFrame()
+        overrides = _override_pairs(session, version_id, dims) if found else pd.DataFrame()
         for pattern in found:
             conditions = [by_name[name].condition(value) for name, value in pattern.conditions]
             final, reason = _top_pair(overrides, pattern.conditions)
             title = (
-                f"{version.version} is overridden {pattern.ratio:.1f}× more {_for(describe(conditions))}"
+                f"{label} is overridden {pattern.ratio:.1f}× more {_for(describe(conditions))}"
                 + (f": '{reasons.get(reason, reason)}'" if reason else "")
                 + f", {pattern.n:,} cases"
             )
@@ -262,25 +314,54 @@ def refresh(
                 "priority": pattern.priority,
                 "top_final_action": final,
                 "top_reason": reason,
-                "active": True,
-                "refreshed_at": now,
             }
-            key = (version.id, pattern.key)
-            seen.add(key)
-            item = existing.get(key)
-            if item is None:
-                item = BacklogItem(model_id=model.id, model_version_id=version.id, pattern_key=pattern.key, **stats)
-                session.add(item)
-                created.append(item)
-            else:
-                for name, value in stats.items():
-                    setattr(item, name, value)
-                updated += 1
-    retired = 0
-    for key, item in existing.items():
-        if key not in seen and item.active:
-            item.active, item.refreshed_at = False, now
-            retired += 1
+            mined.append(Mined(version_id, pattern.key, stats))
+    return mined
+
+
+def apply_mined(session: Session, actor: Actor, model_id: int, mined: Sequence[Mined]) -> RefreshSummary:
+    """Write mined patterns in one short transaction, merging by identity (version, pattern key).
+
+    An existing item gets the new statistics and nothing else: its status, owner and notes stay
+    as people left them, even if they changed them while the mining ran. The statistics are
+    written with a plain table UPDATE, which leaves the item's row_version alone, so a triage
+    form opened before the refresh still saves.
+    """
+    table = cast(Table, BacklogItem.__table__)
+    existing = {
+        (row.model_version_id, row.pattern_key): row
+        for row in session.execute(
+            select(table.c.id, table.c.model_version_id, table.c.pattern_key, table.c.active).where(
+                table.c.model_id == model_id
+            )
+        )
+    }
+    now = utcnow()
+    seen: set[tuple[int, str]] = set()
+    created: list[BacklogItem] = []
+    updated = 0
+    for found in mined:
+        key = (found.version_id, found.pattern_key)
+        seen.add(key)
+        row = existing.get(key)
+        if row is None:
+            item = BacklogItem(
+                model_id=model_id,
+                model_version_id=found.version_id,
+                pattern_key=found.pattern_key,
+                active=True,
+                refreshed_at=now,
+                **found.stats,
+            )
+            session.add(item)
+            created.append(item)
+        else:
+            stats = {name: found.stats[name] for name in MINED_COLUMNS}
+            session.execute(update(table).where(table.c.id == row.id).values(**stats, active=True, refreshed_at=now))
+            updated += 1
+    retire = [row.id for key, row in existing.items() if key not in seen and row.active]
+    if retire:
+        session.execute(update(table).where(table.c.id.in_(retire)).values(active=False, refreshed_at=now))
     try:
         session.flush()
     except IntegrityError:
@@ -293,15 +374,118 @@ def refresh(
     ]
     changes.append(
         Change(
-            "backlog.refreshed", "model", model.id, {"created": len(created), "updated": updated, "retired": retired}
+            "backlog.refreshed",
+            "model",
+            model_id,
+            {"created": len(created), "updated": updated, "retired": len(retire)},
         )
     )
     audit.record(session, actor, changes)
     for item in created:
         webhooks.enqueue(session, "backlog.item_created", item_payload(item))
     session.commit()
+    # Objects this session already holds must show the statistics just written.
+    session.expire_all()
     webhooks.deliver_soon()
-    return RefreshSummary(len(created), updated, retired)
+    return RefreshSummary(len(created), updated, len(retire))
+
+
+# --- refreshes in the background ------------------------------------------------------------
+
+REFRESH_STALE_AFTER = timedelta(minutes=5)  # progress is written per version, seconds apart
+
+
+def refresh_interrupted(job: BacklogRefresh, now: datetime | None = None) -> bool:
+    """A refresh that stopped reporting progress (its worker was restarted): shown as interrupted."""
+    return job.status in ("queued", "running") and job.updated_at < (now or utcnow()) - REFRESH_STALE_AFTER
+
+
+def latest_refresh(session: Session, model_id: int) -> BacklogRefresh | None:
+    return session.scalars(
+        select(BacklogRefresh)
+        .where(BacklogRefresh.model_id == model_id)
+        .order_by(BacklogRefresh.id.desc())
+        .limit(1)
+        .execution_options(populate_existing=True)
+    ).first()
+
+
+def get_refresh(session: Session, model_id: int, job_id: int) -> BacklogRefresh:
+    job = session.get(BacklogRefresh, job_id, populate_existing=True)
+    if job is None or job.model_id != model_id:
+        raise NotFound(f"no backlog refresh {job_id}")
+    return job
+
+
+def start_refresh(session: Session, user: User, model_key: str) -> tuple[BacklogRefresh, bool]:
+    """Queue a refresh of a model's backlog; the caller hands its id to a background worker.
+
+    One refresh per model at a time: while one is under way it is returned instead (with False,
+    "not new"). One whose worker died does not block a new start.
+    """
+    model = _model_to_refresh(session, Actor(user.id, user.email), model_key)
+    current = latest_refresh(session, model.id)
+    if current is not None and current.status in ("queued", "running") and not refresh_interrupted(current):
+        return current, False
+    job = BacklogRefresh(model_id=model.id, created_by_id=user.id, message="waiting to start")
+    session.add(job)
+    session.commit()
+    return job, True
+
+
+def execute_refresh(session: Session, job_id: int, *, between: Callable[[], None] | None = None) -> None:
+    """Run a queued refresh: mine (reads only, progress written as it goes), then write the items.
+
+    Failures are stored on the job, not raised. `between` runs after the mining and before the
+    items are written (tests use it to triage at exactly that moment).
+    """
+    found = session.get(BacklogRefresh, job_id)
+    if found is None:
+        raise NotFound(f"no backlog refresh {job_id}")
+    job: BacklogRefresh = found
+    if job.status != "queued":
+        raise Conflict(f"backlog refresh {job_id} is {job.status}")
+    user = session.get(User, job.created_by_id) if job.created_by_id else None
+    actor = Actor(user.id, user.email) if user else Actor(None, "background")
+
+    def progress(fraction: float, message: str) -> None:
+        session.commit()  # end the mining's read transaction before writing
+        with write_intent():
+            job.status, job.progress, job.message, job.updated_at = "running", fraction, message, utcnow()
+            session.commit()
+
+    try:
+        progress(0.0, "starting")
+        mined = mine(session, job.model_id, progress=progress)
+        progress(0.95, "saving the patterns")
+        if between is not None:
+            between()
+        with write_intent():
+            summary = apply_mined(session, actor, job.model_id, mined)
+            job.status, job.message = "done", ""
+            job.created, job.updated, job.retired = summary.created, summary.updated, summary.retired
+            job.progress, job.updated_at = 1.0, utcnow()
+            job.finished_at = job.updated_at
+            session.commit()
+    except Exception as exc:  # noqa: BLE001 - the refresh must end in a visible state whatever went wrong
+        session.rollback()
+        log.exception("backlog refresh %s failed", job_id)
+        with write_intent():
+            job = session.get(BacklogRefresh, job_id, populate_existing=True) or job
+            job.status = "failed"
+            job.message = exc.message if isinstance(exc, Conflict) else "the refresh failed; the error is in the log"
+            job.updated_at = job.finished_at = utcnow()
+            session.commit()
+
+
+@contextmanager
+def write_intent() -> Iterator[None]:
+    """On SQLite, the transactions begun inside take the write lock up front (see feedback.db)."""
+    token = sqlite_write_intent.set(True)
+    try:
+        yield
+    finally:
+        sqlite_write_intent.reset(token)
 
 
 def _for(description: str) -> str:

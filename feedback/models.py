@@ -721,3 +721,30 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class BacklogRefresh(Base):
+    """A retraining-backlog refresh run off the request path: its progress and outcome live here.
+
+    Mining only reads; the items are written at the end in one short transaction that updates the
+    mined statistics and never the triage (status, owner, notes), so triage goes on meanwhile.
+    """
+
+    __tablename__ = "backlog_refreshes"
+    __table_args__ = (
+        CheckConstraint(_in("status", RUN_STATUSES), name="status"),
+        Index("ix_backlog_refreshes_model_id", "model_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    progress: Mapped[float] = mapped_column(default=0.0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[int | None]
+    updated: Mapped[int | None]
+    retired: Mapped[int | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

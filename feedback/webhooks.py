@@ -139,33 +139,38 @@ def deliver_due(session: Session, now: datetime | None = None) -> int:
     return len(due)
 
 
-def _attempt(delivery: WebhookDelivery) -> None:
-    hook = delivery.webhook
-    body = delivery.payload.encode()
+def _post(url: str, secret: str, event: str, delivery_id: int, body: bytes) -> tuple[int | None, str]:
+    """POST one signed body; the answer's status code (None if there was none) and the error, if any."""
     request = urllib.request.Request(
-        hook.url,
+        url,
         data=body,
         method="POST",
         headers={
             "Content-Type": "application/json",
             "User-Agent": "Countersign-Webhooks/1",
-            "X-Countersign-Event": delivery.event,
-            "X-Countersign-Delivery": str(delivery.id),
-            SIGNATURE_HEADER: sign(hook.secret, body),
+            "X-Countersign-Event": event,
+            "X-Countersign-Delivery": str(delivery_id),
+            SIGNATURE_HEADER: sign(secret, body),
         },
     )
-    delivery.attempts += 1
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - admin-configured URL
-            delivery.last_status_code = response.status
-        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", utcnow(), None
-        delivery.last_error = ""
-        return
+            return response.status, ""
     except urllib.error.HTTPError as exc:
-        delivery.last_status_code, delivery.last_error = exc.code, f"HTTP {exc.code}"
         exc.close()
+        return exc.code, f"HTTP {exc.code}"
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        delivery.last_status_code, delivery.last_error = None, str(getattr(exc, "reason", exc))[:500]
+        return None, str(getattr(exc, "reason", exc))[:500]
+
+
+def _attempt(delivery: WebhookDelivery) -> None:
+    hook = delivery.webhook
+    code, error = _post(hook.url, hook.secret, delivery.event, delivery.id, delivery.payload.encode())
+    delivery.attempts += 1
+    delivery.last_status_code, delivery.last_error = code, error
+    if not error:
+        delivery.status, delivery.delivered_at, delivery.next_attempt_at = "delivered", utcnow(), None
+        return
     if delivery.attempts >= MAX_ATTEMPTS:
         delivery.status, delivery.next_attempt_at = "failed", None
         log.warning("webhook delivery %s failed after %s attempts", delivery.id, delivery.attempts)
@@ -173,11 +178,52 @@ def _attempt(delivery: WebhookDelivery) -> None:
         delivery.next_attempt_at = utcnow() + _backoff(delivery.attempts)
 
 
+TEST_EVENT = "webhook.test"
+
+
+def send_test(session: Session, user: User, webhook_id: int) -> WebhookDelivery:
+    """Send one clearly marked test event to a webhook now, signed as usual, and log the attempt.
+
+    The delivery row is committed before the endpoint is called and the answer written after, so
+    no transaction (and on SQLite no write lock) is held while a slow endpoint answers. A test is
+    tried once, never retried: the admin sees the answer at once.
+    """
+    from feedback.services import require_role
+
+    require_role(user, ("admin",), "configure webhooks")
+    hook = session.get(Webhook, webhook_id)
+    if hook is None:
+        raise NotFound(f"no webhook {webhook_id}")
+    url, secret = hook.url, hook.secret
+    data = {
+        "test": True,
+        "webhook_id": hook.id,
+        "message": "A test delivery from Countersign, sent by an admin. Nothing happened; no action is needed.",
+    }
+    body = json.dumps({"event": TEST_EVENT, "sent_at": utcnow().isoformat(), "data": data}, sort_keys=True)
+    delivery = WebhookDelivery(webhook_id=hook.id, event=TEST_EVENT, payload=body, next_attempt_at=None)
+    session.add(delivery)
+    session.flush()
+    audit.record(session, Actor(user.id, user.email), [Change("webhook.tested", "webhook", hook.id)])
+    session.commit()
+    delivery_id = delivery.id
+    code, error = _post(url, secret, TEST_EVENT, delivery_id, body.encode())
+    sent = session.get(WebhookDelivery, delivery_id)
+    assert sent is not None
+    sent.attempts = 1
+    sent.last_status_code, sent.last_error = code, error
+    sent.status = "failed" if error else "delivered"
+    sent.delivered_at = None if error else utcnow()
+    session.commit()
+    return sent
+
+
 def next_due(session: Session) -> datetime | None:
     """When the earliest pending delivery is due (None when nothing is pending)."""
     return session.scalar(
         select(WebhookDelivery.next_attempt_at)
-        .where(WebhookDelivery.status == "pending")
+        # A test delivery being sent is pending with no next attempt: the retry loop never takes it.
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at.is_not(None))
         .order_by(WebhookDelivery.next_attempt_at)
         .limit(1)
     )

@@ -1,4 +1,6 @@
-"""Analyses run off the request path, in a small thread pool; progress and results live in the database.
+"""Analyses, backlog refreshes and exports run off the request path in a small thread pool.
+
+Their progress and results live in the database.
 
 The request that queues a run returns at once and the page polls the run's row, so a long
 analysis never holds a web worker. The state is in the database, not in this process: any
@@ -106,5 +108,29 @@ def submit_export(job_id: int) -> Future[None]:
                 exports.run_job(db.sessionmaker, job_id, make_reader=new_analytics_session)
             except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
                 log.exception("export %s could not run", job_id)
+
+    return _pool.submit(run)
+
+
+def submit_backlog_refresh(job_id: int) -> Future[None]:
+    """Mine a model's backlog again in the background; the page polls the job's row."""
+    from feedback import backlog
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def run() -> None:
+        from webapp.extensions import db
+
+        # Mining only reads; execute_refresh takes SQLite's write lock just for its short writes.
+        token = sqlite_write_intent.set(False)
+        with app.app_context():
+            session = db.sessionmaker()
+            try:
+                backlog.execute_refresh(session, job_id)
+            except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
+                log.exception("backlog refresh %s could not run", job_id)
+            finally:
+                session.close()
+                sqlite_write_intent.reset(token)
 
     return _pool.submit(run)

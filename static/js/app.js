@@ -197,7 +197,9 @@
       // Two kinds of spec: points on a numeric x axis ({x, y}, stepped by default, e.g. survival
       // curves), or values over named categories (e.g. days of a control chart).
       var categorical = Array.isArray(spec.categories);
-      var datasets = spec.series.map(function (series, i) {
+      // Series with "draw": false are table-only columns (templates/_chart.html).
+      var drawn = spec.series.filter(function (series) { return series.draw !== false; });
+      var datasets = drawn.map(function (series, i) {
         var colour = series.colour || PALETTE[i % PALETTE.length];
         return {
           label: series.label, data: categorical ? series.values : series.points,
@@ -205,20 +207,42 @@
           borderColor: colour, backgroundColor: colour, borderWidth: series.width || 2,
           borderDash: series.dashed ? [6, 4] : [], showLine: series.showLine !== false,
           pointRadius: series.pointRadius || 0, spanGaps: true,
+          // A band drawn as two lines (lower and upper edge) is one thing to the reader: the
+          // server marks the second edge "legend": false and gives both edges one "group".
+          inLegend: series.legend !== false, group: series.group || series.label,
+          tableColumn: series.column || series.label,  // its column in the table under the chart
         };
       });
       var y = { title: { display: true, text: spec.yLabel } };
       if (spec.yMin !== null) y.min = spec.yMin === undefined ? 0 : spec.yMin;
       if (spec.yMax !== null) y.max = spec.yMax === undefined ? 1 : spec.yMax;
+      var x = { type: categorical ? "category" : "linear", title: { display: true, text: spec.xLabel } };
+      // A clipped axis (the caption says where and why) keeps long tails from squeezing the rest.
+      if (typeof spec.xMax === "number") x.max = spec.xMax;
+      if (!categorical) x.min = 0;
       new window.Chart(canvas, {
         type: "line",
         data: categorical ? { labels: spec.categories, datasets: datasets } : { datasets: datasets },
         options: {
           animation: false, maintainAspectRatio: false,
           interaction: { mode: "nearest", intersect: false },
-          scales: {
-            x: { type: categorical ? "category" : "linear", title: { display: true, text: spec.xLabel } },
-            y: y,
+          scales: { x: x, y: y },
+          plugins: {
+            legend: {
+              labels: {
+                filter: function (item, data) { return data.datasets[item.datasetIndex].inLegend; },
+              },
+              // Showing or hiding a band shows or hides both of its edges.
+              onClick: function (event, item, legend) {
+                var chart = legend.chart;
+                var group = chart.data.datasets[item.datasetIndex].group;
+                var show = !chart.isDatasetVisible(item.datasetIndex);
+                chart.data.datasets.forEach(function (dataset, i) {
+                  if (dataset.group === group) chart.setDatasetVisibility(i, show);
+                });
+                chart.update();
+              },
+            },
           },
         },
       });

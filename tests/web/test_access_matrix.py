@@ -21,6 +21,7 @@ from feedback.models import (
     ROLES,
     Alert,
     AuditEvent,
+    BacklogRefresh,
     ExportJob,
     Guardrail,
     ModelVersion,
@@ -128,6 +129,7 @@ POLICY: dict[str, frozenset[str] | None] = {
     "backlog.detail": frozenset({M, A, D}),
     "backlog.update": frozenset({M, D}),
     "backlog.refresh": frozenset({M, D}),
+    "backlog.refresh_status": frozenset({M, A, D}),
     "api.list_backlog": frozenset({M, A, D}),
     "api.patch_backlog": frozenset({M, D}),
     "api.refresh_backlog": frozenset({M, D}),
@@ -140,6 +142,7 @@ POLICY: dict[str, frozenset[str] | None] = {
     "admin.webhooks_page": frozenset({D}),
     "admin.create_webhook": frozenset({D}),
     "admin.toggle_webhook": frozenset({D}),
+    "admin.test_webhook": frozenset({D}),
     "users.index": frozenset({D}),
     "users.set_role": frozenset({D}),
     "users.sign_out": frozenset({D}),
@@ -153,6 +156,7 @@ GET_ANSWER = {
     "auth.home": {302},
     "review.next_case": {200, 302},  # the next case, or "nothing to review" once another role took it
     "impact.run_csv": {409},  # the run is still queued
+    "backlog.refresh_status": {302},  # without htmx, the list the refresh's progress is shown on
 }
 # Reads that need a model named in the query string.
 QUERY = {
@@ -205,7 +209,8 @@ def world(app: Flask, session):
     alert = Alert(guardrail_id=guardrail.id, model_version_id=version_id, message="breach")
     item = backlog_item(model.id, version_id, "v1 is overridden more at Leeds")
     export = ExportJob(format="csv", params={"model": "claims"}, created_by_id=users[D].id, status="queued")
-    session.add_all([alert, item, export])
+    refresh = BacklogRefresh(model_id=model.id, created_by_id=users[D].id, status="done")  # the job_id as well
+    session.add_all([alert, item, export, refresh])
     session.commit()
     from feedback import webhooks
 

@@ -368,6 +368,7 @@ def render_webhooks(status: int = 200, **extra: Any) -> tuple[str, int]:
         "fields": {},
         "notice": None,
         "new_secret": None,
+        "tested": None,
         **extra,
     }
     return render_page_or_block("admin/webhooks.html", "webhooks_body", status=status, **context)
@@ -393,6 +394,23 @@ def create_webhook() -> tuple[str, int]:
     except ValidationFailed as exc:
         return render_webhooks(422, problem=exc.message, fields=exc.fields)
     return render_webhooks(notice=f"Webhook {hook.id} added.", new_secret=hook.secret)
+
+
+@bp.post("/webhooks/<int:webhook_id>/test")
+@login_required(("admin",))
+def test_webhook(webhook_id: int) -> tuple[str, int]:
+    """Send a clearly marked test event to the endpoint now and show its answer."""
+    from feedback import webhooks
+
+    try:
+        sent = webhooks.send_test(db.session, g.user, webhook_id)
+    except NotFound:
+        abort(404)
+    where = f"Test delivery {sent.id} to {sent.webhook.url}"
+    if sent.status == "delivered":
+        return render_webhooks(notice=f"{where}: answered {sent.last_status_code}.", tested=sent.id)
+    answer = f"answered {sent.last_status_code}" if sent.last_status_code else f"no answer ({sent.last_error})"
+    return render_webhooks(problem=f"{where} failed: {answer}.", tested=sent.id)
 
 
 @bp.post("/webhooks/<int:webhook_id>/<any(enable, disable):change>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, g, request
+from flask import Blueprint, abort, g, redirect, request, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -13,6 +13,7 @@ from feedback.errors import FIELD_FAULTS, NotFound
 from feedback.frames import records
 from feedback.models import BACKLOG_STATUSES, ModelVersion, User
 from feedback.params import MAX_ID, Choice, Flag, Id, Int, Text, Version, parse_params
+from webapp import jobs
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import db
@@ -55,6 +56,7 @@ def _list_context(key: str, **extra: Any) -> dict[str, Any]:
         "versions": db.session.scalars(select(ModelVersion.version).where(ModelVersion.model_id == model.id)).all(),
         "statuses": BACKLOG_STATUSES,
         "refreshed_at": backlog.refreshed_at(db.session, model.id),
+        **_refresh_context(key, backlog.latest_refresh(db.session, model.id)),
         "can_edit": permissions.can_change_model(db.session, g.user, model.id),
         "args": request.args,
         "notice": None,
@@ -94,12 +96,45 @@ def index(key: str) -> tuple[str, int] | Response:
 
 @bp.post("/models/<key>/backlog/refresh")
 @login_required(EDIT)
-def refresh(key: str) -> tuple[str, int]:
-    """Mine the model's decisions again; existing items are updated, never duplicated."""
+def refresh(key: str) -> tuple[str, int] | Response:
+    """Start mining the model's decisions again in the background and show its progress.
+
+    The request returns at once; the page polls the refresh's row. While a refresh is under way
+    another press shows that one instead of starting a second.
+    """
     _filter(key)  # the list shown afterwards: a bad filter is refused before anything is written
-    summary = backlog.refresh(db.session, services.actor_of(g.user), key)
-    notice = f"Refreshed: {summary.created} new, {summary.updated} updated, {summary.retired} no longer credible."
-    return render_page_or_block("backlog/index.html", "backlog_list", **_list_context(key, notice=notice))
+    job, new = backlog.start_refresh(db.session, g.user, key)
+    if new:
+        jobs.submit_backlog_refresh(job.id)
+    if not is_htmx():
+        return redirect(url_for("backlog.index", key=key), 303)
+    return render_page_or_block("backlog/_refresh.html", "refresh", 202, **_refresh_context(key, job))
+
+
+@bp.get("/models/<key>/backlog/refresh/<int:job_id>")
+@login_required(READ)
+def refresh_status(key: str, job_id: int) -> tuple[str, int, dict[str, str]] | Response:
+    """A refresh's progress (polled by htmx); when it is done the list reloads itself."""
+    model = services.get_model(db.session, key)
+    try:
+        job = backlog.get_refresh(db.session, model.id, job_id)
+    except NotFound:
+        abort(404)
+    if not is_htmx():
+        return redirect(url_for("backlog.index", key=key))
+    body, status = render_page_or_block("backlog/_refresh.html", "refresh", **_refresh_context(key, job))
+    finished = job.status in ("done", "failed")
+    return body, status, {"HX-Trigger": "backlog-refreshed"} if finished else {}
+
+
+def _refresh_context(key: str, job: Any) -> dict[str, Any]:
+    model = services.get_model(db.session, key)
+    return {
+        "model": model,
+        "job": job,
+        "job_interrupted": job is not None and backlog.refresh_interrupted(job),
+        "can_edit": permissions.can_change_model(db.session, g.user, model.id),
+    }
 
 
 @bp.post("/backlog/<int:item_id>")
@@ -147,15 +182,36 @@ def update(item_id: int) -> tuple[str, int] | Response:
     return render_detail(item, notice="Saved.")
 
 
+def _num(frame: Any, row: Any, column: str) -> float | None:
+    """One cell of a per-week frame as a plain number (None for a week without cases)."""
+    return float(frame.at[row, column]) if row in frame.index else None
+
+
 def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
     args = parse_params(request.args, DETAIL_QUERY)
     frame = backlog.rate_over_time(db.session, item)
     weeks = sorted(frame["week"].unique().tolist())
-    series = []
+    series: list[dict[str, Any]] = []
+    counts: list[dict[str, Any]] = []  # table-only columns: the cases and overrides behind each rate
     for version, rows in frame.groupby("version", sort=False):
-        by_week = dict(zip(rows["week"], rows["rate"], strict=True))
-        series.append({"label": str(version), "values": [by_week.get(w) for w in weeks], "pointRadius": 3})
-    chart = {"categories": weeks, "series": series, "xLabel": "Week", "yLabel": "Override rate in this pattern"}
+        by_week = rows.set_index("week")
+        series.append({"label": str(version), "values": [_num(by_week, w, "rate") for w in weeks], "pointRadius": 3})
+        for column, name in (("n", "cases"), ("overrides", "overrides")):
+            counts.append(
+                {
+                    "label": f"{version} {name}",
+                    "values": [_num(by_week, w, column) for w in weeks],
+                    "draw": False,
+                    "format": "count",
+                }
+            )
+    chart = {
+        "categories": weeks,
+        "series": series + counts,
+        "xLabel": "Week",
+        "yLabel": "Override rate in this pattern",
+        "yFormat": "percent",
+    }
     context = {
         "item": item,
         "chart": chart,

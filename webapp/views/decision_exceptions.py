@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import pandas as pd
 from flask import Blueprint, Response, abort, g, request, url_for
 
 from feedback import exception_handling, permissions, queries, reports
@@ -157,25 +159,69 @@ def report_args() -> dict[str, Any]:
     return {"model_key": args["model"], "by": args["by"], "days": args["days"]}
 
 
+# Exception kinds in words (codes stay in the API and the CSV).
+KIND_LABELS = {
+    "reviewer_escalation": "Reviewer escalation",
+    "low_confidence": "Low confidence",
+    "policy": "Policy rule",
+    "missing_data": "Missing data",
+    "model_error": "Model error",
+    "audit_sample": "Audit sample",
+}
+CLIP_QUANTILE = 0.9  # the hours axis stops where this share of the curves' steps have happened
+
+
+def group_label(by: str, key: str) -> str:
+    """A curve's name in words: the kind's label, or the severity or site as people write it."""
+    if by == "kind":
+        return KIND_LABELS.get(key, key.replace("_", " "))
+    return key.replace("_", " ").capitalize() if by == "severity" else key
+
+
+def _nice_ceiling(hours: float) -> float:
+    """Round an axis end up to whole days (or half days, or hours) so its ticks read well."""
+    step = 24.0 if hours > 72 else 12.0 if hours > 24 else 1.0
+    return float(math.ceil(hours / step) * step)
+
+
+def survival_chart(curves: pd.DataFrame, by: str) -> dict[str, Any]:
+    """Kaplan–Meier curves as a chart spec; a long tail is clipped and the caption says so.
+
+    A few exceptions open for weeks would otherwise squeeze every curve into the first tenth of
+    the axis; the table under the chart keeps every point.
+    """
+    spec: dict[str, Any] = {
+        "series": [
+            {
+                "label": group_label(by, str(key)),
+                "points": [
+                    {"x": round(h, 4), "y": round(s, 6)} for h, s in zip(part["hours"], part["survival"], strict=True)
+                ],
+            }
+            for key, part in curves.groupby("key", sort=True)
+        ],
+        "xLabel": "hours since opened",
+        "yLabel": "share still unresolved",
+        "xFormat": "hours",
+        "yFormat": "percent",
+        "clip": None,
+    }
+    if len(curves):
+        longest = float(curves["hours"].max())
+        end = _nice_ceiling(float(curves.loc[curves["hours"] > 0, "hours"].quantile(CLIP_QUANTILE) or longest))
+        if 0 < end < longest:
+            spec["xMax"] = end
+            spec["clip"] = {"at": end, "longest": round(longest, 1), "share": CLIP_QUANTILE}
+    return spec
+
+
 @bp.get("/dashboard")
 @login_required(DASHBOARD_ROLES)
 def dashboard() -> tuple[str, int]:
     """Survival curves, resolution-time table with intervals, breach rates and handling times."""
     args = report_args()
     report = reports.resolution_report(analytics_session(), **args)
-    chart = {
-        "series": [
-            {
-                "label": key,
-                "points": [
-                    {"x": round(h, 4), "y": round(s, 6)} for h, s in zip(part["hours"], part["survival"], strict=True)
-                ],
-            }
-            for key, part in report.curves.groupby("key", sort=True)
-        ],
-        "xLabel": "hours since opened",
-        "yLabel": "share still unresolved",
-    }
+    chart = survival_chart(report.curves, args["by"])
     return render_page_or_block(
         "decision_exceptions/dashboard.html",
         "dashboard_body",

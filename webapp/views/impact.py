@@ -372,18 +372,51 @@ def event_chart(result: dict[str, Any]) -> dict[str, Any]:
     """Event-study chart spec: estimates, pointwise 95% intervals and the uniform band."""
     rows = result["event_study"]["rows"]
 
-    def series(label: str, column: str, **style: Any) -> dict[str, Any]:
-        return {"label": label, "values": [r[column] for r in rows], **style}
+    def series(label: str, field: str, **style: Any) -> dict[str, Any]:
+        return {"label": label, "values": [r[field] for r in rows], **style}
 
     return {
         "categories": [r["key"] for r in rows],
         "series": [
             series("Effect", "att", pointRadius=3, width=3),
-            series("95% interval (pointwise)", "ci_low", dashed=True, colour="#5f6b7a", width=1),
-            series("95% interval (pointwise) ", "ci_high", dashed=True, colour="#5f6b7a", width=1),
-            series("95% uniform band", "band_low", colour="#9a5b00", width=1),
-            series("95% uniform band ", "band_high", colour="#9a5b00", width=1),
-            {"label": "No effect", "values": [0.0] * len(rows), "colour": "#b3261e", "width": 1, "dashed": True},
+            # Each interval is one legend entry drawn as two edges (see static/js/app.js).
+            series(
+                "95% interval (pointwise)",
+                "ci_low",
+                dashed=True,
+                colour="#5f6b7a",
+                width=1,
+                group="ci",
+                column="95% interval, low",
+            ),
+            series(
+                "95% interval (pointwise)",
+                "ci_high",
+                dashed=True,
+                colour="#5f6b7a",
+                width=1,
+                group="ci",
+                column="95% interval, high",
+                legend=False,
+            ),
+            series("95% uniform band", "band_low", colour="#9a5b00", width=1, group="band", column="Uniform band, low"),
+            series(
+                "95% uniform band",
+                "band_high",
+                colour="#9a5b00",
+                width=1,
+                group="band",
+                column="Uniform band, high",
+                legend=False,
+            ),
+            {
+                "label": "No effect",
+                "values": [0.0] * len(rows),
+                "colour": "#b3261e",
+                "width": 1,
+                "dashed": True,
+                "table": False,
+            },
         ],
         "xLabel": "Periods since go-live (negative: before)",
         "yLabel": "Effect on " + result["panel"]["metric"].replace("_", " "),

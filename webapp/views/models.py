@@ -21,13 +21,22 @@ def trend_chart(summary: model_summaries.ModelSummary) -> dict[str, Any]:
         "categories": [w["week"] for w in summary.trend],
         "xLabel": "week starting",
         "yLabel": "override rate",
+        "yFormat": "percent",
         "yMax": None,
         "series": [
+            # Table-only columns first (the table reads: cases, overrides, rate): the counts behind each rate.
+            {
+                "label": "accepts and overrides",
+                "values": [w["judged"] for w in summary.trend],
+                "draw": False,
+                "format": "count",
+            },
+            {"label": "overrides", "values": [w["overrides"] for w in summary.trend], "draw": False, "format": "count"},
             {
                 "label": "override rate",
                 "values": [None if w["rate"] is None else round(w["rate"], 6) for w in summary.trend],
                 "pointRadius": 2,
-            }
+            },
         ],
     }
 

@@ -98,12 +98,31 @@ def chart_spec(chart: Any, version: str | None) -> dict[str, Any]:
         "categories": days,
         "xLabel": "day (UTC)",
         "yLabel": "override rate",
+        "yFormat": "percent",
         "yMax": None,
         "series": [
             {"label": "override rate", "values": values("p"), "pointRadius": 2},
             {"label": "centre (baseline)", "values": values("centre"), "colour": "#5f6b7a", "width": 1},
-            {"label": "upper limit", "values": values("ucl"), "colour": "#b3261e", "dashed": True, "width": 1},
-            {"label": "lower limit", "values": values("lcl"), "colour": "#b3261e", "dashed": True, "width": 1},
+            # The two limits are one band: one legend entry, two table columns.
+            {
+                "label": "control limits (3 sigma)",
+                "column": "upper limit",
+                "group": "limits",
+                "values": values("ucl"),
+                "colour": "#b3261e",
+                "dashed": True,
+                "width": 1,
+            },
+            {
+                "label": "control limits (3 sigma)",
+                "column": "lower limit",
+                "group": "limits",
+                "legend": False,
+                "values": values("lcl"),
+                "colour": "#b3261e",
+                "dashed": True,
+                "width": 1,
+            },
             {"label": "signal", "values": signals, "showLine": False, "pointRadius": 5, "colour": "#b3261e"},
         ],
     }

@@ -319,6 +319,8 @@ def test_every_parameter_is_probed(app):
         "admin.settings",
         "admin.webhooks_page",
         "admin.toggle_webhook",
+        "admin.test_webhook",
+        "backlog.refresh_status",
         "decision_exceptions.detail",
         "exports.job",
         "exports.download",

@@ -81,7 +81,7 @@ def test_dashboard_table_chart_and_csv_agree_with_the_api(handler, app, session,
     chart = json.loads(
         re.search(r'<script type="application/json" id="survival-data">(.*?)</script>', page.text, re.S).group(1)
     )
-    assert [s["label"] for s in chart["series"]] == ["low_confidence", "policy"]
+    assert [s["label"] for s in chart["series"]] == ["Low confidence", "Policy rule"]  # words, not codes
     assert chart["series"][0]["points"][0] == {"x": 0, "y": 1}
     download = client.get("/exceptions/dashboard.csv?by=kind")
     assert download.mimetype == "text/csv" and "attachment" in download.headers["Content-Disposition"]

@@ -47,9 +47,10 @@ def test_overview_page_fragment_and_csv(owner, client, htmx_client):
     assert [s["label"] for s in chart["series"]][:4] == [
         "override rate",
         "centre (baseline)",
-        "upper limit",
-        "lower limit",
+        "control limits (3 sigma)",
+        "control limits (3 sigma)",
     ]
+    assert [s.get("legend", True) for s in chart["series"]][2:4] == [True, False]  # one legend entry for the band
     assert chart["series"][0]["values"] == [0.3]
     fragment = htmx_client.get("/models/claims?from=2020-01-01")
     assert fragment.text.lstrip().startswith('<div id="overview-body">')
