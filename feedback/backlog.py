@@ -41,10 +41,9 @@ from feedback.models import (
     Recommendation,
     User,
 )
+from feedback.permissions import Action
 
 log = logging.getLogger(__name__)
-BACKLOG_READ_ROLES = ("model_owner", "admin", "analyst")
-BACKLOG_EDIT_ROLES = ("model_owner", "admin")
 SAMPLE = 5000  # recent cases read to discover segment and feature conditions
 MAX_CATEGORIES = 20
 MAX_MINED_FEATURES = 64  # the feature keys most common in the sample are mined, no more
@@ -260,7 +259,7 @@ def _model_to_refresh(session: Session, actor: Actor, model_key: str) -> Model:
     model = session.scalars(select(Model).where(Model.key == model_key)).first()
     if model is None:
         raise NotFound(f"no model {model_key}")
-    permissions.require_model_change(session, actor, model.id, "refresh this model's backlog")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=model.id)
     return model
 
 
@@ -662,11 +661,9 @@ def update_item(
     row_version: int | None = None,
 ) -> BacklogItem:
     """Change an item's status, owner or notes; `verified` needs a newer version to prove it."""
-    from feedback.services import require_role
-
-    require_role(user, BACKLOG_EDIT_ROLES, "change backlog items")
+    permissions.require(user, Action.CHANGE_MODEL)  # before saying whether the item exists
     item = get_item(session, item_id)
-    permissions.require_model_change(session, user, item.model_id, "triage this model's backlog")
+    permissions.require(user, Action.CHANGE_MODEL, session=session, model_id=item.model_id)
     if row_version is not None and row_version != item.row_version:
         raise Conflict("someone else changed this item; reload it and try again")
     problems = Problems()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 from feedback import audit, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
-from feedback.errors import Conflict, NotFound, PermissionDenied, Problems, ValidationFailed
+from feedback.errors import Conflict, NotFound, Problems, ValidationFailed
 from feedback.models import (
     DEFAULT_SLA_HOURS,
     EXCEPTION_KINDS,
@@ -26,10 +26,9 @@ from feedback.models import (
     SlaPolicy,
     User,
 )
+from feedback.permissions import Action
 from feedback.schemas import RecommendationIn, VersionRulesIn
 
-HANDLER_ROLES = ("exception_handler", "admin")
-SETTINGS_ROLES = ("model_owner", "admin")
 # Which kind a case is filed under when several rules fire, and how severe each kind is by default.
 RULE_ORDER = ("model_error", "policy", "missing_data", "low_confidence")
 DEFAULT_SEVERITY = {
@@ -144,22 +143,16 @@ def _get(session: Session, exception_id: int) -> DecisionException:
     return exc
 
 
-def _require_handler(user: User) -> None:
-    """Only exception handlers and admins work exceptions."""
-    if user.role not in HANDLER_ROLES:
-        raise PermissionDenied(f"the {user.role} role may not handle exceptions")
-
-
 def assign_exception(session: Session, *, exception_id: int, by: User, assignee_id: int | None) -> DecisionException:
     """Assign an open exception to a handler (claim it when assigning to oneself; None releases it)."""
-    _require_handler(by)
+    permissions.require(by, Action.HANDLE_EXCEPTIONS)
     exc = _get(session, exception_id)
     if exc.status == "resolved":
         raise Conflict("this exception is already resolved")
     assignee = None
     if assignee_id is not None:
         assignee = session.get(User, assignee_id)
-        if assignee is None or not assignee.active or assignee.role not in HANDLER_ROLES:
+        if assignee is None or not assignee.active or assignee.role not in permissions.HANDLER_ROLES:
             raise ValidationFailed("cannot assign to that user", {"assignee_id": "must be an active exception handler"})
     before = exc.assignee_id
     result = session.execute(
@@ -194,7 +187,7 @@ def resolve_exception(
     session: Session, *, exception_id: int, by: User, final_action: str, note: str = ""
 ) -> DecisionException:
     """Resolve an exception with the final action; the case is then resolved too."""
-    _require_handler(by)
+    permissions.require(by, Action.HANDLE_EXCEPTIONS)
     exc = _get(session, exception_id)
     model = exc.recommendation.model
     if exc.status == "resolved":
@@ -255,7 +248,7 @@ def set_version_rules(session: Session, actor: Actor, *, version_id: int, rules:
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"no model version {version_id}")
-    permissions.require_model_change(session, actor, version.model_id, "change this model's exception rules")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=version.model_id)
     version.rules = rules.model_dump()
     audit.record(session, actor, [Change("model_version.rules_changed", "model_version", version.id, version.rules)])
     session.commit()
@@ -266,7 +259,7 @@ def set_sla_policies(
     session: Session, actor: Actor, *, model: Model, hours: dict[tuple[str, str], float | None]
 ) -> None:
     """Replace a model's SLA table; a missing or empty entry falls back to the default for its severity."""
-    permissions.require_model_change(session, actor, model.id, "change this model's SLAs")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=model.id)
     fields = {}
     for (kind, severity), value in hours.items():
         if kind not in EXCEPTION_KINDS or severity not in SEVERITIES:
@@ -292,4 +285,6 @@ def set_sla_policies(
 
 def handlers(session: Session) -> list[User]:
     """Active users who may be assigned exceptions."""
-    return list(session.scalars(select(User).where(User.active, User.role.in_(HANDLER_ROLES)).order_by(User.name)))
+    return list(
+        session.scalars(select(User).where(User.active, User.role.in_(permissions.HANDLER_ROLES)).order_by(User.name))
+    )

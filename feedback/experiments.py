@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit
+from feedback import audit, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, RepeatedInRequest, UnknownReference, ValidationFailed
@@ -36,8 +36,8 @@ from feedback.models import (
     User,
 )
 from feedback.params import FIRST_DAY, LAST_DAY, Id
+from feedback.permissions import Action
 
-EXPERIMENT_ROLES = ("analyst", "admin")
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -156,9 +156,7 @@ def expose(session: Session, rec: Recommendation, reviewer_id: int, now: datetim
 
 
 def _require_analyst(user: User) -> None:
-    from feedback.services import require_role
-
-    require_role(user, EXPERIMENT_ROLES, "manage experiments")
+    permissions.require(user, Action.RUN_IMPACT)
 
 
 def _parse_when(raw: Any, field: str, fields: dict[str, str]) -> datetime | None:

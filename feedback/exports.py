@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Executable, Select, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from feedback import audit, backlog, csvsafe, queries
+from feedback import audit, backlog, csvsafe, permissions, queries
 from feedback.audit import Actor, Change
 from feedback.db import readable_json, sqlite_write_intent, utcnow
 from feedback.errors import NotFound, PermissionDenied
@@ -37,8 +37,8 @@ from feedback.models import (
     User,
 )
 from feedback.params import Choice, Flag, Id, ModelKey, Version, When, parse_params
+from feedback.permissions import Action
 
-EXPORT_ROLES = ("model_owner", "admin", "analyst")
 CHUNK = 5000
 PIECE_BYTES = 1 << 20  # a stored export is kept in pieces of about this size
 MEDIA_TYPES = {"csv": csvsafe.MEDIA_TYPE, "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
@@ -103,9 +103,7 @@ EXPORT_PARAMS = (
 
 def parse_spec(user: User, args: Mapping[str, Any]) -> ExportSpec:
     """Check an export request (query string or form); 422 naming each bad field."""
-    from feedback.services import require_role
-
-    require_role(user, EXPORT_ROLES, "export labelled data")
+    permissions.require(user, Action.EXPORT)
     values = parse_params(args, EXPORT_PARAMS)
     start, end = values["from"], values["to"]  # `to` before `from`: an empty export, as for the analytics
     if values["include_reviewer"] and user.role != "admin":

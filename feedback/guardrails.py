@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -15,7 +16,9 @@ from feedback.audit import SYSTEM, Actor, Change
 from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
 from feedback.models import GUARDRAIL_KINDS, Alert, Decision, Guardrail, ModelVersion, Outcome, Recommendation
+from feedback.permissions import Action
 
+log = logging.getLogger(__name__)
 CONTROL_CHART_EVERY = timedelta(minutes=10)  # a control chart needs daily counts: check it at most this often
 PAUSABLE = ("pilot", "production")
 
@@ -43,7 +46,7 @@ def add_guardrail(
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"no model version {version_id}")
-    permissions.require_model_change(session, actor, version.model_id, "add guardrails to this model")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=version.model_id)
     guardrail = Guardrail(
         model_version_id=version_id,
         kind=kind,
@@ -101,7 +104,7 @@ def get_guardrail(session: Session, actor: Actor, guardrail_id: int) -> Guardrai
     guardrail = session.get(Guardrail, guardrail_id)
     if guardrail is None:
         raise NotFound(f"no guardrail {guardrail_id}")
-    permissions.require_model_change(session, actor, guardrail.model_version.model_id, "remove this model's guardrails")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=guardrail.model_version.model_id)
     return guardrail
 
 
@@ -163,6 +166,15 @@ def control_chart_signal(session: Session, guardrail: Guardrail) -> float | None
     chart = p_chart(daily, baseline_periods=len(daily) - 1)
     last = chart.iloc[-1]
     return float(last["p"]) if last["p"] > last["ucl"] else None
+
+
+def check_after_change(session: Session, version_ids: list[int]) -> None:
+    """Evaluate guardrails after a committed change; a failure here is logged, never undoes the change."""
+    try:
+        evaluate(session, version_ids)
+    except Exception:  # noqa: BLE001 - the change is stored; the check runs again on the next one
+        session.rollback()
+        log.exception("guardrail check failed for versions %s", version_ids)
 
 
 def evaluate(session: Session, version_ids: Iterable[int], *, force: bool = False) -> list[Alert]:
@@ -287,7 +299,7 @@ def resume_version(session: Session, actor: Actor, *, version_id: int) -> ModelV
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"no model version {version_id}")
-    permissions.require_model_change(session, actor, version.model_id, "resume this model")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=version.model_id)
     if version.stage != "paused":
         raise ValidationFailed("this version is not paused", {"stage": f"is {version.stage}"})
     alerts = session.scalars(
@@ -315,7 +327,7 @@ def acknowledge_alert(session: Session, actor: Actor, *, alert_id: int) -> Alert
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise NotFound(f"no alert {alert_id}")
-    permissions.require_model_change(session, actor, alert.model_version.model_id, "acknowledge this model's alerts")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=alert.model_version.model_id)
     alert.status, alert.acknowledged_by_id, alert.acknowledged_at = "acknowledged", actor.id, utcnow()
     audit.record(session, actor, [Change("alert.acknowledged", "alert", alert.id)])
     session.commit()

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from analytics import experiments as ab
 from analytics import staggered
-from feedback import audit, permissions, queries
+from feedback import audit, experiments, permissions, queries
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, Problems, ValidationFailed
@@ -36,11 +36,10 @@ from feedback.models import (
     Recommendation,
     User,
 )
+from feedback.permissions import Action
 
 log = logging.getLogger(__name__)
 
-IMPACT_EDIT_ROLES = ("analyst", "admin")
-IMPACT_READ_ROLES = ("analyst", "admin", "model_owner")
 METRICS = {
     "median_handling_seconds": "Median handling time (seconds)",
     "decisions": "Decisions",
@@ -55,12 +54,6 @@ MAX_CSV_ROWS = 1_000_000
 MAX_COVARIATES = 50  # as many as an analysis may use
 COVARIATE_NAME = re.compile(r"^[\w.:-]{1,64}$")  # what an analysis may name (a Key)
 TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes", "y", "t"}, {"0", "false", "no", "n", "f"}
-
-
-def _require(user: User, roles: tuple[str, ...], doing: str) -> None:
-    from feedback.services import require_role
-
-    require_role(user, roles, doing)
 
 
 # --- platform panels ----------------------------------------------------------------------
@@ -117,7 +110,7 @@ def build_platform_panel(
     session: Session, user: User, *, experiment_id: int, metric: str, unit: str = "site", period: str = "week"
 ) -> tuple[ImpactPanel, list[str]]:
     """Store the panel of a staggered rollout's model; returns it and the units left out as unbalanced."""
-    _require(user, IMPACT_EDIT_ROLES, "build impact panels")
+    permissions.require(user, Action.RUN_IMPACT)
     experiment = session.get(Experiment, experiment_id)
     if experiment is None:
         raise NotFound(f"no experiment {experiment_id}")
@@ -278,7 +271,7 @@ def parse_panel_csv(raw: bytes) -> tuple[pd.DataFrame, list[str]]:
 
 def upload_panel(session: Session, user: User, *, name: str, raw: bytes) -> ImpactPanel:
     """Validate an uploaded CSV and store it as a panel (all or nothing)."""
-    _require(user, IMPACT_EDIT_ROLES, "upload impact panels")
+    permissions.require(user, Action.RUN_IMPACT)
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ValidationFailed("the panel is invalid", {"name": "give the panel a name of at most 200 characters"})
@@ -338,7 +331,7 @@ def store_panel(
 
 
 def delete_panel(session: Session, user: User, panel_id: int) -> None:
-    _require(user, IMPACT_EDIT_ROLES, "delete impact panels")
+    permissions.require(user, Action.RUN_IMPACT)
     panel = session.get(ImpactPanel, panel_id)
     if panel is None:
         raise NotFound(f"no panel {panel_id}")
@@ -370,7 +363,7 @@ def panel_frame(session: Session, panel: ImpactPanel) -> pd.DataFrame:
 
 def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any], target_id: int) -> AnalysisRun:
     """Queue an analysis; the caller hands its id to a background worker."""
-    _require(user, IMPACT_EDIT_ROLES, "run impact analyses")
+    permissions.require(user, Action.RUN_IMPACT)
     problems = Problems()
     fields = problems.invalid
     if kind == "staggered":
@@ -593,9 +586,7 @@ AB_METRICS = {"handling_seconds": "Handling time (seconds)", "override": "Overri
 def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
     experiment = run.experiment
     assert experiment is not None
-    from feedback.experiments import exposure_counts
-
-    counts = {c.arm: c.units for c in exposure_counts(session, experiment.id)}
+    counts = {c.arm: c.units for c in experiments.exposure_counts(session, experiment.id)}
     srm = ab.sample_ratio_check(counts, experiment.weights)
     frame = ab_frame(session, experiment)
     cluster = None if experiment.unit == "case" else "unit_id"

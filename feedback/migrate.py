@@ -6,7 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -20,8 +22,26 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to `revision`."""
+    """Bring the schema up to `revision`; at the head, count decisions the rollup has never counted."""
     command.upgrade(alembic_config(engine), revision)
+    if revision == "head":
+        count_uncounted_decisions(engine)
+
+
+def count_uncounted_decisions(engine: Engine) -> None:
+    """Fill the rollup of a database that has decisions but no counts (one upgraded from before 0004).
+
+    This runs at the head, never inside a migration: the rollup is written with today's ORM models,
+    which match only today's schema.
+    """
+    from feedback import rollup
+
+    with Session(engine) as session:
+        counted = session.execute(text("SELECT EXISTS (SELECT 1 FROM decision_counts)")).scalar()
+        decided = session.execute(text("SELECT EXISTS (SELECT 1 FROM decisions)")).scalar()
+        if decided and not counted:
+            rollup.rebuild(session)
+            session.commit()
 
 
 def downgrade(engine: Engine, revision: str) -> None:

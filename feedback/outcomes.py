@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from feedback import audit, rollup
+from feedback import audit, guardrails, rollup
 from feedback.audit import Actor, Change, canonical_json
 from feedback.errors import Conflict, Problems, RepeatedInRequest
 from feedback.models import Model, Outcome, Recommendation
@@ -123,14 +123,12 @@ def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[
         )
     session.commit()
     if rows:
-        from feedback.services import check_guardrails
-
         versions = session.scalars(
             select(Recommendation.model_version_id)
             .where(Recommendation.id.in_([r["recommendation_id"] for r in rows]))
             .distinct()
         ).all()
-        check_guardrails(session, list(versions))
+        guardrails.check_after_change(session, list(versions))
     results = []
     for index, item in enumerate(items):
         key = (cases[index][0], item.source)

@@ -7,9 +7,14 @@ so reports can still be compared without naming anyone. A person always sees the
 Exception handlers also see the names of the people who can take an exception (other handlers
 and admins): assigning work to a colleague needs to know who they are.
 
+Actions. `MATRIX` says which roles may do what, one row per action; services check it with
+`require`, views declare it with `login_required(action)`, and the menus read it. It is the
+only place a role's rights are written down.
+
 Models. An admin assigns owners to each model. A model owner changes only the models they own
 (stages, versions, guardrails and alerts, exception rules and SLAs, backlog triage); admins
-change every model; analysts and everyone else only read.
+change every model; analysts and everyone else only read. `require(..., model_id=...)` checks
+the ownership of the actions in `MODEL_CHANGES`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -28,10 +34,77 @@ from feedback.audit import Actor
 from feedback.errors import PermissionDenied
 from feedback.models import ModelOwner, User
 
+
+class Action(StrEnum):
+    """What a person may be allowed to do; the value is the phrase a refusal uses."""
+
+    REVIEW = "review cases"
+    HANDLE_EXCEPTIONS = "handle exceptions"
+    READ_RESOLUTION = "read exception resolution analytics"
+    READ_MODELS = "read models and their analytics"
+    REGISTER_MODELS = "register models"
+    CHANGE_MODEL = "change this model"
+    SEND_CASES = "send recommendations and outcomes"
+    EXPORT = "export labelled data"
+    READ_IMPACT = "read impact analyses"
+    RUN_IMPACT = "run experiments and impact analyses"
+    ADMINISTER = "administer people, model owners and webhooks"
+
+
+F, X, M, A, D = "frontline", "exception_handler", "model_owner", "analyst", "admin"
+# Who may do what: each action and the roles that may do it.
+MATRIX: dict[Action, frozenset[str]] = {
+    Action.REVIEW: frozenset({F, X, D}),
+    Action.HANDLE_EXCEPTIONS: frozenset({X, D}),
+    Action.READ_RESOLUTION: frozenset({X, M, A, D}),
+    Action.READ_MODELS: frozenset({M, A, D}),
+    Action.REGISTER_MODELS: frozenset({M, D}),
+    Action.CHANGE_MODEL: frozenset({M, D}),
+    Action.SEND_CASES: frozenset({M, D}),
+    Action.EXPORT: frozenset({M, A, D}),
+    Action.READ_IMPACT: frozenset({M, A, D}),
+    Action.RUN_IMPACT: frozenset({A, D}),
+    Action.ADMINISTER: frozenset({D}),
+}
+# Actions on one model: a model owner may take them only on the models they own.
+MODEL_CHANGES = frozenset({Action.CHANGE_MODEL})
 # Roles whose holders handle exceptions (and so may be assigned one).
-HANDLER_ROLES = ("exception_handler", "admin")
-# Roles that may change a model they own, or (admin) any model.
-MODEL_EDIT_ROLES = ("model_owner", "admin")
+HANDLER_ROLES = tuple(sorted(MATRIX[Action.HANDLE_EXCEPTIONS]))
+
+
+def allows(role: str, action: Action) -> bool:
+    """Whether the role may take the action (on some model, for the actions in MODEL_CHANGES)."""
+    return role in MATRIX[action]
+
+
+def roles_allowed(action: Action) -> tuple[str, ...]:
+    """The roles that may take the action."""
+    return tuple(sorted(MATRIX[action]))
+
+
+def require(who: User | Actor, action: Action, *, session: Session | None = None, model_id: int | None = None) -> None:
+    """Raise PermissionDenied unless `who` may take the action (on this model, when one is given).
+
+    `who` may be an audit actor: one without a user (the CLI, the demo, background jobs) acts for
+    the operator and may do anything; one with a user is checked as that user.
+    """
+    if isinstance(who, Actor):
+        if who.id is None:
+            return
+        if session is None:
+            raise TypeError("checking an audit actor needs a session to find its user")
+        found = session.get(User, who.id)
+        if found is None:
+            raise PermissionDenied(f"nobody may {action}")
+        who = found
+    if not allows(who.role, action):
+        raise PermissionDenied(f"the {who.role.replace('_', ' ')} role may not {action}")
+    if model_id is not None and action in MODEL_CHANGES:
+        if session is None:
+            raise TypeError("checking a model's owners needs a session")
+        if not can_change_model(session, who, model_id):
+            raise PermissionDenied(f"only this model's owners or an admin may {action}")
+
 
 # Until the app sets the key (create_app does, from SECRET_KEY), a random one: pseudonyms are
 # then unstable across processes, but never computable by someone who knows only the user ids.
@@ -106,21 +179,14 @@ def can_change_model(session: Session, user: User, model_id: int) -> bool:
     """Whether the user may change this model: an admin, or one of its owners."""
     if user.role == "admin":
         return True
-    return user.role == "model_owner" and user.id in owner_ids(session, model_id)
+    return allows(user.role, Action.CHANGE_MODEL) and user.id in owner_ids(session, model_id)
 
 
-def require_model_change(session: Session, who: User | Actor, model_id: int, doing: str) -> None:
-    """Raise PermissionDenied unless `who` may change this model.
-
-    `who` may be an audit actor: one without a user (the CLI, the demo, background jobs) acts
-    for the operator and may change anything; one with a user is checked as that user.
-    """
-    user = who if isinstance(who, User) else (session.get(User, who.id) if who.id is not None else None)
-    if user is None:
-        if isinstance(who, Actor) and who.id is None:
-            return
-        raise PermissionDenied(f"nobody may {doing}")
-    if user.role not in MODEL_EDIT_ROLES:
-        raise PermissionDenied(f"the {user.role} role may not {doing}")
-    if not can_change_model(session, user, model_id):
-        raise PermissionDenied(f"only this model's owners or an admin may {doing}")
+def people_who_may_change(session: Session, model_id: int) -> list[User]:
+    """The active people who may change this model (its owners and the admins), by name."""
+    people = session.scalars(
+        select(User)
+        .where(User.active.is_(True), User.role.in_(roles_allowed(Action.CHANGE_MODEL)))
+        .order_by(User.name, User.id)
+    )
+    return [person for person in people if can_change_model(session, person, model_id)]

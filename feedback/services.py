@@ -19,7 +19,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
-from feedback import audit, bulk, exception_handling, experiments, metrics, permissions, queries, rollup, webhooks
+from feedback import (
+    audit,
+    bulk,
+    exception_handling,
+    experiments,
+    guardrails,
+    metrics,
+    permissions,
+    queries,
+    rollup,
+    webhooks,
+)
 
 # Users, sign-in and tokens live in feedback.accounts; they stay reachable here with every other write.
 from feedback.accounts import (  # noqa: F401
@@ -61,6 +72,7 @@ from feedback.models import (
     Recommendation,
     User,
 )
+from feedback.permissions import Action
 from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
 
 log = logging.getLogger(__name__)
@@ -73,15 +85,6 @@ QUICK_DECISION_SECONDS = 2.0
 UNDO_SECONDS = 10
 # Exceptions a decision itself opens (and an undo withdraws while nobody has started on them).
 DECISION_EXCEPTION_KINDS = ("reviewer_escalation", "audit_sample")
-DECIDING_ROLES = ("frontline", "exception_handler", "admin")
-MODEL_ADMIN_ROLES = ("model_owner", "admin")
-INGEST_ROLES = ("model_owner", "admin")
-
-
-def require_role(user: User, roles: Sequence[str], doing: str) -> None:
-    """Raise PermissionDenied unless the user holds one of the roles."""
-    if user.role not in roles:
-        raise PermissionDenied(f"the {user.role} role may not {doing}")
 
 
 # --- models and versions ----------------------------------------------------------------
@@ -120,7 +123,7 @@ def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
 
 def set_model_owners(session: Session, admin: User, *, model_key: str, owner_emails: Sequence[str]) -> list[User]:
     """Replace a model's owners (admins only); each must be an active model owner."""
-    require_role(admin, ("admin",), "assign model owners")
+    permissions.require(admin, Action.ADMINISTER)
     model = get_model(session, model_key)
     wanted = sorted({e.strip().lower() for e in owner_emails if e.strip()})
     found = {u.email: u for u in session.scalars(select(User).where(User.email.in_(wanted)))}
@@ -157,7 +160,7 @@ def get_model(session: Session, key: str) -> Model:
 def add_model_version(session: Session, actor: Actor, *, model_key: str, spec: ModelVersionIn) -> ModelVersion:
     """Register a new version of a model."""
     model = get_model(session, model_key)
-    permissions.require_model_change(session, actor, model.id, "add versions to this model")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=model.id)
     exists = select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.version == spec.version)
     if session.scalar(exists) is not None:
         raise Conflict(f"{model.key} already has version {spec.version}", {"version": "already registered"})
@@ -186,7 +189,7 @@ def set_version_stage(session: Session, actor: Actor, *, version_id: int, stage:
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"no model version {version_id}")
-    permissions.require_model_change(session, actor, version.model_id, "change this model's stages")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=version.model_id)
     before = version.stage
     version.stage = stage
     audit.record(
@@ -409,7 +412,7 @@ def claim_case(
     session: Session, *, recommendation_id: int, reviewer: User, now: datetime | None = None
 ) -> Recommendation:
     """Claim a case for a few minutes (renewing one's own claim); raise if someone else holds it."""
-    require_role(reviewer, DECIDING_ROLES, "review cases")
+    permissions.require(reviewer, Action.REVIEW)
     now = now or utcnow()
     claimed = _try_claim(session, Recommendation.id == recommendation_id, reviewer, now)
     rec = queries.case_detail(session, recommendation_id)  # with what the review screen shows
@@ -433,7 +436,7 @@ def claim_next(
     after_id: int | None = None,
 ) -> Recommendation | None:
     """Claim the most urgent open case that nobody else holds (optionally filtered)."""
-    require_role(reviewer, DECIDING_ROLES, "review cases")
+    permissions.require(reviewer, Action.REVIEW)
     now = utcnow()
     query = select(Recommendation.id).where(_claimable(reviewer, now))
     if model_id:
@@ -532,7 +535,7 @@ def record_decision(
     case was shown to this reviewer: the decision is refused (NotShown) unless they still hold
     that very claim, so a key press meant for one case never lands on another.
     """
-    require_role(reviewer, DECIDING_ROLES, "decide cases")
+    permissions.require(reviewer, Action.REVIEW)
     now = utcnow()
     rec = session.get(
         Recommendation,
@@ -653,7 +656,7 @@ def record_decision(
     audit.record(session, actor_of(reviewer), [decided, *changes])
     session.commit()
     metrics.decided(model.key, action, reason_code)
-    check_guardrails(session, [rec.model_version_id])
+    guardrails.check_after_change(session, [rec.model_version_id])
     return decision
 
 
@@ -678,7 +681,7 @@ def retract_decision(
     the guardrail alerts raised since that no longer hold without it (a version one of them paused
     gets its stage back). The audit trail keeps the decision and records `decision.retracted`.
     """
-    require_role(reviewer, DECIDING_ROLES, "undo decisions")
+    permissions.require(reviewer, Action.REVIEW)
     now = now or utcnow()
     decision = session.scalar(
         select(Decision)
@@ -748,21 +751,10 @@ def retract_decision(
     audit.record(session, actor_of(reviewer), changes)
     session.commit()
     metrics.retracted(rec.model.key, action)
-    check_guardrails(session, [version_id])
+    guardrails.check_after_change(session, [version_id])
     reopened = queries.case_detail(session, recommendation_id)
     assert reopened is not None
     return reopened
-
-
-def check_guardrails(session: Session, version_ids: list[int]) -> None:
-    """Evaluate guardrails after a committed change; a failure here is logged, never undoes the change."""
-    from feedback import guardrails
-
-    try:
-        guardrails.evaluate(session, version_ids)
-    except Exception:  # noqa: BLE001 - the decision is stored; the check runs again on the next one
-        session.rollback()
-        log.exception("guardrail check failed for versions %s", version_ids)
 
 
 def claimed_message(rec: Recommendation, viewer: User) -> str:

@@ -22,11 +22,12 @@ from urllib.parse import urlparse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback import audit
+from feedback import audit, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
 from feedback.models import WEBHOOK_EVENTS, User, Webhook, WebhookDelivery
+from feedback.permissions import Action
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +72,7 @@ def enqueue(session: Session, event: str, data: dict[str, Any]) -> int:
 
 def create_webhook(session: Session, user: User, *, url: str, events: list[str]) -> Webhook:
     """Register an endpoint (admins only); its signing secret is generated here."""
-    from feedback.services import require_role
-
-    require_role(user, ("admin",), "configure webhooks")
+    permissions.require(user, Action.ADMINISTER)
     fields = {}
     parsed = urlparse((url or "").strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
@@ -97,9 +96,7 @@ def create_webhook(session: Session, user: User, *, url: str, events: list[str])
 
 
 def set_active(session: Session, user: User, webhook_id: int, active: bool) -> Webhook:
-    from feedback.services import require_role
-
-    require_role(user, ("admin",), "configure webhooks")
+    permissions.require(user, Action.ADMINISTER)
     hook = session.get(Webhook, webhook_id)
     if hook is None:
         raise NotFound(f"no webhook {webhook_id}")
@@ -188,9 +185,7 @@ def send_test(session: Session, user: User, webhook_id: int) -> WebhookDelivery:
     no transaction (and on SQLite no write lock) is held while a slow endpoint answers. A test is
     tried once, never retried: the admin sees the answer at once.
     """
-    from feedback.services import require_role
-
-    require_role(user, ("admin",), "configure webhooks")
+    permissions.require(user, Action.ADMINISTER)
     hook = session.get(Webhook, webhook_id)
     if hook is None:
         raise NotFound(f"no webhook {webhook_id}")

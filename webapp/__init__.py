@@ -146,6 +146,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         return permissions.person_name(g.user, person)
 
     @app.template_global()
+    def may(action: str) -> bool:
+        """Whether the signed-in user's role may take an action of the permissions matrix, e.g. may('CHANGE_MODEL')."""
+        return g.user is not None and permissions.allows(g.user.role, permissions.Action[action])
+
+    @app.template_global()
     def menu() -> list[tuple[str, str]]:
         """The signed-in user's top menu: (url, label) of the pages their role may open."""
         from webapp import navigation

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
 
+from feedback import permissions
 from feedback.accounts import LoginThrottling, user_for_token
 from feedback.models import User
+from feedback.permissions import Action
 from webapp.extensions import db
 from webapp.htmx import is_htmx
 
@@ -79,8 +81,8 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def login_required(roles: Sequence[str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Require a signed-in user, and one of `roles` when given (403 otherwise)."""
+def login_required(action: Action | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Require a signed-in user, and one whose role may take `action` when given (403 otherwise)."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
@@ -90,14 +92,14 @@ def login_required(roles: Sequence[str] | None = None) -> Callable[[Callable[...
                 if is_htmx():
                     return Response(status=401, headers={"HX-Redirect": login})
                 return redirect(login)
-            if roles is not None and g.user.role not in roles:
+            if action is not None and not permissions.allows(g.user.role, action):
                 from flask import abort
 
                 abort(403)
             return view(*args, **kwargs)
 
         # The menu and the landing pages read who may open a page from here (webapp/navigation.py).
-        wrapped.roles = None if roles is None else tuple(roles)  # type: ignore[attr-defined]
+        wrapped.action = action  # type: ignore[attr-defined]
         return wrapped
 
     return decorator

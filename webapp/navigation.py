@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 
+from feedback import permissions
+
 # Each role's landing page: where its work is.
 HOME_BY_ROLE = {
     "frontline": "queue.index",
@@ -13,7 +15,7 @@ HOME_BY_ROLE = {
     "admin": "admin.models",
 }
 
-# The top menu in order; each entry shows only to the roles its view lets in (login_required).
+# The top menu in order; each entry shows only to the roles whose view's action the matrix allows.
 MENU = (
     ("queue.index", "Queue"),
     ("decision_exceptions.index", "Exceptions"),
@@ -27,15 +29,10 @@ MENU = (
 )
 
 
-def roles_of(endpoint: str) -> tuple[str, ...] | None:
-    """The roles a page lets in (None: any signed-in user)."""
-    return getattr(current_app.view_functions[endpoint], "roles", None)
-
-
 def may_open(role: str, endpoint: str) -> bool:
-    """Whether a role may open a page."""
-    allowed = roles_of(endpoint)
-    return allowed is None or role in allowed
+    """Whether a role may open a page: the action its view declares (login_required), read in the matrix."""
+    action = getattr(current_app.view_functions[endpoint], "action", None)
+    return action is None or permissions.allows(role, action)
 
 
 def home_url(role: str) -> str:

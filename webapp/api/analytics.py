@@ -9,10 +9,11 @@ from flask import g, request
 from flask.typing import ResponseReturnValue
 
 from analytics import overrides
-from feedback import override_queries, override_reports, reports
-from feedback.errors import NotFound, PermissionDenied
+from feedback import override_queries, override_reports, permissions, reports
+from feedback.errors import NotFound
 from feedback.frames import records
 from feedback.params import Choice, Day, Int, ModelKey, Text, Version, parse_params
+from feedback.permissions import Action
 from feedback.schemas import (
     AlertListOut,
     AlertOut,
@@ -27,7 +28,6 @@ from webapp.api import bp
 from webapp.api.openapi import documented
 from webapp.extensions import analytics_session, db
 
-ANALYTICS_ROLES = ("exception_handler", "model_owner", "analyst", "admin")
 RESOLUTION_QUERY = (
     ModelKey(required=False),
     Choice("by", reports.RESOLUTION_GROUPS, default="kind"),
@@ -49,20 +49,10 @@ RESOLUTION_QUERY = (
 )
 def exception_resolution() -> ResponseReturnValue:
     """Resolution-time rows for a model (or all models)."""
-    if g.user.role not in ANALYTICS_ROLES:
-        raise PermissionDenied(f"the {g.user.role} role may not read analytics")
+    permissions.require(g.user, Action.READ_RESOLUTION)
     args = parse_params(request.args, RESOLUTION_QUERY)
     report = reports.resolution_report(analytics_session(), model_key=args["model"], by=args["by"], days=args["days"])
     return {"rows": records(report.table)}
-
-
-OVERRIDE_ROLES = ("model_owner", "analyst", "admin")
-
-
-def _require(roles: tuple[str, ...]) -> None:
-    """Analytics are for these roles only."""
-    if g.user.role not in roles:
-        raise PermissionDenied(f"the {g.user.role} role may not read these analytics")
 
 
 PERIOD_QUERY = (
@@ -104,7 +94,7 @@ def _period(args: dict[str, object]) -> dict[str, str | None]:
 )
 def overrides_by() -> ResponseReturnValue:
     """Override rates by one dimension."""
-    _require(OVERRIDE_ROLES)
+    permissions.require(g.user, Action.READ_MODELS)
     args = parse_params(request.args, OVERRIDES_QUERY)
     report = override_reports.breakdown(
         analytics_session(),
@@ -129,7 +119,7 @@ def overrides_by() -> ResponseReturnValue:
 )
 def compare_versions() -> ResponseReturnValue:
     """Version a against version b."""
-    _require(OVERRIDE_ROLES)
+    permissions.require(g.user, Action.READ_MODELS)
     args = parse_params(request.args, COMPARE_QUERY)
     report = override_reports.breakdown(analytics_session(), by="model_version", **_period(args))
     rows = {r["key"]: r for r in records(report.table)}
@@ -157,7 +147,7 @@ def compare_versions() -> ResponseReturnValue:
 )
 def action_matrix() -> ResponseReturnValue:
     """Recommended -> final action counts."""
-    _require(OVERRIDE_ROLES)
+    permissions.require(g.user, Action.READ_MODELS)
     args = parse_params(request.args, MATRIX_QUERY)
     _, w = override_reports.model_window(analytics_session(), version=args["version"], **_period(args))
     return {"rows": override_queries.action_matrix(analytics_session(), w)}
@@ -173,7 +163,7 @@ def action_matrix() -> ResponseReturnValue:
 )
 def accuracy_by() -> ResponseReturnValue:
     """Accuracy rows."""
-    _require(OVERRIDE_ROLES)
+    permissions.require(g.user, Action.READ_MODELS)
     args = parse_params(request.args, ACCURACY_QUERY)
     frame = override_reports.who_was_right(analytics_session(), by=args["by"], viewer=g.user, **_period(args))
     return {"rows": records(frame)}
@@ -189,7 +179,7 @@ def accuracy_by() -> ResponseReturnValue:
 )
 def control_chart() -> ResponseReturnValue:
     """p-chart rows."""
-    _require(OVERRIDE_ROLES)
+    permissions.require(g.user, Action.READ_MODELS)
     report = override_reports.overview(analytics_session(), **_period(parse_params(request.args, PERIOD_QUERY)))
     return {"rows": records(report.chart)}
 
@@ -204,7 +194,7 @@ def control_chart() -> ResponseReturnValue:
 )
 def reviewer_rows() -> ResponseReturnValue:
     """Reviewer rows."""
-    _require(OVERRIDE_ROLES)
+    permissions.require(g.user, Action.READ_MODELS)
     period = _period(parse_params(request.args, PERIOD_QUERY))
     return {"rows": records(override_reports.reviewers(analytics_session(), viewer=g.user, **period))}
 
@@ -222,7 +212,7 @@ ALERTS_QUERY = (ModelKey(),)
 )
 def alerts() -> ResponseReturnValue:
     """A model's alerts."""
-    _require(OVERRIDE_ROLES)
+    permissions.require(g.user, Action.READ_MODELS)
     model = get_model(db.session, parse_params(request.args, ALERTS_QUERY)["model"])
     return {
         "items": [

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Response, g, request
 from flask.typing import ResponseReturnValue
 
-from feedback import backlog, exports, services
-from feedback.errors import PermissionDenied
+from feedback import backlog, exports, permissions, services
 from feedback.params import Choice, Flag, ModelKey, Version, parse_params
+from feedback.permissions import Action
 from feedback.schemas import BacklogItemOut, BacklogListOut, BacklogPatchIn, ErrorOut, RefreshOut
 from feedback.validation import parse
 from webapp.api import bp, json_body
@@ -24,8 +24,7 @@ REFRESH_QUERY = (ModelKey(),)
 
 
 def _may_read() -> None:
-    if g.user.role not in backlog.BACKLOG_READ_ROLES:
-        raise PermissionDenied(f"the {g.user.role} role may not read the backlog")
+    permissions.require(g.user, Action.READ_MODELS)
 
 
 @bp.get("/backlog")
@@ -60,7 +59,7 @@ def list_backlog() -> ResponseReturnValue:
     responses={200: ("what changed", RefreshOut), 403: ("forbidden", ErrorOut), 404: ("unknown model", ErrorOut)},
 )
 def refresh_backlog() -> ResponseReturnValue:
-    services.require_role(g.user, backlog.BACKLOG_EDIT_ROLES, "refresh the backlog")
+    permissions.require(g.user, Action.CHANGE_MODEL)
     model_key = parse_params(request.args, REFRESH_QUERY)["model"]
     summary = backlog.refresh(db.session, services.actor_of(g.user), model_key)
     return {"created": summary.created, "updated": summary.updated, "retired": summary.retired}

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import g, request
 from flask.typing import ResponseReturnValue
 
-from feedback import exception_handling, queries, services
-from feedback.errors import PermissionDenied
+from feedback import exception_handling, permissions, queries
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import Choice, Int, Text, parse_params
+from feedback.permissions import Action
 from feedback.schemas import ErrorOut, ExceptionListOut, ExceptionOut, ExceptionResolveIn
 from feedback.validation import parse
 from webapp.api import bp, json_body
@@ -35,8 +35,7 @@ LIST_QUERY = (
 )
 def list_exceptions() -> ResponseReturnValue:
     """List exceptions under a filter."""
-    if g.user.role not in exception_handling.HANDLER_ROLES:
-        raise PermissionDenied(f"the {g.user.role} role may not handle exceptions")
+    permissions.require(g.user, Action.HANDLE_EXCEPTIONS)
     args = parse_params(request.args, LIST_QUERY)
     flt = queries.ExceptionFilter(
         status=args["status"], kind=args["kind"], severity=args["severity"], site=args["site"]
@@ -65,7 +64,7 @@ def list_exceptions() -> ResponseReturnValue:
 )
 def resolve(exception_id: int) -> ResponseReturnValue:
     """Resolve through the shared service."""
-    services.require_role(g.user, exception_handling.HANDLER_ROLES, "resolve exceptions")  # before reading the body
+    permissions.require(g.user, Action.HANDLE_EXCEPTIONS)  # before reading the body
     spec = parse(ExceptionResolveIn, json_body())
     exc = exception_handling.resolve_exception(
         db.session, exception_id=exception_id, by=g.user, final_action=spec.final_action, note=spec.note

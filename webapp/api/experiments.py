@@ -6,9 +6,10 @@ from flask import g, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from feedback import experiments, impact, services
-from feedback.errors import PermissionDenied, UnknownReference
+from feedback import experiments, impact, permissions
+from feedback.errors import UnknownReference
 from feedback.models import AnalysisRun, Experiment, Model
+from feedback.permissions import Action
 from feedback.schemas import (
     AnalysisIn,
     AnalysisOut,
@@ -27,8 +28,7 @@ from webapp.extensions import db
 
 
 def _may_read() -> None:
-    if g.user.role not in impact.IMPACT_READ_ROLES:
-        raise PermissionDenied(f"the {g.user.role} role may not read experiments")
+    permissions.require(g.user, Action.READ_IMPACT)
 
 
 def experiment_out(experiment: Experiment) -> dict[str, object]:
@@ -90,7 +90,7 @@ def list_experiments() -> ResponseReturnValue:
     },
 )
 def create_experiment() -> ResponseReturnValue:
-    services.require_role(g.user, experiments.EXPERIMENT_ROLES, "manage experiments")  # before reading the body
+    permissions.require(g.user, Action.RUN_IMPACT)  # before reading the body
     spec = parse(ExperimentIn, json_body())
     model_id = db.session.scalar(select(Model.id).where(Model.key == spec.model))
     if model_id is None:

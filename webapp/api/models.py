@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import g
 from flask.typing import ResponseReturnValue
 
-from feedback import queries, services
+from feedback import permissions, queries, services
+from feedback.permissions import Action
 from feedback.schemas import ErrorOut, ModelIn, ModelListOut, ModelOut, ModelOwnersIn, ModelOwnersOut, ModelVersionIn
 from feedback.validation import parse
 from webapp.api import bp, json_body
@@ -36,7 +37,7 @@ def list_models() -> ResponseReturnValue:
 )
 def create_model() -> ResponseReturnValue:
     """Register a model."""
-    services.require_role(g.user, services.MODEL_ADMIN_ROLES, "register models")
+    permissions.require(g.user, Action.REGISTER_MODELS)
     spec = parse(ModelIn, json_body())
     model = services.register_model(db.session, services.actor_of(g.user), spec)
     return model_out(services.get_model(db.session, model.key)), 201
@@ -59,7 +60,7 @@ def create_model() -> ResponseReturnValue:
 )
 def create_version(key: str) -> ResponseReturnValue:
     """Register a model version; answers the model with all its versions."""
-    services.require_role(g.user, services.MODEL_ADMIN_ROLES, "register model versions")
+    permissions.require(g.user, Action.CHANGE_MODEL)
     spec = parse(ModelVersionIn, json_body())
     services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
     db.session.expire_all()
@@ -83,7 +84,7 @@ def create_version(key: str) -> ResponseReturnValue:
 )
 def set_model_owners(key: str) -> ResponseReturnValue:
     """Replace a model's owners."""
-    services.require_role(g.user, ("admin",), "assign model owners")  # before reading the body
+    permissions.require(g.user, Action.ADMINISTER)  # before reading the body
     spec = parse(ModelOwnersIn, json_body())
     owners = services.set_model_owners(db.session, g.user, model_key=key, owner_emails=spec.owners)
     return ModelOwnersOut(model=key, owners=[o.email for o in owners]).model_dump(mode="json")

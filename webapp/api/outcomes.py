@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import g
 from flask.typing import ResponseReturnValue
 
-from feedback import outcomes, services
+from feedback import outcomes, permissions, services
+from feedback.permissions import Action
 from feedback.schemas import ErrorOut, OutcomeIn, OutcomesAnswer, OutcomeStored
 from webapp.api import bp, store_batch
 from webapp.api.openapi import documented
@@ -34,7 +35,7 @@ from webapp.extensions import db
 )
 def report_outcomes() -> ResponseReturnValue:
     """Store outcomes sent by another system."""
-    services.require_role(g.user, services.INGEST_ROLES, "report outcomes")
+    permissions.require(g.user, Action.SEND_CASES)
     return store_batch(
         OutcomeIn,
         lambda items: outcomes.record_outcomes(db.session, services.actor_of(g.user), items),

@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import g
 from flask.typing import ResponseReturnValue
 
-from feedback import queries, services
+from feedback import permissions, queries, services
+from feedback.permissions import Action
 from feedback.schemas import (
     DecisionIn,
     DecisionOut,
@@ -46,7 +47,7 @@ BATCH = 1000
 )
 def ingest() -> ResponseReturnValue:
     """Store recommendations sent by a model service."""
-    services.require_role(g.user, services.INGEST_ROLES, "ingest recommendations")
+    permissions.require(g.user, Action.SEND_CASES)
     return store_batch(
         RecommendationIn,
         lambda items: services.ingest_recommendations(db.session, services.actor_of(g.user), items),
@@ -91,7 +92,7 @@ def get_recommendation(recommendation_id: int) -> ResponseReturnValue:
 )
 def decide(recommendation_id: int) -> ResponseReturnValue:
     """Record a decision through the shared service."""
-    services.require_role(g.user, services.DECIDING_ROLES, "decide cases")  # before reading the body
+    permissions.require(g.user, Action.REVIEW)  # before reading the body
     spec = parse(DecisionIn, json_body())
     decision = services.record_decision(
         db.session,

@@ -22,6 +22,7 @@ from feedback.models import (
     Recommendation,
 )
 from feedback.params import Choice, Flag, Number, Text, parse_params
+from feedback.permissions import Action
 from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
 from feedback.validation import parse
 from webapp.auth import login_required
@@ -30,7 +31,6 @@ from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-VIEW_ROLES = ("model_owner", "admin", "analyst")
 MODEL_FORM = (
     Text("key", 64),
     Text("name"),
@@ -92,7 +92,7 @@ def render_models(status: int = 200, **extra: Any) -> tuple[str, int]:
     context: dict[str, Any] = {
         **_ownership_context(),
         "stages": STAGES,
-        "can_edit": g.user.role in services.MODEL_ADMIN_ROLES,
+        "can_edit": permissions.allows(g.user.role, Action.CHANGE_MODEL),
         "problem": None,
         "fields": {},
         "form": {},
@@ -106,14 +106,14 @@ def render_models(status: int = 200, **extra: Any) -> tuple[str, int]:
 
 
 @bp.get("/models")
-@login_required(VIEW_ROLES)
+@login_required(Action.READ_MODELS)
 def models() -> tuple[str, int]:
     """List models with their versions."""
     return render_models()
 
 
 @bp.post("/models")
-@login_required(services.MODEL_ADMIN_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def register_model() -> Response | tuple[str, int]:
     """Register a model from the form."""
     form = request.form
@@ -154,7 +154,7 @@ def _form_context(**extra: Any) -> dict[str, Any]:
 
 
 @bp.post("/models/<key>/versions")
-@login_required(services.MODEL_ADMIN_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def add_version(key: str) -> Response | tuple[str, int]:
     """Register a version of a model."""
     try:
@@ -172,7 +172,7 @@ def add_version(key: str) -> Response | tuple[str, int]:
 
 
 @bp.post("/models/<key>/owners")
-@login_required(("admin",))
+@login_required(Action.ADMINISTER)
 def set_owners(key: str) -> Response | tuple[str, int]:
     """Replace a model's owners (admins only)."""
     emails = parse_params(request.form, (Text("owner", 254, many=True),))["owner"]
@@ -224,7 +224,7 @@ STAGE_FORM = (Choice("stage", STAGES, required=True), Flag("confirm"), Choice("f
 
 
 @bp.post("/versions/<int:version_id>/stage")
-@login_required(services.MODEL_ADMIN_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def set_stage(version_id: int) -> tuple[str, int]:
     """Move a version to another stage, in two steps: what will happen, then the change once confirmed.
 
@@ -234,7 +234,7 @@ def set_stage(version_id: int) -> tuple[str, int]:
     version = db.session.get(ModelVersion, version_id)
     if version is None:
         abort(404)
-    permissions.require_model_change(db.session, g.user, version.model_id, "change this model's stages")
+    permissions.require(g.user, Action.CHANGE_MODEL, session=db.session, model_id=version.model_id)
     form = parse_params(request.form, STAGE_FORM)
     stage = form["stage"]
     name = f"{version.model.name} {version.version}"
@@ -263,7 +263,7 @@ def _local(target: str | None) -> str:
 
 
 @bp.route("/guardrails/<int:guardrail_id>/remove", methods=["GET", "POST"])
-@login_required(services.MODEL_ADMIN_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def remove_guardrail(guardrail_id: int) -> Response | tuple[str, int]:
     """Remove a guardrail: the page says what will happen, and only the confirmed POST removes it."""
     try:
@@ -309,14 +309,14 @@ def render_settings(key: str, status: int = 200, **extra: Any) -> tuple[str, int
 
 
 @bp.get("/models/<key>/settings")
-@login_required(VIEW_ROLES)
+@login_required(Action.READ_MODELS)
 def settings(key: str) -> tuple[str, int]:
     """SLA table and exception rules of a model."""
     return render_settings(key)
 
 
 @bp.post("/models/<key>/sla")
-@login_required(exception_handling.SETTINGS_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def save_sla(key: str) -> tuple[str, int]:
     """Replace the model's SLA table from the grid (empty cells use the default)."""
     model = services.get_model(db.session, key)
@@ -330,7 +330,7 @@ def save_sla(key: str) -> tuple[str, int]:
 
 
 @bp.post("/versions/<int:version_id>/rules")
-@login_required(exception_handling.SETTINGS_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def save_rules(version_id: int) -> tuple[str, int]:
     """Replace one version's exception rules."""
     form = request.form
@@ -375,14 +375,14 @@ def render_webhooks(status: int = 200, **extra: Any) -> tuple[str, int]:
 
 
 @bp.get("/webhooks")
-@login_required(("admin",))
+@login_required(Action.ADMINISTER)
 def webhooks_page() -> tuple[str, int]:
     """Webhooks and their delivery log."""
     return render_webhooks()
 
 
 @bp.post("/webhooks")
-@login_required(("admin",))
+@login_required(Action.ADMINISTER)
 def create_webhook() -> tuple[str, int]:
     """Register an endpoint; its signing secret is shown once, here."""
     from feedback import webhooks
@@ -397,7 +397,7 @@ def create_webhook() -> tuple[str, int]:
 
 
 @bp.post("/webhooks/<int:webhook_id>/test")
-@login_required(("admin",))
+@login_required(Action.ADMINISTER)
 def test_webhook(webhook_id: int) -> tuple[str, int]:
     """Send a clearly marked test event to the endpoint now and show its answer."""
     from feedback import webhooks
@@ -414,7 +414,7 @@ def test_webhook(webhook_id: int) -> tuple[str, int]:
 
 
 @bp.post("/webhooks/<int:webhook_id>/<any(enable, disable):change>")
-@login_required(("admin",))
+@login_required(Action.ADMINISTER)
 def toggle_webhook(webhook_id: int, change: str) -> tuple[str, int]:
     from feedback import webhooks
 

@@ -11,8 +11,9 @@ from werkzeug.wrappers import Response
 from feedback import backlog, permissions, services
 from feedback.errors import FIELD_FAULTS, NotFound
 from feedback.frames import records
-from feedback.models import BACKLOG_STATUSES, ModelVersion, User
+from feedback.models import BACKLOG_STATUSES, ModelVersion
 from feedback.params import MAX_ID, Choice, Flag, Id, Int, Text, Version, parse_params
+from feedback.permissions import Action
 from webapp import jobs
 from webapp.auth import login_required
 from webapp.csvout import csv_response
@@ -20,7 +21,6 @@ from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("backlog", __name__)
-READ, EDIT = backlog.BACKLOG_READ_ROLES, backlog.BACKLOG_EDIT_ROLES
 
 
 LIST_QUERY = (Choice("status", BACKLOG_STATUSES), Version(), Flag("inactive"), Choice("format", ("csv",)))
@@ -65,7 +65,7 @@ def _list_context(key: str, **extra: Any) -> dict[str, Any]:
 
 
 @bp.get("/models/<key>/backlog")
-@login_required(READ)
+@login_required(Action.READ_MODELS)
 def index(key: str) -> tuple[str, int] | Response:
     """Ranked backlog of a model, filtered; CSV with ?format=csv."""
     context = _list_context(key)
@@ -95,7 +95,7 @@ def index(key: str) -> tuple[str, int] | Response:
 
 
 @bp.post("/models/<key>/backlog/refresh")
-@login_required(EDIT)
+@login_required(Action.CHANGE_MODEL)
 def refresh(key: str) -> tuple[str, int] | Response:
     """Start mining the model's decisions again in the background and show its progress.
 
@@ -112,7 +112,7 @@ def refresh(key: str) -> tuple[str, int] | Response:
 
 
 @bp.get("/models/<key>/backlog/refresh/<int:job_id>")
-@login_required(READ)
+@login_required(Action.READ_MODELS)
 def refresh_status(key: str, job_id: int) -> tuple[str, int, dict[str, str]] | Response:
     """A refresh's progress (polled by htmx); when it is done the list reloads itself."""
     model = services.get_model(db.session, key)
@@ -138,7 +138,7 @@ def _refresh_context(key: str, job: Any) -> dict[str, Any]:
 
 
 @bp.post("/backlog/<int:item_id>")
-@login_required(EDIT)
+@login_required(Action.CHANGE_MODEL)
 def update(item_id: int) -> tuple[str, int] | Response:
     """Change status, owner or notes (inline in the list, or from the detail page)."""
     form = request.form
@@ -219,11 +219,7 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
         "cases": backlog.pattern_cases(db.session, item, overrides_only=not args["all"], after=args["after"]),
         "everything": args["all"],
         "statuses": BACKLOG_STATUSES,
-        "owners": [
-            u
-            for u in db.session.scalars(select(User).where(User.role.in_(EDIT), User.active.is_(True)))
-            if permissions.can_change_model(db.session, u, item.model_id)
-        ],
+        "owners": permissions.people_who_may_change(db.session, item.model_id),
         "can_edit": permissions.can_change_model(db.session, g.user, item.model_id),
         "problem": None,
         "notice": None,
@@ -233,7 +229,7 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
 
 
 @bp.get("/backlog/<int:item_id>")
-@login_required(READ)
+@login_required(Action.READ_MODELS)
 def detail(item_id: int) -> tuple[str, int] | Response:
     """One item: its numbers, its rate by version over time, and example cases."""
     try:

@@ -5,16 +5,16 @@ from __future__ import annotations
 from flask import Blueprint, abort, g
 
 from feedback import case_queries
+from feedback.permissions import Action
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import render_page_or_block
-from webapp.views.overrides import VIEW_ROLES
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 
 @bp.get("/<int:recommendation_id>")
-@login_required(VIEW_ROLES)
+@login_required(Action.READ_MODELS)
 def detail(recommendation_id: int) -> tuple[str, int]:
     """One case, read-only: opening it never claims it."""
     rec = case_queries.case_detail(db.session, recommendation_id)

@@ -14,6 +14,7 @@ from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import MAX_PAGE, Choice, Flag, Id, Int, ModelKey, Text, parse_params
+from feedback.permissions import Action
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import analytics_session, db
@@ -21,7 +22,6 @@ from webapp.htmx import render_page_or_block
 
 bp = Blueprint("decision_exceptions", __name__, url_prefix="/exceptions")
 
-DASHBOARD_ROLES = ("exception_handler", "model_owner", "analyst", "admin")
 STATUSES = queries.EXCEPTION_FILTER_STATUSES
 FILTER = (
     Choice("status", STATUSES, default="active"),
@@ -56,7 +56,7 @@ def exception_filter() -> tuple[queries.ExceptionFilter, dict[str, Any]]:
 
 
 @bp.get("")
-@login_required(exception_handling.HANDLER_ROLES)
+@login_required(Action.HANDLE_EXCEPTIONS)
 def index() -> tuple[str, int]:
     """The exceptions queue, ordered by SLA due time."""
     flt, args = exception_filter()
@@ -99,14 +99,14 @@ def render_detail(exception_id: int, status: int = 200, **extra: Any) -> tuple[s
 
 
 @bp.get("/<int:exception_id>")
-@login_required(exception_handling.HANDLER_ROLES)
+@login_required(Action.HANDLE_EXCEPTIONS)
 def detail(exception_id: int) -> tuple[str, int]:
     """One exception with its case."""
     return render_detail(exception_id)
 
 
 @bp.post("/<int:exception_id>/assign")
-@login_required(exception_handling.HANDLER_ROLES)
+@login_required(Action.HANDLE_EXCEPTIONS)
 def assign(exception_id: int) -> tuple[str, int]:
     """Claim, assign to someone else, or release."""
     choice = parse_params(request.form, (ASSIGNEE,))["assignee"]
@@ -131,7 +131,7 @@ def assign(exception_id: int) -> tuple[str, int]:
 
 
 @bp.post("/<int:exception_id>/resolve")
-@login_required(exception_handling.HANDLER_ROLES)
+@login_required(Action.HANDLE_EXCEPTIONS)
 def resolve(exception_id: int) -> tuple[str, int]:
     """Resolve with a final action and a note."""
     form = request.form
@@ -216,7 +216,7 @@ def survival_chart(curves: pd.DataFrame, by: str) -> dict[str, Any]:
 
 
 @bp.get("/dashboard")
-@login_required(DASHBOARD_ROLES)
+@login_required(Action.READ_RESOLUTION)
 def dashboard() -> tuple[str, int]:
     """Survival curves, resolution-time table with intervals, breach rates and handling times."""
     args = report_args()
@@ -236,7 +236,7 @@ def dashboard() -> tuple[str, int]:
 
 
 @bp.get("/dashboard.csv")
-@login_required(DASHBOARD_ROLES)
+@login_required(Action.READ_RESOLUTION)
 def dashboard_csv() -> Response:
     """The resolution-time table as CSV."""
     report = reports.resolution_report(analytics_session(), **report_args())

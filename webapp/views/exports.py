@@ -12,6 +12,7 @@ from feedback import exports
 from feedback.errors import ValidationFailed
 from feedback.models import ExportJob, Model, ModelVersion
 from feedback.params import parse_params
+from feedback.permissions import Action
 from webapp import jobs
 from webapp.auth import login_required
 from webapp.extensions import db, streamed
@@ -36,7 +37,7 @@ def _form_context(**extra: object) -> dict[str, object]:
 
 
 @bp.get("")
-@login_required(exports.EXPORT_ROLES)
+@login_required(Action.EXPORT)
 def index() -> tuple[str, int]:
     """The export form (prefilled from the query string) and this user's recent exports."""
     parse_params(request.args, PREFILL)  # a link with a bad value gets a 422 naming it, not a broken form
@@ -44,7 +45,7 @@ def index() -> tuple[str, int]:
 
 
 @bp.post("")
-@login_required(exports.EXPORT_ROLES)
+@login_required(Action.EXPORT)
 def create() -> Response | tuple[str, int]:
     """Queue an export and follow its progress."""
     try:
@@ -67,14 +68,14 @@ def _own_job(job_id: int) -> ExportJob:
 
 
 @bp.get("/<int:job_id>")
-@login_required(exports.EXPORT_ROLES)
+@login_required(Action.EXPORT)
 def job(job_id: int) -> tuple[str, int]:
     """Progress while writing (polled by htmx), the download link when done."""
     return render_page_or_block("exports/job.html", "job_body", job=_own_job(job_id))
 
 
 @bp.get("/<int:job_id>/download")
-@login_required(exports.EXPORT_ROLES)
+@login_required(Action.EXPORT)
 def download(job_id: int) -> Response:
     """The finished export, streamed from the database (so any host can serve it)."""
     chosen = _own_job(job_id)

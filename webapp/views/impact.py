@@ -10,12 +10,13 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from analytics import experiments as ab
-from feedback import experiments, impact
+from feedback import experiments, impact, permissions
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel, Model, Recommendation
 from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_params
+from feedback.permissions import Action
 from feedback.schemas import AnalysisIn
 from feedback.validation import parse
 from webapp import jobs
@@ -25,7 +26,6 @@ from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("impact", __name__, url_prefix="/impact")
-READ, EDIT = impact.IMPACT_READ_ROLES, impact.IMPACT_EDIT_ROLES
 PLAN_QUERY = (
     Number("baseline_rate", 0.0001, 0.9999),
     Number("sd", 1e-9, 1e12),
@@ -76,7 +76,7 @@ def _index_context(**extra: Any) -> dict[str, Any]:
         "sites": _sites(),
         "metrics": impact.METRICS,
         "units": impact.PANEL_UNITS,
-        "can_edit": g.user.role in EDIT,
+        "can_edit": permissions.allows(g.user.role, Action.RUN_IMPACT),
         "problem": None,
         "fields": {},
         "form": {},
@@ -86,14 +86,14 @@ def _index_context(**extra: Any) -> dict[str, Any]:
 
 
 @bp.get("")
-@login_required(READ)
+@login_required(Action.READ_IMPACT)
 def index() -> tuple[str, int]:
     """Experiments, panels and recent analyses."""
     return render_page_or_block("impact/index.html", "impact_body", **_index_context())
 
 
 @bp.get("/plan")
-@login_required(READ)
+@login_required(Action.READ_IMPACT)
 def plan() -> tuple[str, int]:
     """Plan a test: the minimum detectable effect for a sample size, or the sample size for an effect."""
     args = request.args
@@ -143,7 +143,7 @@ def _experiment_form() -> dict[str, Any]:
 
 
 @bp.post("/experiments")
-@login_required(EDIT)
+@login_required(Action.RUN_IMPACT)
 def create_experiment() -> Response | tuple[str, int]:
     """Create an experiment in draft."""
     try:
@@ -187,7 +187,7 @@ def _experiment_context(experiment_id: int, **extra: Any) -> dict[str, Any]:
         "sites": sites,
         "metrics": impact.METRICS,
         "units": impact.PANEL_UNITS,
-        "can_edit": g.user.role in EDIT,
+        "can_edit": permissions.allows(g.user.role, Action.RUN_IMPACT),
         "now": utcnow(),
         "problem": None,
         "fields": {},
@@ -197,14 +197,14 @@ def _experiment_context(experiment_id: int, **extra: Any) -> dict[str, Any]:
 
 
 @bp.get("/experiments/<int:experiment_id>")
-@login_required(READ)
+@login_required(Action.READ_IMPACT)
 def experiment(experiment_id: int) -> tuple[str, int]:
     """An experiment: its settings, arms and exposures, and analyses."""
     return render_page_or_block("impact/experiment.html", "experiment_body", **_experiment_context(experiment_id))
 
 
 @bp.post("/experiments/<int:experiment_id>")
-@login_required(EDIT)
+@login_required(Action.RUN_IMPACT)
 def update_experiment(experiment_id: int) -> tuple[str, int]:
     """Save edits (a running experiment accepts only the safe ones)."""
     try:
@@ -218,7 +218,7 @@ def update_experiment(experiment_id: int) -> tuple[str, int]:
 
 
 @bp.post("/experiments/<int:experiment_id>/<any(start, stop):change>")
-@login_required(EDIT)
+@login_required(Action.RUN_IMPACT)
 def change_status(experiment_id: int, change: str) -> tuple[str, int]:
     """Start or stop assigning."""
     act = experiments.start_experiment if change == "start" else experiments.stop_experiment
@@ -229,7 +229,7 @@ def change_status(experiment_id: int, change: str) -> tuple[str, int]:
 
 
 @bp.post("/experiments/<int:experiment_id>/analyses")
-@login_required(EDIT)
+@login_required(Action.RUN_IMPACT)
 def analyse_experiment(experiment_id: int) -> Response:
     """Queue the A/B analysis of an experiment and follow its progress."""
     run = impact.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id)
@@ -238,7 +238,7 @@ def analyse_experiment(experiment_id: int) -> Response:
 
 
 @bp.post("/panels")
-@login_required(EDIT)
+@login_required(Action.RUN_IMPACT)
 def build_panel() -> Response | tuple[str, int]:
     """Build a panel from platform data for a staggered rollout."""
     try:
@@ -261,7 +261,7 @@ def build_panel() -> Response | tuple[str, int]:
 
 
 @bp.post("/panels/upload")
-@login_required(EDIT)
+@login_required(Action.RUN_IMPACT)
 def upload_panel() -> Response | tuple[str, int]:
     """Store an uploaded CSV panel, or say exactly what is wrong with it (storing nothing)."""
     upload = request.files.get("file")
@@ -285,7 +285,7 @@ def _panel_or_404(panel_id: int) -> ImpactPanel:
 
 
 @bp.get("/panels/<int:panel_id>")
-@login_required(READ)
+@login_required(Action.READ_IMPACT)
 def panel(panel_id: int) -> tuple[str, int]:
     """A panel: its units, cohorts and a preview, and the form to analyse it."""
     chosen = _panel_or_404(panel_id)
@@ -327,12 +327,12 @@ def panel(panel_id: int) -> tuple[str, int]:
         preview=frame.head(12).to_dict("records"),
         runs=runs,
         dropped=parse_params(request.args, (Int("dropped", 0, MAX_ID),))["dropped"],
-        can_edit=g.user.role in EDIT,
+        can_edit=permissions.allows(g.user.role, Action.RUN_IMPACT),
     )
 
 
 @bp.get("/panels/<int:panel_id>.csv")
-@login_required(READ)
+@login_required(Action.READ_IMPACT)
 def panel_csv(panel_id: int) -> Response:
     """The panel as CSV, in the upload format."""
     chosen = _panel_or_404(panel_id)
@@ -342,14 +342,14 @@ def panel_csv(panel_id: int) -> Response:
 
 
 @bp.post("/panels/<int:panel_id>/delete")
-@login_required(EDIT)
+@login_required(Action.RUN_IMPACT)
 def delete_panel(panel_id: int) -> Response:
     impact.delete_panel(db.session, g.user, panel_id)
     return _go(url_for("impact.index"))
 
 
 @bp.post("/panels/<int:panel_id>/analyses")
-@login_required(EDIT)
+@login_required(Action.RUN_IMPACT)
 def analyse_panel(panel_id: int) -> Response:
     """Queue a staggered-rollout analysis of a panel and follow its progress."""
     _panel_or_404(panel_id)
@@ -426,7 +426,7 @@ def event_chart(result: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/analyses/<int:run_id>")
-@login_required(READ)
+@login_required(Action.READ_IMPACT)
 def run(run_id: int) -> tuple[str, int]:
     """An analysis: progress while it runs (polled by htmx), the results when done."""
     chosen = _run_or_404(run_id)
@@ -437,7 +437,7 @@ def run(run_id: int) -> tuple[str, int]:
         run=chosen,
         chart=chart,
         stale=impact.is_stale(chosen),
-        can_edit=g.user.role in EDIT,
+        can_edit=permissions.allows(g.user.role, Action.RUN_IMPACT),
     )
 
 
@@ -445,7 +445,7 @@ CSV_TABLES = ("event_study", "cells", "group", "calendar", "metrics")
 
 
 @bp.get("/analyses/<int:run_id>.csv")
-@login_required(READ)
+@login_required(Action.READ_IMPACT)
 def run_csv(run_id: int) -> Response:
     """One result table as CSV: event_study, cells, group, calendar (staggered) or metrics (A/B)."""
     chosen = _run_or_404(run_id)

@@ -7,10 +7,10 @@ from typing import Any
 from flask import Blueprint, g
 
 from feedback import model_summaries
+from feedback.permissions import Action
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import render_page_or_block
-from webapp.views.overrides import VIEW_ROLES
 
 bp = Blueprint("models", __name__)
 
@@ -42,7 +42,7 @@ def trend_chart(summary: model_summaries.ModelSummary) -> dict[str, Any]:
 
 
 @bp.get("/models")
-@login_required(VIEW_ROLES)
+@login_required(Action.READ_MODELS)
 def index() -> tuple[str, int]:
     """Every model the user may see, their own first."""
     summaries = model_summaries.model_summaries(db.session, g.user)

@@ -13,6 +13,7 @@ from feedback.errors import FeedbackError, NotFound, PermissionDenied
 from feedback.frames import records
 from feedback.models import GUARDRAIL_KINDS
 from feedback.params import MAX_ID, Choice, Day, Flag, Id, Int, Number, Param, Text, Version, parse_params
+from feedback.permissions import Action
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import analytics_session, db
@@ -20,8 +21,6 @@ from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("overrides", __name__, url_prefix="/models")
 
-VIEW_ROLES = ("model_owner", "analyst", "admin")
-EDIT_ROLES = ("model_owner", "admin")
 BREAKDOWN_CHOICES = ("model_version", "site", "reason_code", "reviewer", "confidence_decile")
 
 
@@ -166,7 +165,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
 
 
 @bp.get("/<key>")
-@login_required(VIEW_ROLES)
+@login_required(Action.READ_MODELS)
 def overview(key: str) -> tuple[str, int] | Response:
     """Decisions, rates, accuracy, control chart, alerts and guardrails of one model."""
     args = query(OVERVIEW_QUERY)
@@ -181,7 +180,7 @@ def overview(key: str) -> tuple[str, int] | Response:
 
 
 @bp.get("/<key>/breakdown")
-@login_required(VIEW_ROLES)
+@login_required(Action.READ_MODELS)
 def breakdown(key: str) -> tuple[str, int] | Response:
     """Override rates by a dimension, each group tested against the rest."""
     session = analytics_session()
@@ -212,7 +211,7 @@ def breakdown(key: str) -> tuple[str, int] | Response:
 
 
 @bp.get("/<key>/cases")
-@login_required(VIEW_ROLES)
+@login_required(Action.READ_MODELS)
 def cases(key: str) -> tuple[str, int]:
     """The decided cases behind one cell of a breakdown, a page at a time."""
     session = analytics_session()
@@ -238,7 +237,7 @@ def cases(key: str) -> tuple[str, int]:
 
 
 @bp.get("/<key>/right")
-@login_required(VIEW_ROLES)
+@login_required(Action.READ_MODELS)
 def right(key: str) -> tuple[str, int] | Response:
     """Who was right when people and the AI disagreed, and how fast each reviewer decides."""
     session = analytics_session()
@@ -262,7 +261,7 @@ def right(key: str) -> tuple[str, int] | Response:
 
 
 @bp.post("/<key>/guardrails")
-@login_required(EDIT_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def add_guardrail(key: str) -> tuple[str, int]:
     """Add a guardrail to one of the model's versions."""
     check_overview_query()
@@ -289,7 +288,7 @@ def add_guardrail(key: str) -> tuple[str, int]:
 
 
 @bp.post("/<key>/guardrails/<int:guardrail_id>/remove")
-@login_required(EDIT_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def remove_guardrail(key: str, guardrail_id: int) -> WerkzeugResponse:
     """A removal is never one click: go to the page that says what it does and asks to confirm."""
     check_overview_query()
@@ -304,7 +303,7 @@ def remove_guardrail(key: str, guardrail_id: int) -> WerkzeugResponse:
 
 
 @bp.post("/<key>/versions/<int:version_id>/resume")
-@login_required(EDIT_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def resume(key: str, version_id: int) -> tuple[str, int]:
     """Resume a paused version: reviewers see its recommendations again."""
     check_overview_query()
@@ -322,7 +321,7 @@ def resume(key: str, version_id: int) -> tuple[str, int]:
 
 
 @bp.post("/<key>/alerts/<int:alert_id>/acknowledge")
-@login_required(EDIT_ROLES)
+@login_required(Action.CHANGE_MODEL)
 def acknowledge(key: str, alert_id: int) -> tuple[str, int] | WerkzeugResponse:
     """Mark an alert as seen."""
     check_overview_query()

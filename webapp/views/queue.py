@@ -7,7 +7,7 @@ from flask import Blueprint, request
 from feedback import queries
 from feedback.db import utcnow
 from feedback.params import MAX_PAGE, Id, Int, Text, parse_params
-from feedback.services import DECIDING_ROLES
+from feedback.permissions import Action
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
@@ -26,7 +26,7 @@ def queue_filter() -> queries.QueueFilter:
 
 
 @bp.get("/queue")
-@login_required(DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def index() -> tuple[str, int]:
     """The queue page, or just its table for htmx filter changes."""
     flt = queue_filter()

@@ -15,6 +15,7 @@ from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, AlreadyDecided, ClaimedByOther, Conflict, NotFound, NotShown
 from feedback.models import DECISION_ACTIONS, Recommendation
 from feedback.params import Choice, Id, Text, parse_params
+from feedback.permissions import Action
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
@@ -112,14 +113,14 @@ def as_seen(rec: Recommendation, *, auto_claim: bool = False) -> dict[str, Any]:
 
 
 @bp.get("/next")
-@login_required(services.DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def next_case() -> tuple[str, int]:
     """A page that takes the next free case by POST (at once when opened from our own pages)."""
     return render_panel(None, claim_next=True, auto_claim=opened_from_our_pages())
 
 
 @bp.post("/next")
-@login_required(services.DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def claim_next() -> Response | tuple[str, int]:
     """Claim the most urgent free case and open it."""
     flt = queue_filter()
@@ -144,7 +145,7 @@ def _panel_at(rec: Recommendation | None, **extra: Any) -> Response:
 
 
 @bp.get("/<int:recommendation_id>")
-@login_required(services.DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def case(recommendation_id: int) -> Response | tuple[str, int]:
     """Show a case; reading never claims it (the claim is a POST, sent at once from our own pages)."""
     queue_filter()  # a bad filter is refused, as on every review page
@@ -158,7 +159,7 @@ def case(recommendation_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/<int:recommendation_id>")
-@login_required(services.DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def claim(recommendation_id: int) -> Response | tuple[str, int]:
     """Claim the case and show it ready to countersign, or say who holds it or how it was decided."""
     queue_filter()  # a bad filter is refused before anything is claimed
@@ -178,7 +179,7 @@ NOT_SHOWN = "Your decision was not saved: it was not made on the case shown to y
 
 
 @bp.post("/<int:recommendation_id>/decision")
-@login_required(services.DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def decide(recommendation_id: int) -> Response | tuple[str, int]:
     """Record the decision, then swap in the next case with a confirmation that can undo it.
 
@@ -241,7 +242,7 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/<int:recommendation_id>/undo")
-@login_required(services.DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def undo(recommendation_id: int) -> Response | tuple[str, int]:
     """Take back one's last decision (for UNDO_SECONDS): the case comes back, claimed by this reviewer.
 
@@ -267,7 +268,7 @@ def undo(recommendation_id: int) -> Response | tuple[str, int]:
 
 
 @bp.post("/<int:recommendation_id>/claim")
-@login_required(services.DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def renew(recommendation_id: int) -> Response:
     """Keep the claim alive while the reviewer has the case open."""
     try:
@@ -280,7 +281,7 @@ def renew(recommendation_id: int) -> Response:
 
 
 @bp.post("/<int:recommendation_id>/release")
-@login_required(services.DECIDING_ROLES)
+@login_required(Action.REVIEW)
 def release(recommendation_id: int) -> Response:
     """Give the case back and return to the queue."""
     queue_filter()

@@ -12,13 +12,12 @@ from feedback.audit import Actor
 from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.models import ROLES, User
 from feedback.params import Choice, parse_params
+from feedback.permissions import Action
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import render_page_or_block
 
 bp = Blueprint("users", __name__, url_prefix="/admin/users")
-
-ADMIN = ("admin",)
 
 
 def render_users(status: int = 200, **extra: Any) -> tuple[str, int]:
@@ -43,14 +42,14 @@ def apply(user_id: int, change: Callable[[Actor, str], str]) -> tuple[str, int]:
 
 
 @bp.get("")
-@login_required(ADMIN)
+@login_required(Action.ADMINISTER)
 def index() -> tuple[str, int]:
     """Everyone, with their role and state."""
     return render_users()
 
 
 @bp.post("/<int:user_id>/role")
-@login_required(ADMIN)
+@login_required(Action.ADMINISTER)
 def set_role(user_id: int) -> tuple[str, int]:
     """Give someone another role; their sessions end."""
 
@@ -64,7 +63,7 @@ def set_role(user_id: int) -> tuple[str, int]:
 
 
 @bp.post("/<int:user_id>/sign-out")
-@login_required(ADMIN)
+@login_required(Action.ADMINISTER)
 def sign_out(user_id: int) -> tuple[str, int]:
     """Sign someone out on every device now."""
 
@@ -76,7 +75,7 @@ def sign_out(user_id: int) -> tuple[str, int]:
 
 
 @bp.post("/<int:user_id>/deactivate")
-@login_required(ADMIN)
+@login_required(Action.ADMINISTER)
 def deactivate(user_id: int) -> tuple[str, int]:
     """Stop someone signing in: sessions end, API tokens are revoked."""
 
@@ -88,7 +87,7 @@ def deactivate(user_id: int) -> tuple[str, int]:
 
 
 @bp.post("/<int:user_id>/reactivate")
-@login_required(ADMIN)
+@login_required(Action.ADMINISTER)
 def reactivate(user_id: int) -> tuple[str, int]:
     """Let someone sign in again (their old API tokens stay revoked)."""
 

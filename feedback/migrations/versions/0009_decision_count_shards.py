@@ -5,7 +5,8 @@ Revises: 0008
 Create Date: 2026-11-23 10:50:00
 
 Rows counted so far become shard 0. A database upgraded from before 0004 has its decisions
-counted here, once the table has its final shape.
+counted once the upgrade reaches the head (feedback/migrate.py): counting here would use today's
+ORM models on a schema that is not yet today's.
 """
 
 import sqlalchemy as sa
@@ -26,17 +27,6 @@ def upgrade() -> None:
             "uq_decision_counts_model_version_id_day_dimension_key_shard",
             ["model_version_id", "day", "dimension", "key", "shard"],
         )
-    bind = op.get_bind()
-    counted = bind.execute(sa.text("SELECT EXISTS (SELECT 1 FROM decision_counts)")).scalar()
-    decided = bind.execute(sa.text("SELECT EXISTS (SELECT 1 FROM decisions)")).scalar()
-    if decided and not counted:
-        from sqlalchemy.orm import Session
-
-        from feedback import rollup
-
-        session = Session(bind=bind)
-        rollup.rebuild(session)
-        session.flush()
 
 
 def downgrade() -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, make_url, text
 from sqlalchemy.orm import Session
 
-from feedback import migrate
+from feedback import migrate, services
 from feedback.db import Base
-from tests.factories import make_model
+from tests.factories import make_case, make_model, make_user
 
 
 def test_migrated_schema_matches_the_models(database_url):
@@ -68,4 +71,44 @@ def test_downgrading_the_count_shards_adds_them_together(scratch_url):
     migrate.upgrade(engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT DISTINCT shard FROM decision_counts")).scalars().all() == [0]
+    engine.dispose()
+
+
+def test_no_migration_writes_through_the_orm_models():
+    """A migration that used today's models would break upgrades once those models change."""
+    versions = Path(migrate.MIGRATIONS) / "versions"
+    offenders = [
+        path.name
+        for path in versions.glob("*.py")
+        if re.search(
+            r"from feedback(\.\w+)? import (?!JSONType)|from feedback import|feedback\.(models|rollup)",
+            path.read_text(),
+        )
+    ]
+    assert offenders == []
+
+
+def test_an_upgrade_counts_decisions_the_rollup_never_counted(scratch_url):
+    engine = create_engine(scratch_url)
+    migrate.upgrade(engine)
+    with Session(engine, expire_on_commit=False) as session:
+        make_model(session)
+        reviewer = make_user(session)
+        for n, action in enumerate(("accept", "accept", "override", "accept", "escalate", "override"), 1):
+            rec = make_case(session, n, site=("Leeds", "Bristol")[n % 2])
+            extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
+            note = "?" if action == "escalate" else ""
+            services.record_decision(
+                session, recommendation_id=rec.id, reviewer=reviewer, action=action, note=note, **extra
+            )
+    counted = "SELECT dimension, key, sum(accepts), sum(overrides), sum(escalations) FROM decision_counts "
+    counted += "GROUP BY dimension, key ORDER BY dimension, key"
+    with engine.begin() as conn:
+        before = conn.execute(text(counted)).all()
+        assert ("model_version", "v1", 3, 2, 1) in before
+        conn.execute(text("DELETE FROM decision_counts"))  # as in a database from before 0004
+    migrate.downgrade(engine, "0008")
+    migrate.upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text(counted)).all() == before
     engine.dispose()
