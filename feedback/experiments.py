@@ -31,6 +31,7 @@ from feedback.models import (
     Experiment,
     Exposure,
     Model,
+    ModelVersion,
     Recommendation,
     RolloutSite,
     User,
@@ -76,7 +77,17 @@ class Assignment:
 
     @property
     def hides_ai(self) -> bool:
+        """Whether this arm decides without the AI (the control group, or a site not yet live)."""
         return self.arm == "control"
+
+
+def ai_shown_for(version: ModelVersion, assignment: Assignment | None) -> bool:
+    """Whether the reviewer sees the AI's recommendation: its version's stage shows it, and no arm hides it.
+
+    The decision service stores this as `ai_shown`, and the review screen renders from it: the
+    one rule, so the experiment's data always records what the reviewer really saw.
+    """
+    return version.ai_visible and not (assignment is not None and assignment.hides_ai)
 
 
 # A web request reads the running experiment for the exposure, the decision and the page it

@@ -168,6 +168,11 @@ def control_chart_signal(session: Session, guardrail: Guardrail) -> float | None
     return float(last["p"]) if last["p"] > last["ucl"] else None
 
 
+def enabled(session: Session) -> list[Guardrail]:
+    """Every guardrail that is on, oldest first."""
+    return list(session.scalars(select(Guardrail).where(Guardrail.enabled.is_(True)).order_by(Guardrail.id)))
+
+
 def check_after_change(session: Session, version_ids: list[int]) -> None:
     """Evaluate guardrails after a committed change; a failure here is logged, never undoes the change."""
     try:

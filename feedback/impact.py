@@ -641,8 +641,30 @@ def latest_runs(session: Session, limit: int = 20) -> list[AnalysisRun]:
     return list(session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()).limit(limit)))
 
 
-def panels(session: Session) -> list[ImpactPanel]:
-    return list(session.scalars(select(ImpactPanel).order_by(ImpactPanel.id.desc())))
+def panels(session: Session, experiment_id: int | None = None) -> list[ImpactPanel]:
+    """Panels, newest first (those built for one experiment, when given)."""
+    query = select(ImpactPanel).order_by(ImpactPanel.id.desc())
+    if experiment_id is not None:
+        query = query.where(ImpactPanel.experiment_id == experiment_id)
+    return list(session.scalars(query))
+
+
+def experiment_runs(session: Session, experiment_id: int) -> list[AnalysisRun]:
+    """An experiment's analyses, on its own data or on its panels, newest first."""
+    return list(
+        session.scalars(
+            select(AnalysisRun)
+            .where((AnalysisRun.experiment_id == experiment_id) | AnalysisRun.panel.has(experiment_id=experiment_id))
+            .order_by(AnalysisRun.id.desc())
+        )
+    )
+
+
+def panel_runs(session: Session, panel_id: int) -> list[AnalysisRun]:
+    """A panel's analyses, newest first."""
+    return list(
+        session.scalars(select(AnalysisRun).where(AnalysisRun.panel_id == panel_id).order_by(AnalysisRun.id.desc()))
+    )
 
 
 def get_run(session: Session, run_id: int) -> AnalysisRun:

@@ -11,7 +11,16 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
-from feedback.models import Decision, DecisionException, Model, ModelOwner, Outcome, Recommendation, User
+from feedback.models import (
+    Decision,
+    DecisionException,
+    Model,
+    ModelOwner,
+    ModelVersion,
+    Outcome,
+    Recommendation,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -256,3 +265,42 @@ def model_owners(session: Session, model_ids: Sequence[int] | None = None) -> di
 def active_users(session: Session, role: str) -> list[User]:
     """Active users holding a role, by name."""
     return list(session.scalars(select(User).where(User.active, User.role == role).order_by(User.name)))
+
+
+def models_by_name(session: Session) -> list[Model]:
+    """Every model, by name."""
+    return list(session.scalars(select(Model).order_by(Model.name)))
+
+
+def model_id_of(session: Session, key: str) -> int | None:
+    """The id of the model with this key (None if there is none)."""
+    return session.scalar(select(Model.id).where(Model.key == key))
+
+
+def versions_by_model_key(session: Session) -> list[tuple[str, str]]:
+    """(model key, version) of every version, by model key."""
+    rows = session.execute(
+        select(Model.key, ModelVersion.version).join(Model, Model.id == ModelVersion.model_id).order_by(Model.key)
+    )
+    return [(key, version) for key, version in rows]
+
+
+def version_labels(session: Session, model_id: int) -> list[str]:
+    """A model's versions, oldest first."""
+    return list(
+        session.scalars(select(ModelVersion.version).where(ModelVersion.model_id == model_id).order_by(ModelVersion.id))
+    )
+
+
+def case_sites(session: Session, model_id: int | None = None) -> list[str]:
+    """The sites cases came from (of one model, when given), in order."""
+    query = select(Recommendation.site).distinct().order_by(Recommendation.site)
+    if model_id:
+        query = query.where(Recommendation.model_id == model_id)
+    return list(session.scalars(query))
+
+
+def open_case_count(session: Session, version_id: int) -> int:
+    """How many cases of a version wait for a decision."""
+    query = select(func.count()).where(Recommendation.model_version_id == version_id, Recommendation.status == "open")
+    return int(session.scalar(query) or 0)

@@ -560,7 +560,7 @@ def record_decision(
     model = rec.model
     # The arm is recomputed here (it is deterministic) so API decisions obey the experiment too.
     assignment = experiments.expose(session, rec, reviewer.id, now)
-    ai_shown = rec.model_version.ai_visible and not (assignment and assignment.hides_ai)
+    ai_shown = experiments.ai_shown_for(rec.model_version, assignment)
     note = (note or "").strip()
     final_action = final_action or None
     reason_code = reason_code or None

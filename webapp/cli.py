@@ -262,12 +262,9 @@ def register_commands(app: Flask) -> None:
     @guardrails_group.command("check")
     def guardrails_check() -> None:
         """Evaluate every enabled guardrail now; print new alerts (exit 0 either way)."""
-        from sqlalchemy import select
-
         from feedback import guardrails
-        from feedback.models import Guardrail
 
-        version_ids = db.session.scalars(select(Guardrail.model_version_id).where(Guardrail.enabled.is_(True))).all()
+        version_ids = [g.model_version_id for g in guardrails.enabled(db.session)]
         raised = guardrails.evaluate(db.session, version_ids, force=True)
         for alert in raised:
             click.echo(f"ALERT: {alert.message}")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from flask import g, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
-from feedback import experiments, impact, permissions
+from feedback import experiments, impact, permissions, queries
 from feedback.errors import UnknownReference
-from feedback.models import AnalysisRun, Experiment, Model
+from feedback.models import AnalysisRun, Experiment
 from feedback.permissions import Action
 from feedback.schemas import (
     AnalysisIn,
@@ -92,7 +91,7 @@ def list_experiments() -> ResponseReturnValue:
 def create_experiment() -> ResponseReturnValue:
     permissions.require(g.user, Action.RUN_IMPACT)  # before reading the body
     spec = parse(ExperimentIn, json_body())
-    model_id = db.session.scalar(select(Model.id).where(Model.key == spec.model))
+    model_id = queries.model_id_of(db.session, spec.model)
     if model_id is None:
         raise UnknownReference(f"no model {spec.model}", {"model": "unknown model"})
     data = spec.model_dump()

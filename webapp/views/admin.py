@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 from flask import Blueprint, abort, g, redirect, request, url_for
-from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from feedback import exception_handling, guardrails, permissions, queries, services
@@ -19,7 +18,6 @@ from feedback.models import (
     STAGES,
     Guardrail,
     ModelVersion,
-    Recommendation,
 )
 from feedback.params import Choice, Flag, Number, Text, parse_params
 from feedback.permissions import Action
@@ -74,7 +72,7 @@ def _ownership_context() -> dict[str, Any]:
     else:
         editable = permissions.owned_model_ids(db.session, g.user) if g.user.role == "model_owner" else set()
     candidates = queries.active_users(db.session, "model_owner") if g.user.role == "admin" else []
-    active = db.session.scalars(select(Guardrail).where(Guardrail.enabled.is_(True)).order_by(Guardrail.id)).all()
+    active = guardrails.enabled(db.session)
     by_version: dict[int, list[tuple[Guardrail, str]]] = {}
     for guardrail in active:
         by_version.setdefault(guardrail.model_version_id, []).append((guardrail, guardrails.describe(guardrail)))
@@ -200,9 +198,7 @@ STAGE_VERBS = {
 def stage_consequence(version: ModelVersion, stage: str) -> str:
     """What moving a version to `stage` does, in words, for the confirmation."""
     name = f"{version.model.name} {version.version}"
-    waiting = db.session.scalar(
-        select(func.count()).where(Recommendation.model_version_id == version.id, Recommendation.status == "open")
-    )
+    waiting = queries.open_case_count(db.session, version.id)
     cases = f"{waiting} open case{'' if waiting == 1 else 's'}"
     shown_now, shown_after = version.stage in AI_VISIBLE_STAGES, stage in AI_VISIBLE_STAGES
     if shown_now and not shown_after:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, g, redirect, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from feedback import backlog, permissions, services
+from feedback import backlog, permissions, queries, services
 from feedback.errors import FIELD_FAULTS, NotFound
 from feedback.frames import records
-from feedback.models import BACKLOG_STATUSES, ModelVersion
+from feedback.models import BACKLOG_STATUSES
 from feedback.params import MAX_ID, Choice, Flag, Id, Int, Text, Version, parse_params
 from feedback.permissions import Action
 from webapp import jobs
@@ -53,7 +52,7 @@ def _list_context(key: str, **extra: Any) -> dict[str, Any]:
         "model": model,
         "flt": flt,
         "items": backlog.ranked(db.session, flt),
-        "versions": db.session.scalars(select(ModelVersion.version).where(ModelVersion.model_id == model.id)).all(),
+        "versions": queries.version_labels(db.session, model.id),
         "statuses": BACKLOG_STATUSES,
         "refreshed_at": backlog.refreshed_at(db.session, model.id),
         **_refresh_context(key, backlog.latest_refresh(db.session, model.id)),

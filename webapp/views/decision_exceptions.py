@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, abort, g, request, url_for
 
-from feedback import exception_handling, permissions, queries, reports
+from feedback import exception_handling, experiments, permissions, queries, reports
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
@@ -87,6 +87,8 @@ def render_detail(exception_id: int, status: int = 200, **extra: Any) -> tuple[s
     context: dict[str, Any] = {
         "exc": exc,
         "rec": exc.recommendation,
+        "assignment": None,
+        "ai_shown": experiments.ai_shown_for(exc.recommendation.model_version, None),
         "now": utcnow(),
         "handlers": exception_handling.handlers(db.session),
         "notice": None,

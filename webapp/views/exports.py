@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from feedback import exports
+from feedback import exports, queries
 from feedback.errors import ValidationFailed
-from feedback.models import ExportJob, Model, ModelVersion
+from feedback.models import ExportJob
 from feedback.params import parse_params
 from feedback.permissions import Action
 from webapp import jobs
@@ -24,10 +23,8 @@ PREFILL = tuple(replace(p, required=False) for p in exports.EXPORT_PARAMS)
 
 def _form_context(**extra: object) -> dict[str, object]:
     return {
-        "models": db.session.scalars(select(Model).order_by(Model.name)).all(),
-        "versions": db.session.execute(
-            select(Model.key, ModelVersion.version).join(Model, Model.id == ModelVersion.model_id).order_by(Model.key)
-        ).all(),
+        "models": queries.models_by_name(db.session),
+        "versions": queries.versions_by_model_key(db.session),
         "jobs": exports.recent_jobs(db.session, g.user),
         "args": request.args,
         "fields": {},

@@ -6,15 +6,14 @@ from typing import Any
 
 import pandas as pd
 from flask import Blueprint, abort, g, redirect, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from analytics import experiments as ab
-from feedback import experiments, impact, permissions
+from feedback import experiments, impact, permissions, queries
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
-from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel, Model, Recommendation
+from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel
 from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_params
 from feedback.permissions import Action
 from feedback.schemas import AnalysisIn
@@ -60,20 +59,13 @@ ANALYSIS_FORM = (
 )
 
 
-def _sites(model_id: int | None = None) -> list[str]:
-    query = select(Recommendation.site).distinct().order_by(Recommendation.site)
-    if model_id:
-        query = query.where(Recommendation.model_id == model_id)
-    return list(db.session.scalars(query))
-
-
 def _index_context(**extra: Any) -> dict[str, Any]:
     return {
         "experiments": experiments.list_experiments(db.session),
         "panels": impact.panels(db.session),
         "runs": impact.latest_runs(db.session),
-        "models": list(db.session.scalars(select(Model).order_by(Model.name))),
-        "sites": _sites(),
+        "models": queries.models_by_name(db.session),
+        "sites": queries.case_sites(db.session),
         "metrics": impact.METRICS,
         "units": impact.PANEL_UNITS,
         "can_edit": permissions.allows(g.user.role, Action.RUN_IMPACT),
@@ -171,18 +163,14 @@ def _experiment_context(experiment_id: int, **extra: Any) -> dict[str, Any]:
     srm = None
     if experiment.kind == "ab" and counts:
         srm = ab.sample_ratio_check({c.arm: c.units for c in counts}, experiment.weights)
-    runs = db.session.scalars(
-        select(AnalysisRun)
-        .where((AnalysisRun.experiment_id == experiment.id) | AnalysisRun.panel.has(experiment_id=experiment.id))
-        .order_by(AnalysisRun.id.desc())
-    ).all()
-    sites = sorted(set(_sites(experiment.model_id)) | {s.site for s in experiment.sites})
+    runs = impact.experiment_runs(db.session, experiment.id)
+    sites = sorted(set(queries.case_sites(db.session, experiment.model_id)) | {s.site for s in experiment.sites})
     return {
         "experiment": experiment,
         "counts": counts,
         "srm": srm,
         "runs": runs,
-        "panels": db.session.scalars(select(ImpactPanel).where(ImpactPanel.experiment_id == experiment.id)).all(),
+        "panels": impact.panels(db.session, experiment.id),
         "schedule": {s.site: s.go_live_at for s in experiment.sites},
         "sites": sites,
         "metrics": impact.METRICS,
@@ -315,9 +303,7 @@ def panel(panel_id: int) -> tuple[str, int]:
         "yMin": None,
         "yMax": None,
     }
-    runs = db.session.scalars(
-        select(AnalysisRun).where(AnalysisRun.panel_id == chosen.id).order_by(AnalysisRun.id.desc())
-    ).all()
+    runs = impact.panel_runs(db.session, chosen.id)
     return render_page_or_block(
         "impact/panel.html",
         "panel_body",

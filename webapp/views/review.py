@@ -84,7 +84,7 @@ def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) ->
     # A running experiment may hide the AI from this reviewer for this case.
     assignment = experiments.assignment_for(db.session, rec, g.user.id) if rec is not None else None
     context["assignment"] = assignment
-    context["ai_shown"] = rec is not None and rec.model_version.ai_visible and not (assignment and assignment.hides_ai)
+    context["ai_shown"] = rec is not None and experiments.ai_shown_for(rec.model_version, assignment)
     return render_page_or_block("review/case.html", "review_panel", status=status, **context)
 
 

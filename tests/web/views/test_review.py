@@ -307,3 +307,33 @@ def test_undo_after_ten_seconds_is_refused(reviewer, client, htmx_client, sessio
     assert "Nothing was undone: your decision on case EXT-1 is final" in refused.text
     session.rollback()
     assert session.scalar(select(func.count()).select_from(Decision)) == 1
+
+
+def test_the_page_shows_the_ai_exactly_when_the_decision_records_it_shown(reviewer, client, session):
+    """Screen and record agree, case by case, inside an A/B test that hides the AI from half the cases."""
+    from feedback import experiments
+
+    analyst = make_user(session, "analyst")
+    model_id = session.scalar(select(Recommendation.model_id))
+    spec = {"key": "ab1", "name": "AI on or off", "model_id": str(model_id), "kind": "ab", "unit": "case"}
+    experiments.start_experiment(session, analyst, experiments.create_experiment(session, analyst, spec).id)
+    for n in range(4, 17):
+        make_case(session, n)
+    seen: dict[int, bool] = {}
+    while True:
+        page = client.post("/review/next", follow_redirects=True).text
+        if "data-case-id" not in page:
+            break
+        rec_id, shown = case_id(page), shown_token(page)
+        seen[rec_id] = "AI recommends" in page
+        assert seen[rec_id] != ("The AI recommendation is hidden" in page)
+        data = (
+            {"action": "accept", "shown": shown}
+            if seen[rec_id]
+            else {"action": "accept", "final_action": "pay", "shown": shown}
+        )
+        assert client.post(f"/review/{rec_id}/decision", data=data).status_code in (200, 302, 303)
+    session.rollback()
+    recorded = dict(session.execute(select(Decision.recommendation_id, Decision.ai_shown)).all())
+    assert recorded == seen and len(seen) == 16
+    assert set(seen.values()) == {True, False}  # both arms were on screen
