@@ -9,8 +9,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import feedback.db
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -23,7 +21,7 @@ def upgrade() -> None:
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
-        sa.Column("occurred_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor_id", sa.Integer(), nullable=True),
         sa.Column("actor", sa.String(length=254), nullable=False),
         sa.Column("action", sa.String(length=64), nullable=False),
@@ -66,7 +64,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_models")),
         sa.UniqueConstraint("key", name=op.f("uq_models_key")),
     )
@@ -78,7 +76,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=32), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "role IN ('frontline', 'exception_handler', 'model_owner', 'analyst', 'admin')", name=op.f("ck_users_role")
         ),
@@ -92,9 +90,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_used_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("revoked_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
@@ -109,7 +107,7 @@ def upgrade() -> None:
         sa.Column("version", sa.String(length=64), nullable=False),
         sa.Column("stage", sa.String(length=16), nullable=False),
         sa.Column("notes", sa.Text(), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "stage IN ('shadow', 'pilot', 'production', 'paused', 'retired')", name=op.f("ck_model_versions_stage")
         ),
@@ -137,12 +135,12 @@ def upgrade() -> None:
             "features", sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"), nullable=True
         ),
         sa.Column("payload_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("due_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("claimed_by_id", sa.Integer(), nullable=True),
-        sa.Column("claimed_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("claim_expires_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("claim_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("row_version", sa.Integer(), nullable=False),
         sa.CheckConstraint("status IN ('open', 'decided', 'escalated')", name=op.f("ck_recommendations_status")),
         sa.CheckConstraint("confidence >= 0 AND confidence <= 1", name=op.f("ck_recommendations_confidence")),
@@ -168,8 +166,8 @@ def upgrade() -> None:
         sa.Column("final_action", sa.String(length=64), nullable=True),
         sa.Column("reason_code", sa.String(length=64), nullable=True),
         sa.Column("note", sa.Text(), nullable=False),
-        sa.Column("opened_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("decided_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ai_shown", sa.Boolean(), nullable=False),
         sa.Column("channel", sa.String(length=8), nullable=False),
         sa.CheckConstraint(

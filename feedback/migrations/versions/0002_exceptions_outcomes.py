@@ -9,8 +9,6 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import feedback.db
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -49,11 +47,11 @@ def upgrade() -> None:
         sa.Column("severity", sa.String(length=16), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("raised_by_id", sa.Integer(), nullable=True),
-        sa.Column("opened_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("sla_due_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sla_due_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("assignee_id", sa.Integer(), nullable=True),
-        sa.Column("resolved_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("resolved_by_id", sa.Integer(), nullable=True),
         sa.Column("resolution_action", sa.String(length=64), nullable=True),
         sa.Column("resolution_note", sa.Text(), nullable=False),
@@ -87,8 +85,8 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("label", sa.String(length=64), nullable=True),
         sa.Column("value", sa.Double(), nullable=True),
-        sa.Column("observed_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("received_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("payload_hash", sa.String(length=64), nullable=False),
         sa.CheckConstraint("(label IS NULL) <> (value IS NULL)", name=op.f("ck_outcomes_label_or_value")),
         sa.ForeignKeyConstraint(

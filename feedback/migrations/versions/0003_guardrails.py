@@ -8,8 +8,6 @@ Create Date: 2026-11-22 21:06:44.372394
 import sqlalchemy as sa
 from alembic import op
 
-import feedback.db
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -28,8 +26,8 @@ def upgrade() -> None:
         sa.Column("auto_pause", sa.Boolean(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("last_value", sa.Double(), nullable=True),
-        sa.Column("last_checked_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_checked_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint(
             "kind IN ('override_rate_above', 'accuracy_below', 'control_chart')", name=op.f("ck_guardrails_kind")
         ),
@@ -47,13 +45,13 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("guardrail_id", sa.Integer(), nullable=False),
         sa.Column("model_version_id", sa.Integer(), nullable=False),
-        sa.Column("opened_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("value", sa.Double(), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("paused_from", sa.String(length=16), nullable=True),
         sa.Column("acknowledged_by_id", sa.Integer(), nullable=True),
-        sa.Column("acknowledged_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("acknowledged_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('open', 'acknowledged')", name=op.f("ck_alerts_status")),
         sa.ForeignKeyConstraint(["acknowledged_by_id"], ["users.id"], name=op.f("fk_alerts_acknowledged_by_id_users")),
         sa.ForeignKeyConstraint(["guardrail_id"], ["guardrails.id"], name=op.f("fk_alerts_guardrail_id_guardrails")),

@@ -7,9 +7,10 @@ Create Date: 2026-11-22 23:44:43.270174
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
-import feedback.db
-from feedback.db import JSONType
+# JSON, stored as jsonb on PostgreSQL (defined here: a migration never imports application code).
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision = "0005"
 down_revision = "0004"
@@ -31,10 +32,10 @@ def upgrade() -> None:
         sa.Column("salt", sa.String(length=64), nullable=False),
         sa.Column("ai_weight", sa.Double(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("started_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("stopped_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("row_version", sa.Integer(), nullable=False),
         sa.CheckConstraint("kind = 'ab' OR unit = 'site'", name=op.f("ck_experiments_staggered_by_site")),
         sa.CheckConstraint("kind IN ('ab', 'staggered')", name=op.f("ck_experiments_kind")),
@@ -68,7 +69,7 @@ def upgrade() -> None:
         sa.Column("units", sa.Integer(), nullable=False),
         sa.Column("periods", sa.Integer(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("source IN ('platform', 'upload')", name=op.f("ck_impact_panels_source")),
         sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_impact_panels_created_by_id_users")),
         sa.ForeignKeyConstraint(
@@ -81,7 +82,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("experiment_id", sa.Integer(), nullable=False),
         sa.Column("site", sa.String(length=100), nullable=False),
-        sa.Column("go_live_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("go_live_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["experiment_id"], ["experiments.id"], name=op.f("fk_rollout_sites_experiment_id_experiments")
         ),
@@ -100,9 +101,9 @@ def upgrade() -> None:
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("result", JSONType, nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name=op.f("ck_analysis_runs_status")),
         sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_analysis_runs_created_by_id_users")),
         sa.ForeignKeyConstraint(
@@ -121,7 +122,7 @@ def upgrade() -> None:
         sa.Column("reviewer_id", sa.Integer(), nullable=False),
         sa.Column("unit_id", sa.String(length=200), nullable=False),
         sa.Column("arm", sa.String(length=16), nullable=False),
-        sa.Column("exposed_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("exposed_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("arm IN ('ai_shown', 'control')", name=op.f("ck_exposures_arm")),
         sa.ForeignKeyConstraint(
             ["experiment_id"], ["experiments.id"], name=op.f("fk_exposures_experiment_id_experiments")

@@ -7,9 +7,10 @@ Create Date: 2026-11-23 00:23:29.747240
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
-import feedback.db
-from feedback.db import JSONType
+# JSON, stored as jsonb on PostgreSQL (defined here: a migration never imports application code).
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 revision = "0006"
 down_revision = "0005"
@@ -30,9 +31,9 @@ def upgrade() -> None:
         sa.Column("path", sa.String(length=500), nullable=True),
         sa.Column("message", sa.Text(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("format IN ('csv', 'jsonl', 'parquet')", name=op.f("ck_export_jobs_format")),
         sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name=op.f("ck_export_jobs_status")),
         sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_export_jobs_created_by_id_users")),
@@ -46,7 +47,7 @@ def upgrade() -> None:
         sa.Column("events", JSONType, nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["created_by_id"], ["users.id"], name=op.f("fk_webhooks_created_by_id_users")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhooks")),
     )
@@ -75,8 +76,8 @@ def upgrade() -> None:
         sa.Column("owner_id", sa.Integer(), nullable=True),
         sa.Column("notes", sa.Text(), nullable=False),
         sa.Column("verified_by_version_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("refreshed_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refreshed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("row_version", sa.Integer(), nullable=False),
         sa.CheckConstraint(
             "status IN ('new', 'triaged', 'planned', 'in_training', 'shipped', 'verified', 'dismissed')",
@@ -110,9 +111,9 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_status_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=False),
-        sa.Column("next_attempt_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("delivered_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint("status IN ('pending', 'delivered', 'failed')", name=op.f("ck_webhook_deliveries_status")),
         sa.ForeignKeyConstraint(
             ["webhook_id"], ["webhooks.id"], name=op.f("fk_webhook_deliveries_webhook_id_webhooks"), ondelete="CASCADE"

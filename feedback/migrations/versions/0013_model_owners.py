@@ -8,8 +8,6 @@ Create Date: 2026-11-29 09:00:00
 import sqlalchemy as sa
 from alembic import op
 
-import feedback.db
-
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
@@ -22,7 +20,7 @@ def upgrade() -> None:
         "model_owners",
         sa.Column("model_id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["model_id"], ["models.id"], name=op.f("fk_model_owners_model_id_models"), ondelete="CASCADE"
         ),

@@ -8,8 +8,6 @@ Create Date: 2026-11-29 12:00:00
 import sqlalchemy as sa
 from alembic import op
 
-import feedback.db
-
 revision = "0016"
 down_revision = "0014"
 branch_labels = None
@@ -29,9 +27,9 @@ def upgrade() -> None:
         sa.Column("updated", sa.Integer(), nullable=True),
         sa.Column("retired", sa.Integer(), nullable=True),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
-        sa.Column("created_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", feedback.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", feedback.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(
             "status IN ('queued', 'running', 'done', 'failed')", name=op.f("ck_backlog_refreshes_status")
         ),

@@ -74,18 +74,16 @@ def test_downgrading_the_count_shards_adds_them_together(scratch_url):
     engine.dispose()
 
 
-def test_no_migration_writes_through_the_orm_models():
-    """A migration that used today's models would break upgrades once those models change."""
+def test_no_migration_imports_application_code():
+    """Each migration has its own table definitions: one that used today's code would break old upgrades."""
     versions = Path(migrate.MIGRATIONS) / "versions"
     offenders = [
         path.name
         for path in versions.glob("*.py")
-        if re.search(
-            r"from feedback(\.\w+)? import (?!JSONType)|from feedback import|feedback\.(models|rollup)",
-            path.read_text(),
-        )
+        if re.search(r"^\s*(from|import) (feedback|webapp|analytics)\b", path.read_text(), re.MULTILINE)
     ]
     assert offenders == []
+    assert len(list(versions.glob("*.py"))) >= 15
 
 
 def test_an_upgrade_counts_decisions_the_rollup_never_counted(scratch_url):
