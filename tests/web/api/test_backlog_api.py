@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from feedback import backlog
-from feedback.models import Decision, Recommendation, User, WebhookDelivery
+from feedback.models import Decision, Recommendation, WebhookDelivery
 from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user, token_for
 from tests.unit.feedback.test_backlog import decide_many
 
@@ -111,7 +111,7 @@ def test_exports_round_trip_through_pandas(app, client, session, mined, fmt):
     pd.testing.assert_frame_equal(got, expected, check_dtype=False)
     assert "reviewer_email" not in frame.columns
     decided = pd.to_datetime(frame["decided_at"], utc=True)
-    assert decided.is_monotonic_increasing or len(decided) == 200
+    assert decided.is_monotonic_increasing  # the export is in decision order
 
 
 def test_export_filters_and_personal_data(app, client, session, mined):
@@ -209,7 +209,7 @@ def test_webhooks_are_signed_retried_and_logged(app, client, session):
         assert secret in made.text  # shown once to the admin
         owner = token_for(app, session, make_owner(session))
         created = client.post("/api/v1/models/claims/versions", json={"version": "v2", "stage": "pilot"}, headers=owner)
-        assert created.status_code in (200, 201)
+        assert created.status_code == 201, created.json
         deadline = time.monotonic() + 15
         while len(Receiver.received) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -228,7 +228,6 @@ def test_webhooks_are_signed_retried_and_logged(app, client, session):
         assert delivery.status == "delivered" and delivery.attempts == 2 and delivery.last_status_code == 204
         log = client.get("/admin/webhooks")
         assert "delivered" in log.text and "model_version.created" in log.text
-        assert session.query(User).count() >= 2
     finally:
         server.shutdown()
         server.server_close()

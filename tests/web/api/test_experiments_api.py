@@ -28,7 +28,8 @@ def test_create_start_and_analyse_over_the_api(app, client, session):
     assert made.status_code == 201, made.json
     assert made.json["status"] == "draft" and {s["site"] for s in made.json["sites"]} == {"Leeds", "York"}
     exp_id = made.json["id"]
-    assert client.post("/api/v1/experiments", json=body, headers=analyst).status_code in (409, 422)
+    taken = client.post("/api/v1/experiments", json=body, headers=analyst)
+    assert taken.status_code == 409 and taken.json["error"]["code"] == "conflict", taken.json
     started = client.post(f"/api/v1/experiments/{exp_id}/start", headers=analyst)
     assert started.status_code == 200 and started.json["status"] == "running"
     assert client.post(f"/api/v1/experiments/{exp_id}/start", headers=analyst).status_code == 409
