@@ -173,23 +173,33 @@ def enabled(session: Session) -> list[Guardrail]:
     return list(session.scalars(select(Guardrail).where(Guardrail.enabled.is_(True)).order_by(Guardrail.id)))
 
 
-def check_after_change(session: Session, version_ids: list[int]) -> None:
-    """Evaluate guardrails after a committed change; a failure here is logged, never undoes the change."""
+def check_after_change(session: Session, version_ids: list[int], *, accuracy: bool = True) -> None:
+    """Evaluate guardrails after a committed change; a failure here is logged, never undoes the change.
+
+    Accuracy over the last n labelled cases moves only when a decided case gains a label: when
+    its outcome arrives, or when a case whose outcome came first is decided. A decision of a case
+    without a label passes accuracy=False and skips those guardrails (their query grows with the
+    version's history); every guardrail still fires at the very decision or outcome that breaches it.
+    """
+    kinds = None if accuracy else tuple(k for k in GUARDRAIL_KINDS if k != "accuracy_below")
     try:
-        evaluate(session, version_ids)
+        evaluate(session, version_ids, kinds=kinds)
     except Exception:  # noqa: BLE001 - the change is stored; the check runs again on the next one
         session.rollback()
         log.exception("guardrail check failed for versions %s", version_ids)
 
 
-def evaluate(session: Session, version_ids: Iterable[int], *, force: bool = False) -> list[Alert]:
-    """Check the versions' guardrails; open alerts for new breaches and pause where configured."""
+def evaluate(
+    session: Session, version_ids: Iterable[int], *, force: bool = False, kinds: Iterable[str] | None = None
+) -> list[Alert]:
+    """Check the versions' guardrails (of these kinds, when given); open alerts for new breaches and pause."""
     ids = list(set(version_ids))
     if not ids:
         return []
-    guardrails = session.scalars(
-        select(Guardrail).where(Guardrail.model_version_id.in_(ids), Guardrail.enabled.is_(True))
-    ).all()
+    query = select(Guardrail).where(Guardrail.model_version_id.in_(ids), Guardrail.enabled.is_(True))
+    if kinds is not None:
+        query = query.where(Guardrail.kind.in_(list(kinds)))
+    guardrails = session.scalars(query).all()
     now = utcnow()
     raised: list[Alert] = []
     for guardrail in guardrails:

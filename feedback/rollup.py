@@ -173,13 +173,14 @@ def _first_labels(session: Session, recommendation_ids: Sequence[int]) -> dict[i
     return {rec_id: (outcome_id, label) for rec_id, outcome_id, label in rows}
 
 
-def record(session: Session, decision: Decision, rec: Recommendation) -> None:
-    """Count one new decision (with its accuracy if the outcome came first)."""
+def record(session: Session, decision: Decision, rec: Recommendation) -> bool:
+    """Count one new decision (with its accuracy if the outcome came first); say whether it came first."""
     case = _case_dict(rec)
     known = _first_labels(session, [rec.id]).get(rec.id)
     if known:
         case["truth"] = known[1]
     apply(session, tally([(_decision_dict(decision), case)], shards=SHARDS))
+    return known is not None
 
 
 def retract(session: Session, decision: Decision, rec: Recommendation) -> None:

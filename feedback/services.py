@@ -625,7 +625,7 @@ def record_decision(
         # The unique decision per case (or the row version) lost a race with another reviewer.
         session.rollback()
         raise AlreadyDecided(f"case {recommendation_id} has just been decided by someone else") from None
-    rollup.record(session, decision, rec)
+    labelled = rollup.record(session, decision, rec)
     changes: list[Change] = []
     if action == "escalate":
         exc = exception_handling.open_exception(
@@ -656,7 +656,7 @@ def record_decision(
     audit.record(session, actor_of(reviewer), [decided, *changes])
     session.commit()
     metrics.decided(model.key, action, reason_code)
-    guardrails.check_after_change(session, [rec.model_version_id])
+    guardrails.check_after_change(session, [rec.model_version_id], accuracy=labelled)
     return decision
 
 

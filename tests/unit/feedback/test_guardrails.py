@@ -102,6 +102,47 @@ def test_accuracy_guardrail_trips_when_outcomes_arrive(session, version):
     assert version.stage == "production"  # this guardrail alerts without pausing
 
 
+def outcome(rec, label):
+    """What later turned out to be true for a case."""
+    return OutcomeIn.model_validate(
+        {"recommendation_id": rec.id, "outcome": label, "observed_at": "2026-01-01T00:00:00+00:00", "source": "ledger"}
+    )
+
+
+def test_accuracy_is_checked_exactly_when_a_decided_case_gains_a_label(session, version):
+    """The bound of docs/performance.md: an accuracy breach pauses at the very decision or outcome that makes it."""
+    guardrail = guardrails.add_guardrail(
+        session,
+        TEST_ACTOR,
+        version_id=version.id,
+        kind="accuracy_below",
+        window_size=10,
+        threshold=0.8,
+        auto_pause=True,
+    )
+    reviewer = make_user(session)
+    labelled = [decide(session, reviewer, n, "accept") for n in range(9)]
+    outcomes.record_outcomes(
+        session, TEST_ACTOR, [outcome(rec, "deny" if i < 2 else "pay") for i, rec in enumerate(labelled)]
+    )
+    session.refresh(guardrail)
+    checked = guardrail.last_checked_at
+    assert checked is not None and guardrail.last_value is None  # nine labelled cases: the window is not full
+    # Decisions of cases nobody knows the truth of yet cannot move accuracy, and do not check it.
+    for n in range(20, 25):
+        decide(session, reviewer, n, "accept")
+    session.refresh(guardrail)
+    assert guardrail.last_checked_at == checked and session.scalar(select(func.count()).select_from(Alert)) == 0
+    # A case whose outcome came first: deciding it fills the window at 7 of 10 and pauses the version at once.
+    early = make_case(session, 30)
+    outcomes.record_outcomes(session, TEST_ACTOR, [outcome(early, "deny")])
+    services.record_decision(session, recommendation_id=early.id, reviewer=reviewer, action="accept")
+    alert = session.scalar(select(Alert))
+    assert alert is not None and alert.value == pytest.approx(0.7) and alert.paused_from == "production"
+    session.refresh(version)
+    assert version.stage == "paused"
+
+
 def test_control_chart_guardrail(session, version):
     reviewer = make_user(session)
     n = 0
