@@ -19,8 +19,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, and_, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from analytics import experiments as ab
-from analytics import staggered
+from analytics import ab, staggered
 from feedback import audit, experiments, permissions, queries
 from feedback.audit import Actor, Change
 from feedback.db import utcnow

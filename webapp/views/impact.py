@@ -8,7 +8,7 @@ import pandas as pd
 from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from analytics import experiments as ab
+from analytics import ab
 from feedback import experiments, impact, permissions, queries
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed

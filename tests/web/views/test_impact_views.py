@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import func, select
 
-from analytics import experiments as ab
+from analytics import ab
 from feedback import experiments, services
 from feedback.models import AnalysisRun, AuditEvent, ImpactPanel, Model
 from tests.factories import login, make_case, make_model, make_user

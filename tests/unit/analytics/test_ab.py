@@ -9,7 +9,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.power import NormalIndPower
 
-from analytics import experiments as ab
+from analytics import ab
 
 
 def frame(rng, n=4000, effect=2.0, clusters=None, icc_sd=0.0):
