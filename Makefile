@@ -12,7 +12,7 @@ setup:
 lint:
 	.venv/bin/ruff check .
 
-bench:  ## ingest and decision timings on SQLite and PostgreSQL
+bench:  ## ingest and decision timings on the demo's history (SQLite, PostgreSQL), with the decision-cost ratio to /healthz
 	./scripts/setup.sh --test && .venv/bin/python -m bench.loop
 
 bench-analytics:  ## model owner pages at 1,000,000 decisions on SQLite and PostgreSQL (several minutes)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from feedback.models import (
@@ -304,3 +304,29 @@ def open_case_count(session: Session, version_id: int) -> int:
     """How many cases of a version wait for a decision."""
     query = select(func.count()).where(Recommendation.model_version_id == version_id, Recommendation.status == "open")
     return int(session.scalar(query) or 0)
+
+
+def open_cases_by_model(session: Session) -> list[tuple[str, int]]:
+    """(model key, open cases) of every model with cases waiting."""
+    rows = session.execute(
+        select(Model.key, func.count(Recommendation.id))
+        .join(Recommendation, Recommendation.model_id == Model.id)
+        .where(Recommendation.status == "open")
+        .group_by(Model.key)
+    )
+    return [(key, int(count)) for key, count in rows]
+
+
+def unresolved_exceptions_by_model(session: Session, now: datetime) -> list[tuple[str, int, int]]:
+    """(model key, unresolved exceptions, of which past their SLA) of every model with any."""
+    rows = session.execute(
+        select(
+            Model.key,
+            func.count(DecisionException.id),
+            func.coalesce(func.sum(case((DecisionException.sla_due_at < now, 1), else_=0)), 0),
+        )
+        .join(DecisionException, DecisionException.model_id == Model.id)
+        .where(DecisionException.status != "resolved")
+        .group_by(Model.key)
+    )
+    return [(key, int(count), int(late)) for key, count, late in rows]

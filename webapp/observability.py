@@ -20,12 +20,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import case, func, select, text
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from feedback import queries
 from feedback.db import utcnow
-from feedback.models import DecisionException, Model, Recommendation
 from webapp.extensions import analytics_session, db
 
 access_log = logging.getLogger("countersign.access")
@@ -194,29 +194,14 @@ class WorkloadCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         queue = GaugeMetricFamily("countersign_queue_depth", "Open cases waiting for a decision", labels=["model"])
-        for key, count in self.session.execute(
-            select(Model.key, func.count(Recommendation.id))
-            .join(Recommendation, Recommendation.model_id == Model.id)
-            .where(Recommendation.status == "open")
-            .group_by(Model.key)
-        ):
+        for key, count in queries.open_cases_by_model(self.session):
             queue.add_metric([key], count)
         yield queue
         open_exc = GaugeMetricFamily("countersign_open_exceptions", "Unresolved exceptions", labels=["model"])
         overdue = GaugeMetricFamily(
             "countersign_overdue_exceptions", "Unresolved exceptions past their SLA", labels=["model"]
         )
-        now = utcnow()
-        for key, count, late in self.session.execute(
-            select(
-                Model.key,
-                func.count(DecisionException.id),
-                func.coalesce(func.sum(case((DecisionException.sla_due_at < now, 1), else_=0)), 0),
-            )
-            .join(DecisionException, DecisionException.model_id == Model.id)
-            .where(DecisionException.status != "resolved")
-            .group_by(Model.key)
-        ):
+        for key, count, late in queries.unresolved_exceptions_by_model(self.session, utcnow()):
             open_exc.add_metric([key], count)
             overdue.add_metric([key], late)
         yield open_exc

@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from feedback import demo, migrate
 from feedback.models import AnalysisRun, BacklogItem, DecisionException, Experiment, Recommendation
 from tests.factories import PASSWORD, make_case
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -135,15 +136,6 @@ def site(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
         engine.dispose()
 
 
-def sign_in(page: Any, base: str, email: str) -> None:
-    """Sign in through the form, and wait for the role's landing page."""
-    page.goto(base + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", demo.DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
-
-
 def open_page(page: Any, base: str, name: str, path: str) -> int:
     """Open one page as a person would; the answer's status."""
     if name.startswith("review-"):  # the case a reviewer decides: claimed from the queue
@@ -186,7 +178,7 @@ def walk(browser: Any, site: dict[str, Any]) -> dict[tuple[str, int], dict[str, 
             if role != signed_in_as:
                 context.clear_cookies()
                 if role is not None:
-                    sign_in(page, base, ROLES[role])
+                    sign_in(page, base, ROLES[role], demo.DEMO_PASSWORD)
                 signed_in_as = role
             status = open_page(page, base, name, path.format(**site["ids"]))
             page.add_script_tag(url=axe_url)

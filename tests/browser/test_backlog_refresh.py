@@ -11,9 +11,7 @@ from sqlalchemy import func, select
 from feedback import backlog
 from feedback.models import BacklogItem
 from tests.factories import make_owner, make_user
-from tests.unit.feedback.test_backlog import decide_many
-
-from .test_guardrail_flow import sign_in
+from tests.helpers import decide_many, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -22,7 +20,7 @@ def test_refresh_button_progress_and_done(page, live):
     session = live["session"]
     decide_many(session, make_user(session, name="Rex"), "v1", 200, 1, lambda b: 0.5 if b == "over_10k" else 0.05)
     owner = make_owner(session, email="olive@example.test", name="Olive")
-    sign_in(page, live, "olive@example.test")
+    sign_in(page, live["url"], "olive@example.test")
 
     # A refresh under way (queued by the test, which runs it itself: no timing luck).
     job, _ = backlog.start_refresh(session, owner, "claims")

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback.models import AuditEvent, Recommendation
-from tests.browser.test_review_flow import sign_in
 from tests.factories import make_case
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +48,7 @@ def test_a_link_from_another_site_claims_nothing(page, live, other_site):
     target = f"{live['url']}/review/{rec.id}"
     lure = f'<!doctype html><link rel="icon" href="data:,"><a id="lure" href="{target}">a cute cat</a>'
     (other_site["dir"] / "index.html").write_text(lure)
-    sign_in(page, live)
+    sign_in(page, live["url"])
 
     page.goto(other_site["url"] + "/index.html")
     page.click("#lure")

@@ -15,22 +15,14 @@ from sqlalchemy import select
 
 from feedback import guardrails, services
 from feedback.models import AuditEvent, Decision, Guardrail, Model, ModelVersion, Recommendation
-from tests.factories import PASSWORD, TEST_ACTOR, make_case, make_model, make_owner, make_user
+from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # The override sequence, word for word as the README and the review screen's key hint say it.
 OVERRIDE_KEYS = "O override, then the final action's number (when there is a choice), then the reason's number"
-
-
-def sign_in(page, live, email="rita@example.test"):
-    """Sign in through the form."""
-    page.goto(live["url"] + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def ready(page) -> str:
@@ -54,7 +46,7 @@ def decided(live) -> list[tuple]:
 def test_a_double_tap_decides_only_the_case_on_screen(page, live):
     for n in (1, 2, 3):
         make_case(live["session"], n)
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.click("#start-reviewing")
     first = ready(page)
 
@@ -96,7 +88,7 @@ def test_a_click_on_accept_waits_for_the_settle_time_too(page, live):
     live["app"].config["DECISION_SETTLE_MS"] = 1500
     for n in (1, 2):
         make_case(live["session"], n)
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.click("#start-reviewing")
     ready(page)
     page.click("#accept-button")
@@ -136,8 +128,8 @@ def test_undo_takes_the_decision_back_from_every_count_and_the_export(browser, p
         make_case(live["session"], n)
     make_user(live["session"], "admin", email="ada@example.test", name="Ada")
     admin = browser.new_context().new_page()
-    sign_in(admin, live, "ada@example.test")
-    sign_in(page, live)
+    sign_in(admin, live["url"], "ada@example.test")
+    sign_in(page, live["url"])
     queue = page.context.new_page()
 
     before = (queue_counts(queue, live), overview_decisions(admin, live), exported(admin, live))
@@ -185,7 +177,7 @@ def test_after_ten_seconds_a_decision_is_final(page, live, monkeypatch):
     monkeypatch.setattr(services, "UNDO_SECONDS", 2)  # the ten seconds, shortened
     for n in (1, 2):
         make_case(live["session"], n)
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.click("#start-reviewing")
     ready(page)
     page.keyboard.press("a")
@@ -212,7 +204,7 @@ def test_the_queue_filter_follows_into_the_first_and_every_next_case(page, live)
     for n in (11, 12):
         make_case(session, n, model="alerts", recommended_action="raise_alert")
     alerts_id = session.scalar(select(Model.id).where(Model.key == "alerts"))
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.select_option("select[name=model]", str(alerts_id))
     page.wait_for_url(re.compile(rf"model={alerts_id}"))
     page.wait_for_selector("#queue-table a:text-is('EXT-1')", state="detached")
@@ -238,7 +230,7 @@ def test_override_keys_are_one_sequence_for_both_kinds_of_model(page, live):
     make_model(session, "alerts", actions=("raise_alert", "dismiss"))
     make_case(session, 1)  # claims: pay, review or deny, so overriding pay leaves a choice
     make_case(session, 2, model="alerts", recommended_action="raise_alert")  # yes/no: no choice
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.click("#start-reviewing")
     ready(page)
     assert OVERRIDE_KEYS in " ".join(page.inner_text("p.keys").split())
@@ -283,7 +275,7 @@ def test_stage_changes_and_guardrail_removals_say_what_happens_and_wait_for_a_ye
         session.rollback()
         return session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all()
 
-    sign_in(page, live, "owner@example.test")
+    sign_in(page, live["url"], "owner@example.test")
     page.goto(live["url"] + "/admin/models")
     dropdown = f"select[aria-label='Stage of fraud {version.version}']"
     page.focus(dropdown)

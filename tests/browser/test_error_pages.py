@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from werkzeug.exceptions import Forbidden, NotFound
 
-from .test_guardrail_flow import sign_in
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
 
 def test_frontline_opening_an_admin_page_reads_our_words(page, live):
-    sign_in(page, live, live["reviewer"].email)
+    sign_in(page, live["url"], live["reviewer"].email)
     for path in ("/admin/users", "/admin/webhooks"):
         answer = page.goto(live["url"] + path)
         assert answer.status == 403

@@ -13,18 +13,10 @@ from feedback import exception_handling, services
 from feedback.models import DecisionException, ModelVersion
 from feedback.schemas import VersionRulesIn
 from tests.browser.conftest import chart_datasets
-from tests.factories import PASSWORD, TEST_ACTOR, make_case, make_user
+from tests.factories import TEST_ACTOR, make_case, make_user
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, live, email):
-    """Sign in through the form."""
-    page.goto(live["url"] + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.fixture
@@ -41,7 +33,7 @@ def routed(live):
 
 
 def test_handler_claims_and_resolves_then_an_outcome_arrives(page, live, routed):
-    sign_in(page, live, "hana@example.test")
+    sign_in(page, live["url"], "hana@example.test")
     page.goto(live["url"] + "/exceptions")
     page.click("#exception-table a:has-text('EXT-1')")
     page.wait_for_selector("#exception-panel")
@@ -86,7 +78,7 @@ def test_dashboard_draws_survival_curves(page, live, routed):
     handler = make_user(session, "exception_handler")
     first = session.scalars(select(DecisionException.id).order_by(DecisionException.id)).first()
     exception_handling.resolve_exception(session, exception_id=first, by=handler, final_action="pay")
-    sign_in(page, live, "hana@example.test")
+    sign_in(page, live["url"], "hana@example.test")
     page.goto(live["url"] + "/exceptions/dashboard")
     page.wait_for_selector("#resolution-table")
     assert chart_datasets(page) == 1

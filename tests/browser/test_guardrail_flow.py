@@ -5,18 +5,10 @@ from __future__ import annotations
 import pytest
 
 from feedback import services
-from tests.factories import PASSWORD, make_case, make_owner
+from tests.factories import make_case, make_owner
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, live, email):
-    """Sign in through the form."""
-    page.goto(live["url"] + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def test_guardrail_pauses_and_owner_resumes(browser, live):
@@ -37,7 +29,7 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
     owner = browser.new_context().new_page()
     owner.errors = []
     owner.on("pageerror", lambda exc: owner.errors.append(str(exc)))
-    sign_in(owner, live, "owner@example.test")
+    sign_in(owner, live["url"], "owner@example.test")
     owner.goto(live["url"] + "/models/claims")
     owner.fill("#guardrail-form input[name=window_size]", "20")
     owner.fill("#guardrail-form input[name=threshold_pct]", "25")
@@ -59,7 +51,7 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
     rita = browser.new_context().new_page()
     rita.errors = []
     rita.on("pageerror", lambda exc: rita.errors.append(str(exc)))
-    sign_in(rita, live, "rita@example.test")
+    sign_in(rita, live["url"], "rita@example.test")
     rita.click("#start-reviewing")
     rita.wait_for_selector("#review-panel[data-case-id][data-ready]")
     assert "The AI recommendation is hidden" in rita.inner_text("#review-panel")

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from feedback.models import DecisionException
-from tests.browser.test_landing_flow import sign_in
 from tests.factories import make_case, make_user
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -39,7 +39,7 @@ def test_markup_in_explanations_subjects_and_notes_is_inert(page, live):
     case = make_case(session, 1, subject=f"Claim {SVG}", explanation=explanation)
     make_user(session, "admin", email="ada@example.test")
 
-    sign_in(page, live, "ada@example.test")  # an admin lands on the model registry
+    sign_in(page, live["url"], "ada@example.test")  # an admin lands on the model registry
     page.goto(f"{live['url']}/review/{case.id}")
     page.click("#claim-button")  # an address typed in claims nothing by itself
     page.wait_for_selector("#review-panel[data-case-id][data-ready]")

@@ -7,9 +7,7 @@ import pytest
 
 from tests.browser.conftest import chart_datasets
 from tests.factories import make_user
-from tests.unit.feedback.test_impact import simulated_panel
-
-from .test_guardrail_flow import sign_in
+from tests.helpers import sign_in, simulated_panel
 
 pytestmark = pytest.mark.browser
 
@@ -20,7 +18,7 @@ def test_upload_analyse_and_read_the_event_study(page, live, tmp_path):
     simulated_panel(np.random.default_rng(21)).to_csv(good, index=False)
     bad = tmp_path / "bad.csv"
     bad.write_text("unit,period,value,treated\na,1,1,0\na,1,2,1\n")
-    sign_in(page, live, "ana@example.test")
+    sign_in(page, live["url"], "ana@example.test")
     page.goto(live["url"] + "/impact")
 
     # A malformed file: the problem appears in place, nothing is stored.

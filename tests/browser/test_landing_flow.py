@@ -13,18 +13,10 @@ from feedback.db import utcnow
 from feedback.models import Alert, Decision, Guardrail, ModelVersion, Recommendation
 from feedback.schemas import ModelVersionIn, RecommendationIn
 from tests.browser.conftest import chart_datasets
-from tests.factories import PASSWORD, TEST_ACTOR, make_case, make_owner, make_user, payload
+from tests.factories import TEST_ACTOR, make_case, make_owner, make_user, payload
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, live, email):
-    """Sign in through the form, and wait for the role's landing page."""
-    page.goto(live["url"] + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def test_roles_land_on_their_pages_and_the_owner_finds_their_models(page, live):
@@ -36,14 +28,14 @@ def test_roles_land_on_their_pages_and_the_owner_finds_their_models(page, live):
     make_user(session, "exception_handler", email="handler@example.test")
     make_user(session, "analyst", email="ana@example.test")
 
-    sign_in(page, live, "handler@example.test")
+    sign_in(page, live["url"], "handler@example.test")
     page.wait_for_url(re.compile(r"/exceptions$"))
     page.click("button:has-text('Sign out')")
-    sign_in(page, live, "ana@example.test")
+    sign_in(page, live["url"], "ana@example.test")
     page.wait_for_url(re.compile(r"/impact$"))
     page.click("button:has-text('Sign out')")
 
-    sign_in(page, live, "owner@example.test")
+    sign_in(page, live["url"], "owner@example.test")
     page.wait_for_url(re.compile(r"/models$"))
     assert page.get_attribute("header nav a[aria-current=page]", "href") == "/models"
     card = page.locator("#model-claims")
@@ -89,7 +81,7 @@ def test_overview_shows_both_versions_and_drill_down_pages_to_a_read_only_case(p
     session.commit()
     make_user(session, "analyst", email="ana@example.test")
 
-    sign_in(page, live, "ana@example.test")
+    sign_in(page, live["url"], "ana@example.test")
     page.wait_for_url(re.compile(r"/impact$"))
     page.goto(live["url"] + "/models/claims")
     assert "v2 and the version before it, v1" in page.inner_text("#period-note")

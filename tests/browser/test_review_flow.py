@@ -10,17 +10,9 @@ from sqlalchemy import select
 from feedback import permissions, services
 from feedback.models import Decision, Recommendation
 from tests.factories import PASSWORD, make_case, make_model, make_user
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page, live, email="rita@example.test"):
-    """Sign in through the form."""
-    page.goto(live["url"] + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(re.compile(r"/queue"))
 
 
 def shown_case(page) -> str:
@@ -35,7 +27,7 @@ def test_keyboard_accept_override_escalate_and_queue_advances(page, live):
             make_case(live["session"], n, model="alerts", recommended_action="raise_alert")
         else:
             make_case(live["session"], n)
-    sign_in(page, live)
+    sign_in(page, live["url"])
     assert "4</strong> open" in page.inner_html("#queue-table")
     page.click("#start-reviewing")
     page.wait_for_selector("#review-panel[data-case-id][data-ready]")
@@ -85,7 +77,7 @@ def test_keyboard_accept_override_escalate_and_queue_advances(page, live):
 
 def test_override_with_three_actions_asks_for_the_final_action(page, live):
     make_case(live["session"], 1)
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.click("#start-reviewing")
     page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     # O, then the final action's number (pay -> 1 review or 2 deny), then the reason's number.
@@ -101,7 +93,7 @@ def test_override_with_three_actions_asks_for_the_final_action(page, live):
 
 def test_losing_a_race_shows_a_clear_message(page, live):
     make_case(live["session"], 1)
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.click("#start-reviewing")
     page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     rec_id = int(shown_case(page))
@@ -129,7 +121,7 @@ def test_hostile_explanation_renders_inert(page, live):
         },
         features={"note": '<svg onload="window.__owned = 3"></svg>'},
     )
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.click("#start-reviewing")
     page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     assert page.evaluate("window.__owned") is None
@@ -141,7 +133,7 @@ def test_hostile_explanation_renders_inert(page, live):
 def test_queue_filter_swaps_table_without_errors(page, live):
     make_case(live["session"], 1, site="Leeds")
     make_case(live["session"], 2, site="Bristol")
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.select_option("select[name=site]", "Bristol")
     page.wait_for_selector("#queue-table a:has-text('EXT-1')", state="detached")
     assert "EXT-2" in page.inner_text("#queue-table") and "EXT-1" not in page.inner_text("#queue-table")
@@ -173,7 +165,7 @@ def test_model_owner_registers_a_model_in_the_browser(page, live):
 
 def test_expired_form_shows_a_toast_and_keeps_the_case(page, live):
     make_case(live["session"], 1)
-    sign_in(page, live)
+    sign_in(page, live["url"])
     page.click("#start-reviewing")
     page.wait_for_selector("#review-panel[data-case-id][data-ready]")
     case = shown_case(page)

@@ -6,9 +6,7 @@ import pytest
 
 from feedback import webhooks
 from tests.factories import make_user
-from tests.web.views.test_webhook_test_delivery import Endpoint
-
-from .test_guardrail_flow import sign_in
+from tests.helpers import Endpoint, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -33,7 +31,7 @@ def test_send_a_test_delivery_shows_the_answer(page, live, endpoint):
     admin = make_user(session, "admin", email="ada@example.test", name="Ada")
     good = webhooks.create_webhook(session, admin, url=f"{endpoint}/ok", events=["backlog.item_created"])
     webhooks.create_webhook(session, admin, url=f"{endpoint}/broken", events=["backlog.item_created"])
-    sign_in(page, live, "ada@example.test")
+    sign_in(page, live["url"], "ada@example.test")
     page.goto(live["url"] + "/admin/webhooks")
 
     page.locator("#webhooks tbody tr", has_text="/ok").get_by_role("button", name="Send a test delivery").click()

@@ -12,7 +12,7 @@ from feedback import checkpoints
 from feedback.models import AuditHead
 from tests.conftest import app_config
 from tests.factories import make_model, make_user, payload, token_for
-from tests.unit.feedback.test_audit_checkpoints import cut_tail, rewrite_with_recomputed_hashes
+from tests.helpers import cut_tail, rewrite_with_recomputed_hashes
 
 KEY = "audit-key-from-the-environment-0123456789"
 

@@ -28,7 +28,7 @@ from feedback.db import utcnow
 from feedback.models import EXPORT_FORMATS, BacklogItem, ExportJob, ModelVersion
 from feedback.schemas import OutcomeIn
 from tests.factories import login, make_case, make_model, make_user, token_for
-from tests.unit.feedback.test_impact import simulated_panel
+from tests.helpers import simulated_panel
 
 ROOT = Path(__file__).resolve().parents[2]
 # Formula payloads from OWASP's CSV injection page, one per dangerous first character.

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask
 
 from feedback.models import ROLES
+from tests.helpers import QUERY, url_for_rule
 from tests.web.hostile.conftest import database_fingerprint
-from tests.web.test_access_matrix import QUERY, url_for_rule, world  # noqa: F401 - `world` is a fixture
 
 
 def get_rules(app: Flask) -> list[tuple[str, str]]:
@@ -15,7 +15,7 @@ def get_rules(app: Flask) -> list[tuple[str, str]]:
     return sorted((r.endpoint, r.rule) for r in rules if "GET" in r.methods and r.endpoint != "static")
 
 
-def test_every_get_route_as_every_role_writes_nothing(app: Flask, world):  # noqa: F811 - the fixture
+def test_every_get_route_as_every_role_writes_nothing(app: Flask, world):
     rules = get_rules(app)
     assert {"review.case", "review.next_case", "api.get_recommendation"} <= {endpoint for endpoint, _ in rules}
     before = database_fingerprint(app)
@@ -37,7 +37,7 @@ def test_every_get_route_as_every_role_writes_nothing(app: Flask, world):  # noq
     assert changed == [], "these GET requests changed the database:\n" + "\n".join(changed)
 
 
-def test_the_fingerprint_sees_a_claim(app: Flask, world):  # noqa: F811 - the fixture
+def test_the_fingerprint_sees_a_claim(app: Flask, world):
     """The check above could fail: claiming a case (a POST) changes the fingerprint."""
     before = database_fingerprint(app)
     url = f"/review/{world['ids']['recommendation_id']}"

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from feedback import exception_handling, impact, permissions, services
 from feedback.models import ROLES, Decision, DecisionException, User
 from tests.factories import login, make_case, make_model, make_user, token_for
-from tests.web.test_access_matrix import QUERY, url_for_rule, world  # noqa: F401 - `world` is a fixture
+from tests.helpers import QUERY, url_for_rule
 
 ADMIN = "admin"
 
@@ -126,7 +126,7 @@ def test_reviewer_panels_are_built_with_pseudonyms(app: Flask, session, decided)
     assert set(frame["unit"]) == {f"Leeds · {permissions.pseudonym(decided['rita'].id)}"}
 
 
-def test_no_get_route_shows_a_reviewer_to_anyone_but_admins_and_themself(app: Flask, session, world):  # noqa: F811
+def test_no_get_route_shows_a_reviewer_to_anyone_but_admins_and_themself(app: Flask, session, world):
     """Every GET route of the app, as every role: the frontline reviewer's name and e-mail never leak."""
     reviewer = session.scalar(select(User).where(User.role == "frontline"))
     # Rita also holds the open case, so the claimer shows wherever a claim does.

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 
 from feedback import audit, checkpoints
 from feedback.models import AuditEvent, AuditHead
 from tests.factories import make_case, make_model, make_user
+from tests.helpers import cut_tail, rewrite_with_recomputed_hashes
 
 KEY = b"an audit key that lives outside the database"
 
@@ -31,26 +32,6 @@ def checkpoint_now(session, path: Path, key: bytes = KEY) -> checkpoints.Checkpo
     written = checkpoints.sign(key, seq, head_hash)
     checkpoints.append(path, written)
     return written
-
-
-def cut_tail(session, keep: int) -> None:
-    """The first rewrite: delete every event after #keep and move the head back to it."""
-    kept = session.scalar(select(AuditEvent).where(AuditEvent.seq == keep))
-    session.execute(delete(AuditEvent).where(AuditEvent.seq > keep))
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=keep, last_hash=kept.hash))
-    session.commit()
-
-
-def rewrite_with_recomputed_hashes(session, seq: int) -> None:
-    """The second rewrite: edit event #seq, then recompute its hash, every later one and the head's."""
-    events = session.scalars(select(AuditEvent).where(AuditEvent.seq >= seq).order_by(AuditEvent.seq)).all()
-    prev = events[0].prev_hash
-    events[0].actor = "mallory"
-    for event in events:
-        event.prev_hash = prev
-        event.hash = prev = audit.event_hash(prev, event.__dict__)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
-    session.commit()
 
 
 def verify(session, path: Path, key: bytes = KEY) -> tuple[audit.VerifyReport, checkpoints.Anchors]:

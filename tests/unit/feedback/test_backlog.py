@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import random
 from datetime import timedelta
 
 import pytest
@@ -12,33 +10,9 @@ from sqlalchemy import func, select
 from feedback import backlog, services
 from feedback.errors import NotAllowedByConfiguration, PermissionDenied, ValidationFailed
 from feedback.models import AuditEvent, BacklogItem, ModelVersion
-from feedback.schemas import ModelVersionIn, RecommendationIn
-from tests.factories import TEST_ACTOR, make_model, make_owner, make_user, payload
-
-
-def decide_many(session, reviewer, version, n, start, override_rate):
-    """Ingest `n` cases on a version and decide them; over_10k claims get `override_rate(band)`."""
-    rng = random.Random(start)
-    specs = []
-    for i in range(start, start + n):
-        band = "over_10k" if i % 4 == 0 else "under_10k"
-        specs.append(
-            RecommendationIn.model_validate(
-                payload(i, model_version=version, segment={"claim_band": band}, site=rng.choice(["Leeds", "York"]))
-            )
-        )
-    results = services.ingest_recommendations(session, TEST_ACTOR, specs)
-    seen: dict[str, int] = {}
-    for spec, result in zip(specs, results, strict=True):
-        # Exactly the given share of each band is overridden, spread evenly (no sampling luck).
-        band = spec.segment["claim_band"]
-        j = seen[band] = seen.get(band, 0) + 1
-        rate = override_rate(band)
-        if math.floor(j * rate) > math.floor((j - 1) * rate):
-            extra = {"action": "override", "final_action": "deny", "reason_code": "missing_context"}
-        else:
-            extra = {"action": "accept"}
-        services.record_decision(session, recommendation_id=result.id, reviewer=reviewer, **extra)
+from feedback.schemas import ModelVersionIn
+from tests.factories import TEST_ACTOR, make_model, make_owner, make_user
+from tests.helpers import decide_many
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from feedback.db import utcnow
 from feedback.errors import PermissionDenied, ValidationFailed
 from feedback.models import AnalysisRun, Decision, ImpactPanel, Model, PanelRow, Recommendation
 from tests.factories import make_case, make_model, make_user
-
-GOOD = b"unit,period,value,treated,size\na,1,10,0,3\na,2,11,1,3\nb,1,9,0,5\nb,2,9.5,0,5\n"
+from tests.helpers import GOOD, eventually_treated_panel, simulated_panel
 
 
 def test_a_good_csv_is_read_with_cohorts_and_covariates():
@@ -66,18 +65,6 @@ def test_a_bad_upload_stores_nothing(session):
     assert frame["size"].tolist() == [3, 3, 5, 5]
 
 
-def simulated_panel(rng, units=60, periods=8, effect=-3.0):
-    """Units in three cohorts plus never treated, with unit and period effects."""
-    cohort = rng.choice([0, 4, 6, 7], units)
-    rows = []
-    for u in range(units):
-        level = rng.normal(50, 5)
-        for t in range(1, periods + 1):
-            treated = cohort[u] > 0 and t >= cohort[u]
-            rows.append((f"u{u}", t, level + 0.5 * t + effect * treated + rng.normal(0, 1), int(treated)))
-    return pd.DataFrame(rows, columns=["unit", "period", "value", "treated"])
-
-
 def test_a_staggered_run_stores_the_estimator_results(session):
     analyst = make_user(session, "analyst")
     frame = simulated_panel(np.random.default_rng(5))
@@ -103,12 +90,6 @@ def test_a_staggered_run_stores_the_estimator_results(session):
     assert all(r["band_low"] <= r["ci_low"] and r["ci_high"] <= r["band_high"] for r in rows)
     assert result["pretest"]["uniform_p_value"] > 0.001
     assert {"simple", "group", "dynamic", "calendar"} == set(result["aggregates"])
-
-
-def eventually_treated_panel(rng):
-    """A simulated panel without never-treated units: every unit gets the AI in the end."""
-    frame = simulated_panel(rng)
-    return frame[frame.groupby("unit")["treated"].transform("max") == 1]
 
 
 def test_a_run_stores_what_the_estimator_dropped_as_warnings(session):

@@ -14,7 +14,7 @@ from feedback.errors import ClaimedByOther, DecisionFinal, NotFound, NotShown, P
 from feedback.models import Alert, AuditEvent, Decision, DecisionException, ModelVersion, Recommendation
 from feedback.schemas import OutcomeIn, VersionRulesIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user
-from tests.unit.feedback.test_rollup import snapshot
+from tests.helpers import snapshot
 
 
 @pytest.fixture

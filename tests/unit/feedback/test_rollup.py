@@ -8,17 +8,7 @@ from feedback import outcomes, rollup, services
 from feedback.models import DecisionCount, Recommendation
 from feedback.schemas import OutcomeIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user
-
-
-def snapshot(session):
-    """Every count cell (its shards added together) as a comparable tuple."""
-    session.expire_all()
-    cells: dict[tuple, list[int]] = {}
-    for c in session.scalars(select(DecisionCount)):
-        counts = [getattr(c, column) for column in rollup.COLUMNS]
-        total = cells.setdefault((c.model_version_id, c.day, c.dimension, c.key), [0] * len(counts))
-        total[:] = [a + b for a, b in zip(total, counts, strict=True)]
-    return sorted((*cell, *counts) for cell, counts in cells.items())
+from tests.helpers import snapshot
 
 
 def test_incremental_counts_equal_a_recount(session):

@@ -18,14 +18,7 @@ from sqlalchemy import select
 from feedback import backlog
 from feedback.models import Decision, Recommendation, WebhookDelivery
 from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user, token_for
-from tests.unit.feedback.test_backlog import decide_many
-
-
-def fetch(client, url, headers):
-    """GET a streamed export and close it, as a WSGI server does (that ends its database transaction)."""
-    with client.get(url, headers=headers) as response:
-        response.get_data()
-        return response
+from tests.helpers import decide_many, fetch
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def test_create_start_and_analyse_over_the_api(app, client, session):
 
     from feedback import impact
     from feedback.models import User
-    from tests.unit.feedback.test_impact import GOOD
+    from tests.helpers import GOOD
 
     user = session.query(User).filter_by(role="analyst").one()
     panel = impact.upload_panel(session, user, name="p", raw=GOOD)
@@ -61,7 +61,7 @@ def test_an_analysis_returns_the_estimators_warnings(app, client, session):
     import numpy as np
 
     from feedback import impact
-    from tests.unit.feedback.test_impact import eventually_treated_panel
+    from tests.helpers import eventually_treated_panel
 
     analyst = make_user(session, "analyst")
     headers = token_for(app, session, analyst)

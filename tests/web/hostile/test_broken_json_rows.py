@@ -19,7 +19,7 @@ from feedback import backlog, exports, services
 from feedback.json_input import MAX_KEYS, SEGMENT_MAX_KEYS
 from feedback.models import ExportJob, User
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user, token_for
-from tests.web.api.test_backlog_api import fetch
+from tests.helpers import fetch
 
 
 def strict_json(text: str) -> Any:

@@ -31,7 +31,7 @@ from feedback.schemas import (
     RecommendationIn,
 )
 from tests.factories import backlog_item, login, make_case, make_model, make_user, payload, token_for
-from tests.unit.feedback.test_impact import GOOD
+from tests.helpers import GOOD
 from tests.web.hostile.conftest import named_fields
 
 RAW = "__raw_json__"  # replaced by raw JSON text: the tokens json.dumps would not write (or writes too slowly)

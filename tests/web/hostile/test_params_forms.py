@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from feedback import experiments, guardrails, impact, services
 from feedback.models import AuditEvent, ModelVersion
 from tests.factories import TEST_ACTOR, backlog_item, login, make_case, make_model, make_user, token_for
-from tests.unit.feedback.test_impact import simulated_panel
+from tests.helpers import simulated_panel
 from tests.web.hostile.conftest import named_fields
 
 BIG = "99999999999999999999"  # past any INTEGER column

@@ -12,7 +12,7 @@ from feedback import backlog
 from feedback.db import utcnow
 from feedback.models import BacklogItem, BacklogRefresh, Model
 from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user
-from tests.unit.feedback.test_backlog import decide_many
+from tests.helpers import decide_many
 
 
 def poll_until_finished(htmx_client, job_id, timeout=60.0):

@@ -13,7 +13,7 @@ from feedback.db import utcnow
 from feedback.models import BacklogItem, Decision, ModelVersion, Recommendation
 from feedback.schemas import OutcomeIn, RecommendationIn
 from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user, payload
-from tests.web.views.test_landing import statements
+from tests.helpers import statements
 
 OVERRIDES = 230
 

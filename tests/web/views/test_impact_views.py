@@ -13,7 +13,7 @@ from analytics import ab
 from feedback import experiments, services
 from feedback.models import AnalysisRun, AuditEvent, ImpactPanel, Model
 from tests.factories import login, make_case, make_model, make_user
-from tests.unit.feedback.test_impact import eventually_treated_panel, simulated_panel
+from tests.helpers import eventually_treated_panel, simulated_panel
 
 
 def wait_for_run(client, run_id, timeout=30.0):

@@ -24,6 +24,7 @@ from feedback.models import (
 )
 from feedback.schemas import ModelVersionIn
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user
+from tests.helpers import statements
 
 LANDING = {
     "frontline": "/queue",
@@ -197,24 +198,6 @@ def test_overview_defaults_to_the_current_and_previous_version_and_files_retired
     # An explicit period still wins, and says nothing about versions.
     recent = client.get(f"/models/claims?from={utcnow().date().isoformat()}").text
     assert 'id="period-note"' not in recent and ">v1</a>" not in recent
-
-
-def statements(app, client, url):
-    """How many SQL statements one GET runs."""
-    from sqlalchemy import event
-
-    from webapp.extensions import db
-
-    ran = []
-    with app.app_context():
-        engine = db.engine
-    listener = lambda *args: ran.append(args[2])  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return len(ran)
 
 
 def test_the_models_list_runs_the_same_few_queries_for_any_number_of_models(app, session, client):

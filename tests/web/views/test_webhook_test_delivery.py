@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
 from sqlalchemy import func, select
@@ -15,21 +15,7 @@ from sqlalchemy import func, select
 from feedback import webhooks
 from feedback.models import AuditEvent, WebhookDelivery
 from tests.factories import login, make_model, make_owner, make_user
-
-
-class Endpoint(BaseHTTPRequestHandler):
-    """Answers /ok with 204 and /broken with 500, recording what it received."""
-
-    received: list[tuple[str, dict[str, str], bytes]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Endpoint.received.append((self.path, dict(self.headers), body))
-        self.send_response(204 if self.path == "/ok" else 500)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
+from tests.helpers import Endpoint
 
 
 @pytest.fixture
