@@ -44,7 +44,7 @@ def _fixed(f: float, decimals: int, sign: bool) -> str:
     return ("+" if sign else "") + text
 
 
-def number(v: Any, digits: int = 3, sign: bool = False, max_decimals: int = 4) -> str:
+def number(v: Any, digits: int = 3, sign: bool = False, max_decimals: int = 6) -> str:
     """A number with about `digits` significant digits, never in scientific notation.
 
     Whole numbers above 10**digits keep all their digits (with separators): 12,345 not 12,300.
@@ -53,6 +53,8 @@ def number(v: Any, digits: int = 3, sign: bool = False, max_decimals: int = 4) -
     f = _value(v)
     if f is None:
         return DASH
+    if isinstance(v, int):
+        return _fixed(f, 0, sign)  # a whole number has no digits to round: 5, not 5.00
     text = _fixed(f, _decimals(f, digits, max_decimals), sign)
     return "0" if text.strip("0.,") == "" else text
 
