@@ -152,7 +152,7 @@ def resolve(exception_id: int) -> tuple[str, int]:
         abort(404)
     except Conflict as err:
         return render_detail(exception_id, 409, problem=err.message)
-    return render_detail(exception_id, notice=f"Resolved: {exc.resolution_action}.")
+    return render_detail(exception_id, notice=f"Resolved: {exc.model.action_label(exc.resolution_action)}.")
 
 
 def report_args() -> dict[str, Any]:
