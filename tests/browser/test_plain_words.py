@@ -24,6 +24,7 @@ from feedback.models import (
     DecisionException,
     Experiment,
     ImpactPanel,
+    Model,
     ModelVersion,
     Recommendation,
 )
@@ -71,6 +72,11 @@ def seen(page: Any, path: str, live: dict[str, Any]) -> str:
     the model's raw inputs and the audit record, shown as stored), and collapsed details as well."""
     page.goto(live["url"] + path)
     assert page.title() and "500" not in page.title(), path
+    return visible_text(page)
+
+
+def visible_text(page: Any) -> str:
+    """The visible text of the page's main content, less the model's raw inputs and the audit record."""
     return str(
         page.evaluate(
             """() => {
@@ -149,6 +155,22 @@ def test_codes_appear_nowhere_a_person_reads_and_labels_do(page, demo_live):
     text = seen(page, f"/cases/{case.id}", demo_live)
     assert "at an electronics merchant" in text and "at a electronics" not in text
     assert ("Raise an alert" in text or "Dismiss" in text) and "raise_alert" not in text
+    assert page.errors == []
+
+
+def test_a_reviewer_sees_the_model_words_on_the_case_and_in_the_confirmation(page, demo_live):
+    fraud = demo_live["session"].scalar(select(Model.id).where(Model.key == "fraud_alert"))
+    sign_in(page, demo_live, "reviewer01@countersign.test")
+    page.goto(demo_live["url"] + f"/queue?model={fraud}")
+    page.click("#start-reviewing")
+    page.wait_for_selector("#review-panel[data-case-id][data-ready]")
+    text = visible_text(page)
+    assert "AI recommends" in text and not CODE.findall(text), CODE.findall(text)
+    assert "Merchant category" in text and ("Accept Raise an alert" in text or "Accept Dismiss" in text)
+    page.keyboard.press("a")
+    page.wait_for_selector("text=Accepted case")
+    notice = page.inner_text("#review-panel .confirmation, [role=status]")
+    assert re.search(r"Accepted case TXN-\d+ \((Raise an alert|Dismiss)\)\.", notice), notice
     assert page.errors == []
 
 
