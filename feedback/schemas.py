@@ -145,6 +145,7 @@ class SegmentLabelsIn(Strict):
         default_factory=dict,
         max_length=200,
         description='Labels of values that are codes, keyed by the value as text (`"1k_10k"`, `"true"`).',
+        json_schema_extra={"additionalProperties": False},
     )
 
 
@@ -169,11 +170,16 @@ class ModelIn(Strict):
         default_factory=dict,
         max_length=50,
         description="Label of each action, keyed by its code; every key must be one of `actions` (409 otherwise).",
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "maxLength": 64, "pattern": r"^[\w.:-]+$"},
+            "additionalProperties": False,
+        },
     )
     segment_labels: dict[SegmentKey, SegmentLabelsIn] = Field(
         default_factory=dict,
         max_length=50,
         description="Labels of segment attributes (and of their coded values), keyed by attribute.",
+        json_schema_extra={"propertyNames": {"pattern": limits.SEGMENT_KEY_PATTERN}, "additionalProperties": False},
     )
 
 
