@@ -188,7 +188,7 @@ def test_breach_sentence_names_the_worst_group_in_words():
     ]
     assert wording.breach_sentence(rows, "kind") == (
         "An estimated 14.5% of exceptions miss their SLA (95% CI 12.0% to 17.2%; 738 exceptions); "
-        "policy flag exceptions miss it most often (64.2%)."
+        "policy rule exceptions miss it most often (64.2%)."
     )
     assert "Leeds exceptions" in wording.breach_sentence(
         [{"key": "Leeds", "sla_breach_rate": 0.3}, {"key": "York", "sla_breach_rate": 0.1}, rows[-1]], "site"
