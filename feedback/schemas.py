@@ -141,7 +141,7 @@ class SegmentLabelsIn(Strict):
     """The model's words for one segment attribute and, where its values are codes, for those values."""
 
     label: Text200
-    values: dict[Annotated[str, _text(limits.SEGMENT_VALUE_MAX_LENGTH, min_length=1), NoNul()], Text200] = Field(
+    values: dict[Annotated[str, _text(limits.SEGMENT_VALUE_MAX_LENGTH, 1, strip=False), NoNul()], Text200] = Field(
         default_factory=dict,
         max_length=200,
         description='Labels of values that are codes, keyed by the value as text (`"1k_10k"`, `"true"`).',
