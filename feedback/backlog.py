@@ -42,6 +42,7 @@ from feedback.models import (
     User,
 )
 from feedback.permissions import Action
+from feedback.wording import humanise, humanise_value
 
 log = logging.getLogger(__name__)
 SAMPLE = 5000  # recent cases read to discover segment and feature conditions
@@ -193,21 +194,26 @@ def pattern_clause(conditions: Sequence[dict[str, Any]]) -> ColumnElement[bool]:
     return and_(*(dimension_of(c).clause(c) for c in conditions))
 
 
-def describe(conditions: Sequence[dict[str, Any]]) -> str:
-    """Plain words for a subgroup: "claim band over_10k at site Leeds"."""
+def describe(conditions: Sequence[dict[str, Any]], model: Model | None = None) -> str:
+    """Plain words for a subgroup in the model's labels: "where claim band is over £10k at site Leeds"."""
     parts, where = [], []
     for c in conditions:
         dim, value = c["dim"], c["value"]
         if dim == "site":
             where.append(f"at site {value}")
         elif dim == "recommended_action":
-            parts.append(f"when it recommends {value}")
+            label = model.action_label(value) if model is not None else humanise(value)
+            parts.append(f"when it recommends “{label}”")
         elif dim == "confidence":
             parts.append(f"at confidence {value}")
         else:
-            name = dim.split(".", 1)[1].replace("_", " ")
-            parts.append(f"{name} {value}" if c.get("kind") != "boolean" else f"{name}: {value}")
-    return " and ".join(parts + where) if parts else " ".join(where)
+            attribute = dim.split(".", 1)[1]
+            name = (model.segment_label(attribute) if model is not None else humanise(attribute)).lower()
+            shown = model.segment_value_label(attribute, value) if model is not None else humanise_value(value)
+            parts.append(f"where {name} is {shown}")
+    if not parts:
+        return " ".join(where)
+    return " and ".join(parts) + (" " + " ".join(where) if where else "")
 
 
 @dataclass(frozen=True)
@@ -294,7 +300,7 @@ def mine(
             conditions = [by_name[name].condition(value) for name, value in pattern.conditions]
             final, reason = _top_pair(overrides, pattern.conditions)
             title = (
-                f"{label} is overridden {pattern.ratio:.1f}× more {_for(describe(conditions))}"
+                f"{label} is overridden {pattern.ratio:.1f}× more {_for(describe(conditions, model))}"
                 + (f": '{reasons.get(reason, reason)}'" if reason else "")
                 + f", {pattern.n:,} cases"
             )
@@ -488,7 +494,7 @@ def write_intent() -> Iterator[None]:
 
 
 def _for(description: str) -> str:
-    return description if description.startswith("at ") or description.startswith("when ") else f"for {description}"
+    return description if description.startswith(("at ", "when ", "where ")) else f"for {description}"
 
 
 def _override_pairs(session: Session, version_id: int, dims: Sequence[Dimension]) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from feedback.errors import ValidationFailed
 from feedback.models import Decision, DecisionException, Experiment, Exposure, Model, ModelVersion, Outcome, User
 from feedback.schemas import ModelIn, RecommendationIn
 from feedback.security import hash_password
+from feedback.wording import with_article
 
 DEMO_PASSWORD = "countersign-demo"
 SEED_ACTOR = Actor(None, "seed-demo")
@@ -79,6 +80,15 @@ CLAIMS = ModelIn.model_validate(
             {"code": "document_mismatch", "label": "Documents don't match"},
             {"code": "other", "label": "Other"},
         ],
+        action_labels={"pay": "Pay", "review": "Send for review", "deny": "Deny"},
+        segment_labels={
+            "claim_band": {
+                "label": "Claim band",
+                "values": {"under_1k": "under £1k", "1k_10k": "£1k to £10k", "over_10k": "over £10k"},
+            },
+            "channel": {"label": "Channel"},
+            "product": {"label": "Product"},
+        },
     )
 )
 FRAUD = ModelIn.model_validate(
@@ -94,6 +104,11 @@ FRAUD = ModelIn.model_validate(
             {"code": "confirmed_elsewhere", "label": "Confirmed by another team"},
             {"code": "other", "label": "Other"},
         ],
+        action_labels={"raise_alert": "Raise an alert", "dismiss": "Dismiss"},
+        segment_labels={
+            "merchant_category": {"label": "Merchant category"},
+            "card_present": {"label": "Card present"},
+        },
     )
 )
 
@@ -812,7 +827,7 @@ def _fraud_case(
         "model": model,
         "version": version,
         "external_id": f"TXN-{n:06d}",
-        "subject": f"Card payment £{amount:,.2f} at a {category} merchant",
+        "subject": f"Card payment £{amount:,.2f} at {with_article(category)} merchant",
         "site": site,
         "segment": segment,
         "recommended_action": recommended,

@@ -104,9 +104,37 @@ class Model(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     actions: Mapped[list[str]] = mapped_column(JSONType)
     reason_codes: Mapped[list[dict[str, str]]] = mapped_column(JSONType)
+    # The model's own words: {action code: label}; {attribute: {"label": ..., "values": {value: label}}}.
+    # Missing entries read as the humanised code (feedback.wording).
+    action_labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict, server_default=text("'{}'"))
+    segment_labels: Mapped[dict[str, dict[str, Any]]] = mapped_column(
+        JSONType, default=dict, server_default=text("'{}'")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     versions: Mapped[list[ModelVersion]] = relationship(back_populates="model", order_by="ModelVersion.id")
+
+    def action_label(self, code: str | None) -> str:
+        """The model's label for an action code (the code humanised when it has none)."""
+        from feedback.wording import humanise
+
+        if code is None:
+            return ""
+        return (self.action_labels or {}).get(code) or humanise(code)
+
+    def segment_label(self, attribute: str) -> str:
+        """The model's label for a segment attribute ("claim_band" reads "Claim band" by default)."""
+        from feedback.wording import humanise
+
+        return ((self.segment_labels or {}).get(attribute) or {}).get("label") or humanise(attribute)
+
+    def segment_value_label(self, attribute: str, value: Any) -> str:
+        """The model's label for one value of a segment attribute (the value, underscores as spaces, if none)."""
+        from feedback.wording import humanise_value
+
+        values = ((self.segment_labels or {}).get(attribute) or {}).get("values") or {}
+        key = value if isinstance(value, str) else _scalar_text(value)
+        return values.get(key) or humanise_value(value)
 
     def reason_label(self, code: str | None) -> str:
         """Human label of a reason code (the code itself when unknown)."""
@@ -114,6 +142,15 @@ class Model(Base):
             if reason["code"] == code:
                 return reason["label"]
         return code or ""
+
+
+def _scalar_text(value: Any) -> str:
+    """A segment value as the text its label is keyed by: true/false/null like JSON, numbers as written."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class ModelOwner(Base):

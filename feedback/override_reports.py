@@ -278,6 +278,23 @@ def who_was_right(
     return overrides.accuracy(_frame(rows, columns))
 
 
+def right_columns(by: str) -> list[str]:
+    """The who-was-right columns worth showing for a grouping, each saying something the others do not.
+
+    An override's final action differs from the AI's, so among overrides "the human corrected
+    the AI" is "the final decision was right" and "overrode a right AI" is "the AI was right".
+    Grouped by reason code every row but "(accepted)" is overrides only: the override columns
+    would repeat the accuracy columns, so they are left out. By reviewer or version rows mix
+    accepts and overrides, and "right when overriding" is the one override figure that is new.
+    The page and the CSV show the same columns.
+    """
+    columns = ["key", "with_outcome", "ai_accuracy", "ai_accuracy_ci_low", "ai_accuracy_ci_high"]
+    columns += ["final_accuracy", "final_accuracy_ci_low", "final_accuracy_ci_high"]
+    if by != "reason_code":
+        columns += ["overrides", "corrected_share"]
+    return columns
+
+
 def reviewers(
     session: Session, key: str, date_from: str | None = None, date_to: str | None = None, viewer: User | None = None
 ) -> pd.DataFrame:

@@ -137,8 +137,24 @@ class ReasonCodeIn(Strict):
     label: Text200
 
 
+class SegmentLabelsIn(Strict):
+    """The model's words for one segment attribute and, where its values are codes, for those values."""
+
+    label: Text200
+    values: dict[Annotated[str, _text(limits.SEGMENT_VALUE_MAX_LENGTH, 1, strip=False), NoNul()], Text200] = Field(
+        default_factory=dict,
+        max_length=200,
+        description='Labels of values that are codes, keyed by the value as text (`"1k_10k"`, `"true"`).',
+        json_schema_extra={"additionalProperties": False},
+    )
+
+
 class ModelIn(Strict):
-    """Register a decision model."""
+    """Register a decision model.
+
+    Labels are optional: an action or segment attribute without one is shown as its code in words
+    (`raise_alert` reads "Raise alert"). Codes stay in the API and in CSV.
+    """
 
     key: Key
     name: Text200
@@ -149,6 +165,21 @@ class ModelIn(Strict):
         max_length=100,
         description="Each `code` at most once: a repeated code is a 409 (`repeated_in_request`) naming the field.",
         json_schema_extra={"uniqueItems": True},
+    )
+    action_labels: dict[Key, Text200] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Label of each action, keyed by its code; every key must be one of `actions` (409 otherwise).",
+        json_schema_extra={
+            "propertyNames": {"minLength": 1, "maxLength": 64, "pattern": r"^[\w.:-]+$"},
+            "additionalProperties": False,
+        },
+    )
+    segment_labels: dict[SegmentKey, SegmentLabelsIn] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Labels of segment attributes (and of their coded values), keyed by attribute.",
+        json_schema_extra={"propertyNames": {"pattern": limits.SEGMENT_KEY_PATTERN}, "additionalProperties": False},
     )
 
 
@@ -353,7 +384,9 @@ class ModelOut(BaseModel):
     name: str
     description: str
     actions: list[str]
+    action_labels: dict[str, str] = Field(description="Every action's label (its code in words when none was given).")
     reason_codes: list[ReasonCodeOut]
+    segment_labels: dict[str, Any] = Field(description="Segment attribute labels as registered.")
     versions: list[ModelVersionOut]
 
 

@@ -98,6 +98,9 @@ def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
     codes = [r.code for r in spec.reason_codes]
     if len(set(codes)) != len(codes):
         problems.repeated["reason_codes"] = "must not repeat a code"  # a property of objects: no schema says so
+    for code in spec.action_labels:
+        if code not in spec.actions:
+            problems.disallowed[f"action_labels.{code}"] = "labels an action the model does not have"
     problems.raise_any("the model is invalid")
     if session.scalar(select(Model.id).where(Model.key == spec.key)) is not None:
         raise Conflict(f"a model with key {spec.key!r} already exists", {"key": "already registered"})
@@ -107,6 +110,8 @@ def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
         description=spec.description,
         actions=list(spec.actions),
         reason_codes=[r.model_dump() for r in spec.reason_codes],
+        action_labels=dict(spec.action_labels),
+        segment_labels={k: v.model_dump() for k, v in spec.segment_labels.items()},
     )
     session.add(model)
     session.flush()

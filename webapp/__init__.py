@@ -10,7 +10,7 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from feedback import experiments, json_input, permissions
+from feedback import experiments, formatting, json_input, permissions, wording
 from feedback.db import sqlite_write_intent
 from feedback.schemas import MAX_ID
 from webapp import checkpointing, config, observability
@@ -139,6 +139,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             load_session_user()
 
     app.teardown_appcontext(close_analytics_session)
+
+    # Numbers for reading and codes in words (feedback.formatting, feedback.wording).
+    app.jinja_env.filters.update(formatting.FILTERS)
+    app.jinja_env.filters["kind_label"] = wording.kind_label
+    app.jinja_env.filters["humanise"] = wording.humanise
+    app.jinja_env.filters["with_article"] = wording.with_article
+    app.jinja_env.filters["upper_first"] = wording.upper_first
+    app.jinja_env.globals["wording"] = wording
+    app.jinja_env.globals["fmt"] = formatting
 
     @app.template_global()
     def person_name(person: Any) -> str | None:

@@ -213,7 +213,7 @@ def test_the_queue_filter_follows_into_the_first_and_every_next_case(page, live)
     ready(page)
     assert "EXT-11" in page.inner_text("#review-panel") and f"model={alerts_id}" in page.url
     page.keyboard.press("a")
-    page.wait_for_selector("text=Accepted case EXT-11 (raise_alert).")
+    page.wait_for_selector("text=Accepted case EXT-11 (Raise alert).")
     ready(page)
     assert "EXT-12" in page.inner_text("#review-panel") and f"model={alerts_id}" in page.url
     page.keyboard.press("a")

@@ -97,6 +97,6 @@ def test_overview_shows_both_versions_and_drill_down_pages_to_a_read_only_case(p
     assert page.locator("#cases-table tbody tr").count() == 5 and page.locator("a.next-page").count() == 0
     page.locator("#cases-table tbody a").first.click()
     page.wait_for_selector("#case-history")
-    assert "AI recommends" in page.inner_text("#case-body") and "override → deny" in page.inner_text("#case-decision")
+    assert "AI recommends" in page.inner_text("#case-body") and "override → Deny" in page.inner_text("#case-decision")
     assert "Rita" not in page.inner_text("#case-body")  # an analyst sees the reviewer's pseudonym
     assert page.errors == []

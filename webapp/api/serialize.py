@@ -17,6 +17,8 @@ def model_out(model: Model) -> dict[str, Any]:
         name=model.name,
         description=model.description,
         actions=model.actions,
+        action_labels={a: model.action_label(a) for a in model.actions},
+        segment_labels=model.segment_labels or {},
         reason_codes=[ReasonCodeOut(**r) for r in model.reason_codes],
         versions=[
             ModelVersionOut(id=v.id, version=v.version, stage=v.stage, notes=v.notes, created_at=v.created_at)

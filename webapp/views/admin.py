@@ -35,6 +35,7 @@ MODEL_FORM = (
     Text("description", 2000),
     Text("actions", 5000),
     Text("reason_codes", 30_000),
+    Text("segment_labels", 30_000),
 )
 VERSION_FORM = (Text("version", 64), Choice("stage", STAGES, default="pilot"))
 SLA_FORM = tuple(Number(f"{kind}.{severity}", 0, 8760) for kind in EXCEPTION_KINDS for severity in SEVERITIES)
@@ -50,6 +51,39 @@ WEBHOOK_FORM = (Text("url", 2000), Text("events", 64, many=True))  # the service
 def split_list(text: str) -> list[str]:
     """Actions typed one per line or separated by commas."""
     return [part.strip() for part in re.split(r"[,\n]", text) if part.strip()]
+
+
+def split_labelled(text: str) -> tuple[list[str], dict[str, str]]:
+    """Actions typed one per line as `code | label`, or comma-separated codes; the labels given."""
+    codes, labels = [], {}
+    for line in text.splitlines():
+        if "|" in line:
+            code, label = (part.strip() for part in line.split("|", 1))
+            if code:
+                codes.append(code)
+                if label:
+                    labels[code] = label
+        else:
+            codes += split_list(line)
+    return codes, labels
+
+
+def parse_segment_labels(text: str) -> dict[str, dict[str, Any]]:
+    """Segment labels typed one per line: `attribute | Label` or `attribute.value | Label of the value`."""
+    labels: dict[str, dict[str, Any]] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _, label = (part.strip() for part in line.partition("|"))
+        attribute, _, value = name.partition(".")
+        entry = labels.setdefault(attribute, {"label": "", "values": {}})
+        if value:
+            entry["values"][value] = label
+        else:
+            entry["label"] = label
+    for attribute, entry in labels.items():
+        entry["label"] = entry["label"] or attribute.replace("_", " ").capitalize()
+    return labels
 
 
 def parse_reason_codes(text: str) -> list[dict[str, str]]:
@@ -117,12 +151,15 @@ def register_model() -> Response | tuple[str, int]:
     form = request.form
     try:
         values = {k: v or "" for k, v in parse_params(form, MODEL_FORM).items()}
+        actions, action_labels = split_labelled(values["actions"])
         data = {
             "key": values["key"],
             "name": values["name"],
             "description": values["description"],
-            "actions": split_list(values["actions"]),
+            "actions": actions,
+            "action_labels": action_labels,
             "reason_codes": parse_reason_codes(values["reason_codes"]),
+            "segment_labels": parse_segment_labels(values["segment_labels"]),
         }
         services.register_model(db.session, services.actor_of(g.user), parse(ModelIn, data))
     except FeedbackError as exc:

@@ -215,6 +215,7 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
         "item": item,
         "chart": chart,
         "trend": records(frame),
+        "verification": backlog.verification(db.session, item),
         "cases": backlog.pattern_cases(db.session, item, overrides_only=not args["all"], after=args["after"]),
         "everything": args["all"],
         "statuses": BACKLOG_STATUSES,

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, abort, g, request, url_for
 
-from feedback import exception_handling, experiments, permissions, queries, reports
+from feedback import exception_handling, experiments, permissions, queries, reports, wording
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
@@ -152,7 +152,7 @@ def resolve(exception_id: int) -> tuple[str, int]:
         abort(404)
     except Conflict as err:
         return render_detail(exception_id, 409, problem=err.message)
-    return render_detail(exception_id, notice=f"Resolved: {exc.resolution_action}.")
+    return render_detail(exception_id, notice=f"Resolved: {exc.model.action_label(exc.resolution_action)}.")
 
 
 def report_args() -> dict[str, Any]:
@@ -161,15 +161,8 @@ def report_args() -> dict[str, Any]:
     return {"model_key": args["model"], "by": args["by"], "days": args["days"]}
 
 
-# Exception kinds in words (codes stay in the API and the CSV).
-KIND_LABELS = {
-    "reviewer_escalation": "Reviewer escalation",
-    "low_confidence": "Low confidence",
-    "policy": "Policy rule",
-    "missing_data": "Missing data",
-    "model_error": "Model error",
-    "audit_sample": "Audit sample",
-}
+# Exception kinds in words (codes stay in the API and the CSV): one list, in feedback.wording.
+KIND_LABELS = wording.EXCEPTION_KIND_LABELS
 CLIP_QUANTILE = 0.9  # the hours axis stops where this share of the curves' steps have happened
 
 

@@ -244,6 +244,7 @@ def right(key: str) -> tuple[str, int] | Response:
     args = query(RIGHT_QUERY)
     by = args["by"]
     accuracy = override_reports.who_was_right(session, key, by, viewer=g.user, **period())
+    accuracy = accuracy[override_reports.right_columns(by)]
     speed = override_reports.reviewers(session, key, viewer=g.user, **period())
     if args["format"] == "csv":
         frame = speed if args["table"] == "reviewers" else accuracy

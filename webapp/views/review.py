@@ -219,7 +219,8 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
         rec = queries.case_detail(db.session, recommendation_id)
         return render_panel(rec, 409, problem=f"Your decision was not saved: {exc.message}.", lost_race=True)
 
-    outcome = f" ({decision.final_action})" if decision.final_action else ""
+    final = decision.final_action
+    outcome = f" ({decision.recommendation.model.action_label(final)})" if final else ""
     notice = f"{ACTION_WORDS[decision.action]} case {decision.recommendation.external_id}{outcome}."
     flt = queue_filter()
     nxt = services.claim_next(

@@ -1,7 +1,7 @@
 """backlog refreshes: a refresh runs in the background; its progress and outcome are stored
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-11-29 12:00:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"  # 0015 (model labels) was reserved before this one was written
 branch_labels = None
 depends_on = None
 

@@ -29,7 +29,7 @@ def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
     items = backlog.ranked(session, backlog.BacklogFilter("claims"))
     top = items[0]
     assert top.pattern_key == "segment.claim_band=over_10k"
-    assert top.title.startswith("v1 is overridden") and "claim band over_10k: 'Missing context'" in top.title
+    assert top.title.startswith("v1 is overridden") and "where claim band is over 10k: 'Missing context'" in top.title
     assert top.cases == 80 and top.top_final_action == "deny" and top.top_reason == "missing_context"
     assert top.rate_low < top.rate < top.rate_high and top.rate > 2 * top.baseline
     again = backlog.refresh(session, TEST_ACTOR, "claims")

@@ -28,6 +28,35 @@ def test_register_model_and_version(app, session, client):
     assert [m["key"] for m in listed] == ["loans"]
 
 
+def test_labels_are_registered_and_answered_while_codes_stay_codes(app, session, client):
+    headers = token_for(app, session, make_user(session, "admin"))
+    labelled = {
+        **MODEL,
+        "actions": ["approve", "refer_to_underwriter"],
+        "action_labels": {"approve": "Approve the loan"},
+        "segment_labels": {"amount_band": {"label": "Amount", "values": {"10k_50k": "£10k to £50k"}}},
+    }
+    created = client.post("/api/v1/models", json=labelled, headers=headers)
+    assert created.status_code == 201, created.json
+    assert created.json["actions"] == ["approve", "refer_to_underwriter"]  # codes unchanged
+    # Every action has a label: the one given, or the code in words.
+    assert created.json["action_labels"] == {
+        "approve": "Approve the loan",
+        "refer_to_underwriter": "Refer to underwriter",
+    }
+    assert created.json["segment_labels"] == {"amount_band": {"label": "Amount", "values": {"10k_50k": "£10k to £50k"}}}
+    stray = client.post(
+        "/api/v1/models", json={**labelled, "key": "k3", "action_labels": {"deny": "Deny"}}, headers=headers
+    )
+    assert stray.status_code == 409 and stray.json["error"]["fields"] == {
+        "action_labels.deny": "labels an action the model does not have"
+    }
+    blank = client.post(
+        "/api/v1/models", json={**labelled, "key": "k4", "segment_labels": {"band": {"label": " "}}}, headers=headers
+    )
+    assert blank.status_code == 422 and any(f.startswith("segment_labels") for f in blank.json["error"]["fields"])
+
+
 def test_model_errors(app, session, client):
     headers = token_for(app, session, make_user(session, "admin"))
     client.post("/api/v1/models", json=MODEL, headers=headers)

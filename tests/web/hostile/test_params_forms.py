@@ -249,6 +249,13 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("admin", "POST", "/admin/versions/{version}/rules", {"min_confidence": SUPERSCRIPT_TWO}, "min_confidence"),
     ("admin", "POST", "/admin/versions/{version}/rules", {"audit_sample_pct": "inf"}, "audit_sample_pct"),
     ("admin", "POST", "/admin/models", {"key": "k" * 65, "name": "K", "actions": "a, b"}, "key"),
+    (
+        "admin",
+        "POST",
+        "/admin/models",
+        {"key": "k2", "name": "K", "actions": "a | A\nb", "reason_codes": "x | X", "segment_labels": "s" * 30_001},
+        "segment_labels",
+    ),
     ("admin", "POST", "/admin/webhooks", {"url": LONG, "events": "model_version.created"}, "url"),
     ("admin", "POST", "/admin/models/claims/owners", {"owner": "e" * 255}, "owner"),
     ("admin", "POST", "/admin/versions/{version}/stage", {"stage": "paused", "confirm": "perhaps"}, "confirm"),

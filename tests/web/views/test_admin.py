@@ -32,6 +32,31 @@ def test_register_model_from_form(session, client, htmx_client):
     ]
 
 
+def test_register_model_with_labels_from_form(session, client, htmx_client):
+    login(client, make_user(session, "admin"))
+    login(htmx_client, make_user(session, "admin", email="second@example.test"))
+    response = htmx_client.post(
+        "/admin/models",
+        data={
+            "key": "alerts",
+            "name": "Alerts",
+            "actions": "raise_alert | Raise an alert\ndismiss",
+            "reason_codes": "other | Other",
+            "segment_labels": "amount_band | Amount\namount_band.1k_10k | £1k to £10k\nchannel",
+        },
+    )
+    assert response.status_code == 200, response.text
+    model = session.scalar(select(Model).where(Model.key == "alerts"))
+    assert model.actions == ["raise_alert", "dismiss"] and model.action_labels == {"raise_alert": "Raise an alert"}
+    assert model.segment_labels == {
+        "amount_band": {"label": "Amount", "values": {"1k_10k": "£1k to £10k"}},
+        "channel": {"label": "Channel", "values": {}},
+    }
+    # Each code in the registry is shown with its label; an action without one reads in words.
+    listed = client.get("/admin/models").text
+    assert "Raise an alert" in listed and ">Dismiss <" in listed
+
+
 def test_invalid_model_form_names_fields(session, htmx_client):
     login(htmx_client, make_user(session, "admin"))
     response = htmx_client.post(

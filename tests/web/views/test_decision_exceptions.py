@@ -58,7 +58,7 @@ def test_claim_then_resolve_over_htmx(handler, client, htmx_client, session):
     missing = htmx_client.post(f"/exceptions/{exc_id}/resolve", data={"note": "x"})
     assert missing.status_code == 422 and "must be one of pay, review, deny" in missing.text
     done = htmx_client.post(f"/exceptions/{exc_id}/resolve", data={"final_action": "review", "note": "docs <b>ok</b>"})
-    assert done.status_code == 200 and "Resolved: review." in done.text
+    assert done.status_code == 200 and "Resolved: Review." in done.text
     assert "docs &lt;b&gt;ok&lt;/b&gt;" in done.text
     again = htmx_client.post(f"/exceptions/{exc_id}/resolve", data={"final_action": "pay"})
     assert again.status_code == 409 and "already resolved" in again.text

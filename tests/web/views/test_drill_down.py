@@ -141,7 +141,7 @@ def test_case_view_is_read_only_and_shows_reviewers_per_the_privacy_rule(world, 
     page = client.get(f"/cases/{first.id}")
     assert page.status_code == 200
     text = page.text
-    for shown in ("EXT-0", "AI recommends", "Routine claim", "override → deny", "Missing context", "invoice missing"):
+    for shown in ("EXT-0", "AI recommends", "Routine claim", "override → Deny", "Missing context", "invoice missing"):
         assert shown in text, shown
     assert "What happened" in text and "ledger" in text and "the AI was <strong>right</strong>" in text
     history = text[text.index('id="case-history"') :]

@@ -78,7 +78,7 @@ def test_accept_swaps_in_next_case_with_confirmation(reviewer, client, htmx_clie
     response = htmx_client.post(f"/review/{rec_id}/decision", data={"action": "accept", "shown": shown_token(page)})
     assert response.status_code == 200
     assert "<html" not in response.text and 'id="review-panel"' in response.text
-    assert "Accepted case EXT-1 (pay)." in response.text
+    assert "Accepted case EXT-1 (Pay)." in response.text  # the action in words
     next_id = case_id(response.text)
     assert next_id != rec_id and response.headers["HX-Push-Url"].endswith(f"/review/{next_id}")
     assert session.scalar(select(func.count()).select_from(Decision)) == 1
