@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from feedback import audit, exception_handling, guardrails, rollup, services
+from feedback import audit, decision_exceptions, guardrails, rollup, services
 from feedback.audit import Actor, Change
 from feedback.db import Base, utcnow
 from feedback.errors import ValidationFailed
@@ -138,7 +138,7 @@ def seed(
 
     for version, key in ((v1, CLAIMS.key), (v2, CLAIMS.key), (f1, FRAUD.key)):
         version.rules = RULES[key]
-    exception_handling.set_sla_policies(
+    decision_exceptions.set_sla_policies(
         session,
         SEED_ACTOR,
         model=claims,
@@ -426,7 +426,7 @@ class _World:
             kind = None
             if dec["action"] == "escalate":
                 kind = "reviewer_escalation"
-            elif dec["action"] == "accept" and exception_handling.in_audit_sample(
+            elif dec["action"] == "accept" and decision_exceptions.in_audit_sample(
                 rec_id, RULES[rec["model"].key]["audit_sample_rate"]
             ):
                 kind = "audit_sample"
@@ -460,10 +460,10 @@ class _World:
         """Open exceptions for escalations and audit samples, then let the handlers work them."""
         if not raised:
             return
-        policies = exception_handling.sla_hours(session, list({r[1]["model"].id for r in raised}))
+        policies = decision_exceptions.sla_hours(session, list({r[1]["model"].id for r in raised}))
         rows = []
         for rec_id, rec, kind, opened, raised_by in raised:
-            severity = exception_handling.DEFAULT_SEVERITY[kind]
+            severity = decision_exceptions.DEFAULT_SEVERITY[kind]
             rows.append(
                 {
                     "recommendation_id": rec_id,
@@ -476,7 +476,7 @@ class _World:
                     else "random second review of an accepted case",
                     "raised_by_id": raised_by,
                     "opened_at": opened,
-                    "sla_due_at": exception_handling.sla_due(policies, rec["model"].id, kind, severity, opened),
+                    "sla_due_at": decision_exceptions.sla_due(policies, rec["model"].id, kind, severity, opened),
                     "status": "open",
                     "resolution_note": "",
                     "row_version": 1,

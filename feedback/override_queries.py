@@ -221,23 +221,6 @@ def _name_reviewers(session: Session, rows: list[dict[str, Any]], viewer: User |
         row[field] = names.get(reviewer_id) or permissions.pseudonym(reviewer_id)
 
 
-def site_speed(session: Session, *, model_id: int | None, since: datetime | None) -> list[dict[str, Any]]:
-    """Per site and log-spaced bucket of seconds from opening to deciding: how many decisions."""
-    query = select(
-        DecisionCount.key,
-        func.sum(DecisionCount.accepts + DecisionCount.overrides + DecisionCount.escalations).label("decisions"),
-    ).where(DecisionCount.dimension == "site_speed")
-    if model_id:
-        query = query.where(DecisionCount.model_id == model_id)
-    if since:
-        query = query.where(DecisionCount.day >= since.date().isoformat())
-    rows = []
-    for key, decisions in session.execute(query.group_by(DecisionCount.key)):
-        site, _, bucket = key.rpartition(":")
-        rows.append({"site": site, "bucket": int(bucket), "decisions": int(decisions or 0)})
-    return rows
-
-
 def reviewer_speed(session: Session, w: Window, viewer: User | None = None) -> list[dict[str, Any]]:
     """Per reviewer and log-spaced bucket of seconds to decide: decisions, accepts and overrides."""
     query = _rolled(w, "reviewer_speed").add_columns(DecisionCount.key.label("key")).group_by(DecisionCount.key)

@@ -22,7 +22,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from feedback import (
     audit,
     bulk,
-    exception_handling,
+    decision_exceptions,
     experiments,
     guardrails,
     metrics,
@@ -226,7 +226,7 @@ def payload_hash(item: RecommendationIn) -> str:
 
 def recommendation_row(item: RecommendationIn, version: ModelVersion, fingerprint: str) -> dict[str, Any]:
     """The row to insert for a validated recommendation, routed by its version's exception rules."""
-    raised = exception_handling.rules_raise(item, version.rules or {})
+    raised = decision_exceptions.rules_raise(item, version.rules or {})
     explanation = item.explanation.model_dump(mode="json") if item.explanation else {"summary": "", "factors": []}
     return {
         "model_id": version.model_id,
@@ -267,7 +267,7 @@ def store_recommendations(session: Session, actor: Actor, rows: list[dict[str, A
         )
         for r, rec_id in zip(rows, ids, strict=True)
     ]
-    policies = exception_handling.sla_hours(session, list({r["model_id"] for r in rows}))
+    policies = decision_exceptions.sla_hours(session, list({r["model_id"] for r in rows}))
     exceptions = []
     for row, rec_id, hit in zip(rows, ids, raised, strict=True):
         if hit is None:
@@ -283,7 +283,7 @@ def store_recommendations(session: Session, actor: Actor, rows: list[dict[str, A
                 "reason": hit.reason,
                 "opened_at": opened,
                 "status": "open",
-                "sla_due_at": exception_handling.sla_due(policies, row["model_id"], hit.kind, hit.severity, opened),
+                "sla_due_at": decision_exceptions.sla_due(policies, row["model_id"], hit.kind, hit.severity, opened),
                 "resolution_note": "",
                 "row_version": 1,
             }
@@ -633,14 +633,14 @@ def record_decision(
     labelled = rollup.record(session, decision, rec)
     changes: list[Change] = []
     if action == "escalate":
-        exc = exception_handling.open_exception(
+        exc = decision_exceptions.open_exception(
             session, rec, kind="reviewer_escalation", reason=note or model.reason_label(reason_code), raised_by=reviewer
         )
         changes.append(Change("exception.raised", "exception", exc.id, {"recommendation_id": rec.id, "kind": exc.kind}))
-    elif action == "accept" and exception_handling.in_audit_sample(
+    elif action == "accept" and decision_exceptions.in_audit_sample(
         rec.id, float((rec.model_version.rules or {}).get("audit_sample_rate") or 0)
     ):
-        exc = exception_handling.open_exception(
+        exc = decision_exceptions.open_exception(
             session, rec, kind="audit_sample", reason="random second review of an accepted case", raised_by=None
         )
         changes.append(Change("exception.raised", "exception", exc.id, {"recommendation_id": rec.id, "kind": exc.kind}))

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from sqlalchemy import select
 
-from feedback import exception_handling, services
+from feedback import decision_exceptions, services
 from feedback.models import DecisionException, ModelVersion
 from feedback.schemas import VersionRulesIn
 from tests.browser.conftest import chart_datasets
@@ -24,7 +24,7 @@ def routed(live):
     """Low-confidence cases routed to the exceptions queue, and a handler."""
     session = live["session"]
     version = session.scalar(select(ModelVersion))
-    exception_handling.set_version_rules(
+    decision_exceptions.set_version_rules(
         session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(min_confidence=0.6)
     )
     cases = [make_case(session, n, confidence=0.45) for n in (1, 2)]
@@ -77,7 +77,7 @@ def test_dashboard_draws_survival_curves(page, live, routed):
     session = live["session"]
     handler = make_user(session, "exception_handler")
     first = session.scalars(select(DecisionException.id).order_by(DecisionException.id)).first()
-    exception_handling.resolve_exception(session, exception_id=first, by=handler, final_action="pay")
+    decision_exceptions.resolve_exception(session, exception_id=first, by=handler, final_action="pay")
     sign_in(page, live["url"], "hana@example.test")
     page.goto(live["url"] + "/exceptions/dashboard")
     page.wait_for_selector("#resolution-table")

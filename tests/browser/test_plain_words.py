@@ -28,6 +28,7 @@ from feedback.models import (
     ModelVersion,
     Recommendation,
 )
+from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -57,14 +58,6 @@ def demo_live(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
         server.shutdown()
         session.close()
         engine.dispose()
-
-
-def sign_in(page: Any, live: dict[str, Any], email: str = "admin@countersign.test") -> None:
-    page.goto(live["url"] + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", demo.DEMO_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def seen(page: Any, path: str, live: dict[str, Any]) -> str:
@@ -126,7 +119,7 @@ def analytics_paths(live: dict[str, Any]) -> list[str]:
 
 
 def test_codes_appear_nowhere_a_person_reads_and_labels_do(page, demo_live):
-    sign_in(page, demo_live)
+    sign_in(page, demo_live["url"], "admin@countersign.test", demo.DEMO_PASSWORD)
     found = {}
     for path in analytics_paths(demo_live):
         codes = sorted(set(CODE.findall(seen(page, path, demo_live))))
@@ -160,7 +153,7 @@ def test_codes_appear_nowhere_a_person_reads_and_labels_do(page, demo_live):
 
 def test_a_reviewer_sees_the_model_words_on_the_case_and_in_the_confirmation(page, demo_live):
     fraud = demo_live["session"].scalar(select(Model.id).where(Model.key == "fraud_alert"))
-    sign_in(page, demo_live, "reviewer01@countersign.test")
+    sign_in(page, demo_live["url"], "reviewer01@countersign.test", demo.DEMO_PASSWORD)
     page.goto(demo_live["url"] + f"/queue?model={fraud}")
     page.click("#start-reviewing")
     page.wait_for_selector("#review-panel[data-case-id][data-ready]")
@@ -191,7 +184,7 @@ def unreadable(text: str, names: set[str]) -> list[str]:
 
 
 def test_numbers_are_formatted_for_reading_on_every_page(page, demo_live):
-    sign_in(page, demo_live)
+    sign_in(page, demo_live["url"], "admin@countersign.test", demo.DEMO_PASSWORD)
     versions = set(demo_live["session"].scalars(select(ModelVersion.version)))
     found = {}
     for path in analytics_paths(demo_live):
@@ -219,7 +212,7 @@ def p_of(text: str) -> float:
 
 
 def test_each_headline_has_a_sentence_that_agrees_with_its_test(page, demo_live):
-    sign_in(page, demo_live)
+    sign_in(page, demo_live["url"], "admin@countersign.test", demo.DEMO_PASSWORD)
     page.goto(demo_live["url"] + "/models/claims_triage")
     sentence = page.inner_text("#version-test")
     assert re.match(r"v2 is overridden [\d.]+ points (less|more) often than v1 \(95% CI ", sentence), sentence
@@ -247,7 +240,7 @@ def test_each_headline_has_a_sentence_that_agrees_with_its_test(page, demo_live)
 
 
 def test_ab_results_give_a_verdict_and_an_interval_bar_per_metric(page, demo_live):
-    sign_in(page, demo_live, "analyst@countersign.test")
+    sign_in(page, demo_live["url"], "analyst@countersign.test", demo.DEMO_PASSWORD)
     run = demo_live["session"].scalars(select(AnalysisRun).where(AnalysisRun.kind == "ab")).one()
     page.goto(demo_live["url"] + f"/impact/analyses/{run.id}")
     rows = page.locator("#ab-table tbody tr")
@@ -287,7 +280,7 @@ def table_columns(page: Any, selector: str) -> tuple[list[str], list[list[str]],
 
 
 def test_who_was_right_repeats_no_column(page, demo_live):
-    sign_in(page, demo_live, "owner@countersign.test")
+    sign_in(page, demo_live["url"], "owner@countersign.test", demo.DEMO_PASSWORD)
     for by in ("reason_code", "reviewer", "model_version"):
         page.goto(demo_live["url"] + f"/models/claims_triage/right?by={by}")
         headers, columns, keys = table_columns(page, "#right-table")

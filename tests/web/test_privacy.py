@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from feedback import exception_handling, impact, permissions, services
+from feedback import decision_exceptions, impact, permissions, services
 from feedback.models import ROLES, Decision, DecisionException, User
 from tests.factories import login, make_case, make_model, make_user, token_for
 from tests.helpers import QUERY, url_for_rule
@@ -41,7 +41,7 @@ def decided(app: Flask, session):
     services.record_decision(session, recommendation_id=ids[1], reviewer=rita, action="escalate", note="unclear")
     services.claim_case(session, recommendation_id=ids[2], reviewer=rolf)
     exc_id = session.scalar(select(DecisionException.id))
-    exception_handling.assign_exception(session, exception_id=exc_id, by=hana, assignee_id=hana.id)
+    decision_exceptions.assign_exception(session, exception_id=exc_id, by=hana, assignee_id=hana.id)
     return {"rita": rita, "rolf": rolf, "hana": hana, "ids": ids, "exception": exc_id}
 
 

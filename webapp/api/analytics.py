@@ -9,7 +9,7 @@ from flask import g, request
 from flask.typing import ResponseReturnValue
 
 from analytics import overrides
-from feedback import override_queries, override_reports, permissions, reports
+from feedback import exception_reports, override_queries, override_reports, permissions
 from feedback.errors import NotFound
 from feedback.frames import records
 from feedback.params import Choice, Day, Int, ModelKey, Text, Version, parse_params
@@ -30,8 +30,8 @@ from webapp.extensions import analytics_session, db
 
 RESOLUTION_QUERY = (
     ModelKey(required=False),
-    Choice("by", reports.RESOLUTION_GROUPS, default="kind"),
-    Int("days", 1, reports.MAX_DAYS),
+    Choice("by", exception_reports.RESOLUTION_GROUPS, default="kind"),
+    Int("days", 1, exception_reports.MAX_DAYS),
 )
 
 
@@ -51,7 +51,9 @@ def exception_resolution() -> ResponseReturnValue:
     """Resolution-time rows for a model (or all models)."""
     permissions.require(g.user, Action.READ_RESOLUTION)
     args = parse_params(request.args, RESOLUTION_QUERY)
-    report = reports.resolution_report(analytics_session(), model_key=args["model"], by=args["by"], days=args["days"])
+    report = exception_reports.resolution_report(
+        analytics_session(), model_key=args["model"], by=args["by"], days=args["days"]
+    )
     return {"rows": records(report.table)}
 
 

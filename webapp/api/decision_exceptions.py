@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import g, request
 from flask.typing import ResponseReturnValue
 
-from feedback import exception_handling, permissions, queries
+from feedback import decision_exceptions, permissions, queries
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import Choice, Int, Text, parse_params
 from feedback.permissions import Action
@@ -66,7 +66,7 @@ def resolve(exception_id: int) -> ResponseReturnValue:
     """Resolve through the shared service."""
     permissions.require(g.user, Action.HANDLE_EXCEPTIONS)  # before reading the body
     spec = parse(ExceptionResolveIn, json_body())
-    exc = exception_handling.resolve_exception(
+    exc = decision_exceptions.resolve_exception(
         db.session, exception_id=exception_id, by=g.user, final_action=spec.final_action, note=spec.note
     )
     return exception_out(exc, g.user)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback import exception_handling, guardrails, permissions, queries, services
+from feedback import decision_exceptions, guardrails, permissions, queries, services
 from feedback.errors import FIELD_FAULTS, FeedbackError, NotFound, PermissionDenied, ValidationFailed
 from feedback.models import (
     AI_VISIBLE_STAGES,
@@ -324,7 +324,7 @@ def remove_guardrail(guardrail_id: int) -> Response | tuple[str, int]:
 def render_settings(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     """A model's SLA table and its versions' exception rules."""
     model = services.get_model(db.session, key)
-    policies = exception_handling.sla_hours(db.session, [model.id])
+    policies = decision_exceptions.sla_hours(db.session, [model.id])
     context: dict[str, Any] = {
         "model": model,
         "kinds": EXCEPTION_KINDS,
@@ -356,7 +356,7 @@ def save_sla(key: str) -> tuple[str, int]:
     try:
         grid = parse_params(request.form, SLA_FORM)
         hours = {(kind, severity): grid[f"{kind}.{severity}"] for kind in EXCEPTION_KINDS for severity in SEVERITIES}
-        exception_handling.set_sla_policies(db.session, services.actor_of(g.user), model=model, hours=hours)
+        decision_exceptions.set_sla_policies(db.session, services.actor_of(g.user), model=model, hours=hours)
     except ValidationFailed as exc:
         return render_settings(key, 422, problem=exc.message, fields=exc.fields)
     return render_settings(key, notice="SLA table saved.")
@@ -380,7 +380,7 @@ def save_rules(version_id: int) -> tuple[str, int]:
             "required_features": split_list(values["required_features"] or ""),
             "audit_sample_rate": sample_pct / 100 if sample_pct is not None else 0.0,
         }
-        exception_handling.set_version_rules(
+        decision_exceptions.set_version_rules(
             db.session, services.actor_of(g.user), version_id=version_id, rules=parse(VersionRulesIn, data)
         )
     except ValidationFailed as exc:

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, abort, g, request, url_for
 
-from feedback import exception_handling, experiments, permissions, queries, reports, wording
+from feedback import decision_exceptions, exception_reports, experiments, permissions, queries, wording
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
@@ -36,8 +36,8 @@ ASSIGNEE = Text("assignee", 12)  # "me", an id, or blank to release
 RESOLVE_FORM = (Text("final_action", 64), Text("note", 2000))  # the service names the allowed actions
 DASHBOARD = (
     ModelKey(required=False),
-    Choice("by", reports.RESOLUTION_GROUPS, default="kind"),
-    Int("days", 1, reports.MAX_DAYS),
+    Choice("by", exception_reports.RESOLUTION_GROUPS, default="kind"),
+    Int("days", 1, exception_reports.MAX_DAYS),
 )
 
 
@@ -90,7 +90,7 @@ def render_detail(exception_id: int, status: int = 200, **extra: Any) -> tuple[s
         "assignment": None,
         "ai_shown": experiments.ai_shown_for(exc.recommendation.model_version, None),
         "now": utcnow(),
-        "handlers": exception_handling.handlers(db.session),
+        "handlers": decision_exceptions.handlers(db.session),
         "notice": None,
         "problem": None,
         "fields": {},
@@ -117,7 +117,7 @@ def assign(exception_id: int) -> tuple[str, int]:
     else:
         assignee_id = parse_params(request.form, (Id("assignee"),))["assignee"]
     try:
-        exc = exception_handling.assign_exception(
+        exc = decision_exceptions.assign_exception(
             db.session, exception_id=exception_id, by=g.user, assignee_id=assignee_id
         )
     except NotFound:
@@ -139,7 +139,7 @@ def resolve(exception_id: int) -> tuple[str, int]:
     form = request.form
     try:
         values = parse_params(form, RESOLVE_FORM)
-        exc = exception_handling.resolve_exception(
+        exc = decision_exceptions.resolve_exception(
             db.session,
             exception_id=exception_id,
             by=g.user,
@@ -215,7 +215,7 @@ def survival_chart(curves: pd.DataFrame, by: str) -> dict[str, Any]:
 def dashboard() -> tuple[str, int]:
     """Survival curves, resolution-time table with intervals, breach rates and handling times."""
     args = report_args()
-    report = reports.resolution_report(analytics_session(), **args)
+    report = exception_reports.resolution_report(analytics_session(), **args)
     chart = survival_chart(report.curves, args["by"])
     return render_page_or_block(
         "decision_exceptions/dashboard.html",
@@ -234,6 +234,6 @@ def dashboard() -> tuple[str, int]:
 @login_required(Action.READ_RESOLUTION)
 def dashboard_csv() -> Response:
     """The resolution-time table as CSV."""
-    report = reports.resolution_report(analytics_session(), **report_args())
+    report = exception_reports.resolution_report(analytics_session(), **report_args())
     name = f"exception-resolution-by-{report.by}{'-' + report.model_key if report.model_key else ''}.csv"
     return csv_response(records(report.table), list(report.table.columns), name)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from feedback import exception_handling, services
+from feedback import decision_exceptions, services
 from feedback.errors import Conflict, NotAllowedByConfiguration, PermissionDenied, ValidationFailed
 from feedback.models import DecisionException, ModelVersion, Recommendation
 from feedback.schemas import RecommendationIn, VersionRulesIn
@@ -21,7 +21,7 @@ def model(session):
     made = make_model(session)
     version = session.scalar(select(ModelVersion))
     rules = VersionRulesIn(min_confidence=0.6, policy_flags=["high_value"], required_features=["amount"])
-    exception_handling.set_version_rules(session, TEST_ACTOR, version_id=version.id, rules=rules)
+    decision_exceptions.set_version_rules(session, TEST_ACTOR, version_id=version.id, rules=rules)
     return made
 
 
@@ -32,12 +32,12 @@ def only_exception(session, rec_id):
 
 def test_rules_choose_the_most_serious_kind_and_explain_all():
     item = RecommendationIn.model_validate(payload(1, confidence=0.4, flags=["high_value"], features={}))
-    raised = exception_handling.rules_raise(
+    raised = decision_exceptions.rules_raise(
         item, {"min_confidence": 0.6, "policy_flags": ["high_value"], "required_features": ["amount"]}
     )
     assert (raised.kind, raised.severity) == ("policy", "high")
     assert raised.reason == "policy flag high_value; missing input amount; confidence 0.40 below 0.60"
-    assert exception_handling.rules_raise(RecommendationIn.model_validate(payload(1)), {}) is None
+    assert decision_exceptions.rules_raise(RecommendationIn.model_validate(payload(1)), {}) is None
 
 
 @pytest.mark.parametrize(
@@ -64,11 +64,11 @@ def test_rules_route_cases_to_exceptions_at_ingest(session, model, overrides, ki
 
 
 def test_configured_sla_overrides_the_default(session, model):
-    exception_handling.set_sla_policies(session, TEST_ACTOR, model=model, hours={("low_confidence", "medium"): 2.5})
+    decision_exceptions.set_sla_policies(session, TEST_ACTOR, model=model, hours={("low_confidence", "medium"): 2.5})
     exc = only_exception(session, make_case(session, 1, confidence=0.5).id)
     assert exc.sla_due_at - exc.opened_at == timedelta(hours=2.5)
     with pytest.raises(ValidationFailed) as err:
-        exception_handling.set_sla_policies(session, TEST_ACTOR, model=model, hours={("policy", "high"): -1})
+        decision_exceptions.set_sla_policies(session, TEST_ACTOR, model=model, hours={("policy", "high"): -1})
     assert "policy.high" in err.value.fields
 
 
@@ -92,11 +92,11 @@ def test_escalation_opens_a_reviewer_exception(session, model):
 
 
 def test_audit_sample_is_reviewer_blind_and_at_the_configured_rate(session, model):
-    draws = [exception_handling.in_audit_sample(i, 0.05) for i in range(1, 20001)]
+    draws = [decision_exceptions.in_audit_sample(i, 0.05) for i in range(1, 20001)]
     assert sum(draws) / len(draws) == pytest.approx(0.05, abs=0.006)
-    assert draws == [exception_handling.in_audit_sample(i, 0.05) for i in range(1, 20001)]  # deterministic
+    assert draws == [decision_exceptions.in_audit_sample(i, 0.05) for i in range(1, 20001)]  # deterministic
     version = session.scalar(select(ModelVersion))
-    exception_handling.set_version_rules(
+    decision_exceptions.set_version_rules(
         session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(audit_sample_rate=1.0)
     )
     rec = make_case(session, 1)
@@ -109,31 +109,31 @@ def test_claim_assign_resolve(session, model):
     rec = make_case(session, 1, confidence=0.5)
     exc = only_exception(session, rec.id)
     ann, bob = make_user(session, "exception_handler", name="Ann"), make_user(session, "exception_handler", name="Bob")
-    claimed = exception_handling.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=ann.id)
+    claimed = decision_exceptions.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=ann.id)
     assert (claimed.status, claimed.assignee_id) == ("in_progress", ann.id)
     with pytest.raises(Conflict, match="assigned to Ann"):
-        exception_handling.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny")
+        decision_exceptions.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny")
     with pytest.raises(NotAllowedByConfiguration) as err:  # an action the model lacks: 409
-        exception_handling.resolve_exception(session, exception_id=exc.id, by=ann, final_action="launch")
+        decision_exceptions.resolve_exception(session, exception_id=exc.id, by=ann, final_action="launch")
     assert "final_action" in err.value.fields
-    handed = exception_handling.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=bob.id)
+    handed = decision_exceptions.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=bob.id)
     assert handed.assignee_id == bob.id
-    done = exception_handling.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny", note="ok")
+    done = decision_exceptions.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny", note="ok")
     assert (done.status, done.resolution_action, done.resolved_by_id) == ("resolved", "deny", bob.id)
     assert session.get(Recommendation, rec.id, populate_existing=True).status == "resolved"
     with pytest.raises(Conflict, match="already resolved"):
-        exception_handling.resolve_exception(session, exception_id=exc.id, by=bob, final_action="pay")
+        decision_exceptions.resolve_exception(session, exception_id=exc.id, by=bob, final_action="pay")
     with pytest.raises(Conflict):
-        exception_handling.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=ann.id)
+        decision_exceptions.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=ann.id)
 
 
 def test_only_handlers_work_exceptions(session, model):
     exc = only_exception(session, make_case(session, 1, confidence=0.5).id)
     reviewer = make_user(session, "frontline")
     with pytest.raises(PermissionDenied):
-        exception_handling.resolve_exception(session, exception_id=exc.id, by=reviewer, final_action="pay")
+        decision_exceptions.resolve_exception(session, exception_id=exc.id, by=reviewer, final_action="pay")
     with pytest.raises(ValidationFailed):
-        exception_handling.assign_exception(
+        decision_exceptions.assign_exception(
             session, exception_id=exc.id, by=make_user(session, "admin"), assignee_id=reviewer.id
         )
 

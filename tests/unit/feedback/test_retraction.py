@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from feedback import audit, exception_handling, guardrails, outcomes, rollup, services
+from feedback import audit, decision_exceptions, guardrails, outcomes, rollup, services
 from feedback.db import utcnow
 from feedback.errors import ClaimedByOther, DecisionFinal, NotFound, NotShown, PermissionDenied
 from feedback.models import Alert, AuditEvent, Decision, DecisionException, ModelVersion, Recommendation
@@ -109,12 +109,12 @@ def test_undo_withdraws_the_exceptions_the_decision_opened_unless_taken_up(sessi
     # Escalated again (the kind is unique per case), then a handler claims it: the decision stands.
     decide(session, rita, escalated, "escalate")
     exc_id = session.scalar(select(DecisionException.id))
-    exception_handling.assign_exception(session, exception_id=exc_id, by=handler, assignee_id=handler.id)
+    decision_exceptions.assign_exception(session, exception_id=exc_id, by=handler, assignee_id=handler.id)
     with pytest.raises(DecisionFinal, match="exception handler has already taken it up"):
         services.retract_decision(session, recommendation_id=escalated.id, reviewer=rita)
     assert count(session, Decision) == 1
     # An accepted case drawn for a second review: the draw goes with the decision.
-    exception_handling.set_version_rules(
+    decision_exceptions.set_version_rules(
         session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(audit_sample_rate=1.0)
     )
     sampled = make_case(session, 2)

@@ -9,7 +9,7 @@ import pytest
 from lifelines import KaplanMeierFitter
 from sqlalchemy import select, update
 
-from feedback import exception_handling
+from feedback import decision_exceptions
 from feedback.db import utcnow
 from feedback.models import DecisionException, ModelVersion
 from feedback.schemas import VersionRulesIn
@@ -21,7 +21,7 @@ def history(app, session):
     """Forty low-confidence exceptions with known ages; most resolved, some still open."""
     make_model(session)
     version = session.scalar(select(ModelVersion))
-    exception_handling.set_version_rules(
+    decision_exceptions.set_version_rules(
         session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(min_confidence=0.9)
     )
     rng = np.random.default_rng(11)

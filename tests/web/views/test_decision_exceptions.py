@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from feedback import exception_handling
+from feedback import decision_exceptions
 from feedback.models import DecisionException, ModelVersion, SlaPolicy
 from feedback.schemas import VersionRulesIn
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user, token_for
@@ -22,7 +22,7 @@ def handler(session, client, htmx_client):
     make_model(session)
     version = session.scalar(select(ModelVersion))
     rules = VersionRulesIn(min_confidence=0.6, policy_flags=["high_value"])
-    exception_handling.set_version_rules(session, TEST_ACTOR, version_id=version.id, rules=rules)
+    decision_exceptions.set_version_rules(session, TEST_ACTOR, version_id=version.id, rules=rules)
     make_case(session, 1, confidence=0.5, site="Leeds")
     make_case(session, 2, confidence=0.4, site="Bristol")
     make_case(session, 3, flags=["high_value"], site="Leeds")
@@ -67,7 +67,7 @@ def test_claim_then_resolve_over_htmx(handler, client, htmx_client, session):
 def test_assigned_to_someone_else(handler, app, session, htmx_client):
     exc_id = ids(session)[0]
     other = make_user(session, "exception_handler", name="Lena")
-    exception_handling.assign_exception(session, exception_id=exc_id, by=other, assignee_id=other.id)
+    decision_exceptions.assign_exception(session, exception_id=exc_id, by=other, assignee_id=other.id)
     page = htmx_client.get(f"/exceptions/{exc_id}")
     assert 'id="resolve-form"' not in page.text
     refused = htmx_client.post(f"/exceptions/{exc_id}/resolve", data={"final_action": "pay"})
@@ -75,7 +75,7 @@ def test_assigned_to_someone_else(handler, app, session, htmx_client):
 
 
 def test_dashboard_table_chart_and_csv_agree_with_the_api(handler, app, session, client):
-    exception_handling.resolve_exception(session, exception_id=ids(session)[0], by=handler, final_action="pay")
+    decision_exceptions.resolve_exception(session, exception_id=ids(session)[0], by=handler, final_action="pay")
     page = client.get("/exceptions/dashboard?by=kind")
     assert page.status_code == 200 and 'id="resolution-table"' in page.text
     chart = json.loads(
