@@ -45,6 +45,7 @@ class SampleRatio:
 
     @property
     def mismatch(self) -> bool:
+        """Whether the split differs from the declared weights, or traffic reached an undeclared arm."""
         return self.p_value < SRM_ALPHA or any(self.unexpected.values())
 
 
@@ -94,6 +95,7 @@ class Effect:
     method: str = "HC2 robust standard errors, normal critical values"
 
     def as_dict(self) -> dict[str, Any]:
+        """The effect as plain data (for JSON and the stored run)."""
         return asdict(self)
 
 

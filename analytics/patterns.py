@@ -47,6 +47,7 @@ class Pattern:
 
     @property
     def ratio(self) -> float:
+        """How many times the baseline rate this pattern's rate is (infinite on a zero baseline)."""
         return self.rate / self.baseline if self.baseline else float("inf")
 
 

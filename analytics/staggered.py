@@ -131,7 +131,7 @@ class AttGt:
         cohorts, _ = self._cohort_codes()
         per_cohort = np.zeros(len(cohorts))
         np.add.at(per_cohort, np.searchsorted(cohorts, groups.astype(float)), att - weights @ att / total)
-        return per_cohort / total
+        return np.asarray(per_cohort / total)
 
     def _weighted(self, which: np.ndarray, weights: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """Weighted average of cells (weights estimated as group shares): estimate, cell coefficients, cohort term."""
@@ -146,7 +146,7 @@ class AttGt:
         """Units × keys influence functions of an aggregation's per-key effects (for bootstrap bands)."""
         self.aggregate(kind)
         c, u = self._linear[kind]
-        return self.influence @ c + u[self._cohort_codes()[1]]
+        return np.asarray(self.influence @ c + u[self._cohort_codes()[1]])
 
     def aggregate(self, kind: str) -> Aggregate:
         """Aggregate to `simple`, `group` (by cohort), `dynamic` (by event time) or `calendar` (by period).
@@ -163,11 +163,11 @@ class AttGt:
 
     def _valid(self) -> np.ndarray:
         """Cells that were estimated (not NA)."""
-        return np.isfinite(self.cells["att"].to_numpy())
+        return np.asarray(np.isfinite(self.cells["att"].to_numpy()))
 
     def _post(self) -> np.ndarray:
         """Cells at or after their cohort's first treated period."""
-        return (self.cells["time"] >= self.cells["cohort"]).to_numpy()
+        return np.asarray((self.cells["time"] >= self.cells["cohort"]).to_numpy())
 
     def _pg(self) -> np.ndarray:
         """Each cell's cohort share."""
@@ -355,14 +355,14 @@ def _numbers(df: pd.DataFrame, column: str) -> np.ndarray:
     """A column as integers or finite floats (no copy when it already is one), or a ValueError naming it."""
     values = df[column].to_numpy()
     if values.dtype.kind in "iu":  # no gaps possible
-        return values
+        return np.asarray(values)
     try:
         values = values.astype(float, copy=False)
     except (TypeError, ValueError):
         raise ValueError(f"{column} must be numbers with no gaps") from None
     if not np.isfinite(values).all():
         raise ValueError(f"{column} must be numbers with no gaps")
-    return values
+    return np.asarray(values)
 
 
 def _sorted_layout(units: np.ndarray, times: np.ndarray) -> int | None:
@@ -851,12 +851,14 @@ def twfe(df: pd.DataFrame, y: str, unit: str, time: str, cohort: str) -> tuple[f
     # Within transformation for a balanced panel: subtract unit and period means, add the grand mean.
     def demean(values: pd.Series) -> np.ndarray:
         frame = pd.DataFrame({"v": values.to_numpy(float), "u": data[unit].to_numpy(), "t": data[time].to_numpy()})
-        return (
-            frame["v"]
-            - frame.groupby("u")["v"].transform("mean")
-            - frame.groupby("t")["v"].transform("mean")
-            + frame["v"].mean()
-        ).to_numpy()
+        return np.asarray(
+            (
+                frame["v"]
+                - frame.groupby("u")["v"].transform("mean")
+                - frame.groupby("t")["v"].transform("mean")
+                + frame["v"].mean()
+            ).to_numpy()
+        )
 
     x, yy = demean(treated), demean(data[y])
     beta = float(x @ yy / (x @ x))

@@ -11,6 +11,7 @@ import functools
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -215,7 +216,8 @@ class LoginThrottling:
         """The wait after `failures` failures when the first `free` cost nothing."""
         if failures < free:
             return timedelta(0)
-        return min(self.max_delay, self.first_delay * 2 ** min(failures - free, 32))
+        doublings: int = 2 ** min(failures - free, 32)
+        return min(self.max_delay, self.first_delay * doublings)
 
 
 @functools.cache
@@ -255,7 +257,7 @@ def authenticate(
     return user
 
 
-def _throttle_insert(session: Session, account: str, address: str):  # noqa: ANN202 - dialect statement
+def _throttle_insert(session: Session, account: str, address: str) -> Any:  # the dialect's INSERT statement
     """INSERT of an empty throttle row that does nothing when the pair already has one."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     return insert(LoginThrottle).values(account=account, address=address, failures=0).on_conflict_do_nothing()

@@ -80,7 +80,7 @@ class Dimension:
         if self.kind == "boolean":
             return case((value.is_(True), "yes"), (value.is_(False), "no"), else_=None)
         if self.kind != "range":
-            return value
+            return cast(ColumnElement[Any], value)
         whens = [(value < high, _range_label(low, high)) for low, high in zip(self.edges, self.edges[1:], strict=False)]
         return case(*whens, else_=None) if whens else value
 
@@ -88,12 +88,12 @@ class Dimension:
         """SQL selecting the cases that meet one stored condition."""
         value = self._value()
         if self.kind == "boolean":
-            return value.is_(condition["value"] == "yes")
+            return cast(ColumnElement[bool], value.is_(condition["value"] == "yes"))
         if self.kind == "range":  # an open end is stored as null
             low, high = condition.get("low"), condition.get("high")
             bounds = ([value >= low] if low is not None else []) + ([value < high] if high is not None else [])
             return and_(true(), *bounds)
-        return value == condition["value"]
+        return cast(ColumnElement[bool], value == condition["value"])
 
     def condition(self, label: str) -> dict[str, Any]:
         """The stored form of one mined value."""
@@ -218,6 +218,8 @@ def describe(conditions: Sequence[dict[str, Any]], model: Model | None = None) -
 
 @dataclass(frozen=True)
 class RefreshSummary:
+    """What a refresh changed: items created, updated and retired."""
+
     created: int
     updated: int
     retired: int
@@ -406,6 +408,7 @@ def refresh_interrupted(job: BacklogRefresh, now: datetime | None = None) -> boo
 
 
 def latest_refresh(session: Session, model_id: int) -> BacklogRefresh | None:
+    """The model's most recent backlog refresh, if any."""
     return session.scalars(
         select(BacklogRefresh)
         .where(BacklogRefresh.model_id == model_id)
@@ -416,6 +419,7 @@ def latest_refresh(session: Session, model_id: int) -> BacklogRefresh | None:
 
 
 def get_refresh(session: Session, model_id: int, job_id: int) -> BacklogRefresh:
+    """One of the model's refreshes, or NotFound."""
     job = session.get(BacklogRefresh, job_id, populate_existing=True)
     if job is None or job.model_id != model_id:
         raise NotFound(f"no backlog refresh {job_id}")
@@ -472,7 +476,7 @@ def execute_refresh(session: Session, job_id: int, *, between: Callable[[], None
             job.progress, job.updated_at = 1.0, utcnow()
             job.finished_at = job.updated_at
             session.commit()
-    except Exception as exc:  # noqa: BLE001 - the refresh must end in a visible state whatever went wrong
+    except Exception as exc:  # the refresh must end in a visible state whatever went wrong
         session.rollback()
         log.exception("backlog refresh %s failed", job_id)
         with write_intent():
@@ -567,6 +571,8 @@ def item_payload(item: BacklogItem) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BacklogFilter:
+    """Which backlog items a list shows."""
+
     model_key: str
     status: str | None = None
     version: str | None = None
@@ -601,6 +607,7 @@ def ranked(session: Session, flt: BacklogFilter) -> list[BacklogItem]:
 
 
 def get_item(session: Session, item_id: int) -> BacklogItem:
+    """A backlog item, or NotFound."""
     item = session.get(
         BacklogItem,
         item_id,
@@ -787,4 +794,5 @@ def rate_over_time(session: Session, item: BacklogItem) -> pd.DataFrame:
 
 
 def refreshed_at(session: Session, model_id: int) -> datetime | None:
+    """When the model's backlog was last mined (None if never)."""
     return session.scalar(select(func.max(BacklogItem.refreshed_at)).where(BacklogItem.model_id == model_id))

@@ -65,7 +65,7 @@ class LenientJSON(TypeDecorator[Any]):
         return process
 
 
-class valid_json(FunctionElement[Any]):  # noqa: N801 - used like a SQL function
+class valid_json(FunctionElement[Any]):  # used like a SQL function
     """The JSON column's value, or NULL where SQLite holds text that is not valid JSON (its JSON functions
     would fail the whole query on it); PostgreSQL's JSONB is always valid."""
 
@@ -86,7 +86,7 @@ def _valid_json_sqlite(element: valid_json, compiler: SQLCompiler, **kw: Any) ->
     return f"CASE WHEN json_valid({column}) THEN {column} END"
 
 
-class _by_dialect(FunctionElement[Any]):  # noqa: N801 - a SQL construct
+class _by_dialect(FunctionElement[Any]):  # a SQL construct
     """The first expression anywhere but PostgreSQL, the second there (both built once, so their
     bind parameters keep one name wherever the expression appears, as GROUP BY needs)."""
 

@@ -401,7 +401,7 @@ def _break_a_rule(rng: random.Random, rec: dict[str, Any]) -> bool:
     elif roll < 0.027:
         rec["features"] = {k: v for k, v in rec["features"].items() if k not in ("policy_age_months", "amount")}
     else:
-        return rec["confidence"] < RULES[rec["model"].key]["min_confidence"]  # low confidence routes anyway
+        return bool(rec["confidence"] < RULES[rec["model"].key]["min_confidence"])  # low confidence routes anyway
     return True
 
 

@@ -110,7 +110,7 @@ def _forget_on_change(session: Session, _context: Any, _instances: Any) -> None:
 
 def running_experiment(session: Session, model_id: int) -> Experiment | None:
     """The model's running experiment, if any (the database allows at most one)."""
-    memo = session.info.get(_MEMO)
+    memo: dict[int, Experiment | None] | None = session.info.get(_MEMO)
     if memo is not None and model_id in memo:
         return memo[model_id]
     experiment = session.scalars(
@@ -387,6 +387,7 @@ def _snapshot(experiment: Experiment) -> dict[str, Any]:
 
 
 def get_experiment(session: Session, experiment_id: int) -> Experiment:
+    """An experiment with its sites, or NotFound."""
     experiment = session.get(
         Experiment, experiment_id, options=[selectinload(Experiment.sites)], populate_existing=True
     )
@@ -396,6 +397,7 @@ def get_experiment(session: Session, experiment_id: int) -> Experiment:
 
 
 def list_experiments(session: Session) -> list[Experiment]:
+    """Every experiment, newest first."""
     return list(
         session.scalars(
             select(Experiment).options(selectinload(Experiment.sites)).order_by(Experiment.created_at.desc())
@@ -405,6 +407,8 @@ def list_experiments(session: Session) -> list[Experiment]:
 
 @dataclass(frozen=True)
 class ArmCount:
+    """How many units one arm of an experiment has seen."""
+
     arm: str
     units: int
     exposures: int

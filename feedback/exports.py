@@ -78,6 +78,7 @@ class ExportSpec:
     include_reviewer: bool = False
 
     def as_params(self) -> dict[str, Any]:
+        """The spec as the query parameters that ask for it."""
         return {
             "model": self.model_key,
             "version": self.version,
@@ -218,6 +219,7 @@ def json_columns(session: Session, model_id: int) -> dict[str, str]:
 
 
 def count(session: Session, spec: ExportSpec) -> int:
+    """How many decided cases the export will write."""
     query, _ = _query(session, spec)
     return int(session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0)
 
@@ -260,6 +262,7 @@ def _chunks(session: Session, spec: ExportSpec, extra: dict[str, str]) -> Iterat
 
 
 def columns_of(spec: ExportSpec, extra: dict[str, str]) -> list[tuple[str, str]]:
+    """The export's columns as (name, type): the base ones, the reviewer's e-mail if asked for, then `extra`."""
     fields = list(BASE_COLUMNS)
     if spec.include_reviewer:
         fields.append(("reviewer_email", "str"))
@@ -359,6 +362,7 @@ def create_job(session: Session, user: User, spec: ExportSpec, keep_days: float 
 
 
 def spec_of(job: ExportJob) -> ExportSpec:
+    """The spec an export job was created with."""
     p = job.params
     return ExportSpec(
         model_key=p["model"],
@@ -451,6 +455,7 @@ def forget_old_jobs(session: Session, keep_days: float) -> int:
 
 
 def recent_jobs(session: Session, user: User, limit: int = 20) -> list[ExportJob]:
+    """The user's own most recent export jobs, newest first."""
     return list(
         session.scalars(
             select(ExportJob).where(ExportJob.created_by_id == user.id).order_by(ExportJob.id.desc()).limit(limit)

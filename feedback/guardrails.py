@@ -184,7 +184,7 @@ def check_after_change(session: Session, version_ids: list[int], *, accuracy: bo
     kinds = None if accuracy else tuple(k for k in GUARDRAIL_KINDS if k != "accuracy_below")
     try:
         evaluate(session, version_ids, kinds=kinds)
-    except Exception:  # noqa: BLE001 - the change is stored; the check runs again on the next one
+    except Exception:  # the change is stored; the check runs again on the next one
         session.rollback()
         log.exception("guardrail check failed for versions %s", version_ids)
 

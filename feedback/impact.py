@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -330,6 +330,7 @@ def store_panel(
 
 
 def delete_panel(session: Session, user: User, panel_id: int) -> None:
+    """Delete an uploaded panel with its rows and analyses (analysts and admins)."""
     permissions.require(user, Action.RUN_IMPACT)
     panel = session.get(ImpactPanel, panel_id)
     if panel is None:
@@ -418,7 +419,7 @@ def execute_run(session: Session, run_id: int) -> None:
     except (ValueError, np.linalg.LinAlgError) as exc:
         session.rollback()
         run.status, run.message = "failed", str(exc)
-    except Exception:  # noqa: BLE001 - the run must end in a visible state whatever went wrong
+    except Exception:  # the run must end in a visible state whatever went wrong
         session.rollback()
         log.exception("analysis %s failed", run_id)
         run.status, run.message = "failed", "the analysis failed unexpectedly; the error is in the server log"
@@ -498,39 +499,43 @@ def _staggered_result(session: Session, run: AnalysisRun, progress: Callable[[fl
         if size < 5
     ]
     z = ab.Z95
-    return _clean(
-        {
-            "panel": {"id": panel.id, "name": panel.name, "metric": panel.metric, "units": panel.units},
-            "warnings": warnings,
-            "params": {**params, "draws": draws},
-            "labels": {str(k): v for k, v in labels.items()},
-            "cohorts": [
-                {"cohort": int(g), "label": labels.get(int(g), "never"), "units": int(n)} for g, n in cohorts.items()
-            ],
-            "simple": {
-                "att": simple.overall_att,
-                "se": simple.overall_se,
-                "ci_low": simple.overall_att - z * simple.overall_se,
-                "ci_high": simple.overall_att + z * simple.overall_se,
-                "counterfactual_mean": counterfactual,
-                "relative": simple.overall_att / counterfactual if counterfactual else None,
-                "relative_ci_low": (simple.overall_att - z * simple.overall_se) / counterfactual
-                if counterfactual
-                else None,
-                "relative_ci_high": (simple.overall_att + z * simple.overall_se) / counterfactual
-                if counterfactual
-                else None,
-            },
-            "aggregates": {
-                kind: {"overall_att": agg.overall_att, "overall_se": agg.overall_se, "table": records(agg.table)}
-                for kind, agg in aggregates.items()
-            },
-            "event_study": {"critical_value": critical, "rows": records(event)},
-            "cells": records(boot.table),
-            "cell_critical_value": boot.critical_value,
-            "pretest": pretest,
-            "twfe": twfe,
-        }
+    return cast(
+        dict[str, Any],
+        _clean(
+            {
+                "panel": {"id": panel.id, "name": panel.name, "metric": panel.metric, "units": panel.units},
+                "warnings": warnings,
+                "params": {**params, "draws": draws},
+                "labels": {str(k): v for k, v in labels.items()},
+                "cohorts": [
+                    {"cohort": int(g), "label": labels.get(int(g), "never"), "units": int(n)}
+                    for g, n in cohorts.items()
+                ],
+                "simple": {
+                    "att": simple.overall_att,
+                    "se": simple.overall_se,
+                    "ci_low": simple.overall_att - z * simple.overall_se,
+                    "ci_high": simple.overall_att + z * simple.overall_se,
+                    "counterfactual_mean": counterfactual,
+                    "relative": simple.overall_att / counterfactual if counterfactual else None,
+                    "relative_ci_low": (simple.overall_att - z * simple.overall_se) / counterfactual
+                    if counterfactual
+                    else None,
+                    "relative_ci_high": (simple.overall_att + z * simple.overall_se) / counterfactual
+                    if counterfactual
+                    else None,
+                },
+                "aggregates": {
+                    kind: {"overall_att": agg.overall_att, "overall_se": agg.overall_se, "table": records(agg.table)}
+                    for kind, agg in aggregates.items()
+                },
+                "event_study": {"critical_value": critical, "rows": records(event)},
+                "cells": records(boot.table),
+                "cell_critical_value": boot.critical_value,
+                "pretest": pretest,
+                "twfe": twfe,
+            }
+        ),
     )
 
 
@@ -618,25 +623,29 @@ def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
             )
             row["mde"] = plan.minimum_detectable_effect
         metrics.append(row)
-    return _clean(
-        {
-            "experiment": {"id": experiment.id, "name": experiment.name, "unit": experiment.unit},
-            "srm": {
-                "observed": srm.observed,
-                "expected": srm.expected,
-                "chi2": srm.chi2,
-                "p_value": srm.p_value,
-                "unexpected": srm.unexpected,
-                "mismatch": srm.mismatch,
-            },
-            "clustered_by": experiment.unit if cluster else None,
-            "decisions": len(frame),
-            "metrics": metrics,
-        }
+    return cast(
+        dict[str, Any],
+        _clean(
+            {
+                "experiment": {"id": experiment.id, "name": experiment.name, "unit": experiment.unit},
+                "srm": {
+                    "observed": srm.observed,
+                    "expected": srm.expected,
+                    "chi2": srm.chi2,
+                    "p_value": srm.p_value,
+                    "unexpected": srm.unexpected,
+                    "mismatch": srm.mismatch,
+                },
+                "clustered_by": experiment.unit if cluster else None,
+                "decisions": len(frame),
+                "metrics": metrics,
+            }
+        ),
     )
 
 
 def latest_runs(session: Session, limit: int = 20) -> list[AnalysisRun]:
+    """The most recent analyses, newest first."""
     return list(session.scalars(select(AnalysisRun).order_by(AnalysisRun.id.desc()).limit(limit)))
 
 
@@ -667,6 +676,7 @@ def panel_runs(session: Session, panel_id: int) -> list[AnalysisRun]:
 
 
 def get_run(session: Session, run_id: int) -> AnalysisRun:
+    """An analysis run, read afresh, or NotFound."""
     run = session.get(AnalysisRun, run_id, populate_existing=True)
     if run is None:
         raise NotFound(f"no analysis {run_id}")

@@ -48,7 +48,8 @@ class _Breach(Exception):
 def _key_of(container: dict[str, Any] | list[Any], item: Any) -> int | str:
     """Where `item` sits in `container` (looked up only once a limit is broken)."""
     keys: Any = container.keys() if type(container) is dict else range(len(container))
-    return next(key for key in keys if container[key] is item)
+    found: int | str = next(key for key in keys if container[key] is item)
+    return found
 
 
 def _walk(value: dict[str, Any] | list[Any], depth: int) -> None:

@@ -58,7 +58,7 @@ def window(model_id: int, date_from: str | None, date_to: str | None, version_id
     return Window(model_id, start, end, version_id)
 
 
-def _scope(query: Select, w: Window) -> Select:
+def _scope(query: Select[*tuple[Any, ...]], w: Window) -> Select[*tuple[Any, ...]]:
     """Restrict to the window's model, dates and version; only decisions where the AI was shown."""
     query = query.where(
         Decision.model_id == w.model_id,
@@ -96,7 +96,7 @@ def breakdown_key(by: str) -> Any:
     return valid_json(Recommendation.segment)[by.split(".", 1)[1]].as_string()
 
 
-def _rolled(w: Window, dimension: str) -> Select:
+def _rolled(w: Window, dimension: str) -> Select[*tuple[Any, ...]]:
     """Sums over the daily counts of one dimension in the window."""
     query = select(
         func.sum(DecisionCount.accepts + DecisionCount.overrides + DecisionCount.escalations).label("decisions"),

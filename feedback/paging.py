@@ -36,7 +36,12 @@ class Page:
 
 
 def newest_first(
-    session: Session, query: Select, *, after: int | None, limit: int = PAGE_SIZE, options: Sequence[Any] = ()
+    session: Session,
+    query: Select[*tuple[Any, ...]],
+    *,
+    after: int | None,
+    limit: int = PAGE_SIZE,
+    options: Sequence[Any] = (),
 ) -> Page:
     """A page of `query` (which joins Decision) by decided_at then id, descending, after decision `after`.
 

@@ -158,44 +158,44 @@ class Param:
         }
 
 
-def Id(name: str, *, required: bool = False, description: str = "") -> Param:  # noqa: N802 - reads as a type
+def Id(name: str, *, required: bool = False, description: str = "") -> Param:  # reads as a type
     """The id of a row."""
     return Param(name, "id", required=required, description=description, refers=name)
 
 
-def Int(name: str, low: int, high: int, *, default: int | None = None, required: bool = False) -> Param:  # noqa: N802
+def Int(name: str, low: int, high: int, *, default: int | None = None, required: bool = False) -> Param:
     """A whole number within [low, high]."""
     return Param(name, "int", required=required, default=default, low=low, high=high)
 
 
-def Number(name: str, low: float, high: float, *, default: float | None = None) -> Param:  # noqa: N802
+def Number(name: str, low: float, high: float, *, default: float | None = None) -> Param:
     """A finite decimal number within [low, high]."""
     return Param(name, "number", default=default, low=low, high=high)
 
 
-def Day(name: str, *, description: str = "") -> Param:  # noqa: N802
+def Day(name: str, *, description: str = "") -> Param:
     """A calendar date, YYYY-MM-DD."""
     return Param(name, "day", description=description)
 
 
-def When(name: str, *, many: bool = False, description: str = "") -> Param:  # noqa: N802
+def When(name: str, *, many: bool = False, description: str = "") -> Param:
     """A date or an ISO timestamp, as an aware datetime (a date or a naive time means UTC)."""
     return Param(name, "when", many=many, description=description)
 
 
-def Choice(  # noqa: N802
+def Choice(
     name: str, choices: Sequence[str], *, default: str | None = None, required: bool = False, many: bool = False
 ) -> Param:
     """One of a fixed set of words."""
     return Param(name, "choice", required=required, default=default, choices=tuple(choices), many=many)
 
 
-def Flag(name: str, *, description: str = "") -> Param:  # noqa: N802
+def Flag(name: str, *, description: str = "") -> Param:
     """A yes/no switch: 1, true, on, yes or 0, false, off, no; absent means no."""
     return Param(name, "flag", default=False, choices=TRUE + FALSE, description=description)
 
 
-def Text(  # noqa: N802
+def Text(
     name: str,
     max_length: int = 200,
     *,
@@ -221,13 +221,13 @@ def Text(  # noqa: N802
 KEY_HINT = "must be 1-64 letters, digits, _ . : or -"
 
 
-def ModelKey(name: str = "model", *, required: bool = True) -> Param:  # noqa: N802
+def ModelKey(name: str = "model", *, required: bool = True) -> Param:
     """A model's key."""
     param = Text(name, 64, pattern=KEY, hint=KEY_HINT, required=required, description="the model's key")
     return replace(param, refers="model")
 
 
-def Version(name: str = "version", *, required: bool = False) -> Param:  # noqa: N802
+def Version(name: str = "version", *, required: bool = False) -> Param:
     """A model version's name."""
     param = Text(name, 64, pattern=KEY, hint=KEY_HINT, required=required, description="a version of the model")
     return replace(param, refers="version")

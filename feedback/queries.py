@@ -31,7 +31,7 @@ class QueueFilter:
     site: str | None = None
 
 
-def _open_cases(flt: QueueFilter) -> Select:
+def _open_cases(flt: QueueFilter) -> Select[*tuple[Any, ...]]:
     """Base query of open cases under a filter."""
     query = select(Recommendation).where(Recommendation.status == "open")
     if flt.model_id:
@@ -149,7 +149,7 @@ class ExceptionFilter:
 EXCEPTION_FILTER_STATUSES = ("active", "open", "in_progress", "resolved", "all")
 
 
-def _exceptions(flt: ExceptionFilter) -> Select:
+def _exceptions(flt: ExceptionFilter) -> Select[*tuple[Any, ...]]:
     """Base query of exceptions under a filter."""
     query = select(DecisionException)
     if flt.status == "active":

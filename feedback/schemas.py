@@ -8,8 +8,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, RootModel, StringConstraints
-from pydantic.json_schema import GetJsonSchemaHandler, JsonSchemaValue
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    RootModel,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
 from feedback import json_input as limits
@@ -646,11 +655,15 @@ class ExperimentIn(Strict):
 
 
 class RolloutSiteOut(BaseModel):
+    """A site of a staggered rollout and when it goes live."""
+
     site: str
     go_live: datetime | None
 
 
 class ArmOut(BaseModel):
+    """How many units an arm has seen."""
+
     arm: str
     units: int
     exposures: int
@@ -674,6 +687,8 @@ class ExperimentOut(BaseModel):
 
 
 class ExperimentListOut(BaseModel):
+    """Experiments, newest first."""
+
     items: list[ExperimentOut]
 
 
@@ -734,6 +749,8 @@ class BacklogItemOut(BaseModel):
 
 
 class BacklogListOut(BaseModel):
+    """Backlog items, ranked."""
+
     items: list[BacklogItemOut]
 
 
@@ -747,6 +764,8 @@ class BacklogPatchIn(Strict):
 
 
 class RefreshOut(BaseModel):
+    """What a backlog refresh changed."""
+
     created: int
     updated: int
     retired: int

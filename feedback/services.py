@@ -404,7 +404,7 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
 # --- claims and decisions -----------------------------------------------------------------
 
 
-def _claimable(reviewer: User, now: datetime):  # noqa: ANN202 - SQL expression
+def _claimable(reviewer: User, now: datetime) -> ColumnElement[bool]:
     """SQL condition: open and free, expired, or already this reviewer's."""
     return (Recommendation.status == "open") & or_(
         Recommendation.claimed_by_id.is_(None),

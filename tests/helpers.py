@@ -143,7 +143,7 @@ class Endpoint(BaseHTTPRequestHandler):
 
     received: list[tuple[str, dict[str, str], bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:  # the http.server API
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Endpoint.received.append((self.path, dict(self.headers), body))
         self.send_response(204 if self.path == "/ok" else 500)

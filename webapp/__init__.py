@@ -26,7 +26,7 @@ CSP = (
 class BoundedInt(IntegerConverter):
     """`<int:...>` limited to the ids a database column can hold."""
 
-    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:  # werkzeug's name
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 

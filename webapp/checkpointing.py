@@ -50,7 +50,7 @@ class Checkpointer:
         try:
             self._due = time.monotonic() + self.interval
             self.write(engine)
-        except Exception:  # noqa: BLE001 - the request already succeeded; a write after the interval tries again
+        except Exception:  # the request already succeeded; a write after the interval tries again
             log.exception("could not write an audit checkpoint")
         finally:
             self._lock.release()

@@ -38,7 +38,7 @@ def _execute(app: Flask, run_id: int) -> None:
         session = db.sessionmaker()
         try:
             impact.execute_run(session, run_id)
-        except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
+        except Exception:  # a background thread has nobody to raise to
             log.exception("analysis %s could not run", run_id)
         finally:
             session.close()
@@ -87,7 +87,7 @@ def _deliver_loop(app: Flask) -> None:
                         sqlite_write_intent.reset(token)
             finally:
                 session.close()
-    except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
+    except Exception:  # a background thread has nobody to raise to
         log.exception("webhook delivery loop failed")
     finally:
         _delivery_lock.release()
@@ -106,7 +106,7 @@ def submit_export(job_id: int) -> Future[None]:
         with app.app_context():
             try:
                 exports.run_job(db.sessionmaker, job_id, make_reader=new_analytics_session)
-            except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
+            except Exception:  # a background thread has nobody to raise to
                 log.exception("export %s could not run", job_id)
 
     return _pool.submit(run)
@@ -127,7 +127,7 @@ def submit_backlog_refresh(job_id: int) -> Future[None]:
             session = db.sessionmaker()
             try:
                 backlog.execute_refresh(session, job_id)
-            except Exception:  # noqa: BLE001 - a background thread has nobody to raise to
+            except Exception:  # a background thread has nobody to raise to
                 log.exception("backlog refresh %s could not run", job_id)
             finally:
                 session.close()

@@ -66,6 +66,7 @@ class JsonFormatter(logging.Formatter):
     FIELDS = ("method", "path", "route", "status", "duration_ms", "user_id", "remote_addr")
 
     def format(self, record: logging.LogRecord) -> str:
+        """One JSON line per record, with the request's fields when there are any."""
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -85,6 +86,7 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     @property  # type: ignore[override]
     def stream(self) -> Any:
+        """Always the current stderr (tests swap it)."""
         return sys.stderr
 
     @stream.setter
@@ -193,6 +195,7 @@ class WorkloadCollector(Collector):
         self.session = session
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Read the gauges from the database now."""
         queue = GaugeMetricFamily("countersign_queue_depth", "Open cases waiting for a decision", labels=["model"])
         for key, count in queries.open_cases_by_model(self.session):
             queue.add_metric([key], count)

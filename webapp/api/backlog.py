@@ -41,6 +41,7 @@ def _may_read() -> None:
     },
 )
 def list_backlog() -> ResponseReturnValue:
+    """The model's backlog, ranked."""
     _may_read()
     args = parse_params(request.args, BACKLOG_QUERY)
     model = services.get_model(db.session, args["model"])
@@ -59,6 +60,7 @@ def list_backlog() -> ResponseReturnValue:
     responses={200: ("what changed", RefreshOut), 403: ("forbidden", ErrorOut), 404: ("unknown model", ErrorOut)},
 )
 def refresh_backlog() -> ResponseReturnValue:
+    """Mine the model's decisions again, in this request."""
     permissions.require(g.user, Action.CHANGE_MODEL)
     model_key = parse_params(request.args, REFRESH_QUERY)["model"]
     summary = backlog.refresh(db.session, services.actor_of(g.user), model_key)
@@ -85,6 +87,7 @@ def refresh_backlog() -> ResponseReturnValue:
     },
 )
 def patch_backlog(item_id: int) -> ResponseReturnValue:
+    """Triage one backlog item: status, owner or notes."""
     spec = parse(BacklogPatchIn, json_body())
     item = backlog.update_item(
         db.session,
@@ -112,6 +115,7 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
     },
 )
 def export_decisions() -> ResponseReturnValue:
+    """Stream labelled decided cases as CSV, Parquet or JSON Lines."""
     spec = exports.parse_spec(g.user, request.args)
     exports.check(analytics_session(), spec)  # unknown model or item: a JSON error before any byte is sent
     filename = f"{spec.model_key}-decisions.{spec.format}"

@@ -31,6 +31,7 @@ def _may_read() -> None:
 
 
 def experiment_out(experiment: Experiment) -> dict[str, object]:
+    """An experiment as the API answers it."""
     return ExperimentOut(
         id=experiment.id,
         key=experiment.key,
@@ -51,6 +52,7 @@ def experiment_out(experiment: Experiment) -> dict[str, object]:
 
 
 def analysis_out(run: AnalysisRun) -> dict[str, object]:
+    """An analysis run as the API answers it."""
     return AnalysisOut(
         id=run.id,
         kind=run.kind,
@@ -70,6 +72,7 @@ def analysis_out(run: AnalysisRun) -> dict[str, object]:
     responses={200: ("the experiments", ExperimentListOut), 403: ("role may not read experiments", ErrorOut)},
 )
 def list_experiments() -> ResponseReturnValue:
+    """Every experiment."""
     _may_read()
     return {"items": [experiment_out(e) for e in experiments.list_experiments(db.session)]}
 
@@ -89,6 +92,7 @@ def list_experiments() -> ResponseReturnValue:
     },
 )
 def create_experiment() -> ResponseReturnValue:
+    """Create an experiment (a draft until started)."""
     permissions.require(g.user, Action.RUN_IMPACT)  # before reading the body
     spec = parse(ExperimentIn, json_body())
     model_id = queries.model_id_of(db.session, spec.model)
@@ -109,6 +113,7 @@ def create_experiment() -> ResponseReturnValue:
     responses={200: ("the experiment", ExperimentOut), 403: ("forbidden", ErrorOut), 404: ("unknown id", ErrorOut)},
 )
 def get_experiment(experiment_id: int) -> ResponseReturnValue:
+    """One experiment."""
     _may_read()
     return experiment_out(experiments.get_experiment(db.session, experiment_id))
 
@@ -139,6 +144,7 @@ def get_experiment(experiment_id: int) -> ResponseReturnValue:
     },
 )
 def change_experiment(experiment_id: int, change: str) -> ResponseReturnValue:
+    """Start or stop an experiment."""
     act = experiments.start_experiment if change == "start" else experiments.stop_experiment
     return experiment_out(act(db.session, g.user, experiment_id))
 
@@ -162,6 +168,7 @@ def _queued(run: AnalysisRun) -> ResponseReturnValue:
     },
 )
 def analyse_experiment(experiment_id: int) -> ResponseReturnValue:
+    """Queue an A/B analysis of an experiment."""
     return _queued(impact.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id))
 
 
@@ -181,6 +188,7 @@ def analyse_experiment(experiment_id: int) -> ResponseReturnValue:
     },
 )
 def analyse_panel(panel_id: int) -> ResponseReturnValue:
+    """Queue a staggered-rollout analysis of a panel."""
     spec = parse(AnalysisIn, json_body())
     return _queued(
         impact.create_run(db.session, g.user, kind="staggered", params=spec.model_dump(), target_id=panel_id)
@@ -196,5 +204,6 @@ def analyse_panel(panel_id: int) -> ResponseReturnValue:
     responses={200: ("the analysis", AnalysisOut), 403: ("forbidden", ErrorOut), 404: ("unknown id", ErrorOut)},
 )
 def get_analysis(run_id: int) -> ResponseReturnValue:
+    """One analysis, with its progress or result."""
     _may_read()
     return analysis_out(impact.get_run(db.session, run_id))

@@ -390,6 +390,7 @@ def save_rules(version_id: int) -> tuple[str, int]:
 
 
 def render_webhooks(status: int = 200, **extra: Any) -> tuple[str, int]:
+    """The webhooks page (or its body, for htmx)."""
     from feedback import webhooks
     from feedback.models import WEBHOOK_EVENTS
 
@@ -449,6 +450,7 @@ def test_webhook(webhook_id: int) -> tuple[str, int]:
 @bp.post("/webhooks/<int:webhook_id>/<any(enable, disable):change>")
 @login_required(Action.ADMINISTER)
 def toggle_webhook(webhook_id: int, change: str) -> tuple[str, int]:
+    """Turn a webhook on or off."""
     from feedback import webhooks
 
     try:

@@ -187,6 +187,7 @@ def _num(frame: Any, row: Any, column: str) -> float | None:
 
 
 def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
+    """A backlog item's page (or its body, for htmx)."""
     args = parse_params(request.args, DETAIL_QUERY)
     frame = backlog.rate_over_time(db.session, item)
     weeks = sorted(frame["week"].unique().tolist())

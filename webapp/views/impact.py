@@ -330,6 +330,7 @@ def panel_csv(panel_id: int) -> Response:
 @bp.post("/panels/<int:panel_id>/delete")
 @login_required(Action.RUN_IMPACT)
 def delete_panel(panel_id: int) -> Response:
+    """Delete a panel and go back to the impact page."""
     impact.delete_panel(db.session, g.user, panel_id)
     return _go(url_for("impact.index"))
 

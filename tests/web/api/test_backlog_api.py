@@ -170,7 +170,7 @@ class Receiver(BaseHTTPRequestHandler):
 
     received: list[tuple[dict[str, str], bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:  # the http.server API
         body = self.rfile.read(int(self.headers["Content-Length"]))
         Receiver.received.append((dict(self.headers), body))
         self.send_response(500 if len(Receiver.received) == 1 else 204)
