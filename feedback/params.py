@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
@@ -94,42 +94,7 @@ class Param:
 
     def convert(self, raw: str) -> Any:
         """The typed value of a non-blank string; ValueError if it is not one."""
-        if self.kind in ("id", "int"):
-            if not re.fullmatch(r"-?[0-9]+" if self.kind == "int" else r"[0-9]+", raw, re.ASCII):
-                raise ValueError(raw)
-            if len(raw.lstrip("-").lstrip("0")) > 12:  # never hand int() a huge string
-                raise ValueError(raw)
-            value = int(raw)
-            if not self.low <= value <= self.high:
-                raise ValueError(raw)
-            return value
-        if self.kind == "number":
-            if len(raw) > 40 or not _NUMBER.fullmatch(raw):
-                raise ValueError(raw)
-            number = float(raw)
-            if not math.isfinite(number) or not self.low <= number <= self.high:
-                raise ValueError(raw)
-            return number
-        if self.kind == "day":
-            if not re.fullmatch(DATE, raw, re.ASCII):
-                raise ValueError(raw)
-            return date.fromisoformat(raw)
-        if self.kind == "when":
-            if not re.fullmatch(rf"{DATE}(?:{TIME})?", raw, re.ASCII):
-                raise ValueError(raw)
-            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-        if self.kind == "choice":
-            if raw not in self.choices:
-                raise ValueError(raw)
-            return raw
-        if self.kind == "flag":
-            if raw not in self.choices:
-                raise ValueError(raw)
-            return raw in TRUE
-        if len(raw) > self.max_length or (self.pattern and not re.fullmatch(self.pattern, raw, re.ASCII)):
-            raise ValueError(raw)
-        return raw
+        return _CONVERTERS.get(self.kind, _text)(self, raw)
 
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of the value on the wire, blank included when the parameter is optional."""
@@ -156,6 +121,67 @@ class Param:
             "description": described,
             "schema": self.schema(),
         }
+
+
+# One converter per kind: each takes the parameter and a non-blank string, and raises ValueError.
+def _integer(param: Param, raw: str) -> int:
+    if not re.fullmatch(r"-?[0-9]+" if param.kind == "int" else r"[0-9]+", raw, re.ASCII):
+        raise ValueError(raw)
+    if len(raw.lstrip("-").lstrip("0")) > 12:  # never hand int() a huge string
+        raise ValueError(raw)
+    value = int(raw)
+    if not param.low <= value <= param.high:
+        raise ValueError(raw)
+    return value
+
+
+def _number(param: Param, raw: str) -> float:
+    if len(raw) > 40 or not _NUMBER.fullmatch(raw):
+        raise ValueError(raw)
+    number = float(raw)
+    if not math.isfinite(number) or not param.low <= number <= param.high:
+        raise ValueError(raw)
+    return number
+
+
+def _day(param: Param, raw: str) -> date:
+    if not re.fullmatch(DATE, raw, re.ASCII):
+        raise ValueError(raw)
+    return date.fromisoformat(raw)
+
+
+def _when(param: Param, raw: str) -> datetime:
+    if not re.fullmatch(rf"{DATE}(?:{TIME})?", raw, re.ASCII):
+        raise ValueError(raw)
+    moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _choice(param: Param, raw: str) -> str:
+    if raw not in param.choices:
+        raise ValueError(raw)
+    return raw
+
+
+def _flag(param: Param, raw: str) -> bool:
+    return _choice(param, raw) in TRUE
+
+
+def _text(param: Param, raw: str) -> str:
+    if len(raw) > param.max_length or (param.pattern and not re.fullmatch(param.pattern, raw, re.ASCII)):
+        raise ValueError(raw)
+    return raw
+
+
+_CONVERTERS: dict[str, Callable[[Param, str], Any]] = {
+    "id": _integer,
+    "int": _integer,
+    "number": _number,
+    "day": _day,
+    "when": _when,
+    "choice": _choice,
+    "flag": _flag,
+}
 
 
 def Id(name: str, *, required: bool = False, description: str = "") -> Param:  # reads as a type

@@ -567,42 +567,8 @@ def record_decision(
     assignment = experiments.expose(session, rec, reviewer.id, now)
     ai_shown = experiments.ai_shown_for(rec.model_version, assignment)
     note = (note or "").strip()
-    final_action = final_action or None
     reason_code = reason_code or None
-    # Rules of the request alone (the schema states them) are 422; what this case and its model
-    # allow (their actions, reason codes, whether the AI was shown) is 409.
-    problems = Problems()
-    fields, stored = problems.invalid, problems.disallowed
-    if action not in ("accept", "override", "escalate"):
-        fields["action"] = "must be accept, override or escalate"
-    elif action == "escalate":
-        if final_action:
-            fields["final_action"] = "an escalated case has no final action yet"
-        if not note and not reason_code:
-            fields["note"] = "say why the case is escalated"
-    elif action == "override" and final_action is None:
-        fields["final_action"] = "an override names its final action"
-    elif not ai_shown:
-        if final_action not in model.actions:
-            stored["final_action"] = f"the recommendation was hidden; choose one of {', '.join(model.actions)}"
-        else:
-            action = "accept" if final_action == rec.recommended_action else "override"
-    elif action == "accept":
-        if final_action not in (None, rec.recommended_action):
-            stored["final_action"] = "accepting keeps the recommended action; use override to change it"
-        final_action = rec.recommended_action
-    else:
-        if final_action not in model.actions:
-            stored["final_action"] = f"must be one of {', '.join(model.actions)}"
-        elif final_action == rec.recommended_action:
-            stored["final_action"] = "an override must change the recommended action"
-        if reason_code is None:
-            stored["reason_code"] = "an override needs a reason code"
-    if reason_code is not None and reason_code not in {r["code"] for r in model.reason_codes}:
-        stored["reason_code"] = "must be one of " + ", ".join(r["code"] for r in model.reason_codes)
-    if len(note) > 2000:
-        fields["note"] = "must be at most 2000 characters"
-    problems.raise_any("the decision is invalid")
+    action, final_action = _checked_decision(rec, ai_shown, action, final_action or None, reason_code, note)
 
     opened_at = rec.claimed_at if rec.claimed_by_id == reviewer.id and rec.claimed_at else now
     quick = channel == "ui" and (now - opened_at).total_seconds() < QUICK_DECISION_SECONDS
@@ -663,6 +629,51 @@ def record_decision(
     metrics.decided(model.key, action, reason_code)
     guardrails.check_after_change(session, [rec.model_version_id], accuracy=labelled)
     return decision
+
+
+def _checked_decision(
+    rec: Recommendation, ai_shown: bool, action: str, final_action: str | None, reason_code: str | None, note: str
+) -> tuple[str, str | None]:
+    """The decision's action and final action once valid for this case, or the problems it has.
+
+    Rules of the request alone (the schema states them) are 422; what this case and its model
+    allow (their actions, reason codes, whether the AI was shown) is 409. Decided without the AI,
+    the action follows from whether the reviewer's final action agrees with the recommendation.
+    """
+    model = rec.model
+    problems = Problems()
+    fields, stored = problems.invalid, problems.disallowed
+    if action not in ("accept", "override", "escalate"):
+        fields["action"] = "must be accept, override or escalate"
+    elif action == "escalate":
+        if final_action:
+            fields["final_action"] = "an escalated case has no final action yet"
+        if not note and not reason_code:
+            fields["note"] = "say why the case is escalated"
+    elif action == "override" and final_action is None:
+        fields["final_action"] = "an override names its final action"
+    elif not ai_shown:
+        if final_action not in model.actions:
+            stored["final_action"] = f"the recommendation was hidden; choose one of {', '.join(model.actions)}"
+        else:
+            action = "accept" if final_action == rec.recommended_action else "override"
+    elif action == "accept":
+        if final_action not in (None, rec.recommended_action):
+            stored["final_action"] = "accepting keeps the recommended action; use override to change it"
+        final_action = rec.recommended_action
+    else:
+        if final_action not in model.actions:
+            stored["final_action"] = f"must be one of {', '.join(model.actions)}"
+        elif final_action == rec.recommended_action:
+            stored["final_action"] = "an override must change the recommended action"
+        if reason_code is None:
+            stored["reason_code"] = "an override needs a reason code"
+    if reason_code is not None and reason_code not in {r["code"] for r in model.reason_codes}:
+        stored["reason_code"] = "must be one of " + ", ".join(r["code"] for r in model.reason_codes)
+    if len(note) > 2000:
+        fields["note"] = "must be at most 2000 characters"
+    problems.raise_any("the decision is invalid")
+    return action, final_action
 
 
 def claim_stamp(rec: Recommendation) -> int | None:
