@@ -193,33 +193,7 @@ def _validate(
     repeated: dict[str, str] = {}
     unknown: dict[str, str] = {}
     clean: dict[str, Any] = {}
-    taken = ""
-    if experiment is None:
-        key = str(data.get("key") or "").strip()
-        if not KEY_PATTERN.match(key):
-            fields["key"] = "use 1-64 lower-case letters, digits, - or _"
-        elif session.scalar(select(Experiment.id).where(Experiment.key == key)) is not None:
-            taken = f"an experiment called {key} already exists"
-        clean["key"] = key
-        try:  # an int, or its ASCII digits (never `²`, which str.isdigit() lets through)
-            model_id = Id("model_id").convert(str(data.get("model_id")))
-        except ValueError:
-            model_id = None
-        model = session.get(Model, model_id) if model_id else None
-        if model_id is not None and model is None:
-            unknown["model_id"] = f"no model {model_id}"
-        elif model is None:
-            fields["model_id"] = "choose a model"
-        else:
-            clean["model_id"] = model.id
-        kind = data.get("kind")
-        if kind not in EXPERIMENT_KINDS:
-            fields["kind"] = "must be ab or staggered"
-        clean["kind"] = kind
-        unit = "site" if kind == "staggered" else data.get("unit")
-        if unit not in EXPERIMENT_UNITS:
-            fields["unit"] = "must be case, reviewer or site"
-        clean["unit"] = unit
+    taken = _validate_new(session, data, clean, fields, unknown) if experiment is None else ""
     kind = experiment.kind if experiment else clean.get("kind")
     if "name" in data or experiment is None:
         name = str(data.get("name") or "").strip()
@@ -236,21 +210,7 @@ def _validate(
         if not 0 < weight < 1:
             fields["ai_weight"] = "must be a share strictly between 0 and 1 (0.5 for an even split)"
         clean["ai_weight"] = weight
-    schedule = None
-    if kind == "staggered" and "sites" in data:
-        schedule = {}
-        for i, row in enumerate(data.get("sites") or []):
-            site = str(row.get("site") or "").strip()
-            if not site:
-                continue
-            if site in schedule:
-                repeated[f"sites[{i}].site"] = f"{site} is listed twice"
-                continue  # the first listing stands, so the other rules judge the schedule as listed
-            schedule[site] = _parse_when(row.get("go_live"), f"sites[{i}].go_live", fields)
-        if not schedule:
-            fields["sites"] = "list the sites in the rollout"
-        elif all(when is None for when in schedule.values()):
-            fields["sites"] = "give at least one site a go-live date"
+    schedule = _schedule(data.get("sites") or [], fields, repeated) if kind == "staggered" and "sites" in data else None
     if fields:
         raise ValidationFailed("the experiment is invalid", {**repeated, **unknown, **fields})
     if unknown:
@@ -260,6 +220,57 @@ def _validate(
     if taken:
         raise Conflict(taken, {"key": taken})  # a valid experiment whose key is in use: 409, as for models
     return clean, schedule
+
+
+def _validate_new(
+    session: Session, data: Mapping[str, Any], clean: dict[str, Any], fields: dict[str, str], unknown: dict[str, str]
+) -> str:
+    """The fields only a new experiment sets (key, model, kind, unit); returns why its key is taken, if it is."""
+    taken = ""
+    key = str(data.get("key") or "").strip()
+    if not KEY_PATTERN.match(key):
+        fields["key"] = "use 1-64 lower-case letters, digits, - or _"
+    elif session.scalar(select(Experiment.id).where(Experiment.key == key)) is not None:
+        taken = f"an experiment called {key} already exists"
+    clean["key"] = key
+    try:  # an int, or its ASCII digits (never `²`, which str.isdigit() lets through)
+        model_id = Id("model_id").convert(str(data.get("model_id")))
+    except ValueError:
+        model_id = None
+    model = session.get(Model, model_id) if model_id else None
+    if model_id is not None and model is None:
+        unknown["model_id"] = f"no model {model_id}"
+    elif model is None:
+        fields["model_id"] = "choose a model"
+    else:
+        clean["model_id"] = model.id
+    kind = data.get("kind")
+    if kind not in EXPERIMENT_KINDS:
+        fields["kind"] = "must be ab or staggered"
+    clean["kind"] = kind
+    unit = "site" if kind == "staggered" else data.get("unit")
+    if unit not in EXPERIMENT_UNITS:
+        fields["unit"] = "must be case, reviewer or site"
+    clean["unit"] = unit
+    return taken
+
+
+def _schedule(rows: list[Any], fields: dict[str, str], repeated: dict[str, str]) -> dict[str, datetime | None]:
+    """A staggered rollout's sites and go-live times, as listed (a site listed twice keeps its first listing)."""
+    schedule = {}
+    for i, row in enumerate(rows):
+        site = str(row.get("site") or "").strip()
+        if not site:
+            continue
+        if site in schedule:
+            repeated[f"sites[{i}].site"] = f"{site} is listed twice"
+            continue  # the first listing stands, so the other rules judge the schedule as listed
+        schedule[site] = _parse_when(row.get("go_live"), f"sites[{i}].go_live", fields)
+    if not schedule:
+        fields["sites"] = "list the sites in the rollout"
+    elif all(when is None for when in schedule.values()):
+        fields["sites"] = "give at least one site a go-live date"
+    return schedule
 
 
 def create_experiment(session: Session, user: User, data: Mapping[str, Any]) -> Experiment:
