@@ -1,0 +1,126 @@
+"""Background jobs on the job library: a job survives a SIGKILL of its worker, retries, dead letters."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from feedback import impact
+from feedback.models import AnalysisRun
+from tests.factories import make_user
+from webapp import jobs, worker
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _panel_csv() -> bytes:
+    rng = np.random.default_rng(3)
+    rows = ["unit,period,value,treated"]
+    for u in range(40):
+        cohort = (0, 4, 6)[u % 3]
+        for t in range(1, 9):
+            treated = int(cohort > 0 and t >= cohort)
+            rows.append(f"u{u},{t},{50 + 0.5 * t - 3 * treated + rng.normal(0, 1):.3f},{treated}")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _queued_run(session) -> int:
+    analyst = make_user(session, "analyst")
+    panel = impact.upload_panel(session, analyst, name="kill", raw=_panel_csv())
+    run = impact.create_run(
+        session,
+        analyst,
+        kind="staggered",
+        params={"control": "not_yet", "method": "dr", "draws": 99},
+        target_id=panel.id,
+    )
+    return run.id
+
+
+def _wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def queue_app(app: Flask, database_url: str, tmp_path: Path) -> Iterator[tuple[Flask, dict[str, str]]]:
+    """The test app switched to the database queue, and the environment of worker processes on it."""
+    app.config["JOBS_IN_PROCESS"] = False
+    if database_url.startswith("sqlite"):
+        app.config["QUEUE_URL"] = f"sqlite:///{tmp_path / 'queue.sqlite'}"
+    huey = worker.queue_of(app)[0]
+    huey.flush()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        "COUNTERSIGN_QUEUE_URL": app.config["QUEUE_URL"],
+        "COUNTERSIGN_JOB_LEASE_SECONDS": "1",
+        "COUNTERSIGN_LOG_LEVEL": "WARNING",
+    }
+    yield app, env
+    huey.flush()
+    huey.storage.close()
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, *args, "worker"], cwd=ROOT, env=env, stdout=out, stderr=out)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_a_job_survives_a_sigkill_of_its_worker(queue_app, session, tmp_path):
+    app, env = queue_app
+    run_id = _queued_run(session)
+    with app.test_request_context():
+        jobs.submit(run_id)
+
+    def row() -> AnalysisRun:
+        session.rollback()
+        found = session.scalars(select(AnalysisRun).where(AnalysisRun.id == run_id)).one()
+        session.refresh(found)
+        return found
+
+    log = tmp_path / "workers.log"
+    first = _start([str(ROOT / "tests" / "paused_worker.py")], env, log)
+    try:
+        _wait_for(lambda: row().status == "running", 60, "the first worker to start the analysis")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert first.returncode == -signal.SIGKILL
+    killed = row()
+    assert (killed.status, killed.attempts, killed.result) == ("running", 1, None)  # killed mid-job
+
+    second = _start(["-m", "webapp.cli"], env, log)
+    try:
+        _wait_for(lambda: row().status in ("done", "failed"), 90, "the second worker to finish the analysis")
+    finally:
+        _stop(second)
+    done = row()
+    assert done.status == "done", (done.message, log.read_text()[-3000:])
+    assert done.attempts == 2 and done.progress == 1.0
+    assert done.result is not None and done.result["simple"]["att"] < 0  # the effect of -3 was estimated
