@@ -16,8 +16,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from feedback import impact
-from feedback.models import AnalysisRun
-from tests.factories import make_user
+from feedback.models import AnalysisRun, User
+from tests.factories import login, make_user, token_for
 from webapp import jobs, worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +124,58 @@ def test_a_job_survives_a_sigkill_of_its_worker(queue_app, session, tmp_path):
     assert done.status == "done", (done.message, log.read_text()[-3000:])
     assert done.attempts == 2 and done.progress == 1.0
     assert done.result is not None and done.result["simple"]["att"] < 0  # the effect of -3 was estimated
+
+
+def _poll_api(client, headers, run_id: int, until: Callable[[dict], bool]) -> dict:
+    deadline = time.monotonic() + 30
+    while True:
+        body = client.get(f"/api/v1/analyses/{run_id}", headers=headers).get_json()
+        if until(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
+
+
+def test_a_failing_job_is_retried_with_backoff_then_fails_after_its_attempts(app, client, session, monkeypatch):
+    app.config.update(JOB_MAX_ATTEMPTS=3, JOB_RETRY_SECONDS=0.2)
+    started: list[float] = []
+
+    def lost_connection(_session, _run_id):
+        started.append(time.monotonic())
+        raise ConnectionError("server closed the connection")
+
+    monkeypatch.setattr(impact, "execute_run", lost_connection)
+    run_id = _queued_run(session)
+    analyst = session.scalars(select(AnalysisRun.created_by_id)).one()
+    headers = token_for(app, session, session.get(User, analyst))
+    with app.test_request_context():
+        jobs.submit(run_id)
+    body = _poll_api(client, headers, run_id, lambda b: b["status"] == "failed")
+    assert body["status"] == "failed" and body["attempts"] == 3
+    assert body["message"] == "failed after 3 attempts: ConnectionError"
+    assert len(started) == 3
+    first_wait, second_wait = started[1] - started[0], started[2] - started[1]
+    assert first_wait >= 0.2 and second_wait >= 0.4  # 0.2 s, then doubled
+    login(client, session.get(User, analyst))
+    page = client.get(f"/impact/analyses/{run_id}")
+    assert "failed after 3 attempts" in page.text
+
+
+def test_a_job_that_fails_once_succeeds_on_its_second_attempt(app, client, session, monkeypatch):
+    app.config.update(JOB_MAX_ATTEMPTS=3, JOB_RETRY_SECONDS=0.05)
+    real = impact.execute_run
+    calls: list[int] = []
+
+    def flaky(db_session, run_id):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise ConnectionError("server closed the connection")
+        real(db_session, run_id)
+
+    monkeypatch.setattr(impact, "execute_run", flaky)
+    run_id = _queued_run(session)
+    analyst = session.get(User, session.scalars(select(AnalysisRun.created_by_id)).one())
+    with app.test_request_context():
+        jobs.submit(run_id)
+    body = _poll_api(client, token_for(app, session, analyst), run_id, lambda b: b["status"] in ("done", "failed"))
+    assert (body["status"], body["attempts"]) == ("done", 2)
+    assert body["result"]["simple"]["att"] < 0 and calls == [run_id, run_id]
