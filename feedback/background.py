@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session
 
 from feedback.db import utcnow
 from feedback.guardrails import evaluate
-from feedback.models import AnalysisRun, BacklogRefresh, ExportChunk, ExportJob, Guardrail, ModelVersion
+from feedback.models import (
+    AnalysisRun,
+    BacklogRefresh,
+    ExportChunk,
+    ExportJob,
+    Guardrail,
+    ModelVersion,
+    WebhookDelivery,
+)
 
 JobRow = type[AnalysisRun] | type[ExportJob] | type[BacklogRefresh]
 KINDS: dict[str, JobRow] = {"analysis": AnalysisRun, "export": ExportJob, "backlog_refresh": BacklogRefresh}
@@ -99,7 +107,7 @@ def reclaim_stale(session: Session, *, lease: timedelta, max_attempts: int) -> l
 
 
 def queued_jobs(session: Session, now: datetime | None = None) -> dict[str, tuple[int, float]]:
-    """Per kind: how many jobs are waiting to start, and the age in seconds of the oldest."""
+    """Per kind (webhook deliveries too): how many jobs wait to start, and the age in seconds of the oldest."""
     now = now or utcnow()
     out: dict[str, tuple[int, float]] = {}
     for kind, model in KINDS.items():
@@ -107,6 +115,13 @@ def queued_jobs(session: Session, now: datetime | None = None) -> dict[str, tupl
             select(func.count(), func.min(model.created_at)).where(model.status == "queued")
         ).one()
         out[kind] = (int(count), (now - oldest).total_seconds() if oldest is not None else 0.0)
+    # Webhook deliveries wait from the moment they fall due (a retry's backoff is not waiting).
+    count, oldest = session.execute(
+        select(func.count(), func.min(WebhookDelivery.next_attempt_at)).where(
+            WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
+        )
+    ).one()
+    out["webhook_delivery"] = (int(count), (now - oldest).total_seconds() if oldest is not None else 0.0)
     return out
 
 

@@ -8,14 +8,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, update
 
 from feedback import impact
+from feedback.db import utcnow
 from feedback.models import AnalysisRun, User
 from tests.factories import login, make_user, token_for
 from webapp import jobs, worker
@@ -179,3 +182,26 @@ def test_a_job_that_fails_once_succeeds_on_its_second_attempt(app, client, sessi
     body = _poll_api(client, token_for(app, session, analyst), run_id, lambda b: b["status"] in ("done", "failed"))
     assert (body["status"], body["attempts"]) == ("done", 2)
     assert body["result"]["simple"]["att"] < 0 and calls == [run_id, run_id]
+
+
+def test_metrics_show_the_queue_depth_and_the_oldest_job(queue_app, client, session):
+    """With no worker running, queued jobs pile up: /metrics shows how many and since when."""
+    admin = token_for(queue_app[0], session, make_user(session, "admin"))
+    run_id = _queued_run(session)
+    session.execute(update(AnalysisRun).values(created_at=utcnow() - timedelta(seconds=120)))
+    session.commit()
+    with queue_app[0].test_request_context():
+        jobs.submit(run_id)  # nobody consumes it
+    response = client.get("/metrics", headers=admin)
+    assert response.status_code == 200
+    samples = {
+        (s.name, s.labels.get("kind")): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+    assert samples["countersign_jobs_queued", "analysis"] == 1
+    assert 120 <= samples["countersign_jobs_oldest_queued_seconds", "analysis"] < 600
+    assert samples["countersign_jobs_queued", "export"] == 0
+    assert samples["countersign_jobs_oldest_queued_seconds", "export"] == 0
+    session.refresh(session.get(AnalysisRun, run_id))
+    assert session.get(AnalysisRun, run_id).status == "queued"  # the web process did not run it
