@@ -109,19 +109,18 @@ def reclaim_stale(session: Session, *, lease: timedelta, max_attempts: int) -> l
 def queued_jobs(session: Session, now: datetime | None = None) -> dict[str, tuple[int, float]]:
     """Per kind (webhook deliveries too): how many jobs wait to start, and the age in seconds of the oldest."""
     now = now or utcnow()
-    out: dict[str, tuple[int, float]] = {}
-    for kind, model in KINDS.items():
-        count, oldest = session.execute(
-            select(func.count(), func.min(model.created_at)).where(model.status == "queued")
-        ).one()
-        out[kind] = (int(count), (now - oldest).total_seconds() if oldest is not None else 0.0)
+    statements = {
+        kind: select(func.count(), func.min(model.created_at)).where(model.status == "queued")
+        for kind, model in KINDS.items()
+    }
     # Webhook deliveries wait from the moment they fall due (a retry's backoff is not waiting).
-    count, oldest = session.execute(
-        select(func.count(), func.min(WebhookDelivery.next_attempt_at)).where(
-            WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
-        )
-    ).one()
-    out["webhook_delivery"] = (int(count), (now - oldest).total_seconds() if oldest is not None else 0.0)
+    statements["webhook_delivery"] = select(func.count(), func.min(WebhookDelivery.next_attempt_at)).where(
+        WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now
+    )
+    out: dict[str, tuple[int, float]] = {}
+    for kind, statement in statements.items():
+        count, oldest = session.execute(statement).one()
+        out[kind] = (int(count), (now - oldest).total_seconds() if oldest is not None else 0.0)
     return out
 
 
