@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
@@ -109,7 +110,7 @@ def reclaim_stale(session: Session, *, lease: timedelta, max_attempts: int) -> l
 def queued_jobs(session: Session, now: datetime | None = None) -> dict[str, tuple[int, float]]:
     """Per kind (webhook deliveries too): how many jobs wait to start, and the age in seconds of the oldest."""
     now = now or utcnow()
-    statements = {
+    statements: dict[str, Any] = {
         kind: select(func.count(), func.min(model.created_at)).where(model.status == "queued")
         for kind, model in KINDS.items()
     }
