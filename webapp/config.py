@@ -74,6 +74,6 @@ def defaults() -> dict[str, Any]:
         # whose row has not moved for JOB_LEASE_SECONDS lost its worker and is queued again.
         "JOB_MAX_ATTEMPTS": 3,
         "JOB_RETRY_SECONDS": 10,
-        "JOB_LEASE_SECONDS": 600,
+        "JOB_LEASE_SECONDS": 300,
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
     }
