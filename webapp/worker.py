@@ -50,7 +50,8 @@ def queue_url(app: Flask) -> str:
         return str(app.config["QUEUE_URL"])
     url = make_url(app.config["DATABASE_URL"])
     if url.get_backend_name() == "sqlite":
-        path = Path(url.database or "countersign.sqlite")
+        # Relative like the database's own path: under instance/ (as Flask-SQLAlchemy-Lite does).
+        path = Path(app.instance_path) / (url.database or "countersign.sqlite")
         return f"sqlite:///{path.with_name(path.stem + '-queue.sqlite')}"
     return url.render_as_string(hide_password=False)
 

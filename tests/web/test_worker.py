@@ -205,3 +205,14 @@ def test_metrics_show_the_queue_depth_and_the_oldest_job(queue_app, client, sess
     assert samples["countersign_jobs_oldest_queued_seconds", "export"] == 0
     session.refresh(session.get(AnalysisRun, run_id))
     assert session.get(AnalysisRun, run_id).status == "queued"  # the web process did not run it
+
+
+def test_the_sqlite_queue_lives_next_to_the_database(tmp_path):
+    from webapp import create_app
+
+    relative = create_app({"DATABASE_URL": "sqlite:///countersign.sqlite", "SECRET_KEY": "k"})
+    assert worker.queue_url(relative) == f"sqlite:///{Path(relative.instance_path) / 'countersign-queue.sqlite'}"
+    absolute = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite'}", "SECRET_KEY": "k"})
+    assert worker.queue_url(absolute) == f"sqlite:///{tmp_path / 'x-queue.sqlite'}"
+    postgres = create_app({"DATABASE_URL": "postgresql://u:p@db.internal/cs", "SECRET_KEY": "k"})
+    assert worker.queue_url(postgres) == "postgresql://u:p@db.internal/cs"  # the same database
