@@ -5,8 +5,9 @@ Two modes (see docs/architecture.md):
   consume. The queue lives in the database: PostgreSQL (schema `countersign_queue`, claimed with
   FOR UPDATE SKIP LOCKED, so any number of worker hosts share it) or, on SQLite, a file next to
   the database.
-- in-process (tests and `countersign serve --jobs-in-process`): one Huey consumer of threads in
-  this process, on memory storage. Messages carry the key of the app that queued them.
+- in-process (JOBS_IN_PROCESS: the tests, and `flask run` in development; never gunicorn): one
+  Huey consumer of threads in this process, on memory storage, started on the first job. Its
+  messages carry the key of the app that queued them (a test process makes many apps).
 
 Every job's state is its database row (feedback/background.py): that is what survives a SIGKILL.
 """
