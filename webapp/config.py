@@ -71,9 +71,10 @@ def defaults() -> dict[str, Any]:
         "JOBS_IN_PROCESS": False,
         "QUEUE_URL": "",  # empty: next to DATABASE_URL (its own schema on PostgreSQL)
         # A job is tried this many times; a failed attempt waits JOB_RETRY_SECONDS, doubling; a job
-        # whose row has not moved for JOB_LEASE_SECONDS lost its worker and is queued again.
+        # whose row has not moved for JOB_LEASE_SECONDS lost its worker and is queued again (by
+        # the minute's sweep, before the pages would call it interrupted after 5 minutes).
         "JOB_MAX_ATTEMPTS": 3,
         "JOB_RETRY_SECONDS": 10,
-        "JOB_LEASE_SECONDS": 300,
+        "JOB_LEASE_SECONDS": 240,
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
     }
