@@ -42,7 +42,7 @@ class Retry:
 
 def backoff(attempt: int, base_seconds: float) -> float:
     """Seconds to wait before the attempt after `attempt`: doubling from `base_seconds`."""
-    return base_seconds * 2 ** (attempt - 1)
+    return base_seconds * 2.0 ** (attempt - 1)
 
 
 def claim(session: Session, kind: str, job_id: int, attempt: int) -> bool:

@@ -173,7 +173,7 @@ def _run_job(app_key: str, kind: str, job_id: int, attempt: int) -> None:
             log.info("%s %s: attempt %s started", kind, job_id, attempt)
             try:
                 _execute(app, kind, job_id)
-            except Exception as exc:  # noqa: BLE001 - recorded on the job's row, then retried or failed
+            except Exception as exc:  # recorded on the job's row, then retried or failed after its attempts
                 log.exception("%s %s: attempt %s failed", kind, job_id, attempt)
                 sqlite_write_intent.set(True)
                 with db.sessionmaker() as session:
