@@ -1,6 +1,6 @@
 .PHONY: demo test setup bench bench-analytics bench-load lint
 
-demo:   ## set up, seed demo data, serve on http://127.0.0.1:8000
+demo:   ## set up, seed demo data, serve on http://127.0.0.1:8000 with one background worker
 	./scripts/demo.sh
 
 test:   ## set up (PostgreSQL and Chromium too) and run the whole suite

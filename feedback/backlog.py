@@ -8,7 +8,6 @@ version all select exactly the subgroup that was mined.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -44,7 +43,6 @@ from feedback.models import (
 from feedback.permissions import Action
 from feedback.wording import humanise, humanise_value
 
-log = logging.getLogger(__name__)
 SAMPLE = 5000  # recent cases read to discover segment and feature conditions
 MAX_CATEGORIES = 20
 MAX_MINED_FEATURES = 64  # the feature keys most common in the sample are mined, no more
@@ -445,8 +443,8 @@ def start_refresh(session: Session, user: User, model_key: str) -> tuple[Backlog
 def execute_refresh(session: Session, job_id: int, *, between: Callable[[], None] | None = None) -> None:
     """Run a queued refresh: mine (reads only, progress written as it goes), then write the items.
 
-    Failures are stored on the job, not raised. `between` runs after the mining and before the
-    items are written (tests use it to triage at exactly that moment).
+    A conflict fails the job; other errors are raised for the worker to retry. `between` runs
+    after the mining and before the items are written (tests use it to triage at exactly that moment).
     """
     found = session.get(BacklogRefresh, job_id)
     if found is None:
@@ -476,13 +474,13 @@ def execute_refresh(session: Session, job_id: int, *, between: Callable[[], None
             job.progress, job.updated_at = 1.0, utcnow()
             job.finished_at = job.updated_at
             session.commit()
-    except Exception as exc:  # the refresh must end in a visible state whatever went wrong
+    except Exception as exc:  # a conflict is the refresh's answer; anything else goes back to the worker
         session.rollback()
-        log.exception("backlog refresh %s failed", job_id)
+        if not isinstance(exc, Conflict):
+            raise  # unexpected (a lost connection): the worker retries it, then fails it after its attempts
         with write_intent():
             job = session.get(BacklogRefresh, job_id, populate_existing=True) or job
-            job.status = "failed"
-            job.message = exc.message if isinstance(exc, Conflict) else "the refresh failed; the error is in the log"
+            job.status, job.message = "failed", exc.message
             job.updated_at = job.finished_at = utcnow()
             session.commit()
 

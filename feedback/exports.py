@@ -381,7 +381,7 @@ def run_job(
     job_id: int,
     make_reader: Callable[[], Session] | None = None,
 ) -> None:
-    """Write the export into the database, recording progress; failures are stored, not raised.
+    """Write the export into the database, recording progress; a failure removes its bytes and is raised.
 
     The bytes are stored in pieces of about `PIECE_BYTES` with the job's progress, so any host can
     serve the download and a failed export leaves nothing behind. The rows are read through
@@ -432,11 +432,11 @@ def run_job(
             if pending or not pieces:
                 keep(pending)
             save(status="done", rows_done=done, bytes_total=written, finished_at=utcnow())
-        except Exception as exc:  # noqa: BLE001 - the job must end in a visible state
+        except Exception:
             reader.rollback()
             status.rollback()
-            write(delete(ExportChunk).where(ExportChunk.job_id == job_id), commit=False)
-            save(status="failed", message=f"the export failed: {exc.__class__.__name__}", finished_at=utcnow())
+            write(delete(ExportChunk).where(ExportChunk.job_id == job_id))  # a failed attempt leaves no bytes
+            raise  # the worker retries it, then fails it after its attempts
         reader.rollback()
 
 

@@ -402,7 +402,7 @@ def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any
 
 
 def execute_run(session: Session, run_id: int) -> None:
-    """Compute a queued run, recording progress as it goes; failures are stored, not raised."""
+    """Compute a queued run, recording progress as it goes; bad input fails the run, other errors are raised."""
     run = session.get(AnalysisRun, run_id)
     if run is None:
         raise NotFound(f"no analysis {run_id}")
@@ -419,10 +419,9 @@ def execute_run(session: Session, run_id: int) -> None:
     except (ValueError, np.linalg.LinAlgError) as exc:
         session.rollback()
         run.status, run.message = "failed", str(exc)
-    except Exception:  # the run must end in a visible state whatever went wrong
-        session.rollback()
-        log.exception("analysis %s failed", run_id)
-        run.status, run.message = "failed", "the analysis failed unexpectedly; the error is in the server log"
+    except Exception:
+        session.rollback()  # anything else may pass (a lost connection): the worker tries again
+        raise
     else:
         run.status, run.message, run.result = "done", "", result
     run.progress = 1.0

@@ -585,6 +585,9 @@ class AnalysisRun(Base):
     experiment_id: Mapped[int | None] = mapped_column(ForeignKey("experiments.id"))
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(
+        default=0, server_default=text("0")
+    )  # worker attempts taken (see webapp/worker.py)
     progress: Mapped[float] = mapped_column(default=0.0)
     message: Mapped[str] = mapped_column(Text, default="")
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
@@ -706,6 +709,9 @@ class ExportJob(Base):
     format: Mapped[str] = mapped_column(String(16))
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(
+        default=0, server_default=text("0")
+    )  # worker attempts taken (see webapp/worker.py)
     rows_done: Mapped[int] = mapped_column(default=0)
     rows_total: Mapped[int | None]
     bytes_total: Mapped[int | None] = mapped_column(BigInteger)
@@ -776,6 +782,9 @@ class BacklogRefresh(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(
+        default=0, server_default=text("0")
+    )  # worker attempts taken (see webapp/worker.py)
     progress: Mapped[float] = mapped_column(default=0.0)
     message: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[int | None]

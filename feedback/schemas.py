@@ -713,6 +713,7 @@ class AnalysisOut(BaseModel):
     status: str
     progress: float
     message: str
+    attempts: int  # worker attempts taken; a job that fails them all ends "failed after N attempts"
     interrupted: bool
     result: dict[str, Any] | None
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set everything up and start Countersign on SQLite with realistic demo data.
+# Set everything up and start Countersign (web server and one worker) on SQLite with realistic demo data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -8,6 +8,11 @@ export PATH="$PWD/.venv/bin:$PATH"
 export COUNTERSIGN_SESSION_COOKIE_SECURE=false
 countersign db upgrade
 countersign seed-demo
+# One worker runs the background jobs (analyses, exports, refreshes, webhooks, guardrail sweeps);
+# its queue is a SQLite file next to the database. Ctrl-C stops the server and then the worker.
+countersign worker &
+worker=$!
+trap 'kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT
 echo
-echo "Countersign is starting on http://127.0.0.1:${PORT:-8000}  (Ctrl-C stops it)"
-exec countersign serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
+echo "Countersign is starting on http://127.0.0.1:${PORT:-8000} with one background worker  (Ctrl-C stops both)"
+countersign serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

@@ -75,6 +75,7 @@ def app_config(database_url: str, **extra: Any) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
+        "JOBS_IN_PROCESS": True,  # background jobs on threads of the test process
         "SESSION_COOKIE_SECURE": False,
         **extra,
     }

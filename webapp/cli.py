@@ -299,6 +299,14 @@ def register_commands(app: Flask) -> None:
 
         click.echo(f"attempted {webhooks.deliver_due(db.session)} delivery(ies)")
 
+    @app.cli.command("worker")
+    @click.option("--threads", default=2, show_default=True, help="jobs run at once by this worker")
+    def worker_command(threads: int) -> None:
+        """Run background jobs (analyses, exports, backlog refreshes, webhooks, guardrail sweeps) until stopped."""
+        from webapp import worker
+
+        worker.run(app, threads)
+
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1", show_default=True)
     @click.option("--port", default=8000, show_default=True)
@@ -320,3 +328,7 @@ def main() -> None:
     from webapp import create_app
 
     FlaskGroup(create_app=create_app, help="Countersign: human-in-the-loop decision feedback.")(prog_name="countersign")
+
+
+if __name__ == "__main__":
+    main()

@@ -66,5 +66,15 @@ def defaults() -> dict[str, Any]:
         # The review screen ignores keys until a case it swapped in has been painted and this many
         # milliseconds have passed, so a double tap never decides a case nobody has looked at.
         "DECISION_SETTLE_MS": 400,
+        # Background jobs (webapp/worker.py): False queues them for `countersign worker`; True runs
+        # them on threads of this process (tests and development only, never under gunicorn).
+        "JOBS_IN_PROCESS": False,
+        "QUEUE_URL": "",  # empty: next to DATABASE_URL (its own schema on PostgreSQL)
+        # A job is tried this many times; a failed attempt waits JOB_RETRY_SECONDS, doubling; a job
+        # whose row has not moved for JOB_LEASE_SECONDS lost its worker and is queued again (by
+        # the minute's sweep, before the pages would call it interrupted after 5 minutes).
+        "JOB_MAX_ATTEMPTS": 3,
+        "JOB_RETRY_SECONDS": 10,
+        "JOB_LEASE_SECONDS": 240,
         "NODE_MODULES": str(Path(__file__).resolve().parent.parent / "node_modules"),
     }

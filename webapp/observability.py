@@ -209,6 +209,22 @@ class WorkloadCollector(Collector):
             overdue.add_metric([key], late)
         yield open_exc
         yield overdue
+        yield from _job_gauges(self.session)
+
+
+def _job_gauges(session: Session) -> Iterator[GaugeMetricFamily]:
+    """The background queue: jobs waiting (their rows) and the age of the oldest, per kind."""
+    from feedback import background
+
+    waiting = GaugeMetricFamily("countersign_jobs_queued", "Background jobs waiting for a worker", labels=["kind"])
+    oldest = GaugeMetricFamily(
+        "countersign_jobs_oldest_queued_seconds", "Age of the oldest background job waiting", labels=["kind"]
+    )
+    for kind, (count, age) in background.queued_jobs(session).items():
+        waiting.add_metric([kind], count)
+        oldest.add_metric([kind], age)
+    yield waiting
+    yield oldest
 
 
 def metrics_authorized() -> bool:

@@ -46,7 +46,9 @@ def live(tmp_path: Any) -> Iterator[dict[str, Any]]:
     own = Session(engine, expire_on_commit=False)
     make_model(own)
     reviewer = make_user(own, email="rita@example.test", name="Rita")
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-test", "SESSION_COOKIE_SECURE": False})
+    app = create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": "browser-test", "SESSION_COOKIE_SECURE": False, "JOBS_IN_PROCESS": True}
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

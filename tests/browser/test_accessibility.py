@@ -124,7 +124,9 @@ def site(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             ),
         }
     assert None not in ids.values(), ids  # the demo must have one of each to look at
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-test", "SESSION_COOKIE_SECURE": False})
+    app = create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": "browser-test", "SESSION_COOKIE_SECURE": False, "JOBS_IN_PROCESS": True}
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -78,7 +78,9 @@ def demo_live(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
             "panel": session.scalar(select(ImpactPanel.id)),
             "item": session.scalar(select(BacklogItem.id)),
         }
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-test", "SESSION_COOKIE_SECURE": False})
+    app = create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": "browser-test", "SESSION_COOKIE_SECURE": False, "JOBS_IN_PROCESS": True}
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -59,6 +59,7 @@ def analysis_out(run: AnalysisRun) -> dict[str, object]:
         status=run.status,
         progress=run.progress,
         message=run.message,
+        attempts=run.attempts,
         interrupted=impact.is_stale(run),
         result=run.result,
     ).model_dump(mode="json")

@@ -78,8 +78,10 @@ def test_download_from_another_host_equals_the_streamed_export(app, decided, mon
 
 
 def test_a_failed_export_keeps_no_bytes(app, decided, monkeypatch):
+    from webapp import jobs
     from webapp.extensions import db
 
+    app.config.update(JOB_MAX_ATTEMPTS=2, JOB_RETRY_SECONDS=0.05)
     owner = make_user(decided, "model_owner")
     job = exports.create_job(decided, owner, exports.ExportSpec(model_key="claims"))
     monkeypatch.setattr(exports, "CHUNK", 10)
@@ -99,12 +101,21 @@ def test_a_failed_export_keeps_no_bytes(app, decided, monkeypatch):
         engine = db.engine
         listener = lambda *a: pieces_written.append(1) if "INSERT INTO export_chunks" in a[2] else None  # noqa: E731
         event.listen(engine, "before_cursor_execute", listener)
-        exports.run_job(db.sessionmaker, job.id)
+    try:
+        with app.test_request_context():
+            jobs.submit_export(job.id)  # the in-process worker: tried twice, then failed
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            decided.rollback()
+            stored = decided.get(ExportJob, job.id, populate_existing=True)
+            if stored.status == "failed":
+                break
+            time.sleep(0.05)
+    finally:
         event.remove(engine, "before_cursor_execute", listener)
     assert len(pieces_written) >= 2  # written, committed, then removed with the failure
-    decided.rollback()
-    stored = decided.get(ExportJob, job.id, populate_existing=True)
-    assert stored.status == "failed" and stored.message == "the export failed: OSError"
+    assert (stored.status, stored.attempts) == ("failed", 2)
+    assert stored.message == "failed after 2 attempts: OSError"
     assert decided.scalar(select(func.count()).select_from(ExportChunk)) == 0
     client = app.test_client()
     login(client, owner)
