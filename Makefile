@@ -1,10 +1,13 @@
-.PHONY: demo test setup bench bench-analytics bench-load lint
+.PHONY: demo test check setup bench bench-analytics bench-load lint
 
 demo:   ## set up, seed demo data, serve on http://127.0.0.1:8000 with one background worker
 	./scripts/demo.sh
 
 test:   ## set up (PostgreSQL and Chromium too) and run the whole suite
 	./scripts/test.sh
+
+check:  ## lint, types and the unit tests (no PostgreSQL, no browser): about a minute
+	./scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy && .venv/bin/python -m pytest -q -n auto tests/unit -k "not postgresql"
 
 setup:
 	./scripts/setup.sh
