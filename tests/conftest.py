@@ -84,13 +84,14 @@ def app_config(database_url: str, **extra: Any) -> dict[str, Any]:
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
     """An app on an empty, migrated database."""
-    from webapp import create_app
+    from webapp import create_app, worker
     from webapp.extensions import db
 
     application = create_app(app_config(database_url))
     with application.app_context():
         _empty(db.engine)
     yield application
+    assert worker.drain(application), "background jobs still running 30 s after the test"
     with application.app_context():
         db.engine.dispose()
 

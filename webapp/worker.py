@@ -14,9 +14,12 @@ Every job's state is its database row (feedback/background.py): that is what sur
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 import weakref
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -110,8 +113,47 @@ def _key(app: Flask) -> str:
     return key
 
 
-def _app(key: str) -> Flask:
-    return _apps[key]
+def _app(key: str) -> Flask | None:
+    """The app a message belongs to (None once an in-process app has ended: its jobs are dropped)."""
+    return _apps.get(key)
+
+
+# In-process mode: how many tasks are running now, so an app can wait for its jobs before it ends.
+_running = 0
+_running_changed = threading.Condition()
+
+
+@contextlib.contextmanager
+def _running_task() -> Iterator[None]:
+    global _running
+    with _running_changed:
+        _running += 1
+    try:
+        yield
+    finally:
+        with _running_changed:
+            _running -= 1
+            _running_changed.notify_all()
+
+
+def drain(app: Flask, timeout: float = 30.0) -> bool:
+    """In-process mode: wait until no job is queued or running, then forget the app (False on timeout).
+
+    A test (or `flask run` shutting down) calls it before disposing of the app's engine, so no job
+    outlives the app and the connections it opened; messages for the app that come later (a retry
+    scheduled with a delay) are dropped.
+    """
+    queue = _queues.get("in-process")
+    idle_polls, deadline = 0, time.monotonic() + timeout
+    while queue is not None and idle_polls < 2:  # idle twice in a row: nothing was between queue and thread
+        with _running_changed:
+            idle = _running == 0 and queue[0].pending_count() == 0
+        idle_polls = idle_polls + 1 if idle else 0
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    _apps.pop(str(id(app)), None)
+    return queue is None or idle_polls >= 2
 
 
 def enqueue_job(kind: str, job_id: int, attempt: int = 1, delay: float | None = None) -> None:
@@ -163,8 +205,11 @@ def _run_job(app_key: str, kind: str, job_id: int, attempt: int) -> None:
     from webapp.extensions import db
 
     app = _app(app_key)
+    if app is None:
+        log.info("%s %s: its app has ended; attempt %s dropped", kind, job_id, attempt)
+        return
     max_attempts, base, _lease = _settings(app)
-    with app.app_context():
+    with _running_task(), app.app_context():
         token = sqlite_write_intent.set(True)
         try:
             with db.sessionmaker() as session:
@@ -191,7 +236,9 @@ def _deliver_webhooks(app_key: str = "") -> None:
     from webapp.extensions import db
 
     app = _app(app_key)
-    with app.app_context(), db.sessionmaker() as session:
+    if app is None:
+        return  # an in-process app that has ended
+    with _running_task(), app.app_context(), db.sessionmaker() as session:
         due = webhooks.next_due(session)
         session.rollback()
         if due is not None and due <= utcnow():
@@ -212,7 +259,7 @@ def _reclaim_stale() -> None:
     """Queue again the jobs whose worker died (their rows stopped moving)."""
     from webapp.extensions import db
 
-    app = _app("")
+    app = _apps[""]  # the `countersign worker` app (periodic tasks run only there)
     max_attempts, _base, lease = _settings(app)
     with app.app_context():
         token = sqlite_write_intent.set(True)
@@ -230,7 +277,7 @@ def _sweep_guardrails() -> None:
     """Evaluate every active version's guardrails (control charts included), once per host lock."""
     from webapp.extensions import db
 
-    app = _app("")
+    app = _apps[""]  # the `countersign worker` app (periodic tasks run only there)
     huey = queue_of(app)[0]
     token = sqlite_write_intent.set(True)
     try:

@@ -38,7 +38,7 @@ def live(tmp_path: Any) -> Iterator[dict[str, Any]]:
     The test's own engine and session live outside any app context: Playwright runs an event
     loop on this thread, and Flask's app-context teardown must not run here.
     """
-    from webapp import create_app
+    from webapp import create_app, worker
 
     url = f"sqlite:///{tmp_path / 'live.sqlite'}"
     engine = create_engine(url)
@@ -56,6 +56,7 @@ def live(tmp_path: Any) -> Iterator[dict[str, Any]]:
         yield {"url": f"http://127.0.0.1:{server.server_port}", "app": app, "session": own, "reviewer": reviewer}
     finally:
         server.shutdown()
+        worker.drain(app)
         own.close()
         engine.dispose()
 

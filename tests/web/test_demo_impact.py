@@ -63,7 +63,7 @@ def test_the_seeded_poor_segment_is_the_top_backlog_item_and_stays_one(seeded):
         items = backlog.ranked(session, backlog.BacklogFilter("claims_triage"))
         assert items[0].pattern_key == "segment.claim_band=over_10k"
         assert items[0].model_version.version == "v1"
-        assert items[0].title.startswith("v1 is overridden") and "claim band over_10k" in items[0].title
+        assert items[0].title.startswith("v1 is overridden") and "where claim band is over £10k" in items[0].title
         before = session.scalar(select(func.count()).select_from(BacklogItem))
         summary = backlog.refresh(session, Actor(None, "test"), "claims_triage")
         assert summary.created == 0

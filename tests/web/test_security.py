@@ -107,9 +107,9 @@ def placeholder(match: re.Match[str]) -> str:
     return next((word for word in ("enable", "start") if word in match.group(0)), "1")
 
 
-def test_every_page_post_needs_a_csrf_token(database_url, session):
+def test_every_page_post_needs_a_csrf_token(make_app, session):
     """With CSRF on, each state-changing page route refuses a request without a token, htmx or not."""
-    app = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "k", "SESSION_COOKIE_SECURE": False, "TESTING": True})
+    app = make_app(SESSION_COOKIE_SECURE=False, TESTING=True)
     admin = make_user(session, "admin")
     posts = [
         r

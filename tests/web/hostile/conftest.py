@@ -48,12 +48,13 @@ def fingerprint(app: Flask) -> Callable[[], str]:
 def module_app(database_url: str) -> Iterator[Flask]:
     """One app and world for a whole module of cases that may not change anything (each checks it)."""
     from tests.conftest import _empty, app_config
-    from webapp import create_app
+    from webapp import create_app, worker
     from webapp.extensions import db
 
     application = create_app(app_config(database_url))
     with application.app_context():
         _empty(db.engine)
     yield application
+    worker.drain(application)
     with application.app_context():
         db.engine.dispose()
