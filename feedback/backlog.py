@@ -677,42 +677,16 @@ def update_item(
     permissions.require(user, Action.CHANGE_MODEL, session=session, model_id=item.model_id)
     if row_version is not None and row_version != item.row_version:
         raise Conflict("someone else changed this item; reload it and try again")
-    problems = Problems()
-    fields, stored = problems.invalid, problems.disallowed  # what the stored data allows is a 409
+    problems = Problems()  # what the request gets wrong is a 422; what the stored data allows, a 409
     before = {"status": item.status, "owner": item.owner.email if item.owner else None}
     evidence: dict[str, Any] = {}
     if status is not None and status != item.status:
-        if status not in BACKLOG_STATUSES:
-            fields["status"] = "must be one of " + ", ".join(BACKLOG_STATUSES)
-        elif status == "verified":
-            check = verification(session, item)
-            if check is None:
-                stored["status"] = "no newer version has decided cases in this pattern yet"
-            elif not check.lower:
-                stored["status"] = (
-                    f"{check.version.version} is overridden {check.rate:.1%} here ({check.overrides}/{check.cases}) "
-                    f"against {item.rate:.1%}: not significantly lower (one-sided p = {check.p_value:.3g})"
-                )
-            else:
-                item.verified_by_version_id = check.version.id
-                evidence = {"version": check.version.version, "rate": check.rate, "p_value": check.p_value}
-        if status != "verified":
-            item.verified_by_version_id = None
-        item.status = status
+        evidence = _set_status(session, item, status, problems)
     if owner_email is not None:
-        if owner_email == "":
-            item.owner_id = None
-        else:
-            owner = session.scalars(select(User).where(User.email == owner_email.strip().lower())).first()
-            if owner is None:  # 409 like any other non-owner: a 404 would say the item is gone
-                stored["owner"] = f"no user {owner_email}"
-            elif not owner.active or not permissions.can_change_model(session, owner, item.model_id):
-                stored["owner"] = "must be one of this model's owners or an admin"
-            else:
-                item.owner_id = owner.id
+        _set_owner(session, item, owner_email, problems)
     if notes is not None:
         if len(notes) > 10_000:
-            fields["notes"] = "must be at most 10,000 characters"
+            problems.invalid["notes"] = "must be at most 10,000 characters"
         item.notes = notes
     if problems:
         session.rollback()
@@ -732,6 +706,43 @@ def update_item(
     session.commit()
     webhooks.deliver_soon()
     return get_item(session, item.id)
+
+
+def _set_status(session: Session, item: BacklogItem, status: str, problems: Problems) -> dict[str, Any]:
+    """Move the item to `status`; `verified` only with a newer version significantly better here (its evidence)."""
+    evidence: dict[str, Any] = {}
+    if status not in BACKLOG_STATUSES:
+        problems.invalid["status"] = "must be one of " + ", ".join(BACKLOG_STATUSES)
+    elif status == "verified":
+        check = verification(session, item)
+        if check is None:
+            problems.disallowed["status"] = "no newer version has decided cases in this pattern yet"
+        elif not check.lower:
+            problems.disallowed["status"] = (
+                f"{check.version.version} is overridden {check.rate:.1%} here ({check.overrides}/{check.cases}) "
+                f"against {item.rate:.1%}: not significantly lower (one-sided p = {check.p_value:.3g})"
+            )
+        else:
+            item.verified_by_version_id = check.version.id
+            evidence = {"version": check.version.version, "rate": check.rate, "p_value": check.p_value}
+    if status != "verified":
+        item.verified_by_version_id = None
+    item.status = status
+    return evidence
+
+
+def _set_owner(session: Session, item: BacklogItem, owner_email: str, problems: Problems) -> None:
+    """Give the item to someone who may change its model ("" takes it from its owner)."""
+    if owner_email == "":
+        item.owner_id = None
+        return
+    owner = session.scalars(select(User).where(User.email == owner_email.strip().lower())).first()
+    if owner is None:  # 409 like any other non-owner: a 404 would say the item is gone
+        problems.disallowed["owner"] = f"no user {owner_email}"
+    elif not owner.active or not permissions.can_change_model(session, owner, item.model_id):
+        problems.disallowed["owner"] = "must be one of this model's owners or an admin"
+    else:
+        item.owner_id = owner.id
 
 
 def pattern_cases(

@@ -113,18 +113,8 @@ FRAUD = ModelIn.model_validate(
 )
 
 
-def seed(
-    session: Session, *, days: int = 90, per_day: int = 420, rng_seed: int = 7, progress: Callable[[str], None] = print
-) -> bool:
-    """Create the demo scenario; return False (changing nothing) if it is already there."""
-    if session.scalar(select(Model.id).where(Model.key == CLAIMS.key)) is not None:
-        return False
-    rng = random.Random(rng_seed)
-    now = utcnow().replace(second=0, microsecond=0)
-
-    progress("users…")
-    reviewers = _users(session)
-    progress("models and versions…")
+def _catalog(session: Session, now: datetime, days: int) -> tuple[Model, Model, tuple[ModelVersion, ...]]:
+    """The two models with their owners, versions (claims v1, v2; fraud 2026.1), rules and SLAs."""
     claims = services.register_model(session, SEED_ACTOR, CLAIMS)
     fraud = services.register_model(session, SEED_ACTOR, FRAUD)
     admin = session.scalars(select(User).where(User.role == "admin")).one()
@@ -144,6 +134,22 @@ def seed(
         model=claims,
         hours={("policy", "high"): 12, ("model_error", "high"): 4, ("missing_data", "medium"): 36},
     )
+    return claims, fraud, (v1, v2, f1)
+
+
+def seed(
+    session: Session, *, days: int = 90, per_day: int = 420, rng_seed: int = 7, progress: Callable[[str], None] = print
+) -> bool:
+    """Create the demo scenario; return False (changing nothing) if it is already there."""
+    if session.scalar(select(Model.id).where(Model.key == CLAIMS.key)) is not None:
+        return False
+    rng = random.Random(rng_seed)
+    now = utcnow().replace(second=0, microsecond=0)
+
+    progress("users…")
+    reviewers = _users(session)
+    progress("models and versions…")
+    claims, fraud, (v1, v2, f1) = _catalog(session, now, days)
     handlers = list(session.scalars(select(User).where(User.role == "exception_handler")))
 
     personality = {r.id: math.exp(rng.gauss(0, 0.3)) for r in reviewers}

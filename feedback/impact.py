@@ -179,6 +179,12 @@ def parse_panel_csv(raw: bytes) -> tuple[pd.DataFrame, list[str]]:
     Columns: unit, period (integers or ISO dates), value (a number), treated (0/1), and any
     further numeric columns as covariates.
     """
+    frame, covariates = _read_table(raw)
+    return _checked_rows(frame, covariates), covariates
+
+
+def _read_table(raw: bytes) -> tuple[pd.DataFrame, list[str]]:
+    """The CSV as text columns, with its required and covariate columns checked."""
     if not raw.strip():
         raise ValidationFailed("the file is empty", {"file": "the file is empty"})
     if b"\x00" in raw[:4096]:
@@ -213,6 +219,11 @@ def parse_panel_csv(raw: bytes) -> tuple[pd.DataFrame, list[str]]:
             "bad column names",
             {"columns": f"covariate names are letters, digits, _ . : - (at most 64), not {shown}"},
         )
+    return frame, covariates
+
+
+def _checked_rows(frame: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
+    """Typed rows (periods ranked 1, 2, …), or every problem found with the lines it is on."""
     problems: dict[str, str] = {}
     line = frame.index.to_series() + 2  # the header is line 1
 
@@ -265,7 +276,7 @@ def parse_panel_csv(raw: bytes) -> tuple[pd.DataFrame, list[str]]:
         problems.setdefault("treated", "some units must be untreated in some periods, and some treated")
     if problems:
         raise ValidationFailed("the file has problems", problems)
-    return frame[["unit", "period", "label", "value", "treated", *covariates]], covariates
+    return frame[["unit", "period", "label", "value", "treated", *covariates]]
 
 
 def upload_panel(session: Session, user: User, *, name: str, raw: bytes) -> ImpactPanel:

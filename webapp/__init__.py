@@ -43,10 +43,8 @@ class FiniteJSONProvider(DefaultJSONProvider):
             return super().dumps(json_input.finite_or_none(obj), **kwargs)
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Create and configure the Countersign app."""
-    app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
-    app.json = FiniteJSONProvider(app)
+def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Settings: defaults, then the environment (COUNTERSIGN_*), then the caller's; and the engines."""
     app.config.from_mapping(config.defaults())
     for name in ("DATABASE_URL", "ANALYTICS_DATABASE_URL", "SECRET_KEY"):
         if os.environ.get(name):
@@ -65,18 +63,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         engines["analytics"] = {"url": config.database_url(app.config["ANALYTICS_DATABASE_URL"]), **options}
     app.config["SQLALCHEMY_ENGINES"] = engines
 
-    # An id past the largest INTEGER names nothing: 404 at routing, never an overflow in the driver.
-    app.url_map.converters["int"] = BoundedInt
-    db.init_app(app)
-    csrf.init_app(app)
-    observability.init_app(app)
-    checkpointing.init_app(app)
-    writer = checkpointing.checkpointer_of(app)
-    if app.config["TRUSTED_PROXIES"]:
-        # Behind a load balancer: take the client address and scheme from its X-Forwarded-* headers.
-        hops = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
+def _register_blueprints(app: Flask) -> None:
+    """The pages' blueprints, and the API's (CSRF-exempt: it takes bearer tokens, never cookies)."""
     from webapp.api import bp as api_bp
     from webapp.views import (
         admin,
@@ -112,6 +101,27 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(api_bp)
     csrf.exempt(api_bp)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure the Countersign app."""
+    app = Flask(__name__, instance_relative_config=True, template_folder="../templates", static_folder="../static")
+    app.json = FiniteJSONProvider(app)
+    _configure(app, test_config)
+
+    # An id past the largest INTEGER names nothing: 404 at routing, never an overflow in the driver.
+    app.url_map.converters["int"] = BoundedInt
+    db.init_app(app)
+    csrf.init_app(app)
+    observability.init_app(app)
+    checkpointing.init_app(app)
+    writer = checkpointing.checkpointer_of(app)
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind a load balancer: take the client address and scheme from its X-Forwarded-* headers.
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    _register_blueprints(app)
 
     from feedback import webhooks
     from webapp import jobs

@@ -38,6 +38,15 @@ def _raw_url() -> str:
 
 def register_commands(app: Flask) -> None:
     """Attach the countersign commands to the app's CLI."""
+    _database_commands(app)
+    _people_commands(app)
+    _token_commands(app)
+    _record_commands(app)
+    _operations_commands(app)
+
+
+def _database_commands(app: Flask) -> None:
+    """Schema migrations, backups and restores."""
 
     @app.cli.group("db")
     def db_group() -> None:
@@ -92,6 +101,10 @@ def register_commands(app: Flask) -> None:
     def db_downgrade(revision: str) -> None:
         """Revert migrations down to REVISION."""
         migrate.downgrade(db.engine, revision)
+
+
+def _people_commands(app: Flask) -> None:
+    """People: accounts, roles, passwords and sessions."""
 
     @app.cli.group("user")
     def user_group() -> None:
@@ -162,6 +175,10 @@ def register_commands(app: Flask) -> None:
             _fail(exc)
         click.echo(f"reactivated {user.email}")
 
+
+def _token_commands(app: Flask) -> None:
+    """API tokens for model services and other tools."""
+
     @app.cli.group("token")
     def token_group() -> None:
         """API tokens."""
@@ -186,6 +203,10 @@ def register_commands(app: Flask) -> None:
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"revoked token {token_id}")
+
+
+def _record_commands(app: Flask) -> None:
+    """The demo data and the audit trail."""
 
     @app.cli.command("seed-demo")
     @click.option("--days", default=90, show_default=True)
@@ -254,6 +275,10 @@ def register_commands(app: Flask) -> None:
         written = writer.write(db.engine, force=True)
         if written is not None:
             click.echo(f"checkpoint of event #{written.seq} appended to {writer.path}")
+
+
+def _operations_commands(app: Flask) -> None:
+    """Guardrails, the backlog, webhooks, the background worker and the web server."""
 
     @app.cli.group("guardrails")
     def guardrails_group() -> None:
