@@ -177,9 +177,12 @@ def owned_model_ids(session: Session, user: User) -> set[int]:
 
 def can_change_model(session: Session, user: User, model_id: int) -> bool:
     """Whether the user may change this model: an admin, or one of its owners."""
-    if user.role == "admin":
-        return True
-    return allows(user.role, Action.CHANGE_MODEL) and user.id in owner_ids(session, model_id)
+    return user.role == "admin" or _owns(user, owner_ids(session, model_id))
+
+
+def _owns(user: User, owners: set[int]) -> bool:
+    """An admin, or a model owner among `owners`."""
+    return user.role == "admin" or (allows(user.role, Action.CHANGE_MODEL) and user.id in owners)
 
 
 def people_who_may_change(session: Session, model_id: int) -> list[User]:
@@ -189,4 +192,5 @@ def people_who_may_change(session: Session, model_id: int) -> list[User]:
         .where(User.active.is_(True), User.role.in_(roles_allowed(Action.CHANGE_MODEL)))
         .order_by(User.name, User.id)
     )
-    return [person for person in people if can_change_model(session, person, model_id)]
+    owners = owner_ids(session, model_id)  # one query, not one per person
+    return [person for person in people if _owns(person, owners)]

@@ -5,32 +5,14 @@ from __future__ import annotations
 import json
 import logging
 
-import pytest
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from feedback import migrate
 from tests.factories import make_case, make_model
 
 REVISION = "0011"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch_url(request, tmp_path):
-    """A database of this test's own, which it may downgrade."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.sqlite'}"
-        return
-    server = make_url(request.getfixturevalue("postgres_url"))
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS scratch_json_repair"))
-        conn.execute(text("CREATE DATABASE scratch_json_repair"))
-    yield server.set(database="scratch_json_repair").render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE scratch_json_repair"))
-    admin.dispose()
 
 
 def test_broken_json_rows_are_repaired_and_oversized_ones_reported(scratch_url, caplog):

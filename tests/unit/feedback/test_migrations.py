@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 
 from feedback import migrate, services
@@ -33,23 +32,6 @@ def test_downgrade_and_upgrade_round_trip(tmp_path):
     migrate.upgrade(engine)
     assert {"recommendations", "audit_events", "audit_head"} <= set(inspect(engine).get_table_names())
     engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def scratch_url(request, tmp_path):
-    """A database of this test's own, which it may downgrade."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'scratch.sqlite'}"
-        return
-    server = make_url(request.getfixturevalue("postgres_url"))
-    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS scratch_migrations"))
-        conn.execute(text("CREATE DATABASE scratch_migrations"))
-    yield server.set(database="scratch_migrations").render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE scratch_migrations"))
-    admin.dispose()
 
 
 def test_downgrading_the_count_shards_adds_them_together(scratch_url):
