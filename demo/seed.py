@@ -120,7 +120,7 @@ def seed(
     rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)
     ab_test.finish(session, progress)
     for model in (claims, fraud):
-        summary = backlog.refresh(session, SEED_ACTOR, model.key)
+        summary = backlog.refresh(session, SEED_ACTOR, model_key=model.key)
         top = backlog_queries.ranked(session, backlog_queries.BacklogFilter(model.key))
         progress(f"backlog {model.key}: {summary.created} item(s); top: {top[0].title if top else 'none'}")
     return True

@@ -69,7 +69,7 @@ def recommendation_row(item: RecommendationIn, version: ModelVersion, fingerprin
     }
 
 
-def store_recommendations(session: Session, actor: Actor, rows: list[dict[str, Any]]) -> list[int]:
+def store_recommendations(session: Session, actor: Actor, *, rows: list[dict[str, Any]]) -> list[int]:
     """Insert recommendation rows and the exceptions their rules raised, with audit events; return the ids.
 
     The caller commits. Rows may carry `created_at` (the demo's history) and must carry `raised`.
@@ -123,7 +123,7 @@ def store_recommendations(session: Session, actor: Actor, rows: list[dict[str, A
     return ids
 
 
-def ingest_recommendations(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -> list[Ingested]:
+def ingest_recommendations(session: Session, actor: Actor, *, items: Sequence[RecommendationIn]) -> list[Ingested]:
     """Store a batch all-or-nothing; replaying an identical item is a no-op, a changed one a conflict."""
     try:
         return _ingest(session, actor, items)
@@ -205,7 +205,7 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
         for key, index in first_seen.items()
         if key not in existing
     ]
-    stored = store_recommendations(session, actor, new_rows)
+    stored = store_recommendations(session, actor, rows=new_rows)
     new_ids = {(r["model_id"], r["external_id"]): i for r, i in zip(new_rows, stored, strict=True)}
     session.commit()
     model_keys = {m.id: m.key for m in models.values()}

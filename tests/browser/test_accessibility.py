@@ -33,7 +33,7 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "screenshots"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 WIDTHS = (1400, 1024)
-# The demo's sign-ins (feedback/demo.py); each page is read by the role that uses it.
+# The demo's sign-ins (demo/catalog.py); each page is read by the role that uses it.
 ROLES = {
     "frontline": "reviewer01@countersign.test",
     "exception_handler": "handler@countersign.test",

@@ -167,7 +167,7 @@ def register_model() -> Response | tuple[str, int]:
             "reason_codes": parse_reason_codes(values["reason_codes"]),
             "segment_labels": parse_segment_labels(values["segment_labels"]),
         }
-        catalog.register_model(db.session, accounts.actor_of(g.user), parse(ModelIn, data))
+        catalog.register_model(db.session, accounts.actor_of(g.user), spec=parse(ModelIn, data))
     except FeedbackError as exc:
         return render_page_or_block(
             "admin/models.html",
@@ -306,7 +306,7 @@ def _local(target: str | None) -> str:
 def remove_guardrail(guardrail_id: int) -> Response | tuple[str, int]:
     """Remove a guardrail: the page says what will happen, and only the confirmed POST removes it."""
     try:
-        guardrail = guardrails.get_guardrail(db.session, accounts.actor_of(g.user), guardrail_id)
+        guardrail = guardrails.get_guardrail(db.session, accounts.actor_of(g.user), guardrail_id=guardrail_id)
     except NotFound:
         abort(404)
     asked = parse_params(request.values, (Text("next", 2000), Flag("confirm")))
@@ -443,7 +443,7 @@ def test_webhook(webhook_id: int) -> tuple[str, int]:
     from feedback.webhooks import services as webhooks
 
     try:
-        sent = webhooks.send_test(db.session, g.user, webhook_id)
+        sent = webhooks.send_test(db.session, g.user, webhook_id=webhook_id)
     except NotFound:
         abort(404)
     where = f"Test delivery {sent.id} to {sent.webhook.url}"
@@ -460,7 +460,7 @@ def toggle_webhook(webhook_id: int, change: str) -> tuple[str, int]:
     from feedback.webhooks import services as webhooks
 
     try:
-        webhooks.set_active(db.session, g.user, webhook_id, change == "enable")
+        webhooks.set_active(db.session, g.user, webhook_id=webhook_id, active=change == "enable")
     except NotFound:
         abort(404)
     return render_webhooks(notice=f"Webhook {webhook_id} {change}d.")

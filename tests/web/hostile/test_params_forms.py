@@ -54,13 +54,15 @@ def world(app: Flask) -> dict[str, Any]:
         case = make_case(session, 1)
         escalated = make_case(session, 2)
         decisions.record_decision(
-            session, recommendation_id=escalated.id, reviewer=users["frontline"], action="escalate", note="unclear"
+            session, users["frontline"], recommendation_id=escalated.id, action="escalate", note="unclear"
         )
         exception_id = session.scalar(
             select(func.max(AuditEvent.entity_id)).where(AuditEvent.action == "exception.raised")
         )
         experiment = experiments.create_experiment(
-            session, users["analyst"], {"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"}
+            session,
+            users["analyst"],
+            data={"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"},
         )
         frame = simulated_panel(np.random.default_rng(1), units=12, periods=4)
         panel = impact_panels.upload_panel(
