@@ -1,0 +1,89 @@
+"""The challenger comparison page: each shadow challenger against the champion on the same cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from feedback import override_queries, services
+from feedback.challengers import reports
+from feedback.params import Choice, Text, Version, parse_params
+from feedback.permissions import Action
+from webapp.auth import login_required
+from webapp.csvout import csv_response
+from webapp.extensions import analytics_session
+from webapp.htmx import render_page_or_block
+
+bp = Blueprint("challengers", __name__, url_prefix="/models")
+
+PAGE_QUERY = (
+    Version(),
+    Text("by", 80, pattern=reports.BY_PATTERN, hint=reports.BY_HINT),
+    Choice("decisions", reports.SCOPES, default="all"),
+    Choice("format", ("csv",)),
+)
+
+
+def chart(model: Any, rows: list[dict[str, Any]], by: str | None) -> dict[str, Any]:
+    """Challenger and champion accuracy per group, with the challenger's interval and counts as table columns."""
+    attribute = (by or "").removeprefix("segment.")
+    categories = [
+        "All cases" if r["segment"] is None else model.segment_value_label(attribute, r["segment"]) for r in rows
+    ]
+
+    def values(name: str) -> list[Any]:
+        return [None if r[name] is None else round(r[name], 6) for r in rows]
+
+    return {
+        "categories": categories,
+        "xLabel": model.segment_label(attribute) if by else "cases",
+        "yLabel": "accuracy against outcomes",
+        "yFormat": "percent",
+        "series": [
+            {"label": "cases with an outcome", "values": [r["with_outcome"] for r in rows], "draw": False, "format": "count"},
+            {"label": "challenger accuracy", "values": values("accuracy"), "pointRadius": 6, "showLine": False},
+            {"label": "95% CI low", "values": values("accuracy_ci_low"), "dashed": True, "pointRadius": 3, "showLine": False, "group": "ci", "legend": False},
+            {"label": "95% CI high", "values": values("accuracy_ci_high"), "dashed": True, "pointRadius": 3, "showLine": False, "group": "ci", "legend": False},
+            {"label": "champion accuracy", "values": values("champion_accuracy"), "pointRadius": 6, "showLine": False},
+            {"label": "McNemar p", "values": [r["mcnemar_p"] for r in rows], "draw": False, "format": "number"},
+        ],
+    }
+
+
+@bp.get("/<key>/challengers")
+@login_required(Action.READ_MODELS)
+def compare(key: str) -> tuple[str, int] | Response:
+    """Shadow challengers of a model against its champion, overall and by segment, for all or unaided decisions."""
+    session = analytics_session()
+    args = parse_params(request.args, PAGE_QUERY)
+    model = services.get_model(session, key)
+    versions = reports.challenger_versions(session, model)
+    version = args["version"] or (versions[-1][0] if versions else None)
+    result = reports.comparison(session, model, version, args["by"])
+    scope = args["decisions"]
+    if args["format"] == "csv":
+        rows = [r for r in result.rows if r["decisions"] == scope]
+        return csv_response(rows, reports.COLUMNS, f"{key}-challengers-{version or 'none'}-{scope}.csv")
+    overall = result.where(scope, segmented=False)
+    by_segment = result.where(scope, segmented=True)
+    shown = overall + by_segment
+    return render_page_or_block(
+        "challengers/compare.html",
+        "challengers_body",
+        model=model,
+        versions=versions,
+        version=version,
+        by=args["by"],
+        scope=scope,
+        attributes=override_queries.segment_keys(session, model.id),
+        overall=overall,
+        by_segment=by_segment,
+        unaided=result.where("unaided", segmented=False),
+        chart=chart(model, shown, args["by"]) if shown else None,
+        sentences=[
+            sentence(r) for r in overall for sentence in (reports.accuracy_sentence, reports.agreement_sentence, reports.override_sentence)
+        ],
+        unaided_why=reports.UNAIDED_WHY,
+        args=request.args,
+    )
