@@ -131,19 +131,48 @@ def version_named(model: Model, version: str) -> ModelVersion | None:
     return next((v for v in model.versions if v.version == version), None)
 
 
-def accuracy_sentence(row: dict[str, Any], champion: str = "the champion") -> str:
+def _test_phrase(method: str) -> str:
+    """McNemar's test as a sentence names it."""
+    return "McNemar's exact test" if method == "exact binomial" else "McNemar's chi-square test"
+
+
+def accuracy_sentence(row: dict[str, Any]) -> str:
     """One plain sentence on a challenger's accuracy against the champion's on the same cases."""
     name = f"Version {row['version']}"
     if row["accuracy"] is None:
         return f"{name} has no cases with a reported outcome yet, so its accuracy cannot be compared."
     difference = row["accuracy"] - row["champion_accuracy"]
-    size = fmt.points(abs(difference))
-    how = "as often as" if abs(difference) < 0.0005 else f"{size} {'more' if difference > 0 else 'less'} often than"
+    size = fmt.points(abs(difference), unit=False).lstrip("+")
+    how = (
+        "as often as" if size.strip("0.") == "" else f"{size} points {'more' if difference > 0 else 'less'} often than"
+    )
     return (
         f"{name} was right {fmt.percent(row['accuracy'])} of the time (95% CI "
         f"{fmt.interval(row['accuracy_ci_low'], row['accuracy_ci_high'], fmt.percent)}; "
-        f"{fmt.count(row['with_outcome'])} cases with outcomes), {how} {champion} on the same cases; "
-        f"{wording.chance_clause(row['mcnemar_p'])} ({row['mcnemar_method']})."
+        f"{fmt.count(row['with_outcome'])} cases with outcomes), {how} the champion on the same cases; "
+        f"by {_test_phrase(row['mcnemar_method'])}, {wording.chance_clause(row['mcnemar_p'])}."
+    )
+
+
+def segment_sentence(model: Model, by: str, rows: list[dict[str, Any]]) -> str:
+    """One plain sentence on where, by segment, the challenger is more or less often right than the champion."""
+    attribute = by.removeprefix("segment.")
+    named: dict[str, list[str]] = {"better": [], "worse": []}
+    for r in rows:
+        if r["mcnemar_p"] is not None and r["mcnemar_p"] < wording.ALPHA and r["accuracy"] != r["champion_accuracy"]:
+            side = "better" if r["accuracy"] > r["champion_accuracy"] else "worse"
+            named[side].append(model.segment_value_label(attribute, r["segment"]))
+    what = model.segment_label(attribute).lower()
+    if not named["better"] and not named["worse"]:
+        return f"By {what}, no group's accuracy differs from the champion's beyond what chance would explain."
+    parts = []
+    if named["better"]:
+        parts.append(f"more often than the champion on {', '.join(named['better'])}")
+    if named["worse"]:
+        parts.append(f"less often on {', '.join(named['worse'])}")
+    return (
+        f"By {what}, version {rows[0]['version']} is right {' and '.join(parts)} "
+        f"(McNemar's test, p < {wording.ALPHA:g} in each)."
     )
 
 

@@ -181,7 +181,9 @@ def add_challengers(
         return _add(session, actor, recommendation_id, items)
 
 
-def _add(session: Session, actor: Actor, recommendation_id: int, items: Sequence[ChallengerIn]) -> list[StoredChallenger]:
+def _add(
+    session: Session, actor: Actor, recommendation_id: int, items: Sequence[ChallengerIn]
+) -> list[StoredChallenger]:
     """One attempt at `add_challengers`."""
     rec = session.get(Recommendation, recommendation_id)
     if rec is None:
@@ -199,3 +201,78 @@ def _add(session: Session, actor: Actor, recommendation_id: int, items: Sequence
     results = insert(session, actor, stored, rec.id, model.id, versions, items)
     session.commit()
     return results
+
+
+# --- challengers sent with their case at ingest (feedback.services calls these) --------------------
+
+
+def check_at_ingest(
+    session: Session,
+    actor: Actor,
+    items: Sequence[Any],
+    models: Mapping[str, Model],
+    versions: Mapping[tuple[int, str], ModelVersion],
+    problems: Problems,
+) -> None:
+    """Check the `challengers` of each ingested item (named [i].challengers[j].field) and that the
+    sender owns each model they are sent for; an item repeated in the batch must repeat its challengers."""
+    owned: set[int] = set()
+    seen: dict[tuple[int, str], tuple[int, list[str]]] = {}
+    for index, item in enumerate(items):
+        model = models.get(item.model)
+        if model is None:
+            continue
+        fingerprints = [challenger_hash(c) for c in item.challengers]
+        key = (model.id, item.external_id)
+        if key in seen and seen[key][1] != fingerprints:
+            problems.repeated[f"[{index}].challengers"] = f"repeats item [{seen[key][0]}] with different challengers"
+        seen.setdefault(key, (index, fingerprints))
+        if not item.challengers:
+            continue
+        if model.id not in owned:
+            require_owner(session, actor, model.id)
+            owned.add(model.id)
+        champion = versions.get((model.id, item.model_version))
+        check(model, champion.id if champion else None, versions, item.challengers, f"[{index}].challengers", problems)
+
+
+def conflicts_at_ingest(
+    session: Session,
+    items: Sequence[Any],
+    models: Mapping[str, Model],
+    versions: Mapping[tuple[int, str], ModelVersion],
+    existing: Mapping[tuple[int, str], tuple[int, str]],
+) -> dict[str, str]:
+    """Challengers of already-stored cases that differ from the stored ones, named by field."""
+    replays = [
+        (index, item, existing[(models[item.model].id, item.external_id)][0])
+        for index, item in enumerate(items)
+        if item.challengers and (models[item.model].id, item.external_id) in existing
+    ]
+    if not replays:
+        return {}
+    stored = stored_for(session, [rec_id for _, _, rec_id in replays])
+    out: dict[str, str] = {}
+    for index, item, rec_id in replays:
+        model_id = models[item.model].id
+        out.update(conflicts(stored, rec_id, model_id, versions, item.challengers, f"[{index}].challengers"))
+    return out
+
+
+def store_at_ingest(
+    session: Session,
+    actor: Actor,
+    items: Sequence[Any],
+    models: Mapping[str, Model],
+    versions: Mapping[tuple[int, str], ModelVersion],
+    case_ids: Mapping[tuple[int, str], int],
+) -> None:
+    """Store the challengers of each (first-seen) ingested item for its case; the caller commits."""
+    done: set[tuple[int, str]] = set()
+    with_challengers = [(item, (models[item.model].id, item.external_id)) for item in items if item.challengers]
+    stored = stored_for(session, [case_ids[key] for _, key in with_challengers]) if with_challengers else {}
+    for item, key in with_challengers:
+        if key in done:
+            continue
+        done.add(key)
+        insert(session, actor, stored, case_ids[key], key[0], versions, item.challengers)

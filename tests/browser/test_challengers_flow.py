@@ -19,8 +19,12 @@ SECRET = "Shadow-only reasoning 5KX"
 
 def seed(session, reviewer):
     """Six claims cases scored by a shadow v2 as well; four decided, with outcomes on all of them."""
-    services.add_model_version(session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow"))
-    cases = [make_case(session, n, segment={"claim_band": band}) for n, band in enumerate(["small"] * 3 + ["large"] * 3, 1)]
+    services.add_model_version(
+        session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow")
+    )
+    cases = [
+        make_case(session, n, segment={"claim_band": band}) for n, band in enumerate(["small"] * 3 + ["large"] * 3, 1)
+    ]
     for rec in cases:
         item = ChallengerIn.model_validate(
             {"model_version": "v2", "recommended_action": "deny", "confidence": 0.9, "explanation": {"summary": SECRET}}

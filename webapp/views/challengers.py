@@ -41,12 +41,32 @@ def chart(model: Any, rows: list[dict[str, Any]], by: str | None) -> dict[str, A
         "yLabel": "accuracy against outcomes",
         "yFormat": "percent",
         "series": [
-            {"label": "cases with an outcome", "values": [r["with_outcome"] for r in rows], "draw": False, "format": "count"},
+            {
+                "label": "cases with an outcome",
+                "values": [r["with_outcome"] for r in rows],
+                "draw": False,
+                "format": "count",
+            },
             {"label": "challenger accuracy", "values": values("accuracy"), "pointRadius": 6, "showLine": False},
-            {"label": "95% CI low", "values": values("accuracy_ci_low"), "dashed": True, "pointRadius": 3, "showLine": False, "group": "ci", "legend": False},
-            {"label": "95% CI high", "values": values("accuracy_ci_high"), "dashed": True, "pointRadius": 3, "showLine": False, "group": "ci", "legend": False},
+            {
+                "label": "95% CI low",
+                "values": values("accuracy_ci_low"),
+                "dashed": True,
+                "pointRadius": 3,
+                "showLine": False,
+                "group": "ci",
+                "legend": False,
+            },
+            {
+                "label": "95% CI high",
+                "values": values("accuracy_ci_high"),
+                "dashed": True,
+                "pointRadius": 3,
+                "showLine": False,
+                "group": "ci",
+                "legend": False,
+            },
             {"label": "champion accuracy", "values": values("champion_accuracy"), "pointRadius": 6, "showLine": False},
-            {"label": "McNemar p", "values": [r["mcnemar_p"] for r in rows], "draw": False, "format": "number"},
         ],
     }
 
@@ -82,8 +102,11 @@ def compare(key: str) -> tuple[str, int] | Response:
         unaided=result.where("unaided", segmented=False),
         chart=chart(model, shown, args["by"]) if shown else None,
         sentences=[
-            sentence(r) for r in overall for sentence in (reports.accuracy_sentence, reports.agreement_sentence, reports.override_sentence)
-        ],
+            sentence(r)
+            for r in overall
+            for sentence in (reports.accuracy_sentence, reports.agreement_sentence, reports.override_sentence)
+        ]
+        + ([reports.segment_sentence(model, args["by"], by_segment)] if args["by"] and by_segment else []),
         unaided_why=reports.UNAIDED_WHY,
         args=request.args,
     )

@@ -8,8 +8,9 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
 from feedback import services
+from feedback.challengers import services as challenger_services
 from feedback.models import ChallengerRecommendation, ModelVersion, Recommendation
-from feedback.schemas import ModelVersionIn
+from feedback.schemas import ChallengerIn, ModelVersionIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user, payload, token_for
 
 
@@ -43,18 +44,19 @@ def api(app, session, client):
         "admin": token_for(app, session, make_user(session, "admin")),
         "reviewer": token_for(app, session, make_user(session, "frontline")),
         "analyst": token_for(app, session, make_user(session, "analyst")),
-        "case": make_case(session, 1),
+        "case": make_case(session, 1).id,
     }
 
 
 def post(api, body, who="owner", case_id=None):
     """POST challengers for the fixture's case (or another)."""
-    url = f"/api/v1/recommendations/{case_id or api['case'].id}/challengers"
+    url = f"/api/v1/recommendations/{case_id or api['case']}/challengers"
     return api["client"].post(url, json=body, headers=api[who])
 
 
 def stored(session) -> int:
-    """Challenger rows stored."""
+    """Challenger rows stored (after ending the test session's read snapshot, which may predate the request)."""
+    session.rollback()
     return session.scalar(select(func.count()).select_from(ChallengerRecommendation))
 
 
@@ -82,7 +84,10 @@ def test_a_changed_payload_for_the_same_case_and_version_is_409_and_changes_noth
     response = post(api, challenger(confidence=0.71))
     assert response.status_code == 409
     assert response.json["error"]["code"] == "conflict"
-    assert response.json["error"]["fields"] == {"model_version": "already stored for this case with a different payload"}
+    assert response.json["error"]["fields"] == {
+        "model_version": "already stored for this case with a different payload"
+    }
+    api["session"].rollback()
     row = api["session"].scalar(select(ChallengerRecommendation))
     assert row.confidence == 0.7
 
@@ -91,7 +96,9 @@ def test_a_conflict_anywhere_in_a_batch_stores_nothing(api):
     post(api, challenger("v2"))
     response = post(api, [challenger("v3"), challenger("v2", action="pay")])
     assert response.status_code == 409
-    assert response.json["error"]["fields"] == {"[1].model_version": "already stored for this case with a different payload"}
+    assert response.json["error"]["fields"] == {
+        "[1].model_version": "already stored for this case with a different payload"
+    }
     assert stored(api["session"]) == 1
 
 
@@ -111,8 +118,18 @@ def test_the_same_version_twice_with_different_payloads_is_409_repeated(api):
         (challenger(action="hold"), 409, "not_allowed", "recommended_action"),  # another model's action
         (challenger(confidence=1.5), 422, "validation_failed", "confidence"),
         (challenger(confidence="high"), 422, "validation_failed", "confidence"),
-        (challenger(explanation={"summary": "x", "factors": [{"name": "amount"}]}), 422, "validation_failed", "explanation.factors[0].contribution"),
-        (challenger(explanation={"summary": "x", "factors": [{"name": "a", "contribution": 1, "extra": 2}]}), 422, "validation_failed", "explanation.factors[0].extra"),
+        (
+            challenger(explanation={"summary": "x", "factors": [{"name": "amount"}]}),
+            422,
+            "validation_failed",
+            "explanation.factors[0].contribution",
+        ),
+        (
+            challenger(explanation={"summary": "x", "factors": [{"name": "a", "contribution": 1, "extra": 2}]}),
+            422,
+            "validation_failed",
+            "explanation.factors[0].extra",
+        ),
         ({k: v for k, v in challenger().items() if k != "explanation"}, 422, "validation_failed", "explanation"),
         (challenger(model_version=""), 422, "validation_failed", "model_version"),
         (challenger(surprise=True), 422, "validation_failed", "surprise"),
@@ -137,7 +154,9 @@ def test_an_unknown_case_is_404(api):
     assert post(api, challenger(), case_id=999_999).status_code == 404
 
 
-@pytest.mark.parametrize(("who", "status"), [("owner", 201), ("admin", 201), ("other_owner", 403), ("reviewer", 403), ("analyst", 403)])
+@pytest.mark.parametrize(
+    ("who", "status"), [("owner", 201), ("admin", 201), ("other_owner", 403), ("reviewer", 403), ("analyst", 403)]
+)
 def test_only_the_models_owners_and_admins_send_its_challengers(api, who, status):
     response = post(api, challenger(), who=who)
     assert response.status_code == status
@@ -153,13 +172,14 @@ def test_challengers_sent_at_ingest_are_idempotent_and_conflict_like_the_rest(ap
     again = client.post("/api/v1/recommendations", json=item, headers=api["owner"])
     assert again.status_code == 200
     assert again.json["id"] == rec_id
+    session.rollback()
     versions = session.scalars(
         select(ModelVersion.version)
         .join(ChallengerRecommendation, ChallengerRecommendation.model_version_id == ModelVersion.id)
         .where(ChallengerRecommendation.recommendation_id == rec_id)
     ).all()
     assert sorted(versions) == ["v2", "v3"]
-    changed = payload(2, challengers=[challenger("v2", confidence=0.1)])
+    changed = {**item, "challengers": [challenger("v2", confidence=0.1)]}
     response = client.post("/api/v1/recommendations", json=changed, headers=api["owner"])
     assert response.status_code == 409
     assert response.json["error"]["fields"] == {
@@ -194,6 +214,13 @@ def test_another_models_owner_may_not_send_challengers_at_ingest(api):
     assert response.status_code == 201
 
 
+def add(session, case_id, body):
+    """Store a challenger through the service (the API's own tests are above)."""
+    challenger_services.add_challengers(
+        session, TEST_ACTOR, recommendation_id=case_id, items=[ChallengerIn.model_validate(body)]
+    )
+
+
 def _decide(session, rec, reviewer, final):
     """Countersign a case with this final action."""
     action = "accept" if final == rec.recommended_action else "override"
@@ -216,9 +243,11 @@ def test_analytics_rows_count_what_was_stored_with_statsmodels_intervals_and_mcn
     outcomes = []
     for n, (challenger_action, final, truth) in enumerate(plan, start=10):
         rec = make_case(session, n)
-        assert post(api, challenger("v3", action=challenger_action), case_id=rec.id).status_code == 201
+        add(session, rec.id, challenger("v3", action=challenger_action))
         _decide(session, rec, reviewer, final)
-        outcomes.append({"recommendation_id": rec.id, "outcome": truth, "observed_at": "2026-11-01T00:00:00Z", "source": "audit"})
+        outcomes.append(
+            {"recommendation_id": rec.id, "outcome": truth, "observed_at": "2026-11-01T00:00:00Z", "source": "audit"}
+        )
     assert client.post("/api/v1/outcomes", json=outcomes, headers=api["owner"]).status_code == 201
     response = client.get("/api/v1/analytics/challengers?model=claims&version=v3", headers=api["analyst"])
     assert response.status_code == 200, response.json
@@ -251,11 +280,14 @@ def test_analytics_rows_count_what_was_stored_with_statsmodels_intervals_and_mcn
 
 def test_unaided_decisions_are_reported_apart(api):
     session = api["session"]
-    services.set_version_stage(session, TEST_ACTOR, version_id=api["case"].model_version_id, stage="shadow")
+    v1 = session.scalar(select(ModelVersion.id).where(ModelVersion.version == "v1"))
+    services.set_version_stage(session, TEST_ACTOR, version_id=v1, stage="shadow")
     reviewer = make_user(session, "frontline", email="una@example.com")
     rec = make_case(session, 20)
-    post(api, challenger("v2", action="deny"), case_id=rec.id)
-    services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="override", final_action="deny")
+    add(session, rec.id, challenger("v2", action="deny"))
+    services.record_decision(
+        session, recommendation_id=rec.id, reviewer=reviewer, action="override", final_action="deny"
+    )
     response = api["client"].get("/api/v1/analytics/challengers?model=claims", headers=api["analyst"])
     rows = {(r["decisions"], r["version"]): r for r in response.json["rows"]}
     assert rows[("unaided", "v2")]["n"] == 1
@@ -266,7 +298,12 @@ def test_unaided_decisions_are_reported_apart(api):
 
 @pytest.mark.parametrize(
     ("query", "status", "field"),
-    [("model=nope", 404, None), ("model=claims&version=v9", 404, "version"), ("model=claims&by=site", 422, "by"), ("", 422, "model")],
+    [
+        ("model=nope", 404, None),
+        ("model=claims&version=v9", 404, "version"),
+        ("model=claims&by=site", 422, "by"),
+        ("", 422, "model"),
+    ],
 )
 def test_bad_analytics_parameters_are_named(api, query, status, field):
     response = api["client"].get(f"/api/v1/analytics/challengers?{query}", headers=api["analyst"])
