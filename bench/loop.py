@@ -24,7 +24,8 @@ from datetime import timedelta
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from feedback import demo, migrate, services
+from feedback import demo, migrate
+from feedback.accounts import services as accounts
 from feedback.audit import Actor
 from feedback.db import utcnow
 from tests import gunicornserver, pgserver
@@ -38,9 +39,9 @@ def prepare(url: str, reviewers: int, per_day: int) -> tuple[str, list[str]]:
     migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
         assert demo.seed(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
-        service = services.create_token(session, ACTOR, email="owner@countersign.test")
+        service = accounts.create_token(session, ACTOR, email="owner@countersign.test")
         tokens = [
-            services.create_token(session, ACTOR, email=f"reviewer{n + 1:02d}@countersign.test")
+            accounts.create_token(session, ACTOR, email=f"reviewer{n + 1:02d}@countersign.test")
             for n in range(reviewers)
         ]
     engine.dispose()
