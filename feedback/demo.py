@@ -22,6 +22,7 @@ from feedback import audit
 from feedback.accounts.security import hash_password
 from feedback.audit import Actor, Change
 from feedback.catalog import services as catalog
+from feedback.challengers import demo as challenger_demo
 from feedback.db import Base, utcnow
 from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import ValidationFailed
@@ -234,6 +235,7 @@ def seed(
     progress(f"guardrails: {len(alerts)} alert(s) raised")
     _rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)
     ab_test.finish(session, progress)
+    challenger_demo.seed_challenger(session, SEED_ACTOR, claims, v2, now, rng, progress)
     from feedback.backlog import queries as backlog_queries
     from feedback.backlog import services as backlog
 

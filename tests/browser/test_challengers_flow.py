@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from feedback import services
+from feedback.catalog import services as catalog
 from feedback.challengers import services as challenger_services
+from feedback.review import decisions
 from feedback.schemas import ChallengerIn, ModelVersionIn
 from tests.browser.conftest import chart_datasets
 from tests.factories import TEST_ACTOR, make_case, make_user
@@ -19,7 +20,7 @@ SECRET = "Shadow-only reasoning 5KX"
 
 def seed(session, reviewer):
     """Six claims cases scored by a shadow v2 as well; four decided, with outcomes on all of them."""
-    services.add_model_version(
+    catalog.add_model_version(
         session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow")
     )
     cases = [
@@ -32,7 +33,7 @@ def seed(session, reviewer):
         challenger_services.add_challengers(session, TEST_ACTOR, recommendation_id=rec.id, items=[item])
     for rec, final in zip(cases[:4], ["pay", "deny", "deny", "pay"], strict=True):
         override = final != "pay"
-        services.record_decision(
+        decisions.record_decision(
             session,
             recommendation_id=rec.id,
             reviewer=reviewer,

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from feedback import demo, migrate, services
+from feedback import demo, migrate
+from feedback.catalog import services as catalog
 from feedback.challengers import reports
 
 
@@ -24,7 +25,7 @@ def seeded(tmp_path_factory):
 
 def test_v3_is_better_on_one_segment_and_worse_on_another(seeded):
     with Session(seeded) as session:
-        model = services.get_model(session, "claims_triage")
+        model = catalog.get_model(session, "claims_triage")
         assert [(v.version, v.stage) for v in model.versions][-1] == ("v3", "shadow")
         result = reports.comparison(session, model, "v3", "segment.product")
         rows = {r["segment"]: r for r in result.where("all", segmented=True)}

@@ -5,13 +5,15 @@ from __future__ import annotations
 from flask import g, request
 from flask.typing import ResponseReturnValue
 
-from feedback import permissions, services
+from feedback import permissions
+from feedback.accounts.services import actor_of
+from feedback.catalog.services import get_model
 from feedback.challengers import reports
 from feedback.challengers import services as challenger_services
 from feedback.params import ModelKey, Text, Version, parse_params
 from feedback.permissions import Action
 from feedback.schemas import ChallengerAnswer, ChallengerIn, ChallengersOut, ErrorOut, StoredChallengerOut
-from webapp.api import bp, store_batch
+from webapp.api.blueprint import bp, store_batch
 from webapp.api.openapi import documented
 from webapp.extensions import analytics_session, db
 
@@ -51,7 +53,7 @@ def add_challengers(recommendation_id: int) -> ResponseReturnValue:
     return store_batch(
         ChallengerIn,
         lambda items: challenger_services.add_challengers(
-            db.session, services.actor_of(g.user), recommendation_id=recommendation_id, items=items
+            db.session, actor_of(g.user), recommendation_id=recommendation_id, items=items
         ),
         lambda r: StoredChallengerOut(id=r.id, model_version=r.model_version, created=r.created).model_dump(),
     )
@@ -77,7 +79,7 @@ def challenger_analytics() -> ResponseReturnValue:
     permissions.require(g.user, Action.READ_MODELS)
     args = parse_params(request.args, CHALLENGERS_QUERY)
     session = analytics_session()
-    model = services.get_model(session, args["model"])
+    model = get_model(session, args["model"])
     result = reports.comparison(session, model, args["version"], args["by"])
     return ChallengersOut(
         model=model.key, version=result.version, by=result.by, unaided_note=reports.UNAIDED_WHY, rows=result.rows

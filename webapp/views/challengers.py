@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from feedback import override_queries, services
+from feedback.catalog.services import get_model
 from feedback.challengers import reports
+from feedback.overrides.queries import segment_keys
 from feedback.params import Choice, Text, Version, parse_params
 from feedback.permissions import Action
 from webapp.auth import login_required
@@ -79,7 +80,7 @@ def compare(key: str) -> tuple[str, int] | Response:
     """Shadow challengers of a model against its champion, overall and by segment, for all or unaided decisions."""
     session = analytics_session()
     args = parse_params(request.args, PAGE_QUERY)
-    model = services.get_model(session, key)
+    model = get_model(session, key)
     versions = reports.challenger_versions(session, model)
     version = args["version"] or (versions[-1][0] if versions else None)
     result = reports.comparison(session, model, version, args["by"])
@@ -98,7 +99,7 @@ def compare(key: str) -> tuple[str, int] | Response:
         version=version,
         by=args["by"],
         scope=scope,
-        attributes=override_queries.segment_keys(session, model.id),
+        attributes=segment_keys(session, model.id),
         overall=overall,
         by_segment=by_segment,
         unaided=result.where("unaided", segmented=False),

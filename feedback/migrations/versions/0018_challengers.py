@@ -39,7 +39,9 @@ def upgrade() -> None:
             ["recommendations.id"],
             name=op.f("fk_challenger_recommendations_recommendation_id_recommendations"),
         ),
-        sa.ForeignKeyConstraint(["model_id"], ["models.id"], name=op.f("fk_challenger_recommendations_model_id_models")),
+        sa.ForeignKeyConstraint(
+            ["model_id"], ["models.id"], name=op.f("fk_challenger_recommendations_model_id_models")
+        ),
         sa.ForeignKeyConstraint(
             ["model_version_id"],
             ["model_versions.id"],

@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.proportion import proportion_confint
 
-from feedback import services
+from feedback.catalog import services as catalog
 from feedback.challengers import services as challenger_services
 from feedback.models import ChallengerRecommendation, ModelVersion, Recommendation
+from feedback.review import decisions
 from feedback.schemas import ChallengerIn, ModelVersionIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user, payload, token_for
 
@@ -31,7 +32,7 @@ def api(app, session, client):
     """The claims model with versions v1 (champion, production), v2 and v3 (shadow), its owner's token, others'."""
     make_model(session)
     for version in ("v2", "v3"):
-        services.add_model_version(
+        catalog.add_model_version(
             session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version=version, stage="shadow")
         )
     make_model(session, key="fraud", actions=("clear", "hold"))
@@ -144,7 +145,7 @@ def test_every_field_is_checked_at_every_depth_and_named(api, body, status, code
 
 
 def test_a_version_of_another_model_is_unknown_for_this_case(api):
-    services.add_model_version(api["session"], TEST_ACTOR, model_key="fraud", spec=ModelVersionIn(version="v7"))
+    catalog.add_model_version(api["session"], TEST_ACTOR, model_key="fraud", spec=ModelVersionIn(version="v7"))
     response = post(api, challenger("v7"))
     assert response.status_code == 404
     assert response.json["error"]["fields"] == {"model_version": "claims has no version 'v7'"}
@@ -224,7 +225,7 @@ def add(session, case_id, body):
 def _decide(session, rec, reviewer, final):
     """Countersign a case with this final action."""
     action = "accept" if final == rec.recommended_action else "override"
-    services.record_decision(
+    decisions.record_decision(
         session,
         recommendation_id=rec.id,
         reviewer=reviewer,
@@ -281,11 +282,11 @@ def test_analytics_rows_count_what_was_stored_with_statsmodels_intervals_and_mcn
 def test_unaided_decisions_are_reported_apart(api):
     session = api["session"]
     v1 = session.scalar(select(ModelVersion.id).where(ModelVersion.version == "v1"))
-    services.set_version_stage(session, TEST_ACTOR, version_id=v1, stage="shadow")
+    catalog.set_version_stage(session, TEST_ACTOR, version_id=v1, stage="shadow")
     reviewer = make_user(session, "frontline", email="una@example.com")
     rec = make_case(session, 20)
     add(session, rec.id, challenger("v2", action="deny"))
-    services.record_decision(
+    decisions.record_decision(
         session, recommendation_id=rec.id, reviewer=reviewer, action="override", final_action="deny"
     )
     response = api["client"].get("/api/v1/analytics/challengers?model=claims", headers=api["analyst"])

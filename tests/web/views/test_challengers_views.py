@@ -7,8 +7,9 @@ import io
 
 import pytest
 
-from feedback import services
+from feedback.catalog import services as catalog
 from feedback.challengers import services as challenger_services
+from feedback.review import decisions
 from feedback.schemas import ChallengerIn, ModelVersionIn
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user, token_for
 
@@ -19,7 +20,7 @@ SECRET = "Challenger-only explanation 7Q4Z"
 def world(session):
     """Claims with a champion v1 and a shadow v2 that scored every case (with a tell-tale explanation)."""
     make_model(session)
-    services.add_model_version(
+    catalog.add_model_version(
         session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow")
     )
     reviewer = make_user(session, "frontline", email="rita@example.com")
@@ -38,7 +39,7 @@ def world(session):
         challenger_services.add_challengers(session, TEST_ACTOR, recommendation_id=rec.id, items=[item])
     for rec, final in zip(cases[:4], ["pay", "deny", "deny", "pay"], strict=True):
         action = "accept" if final == "pay" else "override"
-        services.record_decision(
+        decisions.record_decision(
             session,
             recommendation_id=rec.id,
             reviewer=reviewer,
