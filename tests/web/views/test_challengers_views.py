@@ -9,8 +9,9 @@ import pytest
 
 from feedback.catalog import services as catalog
 from feedback.challengers import services as challenger_services
+from feedback.outcomes.services import record_outcomes
 from feedback.review import decisions
-from feedback.schemas import ChallengerIn, ModelVersionIn
+from feedback.schemas import ChallengerIn, ModelVersionIn, OutcomeIn
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user, token_for
 
 SECRET = "Challenger-only explanation 7Q4Z"
@@ -106,3 +107,33 @@ def test_a_model_without_challengers_says_so(session, client):
 def test_bad_parameters_are_422(world, session, client, query):
     login(client, make_user(session, "analyst"))
     assert client.get(f"/models/claims/challengers?{query}").status_code == 422
+
+
+def test_unaided_decisions_are_compared_apart_with_the_reason(session, client):
+    """With the champion in shadow, reviewers decide without the AI: the page's unaided section reports it."""
+    make_model(session, stage="shadow")
+    catalog.add_model_version(
+        session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow")
+    )
+    reviewer = make_user(session, "frontline", email="una@example.com")
+    outcomes = []
+    for n in range(1, 5):
+        rec = make_case(session, n)
+        item = ChallengerIn.model_validate(
+            {"model_version": "v2", "recommended_action": "deny", "confidence": 0.6, "explanation": {"summary": "s"}}
+        )
+        challenger_services.add_challengers(session, TEST_ACTOR, recommendation_id=rec.id, items=[item])
+        decisions.record_decision(
+            session, recommendation_id=rec.id, reviewer=reviewer, action="override", final_action="deny"
+        )
+        outcomes.append(
+            OutcomeIn(recommendation_id=rec.id, outcome="deny", observed_at="2026-11-01T00:00:00Z", source="audit")
+        )
+    record_outcomes(session, TEST_ACTOR, outcomes)
+    login(client, make_user(session, "analyst"))
+    text = client.get("/models/claims/challengers").text
+    assert "cannot have been swayed" in text
+    assert "4 of version v2's cases were decided unaided" in text
+    assert "it was right 100.0%" in text and "against 0.0%" in text  # the champion said pay; the truth was deny
+    unaided = client.get("/models/claims/challengers?decisions=unaided&format=csv").text
+    assert unaided.splitlines()[1].startswith("v2,,unaided,4,")
