@@ -24,7 +24,8 @@ from datetime import timedelta
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from feedback import demo, migrate
+from demo.seed import seed as seed_demo
+from feedback import migrate
 from feedback.accounts import services as accounts
 from feedback.audit import Actor
 from feedback.db import utcnow
@@ -38,7 +39,7 @@ def prepare(url: str, reviewers: int, per_day: int) -> tuple[str, list[str]]:
     engine = create_engine(url)
     migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        assert demo.seed(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
+        assert seed_demo(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
         service = accounts.create_token(session, ACTOR, email="owner@countersign.test")
         tokens = [
             accounts.create_token(session, ACTOR, email=f"reviewer{n + 1:02d}@countersign.test")

@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from feedback import demo, migrate
+from demo.seed import seed as seed_demo
+from feedback import migrate
 from feedback.catalog import services as catalog
 from feedback.challengers import reports
 
@@ -18,7 +19,7 @@ def seeded(tmp_path_factory):
     engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}")
     migrate.upgrade(engine)
     with Session(engine) as session:
-        assert demo.seed(session, days=60, per_day=150, progress=lambda _: None)
+        assert seed_demo(session, days=60, per_day=150, progress=lambda _: None)
     yield engine
     engine.dispose()
 

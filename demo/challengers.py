@@ -1,7 +1,7 @@
 """The demo's shadow challenger: claims v3 scores the same cases as v2 without reviewers seeing it.
 
-v3 is better than v2 on motor claims and worse on travel claims, over enough decided cases
-with outcomes that the challenger page shows both (and the overall comparison hides them).
+v3 is better than v2 on motor claims, no different on home claims and worse on travel claims,
+over enough decided cases with outcomes that the challenger page shows each by product.
 """
 
 from __future__ import annotations
