@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 
@@ -68,9 +69,16 @@ def test_reviewers_never_see_a_challenger_on_any_page_or_api_answer(world, sessi
     assert any("AI recommends" in p.text for p in pages[:4])  # the champion's recommendation is shown
     for page in pages:
         assert SECRET not in page.text and "secret_factor_q9" not in page.text and "0.93" not in page.text
-        assert "challenger" not in page.text.lower() and "v2" not in page.text
+        assert "challenger" not in page.text.lower()
+        assert not re.search(r"\bv2\b", page.text)  # the challenger's version is never named
     assert client.get("/models/claims/challengers").status_code == 403
     assert api.get("/api/v1/analytics/challengers?model=claims", headers=token).status_code == 403
+    # The labelled-data export of decided cases carries the champion's recommendation, never a challenger's.
+    admin = token_for(app, session, make_user(session, "admin"))
+    for fmt in ("csv", "jsonl"):
+        export = api.get(f"/api/v1/exports/decisions?model=claims&format={fmt}", headers=admin)
+        assert export.status_code == 200 and "EXT-1" in export.text
+        assert SECRET not in export.text and "secret_factor_q9" not in export.text and "0.93" not in export.text
 
 
 def test_the_page_shows_the_comparison_with_its_sentences_chart_and_table(world, session, client):
