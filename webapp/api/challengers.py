@@ -31,7 +31,7 @@ CHALLENGERS_QUERY = (
     "Store shadow recommendations of other versions of the case's model (never shown to reviewers);"
     " one object or an array, all or nothing, idempotent on (case, model_version)",
     body=ChallengerIn,
-    batch=100,
+    batch=1000,  # store_batch's limit (MAX_BATCH), as for recommendations
     path_params={"recommendation_id": "id"},
     responses={
         201: ("stored (an array answers items; one object answers the stored item)", ChallengerAnswer),
