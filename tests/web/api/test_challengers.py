@@ -315,3 +315,27 @@ def test_bad_analytics_parameters_are_named(api, query, status, field):
 
 def test_reviewers_may_not_read_challenger_analytics(api):
     assert api["client"].get("/api/v1/analytics/challengers?model=claims", headers=api["reviewer"]).status_code == 403
+
+
+def test_concurrent_sends_of_the_same_challengers_store_them_once(app, api):
+    """Three services send the same two challengers at the same instant: one stores them, the others replay."""
+    import threading
+
+    body = [challenger("v2"), challenger("v3", action="review")]
+    barrier = threading.Barrier(3)
+    statuses: list[int] = []
+
+    def send() -> None:
+        barrier.wait()
+        response = app.test_client().post(
+            f"/api/v1/recommendations/{api['case']}/challengers", json=body, headers=api["owner"]
+        )
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=send) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(statuses) == [200, 200, 201], statuses  # exactly one created them
+    assert stored(api["session"]) == 2
