@@ -11,6 +11,7 @@ from feedback.challengers import reports
 from feedback.overrides.queries import segment_keys
 from feedback.params import Choice, Text, Version, parse_params
 from feedback.permissions import Action
+from webapp import charts
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import analytics_session
@@ -27,51 +28,12 @@ PAGE_QUERY = (
 
 
 def chart(model: Any, rows: list[dict[str, Any]], by: str | None) -> dict[str, Any]:
-    """Challenger and champion accuracy per group, with the challenger's interval and counts as table columns."""
+    """The accuracy chart of these rows, labelled in the model's own words."""
     attribute = (by or "").removeprefix("segment.")
     categories = [
         "All cases" if r["segment"] is None else model.segment_value_label(attribute, r["segment"]) for r in rows
     ]
-
-    def values(name: str) -> list[Any]:
-        return [None if r[name] is None else round(r[name], 6) for r in rows]
-
-    return {
-        "categories": categories,
-        "xLabel": model.segment_label(attribute) if by else "cases",
-        "yLabel": "accuracy against outcomes",
-        "yFormat": "percent",
-        "series": [
-            {
-                "label": "cases with an outcome",
-                "values": [r["with_outcome"] for r in rows],
-                "draw": False,
-                "format": "count",
-            },
-            {"label": "challenger accuracy", "values": values("accuracy"), "pointRadius": 6, "showLine": False},
-            {
-                "label": "95% CI low",
-                "values": values("accuracy_ci_low"),
-                "dashed": True,
-                "colour": "#1f5fbf",
-                "pointRadius": 3,
-                "showLine": False,
-                "group": "ci",
-                "legend": False,
-            },
-            {
-                "label": "95% CI high",
-                "values": values("accuracy_ci_high"),
-                "dashed": True,
-                "colour": "#1f5fbf",
-                "pointRadius": 3,
-                "showLine": False,
-                "group": "ci",
-                "legend": False,
-            },
-            {"label": "champion accuracy", "values": values("champion_accuracy"), "pointRadius": 6, "showLine": False},
-        ],
-    }
+    return charts.challenger_accuracy(categories, rows, model.segment_label(attribute) if by else "cases")
 
 
 @bp.get("/<key>/challengers")
