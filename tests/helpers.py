@@ -39,6 +39,7 @@ QUERY = {
             "api.reviewer_rows",
             "api.list_backlog",
             "api.export_decisions",
+            "api.challenger_analytics",
         )
     },
 }

@@ -56,6 +56,7 @@ PAGES = [
     ("overview", "model_owner", "/models/claims_triage"),
     ("breakdown", "model_owner", "/models/claims_triage/breakdown"),
     ("who-was-right", "model_owner", "/models/claims_triage/right"),
+    ("challengers", "model_owner", "/models/claims_triage/challengers?by=segment.product"),
     ("drill-down", "model_owner", "/models/claims_triage/cases?by=site&cell=Leeds"),
     ("backlog", "model_owner", "/models/claims_triage/backlog"),
     ("backlog-item", "model_owner", "/backlog/{backlog_item}"),
