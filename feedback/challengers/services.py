@@ -38,7 +38,7 @@ def challenger_hash(item: ChallengerIn) -> str:
     return hashlib.sha256(canonical_json(item.model_dump(mode="json", exclude_defaults=True)).encode()).hexdigest()
 
 
-def require_owner(session: Session, actor: Actor, model_id: int) -> None:
+def require_owner(session: Session, actor: Actor, *, model_id: int) -> None:
     """Only the model's owners and admins send its challengers."""
     permissions.require(actor, Action.SEND_CASES, session=session)
     permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=model_id)
@@ -114,6 +114,7 @@ def conflicts(
 def insert(
     session: Session,
     actor: Actor,
+    *,
     stored: Mapping[tuple[int, int], tuple[int, str]],
     recommendation_id: int,
     model_id: int,
@@ -188,7 +189,7 @@ def _add(
     rec = session.get(Recommendation, recommendation_id)
     if rec is None:
         raise NotFound(f"no recommendation {recommendation_id}")
-    require_owner(session, actor, rec.model_id)
+    require_owner(session, actor, model_id=rec.model_id)
     model = rec.model
     versions = versions_of(session, [model.id])
     problems = Problems()
@@ -198,7 +199,9 @@ def _add(
     found = conflicts(stored, rec.id, model.id, versions, items, "")
     if found:
         raise Conflict("challengers conflict with stored ones; nothing was stored", found)
-    results = insert(session, actor, stored, rec.id, model.id, versions, items)
+    results = insert(
+        session, actor, stored=stored, recommendation_id=rec.id, model_id=model.id, versions=versions, items=items
+    )
     session.commit()
     return results
 
@@ -209,6 +212,7 @@ def _add(
 def check_at_ingest(
     session: Session,
     actor: Actor,
+    *,
     items: Sequence[Any],
     models: Mapping[str, Model],
     versions: Mapping[tuple[int, str], ModelVersion],
@@ -230,7 +234,7 @@ def check_at_ingest(
         if not item.challengers:
             continue
         if model.id not in owned:
-            require_owner(session, actor, model.id)
+            require_owner(session, actor, model_id=model.id)
             owned.add(model.id)
         champion = versions.get((model.id, item.model_version))
         check(model, champion.id if champion else None, versions, item.challengers, f"[{index}].challengers", problems)
@@ -262,6 +266,7 @@ def conflicts_at_ingest(
 def store_at_ingest(
     session: Session,
     actor: Actor,
+    *,
     items: Sequence[Any],
     models: Mapping[str, Model],
     versions: Mapping[tuple[int, str], ModelVersion],
@@ -275,4 +280,12 @@ def store_at_ingest(
         if key in done:
             continue
         done.add(key)
-        insert(session, actor, stored, case_ids[key], key[0], versions, item.challengers)
+        insert(
+            session,
+            actor,
+            stored=stored,
+            recommendation_id=case_ids[key],
+            model_id=key[0],
+            versions=versions,
+            items=item.challengers,
+        )

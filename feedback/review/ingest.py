@@ -190,7 +190,7 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
         if key in first_seen and hashes[first_seen[key]] != hashes[index]:
             problems.repeated[f"[{index}].external_id"] = f"repeats item [{first_seen[key]}] with a different payload"
         first_seen.setdefault(key, index)
-    challengers.check_at_ingest(session, actor, items, models, versions, problems)
+    challengers.check_at_ingest(session, actor, items=items, models=models, versions=versions, problems=problems)
     bad_items = len({k.split("]")[0] for k in problems.fields})
     problems.raise_any(f"{bad_items} item(s) are invalid; nothing was stored")
 
@@ -212,7 +212,7 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
     stored = store_recommendations(session, actor, rows=new_rows)
     new_ids = {(r["model_id"], r["external_id"]): i for r, i in zip(new_rows, stored, strict=True)}
     case_ids = {**{key: found[0] for key, found in existing.items()}, **new_ids}
-    challengers.store_at_ingest(session, actor, items, models, versions, case_ids)
+    challengers.store_at_ingest(session, actor, items=items, models=models, versions=versions, case_ids=case_ids)
     session.commit()
     model_keys = {m.id: m.key for m in models.values()}
     for model_id, count in Counter(model_id for model_id, _ in new_ids).items():

@@ -37,8 +37,8 @@ def seed(session, reviewer):
         override = final != "pay"
         decisions.record_decision(
             session,
+            reviewer,
             recommendation_id=rec.id,
-            reviewer=reviewer,
             action="override" if override else "accept",
             final_action=final if override else None,
             reason_code="missing_context" if override else None,

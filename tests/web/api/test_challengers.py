@@ -227,8 +227,8 @@ def _decide(session, rec, reviewer, final):
     action = "accept" if final == rec.recommended_action else "override"
     decisions.record_decision(
         session,
+        reviewer,
         recommendation_id=rec.id,
-        reviewer=reviewer,
         action=action,
         final_action=None if action == "accept" else final,
         reason_code=None if action == "accept" else "missing_context",
@@ -286,9 +286,7 @@ def test_unaided_decisions_are_reported_apart(api):
     reviewer = make_user(session, "frontline", email="una@example.com")
     rec = make_case(session, 20)
     add(session, rec.id, challenger("v2", action="deny"))
-    decisions.record_decision(
-        session, recommendation_id=rec.id, reviewer=reviewer, action="override", final_action="deny"
-    )
+    decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="override", final_action="deny")
     response = api["client"].get("/api/v1/analytics/challengers?model=claims", headers=api["analyst"])
     rows = {(r["decisions"], r["version"]): r for r in response.json["rows"]}
     assert rows[("unaided", "v2")]["n"] == 1

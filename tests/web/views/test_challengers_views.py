@@ -43,8 +43,8 @@ def world(session):
         action = "accept" if final == "pay" else "override"
         decisions.record_decision(
             session,
+            reviewer,
             recommendation_id=rec.id,
-            reviewer=reviewer,
             action=action,
             final_action=None if action == "accept" else final,
             reason_code=None if action == "accept" else "missing_context",
@@ -131,13 +131,11 @@ def test_unaided_decisions_are_compared_apart_with_the_reason(session, client):
             {"model_version": "v2", "recommended_action": "deny", "confidence": 0.6, "explanation": {"summary": "s"}}
         )
         challenger_services.add_challengers(session, TEST_ACTOR, recommendation_id=rec.id, items=[item])
-        decisions.record_decision(
-            session, recommendation_id=rec.id, reviewer=reviewer, action="override", final_action="deny"
-        )
+        decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="override", final_action="deny")
         outcomes.append(
             OutcomeIn(recommendation_id=rec.id, outcome="deny", observed_at="2026-11-01T00:00:00Z", source="audit")
         )
-    record_outcomes(session, TEST_ACTOR, outcomes)
+    record_outcomes(session, TEST_ACTOR, items=outcomes)
     login(client, make_user(session, "analyst"))
     text = client.get("/models/claims/challengers").text
     assert "cannot have been swayed" in text
