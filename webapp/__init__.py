@@ -68,8 +68,12 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 def _register_blueprints(app: Flask) -> None:
     """The pages' blueprints, and the API's (CSRF-exempt: it takes bearer tokens, never cookies)."""
     from webapp.api import bp as api_bp
-    from webapp.views import (
+
+    # admin_settings and admin_webhooks are imported for their routes, which they add to admin.bp.
+    from webapp.views import (  # noqa: F401
         admin,
+        admin_settings,
+        admin_webhooks,
         auth,
         backlog,
         cases,
