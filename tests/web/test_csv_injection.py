@@ -68,6 +68,7 @@ CSV_ROUTES: dict[str, str] = {
     "/impact/analyses/{ab_id}.csv?table=metrics": "impact.run_csv",
     "/exports/{job_id}/download": "exports.download",
     "/api/v1/exports/decisions?model=claims&format=csv": "api.export_decisions",
+    "/models/claims/challengers?version=-v2&by=segment.claim_band&format=csv": "challengers.compare",
 }
 # Tables of numbers and of registered keys only: nothing a caller typed reaches them.
 NUMBERS_ONLY = {
@@ -111,6 +112,7 @@ def planted(app: Flask, session) -> dict[str, object]:
             reason_code="missing_context" if action == "override" else None,
             note="unclear" if action == "escalate" else "",
         )
+    plant_challengers(session, admin)
     observed = [
         OutcomeIn(recommendation_id=n, outcome="pay", observed_at=utcnow(), source=PAYLOADS[0]) for n in range(1, 12)
     ]
@@ -161,6 +163,21 @@ def planted(app: Flask, session) -> dict[str, object]:
     client = app.test_client()
     login(client, admin)
     return {"ids": ids, "client": client, "token": token}
+
+
+def plant_challengers(session, admin) -> None:
+    """A shadow version "-v2" (a formula to a spreadsheet) with a challenger on every case."""
+    from feedback.catalog import services as catalog
+    from feedback.challengers import services as challengers
+    from feedback.schemas import ChallengerIn, ModelVersionIn
+
+    catalog.add_model_version(
+        session, admin_actor(admin), model_key="claims", spec=ModelVersionIn(version="-v2", stage="shadow")
+    )
+    for n in range(1, 13):
+        shadow = {"model_version": "-v2", "recommended_action": "deny", "confidence": 0.7}
+        item = ChallengerIn.model_validate({**shadow, "explanation": {"summary": PAYLOADS[0]}})
+        challengers.add_challengers(session, admin_actor(admin), recommendation_id=n, items=[item])
 
 
 def admin_actor(admin) -> Actor:
