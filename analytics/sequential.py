@@ -94,25 +94,31 @@ def rate_interval(successes: int, n: int, alpha: float = ALPHA) -> tuple[float, 
     return float(low), float(high)
 
 
-def median_interval(values: Sequence[float], alpha: float = ALPHA) -> tuple[float | None, float | None]:
-    """An anytime-valid interval for the median of `values` (None ends when there are too few).
+def median_ranks(n: int, alpha: float = ALPHA) -> tuple[int | None, int | None]:
+    """The 0-based ranks, among n sorted values, of the ends of an anytime-valid interval for the median.
 
     The true median m has P(X <= m) = 1/2, so m lies outside the interval only if 1/2 falls
-    outside the rate sequence for the count of values at or below m: coverage is the rate
-    sequence's. The interval runs from the smallest order statistic whose count still admits
-    1/2 to the first one past the largest such count.
+    outside the rate sequence for k = the count of values at or below m: coverage is the rate
+    sequence's. Every m in [x_(k), x_(k+1)) has that count k, so the interval runs from the
+    order statistic of the smallest k admitting 1/2 to the one after the largest. None: the
+    interval is open on that side (too few values).
     """
-    ordered = np.sort(np.asarray(values, dtype=float))
-    n = len(ordered)
-    if n == 0:
+    if n <= 0:
         return None, None
     counts = np.arange(n + 1)
     admits = np.flatnonzero(log_mixture_martingale(counts, n, 0.5) < math.log(1 / alpha))
     first, last = int(admits[0]), int(admits[-1])
-    # Count k = #values <= m admits 1/2 for every m in [x_(k), x_(k+1)).
-    lower = float(ordered[first - 1]) if first > 0 else None
-    upper = float(ordered[last]) if last < n else None
-    return lower, upper
+    return (first - 1 if first > 0 else None), (last if last < n else None)
+
+
+def median_interval(values: Sequence[float], alpha: float = ALPHA) -> tuple[float | None, float | None]:
+    """An anytime-valid interval for the median of `values` (see `median_ranks`)."""
+    ordered = np.sort(np.asarray(values, dtype=float))
+    low, high = median_ranks(len(ordered), alpha)
+    return (
+        None if low is None else float(ordered[low]),
+        None if high is None else float(ordered[high]),
+    )
 
 
 def mixture_radius(n: int, alpha: float = ALPHA, target_n: int = 500) -> float:

@@ -1,0 +1,149 @@
+"""Readiness over the API: register and change plans (each bad field named), read the scorecard."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from analytics import sequential
+from feedback import services
+from feedback.models import ModelVersion
+from feedback.models.readiness import ReadinessPlan
+from feedback.schemas import ModelVersionIn
+from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user, token_for
+
+URL = "/api/v1/models/claims/versions/v2/readiness"
+PLAN = {
+    "criteria": [
+        {"metric": "override_rate", "direction": "at_most", "threshold": 0.3, "min_n": 20},
+        {"metric": "decisions", "direction": "at_least", "threshold": 25},
+    ]
+}
+
+
+@pytest.fixture
+def world(app, session):
+    """claims v1 in production, v2 in shadow; its owner's and an analyst's tokens."""
+    make_model(session)
+    services.add_model_version(
+        session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow")
+    )
+    owner = make_owner(session)
+    return {
+        "owner": token_for(app, session, owner),
+        "analyst": token_for(app, session, make_user(session, "analyst")),
+        "stranger": token_for(app, session, make_user(session, "model_owner")),
+        "owner_user": owner,
+    }
+
+
+def test_register_change_and_read_a_plan(client, session, world):
+    owner = world["owner"]
+    assert client.get(URL, headers=owner).get_json()["plan_version"] is None
+    created = client.post(URL + "/plan", json=PLAN, headers=owner)
+    assert created.status_code == 201, created.text
+    assert created.get_json()["plan_version"] == 1
+    assert created.get_json()["criteria"][1] == {
+        "metric": "decisions",
+        "direction": "at_least",
+        "threshold": 25,
+        "min_n": 0,
+    }
+    again = client.post(URL + "/plan", json=PLAN, headers=owner)
+    assert again.status_code == 409
+    no_reason = client.put(URL + "/plan", json=PLAN, headers=owner)
+    assert no_reason.status_code == 422 and "reason" in no_reason.get_json()["error"]["fields"]
+    changed = client.put(URL + "/plan", json={**PLAN, "reason": "a stricter floor"}, headers=owner)
+    assert changed.status_code == 200 and changed.get_json()["plan_version"] == 2
+    history = client.get(URL + "/plans", headers=world["analyst"]).get_json()["items"]
+    assert [(p["plan_version"], p["reason"]) for p in history] == [(2, "a stricter floor"), (1, "")]
+
+    version = session.scalar(select(ModelVersion).where(ModelVersion.version == "v2"))
+    services.set_version_stage(session, services.actor_of(world["owner_user"]), version_id=version.id, stage="pilot")
+    reviewer = make_user(session)
+    for n in range(30):
+        rec = make_case(session, n, model_version="v2")
+        extra = {"final_action": "deny", "reason_code": "missing_context"} if n % 3 == 0 else {}
+        services.record_decision(
+            session, recommendation_id=rec.id, reviewer=reviewer, action="override" if extra else "accept", **extra
+        )
+    body = client.get(URL, headers=world["analyst"]).get_json()
+    assert set(body) == {"verdict", "plan_version", "evaluated_at", "criteria"}
+    assert body["plan_version"] == 2 and body["verdict"] == "keep_collecting"
+    low, high = sequential.rate_interval(10, 30)
+    assert body["criteria"][0] == {
+        "name": "override_rate",
+        "threshold": 0.3,
+        "direction": "at_most",
+        "value": pytest.approx(1 / 3),
+        "ci_low": pytest.approx(low),
+        "ci_high": pytest.approx(high),
+        "n": 30,
+        "status": "keep_collecting",
+    }
+    assert body["criteria"][1] == {
+        "name": "decisions",
+        "threshold": 25.0,
+        "direction": "at_least",
+        "value": 30.0,
+        "ci_low": 30.0,
+        "ci_high": 30.0,
+        "n": 30,
+        "status": "go",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"criteria": []}, "criteria"),
+        ({"criteria": [{"metric": "vibes", "direction": "at_most", "threshold": 0.1}]}, "criteria[0].metric"),
+        ({"criteria": [{"metric": "accuracy", "direction": "up", "threshold": 0.1}]}, "criteria[0].direction"),
+        ({"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": "0.1"}]}, "criteria[0].threshold"),
+        ({"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": 2}]}, "criteria[0].threshold"),
+        (
+            {"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": 0.5, "min_n": -3}]},
+            "criteria[0].min_n",
+        ),
+        (
+            {"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": 0.5, "colour": 1}]},
+            "criteria[0].colour",
+        ),
+        (
+            {
+                "criteria": [
+                    {"metric": "experiment_effect", "direction": "at_least", "threshold": 0, "experiment_id": 99}
+                ]
+            },
+            "criteria[0].experiment_id",
+        ),
+        ({"criteria": [{"metric": "decisions", "direction": "at_most", "threshold": 10}]}, "criteria[0].direction"),
+        ({**PLAN, "reason": "x" * 2001}, "reason"),
+        ([PLAN], "body"),
+    ],
+)
+def test_bad_plans_are_refused_naming_the_field_and_nothing_is_stored(client, session, world, body, field):
+    response = client.post(URL + "/plan", json=body, headers=world["owner"])
+    assert response.status_code == 422, response.text
+    assert field in response.get_json()["error"]["fields"], response.get_json()
+    assert session.scalar(select(ReadinessPlan.id)) is None
+
+
+def test_who_may_read_and_write(client, world):
+    assert client.post(URL + "/plan", json=PLAN, headers=world["analyst"]).status_code == 403
+    assert client.post(URL + "/plan", json=PLAN, headers=world["stranger"]).status_code == 403
+    assert client.get(URL, headers=world["analyst"]).status_code == 200
+    assert client.get(URL).status_code == 401
+    missing = client.get("/api/v1/models/claims/versions/v9/readiness", headers=world["analyst"])
+    assert missing.status_code == 404 and "version" in missing.get_json()["error"]["fields"]
+    assert client.get("/api/v1/models/nope/versions/v2/readiness", headers=world["analyst"]).status_code == 404
+
+
+def test_the_openapi_document_describes_readiness(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    path = spec["paths"]["/api/v1/models/{key}/versions/{version}/readiness"]
+    assert "get" in path
+    plan = spec["paths"]["/api/v1/models/{key}/versions/{version}/readiness/plan"]
+    assert {"post", "put"} <= set(plan)
+    out = spec["components"]["schemas"]["ReadinessOut"]
+    assert set(out["properties"]) == {"verdict", "plan_version", "evaluated_at", "criteria"}
