@@ -126,6 +126,13 @@ def criterion_label(criterion: dict[str, Any]) -> str:
     return METRIC_LABELS[criterion["metric"]]
 
 
+def describe(criterion: dict[str, Any]) -> str:
+    """A stored criterion in words, e.g. "Override rate at most 15.0%, judged from 1,000 on"."""
+    rule = f"{DIRECTION_WORDS[criterion['direction']]} {format_value(criterion['metric'], criterion['threshold'])}"
+    sample = f", judged from {criterion['min_n']:,} on" if criterion.get("min_n") else ""
+    return f"{criterion_label(criterion)} {rule}{sample}"
+
+
 def scorecard(session: Session, version: ModelVersion, plan: ReadinessPlan | None = None) -> Scorecard:
     """Evaluate the version's plan in force (or `plan`) now; without a plan the verdict is keep collecting."""
     plan = plan or queries.latest_plan(session, version.id)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, g, request
 
 from feedback import permissions, services
 from feedback.errors import FeedbackError
-from feedback.models.readiness import DIRECTIONS, READINESS_METRICS, ReadinessPlan
+from feedback.models.readiness import DIRECTIONS, READINESS_METRICS
 from feedback.params import Choice, Flag, Id, Int, Number, Text, parse_params
 from feedback.permissions import Action
 from feedback.readiness import queries, reports
@@ -56,14 +57,14 @@ def overview(key: str) -> tuple[str, int]:
     )
 
 
-def editor_rows(plan: ReadinessPlan | None) -> list[dict[str, Any]]:
-    """One row per metric for the editor, filled from the plan in force."""
-    current = {c["metric"]: c for c in (plan.criteria if plan else [])}
+def editor_rows(criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per metric for the editor, filled from these criteria (the plan in force, or what was sent)."""
+    current = {c["metric"]: c for c in criteria}
     rows = []
     for metric in READINESS_METRICS:
         found = current.get(metric)
         threshold = found["threshold"] if found else None
-        if found and metric in SHARES:
+        if found and metric in SHARES and isinstance(threshold, int | float):
             threshold = round(threshold * 100, 6)
         rows.append(
             {
@@ -115,12 +116,11 @@ def plan(key: str, version: str) -> tuple[str, int]:
         "model": found.model,
         "history": history,
         "may_change": may_change,
-        "labels": reports.METRIC_LABELS,
-        "shares": SHARES,
+        "describe": reports.describe,
     }
     if request.method == "GET":
         return render_page_or_block(
-            "readiness/plan.html", "editor", rows=editor_rows(history[0] if history else None), **context
+            "readiness/plan.html", "editor", rows=editor_rows(history[0].criteria if history else []), **context
         )
     form = parse_params(request.form, PLAN_FORM)  # a bad field is named to anyone, before the owner check
     permissions.require(g.user, Action.CHANGE_MODEL, session=db.session, model_id=found.model_id)
@@ -136,24 +136,34 @@ def plan(key: str, version: str) -> tuple[str, int]:
             )
     except FeedbackError as exc:
         db.session.rollback()
-        rows = editor_rows(history[0] if history else None)
         return render_page_or_block(
-            "readiness/plan.html", "editor", exc.status, rows=rows, problems=_in_words(exc), **context
+            "readiness/plan.html",
+            "editor",
+            exc.status,
+            rows=editor_rows(criteria),  # what was sent, to be corrected
+            reason=form["reason"] or "",
+            problems=_in_words(exc, criteria),
+            **context,
         )
     history = queries.plan_history(db.session, found.id)
     return render_page_or_block(
         "readiness/plan.html",
         "editor",
-        rows=editor_rows(saved),
+        rows=editor_rows(saved.criteria),
         notice=f"Plan version {saved.plan_version} is in force.",
         **(context | {"history": history}),
     )
 
 
-def _in_words(exc: FeedbackError) -> list[str]:
-    """An error's fields as sentences naming the criterion by its label."""
+def _in_words(exc: FeedbackError, criteria: list[dict[str, Any]]) -> list[str]:
+    """An error's fields as sentences naming each criterion by its label, not its position."""
     sentences = []
     for field, problem in exc.fields.items():
+        found = re.fullmatch(r"criteria\[(\d+)\]\.(\w+)", field)
+        if found and int(found.group(1)) < len(criteria):
+            metric = criteria[int(found.group(1))].get("metric")
+            label = reports.METRIC_LABELS.get(str(metric), "A criterion")
+            field = f"{label}, {found.group(2).replace('_', ' ')}"
         sentences.append(f"{field.replace('_', ' ')}: {problem}")
     return sentences or [exc.message]
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from analytics import sequential
-from feedback import guardrails, outcomes, services
+from analytics import ab, sequential
+from feedback import background, experiments, guardrails, impact, outcomes, services
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from feedback.models import Alert, AuditEvent, Decision, DecisionException, ModelVersion
+from feedback.models import Alert, AuditEvent, Decision, DecisionException, Experiment, ModelVersion
 from feedback.models.readiness import ReadinessPlan
 from feedback.readiness import reports
 from feedback.readiness import services as readiness
@@ -168,7 +168,10 @@ def test_a_kill_verdict_pauses_the_version_through_its_guardrail(session, shadow
     assert (overrides.n, overrides.value) == (40, 0.5)
     assert (overrides.ci_low, overrides.ci_high) == pytest.approx(sequential.rate_interval(20, 40))
     assert overrides.ci_low > 0.2 and overrides.status == "kill" and card.verdict == "kill"
-    guardrails.evaluate(session, [shadow.id], force=True)
+    # Decisions never judge the plan (it reads the whole pilot): the worker's guardrail sweep does.
+    session.refresh(shadow)
+    assert shadow.stage == "pilot"
+    assert background.sweep_guardrails(session) == 1
     session.refresh(shadow)
     assert shadow.stage == "paused"
     alert = session.scalar(select(Alert))
@@ -312,3 +315,46 @@ def test_a_version_without_a_plan_reads_keep_collecting_and_needs_an_override_to
     )
     assert done.stage == "production"
     assert utcnow() - card.evaluated_at < timedelta(minutes=1)
+
+
+def test_an_experiment_effect_criterion_reads_the_difference_on_its_anytime_valid_interval(session, shadow, owner):
+    analyst, reviewer = make_user(session, "analyst"), make_user(session)
+    production = session.scalar(select(ModelVersion).where(ModelVersion.version == "v1"))
+    experiment = experiments.create_experiment(
+        session,
+        analyst,
+        {"key": "ab1", "name": "AI on or off", "model_id": production.model_id, "kind": "ab", "unit": "case"},
+    )
+    experiments.start_experiment(session, analyst, experiment.id)
+    for n in range(120):
+        rec = make_case(session, 1000 + n)
+        services.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
+        if experiments.hashed_arm(experiment.salt, str(rec.id), 0.5) == "control":
+            # Unaided, reviewers choose "deny" (not the AI's "pay") six times in ten: an override.
+            final = "deny" if n % 10 < 6 else "pay"
+            services.record_decision(
+                session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action=final
+            )
+        else:
+            action = "override" if n % 10 == 0 else "accept"
+            extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
+            services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+    effect = {
+        "metric": "experiment_effect",
+        "direction": "at_most",
+        "threshold": 0,
+        "min_n": 50,
+        "experiment_id": experiment.id,
+        "experiment_metric": "override",
+    }
+    readiness.register_plan(session, services.actor_of(owner), version_id=production.id, criteria=[effect])
+    reading = reports.scorecard(session, production).criteria[0]
+    frame = impact.ab_frame(session, session.get(Experiment, experiment.id)).dropna(subset=["override"])
+    expected = ab.difference_in_means(frame, "override")
+    assert reading.name == f"experiment_effect:{experiment.id}:override"
+    assert reading.value == pytest.approx(expected.difference) and reading.n == 120
+    low, high = sequential.mean_interval(expected.difference, expected.se, 120)
+    assert (reading.ci_low, reading.ci_high) == pytest.approx((low, high))
+    # Wider than the fixed-n interval, and still clear of zero: the AI lowers the override rate.
+    assert low < expected.ci_low and high > expected.ci_high
+    assert high < 0 and reading.status == "go"
