@@ -17,7 +17,8 @@ PLAN_URL = "/models/claims/versions/v2/readiness/plan"
 @pytest.fixture
 def world(session):
     make_model(session)
-    services.add_model_version(session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow"))
+    spec = ModelVersionIn(version="v2", stage="shadow")
+    services.add_model_version(session, TEST_ACTOR, model_key="claims", spec=spec)
     return {"owner": make_owner(session), "analyst": make_user(session, "analyst")}
 
 
