@@ -29,6 +29,7 @@ from feedback.models.impact import (
 )
 from feedback.models.outcomes import Outcome
 from feedback.models.overrides import GUARDRAIL_KINDS, Alert, DecisionCount, Guardrail
+from feedback.models.readiness import DIRECTIONS, READINESS_METRICS, ReadinessPlan
 from feedback.models.review import DECISION_ACTIONS, RECOMMENDATION_STATUSES, Decision, Recommendation
 from feedback.models.webhooks import DELIVERY_STATUSES, WEBHOOK_EVENTS, Webhook, WebhookDelivery
 
@@ -45,6 +46,7 @@ __all__ = [
     "BacklogRefresh",
     "DECISION_ACTIONS",
     "DEFAULT_SLA_HOURS",
+    "DIRECTIONS",
     "DELIVERY_STATUSES",
     "Decision",
     "DecisionCount",
@@ -69,9 +71,11 @@ __all__ = [
     "Outcome",
     "PANEL_SOURCES",
     "PanelRow",
+    "READINESS_METRICS",
     "RECOMMENDATION_STATUSES",
     "ROLES",
     "RUN_STATUSES",
+    "ReadinessPlan",
     "Recommendation",
     "RolloutSite",
     "SEVERITIES",

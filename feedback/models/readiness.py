@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from feedback.db import Base, JSONType, utcnow
+
+if TYPE_CHECKING:
+    from feedback.models.catalog import ModelVersion
 
 # What a criterion may measure. Rates are judged on confidence sequences (analytics.sequential).
 READINESS_METRICS = (
@@ -41,4 +44,4 @@ class ReadinessPlan(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    model_version: Mapped[Any] = relationship("ModelVersion")
+    model_version: Mapped[ModelVersion] = relationship()

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from feedback import queries
 from feedback.db import utcnow
 from feedback.errors import NotFound
 from feedback.models import Decision, DecisionException, Model, ModelVersion, Recommendation
 from feedback.models.readiness import ReadinessPlan
+from feedback.outcomes.queries import first_label
 
 
 def latest_plan(session: Session, version_id: int) -> ReadinessPlan | None:
@@ -85,7 +85,7 @@ def decision_counts(session: Session, version_id: int) -> tuple[int, Counts]:
 
 def accuracy_counts(session: Session, version_id: int) -> Counts:
     """Decided cases of the version with a label outcome, and those where the AI's action was the label."""
-    label = queries.first_label()
+    label = first_label()
     rows = (
         select(Recommendation.recommended_action.label("ai"), label.label("label"))
         .select_from(Decision)

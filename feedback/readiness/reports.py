@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from analytics import ab, sequential
 from analytics.sequential import COLLECT, GO, KILL, Judgement
 from feedback import formatting as fmt
-from feedback import impact
 from feedback.db import utcnow
+from feedback.impact import runs
 from feedback.models import Experiment, ModelVersion
 from feedback.models.readiness import ReadinessPlan
 from feedback.readiness import drift, queries
@@ -233,7 +233,7 @@ def _experiment(
     if experiment is None or experiment.model_id != version.model_id:
         return None, None, None, 0, Judgement(COLLECT, "the linked experiment no longer exists")
     column = criterion["experiment_metric"]
-    frame = impact.ab_frame(session, experiment).dropna(subset=[column])
+    frame = runs.ab_frame(session, experiment).dropna(subset=[column])
     cluster = None if experiment.unit == "case" else "unit_id"
     try:
         effect = ab.difference_in_means(frame, column, cluster=cluster)

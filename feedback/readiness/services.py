@@ -15,7 +15,7 @@ from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.models import Experiment, Guardrail, ModelVersion
 from feedback.models.readiness import DIRECTIONS, READINESS_METRICS, ReadinessPlan
 from feedback.permissions import Action
-from feedback.readiness import queries
+from feedback.readiness import queries, reports
 
 MAX_CRITERIA = 20
 MAX_MIN_N = 10_000_000
@@ -203,8 +203,6 @@ def promotion_check(
 
     Returns what the audit event records: the verdict, the plan version it used, and the override.
     """
-    from feedback.readiness import reports  # reports reads experiments; services stay light to import
-
     card = reports.scorecard(session, version)
     record: dict[str, Any] = {"readiness": card.verdict, "plan_version": card.plan_version}
     if card.plan_version is not None and card.verdict == "go":

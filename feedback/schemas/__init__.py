@@ -38,6 +38,14 @@ from feedback.schemas.impact import (
     RolloutSiteOut,
 )
 from feedback.schemas.outcomes import OutcomeIn, OutcomesAnswer, OutcomesOut, OutcomeStored
+from feedback.schemas.readiness import (
+    CriterionIn,
+    CriterionOut,
+    ReadinessOut,
+    ReadinessPlanIn,
+    ReadinessPlanListOut,
+    ReadinessPlanOut,
+)
 from feedback.schemas.review import (
     DecisionIn,
     DecisionOut,
@@ -91,6 +99,8 @@ __all__ = [
     "BacklogListOut",
     "BacklogPatchIn",
     "ComparisonOut",
+    "CriterionIn",
+    "CriterionOut",
     "DecisionAction",
     "DecisionIn",
     "DecisionOut",
@@ -132,6 +142,10 @@ __all__ = [
     "OverrideRow",
     "OverridesOut",
     "PERSON",
+    "ReadinessOut",
+    "ReadinessPlanIn",
+    "ReadinessPlanListOut",
+    "ReadinessPlanOut",
     "ReasonCodeIn",
     "ReasonCodeOut",
     "RecommendationIn",

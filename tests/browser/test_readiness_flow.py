@@ -8,9 +8,11 @@ import json
 import pytest
 from sqlalchemy import select
 
-from feedback import services
+from feedback.accounts import services as accounts
+from feedback.catalog import services as catalog
 from feedback.models import AuditEvent, ModelVersion
 from feedback.readiness import services as readiness
+from feedback.review import decisions
 from feedback.schemas import ModelVersionIn
 from tests.factories import TEST_ACTOR, make_case, make_owner, make_user
 from tests.helpers import sign_in
@@ -26,7 +28,7 @@ def decide_many(session, reviewer, version, count, overrides, start):
             if n - start < overrides
             else {"action": "accept"}
         )
-        services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, **extra)
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, **extra)
 
 
 def ask_for_production(page, url, version):
@@ -40,7 +42,7 @@ def ask_for_production(page, url, version):
 def test_plan_scorecard_and_promotion(browser, live):
     session, url = live["session"], live["url"]
     for name in ("v2", "v3"):
-        services.add_model_version(
+        catalog.add_model_version(
             session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version=name, stage="shadow")
         )
     owner_user = make_owner(session, email="owner@example.test", name="Omar")
@@ -66,12 +68,12 @@ def test_plan_scorecard_and_promotion(browser, live):
 
     # v2's pilot: 40 decisions, 4 overrides. v3's pilot (plan through the service): 2 overrides in 25, limit 5%.
     session.rollback()  # end the test's read transaction: it must see the plan the server stored
-    actor = services.actor_of(owner_user)
-    services.set_version_stage(session, actor, version_id=v2.id, stage="pilot")
+    actor = accounts.actor_of(owner_user)
+    catalog.set_version_stage(session, actor, version_id=v2.id, stage="pilot")
     decide_many(session, live["reviewer"], "v2", 40, 4, 0)
     strict = [{"metric": "override_rate", "direction": "at_most", "threshold": 0.05, "min_n": 20}]
     readiness.register_plan(session, actor, version_id=v3.id, criteria=strict)
-    services.set_version_stage(session, actor, version_id=v3.id, stage="pilot")
+    catalog.set_version_stage(session, actor, version_id=v3.id, stage="pilot")
     decide_many(session, live["reviewer"], "v3", 25, 2, 100)
 
     # The model overview shows each version's scorecard, in words.

@@ -8,6 +8,7 @@ from webapp.api import (  # noqa: F401
     experiments,
     models,
     outcomes,
+    readiness,
     recommendations,
     spec,
 )

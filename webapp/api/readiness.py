@@ -7,14 +7,15 @@ from typing import Any
 from flask import g
 from flask.typing import ResponseReturnValue
 
-from feedback import permissions, services
+from feedback import permissions
+from feedback.accounts.services import actor_of
 from feedback.models.readiness import ReadinessPlan
 from feedback.permissions import Action
 from feedback.readiness import queries, reports
 from feedback.readiness import services as plan_services
 from feedback.schemas import ErrorOut, ReadinessOut, ReadinessPlanIn, ReadinessPlanListOut, ReadinessPlanOut
 from feedback.validation import parse
-from webapp.api import bp, json_body
+from webapp.api.blueprint import bp, json_body
 from webapp.api.openapi import documented
 from webapp.extensions import db
 
@@ -95,7 +96,7 @@ def register_plan(key: str, version: str) -> ResponseReturnValue:
     found = queries.version_by_key(db.session, key, version)
     spec = parse(ReadinessPlanIn, json_body())
     plan = plan_services.register_plan(
-        db.session, services.actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason
+        db.session, actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason
     )
     return plan_out(plan, key, version), 201
 
@@ -121,6 +122,6 @@ def change_plan(key: str, version: str) -> ResponseReturnValue:
     found = queries.version_by_key(db.session, key, version)
     spec = parse(ReadinessPlanIn, json_body())
     plan = plan_services.change_plan(
-        db.session, services.actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason
+        db.session, actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason
     )
     return plan_out(plan, key, version)

@@ -7,7 +7,9 @@ from typing import Any
 
 from flask import Blueprint, g, request
 
-from feedback import permissions, services
+from feedback import permissions
+from feedback.accounts.services import actor_of
+from feedback.catalog.services import get_model
 from feedback.errors import FeedbackError
 from feedback.models.readiness import DIRECTIONS, READINESS_METRICS
 from feedback.params import Choice, Flag, Id, Int, Number, Text, parse_params
@@ -41,7 +43,7 @@ PLAN_FORM = (
 
 def scorecards(key: str) -> tuple[Any, list[tuple[Any, reports.Scorecard]]]:
     """A model and, for each version newest first, its scorecard now."""
-    model = services.get_model(db.session, key)
+    model = get_model(db.session, key)
     plans = queries.latest_plans(db.session, [v.id for v in model.versions])
     return model, [(v, reports.scorecard(db.session, v, plans.get(v.id))) for v in reversed(model.versions)]
 
@@ -124,7 +126,7 @@ def plan(key: str, version: str) -> tuple[str, int]:
         )
     form = parse_params(request.form, PLAN_FORM)  # a bad field is named to anyone, before the owner check
     permissions.require(g.user, Action.CHANGE_MODEL, session=db.session, model_id=found.model_id)
-    criteria, actor = criteria_from(form), services.actor_of(g.user)
+    criteria, actor = criteria_from(form), actor_of(g.user)
     try:
         if history:
             saved = readiness.change_plan(

@@ -9,13 +9,19 @@ import pytest
 from sqlalchemy import select, update
 
 from analytics import ab, sequential
-from feedback import background, experiments, guardrails, impact, outcomes, services
+from feedback import background
+from feedback.accounts import services as accounts
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from feedback.impact import experiments, runs
 from feedback.models import Alert, AuditEvent, Decision, DecisionException, Experiment, ModelVersion
 from feedback.models.readiness import ReadinessPlan
+from feedback.outcomes import services as outcomes
+from feedback.overrides import guardrails
 from feedback.readiness import reports
 from feedback.readiness import services as readiness
+from feedback.review import claims, decisions
 from feedback.schemas import ModelVersionIn, OutcomeIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
 
@@ -27,7 +33,7 @@ AT_LEAST_30_DECISIONS = {"metric": "decisions", "direction": "at_least", "thresh
 def shadow(session):
     """The claims model with v1 in production and v2 in shadow, owned by an owner."""
     make_model(session)
-    services.add_model_version(
+    catalog.add_model_version(
         session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow")
     )
     return session.scalar(select(ModelVersion).where(ModelVersion.version == "v2"))
@@ -42,7 +48,7 @@ def decide(session, reviewer, n, action, version="v2", seconds=None):
     """Ingest case n for the version and decide it (override: to deny)."""
     rec = make_case(session, n, model_version=version)
     extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+    decision = decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
     if seconds is not None:
         session.execute(
             update(Decision)
@@ -61,20 +67,20 @@ def audit_of(session, action):
 
 
 def test_the_pilot_cannot_start_without_a_plan(session, shadow, owner):
-    actor = services.actor_of(owner)
+    actor = accounts.actor_of(owner)
     with pytest.raises(Conflict) as refused:
-        services.set_version_stage(session, actor, version_id=shadow.id, stage="pilot")
+        catalog.set_version_stage(session, actor, version_id=shadow.id, stage="pilot")
     assert refused.value.fields == {"stage": "a readiness plan must be registered before the pilot"}
     session.rollback()
     assert session.get(ModelVersion, shadow.id).stage == "shadow"
     readiness.register_plan(session, actor, version_id=shadow.id, criteria=[OVERRIDES_AT_MOST_20])
-    assert services.set_version_stage(session, actor, version_id=shadow.id, stage="pilot").stage == "pilot"
+    assert catalog.set_version_stage(session, actor, version_id=shadow.id, stage="pilot").stage == "pilot"
 
 
 def test_a_plan_is_fixed_and_each_change_is_a_new_version_audited_with_its_reason(session, shadow, owner):
-    actor = services.actor_of(owner)
+    actor = accounts.actor_of(owner)
     first = readiness.register_plan(session, actor, version_id=shadow.id, criteria=[OVERRIDES_AT_MOST_20])
-    services.set_version_stage(session, actor, version_id=shadow.id, stage="pilot")
+    catalog.set_version_stage(session, actor, version_id=shadow.id, stage="pilot")
     with pytest.raises(Conflict):
         readiness.register_plan(session, actor, version_id=shadow.id, criteria=[AT_LEAST_30_DECISIONS])
     session.rollback()
@@ -113,11 +119,11 @@ def test_only_owners_and_admins_write_plans(session, shadow, owner):
     for who in (analyst, stranger):
         with pytest.raises(PermissionDenied):
             readiness.register_plan(
-                session, services.actor_of(who), version_id=shadow.id, criteria=[OVERRIDES_AT_MOST_20]
+                session, accounts.actor_of(who), version_id=shadow.id, criteria=[OVERRIDES_AT_MOST_20]
             )
     with pytest.raises(NotFound):
         readiness.change_plan(
-            session, services.actor_of(owner), version_id=shadow.id, criteria=[OVERRIDES_AT_MOST_20], reason="x"
+            session, accounts.actor_of(owner), version_id=shadow.id, criteria=[OVERRIDES_AT_MOST_20], reason="x"
         )
 
 
@@ -132,7 +138,7 @@ def test_validation_names_each_bad_field(session, shadow, owner):
         {"metric": "median_seconds_to_decide", "direction": "at_least", "threshold": 0, "min_n": 10},
     ]
     with pytest.raises(ValidationFailed) as failed:
-        readiness.register_plan(session, services.actor_of(owner), version_id=shadow.id, criteria=bad)
+        readiness.register_plan(session, accounts.actor_of(owner), version_id=shadow.id, criteria=bad)
     assert failed.value.fields == {
         "criteria[0].metric": "must be one of decisions, override_rate, accuracy, sla_attainment, drift, "
         "median_seconds_to_decide, experiment_effect",
@@ -148,14 +154,14 @@ def test_validation_names_each_bad_field(session, shadow, owner):
     }
     assert session.scalar(select(ReadinessPlan.id)) is None
     with pytest.raises(ValidationFailed) as empty:
-        readiness.register_plan(session, services.actor_of(owner), version_id=shadow.id, criteria=[])
+        readiness.register_plan(session, accounts.actor_of(owner), version_id=shadow.id, criteria=[])
     assert "criteria" in empty.value.fields
 
 
 def pilot_with(session, owner, version, criteria):
-    actor = services.actor_of(owner)
+    actor = accounts.actor_of(owner)
     readiness.register_plan(session, actor, version_id=version.id, criteria=criteria)
-    services.set_version_stage(session, actor, version_id=version.id, stage="pilot")
+    catalog.set_version_stage(session, actor, version_id=version.id, stage="pilot")
 
 
 def test_a_kill_verdict_pauses_the_version_through_its_guardrail(session, shadow, owner):
@@ -192,18 +198,18 @@ def test_keep_collecting_neither_pauses_nor_promotes(session, shadow, owner):
     session.refresh(shadow)
     assert shadow.stage == "pilot" and session.scalar(select(Alert.id)) is None
     with pytest.raises(Conflict) as refused:
-        services.set_version_stage(session, services.actor_of(owner), version_id=shadow.id, stage="production")
+        catalog.set_version_stage(session, accounts.actor_of(owner), version_id=shadow.id, stage="production")
     assert refused.value.fields["stage"] == "readiness reads keep collecting"
     session.rollback()
     # An owner's reason is not enough: only an admin overrides.
     with pytest.raises(PermissionDenied):
-        services.set_version_stage(
-            session, services.actor_of(owner), version_id=shadow.id, stage="production", override_reason="trust me"
+        catalog.set_version_stage(
+            session, accounts.actor_of(owner), version_id=shadow.id, stage="production", override_reason="trust me"
         )
     session.rollback()
     admin = make_user(session, "admin")
-    promoted = services.set_version_stage(
-        session, services.actor_of(admin), version_id=shadow.id, stage="production", override_reason="Board decision"
+    promoted = catalog.set_version_stage(
+        session, accounts.actor_of(admin), version_id=shadow.id, stage="production", override_reason="Board decision"
     )
     assert promoted.stage == "production"
     assert audit_of(session, "model_version.stage_changed")[-1] == {
@@ -225,7 +231,7 @@ def test_a_go_verdict_promotes_and_the_audit_names_the_plan_it_used(session, sha
     assert [r.status for r in card.criteria] == ["go", "go"] and card.verdict == "go"
     assert card.criteria[0].ci_high < 0.5
     assert card.criteria[1].value == 60
-    services.set_version_stage(session, services.actor_of(owner), version_id=shadow.id, stage="production")
+    catalog.set_version_stage(session, accounts.actor_of(owner), version_id=shadow.id, stage="production")
     assert audit_of(session, "model_version.stage_changed")[-1] == {
         "from": "pilot",
         "to": "production",
@@ -307,10 +313,10 @@ def test_a_version_without_a_plan_reads_keep_collecting_and_needs_an_override_to
     card = reports.scorecard(session, version)
     assert (card.plan_version, card.verdict, card.criteria) == (None, "keep_collecting", [])
     with pytest.raises(Conflict):
-        services.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="production")
+        catalog.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="production")
     session.rollback()
     # The operator (no user: the CLI) may override with a reason.
-    done = services.set_version_stage(
+    done = catalog.set_version_stage(
         session, TEST_ACTOR, version_id=version.id, stage="production", override_reason="legacy pilot"
     )
     assert done.stage == "production"
@@ -328,17 +334,17 @@ def test_an_experiment_effect_criterion_reads_the_difference_on_its_anytime_vali
     experiments.start_experiment(session, analyst, experiment.id)
     for n in range(120):
         rec = make_case(session, 1000 + n)
-        services.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
+        claims.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
         if experiments.hashed_arm(experiment.salt, str(rec.id), 0.5) == "control":
             # Unaided, reviewers choose "deny" (not the AI's "pay") six times in ten: an override.
             final = "deny" if n % 10 < 6 else "pay"
-            services.record_decision(
+            decisions.record_decision(
                 session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action=final
             )
         else:
             action = "override" if n % 10 == 0 else "accept"
             extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-            services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+            decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
     effect = {
         "metric": "experiment_effect",
         "direction": "at_most",
@@ -347,9 +353,9 @@ def test_an_experiment_effect_criterion_reads_the_difference_on_its_anytime_vali
         "experiment_id": experiment.id,
         "experiment_metric": "override",
     }
-    readiness.register_plan(session, services.actor_of(owner), version_id=production.id, criteria=[effect])
+    readiness.register_plan(session, accounts.actor_of(owner), version_id=production.id, criteria=[effect])
     reading = reports.scorecard(session, production).criteria[0]
-    frame = impact.ab_frame(session, session.get(Experiment, experiment.id)).dropna(subset=["override"])
+    frame = runs.ab_frame(session, session.get(Experiment, experiment.id)).dropna(subset=["override"])
     expected = ab.difference_in_means(frame, "override")
     assert reading.name == f"experiment_effect:{experiment.id}:override"
     assert reading.value == pytest.approx(expected.difference) and reading.n == 120

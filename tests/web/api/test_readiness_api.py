@@ -6,9 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from analytics import sequential
-from feedback import services
+from feedback.accounts import services as accounts
+from feedback.catalog import services as catalog
 from feedback.models import ModelVersion
 from feedback.models.readiness import ReadinessPlan
+from feedback.review import decisions
 from feedback.schemas import ModelVersionIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user, token_for
 
@@ -25,7 +27,7 @@ PLAN = {
 def world(app, session):
     """claims v1 in production, v2 in shadow; its owner's and an analyst's tokens."""
     make_model(session)
-    services.add_model_version(
+    catalog.add_model_version(
         session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="shadow")
     )
     owner = make_owner(session)
@@ -59,12 +61,12 @@ def test_register_change_and_read_a_plan(client, session, world):
     assert [(p["plan_version"], p["reason"]) for p in history] == [(2, "a stricter floor"), (1, "")]
 
     version = session.scalar(select(ModelVersion).where(ModelVersion.version == "v2"))
-    services.set_version_stage(session, services.actor_of(world["owner_user"]), version_id=version.id, stage="pilot")
+    catalog.set_version_stage(session, accounts.actor_of(world["owner_user"]), version_id=version.id, stage="pilot")
     reviewer = make_user(session)
     for n in range(30):
         rec = make_case(session, n, model_version="v2")
         extra = {"final_action": "deny", "reason_code": "missing_context"} if n % 3 == 0 else {}
-        services.record_decision(
+        decisions.record_decision(
             session, recommendation_id=rec.id, reviewer=reviewer, action="override" if extra else "accept", **extra
         )
     body = client.get(URL, headers=world["analyst"]).get_json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from feedback import services
+from feedback.catalog import services as catalog
 from feedback.models import ModelVersion
 from feedback.models.readiness import ReadinessPlan
 from feedback.schemas import ModelVersionIn
@@ -18,7 +18,7 @@ PLAN_URL = "/models/claims/versions/v2/readiness/plan"
 def world(session):
     make_model(session)
     spec = ModelVersionIn(version="v2", stage="shadow")
-    services.add_model_version(session, TEST_ACTOR, model_key="claims", spec=spec)
+    catalog.add_model_version(session, TEST_ACTOR, model_key="claims", spec=spec)
     return {"owner": make_owner(session), "analyst": make_user(session, "analyst")}
 
 
