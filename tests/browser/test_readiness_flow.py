@@ -64,7 +64,7 @@ def test_plan_scorecard_and_promotion(browser, live):
     owner.fill("input[name=threshold_decisions]", "30")
     owner.click("#save-plan")
     owner.wait_for_selector("text=Plan version 1 is in force.")
-    assert "Override rate at most 50%" in owner.inner_text("#plan-version-1")
+    assert "Override rate at most 50.0%, judged from 20 on" in owner.inner_text("#plan-version-1")
 
     # v2's pilot: 40 decisions, 4 overrides. v3's pilot (plan through the service): 2 overrides in 25, limit 5%.
     session.rollback()  # end the test's read transaction: it must see the plan the server stored
