@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from feedback import audit, permissions
 from feedback.audit import Actor, Change
-from feedback.errors import Conflict, NotFound, ValidationFailed
+from feedback.errors import Conflict, NotFound, Problems, ValidationFailed
 from feedback.models import Experiment, Guardrail, ModelVersion
 from feedback.models.readiness import DIRECTIONS, READINESS_METRICS, ReadinessPlan
 from feedback.permissions import Action
@@ -27,28 +27,30 @@ READINESS_GUARDRAIL = "readiness"
 
 
 def checked_criteria(session: Session, model_id: int, raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The criteria as stored, or ValidationFailed naming each bad field (`criteria[2].threshold`)."""
-    fields: dict[str, str] = {}
+    """The criteria as stored, or an error naming each bad field (`criteria[2].threshold`).
+
+    What a criterion's own fields break is a 422 (the API's schema states those rules too); an
+    experiment that does not exist a 404, one of another model a 409; a criterion repeated a 409.
+    """
     if not 1 <= len(raw) <= MAX_CRITERIA:
         raise ValidationFailed("a plan needs criteria", {"criteria": f"must hold 1 to {MAX_CRITERIA} criteria"})
+    problems = Problems()
     criteria, seen = [], set()
     for i, item in enumerate(raw):
         at = f"criteria[{i}]"
-        criterion = _checked(session, model_id, item, at, fields)
+        criterion = _checked(session, model_id, item, at, problems)
         key = (criterion.get("metric"), criterion.get("experiment_id"), criterion.get("experiment_metric"))
-        if key in seen and f"{at}.metric" not in fields:
-            fields[f"{at}.metric"] = "repeats another criterion of this plan"
+        if key in seen and f"{at}.metric" not in problems.fields:
+            problems.repeated[f"{at}.metric"] = "repeats another criterion of this plan"
         seen.add(key)
         criteria.append(criterion)
-    if fields:
-        raise ValidationFailed("the readiness plan has invalid fields", fields)
+    problems.raise_any("the readiness plan has invalid fields")
     return criteria
 
 
-def _checked(
-    session: Session, model_id: int, item: Mapping[str, Any], at: str, fields: dict[str, str]
-) -> dict[str, Any]:
-    """One criterion normalised; its problems added to `fields`."""
+def _checked(session: Session, model_id: int, item: Mapping[str, Any], at: str, problems: Problems) -> dict[str, Any]:
+    """One criterion normalised; its problems added to `problems`."""
+    fields = problems.invalid
     metric, direction = item.get("metric"), item.get("direction")
     threshold, min_n = item.get("threshold"), item.get("min_n", 0)
     if metric not in READINESS_METRICS:
@@ -64,12 +66,14 @@ def _checked(
     criterion: dict[str, Any] = {"metric": metric, "direction": direction, "threshold": threshold, "min_n": min_n}
     if metric == "experiment_effect":
         experiment_id, column = item.get("experiment_id"), item.get("experiment_metric")
-        if isinstance(experiment_id, bool) or not isinstance(experiment_id, int):
+        if isinstance(experiment_id, bool) or not isinstance(experiment_id, int) or not 0 < experiment_id < 2**31:
             fields[f"{at}.experiment_id"] = "must name an experiment on this model"
         else:
-            experiment = session.get(Experiment, experiment_id) if 0 < experiment_id < 2**31 else None
-            if experiment is None or experiment.model_id != model_id:
-                fields[f"{at}.experiment_id"] = "must name an experiment on this model"
+            experiment = session.get(Experiment, experiment_id)
+            if experiment is None:
+                problems.unknown[f"{at}.experiment_id"] = "no such experiment"
+            elif experiment.model_id != model_id:
+                problems.disallowed[f"{at}.experiment_id"] = "is an experiment on another model"
         if column not in EXPERIMENT_METRICS:
             fields[f"{at}.experiment_metric"] = f"must be one of {', '.join(EXPERIMENT_METRICS)}"
         criterion |= {"experiment_id": experiment_id, "experiment_metric": column}

@@ -2,52 +2,96 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
-from feedback.schemas.types import MAX_ID, Strict, Text2000
+from feedback.schemas.types import Message, RowId, Strict, Text2000, _whole_number
 
-Metric = Literal[
-    "decisions",
-    "override_rate",
-    "accuracy",
-    "sla_attainment",
-    "drift",
-    "median_seconds_to_decide",
-    "experiment_effect",
-]
 Direction = Literal["at_least", "at_most"]
 Status = Literal["go", "kill", "keep_collecting"]
+MAX_COUNT = 10_000_000
+# A whole number of a JSON body (495.0 included, as JSON Schema's "integer" is).
+MinN = Annotated[int, Field(ge=0, le=MAX_COUNT), BeforeValidator(_whole_number)]
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
-class CriterionIn(Strict):
-    """One go/kill criterion: the metric, which way is good, the threshold, and the sample needed before a call.
+class DecisionsIn(Strict):
+    """At least `threshold` decisions with the AI shown (a count: go once reached, never a kill)."""
 
-    Shares (override_rate, accuracy, sla_attainment) are 0 to 1; decisions and drift are counts
-    (decisions only at_least, drift only at_most: features drifted past their limit);
-    median_seconds_to_decide is seconds; experiment_effect names the experiment and its metric and
-    is judged as AI shown minus hidden.
-    """
+    metric: Literal["decisions"]
+    direction: Literal["at_least"]
+    threshold: Annotated[int, Field(ge=1, le=MAX_COUNT), BeforeValidator(_whole_number)]
+    min_n: MinN = 0
 
-    metric: Metric
+
+class RateIn(Strict):
+    """A share (0 to 1) judged on its confidence sequence: at_most on its upper bound, at_least on its lower."""
+
+    metric: Literal["override_rate", "accuracy", "sla_attainment"]
+    direction: Direction
+    threshold: Share
+    min_n: MinN = 0
+
+
+class DriftIn(Strict):
+    """At most `threshold` features drifted past their limit (from the drift reports)."""
+
+    metric: Literal["drift"]
+    direction: Literal["at_most"]
+    threshold: Annotated[int, Field(ge=0, le=1000), BeforeValidator(_whole_number)]
+    min_n: MinN = 0
+
+
+class MedianSecondsIn(Strict):
+    """The median seconds from opening a case to deciding it (a floor against rubber-stamping)."""
+
+    metric: Literal["median_seconds_to_decide"]
+    direction: Direction
+    threshold: Annotated[float, Field(gt=0, le=30 * 86400)]
+    min_n: MinN = 0
+
+
+class ExperimentEffectIn(Strict):
+    """A linked experiment's effect on one of its metrics, AI shown minus hidden, on an anytime-valid interval."""
+
+    metric: Literal["experiment_effect"]
     direction: Direction
     threshold: float
-    min_n: int = Field(0, ge=0, le=10_000_000)
-    experiment_id: int | None = Field(None, ge=1, le=MAX_ID)
-    experiment_metric: Literal["override", "correct", "handling_seconds"] | None = None
+    min_n: MinN = 0
+    experiment_id: RowId
+    experiment_metric: Literal["override", "correct", "handling_seconds"]
+
+
+CriterionIn = Annotated[
+    DecisionsIn | RateIn | DriftIn | MedianSecondsIn | ExperimentEffectIn, Field(discriminator="metric")
+]
 
 
 class ReadinessPlanIn(Strict):
-    """A readiness plan: its criteria, and (required for a change) the reason."""
+    """A readiness plan: its criteria (one per metric, or per experiment and metric) and, optionally, a note."""
 
     criteria: list[CriterionIn] = Field(min_length=1, max_length=20)
     reason: Text2000 = ""
 
     def criteria_data(self) -> list[dict[str, Any]]:
-        """The criteria as plain dicts for the service (which checks the rules between fields)."""
+        """The criteria as plain dicts for the service."""
         return [c.model_dump() for c in self.criteria]
+
+
+class ReadinessPlanChangeIn(ReadinessPlanIn):
+    """The next plan version: a change says why."""
+
+    reason: Message
+
+
+def criterion_field(path: str) -> str:
+    """`criteria[0].override_rate.threshold` (pydantic names the union member) -> `criteria[0].threshold`;
+    an unknown metric (`criteria[0]`, no member matched its tag) -> `criteria[0].metric`."""
+    path = re.sub(r"^(criteria\[\d+\])\.\w+(\.|$)", r"\1\2", path)
+    return path + ".metric" if re.fullmatch(r"criteria\[\d+\]", path) else path
 
 
 class ReadinessPlanOut(BaseModel):

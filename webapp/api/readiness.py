@@ -9,11 +9,20 @@ from flask.typing import ResponseReturnValue
 
 from feedback import permissions
 from feedback.accounts.services import actor_of
+from feedback.errors import ValidationFailed
 from feedback.models.readiness import ReadinessPlan
 from feedback.permissions import Action
 from feedback.readiness import queries, reports
 from feedback.readiness import services as plan_services
-from feedback.schemas import ErrorOut, ReadinessOut, ReadinessPlanIn, ReadinessPlanListOut, ReadinessPlanOut
+from feedback.schemas import (
+    ErrorOut,
+    ReadinessOut,
+    ReadinessPlanChangeIn,
+    ReadinessPlanIn,
+    ReadinessPlanListOut,
+    ReadinessPlanOut,
+)
+from feedback.schemas.readiness import criterion_field
 from feedback.validation import parse
 from webapp.api.blueprint import bp, json_body
 from webapp.api.openapi import documented
@@ -21,6 +30,15 @@ from webapp.extensions import db
 
 PATH = "/api/v1/models/{key}/versions/{version}/readiness"
 PARAMS = {"key": "key", "version": "key"}  # a version name has the shape of a key
+
+
+def parse_plan(schema: type[ReadinessPlanIn]) -> ReadinessPlanIn:
+    """The body as a plan, or 422 naming each bad field as `criteria[1].threshold`."""
+    try:
+        return parse(schema, json_body())
+    except ValidationFailed as exc:
+        exc.fields = {criterion_field(key): problem for key, problem in exc.fields.items()}
+        raise
 
 
 def plan_out(plan: ReadinessPlan, key: str, version: str) -> dict[str, Any]:
@@ -85,8 +103,12 @@ def plan_versions(key: str, version: str) -> ResponseReturnValue:
     responses={
         201: ("registered", ReadinessPlanOut),
         403: ("only the model's owners or an admin", ErrorOut),
-        404: ("unknown model or version", ErrorOut),
-        409: ("a plan is already registered (change it with PUT)", ErrorOut),
+        404: ("unknown model or version, or an experiment_id naming no experiment", ErrorOut),
+        409: (
+            "a plan is already registered (change it with PUT), a criterion repeated, or an experiment of "
+            "another model",
+            ErrorOut,
+        ),
         422: ("invalid fields, each named (e.g. criteria[1].threshold)", ErrorOut),
     },
 )
@@ -94,7 +116,7 @@ def register_plan(key: str, version: str) -> ResponseReturnValue:
     """Register the first plan."""
     permissions.require(g.user, Action.CHANGE_MODEL)
     found = queries.version_by_key(db.session, key, version)
-    spec = parse(ReadinessPlanIn, json_body())
+    spec = parse_plan(ReadinessPlanIn)
     plan = plan_services.register_plan(
         db.session, actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason
     )
@@ -105,23 +127,24 @@ def register_plan(key: str, version: str) -> ResponseReturnValue:
 @documented(
     "put",
     PATH + "/plan",
-    "Change a version's readiness plan: stored as the next plan version with its reason (required) in the audit "
-    "trail; earlier versions stay",
-    body=ReadinessPlanIn,
+    "Record a version's readiness plan: the first (201), or the next plan version (200), with its reason in "
+    "the audit trail; earlier versions stay, as do the verdicts that used them",
+    body=ReadinessPlanChangeIn,
     path_params=PARAMS,
     responses={
         200: ("the new plan version", ReadinessPlanOut),
+        201: ("the first plan version", ReadinessPlanOut),
         403: ("only the model's owners or an admin", ErrorOut),
-        404: ("unknown model or version, or no plan yet (register it with POST)", ErrorOut),
-        422: ("invalid fields, each named; a change needs a reason", ErrorOut),
+        404: ("unknown model or version, or an experiment_id naming no experiment", ErrorOut),
+        409: ("a criterion repeated, or an experiment of another model", ErrorOut),
+        422: ("invalid fields, each named (e.g. criteria[1].threshold); a change needs a reason", ErrorOut),
     },
 )
 def change_plan(key: str, version: str) -> ResponseReturnValue:
-    """Record the next plan version."""
+    """Record the next plan version (or the first: PUT names the plan, whether or not it exists yet)."""
     permissions.require(g.user, Action.CHANGE_MODEL)
     found = queries.version_by_key(db.session, key, version)
-    spec = parse(ReadinessPlanIn, json_body())
-    plan = plan_services.change_plan(
-        db.session, actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason
-    )
-    return plan_out(plan, key, version)
+    spec = parse_plan(ReadinessPlanChangeIn)
+    record = plan_services.change_plan if queries.latest_plan(db.session, found.id) else plan_services.register_plan
+    plan = record(db.session, actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason)
+    return plan_out(plan, key, version), 201 if plan.plan_version == 1 else 200

@@ -147,7 +147,7 @@ def test_validation_names_each_bad_field(session, shadow, owner):
         "criteria[1].min_n": "must be a whole number from 0 to 10000000",
         "criteria[2].threshold": "must be a share between 0 and 1",
         "criteria[2].experiment_id": "only an experiment_effect criterion names an experiment",
-        "criteria[3].experiment_id": "must name an experiment on this model",
+        "criteria[3].experiment_id": "no such experiment",
         "criteria[3].experiment_metric": "must be one of override, correct, handling_seconds",
         "criteria[5].metric": "repeats another criterion of this plan",
         "criteria[6].threshold": "must be seconds above 0 and at most 2592000",

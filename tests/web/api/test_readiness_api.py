@@ -95,40 +95,79 @@ def test_register_change_and_read_a_plan(client, session, world):
     }
 
 
+DECIDED = {"metric": "decisions", "direction": "at_least", "threshold": 10}
+
+
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "status", "field"),
     [
-        ({"criteria": []}, "criteria"),
-        ({"criteria": [{"metric": "vibes", "direction": "at_most", "threshold": 0.1}]}, "criteria[0].metric"),
-        ({"criteria": [{"metric": "accuracy", "direction": "up", "threshold": 0.1}]}, "criteria[0].direction"),
-        ({"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": "0.1"}]}, "criteria[0].threshold"),
-        ({"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": 2}]}, "criteria[0].threshold"),
+        ({"criteria": []}, 422, "criteria"),
+        ({"criteria": [{"metric": "vibes", "direction": "at_most", "threshold": 0.1}]}, 422, "criteria[0].metric"),
+        ({"criteria": [{"metric": "accuracy", "direction": "up", "threshold": 0.1}]}, 422, "criteria[0].direction"),
+        (
+            {"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": "0.1"}]},
+            422,
+            "criteria[0].threshold",
+        ),
+        ({"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": 2}]}, 422, "criteria[0].threshold"),
         (
             {"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": 0.5, "min_n": -3}]},
+            422,
             "criteria[0].min_n",
         ),
         (
             {"criteria": [{"metric": "accuracy", "direction": "at_least", "threshold": 0.5, "colour": 1}]},
+            422,
             "criteria[0].colour",
+        ),
+        ({"criteria": [{**DECIDED, "experiment_id": 3}]}, 422, "criteria[0].experiment_id"),
+        ({"criteria": [{**DECIDED, "direction": "at_most"}]}, 422, "criteria[0].direction"),
+        ({"criteria": [{**DECIDED, "threshold": 10.5}]}, 422, "criteria[0].threshold"),
+        ({"criteria": [{"metric": "drift", "direction": "at_most", "threshold": -1}]}, 422, "criteria[0].threshold"),
+        (
+            {
+                "criteria": [
+                    {"metric": "experiment_effect", "direction": "at_least", "threshold": 0, "experiment_id": 9}
+                ]
+            },
+            422,
+            "criteria[0].experiment_metric",
         ),
         (
             {
                 "criteria": [
-                    {"metric": "experiment_effect", "direction": "at_least", "threshold": 0, "experiment_id": 99}
+                    {
+                        "metric": "experiment_effect",
+                        "direction": "at_least",
+                        "threshold": 0,
+                        "experiment_id": 99,
+                        "experiment_metric": "override",
+                    }
                 ]
             },
+            404,
             "criteria[0].experiment_id",
         ),
-        ({"criteria": [{"metric": "decisions", "direction": "at_most", "threshold": 10}]}, "criteria[0].direction"),
-        ({**PLAN, "reason": "x" * 2001}, "reason"),
-        ([PLAN], "body"),
+        ({"criteria": [DECIDED, {**DECIDED, "threshold": 20}]}, 409, "criteria[1].metric"),
+        ({**PLAN, "reason": "x" * 2001}, 422, "reason"),
+        ([PLAN], 422, "body"),
     ],
 )
-def test_bad_plans_are_refused_naming_the_field_and_nothing_is_stored(client, session, world, body, field):
+def test_bad_plans_are_refused_naming_the_field_and_nothing_is_stored(client, session, world, body, status, field):
     response = client.post(URL + "/plan", json=body, headers=world["owner"])
-    assert response.status_code == 422, response.text
+    assert response.status_code == status, response.text
     assert field in response.get_json()["error"]["fields"], response.get_json()
     assert session.scalar(select(ReadinessPlan.id)) is None
+
+
+def test_put_records_the_first_plan_too(client, world):
+    first = client.put(URL + "/plan", json={**PLAN, "reason": "written before the pilot"}, headers=world["owner"])
+    assert first.status_code == 201 and first.get_json()["plan_version"] == 1
+    assert first.get_json()["reason"] == "written before the pilot"
+    whole = client.put(
+        URL + "/plan", json={"criteria": [{**DECIDED, "threshold": 12.0}], "reason": "r"}, headers=world["owner"]
+    )
+    assert whole.status_code == 200 and whole.get_json()["criteria"][0]["threshold"] == 12
 
 
 def test_who_may_read_and_write(client, world):
