@@ -68,11 +68,16 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 def _register_blueprints(app: Flask) -> None:
     """The pages' blueprints, and the API's (CSRF-exempt: it takes bearer tokens, never cookies)."""
     from webapp.api import bp as api_bp
-    from webapp.views import (
+
+    # admin_settings and admin_webhooks are imported for their routes, which they add to admin.bp.
+    from webapp.views import (  # noqa: F401
         admin,
+        admin_settings,
+        admin_webhooks,
         auth,
         backlog,
         cases,
+        challengers,
         decision_exceptions,
         exports,
         impact,
@@ -96,6 +101,7 @@ def _register_blueprints(app: Flask) -> None:
         impact.bp,
         backlog.bp,
         readiness.bp,
+        challengers.bp,
         cases.bp,
         exports.bp,
         users.bp,

@@ -273,13 +273,13 @@ def _schedule(rows: list[Any], fields: dict[str, str], repeated: dict[str, str])
     return schedule
 
 
-def create_experiment(session: Session, user: User, data: Mapping[str, Any]) -> Experiment:
+def create_experiment(session: Session, actor: User, *, data: Mapping[str, Any]) -> Experiment:
     """A new experiment in draft; nothing changes for reviewers until it is started."""
-    _require_analyst(user)
+    _require_analyst(actor)
     clean, schedule = _validate(session, data, None)
     if clean["kind"] == "staggered" and schedule is None:
         raise ValidationFailed("the experiment is invalid", {"sites": "list the sites in the rollout"})
-    experiment = Experiment(**clean, salt=secrets.token_hex(8), created_by_id=user.id, status="draft")
+    experiment = Experiment(**clean, salt=secrets.token_hex(8), created_by_id=actor.id, status="draft")
     experiment.sites = [RolloutSite(site=s, go_live_at=when) for s, when in (schedule or {}).items()]
     session.add(experiment)
     try:
@@ -289,16 +289,16 @@ def create_experiment(session: Session, user: User, data: Mapping[str, Any]) -> 
         raise Conflict(f"an experiment called {clean['key']} already exists") from None
     audit.record(
         session,
-        Actor(user.id, user.email),
+        Actor(actor.id, actor.email),
         [Change("experiment.created", "experiment", experiment.id, _snapshot(experiment))],
     )
     session.commit()
     return experiment
 
 
-def update_experiment(session: Session, user: User, experiment_id: int, data: Mapping[str, Any]) -> Experiment:
+def update_experiment(session: Session, actor: User, *, experiment_id: int, data: Mapping[str, Any]) -> Experiment:
     """Edit an experiment. Once running, only its name, hypothesis and not-yet-reached go-live dates change."""
-    _require_analyst(user)
+    _require_analyst(actor)
     experiment = get_experiment(session, experiment_id)
     if "row_version" in data and str(data["row_version"]) != str(experiment.row_version):
         raise Conflict("someone else changed this experiment; reload it and try again")
@@ -333,7 +333,7 @@ def update_experiment(session: Session, user: User, experiment_id: int, data: Ma
         for row in experiment.sites:  # a form sends minutes: keep the stored instant when unchanged
             if _same_minute(row.go_live_at, before_dates.get(row.site)):
                 row.go_live_at = before_dates.get(row.site)
-    return _save(session, user, experiment, "experiment.updated", {"before": before_snapshot})
+    return _save(session, actor, experiment, "experiment.updated", {"before": before_snapshot})
 
 
 def _same_minute(a: datetime | None, b: datetime | None) -> bool:
@@ -347,24 +347,24 @@ def _with_date(row: RolloutSite, when: datetime | None) -> RolloutSite:
     return row
 
 
-def start_experiment(session: Session, user: User, experiment_id: int) -> Experiment:
+def start_experiment(session: Session, actor: User, *, experiment_id: int) -> Experiment:
     """Start assigning: reviewers see the arms from now on."""
-    _require_analyst(user)
+    _require_analyst(actor)
     experiment = get_experiment(session, experiment_id)
     if experiment.status != "draft":
         raise Conflict(f"the experiment is {experiment.status}; only a draft can start")
     experiment.status, experiment.started_at = "running", utcnow()
-    return _save(session, user, experiment, "experiment.started", {})
+    return _save(session, actor, experiment, "experiment.started", {})
 
 
-def stop_experiment(session: Session, user: User, experiment_id: int) -> Experiment:
+def stop_experiment(session: Session, actor: User, *, experiment_id: int) -> Experiment:
     """Stop assigning: everyone sees the AI again (if the version is visible)."""
-    _require_analyst(user)
+    _require_analyst(actor)
     experiment = get_experiment(session, experiment_id)
     if experiment.status != "running":
         raise Conflict(f"the experiment is {experiment.status}; only a running one can stop")
     experiment.status, experiment.stopped_at = "stopped", utcnow()
-    return _save(session, user, experiment, "experiment.stopped", {})
+    return _save(session, actor, experiment, "experiment.stopped", {})
 
 
 def _save(session: Session, user: User, experiment: Experiment, action: str, extra: dict[str, Any]) -> Experiment:

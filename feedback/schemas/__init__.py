@@ -26,6 +26,13 @@ from feedback.schemas.catalog import (
     SegmentLabelsIn,
     VersionRulesIn,
 )
+from feedback.schemas.challengers import (
+    ChallengerAnswer,
+    ChallengerRow,
+    ChallengersOut,
+    StoredChallengerOut,
+    StoredChallengersOut,
+)
 from feedback.schemas.decision_exceptions import ExceptionListOut, ExceptionOut, ExceptionResolveIn
 from feedback.schemas.impact import (
     AnalysisIn,
@@ -48,6 +55,7 @@ from feedback.schemas.readiness import (
     ReadinessPlanOut,
 )
 from feedback.schemas.review import (
+    ChallengerIn,
     DecisionIn,
     DecisionOut,
     ExplanationIn,
@@ -99,6 +107,10 @@ __all__ = [
     "BacklogItemOut",
     "BacklogListOut",
     "BacklogPatchIn",
+    "ChallengerAnswer",
+    "ChallengerIn",
+    "ChallengerRow",
+    "ChallengersOut",
     "ComparisonOut",
     "CriterionIn",
     "CriterionOut",
@@ -163,6 +175,8 @@ __all__ = [
     "ScalarIn",
     "SegmentKey",
     "SegmentLabelsIn",
+    "StoredChallengerOut",
+    "StoredChallengersOut",
     "SegmentText",
     "SegmentValue",
     "Stage",

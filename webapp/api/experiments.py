@@ -105,7 +105,7 @@ def create_experiment() -> ResponseReturnValue:
     data = spec.model_dump()
     data["model_id"] = model_id
     data["sites"] = [{"site": s.site, "go_live": s.go_live} for s in spec.sites]
-    return experiment_out(experiments.create_experiment(db.session, g.user, data)), 201
+    return experiment_out(experiments.create_experiment(db.session, g.user, data=data)), 201
 
 
 @bp.get("/experiments/<int:experiment_id>")
@@ -150,7 +150,7 @@ def get_experiment(experiment_id: int) -> ResponseReturnValue:
 def change_experiment(experiment_id: int, change: str) -> ResponseReturnValue:
     """Start or stop an experiment."""
     act = experiments.start_experiment if change == "start" else experiments.stop_experiment
-    return experiment_out(act(db.session, g.user, experiment_id))
+    return experiment_out(act(db.session, g.user, experiment_id=experiment_id))
 
 
 def _queued(run: AnalysisRun) -> ResponseReturnValue:

@@ -122,7 +122,7 @@ def assign(exception_id: int) -> tuple[str, int]:
         assignee_id = parse_params(request.form, (Id("assignee"),))["assignee"]
     try:
         exc = decision_exceptions.assign_exception(
-            db.session, exception_id=exception_id, by=g.user, assignee_id=assignee_id
+            db.session, g.user, exception_id=exception_id, assignee_id=assignee_id
         )
     except NotFound:
         abort(404)
@@ -145,8 +145,8 @@ def resolve(exception_id: int) -> tuple[str, int]:
         values = parse_params(form, RESOLVE_FORM)
         exc = decision_exceptions.resolve_exception(
             db.session,
+            g.user,
             exception_id=exception_id,
-            by=g.user,
             final_action=values["final_action"] or "",
             note=values["note"] or "",
         )

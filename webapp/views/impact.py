@@ -145,7 +145,7 @@ def _experiment_form() -> dict[str, Any]:
 def create_experiment() -> Response | tuple[str, int]:
     """Create an experiment in draft."""
     try:
-        experiment = experiments.create_experiment(db.session, g.user, _experiment_form())
+        experiment = experiments.create_experiment(db.session, g.user, data=_experiment_form())
     except (*FIELD_FAULTS, Conflict) as exc:
         db.session.rollback()
         context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
@@ -202,7 +202,7 @@ def experiment(experiment_id: int) -> tuple[str, int]:
 def update_experiment(experiment_id: int) -> tuple[str, int]:
     """Save edits (a running experiment accepts only the safe ones)."""
     try:
-        experiments.update_experiment(db.session, g.user, experiment_id, _experiment_form())
+        experiments.update_experiment(db.session, g.user, experiment_id=experiment_id, data=_experiment_form())
     except FIELD_FAULTS as exc:
         db.session.rollback()
         context = _experiment_context(experiment_id, problem=exc.message, fields=exc.fields)
@@ -216,7 +216,7 @@ def update_experiment(experiment_id: int) -> tuple[str, int]:
 def change_status(experiment_id: int, change: str) -> tuple[str, int]:
     """Start or stop assigning."""
     act = experiments.start_experiment if change == "start" else experiments.stop_experiment
-    act(db.session, g.user, experiment_id)
+    act(db.session, g.user, experiment_id=experiment_id)
     notice = "Started: reviewers now see the arms." if change == "start" else "Stopped: everyone sees the AI again."
     context = _experiment_context(experiment_id, notice=notice)
     return render_page_or_block("impact/experiment.html", "experiment_body", **context)
@@ -314,7 +314,7 @@ def panel_csv(panel_id: int) -> Response:
 @login_required(Action.RUN_IMPACT)
 def delete_panel(panel_id: int) -> Response:
     """Delete a panel and go back to the impact page."""
-    impact_panels.delete_panel(db.session, g.user, panel_id)
+    impact_panels.delete_panel(db.session, g.user, panel_id=panel_id)
     return _go(url_for("impact.index"))
 
 

@@ -1,7 +1,7 @@
 """readiness plans: go/kill criteria per model version, and the readiness guardrail kind that pauses on kill
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0018
 Create Date: 2026-11-29 15:00:00
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0018"  # re-chained after the challengers merged (drift, 0019, may come between)
 branch_labels = None
 depends_on = None
 

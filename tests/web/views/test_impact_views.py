@@ -146,9 +146,9 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
     analyst = make_user(session, "analyst")
     model_id = session.scalar(select(Model.id))
     exp = experiments.create_experiment(
-        session, analyst, {"key": "ab", "name": "AB", "model_id": model_id, "kind": "ab", "unit": "reviewer"}
+        session, analyst, data={"key": "ab", "name": "AB", "model_id": model_id, "kind": "ab", "unit": "reviewer"}
     )
-    experiments.start_experiment(session, analyst, exp.id)
+    experiments.start_experiment(session, analyst, experiment_id=exp.id)
     # Eight or more reviewers, at least two in each arm (the arms come from hashing with a random salt).
     reviewers = [make_user(session) for _ in range(8)]
     while (
@@ -164,10 +164,8 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
         for _ in range(4):
             n += 1
             rec = make_case(session, n)
-            claims.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
-            decisions.record_decision(
-                session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action="pay"
-            )
+            claims.claim_case(session, reviewer, recommendation_id=rec.id)
+            decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept", final_action="pay")
     login(client, analyst)
     page = client.get(f"/impact/experiments/{exp.id}")
     assert "Sample ratio" in page.text
