@@ -28,7 +28,7 @@ def decide_many(session, reviewer, version, count, overrides, start):
             if n - start < overrides
             else {"action": "accept"}
         )
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, **extra)
+        decisions.record_decision(session, reviewer, recommendation_id=rec.id, **extra)
 
 
 def ask_for_production(page, url, version):

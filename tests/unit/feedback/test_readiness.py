@@ -48,7 +48,7 @@ def decide(session, reviewer, n, action, version="v2", seconds=None):
     """Ingest case n for the version and decide it (override: to deny)."""
     rec = make_case(session, n, model_version=version)
     extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-    decision = decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+    decision = decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
     if seconds is not None:
         session.execute(
             update(Decision)
@@ -255,7 +255,7 @@ def test_the_scorecard_reads_accuracy_sla_median_and_drift_with_their_evidence(s
     ]
     # The AI said "pay" every time; of 20 labelled cases, 15 were "pay".
     labels = [outcome(d.recommendation_id, "deny" if i < 5 else "pay") for i, d in enumerate(decided[:20])]
-    outcomes.record_outcomes(session, TEST_ACTOR, labels)
+    outcomes.record_outcomes(session, TEST_ACTOR, items=labels)
     # Exceptions: 3 resolved in time, 1 resolved late, 1 open past its deadline (a miss), 1 open and not yet due.
     now = utcnow()
     for i, (resolved_after, due_after) in enumerate([(1, 4), (2, 4), (3, 4), (9, 4), (None, 1), (None, 15)]):
@@ -329,22 +329,20 @@ def test_an_experiment_effect_criterion_reads_the_difference_on_its_anytime_vali
     experiment = experiments.create_experiment(
         session,
         analyst,
-        {"key": "ab1", "name": "AI on or off", "model_id": production.model_id, "kind": "ab", "unit": "case"},
+        data={"key": "ab1", "name": "AI on or off", "model_id": production.model_id, "kind": "ab", "unit": "case"},
     )
-    experiments.start_experiment(session, analyst, experiment.id)
+    experiments.start_experiment(session, analyst, experiment_id=experiment.id)
     for n in range(120):
         rec = make_case(session, 1000 + n)
-        claims.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
+        claims.claim_case(session, reviewer, recommendation_id=rec.id)
         if experiments.hashed_arm(experiment.salt, str(rec.id), 0.5) == "control":
             # Unaided, reviewers choose "deny" (not the AI's "pay") six times in ten: an override.
             final = "deny" if n % 10 < 6 else "pay"
-            decisions.record_decision(
-                session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action=final
-            )
+            decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept", final_action=final)
         else:
             action = "override" if n % 10 == 0 else "accept"
             extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-            decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+            decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
     effect = {
         "metric": "experiment_effect",
         "direction": "at_most",

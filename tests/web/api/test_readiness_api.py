@@ -67,7 +67,7 @@ def test_register_change_and_read_a_plan(client, session, world):
         rec = make_case(session, n, model_version="v2")
         extra = {"final_action": "deny", "reason_code": "missing_context"} if n % 3 == 0 else {}
         decisions.record_decision(
-            session, recommendation_id=rec.id, reviewer=reviewer, action="override" if extra else "accept", **extra
+            session, reviewer, recommendation_id=rec.id, action="override" if extra else "accept", **extra
         )
     body = client.get(URL, headers=world["analyst"]).get_json()
     assert set(body) == {"verdict", "plan_version", "evaluated_at", "criteria"}
