@@ -159,7 +159,7 @@ def judge(direction: str, threshold: float, low: float | None, high: float | Non
     if direction not in (AT_LEAST, AT_MOST):
         raise ValueError(f"unknown direction {direction!r}")
     if n < min_n:
-        return Judgement(COLLECT, f"{n} of the {min_n} needed")
+        return Judgement(COLLECT, f"{n:,} of the {min_n:,} needed")
     if low is None or high is None:
         return Judgement(COLLECT, "no interval yet")
     wanted_low, wanted_high = (low, high) if direction == AT_LEAST else (-high, -low)

@@ -75,6 +75,16 @@ def seed_readiness(
         criteria=[*stricter, _criterion("sla_attainment", "at_least", 0.85, 500)],
         reason="After v1's review: hold v2 to a 15% override limit and to the exception SLAs",
     )
+    challenger = session.scalar(
+        select(ModelVersion).where(ModelVersion.model_id == v2.model_id, ModelVersion.stage == "shadow")
+    )
+    if challenger is not None:  # the shadow challenger (demo/challengers.py): its plan waits for a pilot
+        criteria = [
+            _criterion("decisions", "at_least", 2000),
+            _criterion("override_rate", "at_most", 0.1, 1000),
+            _criterion("accuracy", "at_least", 0.9, 1000),
+        ]
+        readiness.register_plan(session, actor, version_id=challenger.id, criteria=criteria)
     _killed_pilot(session, actor, fraud, staff, personality, rng, start - timedelta(days=30), progress)
     # At the full size (90 days, 420 cases a day) v2 reads go and 2026.1 keep collecting; smaller demos
     # (the tests') have too few decisions for go, so this says what they read rather than insisting.
