@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from feedback import formatting, json_input, permissions, wording
 from feedback.db import sqlite_write_intent
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.schemas import MAX_ID
 from webapp import checkpointing, config, observability
 from webapp.extensions import close_analytics_session, csrf, db
@@ -151,7 +151,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         writes = request.method not in ("GET", "HEAD", "OPTIONS")  # a GET never writes
         sqlite_write_intent.set(writes)
         g.user = None
-        experiments.remember_running_experiments(db.session)
+        arms.remember_running_experiments(db.session)
         if not request.path.startswith(("/api/", "/static/")):
             from webapp.auth import load_session_user
 

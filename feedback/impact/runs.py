@@ -18,7 +18,7 @@ from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, Problems
 from feedback.frames import records
-from feedback.impact import experiments
+from feedback.impact import queries as impact_queries
 from feedback.impact.panels import handling_seconds, panel_frame
 from feedback.models import (
     AnalysisRun,
@@ -260,7 +260,7 @@ AB_METRICS = {"handling_seconds": "Handling time (seconds)", "override": "Overri
 def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
     experiment = run.experiment
     assert experiment is not None
-    counts = {c.arm: c.units for c in experiments.exposure_counts(session, experiment.id)}
+    counts = {c.arm: c.units for c in impact_queries.exposure_counts(session, experiment.id)}
     srm = ab.sample_ratio_check(counts, experiment.weights)
     frame = ab_frame(session, experiment)
     cluster = None if experiment.unit == "case" else "unit_id"

@@ -16,7 +16,7 @@ from feedback.errors import (
     ClaimedByOther,
     NotFound,
 )
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.models import (
     Recommendation,
     User,
@@ -88,7 +88,7 @@ def _finish_claim(session: Session, rec: Recommendation, reviewer: User, now: da
 
     The audit append comes last because it locks the chain head until the commit.
     """
-    experiments.expose(session, rec, reviewer.id, now)
+    arms.expose(session, rec, reviewer.id, now)
     if new:
         audit.record(session, actor_of(reviewer), [Change("case.claimed", "recommendation", rec.id)])
     session.commit()

@@ -24,7 +24,7 @@ from feedback.errors import (
     PermissionDenied,
     Problems,
 )
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.models import (
     Decision,
     DecisionException,
@@ -94,8 +94,8 @@ def record_decision(
 
     model = rec.model
     # The arm is recomputed here (it is deterministic) so API decisions obey the experiment too.
-    assignment = experiments.expose(session, rec, actor.id, now)
-    ai_shown = experiments.ai_shown_for(rec.model_version, assignment)
+    assignment = arms.expose(session, rec, actor.id, now)
+    ai_shown = arms.ai_shown_for(rec.model_version, assignment)
     note = (note or "").strip()
     reason_code = reason_code or None
     action, final_action = _checked_decision(rec, ai_shown, action, final_action or None, reason_code, note)

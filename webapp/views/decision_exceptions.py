@@ -14,7 +14,7 @@ from feedback.decision_exceptions import reports as exception_reports
 from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import MAX_PAGE, Choice, Flag, Id, Int, ModelKey, Text, parse_params
 from feedback.permissions import Action
@@ -92,7 +92,7 @@ def render_detail(exception_id: int, status: int = 200, **extra: Any) -> tuple[s
         "exc": exc,
         "rec": exc.recommendation,
         "assignment": None,
-        "ai_shown": experiments.ai_shown_for(exc.recommendation.model_version, None),
+        "ai_shown": arms.ai_shown_for(exc.recommendation.model_version, None),
         "now": utcnow(),
         "handlers": decision_exceptions.handlers(db.session),
         "notice": None,

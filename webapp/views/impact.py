@@ -17,6 +17,7 @@ from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.impact import experiments
 from feedback.impact import panels as impact_panels
+from feedback.impact import queries as impact_queries
 from feedback.impact import runs as impact_runs
 from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel
 from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_params
@@ -67,7 +68,7 @@ ANALYSIS_FORM = (
 
 def _index_context(**extra: Any) -> dict[str, Any]:
     return {
-        "experiments": experiments.list_experiments(db.session),
+        "experiments": impact_queries.list_experiments(db.session),
         "panels": impact_panels.panels(db.session),
         "runs": impact_runs.latest_runs(db.session),
         "models": catalog_queries.models_by_name(db.session),
@@ -162,10 +163,10 @@ def _go(target: str) -> Response:
 
 def _experiment_context(experiment_id: int, **extra: Any) -> dict[str, Any]:
     try:
-        experiment = experiments.get_experiment(db.session, experiment_id)
+        experiment = impact_queries.get_experiment(db.session, experiment_id)
     except NotFound:
         abort(404)
-    counts = experiments.exposure_counts(db.session, experiment.id)
+    counts = impact_queries.exposure_counts(db.session, experiment.id)
     srm = None
     if experiment.kind == "ab" and counts:
         srm = ab.sample_ratio_check({c.arm: c.units for c in counts}, experiment.weights)

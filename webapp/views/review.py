@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, AlreadyDecided, ClaimedByOther, Conflict, NotFound, NotShown
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.models import DECISION_ACTIONS, Recommendation
 from feedback.params import Choice, Id, Text, parse_params
 from feedback.permissions import Action
@@ -84,9 +84,9 @@ def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) ->
     }
     context.update(extra)
     # A running experiment may hide the AI from this reviewer for this case.
-    assignment = experiments.assignment_for(db.session, rec, g.user.id) if rec is not None else None
+    assignment = arms.assignment_for(db.session, rec, g.user.id) if rec is not None else None
     context["assignment"] = assignment
-    context["ai_shown"] = rec is not None and experiments.ai_shown_for(rec.model_version, assignment)
+    context["ai_shown"] = rec is not None and arms.ai_shown_for(rec.model_version, assignment)
     return render_page_or_block("review/case.html", "review_panel", status=status, **context)
 
 

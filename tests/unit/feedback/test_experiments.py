@@ -12,18 +12,20 @@ from feedback.audit import verify_chain
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotAllowedByConfiguration, PermissionDenied, ValidationFailed
 from feedback.impact import experiments
+from feedback.impact import queries as impact_queries
+from feedback.impact.assignment import hashed_arm, remember_running_experiments, running_experiment
 from feedback.models import AuditEvent, Decision, Exposure
 from feedback.review import claims, decisions
 from tests.factories import make_case, make_model, make_user
 
 
 def test_hashed_arm_is_deterministic_salted_and_weighted():
-    arms = [experiments.hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
-    assert arms == [experiments.hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
+    arms = [hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
+    assert arms == [hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
     shown = arms.count("ai_shown")
     # A binomial test: the share assigned matches the configured weight.
     assert stats.binomtest(shown, len(arms), 0.3).pvalue > 0.001
-    other_salt = [experiments.hashed_arm("salt-b", str(i), 0.3) for i in range(20_000)]
+    other_salt = [hashed_arm("salt-b", str(i), 0.3) for i in range(20_000)]
     agreement = sum(a == b for a, b in zip(arms, other_salt, strict=True)) / len(arms)
     assert abs(agreement - (0.3**2 + 0.7**2)) < 0.02  # independent across salts
 
@@ -63,7 +65,7 @@ def test_control_cases_are_decided_unaided_and_exposures_match_the_hash(session,
     decided = {"ai_shown": 0, "control": 0}
     for rec in cases:
         claims.claim_case(session, world["ann"], recommendation_id=rec.id)
-        arm = experiments.hashed_arm(exp.salt, str(rec.id), 0.5)
+        arm = hashed_arm(exp.salt, str(rec.id), 0.5)
         if arm == "control":
             # The recommendation is hidden: the reviewer must choose the final action.
             with pytest.raises(NotAllowedByConfiguration) as err:  # what this case allows: 409
@@ -80,8 +82,8 @@ def test_control_cases_are_decided_unaided_and_exposures_match_the_hash(session,
     assert min(decided.values()) > 5
     exposures = session.execute(select(Exposure.recommendation_id, Exposure.arm, Exposure.unit_id)).all()
     assert len(exposures) == 40  # claim and decision by the same reviewer: one exposure
-    assert all(arm == experiments.hashed_arm(exp.salt, unit, 0.5) for _, arm, unit in exposures)
-    counts = {c.arm: c.units for c in experiments.exposure_counts(session, exp.id)}
+    assert all(arm == hashed_arm(exp.salt, unit, 0.5) for _, arm, unit in exposures)
+    counts = {c.arm: c.units for c in impact_queries.exposure_counts(session, exp.id)}
     assert counts == decided
     shown = dict(session.execute(select(Decision.ai_shown, func.count()).group_by(Decision.ai_shown)).all())
     assert shown == {True: decided["ai_shown"], False: decided["control"]}
@@ -98,7 +100,7 @@ def test_reviewer_assignment_gives_each_reviewer_one_arm(session, world):
         decision = decisions.record_decision(
             session, reviewer, recommendation_id=rec.id, action="accept", final_action="pay"
         )
-        expected = experiments.hashed_arm(exp.salt, str(reviewer.id), 0.5)
+        expected = hashed_arm(exp.salt, str(reviewer.id), 0.5)
         assert decision.ai_shown is (expected == "ai_shown")
 
 
@@ -192,7 +194,7 @@ def test_invalid_experiments_name_the_field(session, world, data, field):
     with pytest.raises(ValidationFailed) as err:
         experiments.create_experiment(session, world["analyst"], data=data)
     assert field in err.value.fields
-    assert experiments.list_experiments(session) == []
+    assert impact_queries.list_experiments(session) == []
 
 
 def test_a_running_split_cannot_change(session, world):
@@ -212,7 +214,7 @@ def test_remembered_running_experiment_is_read_once_and_forgotten_on_change(sess
     from feedback.models import Model
 
     model_id = session.scalar(select(Model.id))
-    experiments.remember_running_experiments(session)
+    remember_running_experiments(session)
     reads = []
 
     def count(conn, cursor, statement, *args):
@@ -222,13 +224,13 @@ def test_remembered_running_experiment_is_read_once_and_forgotten_on_change(sess
     engine = session.get_bind()
     event.listen(engine, "before_cursor_execute", count)
     try:
-        assert experiments.running_experiment(session, model_id) is None
-        assert experiments.running_experiment(session, model_id) is None
+        assert running_experiment(session, model_id) is None
+        assert running_experiment(session, model_id) is None
         assert len(reads) == 1
         started = ab(session, world["analyst"])  # flushes an Experiment: the memo is forgotten
-        assert experiments.running_experiment(session, model_id).id == started.id
-        assert experiments.running_experiment(session, model_id).id == started.id
+        assert running_experiment(session, model_id).id == started.id
+        assert running_experiment(session, model_id).id == started.id
         experiments.stop_experiment(session, world["analyst"], experiment_id=started.id)
-        assert experiments.running_experiment(session, model_id) is None
+        assert running_experiment(session, model_id) is None
     finally:
         event.remove(engine, "before_cursor_execute", count)
