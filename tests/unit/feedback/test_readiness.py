@@ -14,7 +14,7 @@ from feedback.accounts import services as accounts
 from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from feedback.impact import experiments, runs
+from feedback.impact import assignment, experiments, runs
 from feedback.models import Alert, AuditEvent, Decision, DecisionException, Experiment, ModelVersion
 from feedback.models.readiness import ReadinessPlan
 from feedback.outcomes import services as outcomes
@@ -335,7 +335,7 @@ def test_an_experiment_effect_criterion_reads_the_difference_on_its_anytime_vali
     for n in range(120):
         rec = make_case(session, 1000 + n)
         claims.claim_case(session, reviewer, recommendation_id=rec.id)
-        if experiments.hashed_arm(experiment.salt, str(rec.id), 0.5) == "control":
+        if assignment.hashed_arm(experiment.salt, str(rec.id), 0.5) == "control":
             # Unaided, reviewers choose "deny" (not the AI's "pay") six times in ten: an override.
             final = "deny" if n % 10 < 6 else "pay"
             decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept", final_action=final)
