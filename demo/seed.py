@@ -20,6 +20,7 @@ from demo.catalog import CLAIMS, SEED_ACTOR, build_catalog, create_users, staff_
 from demo.challengers import seed_challenger
 from demo.experiments import AI_HANDLING_FACTOR, ab_experiment, rollout_experiment, rollout_schedule
 from demo.history import World, break_a_rule, claim_case, decide_unaided, fraud_case, insert_history, scale_handling
+from demo.readiness import seed_readiness
 from feedback.backlog import queries as backlog_queries
 from feedback.backlog import services as backlog
 from feedback.db import utcnow
@@ -125,4 +126,14 @@ def seed(
         summary = backlog.refresh(session, SEED_ACTOR, model_key=model.key)
         top = backlog_queries.ranked(session, backlog_queries.BacklogFilter(model.key))
         progress(f"backlog {model.key}: {summary.created} item(s); top: {top[0].title if top else 'none'}")
+    seed_readiness(
+        session,
+        models=(claims, fraud),
+        versions=(v1, v2, f1),
+        staff=staff,
+        personality=personality,
+        rng=rng,
+        start=now - timedelta(days=days),
+        progress=progress,
+    )
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +26,7 @@ from feedback.models import (
     User,
 )
 from feedback.permissions import Action
+from feedback.readiness import services as readiness
 from feedback.schemas import ModelIn, ModelVersionIn
 from feedback.webhooks import services as webhooks
 
@@ -126,8 +128,14 @@ def add_model_version(session: Session, actor: Actor, *, model_key: str, spec: M
     return version
 
 
-def set_version_stage(session: Session, actor: Actor, *, version_id: int, stage: str) -> ModelVersion:
-    """Move a version to another stage (paused and shadow versions are hidden from reviewers)."""
+def set_version_stage(
+    session: Session, actor: Actor, *, version_id: int, stage: str, override_reason: str | None = None
+) -> ModelVersion:
+    """Move a version to another stage (paused and shadow versions are hidden from reviewers).
+
+    A pilot starts only with a readiness plan; a promotion to production needs a go verdict or an
+    admin's override with a reason (feedback.readiness.services), recorded with the verdict it used.
+    """
     if stage not in STAGES:
         raise ValidationFailed("unknown stage", {"stage": f"must be one of {', '.join(STAGES)}"})
     version = session.get(ModelVersion, version_id)
@@ -135,11 +143,12 @@ def set_version_stage(session: Session, actor: Actor, *, version_id: int, stage:
         raise NotFound(f"no model version {version_id}")
     permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=version.model_id)
     before = version.stage
+    details: dict[str, Any] = {"from": before, "to": stage}
+    if stage == "pilot" and before not in ("pilot", "paused"):
+        readiness.pilot_check(session, version)
+    if readiness.needs_go(session, version, stage):
+        details |= readiness.promotion_check(session, actor, version, override_reason)
     version.stage = stage
-    audit.record(
-        session,
-        actor,
-        [Change("model_version.stage_changed", "model_version", version.id, {"from": before, "to": stage})],
-    )
+    audit.record(session, actor, [Change("model_version.stage_changed", "model_version", version.id, details)])
     session.commit()
     return version

@@ -30,6 +30,7 @@ from feedback.models.impact import (
 )
 from feedback.models.outcomes import Outcome
 from feedback.models.overrides import GUARDRAIL_KINDS, Alert, DecisionCount, Guardrail
+from feedback.models.readiness import DIRECTIONS, READINESS_METRICS, ReadinessPlan
 from feedback.models.review import DECISION_ACTIONS, RECOMMENDATION_STATUSES, Decision, Recommendation
 from feedback.models.webhooks import DELIVERY_STATUSES, WEBHOOK_EVENTS, Webhook, WebhookDelivery
 
@@ -47,6 +48,7 @@ __all__ = [
     "ChallengerRecommendation",
     "DECISION_ACTIONS",
     "DEFAULT_SLA_HOURS",
+    "DIRECTIONS",
     "DELIVERY_STATUSES",
     "Decision",
     "DecisionCount",
@@ -71,9 +73,11 @@ __all__ = [
     "Outcome",
     "PANEL_SOURCES",
     "PanelRow",
+    "READINESS_METRICS",
     "RECOMMENDATION_STATUSES",
     "ROLES",
     "RUN_STATUSES",
+    "ReadinessPlan",
     "Recommendation",
     "RolloutSite",
     "SEVERITIES",

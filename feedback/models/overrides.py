@@ -57,7 +57,7 @@ class DecisionCount(Base):
     overrode_right: Mapped[int] = mapped_column(default=0)
 
 
-GUARDRAIL_KINDS = ("override_rate_above", "accuracy_below", "control_chart")
+GUARDRAIL_KINDS = ("override_rate_above", "accuracy_below", "control_chart", "readiness")
 
 
 class Guardrail(Base):

@@ -18,9 +18,12 @@ from feedback.errors import NotFound, ValidationFailed
 from feedback.models import GUARDRAIL_KINDS, Alert, Decision, Guardrail, ModelVersion, Outcome, Recommendation
 from feedback.overrides import queries as override_queries
 from feedback.permissions import Action
+from feedback.readiness import reports
 
 log = logging.getLogger(__name__)
 CONTROL_CHART_EVERY = timedelta(minutes=10)  # a control chart needs daily counts: check it at most this often
+# Kinds that read much of the version's history: checked at most every CONTROL_CHART_EVERY unless forced.
+THROTTLED = ("control_chart", "readiness")
 PAUSABLE = ("pilot", "production")
 
 
@@ -36,8 +39,9 @@ def add_guardrail(
 ) -> Guardrail:
     """Add a guardrail to a version."""
     fields = {}
-    if kind not in GUARDRAIL_KINDS:
-        fields["kind"] = f"must be one of {', '.join(GUARDRAIL_KINDS)}"
+    manual = tuple(k for k in GUARDRAIL_KINDS if k != "readiness")  # that one comes with a readiness plan
+    if kind not in manual:
+        fields["kind"] = f"must be one of {', '.join(manual)}"
     if not 10 <= window_size <= 100_000:
         fields["window_size"] = "must be between 10 and 100000"
     if kind != "control_chart" and (threshold is None or not 0 <= threshold <= 1):
@@ -86,6 +90,8 @@ def describe(guardrail: Guardrail) -> str:
         return f"override rate over the last {guardrail.window_size} decisions above {limit}"
     if guardrail.kind == "accuracy_below":
         return f"accuracy over the last {guardrail.window_size} outcomes below {limit}"
+    if guardrail.kind == "readiness":
+        return "a kill verdict of its readiness plan"
     return f"today's override rate above the control limit of the last {guardrail.window_size} days"
 
 
@@ -180,9 +186,10 @@ def check_after_change(session: Session, version_ids: list[int], *, accuracy: bo
     Accuracy over the last n labelled cases moves only when a decided case gains a label: when
     its outcome arrives, or when a case whose outcome came first is decided. A decision of a case
     without a label passes accuracy=False and skips those guardrails (their query grows with the
-    version's history); every guardrail still fires at the very decision or outcome that breaches it.
+    version's history); every guardrail still fires at the very decision or outcome that breaches it, but
+    a readiness plan's, which reads the whole pilot and is judged by the worker's guardrail sweep.
     """
-    kinds = None if accuracy else tuple(k for k in GUARDRAIL_KINDS if k != "accuracy_below")
+    kinds = tuple(k for k in GUARDRAIL_KINDS if k != "readiness" and (accuracy or k != "accuracy_below"))
     try:
         evaluate(session, version_ids, kinds=kinds)
     except Exception:  # the change is stored; the check runs again on the next one
@@ -205,7 +212,7 @@ def evaluate(
     raised: list[Alert] = []
     for guardrail in guardrails:
         if (
-            guardrail.kind == "control_chart"
+            guardrail.kind in THROTTLED
             and not force
             and guardrail.last_checked_at
             and (now - guardrail.last_checked_at < CONTROL_CHART_EVERY)
@@ -242,6 +249,9 @@ def _measure(session: Session, guardrail: Guardrail) -> tuple[float | None, bool
             breached,
             f"{version.version}: accuracy {value or 0:.1%} over the last {n} outcomes is below {limit or 0:.1%}",
         )
+    if guardrail.kind == "readiness":
+        card = reports.scorecard(session, version)
+        return None, card.verdict == "kill", f"{version.version}: {card.summary()}"
     value = control_chart_signal(session, guardrail)
     return (
         value,

@@ -45,6 +45,15 @@ from feedback.schemas.impact import (
     RolloutSiteOut,
 )
 from feedback.schemas.outcomes import OutcomeIn, OutcomesAnswer, OutcomesOut, OutcomeStored
+from feedback.schemas.readiness import (
+    CriterionIn,
+    CriterionOut,
+    ReadinessOut,
+    ReadinessPlanChangeIn,
+    ReadinessPlanIn,
+    ReadinessPlanListOut,
+    ReadinessPlanOut,
+)
 from feedback.schemas.review import (
     ChallengerIn,
     DecisionIn,
@@ -103,6 +112,8 @@ __all__ = [
     "ChallengerRow",
     "ChallengersOut",
     "ComparisonOut",
+    "CriterionIn",
+    "CriterionOut",
     "DecisionAction",
     "DecisionIn",
     "DecisionOut",
@@ -144,6 +155,11 @@ __all__ = [
     "OverrideRow",
     "OverridesOut",
     "PERSON",
+    "ReadinessOut",
+    "ReadinessPlanChangeIn",
+    "ReadinessPlanIn",
+    "ReadinessPlanListOut",
+    "ReadinessPlanOut",
     "ReasonCodeIn",
     "ReasonCodeOut",
     "RecommendationIn",

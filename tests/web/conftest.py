@@ -61,6 +61,7 @@ def world(app: Flask, session):
     )
     ids = {
         "key": "claims",
+        "version": "v1",  # a version by name, as the readiness routes take it
         "recommendation_id": open_case.id,
         "exception_id": int(exception_id),
         "experiment_id": experiment.id,

@@ -88,6 +88,13 @@ POLICY: dict[str, frozenset[str] | None] = {
     "api.control_chart": frozenset({M, A, D}),
     "api.reviewer_rows": frozenset({M, A, D}),
     "api.alerts": frozenset({M, A, D}),
+    # readiness plans
+    "readiness.overview": frozenset({M, A, D}),
+    "readiness.plan": frozenset({M, A, D}),  # GET: the plan and its history; POST: the model's owners and admins
+    "api.readiness_scorecard": frozenset({M, A, D}),
+    "api.plan_versions": frozenset({M, A, D}),
+    "api.register_plan": frozenset({M, D}),
+    "api.change_plan": frozenset({M, D}),
     # impact
     "impact.index": frozenset({M, A, D}),
     "impact.plan": frozenset({M, A, D}),

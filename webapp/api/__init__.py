@@ -9,6 +9,7 @@ from webapp.api import (  # noqa: F401
     experiments,
     models,
     outcomes,
+    readiness,
     recommendations,
     spec,
 )

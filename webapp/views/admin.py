@@ -12,7 +12,7 @@ from feedback import permissions
 from feedback.accounts import services as accounts
 from feedback.catalog import queries as catalog_queries
 from feedback.catalog import services as catalog
-from feedback.errors import FIELD_FAULTS, FeedbackError, NotFound, PermissionDenied
+from feedback.errors import FIELD_FAULTS, Conflict, FeedbackError, NotFound, PermissionDenied
 from feedback.models import (
     AI_VISIBLE_STAGES,
     STAGES,
@@ -28,6 +28,7 @@ from feedback.validation import parse
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
+from webapp.views import readiness as readiness_views
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -247,7 +248,12 @@ def stage_consequence(version: ModelVersion, stage: str) -> str:
 
 
 # The stage asked for, whether its consequence was confirmed, and the stage the confirmation was shown for.
-STAGE_FORM = (Choice("stage", STAGES, required=True), Flag("confirm"), Choice("from", STAGES))
+STAGE_FORM = (
+    Choice("stage", STAGES, required=True),
+    Flag("confirm"),
+    Choice("from", STAGES),
+    Text("override_reason", 2000),  # an admin's reason to promote without a go verdict
+)
 
 
 @bp.post("/versions/<int:version_id>/stage")
@@ -273,12 +279,23 @@ def set_stage(version_id: int) -> tuple[str, int]:
             "stage": stage,
             "sentence": stage_consequence(version, stage),
             "button": f"Yes, {STAGE_VERBS[stage]}",
+            "readiness": readiness_views.promotion(version, stage),  # a promotion shows its scorecard first
         }
         return render_models(confirm_stage=confirm)
     if form["from"] != version.stage:
         message = f"{name} is {version.stage} now, not {form['from'] or 'what you saw'}; nothing changed."
         return render_models(409, stage_problem=message)
-    catalog.set_version_stage(db.session, accounts.actor_of(g.user), version_id=version_id, stage=stage)
+    try:
+        catalog.set_version_stage(
+            db.session,
+            accounts.actor_of(g.user),
+            version_id=version_id,
+            stage=stage,
+            override_reason=form["override_reason"],
+        )
+    except Conflict as exc:  # no readiness plan for a pilot, or no go verdict for a promotion
+        db.session.rollback()
+        return render_models(409, stage_problem=f"{exc.message}; nothing changed.")
     return render_models(notice=f"{name} is now {version.stage}.")
 
 

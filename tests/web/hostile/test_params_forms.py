@@ -284,6 +284,33 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("admin", "POST", "/admin/versions/{version}/stage", {"stage": "paused", "confirm": "1", "from": "x"}, "from"),
     ("admin", "GET", f"/admin/guardrails/{{guardrail}}/remove?next={LONG}", None, "next"),
     ("admin", "POST", "/admin/guardrails/{guardrail}/remove", {"confirm": "perhaps"}, "confirm"),
+    # readiness plans: the editor's form, and the promotion's override reason
+    ("model_owner", "POST", "/models/claims/versions/v1/readiness/plan", {"use_accuracy": "perhaps"}, "use_accuracy"),
+    (
+        "model_owner",
+        "POST",
+        "/models/claims/versions/v1/readiness/plan",
+        {"threshold_accuracy": "nan"},
+        "threshold_accuracy",
+    ),
+    ("model_owner", "POST", "/models/claims/versions/v1/readiness/plan", {"min_n_decisions": BIG}, "min_n_decisions"),
+    ("model_owner", "POST", "/models/claims/versions/v1/readiness/plan", {"direction_drift": "up"}, "direction_drift"),
+    ("model_owner", "POST", "/models/claims/versions/v1/readiness/plan", {"experiment_id": BIG}, "experiment_id"),
+    (
+        "model_owner",
+        "POST",
+        "/models/claims/versions/v1/readiness/plan",
+        {"experiment_metric": "x"},
+        "experiment_metric",
+    ),
+    ("model_owner", "POST", "/models/claims/versions/v1/readiness/plan", {"reason": LONG}, "reason"),
+    (
+        "admin",
+        "POST",
+        "/admin/versions/{version}/stage",
+        {"stage": "paused", "override_reason": LONG},
+        "override_reason",
+    ),
     # people and passwords
     ("admin", "POST", "/admin/users/{user}/role", {"role": "wizard"}, "role"),
     ("admin", "POST", "/admin/users/{user}/role", {}, "role"),
@@ -371,6 +398,7 @@ def test_every_parameter_is_probed(app):
         "users.reactivate",
         "models.index",
         "cases.detail",
+        "readiness.overview",
     }
     api = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")}
     json_bodies = {e for e in api if e not in probed}  # bodies are the JSON schemas' business
