@@ -147,7 +147,7 @@ def set_version_stage(
     if stage == "pilot" and before not in ("pilot", "paused"):
         readiness.pilot_check(session, version)
     if readiness.needs_go(session, version, stage):
-        details |= readiness.promotion_check(session, actor, version, override_reason)
+        details |= readiness.promotion_check(session, actor, version=version, override_reason=override_reason)
     version.stage = stage
     audit.record(session, actor, [Change("model_version.stage_changed", "model_version", version.id, details)])
     session.commit()

@@ -201,7 +201,7 @@ def needs_go(session: Session, version: ModelVersion, stage: str) -> bool:
 
 
 def promotion_check(
-    session: Session, actor: Actor, version: ModelVersion, override_reason: str | None
+    session: Session, actor: Actor, *, version: ModelVersion, override_reason: str | None
 ) -> dict[str, Any]:
     """Allow a move to production only on a go verdict, or an admin's override with a reason.
 
