@@ -1,0 +1,111 @@
+"""The drift page: has what the model sees, or what it recommends, moved since its reference window?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from analytics.drift import DISTANCE_THRESHOLD
+from feedback.drift import reports
+from feedback.frames import records
+from feedback.params import Choice, Day, Text, Version, parse_params
+from feedback.permissions import Action
+from webapp.auth import login_required
+from webapp.csvout import csv_response
+from webapp.extensions import analytics_session
+from webapp.htmx import render_page_or_block
+
+bp = Blueprint("drift", __name__, url_prefix="/models")
+
+PAGE_QUERY = (
+    Version(),
+    Day("reference_from"),
+    Day("reference_to"),
+    Day("from"),
+    Day("to"),
+    Text("feature", 120, pattern=r"[A-Za-z0-9_.:-]+", hint="a feature name from the table"),
+    Choice("format", ("csv",)),
+    Choice("table", ("features", "daily")),
+)
+CSV_COLUMNS = ["feature", "kind", "method", "statistic", "p_value", "threshold", "drifted", "n_reference", "n_current"]
+
+
+def daily_chart(frame: Any, label: str, threshold: float) -> dict[str, Any]:
+    """One feature's daily distance from the reference as a chart spec, with the threshold and the counts."""
+    return {
+        "categories": [str(d) for d in frame["day"]],
+        "xLabel": "day (UTC)",
+        "yLabel": "distance from the reference",
+        "yFormat": "number",
+        "yMax": None,
+        "series": [
+            {
+                "label": "recommendations",
+                "values": [int(n) for n in frame["n_current"]],
+                "draw": False,
+                "format": "count",
+            },
+            {
+                "label": f"{label}: distance",
+                "column": "distance",
+                "values": [None if d is None or d != d else round(float(d), 4) for d in frame["distance"]],
+                "pointRadius": 2,
+            },
+            {
+                "label": "threshold",
+                "values": [threshold] * len(frame),
+                "colour": "#b3261e",
+                "dashed": True,
+                "width": 1,
+            },
+            {
+                "label": "test p-value",
+                "values": [None if p is None or p != p else round(float(p), 4) for p in frame["p_value"]],
+                "draw": False,
+            },
+        ],
+    }
+
+
+def _chosen(page: reports.DriftPage, asked: str | None) -> str | None:
+    """The feature whose daily chart is shown: the one asked for, else the first that drifted, else the first."""
+    features = [r.feature for r in page.rows]
+    if asked in features:
+        return asked
+    return next((r.feature for r in page.rows if r.drifted), features[0] if features else None)
+
+
+@bp.get("/<key>/drift")
+@login_required(Action.READ_MODELS)
+def drift_page(key: str) -> tuple[str, int] | Response:
+    """Every feature's drift for one version, with a daily chart of one of them."""
+    session = analytics_session()
+    args = parse_params(request.args, PAGE_QUERY)
+    version = args["version"] or reports.default_version(session, key)
+    reference, current = reports.requested(args)
+    page = reports.page(session, key, version, reference, current)
+    chosen = _chosen(page, args["feature"])
+    if args["format"] == "csv":
+        if args["table"] == "daily":
+            frame = page.daily.get(chosen or "")
+            rows = records(frame) if frame is not None else []
+            columns = ["day", "distance", "p_value", "method", "drifted", "n_current"]
+            return csv_response(rows, columns, f"{key}-{version}-drift-{chosen or 'none'}-by-day.csv")
+        return csv_response(reports.as_dicts(page.rows), CSV_COLUMNS, f"{key}-{version}-drift.csv")
+    chosen_row = next((r for r in page.rows if r.feature == chosen), None)
+    chart = None
+    if chosen_row is not None and chosen in page.daily and len(page.daily[chosen]):
+        chart = daily_chart(page.daily[chosen], page.labels[chosen], DISTANCE_THRESHOLD)
+    return render_page_or_block(
+        "drift/page.html",
+        "drift_body",
+        page=page,
+        model=page.model,
+        chosen=chosen,
+        chosen_row=chosen_row,
+        chart=chart,
+        methods=reports.METHOD_WORDS,
+        drifted=[r for r in page.rows if r.drifted],
+        args=request.args.to_dict(),
+    )
