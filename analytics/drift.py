@@ -64,17 +64,29 @@ class Drift:
 
 
 def _aligned(reference: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
-    """One row per key seen in either window: ref and cur counts (and sums), sorted by key."""
-    cols = ["key", "count", "total"]
-    merged = pd.merge(
-        reference.reindex(columns=cols).groupby("key", as_index=False).sum(),
-        current.reindex(columns=cols).groupby("key", as_index=False).sum(),
-        on="key",
-        how="outer",
-        suffixes=("_ref", "_cur"),
-    ).fillna(0.0)
-    merged = merged[(merged["count_ref"] > 0) | (merged["count_cur"] > 0)]
-    return merged.sort_values("key", kind="stable").reset_index(drop=True)
+    """One row per key seen in either window: ref and cur counts and sums, sorted by key.
+
+    In numpy, not a pandas merge: the page compares each day of a window, and this runs for each.
+    """
+    keys = np.concatenate([reference["key"].to_numpy(), current["key"].to_numpy()])
+    unique, where = np.unique(keys, return_inverse=True)
+    split = len(reference)
+
+    def summed(frame: pd.DataFrame, column: str, index: np.ndarray) -> np.ndarray:
+        weights = frame[column].to_numpy(float) if column in frame else np.zeros(len(frame))
+        return np.bincount(index, weights=weights, minlength=len(unique))
+
+    ref_index, cur_index = where[:split], where[split:]
+    table = pd.DataFrame(
+        {
+            "key": unique,
+            "count_ref": summed(reference, "count", ref_index),
+            "total_ref": summed(reference, "total", ref_index),
+            "count_cur": summed(current, "count", cur_index),
+            "total_cur": summed(current, "total", cur_index),
+        }
+    )
+    return table[(table["count_ref"] > 0) | (table["count_cur"] > 0)].reset_index(drop=True)
 
 
 def binned_ks(ref_counts: np.ndarray, cur_counts: np.ndarray) -> tuple[float, float]:

@@ -40,12 +40,14 @@ def first_day(session: Session, version_id: int) -> date | None:
     return date.fromisoformat(day) if day else None
 
 
-def histogram(session: Session, version_id: int, window: tuple[date, date], *, by_day: bool = False) -> pd.DataFrame:
+def histogram(
+    session: Session, version_id: int, window: tuple[date, date], *, by_day: bool = False, feature: str | None = None
+) -> pd.DataFrame:
     """Counts and sums per (feature, kind, key), and per day if asked, over an inclusive window of days."""
     grouping = [DriftCount.feature, DriftCount.kind, DriftCount.key]
     if by_day:
         grouping.insert(0, DriftCount.day)
-    rows = session.execute(
+    query = (
         select(*grouping, func.sum(DriftCount.count), func.sum(DriftCount.total))
         .where(
             DriftCount.model_version_id == version_id,
@@ -53,7 +55,10 @@ def histogram(session: Session, version_id: int, window: tuple[date, date], *, b
             DriftCount.day <= window[1].isoformat(),
         )
         .group_by(*grouping)
-    ).all()
+    )
+    if feature is not None:
+        query = query.where(DriftCount.feature == feature)
+    rows = session.execute(query).all()
     columns = (["day"] if by_day else []) + COLUMNS
     frame = pd.DataFrame(rows, columns=columns)
     frame["count"] = frame["count"].astype("int64")

@@ -191,25 +191,41 @@ class DriftPage:
     current: Window
     rows: list[DriftRow]
     labels: dict[str, str]
-    daily: dict[str, pd.DataFrame]  # feature -> one row per current day
+    chosen: DriftRow | None  # the feature whose daily drift is shown
+    daily: pd.DataFrame | None  # one row per current day with data, for `chosen`
+
+
+def _chosen(rows: list[DriftRow], asked: str | None) -> DriftRow | None:
+    """The feature asked for, else the first that drifted, else the first."""
+    return (
+        next((r for r in rows if r.feature == asked), None)
+        or next((r for r in rows if r.drifted), None)
+        or (rows[0] if rows else None)
+    )
 
 
 def page(
-    session: Session, key: str, version: str, reference: Window | None = None, current: Window | None = None
+    session: Session,
+    key: str,
+    version: str,
+    reference: Window | None = None,
+    current: Window | None = None,
+    feature: str | None = None,
 ) -> DriftPage:
-    """The drift rows and each feature's daily drift against the reference, for the page and its CSV."""
+    """The drift rows, and one feature's daily drift against the reference (only that one: the page shows one)."""
     model, found = version_of(session, key, version)
     ref_window, cur_window = windows(session, found.id, reference, current)
     rows = compare_windows(session, found.id, ref_window, cur_window)
-    daily: dict[str, pd.DataFrame] = {}
-    if ref_window is not None and rows:
-        ref = queries.histogram(session, found.id, ref_window)
-        cur = queries.histogram(session, found.id, cur_window, by_day=True)
-        for row in rows:
-            part_ref, part_cur = _part(ref, row.feature, row.kind), _part(cur, row.feature, row.kind)
-            daily[row.feature] = drift.daily(part_ref, part_cur, row.kind)
+    chosen = _chosen(rows, feature)
+    daily = None
+    if ref_window is not None and chosen is not None:
+        ref = queries.histogram(session, found.id, ref_window, feature=chosen.feature)
+        cur = queries.histogram(session, found.id, cur_window, by_day=True, feature=chosen.feature)
+        daily = drift.daily(
+            _part(ref, chosen.feature, chosen.kind), _part(cur, chosen.feature, chosen.kind), chosen.kind
+        )
     labels = {row.feature: feature_label(model, row.feature) for row in rows}
-    return DriftPage(model, found, ref_window, cur_window, rows, labels, daily)
+    return DriftPage(model, found, ref_window, cur_window, rows, labels, chosen, daily)
 
 
 def worst(session: Session, version_id: int, days: int, threshold: float) -> tuple[DriftRow | None, bool]:

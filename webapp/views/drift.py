@@ -68,14 +68,6 @@ def daily_chart(frame: Any, label: str, threshold: float) -> dict[str, Any]:
     }
 
 
-def _chosen(page: reports.DriftPage, asked: str | None) -> str | None:
-    """The feature whose daily chart is shown: the one asked for, else the first that drifted, else the first."""
-    features = [r.feature for r in page.rows]
-    if asked in features:
-        return asked
-    return next((r.feature for r in page.rows if r.drifted), features[0] if features else None)
-
-
 @bp.get("/<key>/drift")
 @login_required(Action.READ_MODELS)
 def drift_page(key: str) -> tuple[str, int] | Response:
@@ -84,26 +76,24 @@ def drift_page(key: str) -> tuple[str, int] | Response:
     args = parse_params(request.args, PAGE_QUERY)
     version = args["version"] or reports.default_version(session, key)
     reference, current = reports.requested(args)
-    page = reports.page(session, key, version, reference, current)
-    chosen = _chosen(page, args["feature"])
+    page = reports.page(session, key, version, reference, current, args["feature"])
+    chosen = page.chosen.feature if page.chosen else None
     if args["format"] == "csv":
         if args["table"] == "daily":
-            frame = page.daily.get(chosen or "")
-            rows = records(frame) if frame is not None else []
+            rows = records(page.daily) if page.daily is not None else []
             columns = ["day", "distance", "p_value", "method", "drifted", "n_current"]
             return csv_response(rows, columns, f"{key}-{version}-drift-{chosen or 'none'}-by-day.csv")
         return csv_response(reports.as_dicts(page.rows), CSV_COLUMNS, f"{key}-{version}-drift.csv")
-    chosen_row = next((r for r in page.rows if r.feature == chosen), None)
     chart = None
-    if chosen_row is not None and chosen in page.daily and len(page.daily[chosen]):
-        chart = daily_chart(page.daily[chosen], page.labels[chosen], DISTANCE_THRESHOLD)
+    if chosen and page.daily is not None and len(page.daily):
+        chart = daily_chart(page.daily, page.labels[chosen], DISTANCE_THRESHOLD)
     return render_page_or_block(
         "drift/page.html",
         "drift_body",
         page=page,
         model=page.model,
         chosen=chosen,
-        chosen_row=chosen_row,
+        chosen_row=page.chosen,
         chart=chart,
         methods=reports.METHOD_WORDS,
         drifted=[r for r in page.rows if r.drifted],
