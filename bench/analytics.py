@@ -25,9 +25,12 @@ from sqlalchemy import create_engine, insert, text
 from sqlalchemy.orm import Session
 
 from bench.loop import PASSWORD, gunicorn
-from feedback import migrate, rollup, services
+from feedback import migrate
+from feedback.accounts import services as accounts
 from feedback.audit import Actor
+from feedback.catalog import services as catalog
 from feedback.models import Decision, Outcome, Recommendation
+from feedback.overrides import rollup
 from feedback.schemas import ModelIn, ModelVersionIn
 from tests import pgserver
 
@@ -49,7 +52,7 @@ def build(url: str, decisions: int, shards: int = 1, chunk: int = 50_000) -> flo
     migrate.upgrade(engine)
     rng = random.Random(1)
     with Session(engine, expire_on_commit=False) as session:
-        model = services.register_model(
+        model = catalog.register_model(
             session,
             ACTOR,
             ModelIn(
@@ -62,14 +65,14 @@ def build(url: str, decisions: int, shards: int = 1, chunk: int = 50_000) -> flo
             ),
         )
         versions = [
-            services.add_model_version(
+            catalog.add_model_version(
                 session, ACTOR, model_key="claims", spec=ModelVersionIn(version=v, stage="production")
             )
             for v in ("v1", "v2")
         ]
-        services.create_user(session, ACTOR, email="owner@bench.test", role="model_owner", password=PASSWORD)
+        accounts.create_user(session, ACTOR, email="owner@bench.test", role="model_owner", password=PASSWORD)
         reviewers = [
-            services.create_user(
+            accounts.create_user(
                 session,
                 ACTOR,
                 email=f"r{i}@bench.test",

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from bench.analytics import build
 from bench.loop import gunicorn
-from feedback import services
+from feedback.accounts import services as accounts
 from feedback.audit import Actor
 from tests import pgserver
 
@@ -77,7 +77,7 @@ def run(url: str, label: str, decisions: int) -> list[str]:
     print(f"{label}: built in {build(url, decisions):.0f} s", flush=True)
     engine = create_engine(url)
     with Session(engine) as session:
-        token = services.create_token(session, Actor(None, "bench"), email="owner@bench.test")
+        token = accounts.create_token(session, Actor(None, "bench"), email="owner@bench.test")
     engine.dispose()
     lines = []
     # gthread, as `countersign serve` runs it: a sync worker is killed after --timeout mid-stream.

@@ -24,7 +24,9 @@ from datetime import timedelta
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from feedback import demo, migrate, services
+from demo.seed import seed as seed_demo
+from feedback import migrate
+from feedback.accounts import services as accounts
 from feedback.audit import Actor
 from feedback.db import utcnow
 from tests import gunicornserver, pgserver
@@ -37,10 +39,10 @@ def prepare(url: str, reviewers: int, per_day: int) -> tuple[str, list[str]]:
     engine = create_engine(url)
     migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        assert demo.seed(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
-        service = services.create_token(session, ACTOR, email="owner@countersign.test")
+        assert seed_demo(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
+        service = accounts.create_token(session, ACTOR, email="owner@countersign.test")
         tokens = [
-            services.create_token(session, ACTOR, email=f"reviewer{n + 1:02d}@countersign.test")
+            accounts.create_token(session, ACTOR, email=f"reviewer{n + 1:02d}@countersign.test")
             for n in range(reviewers)
         ]
     engine.dispose()

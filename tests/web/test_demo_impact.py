@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from feedback import demo, migrate
+from demo import experiments as demo_experiments
+from demo.seed import seed as seed_demo
+from feedback import migrate
 from feedback.models import AnalysisRun, Decision, Experiment
 
 
@@ -16,7 +18,7 @@ def seeded(tmp_path_factory):
     engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}")
     migrate.upgrade(engine)
     with Session(engine) as session:
-        assert demo.seed(session, progress=lambda _: None)
+        assert seed_demo(session, progress=lambda _: None)
     yield engine
     engine.dispose()
 
@@ -28,7 +30,7 @@ def test_the_impact_page_recovers_the_true_handling_time_effect(seeded):
         run = session.scalars(select(AnalysisRun).where(AnalysisRun.kind == "staggered")).one()
         assert run.status == "done", run.message
         simple = run.result["simple"]
-        truth = demo.AI_HANDLING_FACTOR - 1
+        truth = demo_experiments.AI_HANDLING_FACTOR - 1
         assert simple["relative_ci_low"] < truth < simple["relative_ci_high"]
         assert simple["relative_ci_high"] < 0  # the effect is detected, not just covered
         assert {c["units"] for c in run.result["cohorts"]} and len(run.result["cohorts"]) == 4
@@ -46,7 +48,7 @@ def test_the_demo_ab_test_passes_its_sample_ratio_check_and_cuped_sharpens_it(se
         result = run.result
         assert not result["srm"]["mismatch"] and result["clustered_by"] == "reviewer"
         handling = next(m for m in result["metrics"] if m["metric"] == "handling_seconds")
-        truth = demo.AI_HANDLING_FACTOR - 1  # control reviewers took 1/0.85 as long
+        truth = demo_experiments.AI_HANDLING_FACTOR - 1  # control reviewers took 1/0.85 as long
         assert handling["effect"]["lift_ci_low"] < truth < handling["effect"]["lift_ci_high"]
         assert handling["cuped"]["lift_ci_low"] < truth < handling["cuped"]["lift_ci_high"]
         # The reviewers' own pre-test speed explains most of the between-reviewer spread.
@@ -55,12 +57,13 @@ def test_the_demo_ab_test_passes_its_sample_ratio_check_and_cuped_sharpens_it(se
 
 
 def test_the_seeded_poor_segment_is_the_top_backlog_item_and_stays_one(seeded):
-    from feedback import backlog
     from feedback.audit import Actor
+    from feedback.backlog import queries as backlog_queries
+    from feedback.backlog import services as backlog
     from feedback.models import BacklogItem
 
     with Session(seeded) as session:
-        items = backlog.ranked(session, backlog.BacklogFilter("claims_triage"))
+        items = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims_triage"))
         assert items[0].pattern_key == "segment.claim_band=over_10k"
         assert items[0].model_version.version == "v1"
         assert items[0].title.startswith("v1 is overridden") and "where claim band is over £10k" in items[0].title
@@ -68,7 +71,7 @@ def test_the_seeded_poor_segment_is_the_top_backlog_item_and_stays_one(seeded):
         summary = backlog.refresh(session, Actor(None, "test"), "claims_triage")
         assert summary.created == 0
         assert session.scalar(select(func.count()).select_from(BacklogItem)) == before
-        again = backlog.ranked(session, backlog.BacklogFilter("claims_triage"))
+        again = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims_triage"))
         assert [i.id for i in again][:1] == [items[0].id]
 
 

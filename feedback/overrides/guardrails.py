@@ -1,0 +1,350 @@
+"""Guardrails: limits on a version's override rate, accuracy or stability; breaches raise alerts and may pause it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from analytics.overrides import p_chart
+from feedback import audit, permissions
+from feedback.audit import SYSTEM, Actor, Change
+from feedback.db import utcnow
+from feedback.errors import NotFound, ValidationFailed
+from feedback.models import GUARDRAIL_KINDS, Alert, Decision, Guardrail, ModelVersion, Outcome, Recommendation
+from feedback.overrides import queries as override_queries
+from feedback.permissions import Action
+
+log = logging.getLogger(__name__)
+CONTROL_CHART_EVERY = timedelta(minutes=10)  # a control chart needs daily counts: check it at most this often
+PAUSABLE = ("pilot", "production")
+
+
+def add_guardrail(
+    session: Session,
+    actor: Actor,
+    *,
+    version_id: int,
+    kind: str,
+    window_size: int,
+    threshold: float | None,
+    auto_pause: bool,
+) -> Guardrail:
+    """Add a guardrail to a version."""
+    fields = {}
+    if kind not in GUARDRAIL_KINDS:
+        fields["kind"] = f"must be one of {', '.join(GUARDRAIL_KINDS)}"
+    if not 10 <= window_size <= 100_000:
+        fields["window_size"] = "must be between 10 and 100000"
+    if kind != "control_chart" and (threshold is None or not 0 <= threshold <= 1):
+        fields["threshold"] = "must be a share between 0 and 1"
+    if fields:
+        raise ValidationFailed("the guardrail is invalid", fields)
+    version = session.get(ModelVersion, version_id)
+    if version is None:
+        raise NotFound(f"no model version {version_id}")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=version.model_id)
+    guardrail = Guardrail(
+        model_version_id=version_id,
+        kind=kind,
+        window_size=window_size,
+        threshold=None if kind == "control_chart" else threshold,
+        auto_pause=auto_pause,
+    )
+    session.add(guardrail)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        [
+            Change(
+                "guardrail.added",
+                "guardrail",
+                guardrail.id,
+                {
+                    "version_id": version_id,
+                    "kind": kind,
+                    "window_size": window_size,
+                    "threshold": guardrail.threshold,
+                    "auto_pause": auto_pause,
+                },
+            )
+        ],
+    )
+    session.commit()
+    return guardrail
+
+
+def describe(guardrail: Guardrail) -> str:
+    """The guardrail's rule in words, e.g. "override rate over the last 50 decisions above 30%"."""
+    limit = f"{(guardrail.threshold or 0) * 100:.4g}%"
+    if guardrail.kind == "override_rate_above":
+        return f"override rate over the last {guardrail.window_size} decisions above {limit}"
+    if guardrail.kind == "accuracy_below":
+        return f"accuracy over the last {guardrail.window_size} outcomes below {limit}"
+    return f"today's override rate above the control limit of the last {guardrail.window_size} days"
+
+
+def removal_consequence(guardrail: Guardrail) -> str:
+    """What removing the guardrail does, in one sentence for the confirmation."""
+    version = guardrail.model_version
+    name = f"{version.model.name} {version.version}"
+    paused = " or pause the version" if guardrail.auto_pause else ""
+    return (
+        f"{name} will no longer be watched for {describe(guardrail)}: a breach will not raise an alert{paused}. "
+        "Its past alerts stay."
+    )
+
+
+def get_guardrail(session: Session, actor: Actor, guardrail_id: int) -> Guardrail:
+    """A guardrail the actor may change, or NotFound / PermissionDenied."""
+    guardrail = session.get(Guardrail, guardrail_id)
+    if guardrail is None:
+        raise NotFound(f"no guardrail {guardrail_id}")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=guardrail.model_version.model_id)
+    return guardrail
+
+
+def remove_guardrail(session: Session, actor: Actor, *, guardrail_id: int) -> None:
+    """Switch a guardrail off (its alerts stay)."""
+    guardrail = get_guardrail(session, actor, guardrail_id)
+    if not guardrail.enabled:
+        return
+    guardrail.enabled = False
+    details = {
+        "version_id": guardrail.model_version_id,
+        "kind": guardrail.kind,
+        "window_size": guardrail.window_size,
+        "threshold": guardrail.threshold,
+        "auto_pause": guardrail.auto_pause,
+    }
+    audit.record(session, actor, [Change("guardrail.removed", "guardrail", guardrail.id, details)])
+    session.commit()
+
+
+def override_rate_of_last(session: Session, version_id: int, n: int) -> float | None:
+    """Override rate over the version's last n accepted or overridden decisions (None until there are n)."""
+    actions = session.scalars(
+        select(Decision.action)
+        .where(
+            Decision.model_version_id == version_id,
+            Decision.ai_shown.is_(True),
+            Decision.action.in_(("accept", "override")),
+        )
+        .order_by(Decision.decided_at.desc(), Decision.id.desc())
+        .limit(n)
+    ).all()
+    return sum(a == "override" for a in actions) / n if len(actions) == n else None
+
+
+def accuracy_of_last(session: Session, version_id: int, n: int) -> float | None:
+    """Share of the version's last n decided cases with a label outcome where the AI was right."""
+    rows = session.execute(
+        select(Recommendation.recommended_action, Outcome.label)
+        .join(Outcome, Outcome.recommendation_id == Recommendation.id)
+        .join(Decision, Decision.recommendation_id == Recommendation.id)
+        .where(Recommendation.model_version_id == version_id, Outcome.label.is_not(None))
+        .order_by(Decision.decided_at.desc(), Outcome.id)
+        .limit(n)
+    ).all()
+    return sum(r == t for r, t in rows) / n if len(rows) == n else None
+
+
+def control_chart_signal(session: Session, guardrail: Guardrail) -> float | None:
+    """Today's override rate if it is above the upper limit set by the previous `window_size` days, else None."""
+    version = guardrail.model_version
+    today = utcnow().date()
+    w = override_queries.window(
+        version.model_id, (today - timedelta(days=guardrail.window_size)).isoformat(), today.isoformat(), version.id
+    )
+    daily = pd.DataFrame(override_queries.daily_override_counts(session, w))
+    if len(daily) <= guardrail.window_size // 2:
+        return None  # not enough history for a baseline
+    chart = p_chart(daily, baseline_periods=len(daily) - 1)
+    last = chart.iloc[-1]
+    return float(last["p"]) if last["p"] > last["ucl"] else None
+
+
+def enabled(session: Session) -> list[Guardrail]:
+    """Every guardrail that is on, oldest first."""
+    return list(session.scalars(select(Guardrail).where(Guardrail.enabled.is_(True)).order_by(Guardrail.id)))
+
+
+def check_after_change(session: Session, version_ids: list[int], *, accuracy: bool = True) -> None:
+    """Evaluate guardrails after a committed change; a failure here is logged, never undoes the change.
+
+    Accuracy over the last n labelled cases moves only when a decided case gains a label: when
+    its outcome arrives, or when a case whose outcome came first is decided. A decision of a case
+    without a label passes accuracy=False and skips those guardrails (their query grows with the
+    version's history); every guardrail still fires at the very decision or outcome that breaches it.
+    """
+    kinds = None if accuracy else tuple(k for k in GUARDRAIL_KINDS if k != "accuracy_below")
+    try:
+        evaluate(session, version_ids, kinds=kinds)
+    except Exception:  # the change is stored; the check runs again on the next one
+        session.rollback()
+        log.exception("guardrail check failed for versions %s", version_ids)
+
+
+def evaluate(
+    session: Session, version_ids: Iterable[int], *, force: bool = False, kinds: Iterable[str] | None = None
+) -> list[Alert]:
+    """Check the versions' guardrails (of these kinds, when given); open alerts for new breaches and pause."""
+    ids = list(set(version_ids))
+    if not ids:
+        return []
+    query = select(Guardrail).where(Guardrail.model_version_id.in_(ids), Guardrail.enabled.is_(True))
+    if kinds is not None:
+        query = query.where(Guardrail.kind.in_(list(kinds)))
+    guardrails = session.scalars(query).all()
+    now = utcnow()
+    raised: list[Alert] = []
+    for guardrail in guardrails:
+        if (
+            guardrail.kind == "control_chart"
+            and not force
+            and guardrail.last_checked_at
+            and (now - guardrail.last_checked_at < CONTROL_CHART_EVERY)
+        ):
+            continue
+        value, breached, message = _measure(session, guardrail)
+        guardrail.last_value, guardrail.last_checked_at = value, now
+        already = session.scalar(
+            select(Alert.id).where(Alert.guardrail_id == guardrail.id, Alert.status == "open").limit(1)
+        )
+        if breached and already is None:
+            raised.append(_raise(session, guardrail, value, message))
+    session.commit()
+    return raised
+
+
+def _measure(session: Session, guardrail: Guardrail) -> tuple[float | None, bool, str]:
+    """The guardrail's current value, whether it is breached, and a sentence saying so."""
+    version = guardrail.model_version
+    n, limit = guardrail.window_size, guardrail.threshold
+    if guardrail.kind == "override_rate_above":
+        value = override_rate_of_last(session, version.id, n)
+        breached = value is not None and limit is not None and value > limit
+        return (
+            value,
+            breached,
+            f"{version.version}: override rate {value or 0:.1%} over the last {n} decisions is above {limit or 0:.1%}",
+        )
+    if guardrail.kind == "accuracy_below":
+        value = accuracy_of_last(session, version.id, n)
+        breached = value is not None and limit is not None and value < limit
+        return (
+            value,
+            breached,
+            f"{version.version}: accuracy {value or 0:.1%} over the last {n} outcomes is below {limit or 0:.1%}",
+        )
+    value = control_chart_signal(session, guardrail)
+    return (
+        value,
+        value is not None,
+        f"{version.version}: today's override rate {value or 0:.1%} is above the control limit of the last {n} days",
+    )
+
+
+def _raise(session: Session, guardrail: Guardrail, value: float | None, message: str) -> Alert:
+    """Open an alert, pausing the version if the guardrail says so."""
+    version = guardrail.model_version
+    paused_from = None
+    changes = []
+    if guardrail.auto_pause and version.stage in PAUSABLE:
+        paused_from, version.stage = version.stage, "paused"
+        message += "; the version was paused and reviewers now decide unaided"
+        changes.append(
+            Change(
+                "model_version.stage_changed",
+                "model_version",
+                version.id,
+                {"from": paused_from, "to": "paused", "by": "guardrail"},
+            )
+        )
+    alert = Alert(
+        guardrail_id=guardrail.id, model_version_id=version.id, value=value, message=message, paused_from=paused_from
+    )
+    session.add(alert)
+    session.flush()
+    audit.record(session, SYSTEM, [Change("alert.raised", "alert", alert.id, {"message": message}), *changes])
+    return alert
+
+
+def reconsider_alerts(session: Session, version_id: int, *, since: datetime) -> list[Change]:
+    """After a decision is undone: withdraw the version's open alerts raised since it that no longer hold.
+
+    Each such alert's guardrail is measured again without the decision. One still breached stays;
+    one that is not is removed (its history stays in the audit trail), and a version it paused
+    returns to the stage it had. The caller records the returned changes and commits.
+    """
+    alerts = session.scalars(
+        select(Alert)
+        .where(Alert.model_version_id == version_id, Alert.status == "open", Alert.opened_at >= since)
+        .order_by(Alert.id.desc())
+    ).all()
+    changes: list[Change] = []
+    for alert in alerts:
+        value, breached, _ = _measure(session, alert.guardrail)
+        alert.guardrail.last_value = value
+        if breached:
+            continue
+        version = alert.model_version
+        if alert.paused_from and version.stage == "paused":
+            changes.append(
+                Change(
+                    "model_version.stage_changed",
+                    "model_version",
+                    version.id,
+                    {"from": "paused", "to": alert.paused_from, "by": "retraction"},
+                )
+            )
+            version.stage = alert.paused_from
+        changes.append(Change("alert.withdrawn", "alert", alert.id, {"message": alert.message}))
+        session.delete(alert)
+    session.flush()
+    return changes
+
+
+def resume_version(session: Session, actor: Actor, *, version_id: int) -> ModelVersion:
+    """Un-pause a version to the stage it had before its guardrail paused it, and close its alerts."""
+    version = session.get(ModelVersion, version_id)
+    if version is None:
+        raise NotFound(f"no model version {version_id}")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=version.model_id)
+    if version.stage != "paused":
+        raise ValidationFailed("this version is not paused", {"stage": f"is {version.stage}"})
+    alerts = session.scalars(
+        select(Alert).where(Alert.model_version_id == version_id, Alert.status == "open").order_by(Alert.id.desc())
+    ).all()
+    previous = next((a.paused_from for a in alerts if a.paused_from), "production")
+    version.stage = previous
+    now = utcnow()
+    for alert in alerts:
+        alert.status, alert.acknowledged_by_id, alert.acknowledged_at = "acknowledged", actor.id, now
+    audit.record(
+        session,
+        actor,
+        [
+            Change("model_version.stage_changed", "model_version", version.id, {"from": "paused", "to": previous}),
+            *[Change("alert.acknowledged", "alert", a.id) for a in alerts],
+        ],
+    )
+    session.commit()
+    return version
+
+
+def acknowledge_alert(session: Session, actor: Actor, *, alert_id: int) -> Alert:
+    """Mark an alert as seen (a paused version stays paused until resumed)."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"no alert {alert_id}")
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=alert.model_version.model_id)
+    alert.status, alert.acknowledged_by_id, alert.acknowledged_at = "acknowledged", actor.id, utcnow()
+    audit.record(session, actor, [Change("alert.acknowledged", "alert", alert.id)])
+    session.commit()
+    return alert
