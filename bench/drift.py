@@ -28,7 +28,10 @@ from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from bench.loop import gunicorn
-from feedback import demo, migrate, services
+from demo.catalog import DEMO_PASSWORD
+from demo.seed import seed
+from feedback import migrate
+from feedback.accounts import services as accounts
 from feedback.audit import Actor
 from feedback.db import utcnow
 from feedback.drift import histograms
@@ -80,7 +83,7 @@ def build(url: str, recommendations: int, per_day: int, chunk: int = 20_000) -> 
     migrate.upgrade(engine)
     rng = random.Random(3)
     with Session(engine, expire_on_commit=False) as session:
-        assert demo.seed(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
+        assert seed(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
         model = session.scalars(select(Model).where(Model.key == "fraud_alert")).one()
         version = session.scalars(
             select(ModelVersion).where(ModelVersion.model_id == model.id, ModelVersion.version == "2026.1")
@@ -98,7 +101,7 @@ def build(url: str, recommendations: int, per_day: int, chunk: int = 20_000) -> 
             session.commit()
         session.execute(text("ANALYZE"))
         session.commit()
-        token = services.create_token(session, ACTOR, email=OWNER)
+        token = accounts.create_token(session, ACTOR, email=OWNER)
     engine.dispose()
     return time.perf_counter() - started, token
 
@@ -109,7 +112,7 @@ def signed_in(base: str) -> urllib.request.OpenerDirector:
     page = opener.open(base + "/login").read().decode()
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert csrf is not None
-    body = {"email": OWNER, "password": demo.DEMO_PASSWORD, "csrf_token": csrf.group(1)}
+    body = {"email": OWNER, "password": DEMO_PASSWORD, "csrf_token": csrf.group(1)}
     opener.open(base + "/login", data=urllib.parse.urlencode(body).encode()).read()
     return opener
 

@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from analytics.drift import numeric_bin
 from feedback.db import Base, readable_json, utcnow
-from feedback.drift.table import DriftCount
-from feedback.models import Recommendation
+from feedback.models import DriftCount, Recommendation
 
 SHARDS = 8
 MAX_FEATURES = 50  # input features tracked per recommendation (the first, by name), bounding the table

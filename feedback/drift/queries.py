@@ -9,8 +9,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from feedback.drift.table import DriftCount
-from feedback.models import AuditEvent
+from feedback.models import AuditEvent, DriftCount
 
 STAGE_EVENTS = ("model_version.registered", "model_version.stage_changed")
 COLUMNS = ["feature", "kind", "key", "count", "total"]

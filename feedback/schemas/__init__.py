@@ -27,6 +27,7 @@ from feedback.schemas.catalog import (
     VersionRulesIn,
 )
 from feedback.schemas.decision_exceptions import ExceptionListOut, ExceptionOut, ExceptionResolveIn
+from feedback.schemas.drift import DriftOut, DriftRowOut
 from feedback.schemas.impact import (
     AnalysisIn,
     AnalysisOut,
@@ -94,6 +95,8 @@ __all__ = [
     "DecisionAction",
     "DecisionIn",
     "DecisionOut",
+    "DriftOut",
+    "DriftRowOut",
     "Draws",
     "Email",
     "ErrorBody",

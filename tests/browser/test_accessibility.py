@@ -58,6 +58,7 @@ PAGES = [
     ("who-was-right", "model_owner", "/models/claims_triage/right"),
     ("drill-down", "model_owner", "/models/claims_triage/cases?by=site&cell=Leeds"),
     ("backlog", "model_owner", "/models/claims_triage/backlog"),
+    ("drift", "model_owner", "/models/fraud_alert/drift"),
     ("backlog-item", "model_owner", "/backlog/{backlog_item}"),
     ("case", "model_owner", "/cases/{case}"),
     ("model-settings", "model_owner", "/admin/models/claims_triage/settings"),

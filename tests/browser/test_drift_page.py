@@ -1,4 +1,4 @@
-"""The demo's drifting fraud amounts, in a real browser: the drift page, its chart and table, and the guardrail's alert."""
+"""The demo's drifting fraud amounts in a real browser: the drift page, its chart and table, the guardrail's alert."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from feedback import demo, migrate
+from demo.catalog import DEMO_PASSWORD
+from demo.seed import seed
+from feedback import migrate
 from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
@@ -22,7 +24,8 @@ CHART_AND_TABLE = """() => {
   const chart = Chart.getChart(canvas);
   if (!chart) return null;
   const line = chart.data.datasets.find((d) => d.tableColumn === "distance");
-  const cells = Array.from(document.querySelectorAll('table[data-chart-table="drift-data"] td[data-series="distance"]'));
+  const table = document.querySelector('table[data-chart-table="drift-data"]');
+  const cells = Array.from(table.querySelectorAll('td[data-series="distance"]'));
   return { chart: line.data, table: cells.map((td) => (td.dataset.value === "" ? null : Number(td.dataset.value))) };
 }"""
 
@@ -36,7 +39,7 @@ def drift_live(tmp_path_factory: Any) -> Iterator[str]:
     engine = create_engine(url)
     migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        demo.seed(session, days=35, per_day=160, progress=lambda _: None)
+        seed(session, days=35, per_day=160, progress=lambda _: None)
     app = create_app(
         {"DATABASE_URL": url, "SECRET_KEY": "browser-test", "SESSION_COOKIE_SECURE": False, "JOBS_IN_PROCESS": True}
     )
@@ -54,7 +57,7 @@ def test_drift_page_names_the_drifted_feature_and_its_chart_matches_its_table(br
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(page, drift_live, "owner@countersign.test", demo.DEMO_PASSWORD)
+    sign_in(page, drift_live, "owner@countersign.test", DEMO_PASSWORD)
     page.goto(drift_live + "/models/fraud_alert")
     # The guardrail caught it: an open alert on the model's overview, in the model's words.
     assert "Amount drifted over the last 14 days" in page.locator(".alert").first.inner_text()

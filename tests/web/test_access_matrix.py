@@ -85,6 +85,8 @@ POLICY: dict[str, frozenset[str] | None] = {
     "api.control_chart": frozenset({M, A, D}),
     "api.reviewer_rows": frozenset({M, A, D}),
     "api.alerts": frozenset({M, A, D}),
+    "drift.drift_page": frozenset({M, A, D}),
+    "api.drift_rows": frozenset({M, A, D}),
     # impact
     "impact.index": frozenset({M, A, D}),
     "impact.plan": frozenset({M, A, D}),

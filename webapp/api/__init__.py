@@ -5,6 +5,7 @@ from webapp.api import (  # noqa: F401
     analytics,
     backlog,
     decision_exceptions,
+    drift,
     experiments,
     models,
     outcomes,

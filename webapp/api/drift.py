@@ -10,7 +10,7 @@ from feedback.drift import reports
 from feedback.params import Day, ModelKey, Version, parse_params
 from feedback.permissions import Action
 from feedback.schemas import DriftOut, ErrorOut
-from webapp.api import bp
+from webapp.api.blueprint import bp
 from webapp.api.openapi import documented
 from webapp.extensions import analytics_session
 

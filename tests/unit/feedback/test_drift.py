@@ -8,11 +8,13 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from feedback import guardrails, services
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.drift import histograms, queries, reports
 from feedback.errors import NotFound, ValidationFailed
 from feedback.models import Alert, AuditEvent, ModelVersion
+from feedback.overrides import guardrails
+from feedback.review import ingest
 from feedback.schemas import RecommendationIn
 from tests.factories import TEST_ACTOR, make_model, payload
 
@@ -43,10 +45,10 @@ def store_on_days(session, version: ModelVersion, days: list[date], values: list
         spec = RecommendationIn.model_validate(
             payload(start + i, model_version=version.version, features=features, confidence=features.get("score", 0.8))
         )
-        row = services.recommendation_row(spec, version, services.payload_hash(spec))
+        row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
         row["created_at"] = datetime.combine(day, time(12), tzinfo=utcnow().tzinfo)
         rows.append(row)
-    services.store_recommendations(session, TEST_ACTOR, rows)
+    ingest.store_recommendations(session, TEST_ACTOR, rows)
     session.commit()
 
 
@@ -97,8 +99,8 @@ def test_histograms_kept_at_ingest_equal_a_recount(session):
         for n in range(300)
     ]
     for start in range(0, 300, 100):
-        services.ingest_recommendations(session, TEST_ACTOR, items[start : start + 100])
-    services.ingest_recommendations(session, TEST_ACTOR, items[:50])  # a replay adds nothing
+        ingest.ingest_recommendations(session, TEST_ACTOR, items[start : start + 100])
+    ingest.ingest_recommendations(session, TEST_ACTOR, items[:50])  # a replay adds nothing
     kept = counts(session)
     assert sum(c[5] for c in kept if c[2] == "confidence") == 300
     histograms.rebuild(session)
@@ -113,7 +115,7 @@ def test_a_failed_ingest_counts_nothing(session):
     good = payload(1, features={"amount": 5})
     bad = payload(2, model_version="nope")
     with pytest.raises(NotFound):
-        services.ingest_recommendations(session, TEST_ACTOR, [RecommendationIn.model_validate(p) for p in (good, bad)])
+        ingest.ingest_recommendations(session, TEST_ACTOR, [RecommendationIn.model_validate(p) for p in (good, bad)])
     session.rollback()
     assert counts(session) == []
 
@@ -127,7 +129,7 @@ def test_default_reference_is_the_first_14_days_in_pilot(session):
     version = _version(session)
     today = utcnow().date()
     assert queries.pilot_start(session, version.id) is None
-    services.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="pilot")
+    catalog.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="pilot")
     assert queries.pilot_start(session, version.id) == today
     ref, cur = reports.windows(session, version.id)
     assert ref == (today, today + timedelta(days=13)) and cur == (today - timedelta(days=13), today)

@@ -12,9 +12,9 @@ from datetime import datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from feedback import services
 from feedback.db import utcnow
 from feedback.models import Model, ModelVersion
+from feedback.review import ingest
 from feedback.schemas import RecommendationIn
 from tests.factories import TEST_ACTOR, make_model, make_user, payload, sign_in_cookie
 
@@ -34,10 +34,10 @@ def page_world(app, session):
         day = today - timedelta(days=(30 + i % 14) if i < 300 else i % 14)
         features = {"claim_amount": rng.gauss(100 if i < 300 else 160, 20), "channel": rng.choice(["web", "phone"])}
         spec = RecommendationIn.model_validate(payload(i, features=features))
-        row = services.recommendation_row(spec, version, services.payload_hash(spec))
+        row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
         row["created_at"] = datetime.combine(day, time(9), tzinfo=utcnow().tzinfo)
         rows.append(row)
-    services.store_recommendations(session, TEST_ACTOR, rows)
+    ingest.store_recommendations(session, TEST_ACTOR, rows)
     session.commit()
     clients = {}
     for role in ("analyst", "model_owner", "admin", "frontline", "exception_handler"):

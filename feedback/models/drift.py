@@ -1,4 +1,4 @@
-"""The drift histograms' table (moves to feedback/models/drift.py with the package layout)."""
+"""Drift histograms: what a version's recommendations looked like, day by day, kept at ingest."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ class DriftCount(Base):
     feature: Mapped[str] = mapped_column(String(120))
     kind: Mapped[str] = mapped_column(String(12))
     key: Mapped[str] = mapped_column(String(200))
-    # One of histograms.SHARDS copies of the cell, picked per batch, so concurrent ingests lock different rows.
+    # One of feedback.drift.histograms.SHARDS copies of the cell, picked per batch: concurrent ingests lock
+    # different rows.
     shard: Mapped[int] = mapped_column(SmallInteger, default=0)
     count: Mapped[int] = mapped_column(BigInteger, default=0)
     total: Mapped[float] = mapped_column(Float, default=0.0)
