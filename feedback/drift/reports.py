@@ -193,6 +193,7 @@ class DriftPage:
     labels: dict[str, str]
     chosen: DriftRow | None  # the feature whose daily drift is shown
     daily: pd.DataFrame | None  # one row per current day with data, for `chosen`
+    basis: str  # what the reference is: "chosen", "pilot" (first 14 days in pilot) or "first_days" (of its data)
 
 
 def _chosen(rows: list[DriftRow], asked: str | None) -> DriftRow | None:
@@ -225,7 +226,8 @@ def page(
             _part(ref, chosen.feature, chosen.kind), _part(cur, chosen.feature, chosen.kind), chosen.kind
         )
     labels = {row.feature: feature_label(model, row.feature) for row in rows}
-    return DriftPage(model, found, ref_window, cur_window, rows, labels, chosen, daily)
+    basis = "chosen" if reference else "pilot" if queries.pilot_start(session, found.id) else "first_days"
+    return DriftPage(model, found, ref_window, cur_window, rows, labels, chosen, daily, basis)
 
 
 def worst(session: Session, version_id: int, days: int, threshold: float) -> tuple[DriftRow | None, bool]:

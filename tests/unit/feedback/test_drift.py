@@ -6,13 +6,15 @@ import random
 from datetime import date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, delete, func, inspect, select
+from sqlalchemy.orm import Session
 
+from feedback import migrate
 from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.drift import histograms, queries, reports
 from feedback.errors import NotFound, ValidationFailed
-from feedback.models import Alert, AuditEvent, ModelVersion
+from feedback.models import Alert, AuditEvent, DriftCount, ModelVersion
 from feedback.overrides import guardrails
 from feedback.review import ingest
 from feedback.schemas import RecommendationIn
@@ -21,7 +23,7 @@ from tests.factories import TEST_ACTOR, make_model, payload
 
 def counts(session) -> list[tuple]:
     """Every histogram cell with its shards added together."""
-    table = histograms.DriftCount
+    table = DriftCount
     rows = session.execute(
         select(
             table.model_version_id,
@@ -217,3 +219,23 @@ def test_drift_guardrail_needs_a_distance_threshold(session):
             auto_pause=False,
         )
     assert "threshold" in bad.value.fields
+
+
+def test_upgrading_past_0019_counts_the_recommendations_already_stored(scratch_url):
+    engine = create_engine(scratch_url)
+    migrate.upgrade(engine, "0017")  # before the histograms
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        make_model(session)
+        ingest.ingest_recommendations(
+            session, TEST_ACTOR, [RecommendationIn.model_validate(payload(n, features={"amount": n})) for n in range(5)]
+        )
+        kept = counts(session)
+        session.execute(delete(DriftCount))  # as after upgrading a database that had recommendations
+        session.commit()
+    migrate.upgrade(engine)
+    with Session(engine) as session:
+        assert counts(session) == kept and sum(c[5] for c in kept if c[2] == "features.amount") == 5
+    migrate.downgrade(engine, "0017")
+    assert "drift_counts" not in inspect(engine).get_table_names()
+    engine.dispose()

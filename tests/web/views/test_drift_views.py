@@ -56,6 +56,7 @@ def test_page_in_the_models_words(page_world):
     assert "Recommended action" in html and "Confidence" in html
     assert 'id="drift-sentence">1 of the 4 things compared moved away from the reference: Amount claimed.' in html
     assert "The current window holds 300 recommendations of v1, the reference 300." in html
+    assert "its first 14 days with recommendations (it was never in pilot)" in html
     # Small windows: the KS test decides, and the chart of the drifted feature is shown with its table.
     assert "Kolmogorov–Smirnov test" in html and 'data-chart="drift"' in html
     assert "Daily drift of Amount claimed" in html and 'data-chart-table="drift-data"' in html
