@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, delete, func, inspect, select
 from sqlalchemy.orm import Session
 
-from feedback import migrate
+from feedback import background, migrate
 from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.drift import histograms, queries, reports
@@ -239,3 +239,23 @@ def test_upgrading_past_0019_counts_the_recommendations_already_stored(scratch_u
     migrate.downgrade(engine, "0017")
     assert "drift_counts" not in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_the_workers_sweep_checks_drift_guardrails(session):
+    make_model(session)
+    version = _version(session)
+    rng = random.Random(6)
+    today = utcnow().date()
+    old = [today - timedelta(days=40 + i % 14) for i in range(1100)]
+    new = [today - timedelta(days=i % 14) for i in range(1100)]
+    store_on_days(session, version, old, [{"channel": rng.choice(["web", "phone"])} for _ in old])
+    store_on_days(session, version, new, [{"channel": rng.choice(["web", "web", "phone"])} for _ in new], start=3000)
+    guardrails.add_guardrail(
+        session, TEST_ACTOR, version_id=version.id, kind="drift", window_size=14, threshold=0.1, auto_pause=False
+    )
+    assert background.sweep_guardrails(session) == 1
+    alert = session.scalars(select(Alert)).one()
+    assert alert.message.startswith("v1: Channel drifted over the last 14 days (Jensen–Shannon distance")
+    assert alert.value is not None and alert.value >= 0.1
+    assert session.get(ModelVersion, version.id).stage == "production"  # this one only alerts
+    assert background.sweep_guardrails(session) == 0  # the breach is already open
