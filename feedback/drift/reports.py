@@ -22,7 +22,6 @@ from feedback.drift.histograms import ACTION, CONFIDENCE
 from feedback.errors import NotFound, ValidationFailed
 from feedback.formatting import p_equals
 from feedback.models import Model, ModelVersion
-from feedback.wording import humanise, humanise_value
 
 WINDOW_DAYS = 14
 METHOD_WORDS = {
@@ -169,16 +168,7 @@ def feature_label(model: Model, feature: str) -> str:
         return "Confidence"
     if feature == ACTION:
         return "Recommended action"
-    name = feature.removeprefix("features.")
-    label = (model.segment_labels or {}).get(name, {}).get("label")
-    return str(label) if label else humanise(name)
-
-
-def category_label(model: Model, feature: str, key: str) -> str:
-    """A category in the model's words (actions by their labels)."""
-    if feature == ACTION:
-        return str((model.action_labels or {}).get(key) or humanise(key))
-    return humanise_value(key)
+    return model.segment_label(feature.removeprefix("features."))
 
 
 @dataclass(frozen=True)
