@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, request
 
 from analytics.drift import DISTANCE_THRESHOLD
@@ -11,6 +9,7 @@ from feedback.drift import reports
 from feedback.frames import records
 from feedback.params import Choice, Day, Text, Version, parse_params
 from feedback.permissions import Action
+from webapp import charts
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import analytics_session
@@ -31,43 +30,6 @@ PAGE_QUERY = (
 CSV_COLUMNS = ["feature", "kind", "method", "statistic", "p_value", "threshold", "drifted", "n_reference", "n_current"]
 
 
-def daily_chart(frame: Any, label: str, threshold: float) -> dict[str, Any]:
-    """One feature's daily distance from the reference as a chart spec, with the threshold and the counts."""
-    return {
-        "categories": [str(d) for d in frame["day"]],
-        "xLabel": "day (UTC)",
-        "yLabel": "distance from the reference",
-        "yFormat": "number",
-        "yMax": None,
-        "series": [
-            {
-                "label": "recommendations",
-                "values": [int(n) for n in frame["n_current"]],
-                "draw": False,
-                "format": "count",
-            },
-            {
-                "label": f"{label}: distance",
-                "column": "distance",
-                "values": [None if d is None or d != d else round(float(d), 4) for d in frame["distance"]],
-                "pointRadius": 2,
-            },
-            {
-                "label": "threshold",
-                "values": [threshold] * len(frame),
-                "colour": "#b3261e",
-                "dashed": True,
-                "width": 1,
-            },
-            {
-                "label": "test p-value",
-                "values": [None if p is None or p != p else round(float(p), 4) for p in frame["p_value"]],
-                "draw": False,
-            },
-        ],
-    }
-
-
 @bp.get("/<key>/drift")
 @login_required(Action.READ_MODELS)
 def drift_page(key: str) -> tuple[str, int] | Response:
@@ -86,7 +48,7 @@ def drift_page(key: str) -> tuple[str, int] | Response:
         return csv_response(reports.as_dicts(page.rows), CSV_COLUMNS, f"{key}-{version}-drift.csv")
     chart = None
     if chosen and page.daily is not None and len(page.daily):
-        chart = daily_chart(page.daily, page.labels[chosen], DISTANCE_THRESHOLD)
+        chart = charts.drift_daily(page.daily, page.labels[chosen], DISTANCE_THRESHOLD)
     return render_page_or_block(
         "drift/page.html",
         "drift_body",
