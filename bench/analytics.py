@@ -55,7 +55,7 @@ def build(url: str, decisions: int, shards: int = 1, chunk: int = 50_000) -> flo
         model = catalog.register_model(
             session,
             ACTOR,
-            ModelIn(
+            spec=ModelIn(
                 key="claims",
                 name="Claims",
                 actions=["pay", "review", "deny"],

@@ -90,7 +90,7 @@ def ab_experiment(session: Session, claims: Model, now: datetime, days: int) -> 
     experiment = experiments.create_experiment(
         session,
         analyst,
-        {
+        data={
             "key": "claims-ai-ab",
             "name": "Claims AI shown vs hidden, by reviewer",
             "model_id": claims.id,
@@ -130,7 +130,7 @@ def rollout_experiment(
     experiment = experiments.create_experiment(
         session,
         analyst,
-        {
+        data={
             "key": "fraud-rollout",
             "name": "Fraud AI rollout by site",
             "model_id": fraud.id,
@@ -139,7 +139,7 @@ def rollout_experiment(
             "sites": [{"site": site, "go_live": when} for site, when in rollout.items()],
         },
     )
-    experiments.start_experiment(session, analyst, experiment.id)
+    experiments.start_experiment(session, analyst, experiment_id=experiment.id)
     experiment.started_at = started
     session.commit()
     try:

@@ -26,6 +26,13 @@ from feedback.schemas.catalog import (
     SegmentLabelsIn,
     VersionRulesIn,
 )
+from feedback.schemas.challengers import (
+    ChallengerAnswer,
+    ChallengerRow,
+    ChallengersOut,
+    StoredChallengerOut,
+    StoredChallengersOut,
+)
 from feedback.schemas.decision_exceptions import ExceptionListOut, ExceptionOut, ExceptionResolveIn
 from feedback.schemas.drift import DriftOut, DriftRowOut
 from feedback.schemas.impact import (
@@ -40,6 +47,7 @@ from feedback.schemas.impact import (
 )
 from feedback.schemas.outcomes import OutcomeIn, OutcomesAnswer, OutcomesOut, OutcomeStored
 from feedback.schemas.review import (
+    ChallengerIn,
     DecisionIn,
     DecisionOut,
     ExplanationIn,
@@ -91,6 +99,10 @@ __all__ = [
     "BacklogItemOut",
     "BacklogListOut",
     "BacklogPatchIn",
+    "ChallengerAnswer",
+    "ChallengerIn",
+    "ChallengerRow",
+    "ChallengersOut",
     "ComparisonOut",
     "DecisionAction",
     "DecisionIn",
@@ -150,6 +162,8 @@ __all__ = [
     "ScalarIn",
     "SegmentKey",
     "SegmentLabelsIn",
+    "StoredChallengerOut",
+    "StoredChallengersOut",
     "SegmentText",
     "SegmentValue",
     "Stage",

@@ -1,7 +1,7 @@
 """drift histograms: counts per (version, day, feature, bin) kept at ingest; the drift guardrail kind
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-11-29 15:00:00
 
 The recommendations already stored are counted once the upgrade reaches the head
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 

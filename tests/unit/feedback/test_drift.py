@@ -223,7 +223,7 @@ def test_drift_guardrail_needs_a_distance_threshold(session):
 
 def test_upgrading_past_0019_counts_the_recommendations_already_stored(scratch_url):
     engine = create_engine(scratch_url)
-    migrate.upgrade(engine, "0017")  # before the histograms
+    migrate.upgrade(engine, "0018")  # before the histograms
     migrate.upgrade(engine)
     with Session(engine) as session:
         make_model(session)
@@ -236,7 +236,7 @@ def test_upgrading_past_0019_counts_the_recommendations_already_stored(scratch_u
     migrate.upgrade(engine)
     with Session(engine) as session:
         assert counts(session) == kept and sum(c[5] for c in kept if c[2] == "features.amount") == 5
-    migrate.downgrade(engine, "0017")
+    migrate.downgrade(engine, "0018")
     assert "drift_counts" not in inspect(engine).get_table_names()
     engine.dispose()
 
