@@ -16,7 +16,7 @@ from feedback.errors import ValidationFailed
 from feedback.impact import experiments
 from feedback.impact import panels as impact_panels
 from feedback.impact import runs as impact_runs
-from feedback.impact.experiments import hashed_arm
+from feedback.impact.assignment import hashed_arm
 from feedback.models import Experiment, Exposure, Model, User
 
 # The fraud model's AI is rolled out site by site; where it is shown, reviewers handle a case
