@@ -50,7 +50,7 @@ def store_on_days(session, version: ModelVersion, days: list[date], values: list
         row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
         row["created_at"] = datetime.combine(day, time(12), tzinfo=utcnow().tzinfo)
         rows.append(row)
-    ingest.store_recommendations(session, TEST_ACTOR, rows)
+    ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
     session.commit()
 
 
@@ -101,8 +101,8 @@ def test_histograms_kept_at_ingest_equal_a_recount(session):
         for n in range(300)
     ]
     for start in range(0, 300, 100):
-        ingest.ingest_recommendations(session, TEST_ACTOR, items[start : start + 100])
-    ingest.ingest_recommendations(session, TEST_ACTOR, items[:50])  # a replay adds nothing
+        ingest.ingest_recommendations(session, TEST_ACTOR, items=items[start : start + 100])
+    ingest.ingest_recommendations(session, TEST_ACTOR, items=items[:50])  # a replay adds nothing
     kept = counts(session)
     assert sum(c[5] for c in kept if c[2] == "confidence") == 300
     histograms.rebuild(session)
@@ -116,8 +116,9 @@ def test_a_failed_ingest_counts_nothing(session):
     make_model(session)
     good = payload(1, features={"amount": 5})
     bad = payload(2, model_version="nope")
+    items = [RecommendationIn.model_validate(p) for p in (good, bad)]
     with pytest.raises(NotFound):
-        ingest.ingest_recommendations(session, TEST_ACTOR, [RecommendationIn.model_validate(p) for p in (good, bad)])
+        ingest.ingest_recommendations(session, TEST_ACTOR, items=items)
     session.rollback()
     assert counts(session) == []
 
@@ -227,9 +228,8 @@ def test_upgrading_past_0019_counts_the_recommendations_already_stored(scratch_u
     migrate.upgrade(engine)
     with Session(engine) as session:
         make_model(session)
-        ingest.ingest_recommendations(
-            session, TEST_ACTOR, [RecommendationIn.model_validate(payload(n, features={"amount": n})) for n in range(5)]
-        )
+        items = [RecommendationIn.model_validate(payload(n, features={"amount": n})) for n in range(5)]
+        ingest.ingest_recommendations(session, TEST_ACTOR, items=items)
         kept = counts(session)
         session.execute(delete(DriftCount))  # as after upgrading a database that had recommendations
         session.commit()

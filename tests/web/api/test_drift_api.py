@@ -32,7 +32,7 @@ def drifted(app, session):
         row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
         row["created_at"] = datetime.combine(day, time(9), tzinfo=utcnow().tzinfo)
         rows.append(row)
-    ingest.store_recommendations(session, TEST_ACTOR, rows)
+    ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
     session.commit()
     return token_for(app, session, make_user(session, "analyst"))
 

@@ -37,7 +37,7 @@ def page_world(app, session):
         row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
         row["created_at"] = datetime.combine(day, time(9), tzinfo=utcnow().tzinfo)
         rows.append(row)
-    ingest.store_recommendations(session, TEST_ACTOR, rows)
+    ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
     session.commit()
     clients = {}
     for role in ("analyst", "model_owner", "admin", "frontline", "exception_handler"):
