@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback import audit, permissions
+from feedback import audit, background, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
@@ -111,10 +111,6 @@ def set_active(session: Session, actor: User, *, webhook_id: int, active: bool) 
     return hook
 
 
-def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=BACKOFF_SECONDS * 2 ** (attempts - 1))
-
-
 def deliver_due(session: Session, now: datetime | None = None) -> int:
     """Send every delivery that is due once; returns how many were attempted.
 
@@ -173,7 +169,7 @@ def _attempt(delivery: WebhookDelivery) -> None:
         delivery.status, delivery.next_attempt_at = "failed", None
         log.warning("webhook delivery %s failed after %s attempts", delivery.id, delivery.attempts)
     else:
-        delivery.next_attempt_at = utcnow() + _backoff(delivery.attempts)
+        delivery.next_attempt_at = utcnow() + timedelta(seconds=background.backoff(delivery.attempts, BACKOFF_SECONDS))
 
 
 TEST_EVENT = "webhook.test"
