@@ -1,4 +1,4 @@
-.PHONY: demo test check setup bench bench-analytics bench-load lint
+.PHONY: demo test check setup bench bench-analytics bench-drift bench-load lint
 
 demo:   ## set up, seed demo data, serve on http://127.0.0.1:8000 with one background worker
 	./scripts/demo.sh
@@ -20,6 +20,9 @@ bench:  ## ingest and decision timings on the demo's history (SQLite, PostgreSQL
 
 bench-analytics:  ## model owner pages at 1,000,000 decisions on SQLite and PostgreSQL (several minutes)
 	./scripts/setup.sh --test && .venv/bin/python -m bench.analytics
+
+bench-drift:  ## the drift page at 1,000,000 recommendations beside the models page, SQLite and PostgreSQL (several minutes)
+	./scripts/setup.sh --test && .venv/bin/python -m bench.drift
 
 bench-load:  ## Locust: 50 reviewers + model services against gunicorn on PostgreSQL and SQLite (about 17 minutes)
 	./scripts/setup.sh --test && .venv/bin/python -m bench.load

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from demo import drift
 from demo.catalog import CLAIMS, SEED_ACTOR, build_catalog, create_users, staff_by_site
 from demo.challengers import seed_challenger
 from demo.experiments import AI_HANDLING_FACTOR, ab_experiment, rollout_experiment, rollout_schedule
@@ -73,6 +74,7 @@ def seed(
                         exposed.append((dec, arm))
                 else:
                     rec, dec = fraud_case(rng, counter, fraud, f1, created, staff, personality, rollout)
+                    drift.shift_amount(rec, now)
                 rec["truth"] = dec.pop("truth")
                 if break_a_rule(rng, rec):  # the ingest rules send it to the exceptions queue
                     routed.append(rec)
@@ -93,6 +95,7 @@ def seed(
             rec, _ = claim_case(rng, counter, claims, v2, created, staff, personality)
         else:
             rec, _ = fraud_case(rng, counter, fraud, f1, created, staff, personality, rollout)
+            drift.shift_amount(rec, now)
         rec["due_at"] = created + timedelta(hours=rng.choice((4, 8, 24, 24, 48)))
         live.append(rec)
         if i % 40 == 0:
@@ -117,6 +120,7 @@ def seed(
             threshold=threshold,
             auto_pause=pause,
         )
+    drift.watch(session, f1)
     alerts = guardrails.evaluate(session, [v1.id, v2.id, f1.id], force=True)
     progress(f"guardrails: {len(alerts)} alert(s) raised")
     rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)

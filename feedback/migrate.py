@@ -26,6 +26,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
     if revision == "head":
         count_uncounted_decisions(engine)
+        count_uncounted_recommendations(engine)
 
 
 def count_uncounted_decisions(engine: Engine) -> None:
@@ -41,6 +42,18 @@ def count_uncounted_decisions(engine: Engine) -> None:
         decided = session.execute(text("SELECT EXISTS (SELECT 1 FROM decisions)")).scalar()
         if decided and not counted:
             rollup.rebuild(session)
+            session.commit()
+
+
+def count_uncounted_recommendations(engine: Engine) -> None:
+    """Fill the drift histograms of a database that has recommendations but no histograms (upgraded past 0019)."""
+    from feedback.drift import histograms
+
+    with Session(engine) as session:
+        counted = session.execute(text("SELECT EXISTS (SELECT 1 FROM drift_counts)")).scalar()
+        stored = session.execute(text("SELECT EXISTS (SELECT 1 FROM recommendations)")).scalar()
+        if stored and not counted:
+            histograms.rebuild(session)
             session.commit()
 
 

@@ -28,6 +28,7 @@ from tests.factories import (
 # Reads that need a model named in the query string.
 QUERY = {
     "api.compare_versions": "?model=claims&a=v1&b=v1",
+    "api.drift_rows": "?model=claims&version=v1",
     **{
         endpoint: "?model=claims"
         for endpoint in (

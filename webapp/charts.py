@@ -282,6 +282,22 @@ def pattern_rate(frame: pd.DataFrame) -> dict[str, Any]:
     ).spec()
 
 
+def drift_daily(frame: pd.DataFrame, label: str, threshold: float) -> dict[str, Any]:
+    """One feature's daily distance from its reference, with the threshold, the counts and the test's p-values."""
+    return Chart(
+        categories=[str(d) for d in frame["day"]],
+        x_label="day (UTC)",
+        y_label="distance from the reference",
+        y_max=None,
+        series=[
+            Series("recommendations", [int(n) for n in frame["n_current"]], draw=False, format="count"),
+            Series(f"{label}: distance", [_number(d, 4) for d in frame["distance"]], column="distance", point_radius=2),
+            Series("threshold", [threshold] * len(frame), colour=RED, dashed=True, width=1),
+            Series("test p-value", [_number(p, 4) for p in frame["p_value"]], draw=False),
+        ],
+    ).spec()
+
+
 def challenger_accuracy(categories: list[str], rows: list[dict[str, Any]], x_label: str) -> dict[str, Any]:
     """A challenger's and the champion's accuracy on the same cases per group, as points (the groups are
     not a sequence), with the challenger's 95% interval and the cases behind each rate in the table."""

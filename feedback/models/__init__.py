@@ -13,6 +13,7 @@ from feedback.models.decision_exceptions import (
     DecisionException,
     SlaPolicy,
 )
+from feedback.models.drift import DriftCount
 from feedback.models.exports import EXPORT_FORMATS, ExportChunk, ExportJob
 from feedback.models.impact import (
     ARMS,
@@ -53,6 +54,7 @@ __all__ = [
     "Decision",
     "DecisionCount",
     "DecisionException",
+    "DriftCount",
     "EXCEPTION_KINDS",
     "EXCEPTION_STATUSES",
     "EXPERIMENT_KINDS",

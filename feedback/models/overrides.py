@@ -57,7 +57,7 @@ class DecisionCount(Base):
     overrode_right: Mapped[int] = mapped_column(default=0)
 
 
-GUARDRAIL_KINDS = ("override_rate_above", "accuracy_below", "control_chart", "readiness")
+GUARDRAIL_KINDS = ("override_rate_above", "accuracy_below", "control_chart", "readiness", "drift")
 
 
 class Guardrail(Base):
@@ -73,7 +73,7 @@ class Guardrail(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     # override_rate_above / accuracy_below: the last `window_size` decisions (or outcomes);
-    # control_chart: days of baseline before the day checked.
+    # control_chart: days of baseline before the day checked; drift: days of the current window.
     window_size: Mapped[int]
     threshold: Mapped[float | None]
     auto_pause: Mapped[bool] = mapped_column(default=False)

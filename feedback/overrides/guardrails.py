@@ -14,6 +14,7 @@ from analytics.overrides import p_chart
 from feedback import audit, permissions
 from feedback.audit import SYSTEM, Actor, Change
 from feedback.db import utcnow
+from feedback.drift import reports as drift_reports
 from feedback.errors import NotFound, ValidationFailed
 from feedback.models import GUARDRAIL_KINDS, Alert, Decision, Guardrail, ModelVersion, Outcome, Recommendation
 from feedback.overrides import queries as override_queries
@@ -23,8 +24,9 @@ from feedback.readiness import reports
 log = logging.getLogger(__name__)
 CONTROL_CHART_EVERY = timedelta(minutes=10)  # a control chart needs daily counts: check it at most this often
 # Kinds that read much of the version's history: checked at most every CONTROL_CHART_EVERY unless forced.
-THROTTLED = ("control_chart", "readiness")
+THROTTLED = ("control_chart", "readiness", "drift")
 PAUSABLE = ("pilot", "production")
+DRIFT_MAX_DAYS = 366
 
 
 def add_guardrail(
@@ -46,6 +48,8 @@ def add_guardrail(
         fields["window_size"] = "must be between 10 and 100000"
     if kind != "control_chart" and (threshold is None or not 0 <= threshold <= 1):
         fields["threshold"] = "must be a share between 0 and 1"
+    if kind == "drift" and window_size > DRIFT_MAX_DAYS:
+        fields["window_size"] = f"a drift window is at most {DRIFT_MAX_DAYS} days"
     if fields:
         raise ValidationFailed("the guardrail is invalid", fields)
     version = session.get(ModelVersion, version_id)
@@ -92,6 +96,9 @@ def describe(guardrail: Guardrail) -> str:
         return f"accuracy over the last {guardrail.window_size} outcomes below {limit}"
     if guardrail.kind == "readiness":
         return "a kill verdict of its readiness plan"
+    if guardrail.kind == "drift":
+        days, distance = guardrail.window_size, guardrail.threshold or 0
+        return f"any input or output drifted over the last {days} days (distance limit {distance:.2g})"
     return f"today's override rate above the control limit of the last {guardrail.window_size} days"
 
 
@@ -175,6 +182,26 @@ def control_chart_signal(session: Session, guardrail: Guardrail) -> float | None
     return float(last["p"]) if last["p"] > last["ucl"] else None
 
 
+def drift_signal(session: Session, guardrail: Guardrail) -> tuple[float | None, bool, str]:
+    """The most drifted input or output over the last `window_size` days against the reference, from the histograms.
+
+    Its value is the distance (or, where a window is small and the test decides, the p-value).
+    """
+    version = guardrail.model_version
+    days, limit = guardrail.window_size, guardrail.threshold or 0.1
+    row, breached = drift_reports.worst(session, version.id, days, limit)
+    if row is None:
+        return None, False, f"{version.version}: no drift measured yet"
+    label = drift_reports.feature_label(version.model, row.feature)
+    value = row.statistic if row.method in ("wasserstein", "jensenshannon") else row.p_value
+    moved = "drifted" if breached else "is the closest to drifting"
+    return (
+        value,
+        breached,
+        f"{version.version}: {label} {moved} over the last {days} days ({drift_reports.evidence(row)})",
+    )
+
+
 def enabled(session: Session) -> list[Guardrail]:
     """Every guardrail that is on, oldest first."""
     return list(session.scalars(select(Guardrail).where(Guardrail.enabled.is_(True)).order_by(Guardrail.id)))
@@ -252,6 +279,8 @@ def _measure(session: Session, guardrail: Guardrail) -> tuple[float | None, bool
     if guardrail.kind == "readiness":
         card = reports.scorecard(session, version)
         return None, card.verdict == "kill", f"{version.version}: {card.summary()}"
+    if guardrail.kind == "drift":
+        return drift_signal(session, guardrail)
     value = control_chart_signal(session, guardrail)
     return (
         value,

@@ -17,6 +17,7 @@ from feedback.audit import Actor, Change, canonical_json
 from feedback.challengers import services as challengers
 from feedback.db import utcnow
 from feedback.decision_exceptions import services as decision_exceptions
+from feedback.drift import histograms
 from feedback.errors import (
     Conflict,
     Problems,
@@ -80,6 +81,7 @@ def store_recommendations(session: Session, actor: Actor, *, rows: list[dict[str
         return []
     raised = [row.pop("raised") for row in rows]
     ids = bulk.insert_returning_ids(session, Recommendation, rows)
+    histograms.record(session, rows, ids)  # drift histograms: one statement for the batch
     changes = [
         Change(
             "recommendation.ingested",

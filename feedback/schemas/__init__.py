@@ -34,6 +34,7 @@ from feedback.schemas.challengers import (
     StoredChallengersOut,
 )
 from feedback.schemas.decision_exceptions import ExceptionListOut, ExceptionOut, ExceptionResolveIn
+from feedback.schemas.drift import DriftOut, DriftRowOut
 from feedback.schemas.impact import (
     AnalysisIn,
     AnalysisOut,
@@ -117,6 +118,8 @@ __all__ = [
     "DecisionAction",
     "DecisionIn",
     "DecisionOut",
+    "DriftOut",
+    "DriftRowOut",
     "Draws",
     "Email",
     "ErrorBody",

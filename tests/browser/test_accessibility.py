@@ -59,6 +59,7 @@ PAGES = [
     ("challengers", "model_owner", "/models/claims_triage/challengers?by=segment.product"),
     ("drill-down", "model_owner", "/models/claims_triage/cases?by=site&cell=Leeds"),
     ("backlog", "model_owner", "/models/claims_triage/backlog"),
+    ("drift", "model_owner", "/models/fraud_alert/drift"),
     ("backlog-item", "model_owner", "/backlog/{backlog_item}"),
     ("case", "model_owner", "/cases/{case}"),
     ("model-settings", "model_owner", "/admin/models/claims_triage/settings"),

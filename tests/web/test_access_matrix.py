@@ -95,6 +95,9 @@ POLICY: dict[str, frozenset[str] | None] = {
     "api.plan_versions": frozenset({M, A, D}),
     "api.register_plan": frozenset({M, D}),
     "api.change_plan": frozenset({M, D}),
+    # drift
+    "drift.drift_page": frozenset({M, A, D}),
+    "api.drift_rows": frozenset({M, A, D}),
     # impact
     "impact.index": frozenset({M, A, D}),
     "impact.plan": frozenset({M, A, D}),

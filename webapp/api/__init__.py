@@ -6,6 +6,7 @@ from webapp.api import (  # noqa: F401
     backlog,
     challengers,
     decision_exceptions,
+    drift,
     experiments,
     models,
     outcomes,

@@ -1,7 +1,7 @@
 """readiness plans: go/kill criteria per model version, and the readiness guardrail kind that pauses on kill
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-11-29 15:00:00
 """
 
@@ -10,11 +10,11 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0020"
-down_revision = "0018"  # re-chained after the challengers merged (drift, 0019, may come between)
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
-OLD_KINDS = ("override_rate_above", "accuracy_below", "control_chart")
+OLD_KINDS = ("override_rate_above", "accuracy_below", "control_chart", "drift")  # as 0019 left them
 NEW_KINDS = (*OLD_KINDS, "readiness")
 
 

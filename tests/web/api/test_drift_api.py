@@ -1,0 +1,100 @@
+"""GET /api/v1/analytics/drift: rows per feature, windows, bad parameters, and who may read it."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from feedback.db import utcnow
+from feedback.models import ModelVersion
+from feedback.review import ingest
+from feedback.schemas import RecommendationIn
+from tests.factories import TEST_ACTOR, make_model, make_user, payload, token_for
+
+FIELDS = {"feature", "kind", "method", "statistic", "p_value", "threshold", "drifted", "n_reference", "n_current"}
+
+
+@pytest.fixture
+def drifted(app, session):
+    """claims v1: 40-54 days ago amounts around 100, the last 14 days around 130; channel steady."""
+    make_model(session)
+    version = session.scalar(select(ModelVersion))
+    rng = random.Random(5)
+    today = utcnow().date()
+    rows = []
+    for i in range(2400):
+        day = today - timedelta(days=(40 + i % 14) if i < 1200 else i % 14)
+        features = {"amount": rng.gauss(100 if i < 1200 else 130, 20), "channel": rng.choice(["web", "phone"])}
+        spec = RecommendationIn.model_validate(payload(i, features=features))
+        row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
+        row["created_at"] = datetime.combine(day, time(9), tzinfo=utcnow().tzinfo)
+        rows.append(row)
+    ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
+    session.commit()
+    return token_for(app, session, make_user(session, "analyst"))
+
+
+def test_rows_and_windows(client, drifted):
+    response = client.get("/api/v1/analytics/drift?model=claims&version=v1", headers=drifted)
+    assert response.status_code == 200, response.text
+    body = response.json
+    today = utcnow().date()
+    assert body["current_from"] == (today - timedelta(days=13)).isoformat() and body["current_to"] == today.isoformat()
+    assert body["reference_from"] == (today - timedelta(days=53)).isoformat()
+    rows = {r["feature"]: r for r in body["rows"]}
+    assert set(rows) == {"features.amount", "features.channel", "confidence", "recommended_action"}
+    assert all(set(r) == FIELDS for r in body["rows"])
+    amount = rows["features.amount"]
+    assert amount["drifted"] and amount["method"] == "wasserstein" and amount["statistic"] > 1
+    assert amount["n_reference"] == amount["n_current"] == 1200 and amount["threshold"] == 0.1
+    assert not rows["features.channel"]["drifted"]
+
+
+def test_explicit_windows(client, drifted):
+    today = utcnow().date()
+    start = (today - timedelta(days=13)).isoformat()
+    query = f"model=claims&version=v1&reference_from={start}&reference_to={today}&from={start}&to={today}"
+    body = client.get(f"/api/v1/analytics/drift?{query}", headers=drifted).json
+    assert body["reference_from"] == start
+    assert not any(r["drifted"] for r in body["rows"])  # a window against itself
+    assert {r["statistic"] for r in body["rows"] if r["method"] == "wasserstein"} == {0.0}
+    earlier = f"from={today - timedelta(days=30)}&to={today - timedelta(days=20)}"
+    empty = client.get(f"/api/v1/analytics/drift?model=claims&version=v1&{earlier}", headers=drifted).json
+    assert all(r["n_current"] == 0 and r["statistic"] is None and not r["drifted"] for r in empty["rows"])
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "field"),
+    [
+        ("model=claims", 422, "version"),
+        ("version=v1", 422, "model"),
+        ("model=nope&version=v1", 404, "model"),
+        ("model=claims&version=v9", 404, "version"),
+        ("model=claims&version=v1&reference_from=2026-01-01", 422, "reference_to"),
+        ("model=claims&version=v1&reference_from=2026-02-01&reference_to=2026-01-01", 422, "reference_to"),
+        ("model=claims&version=v1&from=2026-13-01", 422, "from"),
+        ("model=claims&version=v1&from=2026-02-01&to=2026-01-01", 422, "to"),
+        ("model=claims&version=v1&reference_from=0001-01-01&reference_to=9999-12-31", 422, "reference_to"),
+    ],
+)
+def test_bad_parameters_are_named(client, drifted, query, status, field):
+    response = client.get(f"/api/v1/analytics/drift?{query}", headers=drifted)
+    assert response.status_code == status, response.text
+    assert field in response.json["error"]["fields"], response.json
+
+
+def test_only_model_readers(app, client, session, drifted):
+    frontline = token_for(app, session, make_user(session, "frontline"))
+    assert client.get("/api/v1/analytics/drift?model=claims&version=v1", headers=frontline).status_code == 403
+    assert client.get("/api/v1/analytics/drift?model=claims&version=v1").status_code == 401
+
+
+def test_documented_in_openapi(client, drifted):
+    spec = client.get("/api/v1/openapi.json").json
+    operation = spec["paths"]["/api/v1/analytics/drift"]["get"]
+    names = {p["name"] for p in operation["parameters"]}
+    assert names == {"model", "version", "reference_from", "reference_to", "from", "to"}
+    assert set(operation["responses"]) >= {"200", "404", "422"}
