@@ -1,12 +1,18 @@
-"""Benchmark the countersign loop over HTTP against gunicorn, on SQLite and on PostgreSQL.
+"""The decision-cost ratio: what one decision costs in bare requests, on SQLite and on PostgreSQL.
 
-It runs where users are: on the demo's 90 days of history (its models, rules, guardrails of
-every kind and experiments), never on an empty database. It measures the time to ingest 10,000
-recommendations in batches of 1,000, and the latency of one decision request (median and 95th
-percentile over sequential requests) side by side with `/healthz` on the same server in the same
-run: the decision-cost ratio says how many bare requests one decision costs.
+It runs where users are: on the demo's world (its models, rules, guardrails of every kind and
+experiments) plus `--history` decided cases of the last 90 days (1,000,000 by default, built in
+bulk by `bench.history`), never on an empty database. Against one gunicorn, in one run, it
+measures:
 
-    make bench            # or: .venv/bin/python -m bench.loop [--workers 4] [--decisions 500]
+- ingest: 10,000 recommendations in batches of 1,000 (they become the cases decided next);
+- sequential: decision requests one at a time, each followed by `GET /healthz` (median ratio);
+- concurrent: `--clients` clients (16) deciding flat out, then the same clients asking
+  `/healthz` flat out, alternating for `--rounds` rounds; the ratio of the two rates is how many
+  bare requests one decision costs under load (issue 19's target: at most 4).
+
+    make bench            # or: .venv/bin/python -m bench.loop [--workers 2] [--history 1000000]
+                          #     [--backend sqlite|postgresql|both] [--sqlite-template instance/bench.sqlite]
 """
 
 from __future__ import annotations
@@ -15,16 +21,21 @@ import argparse
 import contextlib
 import http.client
 import json
+import os
+import shutil
 import statistics
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from feedback import demo, migrate, services
+from bench import history
+from feedback import rollup, services
 from feedback.audit import Actor
 from feedback.db import utcnow
 from tests import gunicornserver, pgserver
@@ -32,12 +43,10 @@ from tests import gunicornserver, pgserver
 ACTOR = Actor(None, "bench")
 
 
-def prepare(url: str, reviewers: int, per_day: int) -> tuple[str, list[str]]:
-    """Migrate, seed the demo's history, and create a service token and reviewer tokens."""
+def prepare(url: str, reviewers: int) -> tuple[str, list[str]]:
+    """A service token and reviewer tokens on a database `bench.history` built."""
     engine = create_engine(url)
-    migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        assert demo.seed(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
         service = services.create_token(session, ACTOR, email="owner@countersign.test")
         tokens = [
             services.create_token(session, ACTOR, email=f"reviewer{n + 1:02d}@countersign.test")
@@ -119,23 +128,83 @@ def get(conn: http.client.HTTPConnection, path: str) -> int:
     return response.status
 
 
-def run(url: str, label: str, workers: int, decisions: int, per_day: int) -> dict[str, float]:
-    """Ingest 10 x 1,000, then time sequential decision requests, each beside a /healthz request."""
-    service, tokens = prepare(url, reviewers=4, per_day=per_day)
-    with gunicorn(url, workers) as port:
+def decide_all(port: int, ids: list[int], tokens: list[str], clients: int) -> tuple[float, int]:
+    """Decide these cases from `clients` concurrent connections; return seconds taken and decisions made."""
+    work = iter(ids)
+    lock = threading.Lock()
+    done = [0]
+
+    def client(n: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        ids: list[int] = []
-        batch_times = []
+        while True:
+            with lock:
+                rec_id = next(work, None)
+            if rec_id is None:
+                break
+            status, answer = post(
+                conn, f"/api/v1/recommendations/{rec_id}/decision", {"action": "accept"}, tokens[n % len(tokens)]
+            )
+            assert status in (201, 409), answer  # 409: a rule sent the case to the exceptions queue at ingest
+            with lock:
+                done[0] += status == 201
+        conn.close()
+
+    return _flat_out(client, clients), done[0]
+
+
+def healthz_all(port: int, requests: int, clients: int) -> float:
+    """Send `requests` GET /healthz from `clients` concurrent connections; return seconds taken."""
+    left = [requests]
+    lock = threading.Lock()
+
+    def client(_: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while True:
+            with lock:
+                if left[0] <= 0:
+                    break
+                left[0] -= 1
+            assert get(conn, "/healthz") == 200
+        conn.close()
+
+    return _flat_out(client, clients)
+
+
+def _flat_out(client: Callable[[int], None], clients: int) -> float:
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - t0
+
+
+def ingest(conn: http.client.HTTPConnection, service: str, batches: int) -> tuple[list[int], list[float]]:
+    """Post batches of 1,000 recommendations; return the new case ids and each batch's seconds."""
+    ids: list[int] = []
+    batch_times = []
+    for b in range(batches):
+        t0 = time.perf_counter()
+        status, answer = post(conn, "/api/v1/recommendations", [item(b * 1000 + i) for i in range(1000)], service)
+        batch_times.append(time.perf_counter() - t0)
+        assert status == 201, answer
+        ids.extend(i["id"] for i in answer["items"])
+    return ids, batch_times
+
+
+def run(url: str, label: str, args: argparse.Namespace) -> dict[str, float | str]:
+    """Ingest, then time decisions sequentially and under concurrency, each beside /healthz."""
+    service, tokens = prepare(url, reviewers=16)
+    per_round = args.per_round
+    batches = -(-(args.decisions + per_round * args.rounds) // 1000)
+    with gunicorn(url, args.workers, args.threads) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         start = time.perf_counter()
-        for b in range(10):
-            t0 = time.perf_counter()
-            status, answer = post(conn, "/api/v1/recommendations", [item(b * 1000 + i) for i in range(1000)], service)
-            batch_times.append(time.perf_counter() - t0)
-            assert status == 201, answer
-            ids.extend(i["id"] for i in answer["items"])
+        ids, batch_times = ingest(conn, service, batches)
         ingest_seconds = time.perf_counter() - start
         latencies, bare = [], []
-        for n, rec_id in enumerate(ids[:decisions]):
+        for n, rec_id in enumerate(ids[: args.decisions]):
             t0 = time.perf_counter()
             status, answer = post(
                 conn, f"/api/v1/recommendations/{rec_id}/decision", {"action": "accept"}, tokens[n % len(tokens)]
@@ -146,39 +215,86 @@ def run(url: str, label: str, workers: int, decisions: int, per_day: int) -> dic
             assert get(conn, "/healthz") == 200
             bare.append((time.perf_counter() - t0) * 1000)
         conn.close()
+        # Alternating rounds, so both rates see the same machine (others' work comes and goes).
+        rest = ids[args.decisions :]
+        ratios, decision_rates, bare_rates = [], [], []
+        for r in range(args.rounds):
+            seconds, made = decide_all(port, rest[r * per_round : (r + 1) * per_round], tokens, args.clients)
+            bare_seconds = healthz_all(port, per_round * 4, args.clients)
+            decision_rates.append(made / seconds)
+            bare_rates.append(per_round * 4 / bare_seconds)
+            ratios.append(bare_rates[-1] / decision_rates[-1])
     latencies.sort()
     return {
         "backend": label,
-        "ingest_10k_seconds": round(ingest_seconds, 2),
-        "ingest_per_second": round(10_000 / ingest_seconds),
+        "ingest_per_second": round(batches * 1000 / ingest_seconds),
         "batch_median_ms": round(statistics.median(batch_times) * 1000),
         "decision_median_ms": round(statistics.median(latencies), 2),
         "decision_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 2),
         "healthz_median_ms": round(statistics.median(bare), 2),
-        "decision_cost_ratio": round(statistics.median(latencies) / statistics.median(bare), 1),
+        "sequential_ratio": round(statistics.median(latencies) / statistics.median(bare), 1),
+        f"decisions_per_s_{args.clients}": round(statistics.median(decision_rates), 1),
+        f"healthz_per_s_{args.clients}": round(statistics.median(bare_rates), 1),
+        f"ratio_{args.clients}_clients": round(statistics.median(ratios), 2),
+        "ratio_each_round": " ".join(f"{r:.2f}" for r in ratios),
     }
 
 
+@contextlib.contextmanager
+def database(
+    backend: str, history_n: int, template: str | None, per_day: int, shards: int = rollup.SHARDS
+) -> Iterator[str]:
+    """A database with the demo's world plus `history_n` decisions: a PostgreSQL cluster or a SQLite file.
+
+    A SQLite template (built once, then copied) makes repeated runs quick.
+    """
+    if backend == "postgresql":
+        with pgserver.running_postgres("countersign_bench", durable=True) as url:
+            print(
+                f"postgresql: history built in {history.build(url, history_n, per_day=per_day, shards=shards):.0f} s",
+                flush=True,
+            )
+            yield url
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bench.sqlite"
+        if template and Path(template).exists():
+            shutil.copyfile(template, path)
+        else:
+            seconds = history.build(f"sqlite:///{path}", history_n, per_day=per_day, shards=shards)
+            print(f"sqlite: history built in {seconds:.0f} s", flush=True)
+            if template:
+                shutil.copyfile(path, template)
+        yield f"sqlite:///{path}"
+
+
 def main() -> None:
-    """Run on both backends and print one line of results each."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--decisions", type=int, default=500)
-    parser.add_argument("--per-day", type=int, default=420, help="decided cases per day of the demo's 90 days")
+    """Run on each backend and print one line of results each."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gunicorn.conf.py's)")
+    parser.add_argument("--decisions", type=int, default=300, help="sequential decision requests")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=400, help="decisions per concurrent round")
+    parser.add_argument("--history", type=int, default=1_000_000, help="past decisions added to the demo's")
+    parser.add_argument("--per-day", type=int, default=420, help="the demo's own cases a day for 90 days")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--sqlite-template", help="a SQLite file to reuse (built there on first use)")
     args = parser.parse_args()
     results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        results.append(run(f"sqlite:///{tmp}/bench.sqlite", "sqlite", args.workers, args.decisions, args.per_day))
-    with pgserver.running_postgres("countersign_bench", durable=True) as url:
-        results.append(run(url, "postgresql", args.workers, args.decisions, args.per_day))
+    for backend in ("sqlite", "postgresql"):
+        if args.backend in (backend, "both"):
+            with database(backend, args.history, args.sqlite_template, args.per_day) as url:
+                results.append(run(url, backend, args))
     print(
-        f"gunicorn workers: {args.workers}; demo history at {args.per_day} decisions a day for 90 days; "
-        f"{args.decisions} sequential decision requests, each followed by GET /healthz"
+        f"gunicorn {args.workers} workers x {args.threads} threads; the demo plus {args.history:,} decisions of "
+        f"history; {args.decisions} sequential decisions each followed by GET /healthz; {args.rounds} rounds of "
+        f"{args.per_round} decisions then {args.per_round * 4} GET /healthz from {args.clients} clients; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
-    header = list(results[0])
-    print("  ".join(f"{h:>20}" for h in header))
     for row in results:
-        print("  ".join(f"{row[h]!s:>20}" for h in header))
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
 
 
 if __name__ == "__main__":
