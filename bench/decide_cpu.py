@@ -1,16 +1,17 @@
 """CPU per decision, in-process: the UI path (htmx decide + claim and render the next case) and the API.
 
 It runs on the demo's world plus `--history` past decisions (`bench.history`), against the Flask
-app in this process (no server, no network), so `time.process_time` counts the Python CPU of one
-request, database driver included (SQLite runs in-process too, so on SQLite its work counts;
-on PostgreSQL the server's CPU does not). Beside each decision it times `GET /healthz` the same
+app in this process (no server, no network), so `time.thread_time` counts the CPU of one
+request in the thread that serves it, database driver included (SQLite runs in-process too, so on
+SQLite its work counts; on PostgreSQL the server's CPU does not). Thread time, not process time:
+the app's background threads (job consumer, checkpoints) would otherwise be counted too. Beside each decision it times `GET /healthz` the same
 way: the ratio says how many bare requests one decision costs in CPU. With --profile, cProfile
-runs over the UI decisions and the hottest functions are printed (issue 19: at most 6 ms of CPU
-per UI decision).
+runs over the UI or the API decisions and the hottest functions are printed, and the whole
+profile is saved to decide_cpu.prof (issue 19: at most 6 ms of CPU per UI decision).
 
     .venv/bin/python -m bench.decide_cpu [--decisions 300] [--history 1000000]
                                           [--backend sqlite|postgresql] [--sqlite-template instance/bench.sqlite]
-                                          [--profile]
+                                          [--profile ui|api] [--url URL]
 """
 
 from __future__ import annotations
@@ -40,13 +41,13 @@ SHOWN = re.compile(r'name="shown" value="([^"]+)"')
 
 
 def _cpu_ms(fn: Any) -> tuple[float, Any]:
-    t0 = time.process_time()
+    t0 = time.thread_time()
     result = fn()
-    return (time.process_time() - t0) * 1000, result
+    return (time.thread_time() - t0) * 1000, result
 
 
-def measure(url: str, decisions: int, profile: bool) -> dict[str, Any]:
-    """Median CPU ms of UI decisions, API decisions and /healthz; optionally the UI path's profile."""
+def measure(url: str, decisions: int, profile: str | None) -> dict[str, Any]:
+    """Median CPU ms of UI decisions, API decisions and /healthz; optionally one path's profile ("ui", "api")."""
     service, tokens = loop.prepare(url, reviewers=2)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "COUNTERSIGN_SESSION_COOKIE_SECURE": False})
     engine = create_engine(url)
@@ -89,7 +90,7 @@ def measure(url: str, decisions: int, profile: bool) -> dict[str, Any]:
     ui, bare = [], []
     profiler = cProfile.Profile() if profile else None
     for _ in range(decisions):
-        if profiler:
+        if profiler and profile == "ui":
             profiler.enable()
         spent, page = _cpu_ms(decide_ui)
         if profiler:
@@ -102,6 +103,8 @@ def measure(url: str, decisions: int, profile: bool) -> dict[str, Any]:
     for rec_id in ids:
         if n == decisions or rec_id in decided:
             continue
+        if profiler and profile == "api":
+            profiler.enable()
         spent, answer = _cpu_ms(
             lambda rec_id=rec_id: api.post(
                 f"/api/v1/recommendations/{rec_id}/decision",
@@ -109,6 +112,8 @@ def measure(url: str, decisions: int, profile: bool) -> dict[str, Any]:
                 headers={"Authorization": f"Bearer {tokens[1]}"},
             )
         )
+        if profiler:
+            profiler.disable()
         if answer.status_code == 201:
             api_cpu.append(spent)
             n += 1
@@ -138,9 +143,10 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=420)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--sqlite-template", help="a SQLite file to reuse (built there on first use)")
-    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--profile", choices=("ui", "api"), help="cProfile this path's decisions")
+    parser.add_argument("--url", help="a database bench.history built (then --backend names its kind)")
     args = parser.parse_args()
-    with loop.database(args.backend, args.history, args.sqlite_template, args.per_day) as url:
+    with loop.database(args.backend, args.history, args.sqlite_template, args.per_day, url=args.url) as url:
         result = measure(url, args.decisions, args.profile)
     profile = result.pop("profile", "")
     print(f"{args.backend}, the demo plus {args.history:,} decisions, {args.decisions} decisions each way (median):")

@@ -9,12 +9,15 @@ for the rows and `rollup.tally`/`rollup.apply` for the daily counts, spread over
 by decision id as live decisions are. The guardrails then read windows deep in real history.
 
     .venv/bin/python -m bench.history sqlite:////tmp/x.sqlite --decisions 1000000
+    .venv/bin/python -m bench.history postgresql --decisions 1000000   # a private durable cluster,
+        # kept running until interrupted: compare two checkouts on it with `bench.loop --url URL`
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import signal
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Session
 from feedback import bulk, demo, migrate, rollup
 from feedback.db import utcnow
 from feedback.models import Decision, Model, ModelVersion, Outcome, Recommendation, User
+from tests import pgserver
 
 PASSWORD = demo.DEMO_PASSWORD
 OWNER = "owner@countersign.test"
@@ -173,11 +177,19 @@ def build(
 def main() -> None:
     """Build one database and say how long it took."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("url")
+    parser.add_argument("url", help="a database URL, or `postgresql` for a private cluster kept until interrupted")
     parser.add_argument("--decisions", type=int, default=1_000_000)
     parser.add_argument("--per-day", type=int, default=420)
     args = parser.parse_args()
-    print(f"built in {build(args.url, args.decisions, per_day=args.per_day):.0f} s")
+    if args.url != "postgresql":
+        print(f"built in {build(args.url, args.decisions, per_day=args.per_day):.0f} s")
+        return
+    with pgserver.running_postgres("countersign_bench", durable=True) as url:
+        print(f"built in {build(url, args.decisions, per_day=args.per_day):.0f} s")
+        print(f"serving {url} until interrupted", flush=True)
+        stop = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # then the cluster is always stopped and removed
+        signal.sigwait(stop)
 
 
 if __name__ == "__main__":

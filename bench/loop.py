@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +64,27 @@ def gunicorn(url: str, workers: int, threads: int = 1) -> Iterator[int]:
         yield server.port
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds these processes have used so far (from /proc)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(workers: list[int]) -> list[int]:
+    """The gunicorn workers, plus this benchmark's PostgreSQL backends (their database is countersign_bench)."""
+    backends = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if b"countersign_bench" in (proc / "cmdline").read_bytes():
+                    backends.append(int(proc.name))
+    return workers + backends
+
+
 def post(conn: http.client.HTTPConnection, path: str, body: object, token: str) -> tuple[int, dict]:
     """POST JSON and return the status and parsed answer."""
     conn.request(
@@ -75,6 +97,9 @@ def post(conn: http.client.HTTPConnection, path: str, body: object, token: str) 
     return response.status, json.loads(response.read())
 
 
+RUN = uuid.uuid4().hex[:8]  # external ids differ from run to run, so runs can share one database
+
+
 def item(n: int) -> dict:
     """One realistic recommendation for one of the demo's two models, at a site where the AI is live.
 
@@ -82,7 +107,7 @@ def item(n: int) -> dict:
     accuracy guardrail: the decisions go through every kind.
     """
     common = {
-        "external_id": f"B-{n:07d}",
+        "external_id": f"B-{RUN}-{n:07d}",
         "site": ("Leeds", "Manchester")[n % 2],
         "confidence": round(0.6 + (n % 40) / 100, 2),
         "due_at": (utcnow() + timedelta(hours=24)).isoformat(),
@@ -198,7 +223,8 @@ def run(url: str, label: str, args: argparse.Namespace) -> dict[str, float | str
     service, tokens = prepare(url, reviewers=16)
     per_round = args.per_round
     batches = -(-(args.decisions + per_round * args.rounds) // 1000)
-    with gunicorn(url, args.workers, args.threads) as port:
+    with gunicornserver.gunicorn(url, workers=args.workers, threads=args.threads) as server:
+        port = server.port
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         start = time.perf_counter()
         ids, batch_times = ingest(conn, service, batches)
@@ -217,13 +243,22 @@ def run(url: str, label: str, args: argparse.Namespace) -> dict[str, float | str
         conn.close()
         # Alternating rounds, so both rates see the same machine (others' work comes and goes).
         rest = ids[args.decisions :]
-        ratios, decision_rates, bare_rates = [], [], []
+        ratios, decision_rates, bare_rates, cpu_ratios, decision_cpu, bare_cpu = [], [], [], [], [], []
         for r in range(args.rounds):
+            # Server CPU (gunicorn workers and, on PostgreSQL, the database backends) per request: the
+            # ratio that does not move with the other work on the machine.
+            pids = server_pids(server.worker_pids())
+            cpu0 = cpu_seconds(pids)
             seconds, made = decide_all(port, rest[r * per_round : (r + 1) * per_round], tokens, args.clients)
+            cpu1 = cpu_seconds(pids)
             bare_seconds = healthz_all(port, per_round * 4, args.clients)
+            cpu2 = cpu_seconds(pids)
             decision_rates.append(made / seconds)
             bare_rates.append(per_round * 4 / bare_seconds)
             ratios.append(bare_rates[-1] / decision_rates[-1])
+            decision_cpu.append((cpu1 - cpu0) * 1000 / made)
+            bare_cpu.append((cpu2 - cpu1) * 1000 / (per_round * 4))
+            cpu_ratios.append(decision_cpu[-1] / bare_cpu[-1])
     latencies.sort()
     return {
         "backend": label,
@@ -237,17 +272,29 @@ def run(url: str, label: str, args: argparse.Namespace) -> dict[str, float | str
         f"healthz_per_s_{args.clients}": round(statistics.median(bare_rates), 1),
         f"ratio_{args.clients}_clients": round(statistics.median(ratios), 2),
         "ratio_each_round": " ".join(f"{r:.2f}" for r in ratios),
+        "server_cpu_ms_decision": round(statistics.median(decision_cpu), 2),
+        "server_cpu_ms_healthz": round(statistics.median(bare_cpu), 3),
+        "server_cpu_ratio": round(statistics.median(cpu_ratios), 2),
     }
 
 
 @contextlib.contextmanager
 def database(
-    backend: str, history_n: int, template: str | None, per_day: int, shards: int = rollup.SHARDS
+    backend: str,
+    history_n: int,
+    template: str | None,
+    per_day: int,
+    shards: int = rollup.SHARDS,
+    url: str | None = None,
 ) -> Iterator[str]:
     """A database with the demo's world plus `history_n` decisions: a PostgreSQL cluster or a SQLite file.
 
-    A SQLite template (built once, then copied) makes repeated runs quick.
+    A SQLite template (built once, then copied) makes repeated runs quick; `url` names a database
+    `bench.history` already built (to compare two commits on the same data, one after the other).
     """
+    if url:
+        yield url
+        return
     if backend == "postgresql":
         with pgserver.running_postgres("countersign_bench", durable=True) as url:
             print(
@@ -281,11 +328,12 @@ def main() -> None:
     parser.add_argument("--per-day", type=int, default=420, help="the demo's own cases a day for 90 days")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--sqlite-template", help="a SQLite file to reuse (built there on first use)")
+    parser.add_argument("--url", help="a database bench.history built (then --backend names its kind)")
     args = parser.parse_args()
     results = []
     for backend in ("sqlite", "postgresql"):
         if args.backend in (backend, "both"):
-            with database(backend, args.history, args.sqlite_template, args.per_day) as url:
+            with database(backend, args.history, args.sqlite_template, args.per_day, url=args.url) as url:
                 results.append(run(url, backend, args))
     print(
         f"gunicorn {args.workers} workers x {args.threads} threads; the demo plus {args.history:,} decisions of "
