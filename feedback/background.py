@@ -16,7 +16,6 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from feedback.db import utcnow
-from feedback.guardrails import evaluate
 from feedback.models import (
     AnalysisRun,
     BacklogRefresh,
@@ -26,6 +25,7 @@ from feedback.models import (
     ModelVersion,
     WebhookDelivery,
 )
+from feedback.overrides.guardrails import evaluate
 
 JobRow = type[AnalysisRun] | type[ExportJob] | type[BacklogRefresh]
 KINDS: dict[str, JobRow] = {"analysis": AnalysisRun, "export": ExportJob, "backlog_refresh": BacklogRefresh}

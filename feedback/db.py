@@ -211,3 +211,8 @@ def _sqlite_on_begin(conn: Any) -> None:
     """Open SQLite transactions ourselves, taking the write lock up front when the request writes."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE" if sqlite_write_intent.get() else "BEGIN")
+
+
+def one_of_check(column: str, values: tuple[str, ...]) -> str:
+    """SQL text of a CHECK that a column holds one of the values."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

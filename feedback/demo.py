@@ -18,13 +18,17 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from feedback import audit, decision_exceptions, guardrails, rollup, services
+from feedback import audit
+from feedback.accounts.security import hash_password
 from feedback.audit import Actor, Change
+from feedback.catalog import services as catalog
 from feedback.db import Base, utcnow
+from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import ValidationFailed
 from feedback.models import Decision, DecisionException, Experiment, Exposure, Model, ModelVersion, Outcome, User
+from feedback.overrides import guardrails, rollup
+from feedback.review import ingest
 from feedback.schemas import ModelIn, RecommendationIn
-from feedback.security import hash_password
 from feedback.wording import with_article
 
 DEMO_PASSWORD = "countersign-demo"
@@ -115,12 +119,12 @@ FRAUD = ModelIn.model_validate(
 
 def _catalog(session: Session, now: datetime, days: int) -> tuple[Model, Model, tuple[ModelVersion, ...]]:
     """The two models with their owners, versions (claims v1, v2; fraud 2026.1), rules and SLAs."""
-    claims = services.register_model(session, SEED_ACTOR, CLAIMS)
-    fraud = services.register_model(session, SEED_ACTOR, FRAUD)
+    claims = catalog.register_model(session, SEED_ACTOR, CLAIMS)
+    fraud = catalog.register_model(session, SEED_ACTOR, FRAUD)
     admin = session.scalars(select(User).where(User.role == "admin")).one()
     owners = [email for email, _, role in STAFF if role == "model_owner"]
     for model in (claims, fraud):  # only a model's owners (and admins) change it
-        services.set_model_owners(session, admin, model_key=model.key, owner_emails=owners)
+        catalog.set_model_owners(session, admin, model_key=model.key, owner_emails=owners)
     v1 = _version(session, claims, "v1", "retired", now - timedelta(days=days))
     v2 = _version(session, claims, "v2", "production", now - timedelta(days=days // 2))
     f1 = _version(session, fraud, "2026.1", "production", now - timedelta(days=days))
@@ -230,11 +234,12 @@ def seed(
     progress(f"guardrails: {len(alerts)} alert(s) raised")
     _rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)
     ab_test.finish(session, progress)
-    from feedback import backlog
+    from feedback.backlog import queries as backlog_queries
+    from feedback.backlog import services as backlog
 
     for model in (claims, fraud):
         summary = backlog.refresh(session, SEED_ACTOR, model.key)
-        top = backlog.ranked(session, backlog.BacklogFilter(model.key))
+        top = backlog_queries.ranked(session, backlog_queries.BacklogFilter(model.key))
         progress(f"backlog {model.key}: {summary.created} item(s); top: {top[0].title if top else 'none'}")
     return True
 
@@ -246,7 +251,7 @@ class _AbTest:
         self.experiment_id, self.salt, self.window = experiment_id, salt, window
 
     def arm(self, reviewer_id: int) -> str:
-        from feedback.experiments import hashed_arm
+        from feedback.impact.experiments import hashed_arm
 
         return hashed_arm(self.salt, str(reviewer_id), 0.5)
 
@@ -270,7 +275,7 @@ class _AbTest:
 
     def finish(self, session: Session, progress: Callable[[str], None]) -> None:
         """Mark the test as run and stopped, and analyse it."""
-        from feedback import impact
+        from feedback.impact import runs as impact_runs
 
         experiment = session.get(Experiment, self.experiment_id)
         assert experiment is not None
@@ -285,8 +290,8 @@ class _AbTest:
         )
         session.commit()
         analyst = session.scalars(select(User).where(User.role == "analyst")).one()
-        run = impact.create_run(session, analyst, kind="ab", params={}, target_id=experiment.id)
-        impact.execute_run(session, run.id)
+        run = impact_runs.create_run(session, analyst, kind="ab", params={}, target_id=experiment.id)
+        impact_runs.execute_run(session, run.id)
         handling = next((m for m in (run.result or {}).get("metrics", []) if m["metric"] == "handling_seconds"), None)
         if handling and handling.get("effect"):
             effect = handling["effect"]
@@ -301,7 +306,7 @@ class _AbTest:
 
 def _ab_experiment(session: Session, claims: Model, now: datetime, days: int) -> _AbTest:
     """Create the claims A/B test (by reviewer) over three weeks ending 19 days ago."""
-    from feedback import experiments
+    from feedback.impact import experiments
 
     analyst = session.scalars(select(User).where(User.role == "analyst")).one()
     experiment = experiments.create_experiment(
@@ -352,7 +357,9 @@ def _rollout_experiment(
     progress: Callable[[str], None],
 ) -> None:
     """The fraud model's staggered rollout, a weekly panel of handling times, and its analysis."""
-    from feedback import experiments, impact
+    from feedback.impact import experiments
+    from feedback.impact import panels as impact_panels
+    from feedback.impact import runs as impact_runs
 
     analyst = session.scalars(select(User).where(User.role == "analyst")).one()
     experiment = experiments.create_experiment(
@@ -371,20 +378,20 @@ def _rollout_experiment(
     experiment.started_at = started
     session.commit()
     try:
-        panel, _ = impact.build_platform_panel(
+        panel, _ = impact_panels.build_platform_panel(
             session, analyst, experiment_id=experiment.id, metric="median_handling_seconds", unit="site_reviewer"
         )
     except ValidationFailed as exc:
         progress(f"rollout: no panel ({exc.fields})")
         return
-    run = impact.create_run(
+    run = impact_runs.create_run(
         session,
         analyst,
         kind="staggered",
         params={"control": "not_yet", "method": "dr", "draws": 999},
         target_id=panel.id,
     )
-    impact.execute_run(session, run.id)
+    impact_runs.execute_run(session, run.id)
     result = run.result or {}
     simple = result.get("simple") or {}
     if simple.get("relative") is not None:
@@ -900,13 +907,13 @@ def _store(session: Session, recs: list[dict[str, Any]], decisions: list[dict[st
             error=rec.get("error"),
             due_at=rec["due_at"],
         )
-        row = services.recommendation_row(spec, rec["version"], services.payload_hash(spec))
+        row = ingest.recommendation_row(spec, rec["version"], ingest.payload_hash(spec))
         row["created_at"] = rec["created_at"]
         rows.append(row)
     for row, dec in zip(rows, decisions, strict=False):
         row["raised"] = None  # history decided in the queue passed the rules of its day
         row["status"] = "escalated" if dec["action"] == "escalate" else "decided"
-    ids = services.store_recommendations(session, SEED_ACTOR, rows)
+    ids = ingest.store_recommendations(session, SEED_ACTOR, rows)
     if decisions:
         for rec_id, dec, rec in zip(ids, decisions, recs, strict=True):
             dec.update(recommendation_id=rec_id, model_id=rec["model"].id, model_version_id=rec["version"].id)

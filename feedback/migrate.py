@@ -34,7 +34,7 @@ def count_uncounted_decisions(engine: Engine) -> None:
     This runs at the head, never inside a migration: the rollup is written with today's ORM models,
     which match only today's schema.
     """
-    from feedback import rollup
+    from feedback.overrides import rollup
 
     with Session(engine) as session:
         counted = session.execute(text("SELECT EXISTS (SELECT 1 FROM decision_counts)")).scalar()

@@ -13,7 +13,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from feedback import migrate, security
+from feedback import migrate
+from feedback.accounts import security
 from feedback.audit import GENESIS_HASH
 from feedback.db import Base
 from tests import pgserver

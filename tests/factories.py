@@ -11,10 +11,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback import services
+from feedback.accounts import services as accounts
 from feedback.audit import Actor
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.models import BacklogItem, Model, ModelOwner, Recommendation, User
+from feedback.review import ingest
 from feedback.schemas import ModelIn, ModelVersionIn, RecommendationIn
 
 PASSWORD = "correct horse battery"
@@ -25,7 +27,7 @@ _serial = itertools.count(1)
 def make_user(session: Session, role: str = "frontline", email: str | None = None, name: str = "") -> User:
     """A user with the test password."""
     email = email or f"{role}-{next(_serial)}@example.test"
-    return services.create_user(session, TEST_ACTOR, email=email, role=role, password=PASSWORD, name=name)
+    return accounts.create_user(session, TEST_ACTOR, email=email, role=role, password=PASSWORD, name=name)
 
 
 def make_owner(session: Session, key: str = "claims", email: str | None = None, name: str = "") -> User:
@@ -46,7 +48,7 @@ def make_model(
     actions: tuple[str, ...] = ("pay", "review", "deny"),
 ) -> Any:
     """A model (three actions unless told) with one version."""
-    model = services.register_model(
+    model = catalog.register_model(
         session,
         TEST_ACTOR,
         ModelIn(
@@ -59,7 +61,7 @@ def make_model(
             ],
         ),
     )
-    services.add_model_version(session, TEST_ACTOR, model_key=key, spec=ModelVersionIn(version=version, stage=stage))
+    catalog.add_model_version(session, TEST_ACTOR, model_key=key, spec=ModelVersionIn(version=version, stage=stage))
     return model
 
 
@@ -90,7 +92,7 @@ def payload(n: int = 1, **overrides: Any) -> dict[str, Any]:
 
 def make_case(session: Session, n: int = 1, **overrides: Any) -> Recommendation:
     """An ingested, open case."""
-    result = services.ingest_recommendations(
+    result = ingest.ingest_recommendations(
         session, TEST_ACTOR, [RecommendationIn.model_validate(payload(n, **overrides))]
     )
     rec = session.get(Recommendation, result[0].id)
@@ -115,7 +117,7 @@ def sign_in_cookie(client: FlaskClient, user: User, **fields: Any) -> None:
 
 def token_for(app: Flask, session: Session, user: User) -> dict[str, str]:
     """Authorization header with a fresh token for the user."""
-    token = services.create_token(session, TEST_ACTOR, email=user.email)
+    token = accounts.create_token(session, TEST_ACTOR, email=user.email)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -10,12 +10,14 @@ from http.server import BaseHTTPRequestHandler
 import pandas as pd
 from sqlalchemy import delete, select, update
 
-from feedback import audit, rollup, services
+from feedback import audit
 from feedback.models import (
     AuditEvent,
     AuditHead,
     DecisionCount,
 )
+from feedback.overrides import rollup
+from feedback.review import decisions, ingest
 from feedback.schemas import RecommendationIn
 from tests.factories import (
     PASSWORD,
@@ -79,7 +81,7 @@ def decide_many(session, reviewer, version, n, start, override_rate):
                 payload(i, model_version=version, segment={"claim_band": band}, site=rng.choice(["Leeds", "York"]))
             )
         )
-    results = services.ingest_recommendations(session, TEST_ACTOR, specs)
+    results = ingest.ingest_recommendations(session, TEST_ACTOR, specs)
     seen: dict[str, int] = {}
     for spec, result in zip(specs, results, strict=True):
         # Exactly the given share of each band is overridden, spread evenly (no sampling luck).
@@ -90,7 +92,7 @@ def decide_many(session, reviewer, version, n, start, override_rate):
             extra = {"action": "override", "final_action": "deny", "reason_code": "missing_context"}
         else:
             extra = {"action": "accept"}
-        services.record_decision(session, recommendation_id=result.id, reviewer=reviewer, **extra)
+        decisions.record_decision(session, recommendation_id=result.id, reviewer=reviewer, **extra)
 
 
 def statements(app, client, url):

@@ -6,8 +6,8 @@ is made to wait, so the test can kill the process while a job is certainly under
 
 import time
 
-from feedback import impact
-from webapp.cli import main
+from feedback.impact import runs as impact_runs
+from webapp.main import main
 
 
 def _never_returns(*_args: object, **_kwargs: object) -> None:
@@ -15,5 +15,5 @@ def _never_returns(*_args: object, **_kwargs: object) -> None:
         time.sleep(60)
 
 
-impact.panel_frame = _never_returns  # type: ignore[assignment]
+impact_runs.panel_frame = _never_returns  # type: ignore[assignment]
 main()

@@ -10,8 +10,9 @@ from flask.json.provider import DefaultJSONProvider
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
-from feedback import experiments, formatting, json_input, permissions, wording
+from feedback import formatting, json_input, permissions, wording
 from feedback.db import sqlite_write_intent
+from feedback.impact import experiments
 from feedback.schemas import MAX_ID
 from webapp import checkpointing, config, observability
 from webapp.extensions import close_analytics_session, csrf, db
@@ -123,7 +124,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     _register_blueprints(app)
 
-    from feedback import webhooks
+    from feedback.webhooks import services as webhooks
     from webapp import jobs
 
     webhooks.BACKOFF_SECONDS = float(app.config.get("WEBHOOK_BACKOFF_SECONDS", 2.0))

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
 
 from feedback import permissions
-from feedback.accounts import LoginThrottling, user_for_token
+from feedback.accounts.services import LoginThrottling, user_for_token
 from feedback.models import User
 from feedback.permissions import Action
 from webapp.extensions import db

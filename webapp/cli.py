@@ -9,11 +9,10 @@ from pathlib import Path
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
 
-from feedback import audit, backup, checkpoints, migrate, services
+from feedback import audit, backup, checkpoints, migrate
+from feedback.accounts import services as accounts
 from feedback.audit import Actor
-from feedback.db import sqlite_write_intent
 from feedback.errors import FeedbackError
 from feedback.models import ROLES
 from webapp import checkpointing
@@ -118,7 +117,7 @@ def _people_commands(app: Flask) -> None:
     def user_create(email: str, role: str, name: str, password: str) -> None:
         """Create a user."""
         try:
-            user = services.create_user(db.session, CLI_ACTOR, email=email, role=role, password=password, name=name)
+            user = accounts.create_user(db.session, CLI_ACTOR, email=email, role=role, password=password, name=name)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"created {user.email} ({user.role})")
@@ -129,7 +128,7 @@ def _people_commands(app: Flask) -> None:
     def user_set_role(email: str, role: str) -> None:
         """Give a user another role (their sessions end)."""
         try:
-            user = services.set_role(db.session, CLI_ACTOR, email=email, role=role)
+            user = accounts.set_role(db.session, CLI_ACTOR, email=email, role=role)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"{user.email} is now {user.role}; their sessions ended")
@@ -140,7 +139,7 @@ def _people_commands(app: Flask) -> None:
     def user_set_password(email: str, password: str) -> None:
         """Reset a user's password (their sessions end)."""
         try:
-            user = services.set_password(db.session, CLI_ACTOR, email=email, password=password)
+            user = accounts.set_password(db.session, CLI_ACTOR, email=email, password=password)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"password of {user.email} changed; their sessions ended")
@@ -150,7 +149,7 @@ def _people_commands(app: Flask) -> None:
     def user_sign_out(email: str) -> None:
         """End every session of a user now (password and API tokens unchanged)."""
         try:
-            user = services.end_user_sessions(db.session, CLI_ACTOR, email=email)
+            user = accounts.end_user_sessions(db.session, CLI_ACTOR, email=email)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"{user.email} was signed out everywhere")
@@ -160,7 +159,7 @@ def _people_commands(app: Flask) -> None:
     def user_deactivate(email: str) -> None:
         """Stop a user signing in: sessions end and API tokens are revoked."""
         try:
-            user = services.deactivate_user(db.session, CLI_ACTOR, email=email)
+            user = accounts.deactivate_user(db.session, CLI_ACTOR, email=email)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"deactivated {user.email}; their sessions ended and their API tokens are revoked")
@@ -170,7 +169,7 @@ def _people_commands(app: Flask) -> None:
     def user_reactivate(email: str) -> None:
         """Let a deactivated user sign in again (old API tokens stay revoked)."""
         try:
-            user = services.reactivate_user(db.session, CLI_ACTOR, email=email)
+            user = accounts.reactivate_user(db.session, CLI_ACTOR, email=email)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"reactivated {user.email}")
@@ -189,7 +188,7 @@ def _token_commands(app: Flask) -> None:
     def token_create(email: str, name: str) -> None:
         """Create an API token for a user and print it once (only its hash is kept)."""
         try:
-            token = services.create_token(db.session, CLI_ACTOR, email=email, name=name)
+            token = accounts.create_token(db.session, CLI_ACTOR, email=email, name=name)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(token)
@@ -199,7 +198,7 @@ def _token_commands(app: Flask) -> None:
     def token_revoke(token_id: int) -> None:
         """Revoke an API token by id."""
         try:
-            services.revoke_token(db.session, CLI_ACTOR, token_id=token_id)
+            accounts.revoke_token(db.session, CLI_ACTOR, token_id=token_id)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"revoked token {token_id}")
@@ -287,7 +286,7 @@ def _operations_commands(app: Flask) -> None:
     @guardrails_group.command("check")
     def guardrails_check() -> None:
         """Evaluate every enabled guardrail now; print new alerts (exit 0 either way)."""
-        from feedback import guardrails
+        from feedback.overrides import guardrails
 
         version_ids = [g.model_version_id for g in guardrails.enabled(db.session)]
         raised = guardrails.evaluate(db.session, version_ids, force=True)
@@ -303,8 +302,8 @@ def _operations_commands(app: Flask) -> None:
     @click.argument("model_key")
     def backlog_refresh(model_key: str) -> None:
         """Mine a model's decisions and update its backlog (safe to run from cron)."""
-        from feedback import backlog
         from feedback.audit import Actor
+        from feedback.backlog import services as backlog
 
         try:
             summary = backlog.refresh(db.session, Actor(None, "cli"), model_key)
@@ -320,7 +319,7 @@ def _operations_commands(app: Flask) -> None:
     @webhooks_group.command("deliver")
     def webhooks_deliver() -> None:
         """Send every webhook delivery that is due now (retries included)."""
-        from feedback import webhooks
+        from feedback.webhooks import services as webhooks
 
         click.echo(f"attempted {webhooks.deliver_due(db.session)} delivery(ies)")
 
@@ -345,15 +344,3 @@ def _operations_commands(app: Flask) -> None:
         if threads:
             args += ["--threads", str(threads)]
         os.execv(sys.executable, args)
-
-
-def main() -> None:
-    """Entry point of the `countersign` command."""
-    sqlite_write_intent.set(True)  # CLI commands write; take SQLite's write lock up front.
-    from webapp import create_app
-
-    FlaskGroup(create_app=create_app, help="Countersign: human-in-the-loop decision feedback.")(prog_name="countersign")
-
-
-if __name__ == "__main__":
-    main()

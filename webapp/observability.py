@@ -24,8 +24,9 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from feedback import queries
 from feedback.db import utcnow
+from feedback.decision_exceptions import queries as exception_queries
+from feedback.review import queries as review_queries
 from webapp.extensions import analytics_session, db
 
 access_log = logging.getLogger("countersign.access")
@@ -197,14 +198,14 @@ class WorkloadCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """Read the gauges from the database now."""
         queue = GaugeMetricFamily("countersign_queue_depth", "Open cases waiting for a decision", labels=["model"])
-        for key, count in queries.open_cases_by_model(self.session):
+        for key, count in review_queries.open_cases_by_model(self.session):
             queue.add_metric([key], count)
         yield queue
         open_exc = GaugeMetricFamily("countersign_open_exceptions", "Unresolved exceptions", labels=["model"])
         overdue = GaugeMetricFamily(
             "countersign_overdue_exceptions", "Unresolved exceptions past their SLA", labels=["model"]
         )
-        for key, count, late in queries.unresolved_exceptions_by_model(self.session, utcnow()):
+        for key, count, late in exception_queries.unresolved_exceptions_by_model(self.session, utcnow()):
             open_exc.add_metric([key], count)
             overdue.add_metric([key], late)
         yield open_exc

@@ -31,8 +31,12 @@ from huey.consumer import Consumer
 from huey.exceptions import TaskLockedException
 from sqlalchemy import make_url
 
-from feedback import background, backlog, exports, impact, webhooks
+from feedback import background
+from feedback.backlog import services as backlog
 from feedback.db import sqlite_write_intent, utcnow
+from feedback.exports import services as exports
+from feedback.impact import runs as impact_runs
+from feedback.webhooks import services as webhooks
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +200,7 @@ def _execute(app: Flask, kind: str, job_id: int) -> None:
     sqlite_write_intent.set(kind == "analysis")
     with db.sessionmaker() as session:
         if kind == "analysis":
-            impact.execute_run(session, job_id)
+            impact_runs.execute_run(session, job_id)
         else:
             backlog.execute_refresh(session, job_id)
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from feedback import backlog
+from feedback.backlog import services as backlog
 from feedback.models import BacklogItem
 from tests.factories import make_owner, make_user
 from tests.helpers import decide_many, sign_in

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from feedback import guardrails, services
 from feedback.models import AuditEvent, Decision, Guardrail, Model, ModelVersion, Recommendation
+from feedback.overrides import guardrails
+from feedback.review import decisions
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
 from tests.helpers import sign_in
 
@@ -69,7 +70,7 @@ def test_a_double_tap_decides_only_the_case_on_screen(page, live):
     page.keyboard.press("a")
     page.wait_for_selector("text=Accepted case EXT-2 (pay).")
     ready(page)
-    page.wait_for_timeout(services.QUICK_DECISION_SECONDS * 1000 + 200)
+    page.wait_for_timeout(decisions.QUICK_DECISION_SECONDS * 1000 + 200)
     page.keyboard.press("a")
     page.wait_for_selector("text=Accepted case EXT-3 (pay).")
     rows = decided(live)
@@ -123,7 +124,7 @@ def queue_counts(tab, live) -> str:
 def test_undo_takes_the_decision_back_from_every_count_and_the_export(browser, page, live, monkeypatch):
     # The checks between the decision and its undo take a few seconds; the window is widened for
     # them here (the ten seconds themselves are tested below and in tests/web).
-    monkeypatch.setattr(services, "UNDO_SECONDS", 60)
+    monkeypatch.setattr(decisions, "UNDO_SECONDS", 60)
     for n in (1, 2):
         make_case(live["session"], n)
     make_user(live["session"], "admin", email="ada@example.test", name="Ada")
@@ -174,7 +175,7 @@ def test_undo_takes_the_decision_back_from_every_count_and_the_export(browser, p
 
 
 def test_after_ten_seconds_a_decision_is_final(page, live, monkeypatch):
-    monkeypatch.setattr(services, "UNDO_SECONDS", 2)  # the ten seconds, shortened
+    monkeypatch.setattr(decisions, "UNDO_SECONDS", 2)  # the ten seconds, shortened
     for n in (1, 2):
         make_case(live["session"], n)
     sign_in(page, live["url"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feedback import services
+from feedback.review import decisions
 from tests.factories import make_case, make_owner
 from tests.helpers import sign_in
 
@@ -21,7 +21,7 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
             if n < 6
             else {"action": "accept"}
         )
-        services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, **extra)
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, **extra)
     make_case(session, 100)
     make_case(session, 101)
     make_owner(session, email="owner@example.test", name="Omar")
@@ -39,7 +39,7 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
 
     # The next decision arrives (through the same service as the review screen) and trips it: 7 in 21 > 25%.
     rec = make_case(session, 30)
-    services.record_decision(
+    decisions.record_decision(
         session,
         recommendation_id=rec.id,
         reviewer=reviewer,

@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from feedback import rollup, services
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.models import Alert, Decision, Guardrail, ModelVersion, Recommendation
+from feedback.overrides import rollup
+from feedback.review import decisions, ingest
 from feedback.schemas import ModelVersionIn, RecommendationIn
 from tests.browser.conftest import chart_datasets
 from tests.factories import TEST_ACTOR, make_case, make_owner, make_user, payload
@@ -23,7 +25,7 @@ def test_roles_land_on_their_pages_and_the_owner_finds_their_models(page, live):
     session = live["session"]
     for n in range(6):
         rec = make_case(session, n)
-        services.record_decision(session, recommendation_id=rec.id, reviewer=live["reviewer"], action="accept")
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=live["reviewer"], action="accept")
     make_owner(session, "claims", email="owner@example.test")
     make_user(session, "exception_handler", email="handler@example.test")
     make_user(session, "analyst", email="ana@example.test")
@@ -48,10 +50,10 @@ def test_roles_land_on_their_pages_and_the_owner_finds_their_models(page, live):
 
 def test_overview_shows_both_versions_and_drill_down_pages_to_a_read_only_case(page, live):
     session = live["session"]
-    services.add_model_version(session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2"))
+    catalog.add_model_version(session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2"))
     v1, v2 = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
     ingested = [RecommendationIn.model_validate(payload(n, site="Leeds")) for n in range(110)]
-    services.ingest_recommendations(session, TEST_ACTOR, ingested)
+    ingest.ingest_recommendations(session, TEST_ACTOR, ingested)
     now = utcnow()
     for n, rec in enumerate(session.scalars(select(Recommendation).order_by(Recommendation.id))):
         old = n < 105  # v1's decisions, 60 days ago: outside the old 30-day default

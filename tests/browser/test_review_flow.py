@@ -7,8 +7,9 @@ import re
 import pytest
 from sqlalchemy import select
 
-from feedback import permissions, services
+from feedback import permissions
 from feedback.models import Decision, Recommendation
+from feedback.review import decisions
 from tests.factories import PASSWORD, make_case, make_model, make_user
 from tests.helpers import sign_in
 
@@ -102,7 +103,7 @@ def test_losing_a_race_shows_a_clear_message(page, live):
     live["session"].execute(Recommendation.__table__.update().values(claimed_by_id=None, claim_expires_at=None))
     live["session"].commit()
     other = make_user(live["session"], name="Otto")
-    services.record_decision(live["session"], recommendation_id=rec_id, reviewer=other, action="accept", channel="api")
+    decisions.record_decision(live["session"], recommendation_id=rec_id, reviewer=other, action="accept", channel="api")
     page.keyboard.press("a")
     page.wait_for_selector("text=Your decision was not saved")
     # Rita sees who decided as a pseudonym: a colleague's identity is for admins only.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feedback import webhooks
+from feedback.webhooks import services as webhooks
 from tests.factories import make_user
 from tests.helpers import Endpoint, sign_in
 

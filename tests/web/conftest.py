@@ -10,9 +10,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from feedback import experiments, impact, services
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
+from feedback.impact import experiments
+from feedback.impact import panels as impact_panels
+from feedback.impact import runs as impact_runs
 from feedback.models import ROLES, Alert, AuditEvent, BacklogRefresh, ExportJob, Guardrail, ModelVersion
+from feedback.review import decisions
 from tests.factories import backlog_item, make_case, make_model, make_user, sign_in_cookie, token_for
 from tests.helpers import simulated_panel
 
@@ -27,22 +31,22 @@ def world(app: Flask, session):
     users = {role: make_user(session, role) for role in ROLES}
     someone = make_user(session)  # the one the people page's changes are tried on
     # The model owner owns this model: a model owner who does not is refused (tests/web/test_ownership.py).
-    services.set_model_owners(session, users[D], model_key="claims", owner_emails=[users[M].email])
+    catalog.set_model_owners(session, users[D], model_key="claims", owner_emails=[users[M].email])
     open_case = make_case(session, 1)
     escalated = make_case(session, 2)
-    services.record_decision(
+    decisions.record_decision(
         session, recommendation_id=escalated.id, reviewer=users[F], action="escalate", note="unclear"
     )
     accepted = make_case(session, 3)
-    services.record_decision(session, recommendation_id=accepted.id, reviewer=users[F], action="accept")
+    decisions.record_decision(session, recommendation_id=accepted.id, reviewer=users[F], action="accept")
     exception_id = session.scalar(select(func.max(AuditEvent.entity_id)).where(AuditEvent.action == "exception.raised"))
     experiment = experiments.create_experiment(
         session, users[A], {"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"}
     )
     frame = simulated_panel(np.random.default_rng(1), units=12, periods=4)
-    panel = impact.upload_panel(session, users[A], name="panel", raw=frame.to_csv(index=False).encode())
+    panel = impact_panels.upload_panel(session, users[A], name="panel", raw=frame.to_csv(index=False).encode())
     params = {"control": "never", "method": "reg"}
-    run = impact.create_run(session, users[A], kind="staggered", params=params, target_id=panel.id)
+    run = impact_runs.create_run(session, users[A], kind="staggered", params=params, target_id=panel.id)
     guardrail = Guardrail(model_version_id=version_id, kind="override_rate_above", window_size=50, threshold=0.5)
     session.add(guardrail)
     session.flush()
@@ -52,7 +56,7 @@ def world(app: Flask, session):
     refresh = BacklogRefresh(model_id=model.id, created_by_id=users[D].id, status="done")  # the job_id as well
     session.add_all([alert, item, export, refresh])
     session.commit()
-    from feedback import webhooks
+    from feedback.webhooks import services as webhooks
 
     hook = webhooks.create_webhook(
         session, users[D], url="https://hooks.example.test/in", events=["backlog.item_created"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, text
 
+from feedback.accounts.security import token_digest
 from feedback.models import ApiToken, Decision, DecisionException, Outcome, Recommendation, User
-from feedback.security import token_digest
 
 
 def test_user_and_token_commands(app, session):

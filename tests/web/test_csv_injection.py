@@ -22,10 +22,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from feedback import csvsafe, exports, impact, outcomes, services
+from feedback import csvsafe
 from feedback.audit import Actor
 from feedback.db import utcnow
+from feedback.exports import queries as export_queries
+from feedback.exports import services as exports
+from feedback.impact import panels as impact_panels
+from feedback.impact import runs as impact_runs
 from feedback.models import EXPORT_FORMATS, BacklogItem, ExportJob, ModelVersion
+from feedback.outcomes import services as outcomes
+from feedback.review import decisions
 from feedback.schemas import OutcomeIn
 from tests.factories import login, make_case, make_model, make_user, token_for
 from tests.helpers import simulated_panel
@@ -96,7 +102,7 @@ def planted(app: Flask, session) -> dict[str, object]:
             features={"note": UNSTRIPPED[n % 2], "amount": -12000 - n, "ratio": -0.5},
         )
         action = "escalate" if n == 12 else "override" if n % 3 else "accept"
-        services.record_decision(
+        decisions.record_decision(
             session,
             recommendation_id=case.id,
             reviewer=reviewer,
@@ -132,18 +138,18 @@ def planted(app: Flask, session) -> dict[str, object]:
 
     frame = simulated_panel(np.random.default_rng(3), units=10, periods=8)
     frame["unit"] = [PAYLOADS[int(u[1:]) % len(PAYLOADS)] + u for u in frame["unit"]]
-    panel = impact.upload_panel(session, admin, name=PAYLOADS[0], raw=frame.to_csv(index=False).encode())
-    staggered = impact.create_run(
+    panel = impact_panels.upload_panel(session, admin, name=PAYLOADS[0], raw=frame.to_csv(index=False).encode())
+    staggered = impact_runs.create_run(
         session, admin, kind="staggered", params={"control": "never", "method": "reg"}, target_id=panel.id
     )
     staggered.status, staggered.result = "done", staggered_result()
     experiment = services_experiment(session, admin, model.id)
-    ab = impact.create_run(session, admin, kind="ab", params={}, target_id=experiment)
+    ab = impact_runs.create_run(session, admin, kind="ab", params={}, target_id=experiment)
     metric = {"metric": PAYLOADS[3], "label": PAYLOADS[0], "rows": 10, "lift": -0.25}
     ab.status, ab.result = "done", {"metrics": [metric]}
     session.commit()
 
-    job = exports.create_job(session, admin, exports.ExportSpec(model_key="claims", include_reviewer=True))
+    job = exports.create_job(session, admin, export_queries.ExportSpec(model_key="claims", include_reviewer=True))
     from webapp.extensions import db
 
     with app.app_context():
@@ -175,7 +181,7 @@ def staggered_result() -> dict[str, object]:
 
 def services_experiment(session, admin, model_id: int) -> int:
     """An A/B experiment to hang an analysis on."""
-    from feedback import experiments
+    from feedback.impact import experiments
 
     spec = {"key": "ab", "name": PAYLOADS[0], "model_id": model_id, "kind": "ab", "unit": "case"}
     return experiments.create_experiment(session, admin, spec).id

@@ -55,12 +55,13 @@ def test_the_demo_ab_test_passes_its_sample_ratio_check_and_cuped_sharpens_it(se
 
 
 def test_the_seeded_poor_segment_is_the_top_backlog_item_and_stays_one(seeded):
-    from feedback import backlog
     from feedback.audit import Actor
+    from feedback.backlog import queries as backlog_queries
+    from feedback.backlog import services as backlog
     from feedback.models import BacklogItem
 
     with Session(seeded) as session:
-        items = backlog.ranked(session, backlog.BacklogFilter("claims_triage"))
+        items = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims_triage"))
         assert items[0].pattern_key == "segment.claim_band=over_10k"
         assert items[0].model_version.version == "v1"
         assert items[0].title.startswith("v1 is overridden") and "where claim band is over £10k" in items[0].title
@@ -68,7 +69,7 @@ def test_the_seeded_poor_segment_is_the_top_backlog_item_and_stays_one(seeded):
         summary = backlog.refresh(session, Actor(None, "test"), "claims_triage")
         assert summary.created == 0
         assert session.scalar(select(func.count()).select_from(BacklogItem)) == before
-        again = backlog.ranked(session, backlog.BacklogFilter("claims_triage"))
+        again = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims_triage"))
         assert [i.id for i in again][:1] == [items[0].id]
 
 

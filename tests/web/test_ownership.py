@@ -8,7 +8,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from feedback import services
+from feedback.accounts import services as accounts
+from feedback.catalog import services as catalog
 from feedback.errors import PermissionDenied
 from feedback.models import Alert, AuditEvent, Guardrail, ModelOwner, ModelVersion
 from tests.factories import TEST_ACTOR, backlog_item, login, make_model, make_owner, make_user, token_for
@@ -129,11 +130,11 @@ def test_the_models_page_offers_changes_only_on_owned_models(app: Flask, session
 
 def test_services_refuse_a_non_owner_whatever_calls_them(session, two):
     with pytest.raises(PermissionDenied, match="only this model's owners"):
-        services.set_version_stage(
-            session, services.actor_of(two["omar"]), version_id=two["ids"]["fraud"]["version"], stage="retired"
+        catalog.set_version_stage(
+            session, accounts.actor_of(two["omar"]), version_id=two["ids"]["fraud"]["version"], stage="retired"
         )
     # The CLI and the demo act for the operator, without a user.
-    services.set_version_stage(session, TEST_ACTOR, version_id=two["ids"]["fraud"]["version"], stage="retired")
+    catalog.set_version_stage(session, TEST_ACTOR, version_id=two["ids"]["fraud"]["version"], stage="retired")
 
 
 def test_an_admin_assigns_owners_in_the_ui_audited(app: Flask, session, two):

@@ -8,8 +8,11 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from feedback import decision_exceptions, impact, permissions, services
+from feedback import permissions
+from feedback.decision_exceptions import services as decision_exceptions
+from feedback.impact import panels as impact_panels
 from feedback.models import ROLES, Decision, DecisionException, User
+from feedback.review import claims, decisions
 from tests.factories import login, make_case, make_model, make_user, token_for
 from tests.helpers import QUERY, url_for_rule
 
@@ -37,9 +40,9 @@ def decided(app: Flask, session):
     rolf = make_user(session, email="rolf@example.test", name="Rolf Reviewer")
     hana = make_user(session, "exception_handler", email="hana@example.test", name="Hana Handler")
     ids = [make_case(session, n).id for n in (1, 2, 3)]
-    services.record_decision(session, recommendation_id=ids[0], reviewer=rita, action="accept")
-    services.record_decision(session, recommendation_id=ids[1], reviewer=rita, action="escalate", note="unclear")
-    services.claim_case(session, recommendation_id=ids[2], reviewer=rolf)
+    decisions.record_decision(session, recommendation_id=ids[0], reviewer=rita, action="accept")
+    decisions.record_decision(session, recommendation_id=ids[1], reviewer=rita, action="escalate", note="unclear")
+    claims.claim_case(session, recommendation_id=ids[2], reviewer=rolf)
     exc_id = session.scalar(select(DecisionException.id))
     decision_exceptions.assign_exception(session, exception_id=exc_id, by=hana, assignee_id=hana.id)
     return {"rita": rita, "rolf": rolf, "hana": hana, "ids": ids, "exception": exc_id}
@@ -122,7 +125,7 @@ def test_breakdowns_by_reviewer_use_pseudonyms_in_pages_csv_api_and_drill_down(a
 def test_reviewer_panels_are_built_with_pseudonyms(app: Flask, session, decided):
     """Panels are stored and read by analysts and model owners: their units never carry a name."""
     model_id = session.scalar(select(Decision.model_id))
-    frame = impact.platform_frame(session, model_id, "site_reviewer", "day")
+    frame = impact_panels.platform_frame(session, model_id, "site_reviewer", "day")
     assert set(frame["unit"]) == {f"Leeds · {permissions.pseudonym(decided['rita'].id)}"}
 
 
@@ -130,7 +133,7 @@ def test_no_get_route_shows_a_reviewer_to_anyone_but_admins_and_themself(app: Fl
     """Every GET route of the app, as every role: the frontline reviewer's name and e-mail never leak."""
     reviewer = session.scalar(select(User).where(User.role == "frontline"))
     # Rita also holds the open case, so the claimer shows wherever a claim does.
-    services.claim_case(session, recommendation_id=world["ids"]["recommendation_id"], reviewer=reviewer)
+    claims.claim_case(session, recommendation_id=world["ids"]["recommendation_id"], reviewer=reviewer)
     decided_id = session.scalar(select(Decision.recommendation_id).where(Decision.action == "accept"))
     secrets_ = [reviewer.email, reviewer.name]
     session.rollback()

@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from feedback import migrate, services
+from feedback import migrate
+from feedback.review import decisions, ingest
 from feedback.schemas import RecommendationIn
 from tests import pgserver
 from tests.conftest import _empty, app_config
@@ -115,9 +116,9 @@ def caught_up(primary: Engine, replica: Engine, timeout: float = 30.0) -> None:
 def decide(session: Any, count: int, start: int, action: str = "accept") -> None:
     items = [RecommendationIn.model_validate(payload(start + n)) for n in range(count)]
     reviewer = make_user(session)
-    for stored in services.ingest_recommendations(session, TEST_ACTOR, items):
+    for stored in ingest.ingest_recommendations(session, TEST_ACTOR, items):
         extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-        services.record_decision(session, recommendation_id=stored.id, reviewer=reviewer, action=action, **extra)
+        decisions.record_decision(session, recommendation_id=stored.id, reviewer=reviewer, action=action, **extra)
 
 
 def decided(client: Any, headers: dict[str, str]) -> int:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-from feedback import accounts
+from feedback.accounts import services as accounts
 from feedback.db import utcnow
 from feedback.models import ApiToken, AuditEvent, Decision, User
 from tests.factories import PASSWORD, TEST_ACTOR, login, make_case, make_model, make_user, sign_in_cookie, token_for

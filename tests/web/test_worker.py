@@ -17,8 +17,9 @@ from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, update
 
-from feedback import impact
 from feedback.db import utcnow
+from feedback.impact import panels as impact_panels
+from feedback.impact import runs as impact_runs
 from feedback.models import AnalysisRun, User
 from tests.factories import login, make_user, token_for
 from webapp import jobs, worker
@@ -39,8 +40,8 @@ def _panel_csv() -> bytes:
 
 def _queued_run(session) -> int:
     analyst = make_user(session, "analyst")
-    panel = impact.upload_panel(session, analyst, name="kill", raw=_panel_csv())
-    run = impact.create_run(
+    panel = impact_panels.upload_panel(session, analyst, name="kill", raw=_panel_csv())
+    run = impact_runs.create_run(
         session,
         analyst,
         kind="staggered",
@@ -118,7 +119,7 @@ def test_a_job_survives_a_sigkill_of_its_worker(queue_app, session, tmp_path):
     killed = row()
     assert (killed.status, killed.attempts, killed.result) == ("running", 1, None)  # killed mid-job
 
-    second = _start(["-m", "webapp.cli"], env, log)
+    second = _start(["-m", "webapp.main"], env, log)
     try:
         _wait_for(lambda: row().status in ("done", "failed"), 90, "the second worker to finish the analysis")
     finally:
@@ -146,7 +147,7 @@ def test_a_failing_job_is_retried_with_backoff_then_fails_after_its_attempts(app
         started.append(time.monotonic())
         raise ConnectionError("server closed the connection")
 
-    monkeypatch.setattr(impact, "execute_run", lost_connection)
+    monkeypatch.setattr(impact_runs, "execute_run", lost_connection)
     run_id = _queued_run(session)
     analyst = session.scalars(select(AnalysisRun.created_by_id)).one()
     headers = token_for(app, session, session.get(User, analyst))
@@ -165,7 +166,7 @@ def test_a_failing_job_is_retried_with_backoff_then_fails_after_its_attempts(app
 
 def test_a_job_that_fails_once_succeeds_on_its_second_attempt(app, client, session, monkeypatch):
     app.config.update(JOB_MAX_ATTEMPTS=3, JOB_RETRY_SECONDS=0.05)
-    real = impact.execute_run
+    real = impact_runs.execute_run
     calls: list[int] = []
 
     def flaky(db_session, run_id):
@@ -174,7 +175,7 @@ def test_a_job_that_fails_once_succeeds_on_its_second_attempt(app, client, sessi
             raise ConnectionError("server closed the connection")
         real(db_session, run_id)
 
-    monkeypatch.setattr(impact, "execute_run", flaky)
+    monkeypatch.setattr(impact_runs, "execute_run", flaky)
     run_id = _queued_run(session)
     analyst = session.get(User, session.scalars(select(AnalysisRun.created_by_id)).one())
     headers = token_for(app, session, analyst)  # before the job: on SQLite it holds the write lock

@@ -9,9 +9,13 @@ from flask import g, request
 from flask.typing import ResponseReturnValue
 
 from analytics import overrides
-from feedback import exception_reports, override_queries, override_reports, permissions
+from feedback import permissions
+from feedback.catalog.services import get_model
+from feedback.decision_exceptions import reports as exception_reports
 from feedback.errors import NotFound
 from feedback.frames import records
+from feedback.overrides import queries as override_queries
+from feedback.overrides import reports as override_reports
 from feedback.params import Choice, Day, Int, ModelKey, Text, Version, parse_params
 from feedback.permissions import Action
 from feedback.schemas import (
@@ -23,8 +27,7 @@ from feedback.schemas import (
     ResolutionOut,
     RowsOut,
 )
-from feedback.services import get_model
-from webapp.api import bp
+from webapp.api.blueprint import bp
 from webapp.api.openapi import documented
 from webapp.extensions import analytics_session, db
 

@@ -5,18 +5,24 @@ from __future__ import annotations
 from flask import Response, g, request
 from flask.typing import ResponseReturnValue
 
-from feedback import backlog, exports, permissions, services
+from feedback import models, permissions
+from feedback.accounts import services as accounts
+from feedback.backlog import queries as backlog_queries
+from feedback.backlog import services as backlog
+from feedback.catalog import services as catalog
+from feedback.exports import formats as export_formats
+from feedback.exports import queries as export_queries
 from feedback.params import Choice, Flag, ModelKey, Version, parse_params
 from feedback.permissions import Action
 from feedback.schemas import BacklogItemOut, BacklogListOut, BacklogPatchIn, ErrorOut, RefreshOut
 from feedback.validation import parse
-from webapp.api import bp, json_body
+from webapp.api.blueprint import bp, json_body
 from webapp.api.openapi import documented
 from webapp.extensions import analytics_engine, analytics_session, db, streamed
 
 BACKLOG_QUERY = (
     ModelKey(),
-    Choice("status", backlog.BACKLOG_STATUSES),
+    Choice("status", models.BACKLOG_STATUSES),
     Version(),
     Flag("include_inactive", description="include patterns no longer credible"),
 )
@@ -44,11 +50,11 @@ def list_backlog() -> ResponseReturnValue:
     """The model's backlog, ranked."""
     _may_read()
     args = parse_params(request.args, BACKLOG_QUERY)
-    model = services.get_model(db.session, args["model"])
-    flt = backlog.BacklogFilter(
+    model = catalog.get_model(db.session, args["model"])
+    flt = backlog_queries.BacklogFilter(
         model_key=model.key, status=args["status"], version=args["version"], include_inactive=args["include_inactive"]
     )
-    return {"items": [backlog.item_payload(i) for i in backlog.ranked(db.session, flt)]}
+    return {"items": [backlog_queries.item_payload(i) for i in backlog_queries.ranked(db.session, flt)]}
 
 
 @bp.post("/backlog/refresh")
@@ -63,7 +69,7 @@ def refresh_backlog() -> ResponseReturnValue:
     """Mine the model's decisions again, in this request."""
     permissions.require(g.user, Action.CHANGE_MODEL)
     model_key = parse_params(request.args, REFRESH_QUERY)["model"]
-    summary = backlog.refresh(db.session, services.actor_of(g.user), model_key)
+    summary = backlog.refresh(db.session, accounts.actor_of(g.user), model_key)
     return {"created": summary.created, "updated": summary.updated, "retired": summary.retired}
 
 
@@ -98,7 +104,7 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
         notes=spec.notes,
         row_version=spec.row_version,
     )
-    return backlog.item_payload(item)
+    return backlog_queries.item_payload(item)
 
 
 @bp.get("/exports/decisions")
@@ -106,7 +112,7 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
     "get",
     "/api/v1/exports/decisions",
     "Labelled decided cases, streamed (format: csv, parquet, jsonl)",
-    query=exports.EXPORT_PARAMS,
+    query=export_queries.EXPORT_PARAMS,
     responses={
         200: ("the rows, streamed", None),
         403: ("role may not export, or personal data asked for by a non-admin", ErrorOut),
@@ -116,11 +122,11 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
 )
 def export_decisions() -> ResponseReturnValue:
     """Stream labelled decided cases as CSV, Parquet or JSON Lines."""
-    spec = exports.parse_spec(g.user, request.args)
-    exports.check(analytics_session(), spec)  # unknown model or item: a JSON error before any byte is sent
+    spec = export_queries.parse_spec(g.user, request.args)
+    export_queries.check(analytics_session(), spec)  # unknown model or item: a JSON error before any byte is sent
     filename = f"{spec.model_key}-decisions.{spec.format}"
     return Response(
-        streamed(analytics_engine(), lambda session: exports.stream(session, spec)),
-        mimetype=exports.MEDIA_TYPES[spec.format],
+        streamed(analytics_engine(), lambda session: export_formats.stream(session, spec)),
+        mimetype=export_formats.MEDIA_TYPES[spec.format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

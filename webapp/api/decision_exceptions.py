@@ -5,19 +5,21 @@ from __future__ import annotations
 from flask import g, request
 from flask.typing import ResponseReturnValue
 
-from feedback import decision_exceptions, permissions, queries
+from feedback import permissions
+from feedback.decision_exceptions import queries as exception_queries
+from feedback.decision_exceptions import services as decision_exceptions
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import Choice, Int, Text, parse_params
 from feedback.permissions import Action
 from feedback.schemas import ErrorOut, ExceptionListOut, ExceptionOut, ExceptionResolveIn
 from feedback.validation import parse
-from webapp.api import bp, json_body
+from webapp.api.blueprint import bp, json_body
 from webapp.api.openapi import documented
 from webapp.api.serialize import exception_out
 from webapp.extensions import db
 
 LIST_QUERY = (
-    Choice("status", queries.EXCEPTION_FILTER_STATUSES, default="active"),
+    Choice("status", exception_queries.EXCEPTION_FILTER_STATUSES, default="active"),
     Choice("kind", EXCEPTION_KINDS),
     Choice("severity", SEVERITIES),
     Text("site"),
@@ -37,10 +39,10 @@ def list_exceptions() -> ResponseReturnValue:
     """List exceptions under a filter."""
     permissions.require(g.user, Action.HANDLE_EXCEPTIONS)
     args = parse_params(request.args, LIST_QUERY)
-    flt = queries.ExceptionFilter(
+    flt = exception_queries.ExceptionFilter(
         status=args["status"], kind=args["kind"], severity=args["severity"], site=args["site"]
     )
-    items = queries.exception_list(db.session, flt, limit=args["limit"])
+    items = exception_queries.exception_list(db.session, flt, limit=args["limit"])
     return {"items": [exception_out(e, g.user) for e in items]}
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from flask import g, url_for
 from flask.typing import ResponseReturnValue
 
-from feedback import experiments, impact, permissions, queries
+from feedback import permissions
+from feedback.catalog import queries as catalog_queries
 from feedback.errors import UnknownReference
+from feedback.impact import experiments
+from feedback.impact import runs as impact_runs
 from feedback.models import AnalysisRun, Experiment
 from feedback.permissions import Action
 from feedback.schemas import (
@@ -21,7 +24,7 @@ from feedback.schemas import (
 )
 from feedback.validation import parse
 from webapp import jobs
-from webapp.api import bp, json_body
+from webapp.api.blueprint import bp, json_body
 from webapp.api.openapi import documented
 from webapp.extensions import db
 
@@ -60,7 +63,7 @@ def analysis_out(run: AnalysisRun) -> dict[str, object]:
         progress=run.progress,
         message=run.message,
         attempts=run.attempts,
-        interrupted=impact.is_stale(run),
+        interrupted=impact_runs.is_stale(run),
         result=run.result,
     ).model_dump(mode="json")
 
@@ -96,7 +99,7 @@ def create_experiment() -> ResponseReturnValue:
     """Create an experiment (a draft until started)."""
     permissions.require(g.user, Action.RUN_IMPACT)  # before reading the body
     spec = parse(ExperimentIn, json_body())
-    model_id = queries.model_id_of(db.session, spec.model)
+    model_id = catalog_queries.model_id_of(db.session, spec.model)
     if model_id is None:
         raise UnknownReference(f"no model {spec.model}", {"model": "unknown model"})
     data = spec.model_dump()
@@ -170,7 +173,7 @@ def _queued(run: AnalysisRun) -> ResponseReturnValue:
 )
 def analyse_experiment(experiment_id: int) -> ResponseReturnValue:
     """Queue an A/B analysis of an experiment."""
-    return _queued(impact.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id))
+    return _queued(impact_runs.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id))
 
 
 @bp.post("/panels/<int:panel_id>/analyses")
@@ -192,7 +195,7 @@ def analyse_panel(panel_id: int) -> ResponseReturnValue:
     """Queue a staggered-rollout analysis of a panel."""
     spec = parse(AnalysisIn, json_body())
     return _queued(
-        impact.create_run(db.session, g.user, kind="staggered", params=spec.model_dump(), target_id=panel_id)
+        impact_runs.create_run(db.session, g.user, kind="staggered", params=spec.model_dump(), target_id=panel_id)
     )
 
 
@@ -207,4 +210,4 @@ def analyse_panel(panel_id: int) -> ResponseReturnValue:
 def get_analysis(run_id: int) -> ResponseReturnValue:
     """One analysis, with its progress or result."""
     _may_read()
-    return analysis_out(impact.get_run(db.session, run_id))
+    return analysis_out(impact_runs.get_run(db.session, run_id))

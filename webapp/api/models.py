@@ -5,11 +5,14 @@ from __future__ import annotations
 from flask import g
 from flask.typing import ResponseReturnValue
 
-from feedback import permissions, queries, services
+from feedback import permissions
+from feedback.accounts import services as accounts
+from feedback.catalog import queries as catalog_queries
+from feedback.catalog import services as catalog
 from feedback.permissions import Action
 from feedback.schemas import ErrorOut, ModelIn, ModelListOut, ModelOut, ModelOwnersIn, ModelOwnersOut, ModelVersionIn
 from feedback.validation import parse
-from webapp.api import bp, json_body
+from webapp.api.blueprint import bp, json_body
 from webapp.api.openapi import documented
 from webapp.api.serialize import model_out
 from webapp.extensions import db
@@ -19,7 +22,7 @@ from webapp.extensions import db
 @documented("get", "/api/v1/models", "List models with their versions", responses={200: ("the models", ModelListOut)})
 def list_models() -> ResponseReturnValue:
     """Every registered model."""
-    return {"items": [model_out(m) for m in queries.models_with_versions(db.session)]}
+    return {"items": [model_out(m) for m in catalog_queries.models_with_versions(db.session)]}
 
 
 @bp.post("/models")
@@ -39,8 +42,8 @@ def create_model() -> ResponseReturnValue:
     """Register a model."""
     permissions.require(g.user, Action.REGISTER_MODELS)
     spec = parse(ModelIn, json_body())
-    model = services.register_model(db.session, services.actor_of(g.user), spec)
-    return model_out(services.get_model(db.session, model.key)), 201
+    model = catalog.register_model(db.session, accounts.actor_of(g.user), spec)
+    return model_out(catalog.get_model(db.session, model.key)), 201
 
 
 @bp.post("/models/<key>/versions")
@@ -62,9 +65,9 @@ def create_version(key: str) -> ResponseReturnValue:
     """Register a model version; answers the model with all its versions."""
     permissions.require(g.user, Action.CHANGE_MODEL)
     spec = parse(ModelVersionIn, json_body())
-    services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
+    catalog.add_model_version(db.session, accounts.actor_of(g.user), model_key=key, spec=spec)
     db.session.expire_all()
-    return model_out(services.get_model(db.session, key)), 201
+    return model_out(catalog.get_model(db.session, key)), 201
 
 
 @bp.put("/models/<key>/owners")
@@ -86,5 +89,5 @@ def set_model_owners(key: str) -> ResponseReturnValue:
     """Replace a model's owners."""
     permissions.require(g.user, Action.ADMINISTER)  # before reading the body
     spec = parse(ModelOwnersIn, json_body())
-    owners = services.set_model_owners(db.session, g.user, model_key=key, owner_emails=spec.owners)
+    owners = catalog.set_model_owners(db.session, g.user, model_key=key, owner_emails=spec.owners)
     return ModelOwnersOut(model=key, owners=[o.email for o in owners]).model_dump(mode="json")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask import g
 from flask.typing import ResponseReturnValue
 
-from feedback import outcomes, permissions, services
+from feedback import permissions
+from feedback.accounts import services as accounts
+from feedback.outcomes import services as outcomes
 from feedback.permissions import Action
 from feedback.schemas import ErrorOut, OutcomeIn, OutcomesAnswer, OutcomeStored
-from webapp.api import bp, store_batch
+from webapp.api.blueprint import bp, store_batch
 from webapp.api.openapi import documented
 from webapp.extensions import db
 
@@ -38,7 +40,7 @@ def report_outcomes() -> ResponseReturnValue:
     permissions.require(g.user, Action.SEND_CASES)
     return store_batch(
         OutcomeIn,
-        lambda items: outcomes.record_outcomes(db.session, services.actor_of(g.user), items),
+        lambda items: outcomes.record_outcomes(db.session, accounts.actor_of(g.user), items),
         lambda s: OutcomeStored(
             id=s.id, recommendation_id=s.recommendation_id, source=s.source, created=s.created
         ).model_dump(),

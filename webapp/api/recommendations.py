@@ -5,8 +5,12 @@ from __future__ import annotations
 from flask import g
 from flask.typing import ResponseReturnValue
 
-from feedback import permissions, queries, services
+from feedback import permissions
+from feedback.accounts import services as accounts
 from feedback.permissions import Action
+from feedback.review import decisions
+from feedback.review import ingest as review_ingest
+from feedback.review import queries as review_queries
 from feedback.schemas import (
     DecisionIn,
     DecisionOut,
@@ -17,7 +21,7 @@ from feedback.schemas import (
     RecommendationOut,
 )
 from feedback.validation import parse
-from webapp.api import bp, json_body, not_found, store_batch
+from webapp.api.blueprint import bp, json_body, not_found, store_batch
 from webapp.api.openapi import documented
 from webapp.api.serialize import decision_out, recommendation_out
 from webapp.extensions import db
@@ -50,7 +54,7 @@ def ingest() -> ResponseReturnValue:
     permissions.require(g.user, Action.SEND_CASES)
     return store_batch(
         RecommendationIn,
-        lambda items: services.ingest_recommendations(db.session, services.actor_of(g.user), items),
+        lambda items: review_ingest.ingest_recommendations(db.session, accounts.actor_of(g.user), items),
         lambda r: IngestedItem(id=r.id, external_id=r.external_id, created=r.created).model_dump(),
     )
 
@@ -65,7 +69,7 @@ def ingest() -> ResponseReturnValue:
 )
 def get_recommendation(recommendation_id: int) -> ResponseReturnValue:
     """Read one recommendation."""
-    rec = queries.case_detail(db.session, recommendation_id)
+    rec = review_queries.case_detail(db.session, recommendation_id)
     if rec is None:
         not_found(f"recommendation {recommendation_id}")
     return recommendation_out(rec, g.user)
@@ -94,7 +98,7 @@ def decide(recommendation_id: int) -> ResponseReturnValue:
     """Record a decision through the shared service."""
     permissions.require(g.user, Action.REVIEW)  # before reading the body
     spec = parse(DecisionIn, json_body())
-    decision = services.record_decision(
+    decision = decisions.record_decision(
         db.session,
         recommendation_id=recommendation_id,
         reviewer=g.user,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import jsonify
 from flask.typing import ResponseReturnValue
 
-from webapp.api import bp
+from webapp.api.blueprint import bp
 from webapp.api.openapi import build_document
 
 

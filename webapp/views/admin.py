@@ -8,7 +8,11 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback import decision_exceptions, guardrails, permissions, queries, services
+from feedback import permissions
+from feedback.accounts import services as accounts
+from feedback.catalog import queries as catalog_queries
+from feedback.catalog import services as catalog
+from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import FIELD_FAULTS, FeedbackError, NotFound, PermissionDenied, ValidationFailed
 from feedback.models import (
     AI_VISIBLE_STAGES,
@@ -19,8 +23,10 @@ from feedback.models import (
     Guardrail,
     ModelVersion,
 )
+from feedback.overrides import guardrails
 from feedback.params import Choice, Flag, Number, Text, parse_params
 from feedback.permissions import Action
+from feedback.review import queries as review_queries
 from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
 from feedback.validation import parse
 from webapp.auth import login_required
@@ -100,19 +106,19 @@ def parse_reason_codes(text: str) -> list[dict[str, str]]:
 
 def _ownership_context() -> dict[str, Any]:
     """The models, who owns each, which ones this user may change, and (for admins) who could own them."""
-    models = queries.models_with_versions(db.session)
+    models = catalog_queries.models_with_versions(db.session)
     if g.user.role == "admin":
         editable = {m.id for m in models}
     else:
         editable = permissions.owned_model_ids(db.session, g.user) if g.user.role == "model_owner" else set()
-    candidates = queries.active_users(db.session, "model_owner") if g.user.role == "admin" else []
+    candidates = catalog_queries.active_users(db.session, "model_owner") if g.user.role == "admin" else []
     active = guardrails.enabled(db.session)
     by_version: dict[int, list[tuple[Guardrail, str]]] = {}
     for guardrail in active:
         by_version.setdefault(guardrail.model_version_id, []).append((guardrail, guardrails.describe(guardrail)))
     return {
         "models": models,
-        "owners": queries.model_owners(db.session),
+        "owners": catalog_queries.model_owners(db.session),
         "editable": editable,
         "owner_candidates": candidates,
         "guardrails": by_version,
@@ -161,7 +167,7 @@ def register_model() -> Response | tuple[str, int]:
             "reason_codes": parse_reason_codes(values["reason_codes"]),
             "segment_labels": parse_segment_labels(values["segment_labels"]),
         }
-        services.register_model(db.session, services.actor_of(g.user), parse(ModelIn, data))
+        catalog.register_model(db.session, accounts.actor_of(g.user), parse(ModelIn, data))
     except FeedbackError as exc:
         return render_page_or_block(
             "admin/models.html",
@@ -195,7 +201,7 @@ def add_version(key: str) -> Response | tuple[str, int]:
     try:
         form = parse_params(request.form, VERSION_FORM)
         spec = parse(ModelVersionIn, {"version": form["version"] or "", "stage": form["stage"]})
-        services.add_model_version(db.session, services.actor_of(g.user), model_key=key, spec=spec)
+        catalog.add_model_version(db.session, accounts.actor_of(g.user), model_key=key, spec=spec)
     except NotFound:
         abort(404)
     except PermissionDenied:
@@ -212,7 +218,7 @@ def set_owners(key: str) -> Response | tuple[str, int]:
     """Replace a model's owners (admins only)."""
     emails = parse_params(request.form, (Text("owner", 254, many=True),))["owner"]
     try:
-        owners = services.set_model_owners(db.session, g.user, model_key=key, owner_emails=[e for e in emails if e])
+        owners = catalog.set_model_owners(db.session, g.user, model_key=key, owner_emails=[e for e in emails if e])
     except FIELD_FAULTS as exc:
         return render_models(exc.status, version_problem={key: exc.fields.get("owners", exc.message)})
     except NotFound:
@@ -235,7 +241,7 @@ STAGE_VERBS = {
 def stage_consequence(version: ModelVersion, stage: str) -> str:
     """What moving a version to `stage` does, in words, for the confirmation."""
     name = f"{version.model.name} {version.version}"
-    waiting = queries.open_case_count(db.session, version.id)
+    waiting = review_queries.open_case_count(db.session, version.id)
     cases = f"{waiting} open case{'' if waiting == 1 else 's'}"
     shown_now, shown_after = version.stage in AI_VISIBLE_STAGES, stage in AI_VISIBLE_STAGES
     if shown_now and not shown_after:
@@ -284,7 +290,7 @@ def set_stage(version_id: int) -> tuple[str, int]:
     if form["from"] != version.stage:
         message = f"{name} is {version.stage} now, not {form['from'] or 'what you saw'}; nothing changed."
         return render_models(409, stage_problem=message)
-    services.set_version_stage(db.session, services.actor_of(g.user), version_id=version_id, stage=stage)
+    catalog.set_version_stage(db.session, accounts.actor_of(g.user), version_id=version_id, stage=stage)
     return render_models(notice=f"{name} is now {version.stage}.")
 
 
@@ -300,7 +306,7 @@ def _local(target: str | None) -> str:
 def remove_guardrail(guardrail_id: int) -> Response | tuple[str, int]:
     """Remove a guardrail: the page says what will happen, and only the confirmed POST removes it."""
     try:
-        guardrail = guardrails.get_guardrail(db.session, services.actor_of(g.user), guardrail_id)
+        guardrail = guardrails.get_guardrail(db.session, accounts.actor_of(g.user), guardrail_id)
     except NotFound:
         abort(404)
     asked = parse_params(request.values, (Text("next", 2000), Flag("confirm")))
@@ -317,13 +323,13 @@ def remove_guardrail(guardrail_id: int) -> Response | tuple[str, int]:
     if not asked["confirm"]:
         context["problem"] = "Nothing was removed: confirm with the button below."
         return render_page_or_block("admin/remove_guardrail.html", "confirm_body", status=422, **context)
-    guardrails.remove_guardrail(db.session, services.actor_of(g.user), guardrail_id=guardrail_id)
+    guardrails.remove_guardrail(db.session, accounts.actor_of(g.user), guardrail_id=guardrail_id)
     return redirect(back)
 
 
 def render_settings(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     """A model's SLA table and its versions' exception rules."""
-    model = services.get_model(db.session, key)
+    model = catalog.get_model(db.session, key)
     policies = decision_exceptions.sla_hours(db.session, [model.id])
     context: dict[str, Any] = {
         "model": model,
@@ -352,11 +358,11 @@ def settings(key: str) -> tuple[str, int]:
 @login_required(Action.CHANGE_MODEL)
 def save_sla(key: str) -> tuple[str, int]:
     """Replace the model's SLA table from the grid (empty cells use the default)."""
-    model = services.get_model(db.session, key)
+    model = catalog.get_model(db.session, key)
     try:
         grid = parse_params(request.form, SLA_FORM)
         hours = {(kind, severity): grid[f"{kind}.{severity}"] for kind in EXCEPTION_KINDS for severity in SEVERITIES}
-        decision_exceptions.set_sla_policies(db.session, services.actor_of(g.user), model=model, hours=hours)
+        decision_exceptions.set_sla_policies(db.session, accounts.actor_of(g.user), model=model, hours=hours)
     except ValidationFailed as exc:
         return render_settings(key, 422, problem=exc.message, fields=exc.fields)
     return render_settings(key, notice="SLA table saved.")
@@ -381,7 +387,7 @@ def save_rules(version_id: int) -> tuple[str, int]:
             "audit_sample_rate": sample_pct / 100 if sample_pct is not None else 0.0,
         }
         decision_exceptions.set_version_rules(
-            db.session, services.actor_of(g.user), version_id=version_id, rules=parse(VersionRulesIn, data)
+            db.session, accounts.actor_of(g.user), version_id=version_id, rules=parse(VersionRulesIn, data)
         )
     except ValidationFailed as exc:
         message = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
@@ -391,8 +397,8 @@ def save_rules(version_id: int) -> tuple[str, int]:
 
 def render_webhooks(status: int = 200, **extra: Any) -> tuple[str, int]:
     """The webhooks page (or its body, for htmx)."""
-    from feedback import webhooks
     from feedback.models import WEBHOOK_EVENTS
+    from feedback.webhooks import services as webhooks
 
     context: dict[str, Any] = {
         "hooks": webhooks.webhooks(db.session),
@@ -419,7 +425,7 @@ def webhooks_page() -> tuple[str, int]:
 @login_required(Action.ADMINISTER)
 def create_webhook() -> tuple[str, int]:
     """Register an endpoint; its signing secret is shown once, here."""
-    from feedback import webhooks
+    from feedback.webhooks import services as webhooks
 
     try:
         form = parse_params(request.form, WEBHOOK_FORM)
@@ -434,7 +440,7 @@ def create_webhook() -> tuple[str, int]:
 @login_required(Action.ADMINISTER)
 def test_webhook(webhook_id: int) -> tuple[str, int]:
     """Send a clearly marked test event to the endpoint now and show its answer."""
-    from feedback import webhooks
+    from feedback.webhooks import services as webhooks
 
     try:
         sent = webhooks.send_test(db.session, g.user, webhook_id)
@@ -451,7 +457,7 @@ def test_webhook(webhook_id: int) -> tuple[str, int]:
 @login_required(Action.ADMINISTER)
 def toggle_webhook(webhook_id: int, change: str) -> tuple[str, int]:
     """Turn a webhook on or off."""
-    from feedback import webhooks
+    from feedback.webhooks import services as webhooks
 
     try:
         webhooks.set_active(db.session, g.user, webhook_id, change == "enable")

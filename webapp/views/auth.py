@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from feedback import accounts
+from feedback.accounts import services as accounts
+from feedback.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from feedback.errors import TooManyAttempts, ValidationFailed
 from feedback.params import Text, parse_params
-from feedback.passwords import MAX_LENGTH, MIN_LENGTH
 from webapp import navigation
 from webapp.auth import login_required, login_throttling, safe_next, start_session
 from webapp.extensions import db

@@ -7,7 +7,11 @@ from typing import Any
 from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback import backlog, permissions, queries, services
+from feedback import permissions
+from feedback.backlog import queries as backlog_queries
+from feedback.backlog import services as backlog
+from feedback.catalog import queries as catalog_queries
+from feedback.catalog import services as catalog
 from feedback.errors import FIELD_FAULTS, NotFound
 from feedback.frames import records
 from feedback.models import BACKLOG_STATUSES
@@ -37,25 +41,25 @@ UPDATE_FORM = (
 )
 
 
-def _filter(key: str) -> backlog.BacklogFilter:
+def _filter(key: str) -> backlog_queries.BacklogFilter:
     """The list's filter from the query string."""
     args = parse_params(request.args, LIST_QUERY)
-    return backlog.BacklogFilter(
+    return backlog_queries.BacklogFilter(
         model_key=key, status=args["status"], version=args["version"], include_inactive=args["inactive"]
     )
 
 
 def _list_context(key: str, **extra: Any) -> dict[str, Any]:
-    model = services.get_model(db.session, key)
+    model = catalog.get_model(db.session, key)
     flt = _filter(key)
     return {
         "model": model,
         "flt": flt,
-        "items": backlog.ranked(db.session, flt),
-        "versions": queries.version_labels(db.session, model.id),
+        "items": backlog_queries.ranked(db.session, flt),
+        "versions": catalog_queries.version_labels(db.session, model.id),
         "statuses": BACKLOG_STATUSES,
-        "refreshed_at": backlog.refreshed_at(db.session, model.id),
-        **_refresh_context(key, backlog.latest_refresh(db.session, model.id)),
+        "refreshed_at": backlog_queries.refreshed_at(db.session, model.id),
+        **_refresh_context(key, backlog_queries.latest_refresh(db.session, model.id)),
         "can_edit": permissions.can_change_model(db.session, g.user, model.id),
         "args": request.args,
         "notice": None,
@@ -69,7 +73,7 @@ def index(key: str) -> tuple[str, int] | Response:
     """Ranked backlog of a model, filtered; CSV with ?format=csv."""
     context = _list_context(key)
     if parse_params(request.args, LIST_QUERY)["format"] == "csv":
-        rows = [backlog.item_payload(i) for i in context["items"]]
+        rows = [backlog_queries.item_payload(i) for i in context["items"]]
         columns = [
             "id",
             "model_version",
@@ -114,9 +118,9 @@ def refresh(key: str) -> tuple[str, int] | Response:
 @login_required(Action.READ_MODELS)
 def refresh_status(key: str, job_id: int) -> tuple[str, int, dict[str, str]] | Response:
     """A refresh's progress (polled by htmx); when it is done the list reloads itself."""
-    model = services.get_model(db.session, key)
+    model = catalog.get_model(db.session, key)
     try:
-        job = backlog.get_refresh(db.session, model.id, job_id)
+        job = backlog_queries.get_refresh(db.session, model.id, job_id)
     except NotFound:
         abort(404)
     if not is_htmx():
@@ -127,11 +131,11 @@ def refresh_status(key: str, job_id: int) -> tuple[str, int, dict[str, str]] | R
 
 
 def _refresh_context(key: str, job: Any) -> dict[str, Any]:
-    model = services.get_model(db.session, key)
+    model = catalog.get_model(db.session, key)
     return {
         "model": model,
         "job": job,
-        "job_interrupted": job is not None and backlog.refresh_interrupted(job),
+        "job_interrupted": job is not None and backlog_queries.refresh_interrupted(job),
         "can_edit": permissions.can_change_model(db.session, g.user, model.id),
     }
 
@@ -154,7 +158,7 @@ def update(item_id: int) -> tuple[str, int] | Response:
             row_version=values["row_version"],
         )
     except FIELD_FAULTS as exc:
-        item = backlog.get_item(db.session, item_id)
+        item = backlog_queries.get_item(db.session, item_id)
         problem = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
         if from_list:
             return render_page_or_block(
@@ -189,7 +193,7 @@ def _num(frame: Any, row: Any, column: str) -> float | None:
 def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
     """A backlog item's page (or its body, for htmx)."""
     args = parse_params(request.args, DETAIL_QUERY)
-    frame = backlog.rate_over_time(db.session, item)
+    frame = backlog_queries.rate_over_time(db.session, item)
     weeks = sorted(frame["week"].unique().tolist())
     series: list[dict[str, Any]] = []
     counts: list[dict[str, Any]] = []  # table-only columns: the cases and overrides behind each rate
@@ -216,8 +220,8 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
         "item": item,
         "chart": chart,
         "trend": records(frame),
-        "verification": backlog.verification(db.session, item),
-        "cases": backlog.pattern_cases(db.session, item, overrides_only=not args["all"], after=args["after"]),
+        "verification": backlog_queries.verification(db.session, item),
+        "cases": backlog_queries.pattern_cases(db.session, item, overrides_only=not args["all"], after=args["after"]),
         "everything": args["all"],
         "statuses": BACKLOG_STATUSES,
         "owners": permissions.people_who_may_change(db.session, item.model_id),
@@ -234,10 +238,10 @@ def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]
 def detail(item_id: int) -> tuple[str, int] | Response:
     """One item: its numbers, its rate by version over time, and example cases."""
     try:
-        item = backlog.get_item(db.session, item_id)
+        item = backlog_queries.get_item(db.session, item_id)
     except NotFound:
         abort(404)
     if parse_params(request.args, DETAIL_QUERY)["format"] == "csv":
-        frame = backlog.rate_over_time(db.session, item)
+        frame = backlog_queries.rate_over_time(db.session, item)
         return csv_response(records(frame), list(frame.columns), f"backlog-{item_id}-rate-by-version.csv")
     return render_detail(item)

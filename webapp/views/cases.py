@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g
 
-from feedback import case_queries
 from feedback.permissions import Action
+from feedback.review import case_view as case_queries
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import render_page_or_block

@@ -8,10 +8,15 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, Response, abort, g, request, url_for
 
-from feedback import decision_exceptions, exception_reports, experiments, permissions, queries, wording
+from feedback import permissions, wording
+from feedback.catalog import queries as catalog_queries
 from feedback.db import utcnow
+from feedback.decision_exceptions import queries as exception_queries
+from feedback.decision_exceptions import reports as exception_reports
+from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
+from feedback.impact import experiments
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import MAX_PAGE, Choice, Flag, Id, Int, ModelKey, Text, parse_params
 from feedback.permissions import Action
@@ -22,7 +27,7 @@ from webapp.htmx import render_page_or_block
 
 bp = Blueprint("decision_exceptions", __name__, url_prefix="/exceptions")
 
-STATUSES = queries.EXCEPTION_FILTER_STATUSES
+STATUSES = exception_queries.EXCEPTION_FILTER_STATUSES
 FILTER = (
     Choice("status", STATUSES, default="active"),
     Choice("kind", EXCEPTION_KINDS),
@@ -41,10 +46,10 @@ DASHBOARD = (
 )
 
 
-def exception_filter() -> tuple[queries.ExceptionFilter, dict[str, Any]]:
+def exception_filter() -> tuple[exception_queries.ExceptionFilter, dict[str, Any]]:
     """The queue filter from the query string, and the parsed parameters."""
     args = parse_params(request.args, FILTER)
-    flt = queries.ExceptionFilter(
+    flt = exception_queries.ExceptionFilter(
         status=args["status"],
         kind=args["kind"],
         severity=args["severity"],
@@ -69,19 +74,19 @@ def index() -> tuple[str, int]:
         page=page,
         now=now,
         mine=args["mine"],
-        items=queries.exception_list(db.session, flt, limit=50, offset=(page - 1) * 50),
-        counts=queries.exception_counts(db.session, flt, now),
+        items=exception_queries.exception_list(db.session, flt, limit=50, offset=(page - 1) * 50),
+        counts=exception_queries.exception_counts(db.session, flt, now),
         kinds=EXCEPTION_KINDS,
         severities=SEVERITIES,
         statuses=STATUSES,
-        sites=queries.exception_sites(db.session),
-        models=queries.models_with_versions(db.session),
+        sites=exception_queries.exception_sites(db.session),
+        models=catalog_queries.models_with_versions(db.session),
     )
 
 
 def render_detail(exception_id: int, status: int = 200, **extra: Any) -> tuple[str, int]:
     """One exception's page, or its panel for htmx."""
-    exc = queries.exception_detail(db.session, exception_id)
+    exc = exception_queries.exception_detail(db.session, exception_id)
     if exc is None:
         abort(404)
     context: dict[str, Any] = {
@@ -225,7 +230,7 @@ def dashboard() -> tuple[str, int]:
         handling=records(report.handling),
         chart=chart,
         args=args,
-        models=queries.models_with_versions(analytics_session()),
+        models=catalog_queries.models_with_versions(analytics_session()),
         csv_url=url_for("decision_exceptions.dashboard_csv", model=args["model_key"], by=args["by"], days=args["days"]),
     )
 

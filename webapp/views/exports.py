@@ -7,8 +7,11 @@ from dataclasses import replace
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback import exports, queries
+from feedback.catalog import queries as catalog_queries
 from feedback.errors import ValidationFailed
+from feedback.exports import formats as export_formats
+from feedback.exports import queries as export_queries
+from feedback.exports import services as exports
 from feedback.models import ExportJob
 from feedback.params import parse_params
 from feedback.permissions import Action
@@ -18,13 +21,13 @@ from webapp.extensions import db, streamed
 from webapp.htmx import is_htmx, render_page_or_block
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
-PREFILL = tuple(replace(p, required=False) for p in exports.EXPORT_PARAMS)
+PREFILL = tuple(replace(p, required=False) for p in export_queries.EXPORT_PARAMS)
 
 
 def _form_context(**extra: object) -> dict[str, object]:
     return {
-        "models": queries.models_by_name(db.session),
-        "versions": queries.versions_by_model_key(db.session),
+        "models": catalog_queries.models_by_name(db.session),
+        "versions": catalog_queries.versions_by_model_key(db.session),
         "jobs": exports.recent_jobs(db.session, g.user),
         "args": request.args,
         "fields": {},
@@ -46,7 +49,7 @@ def index() -> tuple[str, int]:
 def create() -> Response | tuple[str, int]:
     """Queue an export and follow its progress."""
     try:
-        spec = exports.parse_spec(g.user, request.form)
+        spec = export_queries.parse_spec(g.user, request.form)
         job = exports.create_job(db.session, g.user, spec, keep_days=current_app.config["EXPORT_KEEP_DAYS"])
     except ValidationFailed as exc:
         context = _form_context(fields=exc.fields, problem=exc.message, args=request.form)
@@ -83,4 +86,4 @@ def download(job_id: int) -> Response:
     if chosen.bytes_total is not None:
         headers["Content-Length"] = str(chosen.bytes_total)
     body = streamed(db.engine, lambda session: exports.stored_bytes(session, job_id))
-    return Response(body, mimetype=exports.MEDIA_TYPES[chosen.format], headers=headers)
+    return Response(body, mimetype=export_formats.MEDIA_TYPES[chosen.format], headers=headers)

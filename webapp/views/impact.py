@@ -9,13 +9,18 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from analytics import ab
-from feedback import experiments, impact, permissions, queries
+from feedback import permissions
+from feedback.catalog import queries as catalog_queries
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
+from feedback.impact import experiments
+from feedback.impact import panels as impact_panels
+from feedback.impact import runs as impact_runs
 from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel
 from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_params
 from feedback.permissions import Action
+from feedback.review import queries as review_queries
 from feedback.schemas import AnalysisIn
 from feedback.validation import parse
 from webapp import jobs
@@ -47,9 +52,9 @@ EXPERIMENT_FORM = (
 )
 PANEL_FORM = (
     Id("experiment_id", required=True),
-    Choice("metric", tuple(impact.METRICS), required=True),
-    Choice("unit", tuple(impact.PANEL_UNITS), default="site"),
-    Choice("period", tuple(impact.PERIODS), default="week"),
+    Choice("metric", tuple(impact_panels.METRICS), required=True),
+    Choice("unit", tuple(impact_panels.PANEL_UNITS), default="site"),
+    Choice("period", tuple(impact_panels.PERIODS), default="week"),
 )
 ANALYSIS_FORM = (
     Choice("control", ("not_yet", "never"), default="not_yet"),
@@ -62,12 +67,12 @@ ANALYSIS_FORM = (
 def _index_context(**extra: Any) -> dict[str, Any]:
     return {
         "experiments": experiments.list_experiments(db.session),
-        "panels": impact.panels(db.session),
-        "runs": impact.latest_runs(db.session),
-        "models": queries.models_by_name(db.session),
-        "sites": queries.case_sites(db.session),
-        "metrics": impact.METRICS,
-        "units": impact.PANEL_UNITS,
+        "panels": impact_panels.panels(db.session),
+        "runs": impact_runs.latest_runs(db.session),
+        "models": catalog_queries.models_by_name(db.session),
+        "sites": review_queries.case_sites(db.session),
+        "metrics": impact_panels.METRICS,
+        "units": impact_panels.PANEL_UNITS,
         "can_edit": permissions.allows(g.user.role, Action.RUN_IMPACT),
         "problem": None,
         "fields": {},
@@ -163,18 +168,18 @@ def _experiment_context(experiment_id: int, **extra: Any) -> dict[str, Any]:
     srm = None
     if experiment.kind == "ab" and counts:
         srm = ab.sample_ratio_check({c.arm: c.units for c in counts}, experiment.weights)
-    runs = impact.experiment_runs(db.session, experiment.id)
-    sites = sorted(set(queries.case_sites(db.session, experiment.model_id)) | {s.site for s in experiment.sites})
+    runs = impact_runs.experiment_runs(db.session, experiment.id)
+    sites = sorted(set(review_queries.case_sites(db.session, experiment.model_id)) | {s.site for s in experiment.sites})
     return {
         "experiment": experiment,
         "counts": counts,
         "srm": srm,
         "runs": runs,
-        "panels": impact.panels(db.session, experiment.id),
+        "panels": impact_panels.panels(db.session, experiment.id),
         "schedule": {s.site: s.go_live_at for s in experiment.sites},
         "sites": sites,
-        "metrics": impact.METRICS,
-        "units": impact.PANEL_UNITS,
+        "metrics": impact_panels.METRICS,
+        "units": impact_panels.PANEL_UNITS,
         "can_edit": permissions.allows(g.user.role, Action.RUN_IMPACT),
         "now": utcnow(),
         "problem": None,
@@ -220,7 +225,7 @@ def change_status(experiment_id: int, change: str) -> tuple[str, int]:
 @login_required(Action.RUN_IMPACT)
 def analyse_experiment(experiment_id: int) -> Response:
     """Queue the A/B analysis of an experiment and follow its progress."""
-    run = impact.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id)
+    run = impact_runs.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id)
     jobs.submit(run.id)
     return _go(url_for("impact.run", run_id=run.id))
 
@@ -231,7 +236,7 @@ def build_panel() -> Response | tuple[str, int]:
     """Build a panel from platform data for a staggered rollout."""
     try:
         form = parse_params(request.form, PANEL_FORM)
-        panel, dropped = impact.build_platform_panel(
+        panel, dropped = impact_panels.build_platform_panel(
             db.session,
             g.user,
             experiment_id=form["experiment_id"],
@@ -257,7 +262,7 @@ def upload_panel() -> Response | tuple[str, int]:
         if upload is None or not upload.filename:
             raise ValidationFailed("no file", {"file": "choose a CSV file to upload"})
         name = parse_params(request.form, (Text("name"),))["name"] or ""
-        panel = impact.upload_panel(db.session, g.user, name=name, raw=upload.read())
+        panel = impact_panels.upload_panel(db.session, g.user, name=name, raw=upload.read())
     except ValidationFailed as exc:
         db.session.rollback()
         context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
@@ -277,7 +282,7 @@ def _panel_or_404(panel_id: int) -> ImpactPanel:
 def panel(panel_id: int) -> tuple[str, int]:
     """A panel: its units, cohorts and a preview, and the form to analyse it."""
     chosen = _panel_or_404(panel_id)
-    frame = impact.panel_frame(db.session, chosen)
+    frame = impact_panels.panel_frame(db.session, chosen)
     period_label = frame.drop_duplicates("period").set_index("period")["label"]
     cohorts = (
         frame.drop_duplicates("unit")
@@ -303,7 +308,7 @@ def panel(panel_id: int) -> tuple[str, int]:
         "yMin": None,
         "yMax": None,
     }
-    runs = impact.panel_runs(db.session, chosen.id)
+    runs = impact_runs.panel_runs(db.session, chosen.id)
     return render_page_or_block(
         "impact/panel.html",
         "panel_body",
@@ -322,7 +327,7 @@ def panel(panel_id: int) -> tuple[str, int]:
 def panel_csv(panel_id: int) -> Response:
     """The panel as CSV, in the upload format."""
     chosen = _panel_or_404(panel_id)
-    frame = impact.panel_frame(db.session, chosen)
+    frame = impact_panels.panel_frame(db.session, chosen)
     out = frame.assign(period=frame["label"], treated=frame["treated"].astype(int)).drop(columns=["label", "cohort"])
     return _frame_csv(out, f"panel-{panel_id}.csv")
 
@@ -331,7 +336,7 @@ def panel_csv(panel_id: int) -> Response:
 @login_required(Action.RUN_IMPACT)
 def delete_panel(panel_id: int) -> Response:
     """Delete a panel and go back to the impact page."""
-    impact.delete_panel(db.session, g.user, panel_id)
+    impact_panels.delete_panel(db.session, g.user, panel_id)
     return _go(url_for("impact.index"))
 
 
@@ -343,14 +348,14 @@ def analyse_panel(panel_id: int) -> Response:
     form = parse_params(request.form, ANALYSIS_FORM)
     options = {**form, "covariates": [c for c in form["covariates"] if c]}
     params = parse(AnalysisIn, options).model_dump()  # the same rules as the API's body
-    run = impact.create_run(db.session, g.user, kind="staggered", params=params, target_id=panel_id)
+    run = impact_runs.create_run(db.session, g.user, kind="staggered", params=params, target_id=panel_id)
     jobs.submit(run.id)
     return _go(url_for("impact.run", run_id=run.id))
 
 
 def _run_or_404(run_id: int) -> AnalysisRun:
     try:
-        return impact.get_run(db.session, run_id)
+        return impact_runs.get_run(db.session, run_id)
     except NotFound:
         abort(404)
 
@@ -423,7 +428,7 @@ def run(run_id: int) -> tuple[str, int]:
         "run_body",
         run=chosen,
         chart=chart,
-        stale=impact.is_stale(chosen),
+        stale=impact_runs.is_stale(chosen),
         can_edit=permissions.allows(g.user.role, Action.RUN_IMPACT),
     )
 

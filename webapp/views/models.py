@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from feedback import model_summaries
+from feedback.catalog import summaries as model_summaries
 from feedback.permissions import Action
 from webapp.auth import login_required
 from webapp.extensions import db

@@ -8,10 +8,15 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from feedback import guardrails, override_queries, override_reports, permissions, services
+from feedback import permissions
+from feedback.accounts import services as accounts
+from feedback.catalog import services as catalog
 from feedback.errors import FeedbackError, NotFound, PermissionDenied
 from feedback.frames import records
 from feedback.models import GUARDRAIL_KINDS
+from feedback.overrides import guardrails
+from feedback.overrides import queries as override_queries
+from feedback.overrides import reports as override_reports
 from feedback.params import MAX_ID, Choice, Day, Flag, Id, Int, Number, Param, Text, Version, parse_params
 from feedback.permissions import Action
 from webapp.auth import login_required
@@ -253,7 +258,7 @@ def right(key: str) -> tuple[str, int] | Response:
     return render_page_or_block(
         "overrides/right.html",
         "right_body",
-        model=services.get_model(session, key),
+        model=catalog.get_model(session, key),
         by=by,
         accuracy=records(accuracy),
         speed=records(speed),
@@ -271,7 +276,7 @@ def add_guardrail(key: str) -> tuple[str, int]:
         threshold = form["threshold_pct"]
         guardrails.add_guardrail(
             db.session,
-            services.actor_of(g.user),
+            accounts.actor_of(g.user),
             version_id=form["version_id"],
             kind=form["kind"],
             window_size=form["window_size"],
@@ -294,7 +299,7 @@ def remove_guardrail(key: str, guardrail_id: int) -> WerkzeugResponse:
     """A removal is never one click: go to the page that says what it does and asks to confirm."""
     check_overview_query()
     try:
-        guardrails.get_guardrail(db.session, services.actor_of(g.user), guardrail_id)
+        guardrails.get_guardrail(db.session, accounts.actor_of(g.user), guardrail_id)
     except NotFound:
         abort(404)
     from flask import redirect
@@ -309,7 +314,7 @@ def resume(key: str, version_id: int) -> tuple[str, int]:
     """Resume a paused version: reviewers see its recommendations again."""
     check_overview_query()
     try:
-        version = guardrails.resume_version(db.session, services.actor_of(g.user), version_id=version_id)
+        version = guardrails.resume_version(db.session, accounts.actor_of(g.user), version_id=version_id)
     except NotFound:
         abort(404)
     except PermissionDenied:
@@ -327,7 +332,7 @@ def acknowledge(key: str, alert_id: int) -> tuple[str, int] | WerkzeugResponse:
     """Mark an alert as seen."""
     check_overview_query()
     try:
-        guardrails.acknowledge_alert(db.session, services.actor_of(g.user), alert_id=alert_id)
+        guardrails.acknowledge_alert(db.session, accounts.actor_of(g.user), alert_id=alert_id)
     except NotFound:
         abort(404)
     if not is_htmx():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from feedback import queries
 from feedback.db import utcnow
 from feedback.params import MAX_PAGE, Id, Int, Text, parse_params
 from feedback.permissions import Action
+from feedback.review import queries as review_queries
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
@@ -19,10 +19,10 @@ FILTER = (Id("model"), Text("site"))
 PAGE = Int("page", 1, MAX_PAGE, default=1)
 
 
-def queue_filter() -> queries.QueueFilter:
+def queue_filter() -> review_queries.QueueFilter:
     """The model and site filter from the query string."""
     args = parse_params(request.args, FILTER)
-    return queries.QueueFilter(model_id=args["model"], site=args["site"])
+    return review_queries.QueueFilter(model_id=args["model"], site=args["site"])
 
 
 @bp.get("/queue")
@@ -38,7 +38,7 @@ def index() -> tuple[str, int]:
         flt=flt,
         page=page,
         now=now,
-        cases=queries.open_cases(db.session, flt, limit=50, offset=(page - 1) * 50),
-        counts=queries.queue_counts(db.session, flt, now),
+        cases=review_queries.open_cases(db.session, flt, limit=50, offset=(page - 1) * 50),
+        counts=review_queries.queue_counts(db.session, flt, now),
         fragment=is_htmx(),
     )

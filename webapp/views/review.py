@@ -10,12 +10,14 @@ from typing import Any
 from flask import Blueprint, abort, current_app, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from feedback import experiments, queries, services
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, AlreadyDecided, ClaimedByOther, Conflict, NotFound, NotShown
+from feedback.impact import experiments
 from feedback.models import DECISION_ACTIONS, Recommendation
 from feedback.params import Choice, Id, Text, parse_params
 from feedback.permissions import Action
+from feedback.review import claims, decisions
+from feedback.review import queries as review_queries
 from webapp.auth import login_required
 from webapp.extensions import db
 from webapp.htmx import is_htmx, render_page_or_block
@@ -49,7 +51,7 @@ def _shown_mac(recommendation_id: int, stamp: int) -> str:
 
 def shown_token(rec: Recommendation) -> str:
     """The token a decision form carries: this case, shown to this reviewer under their current claim."""
-    stamp = services.claim_stamp(rec)
+    stamp = claims.claim_stamp(rec)
     return "" if stamp is None else f"{stamp}.{_shown_mac(rec.id, stamp)}"
 
 
@@ -76,7 +78,7 @@ def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) ->
         "claimable": False,
         "auto_claim": False,
         "undo": None,
-        "undo_seconds": services.UNDO_SECONDS,
+        "undo_seconds": decisions.UNDO_SECONDS,
         "settle_ms": int(current_app.config["DECISION_SETTLE_MS"]),
         "shown": shown_token(rec) if rec is not None and rec.claimed_by_id == g.user.id else "",
     }
@@ -108,7 +110,7 @@ def as_seen(rec: Recommendation, *, auto_claim: bool = False) -> dict[str, Any]:
     if rec.status != "open" or holds_claim(rec, g.user.id):
         return {}
     if rec.claimed_by_id is not None and rec.claim_expires_at is not None and rec.claim_expires_at > utcnow():
-        return {"holder": services.claimed_message(rec, g.user)}
+        return {"holder": claims.claimed_message(rec, g.user)}
     return {"claimable": True, "auto_claim": auto_claim}
 
 
@@ -124,7 +126,7 @@ def next_case() -> tuple[str, int]:
 def claim_next() -> Response | tuple[str, int]:
     """Claim the most urgent free case and open it."""
     flt = queue_filter()
-    rec = services.claim_next(db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site)
+    rec = claims.claim_next(db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site)
     if not is_htmx():
         if rec is None:
             return render_panel(None)
@@ -149,7 +151,7 @@ def _panel_at(rec: Recommendation | None, **extra: Any) -> Response:
 def case(recommendation_id: int) -> Response | tuple[str, int]:
     """Show a case; reading never claims it (the claim is a POST, sent at once from our own pages)."""
     queue_filter()  # a bad filter is refused, as on every review page
-    rec = queries.case_detail(db.session, recommendation_id)
+    rec = review_queries.case_detail(db.session, recommendation_id)
     if rec is None:
         abort(404)
     body, status = render_panel(rec, **as_seen(rec, auto_claim=opened_from_our_pages()))
@@ -164,12 +166,12 @@ def claim(recommendation_id: int) -> Response | tuple[str, int]:
     """Claim the case and show it ready to countersign, or say who holds it or how it was decided."""
     queue_filter()  # a bad filter is refused before anything is claimed
     try:
-        rec = services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+        rec = claims.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     except NotFound:
         abort(404)
     except (ClaimedByOther, AlreadyDecided) as exc:
         holder = exc.message if isinstance(exc, ClaimedByOther) else None
-        return render_panel(queries.case_detail(db.session, recommendation_id), 409, holder=holder)
+        return render_panel(review_queries.case_detail(db.session, recommendation_id), 409, holder=holder)
     if not is_htmx():
         return redirect(url_for("review.case", recommendation_id=rec.id, **filter_args()))
     return render_panel(rec)
@@ -193,7 +195,7 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
         stamp = shown_claim(recommendation_id, values["shown"] or "")
         if stamp is None:
             raise NotShown("no token for this case")
-        decision = services.record_decision(
+        decision = decisions.record_decision(
             db.session,
             recommendation_id=recommendation_id,
             reviewer=g.user,
@@ -204,26 +206,26 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             shown_claim=stamp,
         )
     except FIELD_FAULTS as exc:
-        rec = queries.case_detail(db.session, recommendation_id)
+        rec = review_queries.case_detail(db.session, recommendation_id)
         return render_panel(
             rec, exc.status, problem=exc.message, fields=exc.fields, form=form.to_dict(), open_panel=form.get("action")
         )
     except NotShown:
-        rec = queries.case_detail(db.session, recommendation_id)
+        rec = review_queries.case_detail(db.session, recommendation_id)
         if rec is None:
             abort(404)
         return render_panel(rec, 409, problem=NOT_SHOWN, **as_seen(rec))
     except NotFound:
         abort(404)
     except (AlreadyDecided, ClaimedByOther) as exc:
-        rec = queries.case_detail(db.session, recommendation_id)
+        rec = review_queries.case_detail(db.session, recommendation_id)
         return render_panel(rec, 409, problem=f"Your decision was not saved: {exc.message}.", lost_race=True)
 
     final = decision.final_action
     outcome = f" ({decision.recommendation.model.action_label(final)})" if final else ""
     notice = f"{ACTION_WORDS[decision.action]} case {decision.recommendation.external_id}{outcome}."
     flt = queue_filter()
-    nxt = services.claim_next(
+    nxt = claims.claim_next(
         db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site, after_id=recommendation_id
     )
     if not is_htmx():
@@ -233,7 +235,7 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             else url_for("queue.index", **filter_args())
         )
         return redirect(target)
-    left = decision.decided_at + timedelta(seconds=services.UNDO_SECONDS) - utcnow()
+    left = decision.decided_at + timedelta(seconds=decisions.UNDO_SECONDS) - utcnow()
     undo = {
         "recommendation_id": recommendation_id,
         "external_id": decision.recommendation.external_id,
@@ -251,17 +253,17 @@ def undo(recommendation_id: int) -> Response | tuple[str, int]:
     """
     showing = parse_params(request.form, (Id("shown_case"),))["shown_case"]
     try:
-        rec = services.retract_decision(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+        rec = decisions.retract_decision(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     except NotFound:
         abort(404)
     except Conflict as exc:
-        current = queries.case_detail(db.session, showing) if showing else None
+        current = review_queries.case_detail(db.session, showing) if showing else None
         if current is None:
-            current = queries.case_detail(db.session, recommendation_id)
+            current = review_queries.case_detail(db.session, recommendation_id)
         return render_panel(current, 409, problem=f"Nothing was undone: {exc.message}.", **as_seen(current))
     if showing and showing != recommendation_id:
-        services.release_claim(db.session, recommendation_id=showing, reviewer=g.user)
-        rec = queries.case_detail(db.session, recommendation_id) or rec
+        claims.release_claim(db.session, recommendation_id=showing, reviewer=g.user)
+        rec = review_queries.case_detail(db.session, recommendation_id) or rec
     notice = f"Undone: case {rec.external_id} is open again and yours to decide."
     if not is_htmx():
         return redirect(url_for("review.case", recommendation_id=rec.id, **filter_args()))
@@ -273,7 +275,7 @@ def undo(recommendation_id: int) -> Response | tuple[str, int]:
 def renew(recommendation_id: int) -> Response:
     """Keep the claim alive while the reviewer has the case open."""
     try:
-        services.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+        claims.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     except (ClaimedByOther, AlreadyDecided):
         return Response(status=409)
     except NotFound:
@@ -286,5 +288,5 @@ def renew(recommendation_id: int) -> Response:
 def release(recommendation_id: int) -> Response:
     """Give the case back and return to the queue."""
     queue_filter()
-    services.release_claim(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+    claims.release_claim(db.session, recommendation_id=recommendation_id, reviewer=g.user)
     return redirect(url_for("queue.index", **filter_args()))

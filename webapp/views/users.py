@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, g, request
 
-from feedback import accounts
+from feedback.accounts import services as accounts
 from feedback.audit import Actor
 from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.models import ROLES, User

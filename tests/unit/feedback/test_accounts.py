@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from feedback import accounts
-from feedback.accounts import LoginThrottling
+from feedback.accounts import services as accounts
+from feedback.accounts.services import LoginThrottling
 from feedback.db import sqlite_write_intent, utcnow
 from feedback.errors import Conflict, TooManyAttempts, ValidationFailed
 from feedback.models import ApiToken, AuditEvent, LoginThrottle, User

@@ -7,9 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from feedback import background, guardrails, services
+from feedback import background
 from feedback.db import utcnow
 from feedback.models import Alert, BacklogRefresh, ExportChunk, ExportJob, ModelVersion
+from feedback.overrides import guardrails
+from feedback.review import decisions
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user
 
 
@@ -94,7 +96,7 @@ def test_the_guardrail_sweep_opens_an_alert_for_a_breach_once(session):
         rec = make_case(session, n)
         extra = {"final_action": "deny", "reason_code": "missing_context"} if n < 4 else {}
         action = "override" if n < 4 else "accept"
-        services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
     guardrails.add_guardrail(
         session,
         TEST_ACTOR,

@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from feedback import backlog, services
+from feedback.backlog import queries as backlog_queries
+from feedback.backlog import services as backlog
+from feedback.catalog import services as catalog
 from feedback.errors import NotAllowedByConfiguration, PermissionDenied, ValidationFailed
 from feedback.models import AuditEvent, BacklogItem, ModelVersion
 from feedback.schemas import ModelVersionIn
@@ -26,7 +28,7 @@ def planted(session):
 def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
     summary = backlog.refresh(session, TEST_ACTOR, "claims")
     assert summary.created >= 1
-    items = backlog.ranked(session, backlog.BacklogFilter("claims"))
+    items = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))
     top = items[0]
     assert top.pattern_key == "segment.claim_band=over_10k"
     assert top.title.startswith("v1 is overridden") and "where claim band is over 10k: 'Missing context'" in top.title
@@ -37,7 +39,7 @@ def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
     count = session.scalar(select(func.count()).select_from(BacklogItem))
     assert count == summary.created
     assert session.scalar(select(func.count()).where(AuditEvent.action == "backlog.item_created")) == count
-    cases = backlog.pattern_cases(session, top)
+    cases = backlog_queries.pattern_cases(session, top)
     assert cases.rows and all(c.recommended_action == "pay" and c.action == "override" for c in cases.rows)
     assert cases.total == top.overrides
 
@@ -45,13 +47,13 @@ def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
 def test_verified_needs_a_newer_version_that_is_significantly_better(session, planted):
     backlog.refresh(session, TEST_ACTOR, "claims")
     owner = make_owner(session)
-    item = backlog.ranked(session, backlog.BacklogFilter("claims"))[0]
+    item = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))[0]
     with pytest.raises(NotAllowedByConfiguration) as err:
         backlog.update_item(session, owner, item.id, status="verified")
     assert "no newer version" in err.value.fields["status"]
     session.rollback()
     # v2 is no better on the pattern: still not verified.
-    services.add_model_version(
+    catalog.add_model_version(
         session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="production")
     )
     v2 = session.scalars(select(ModelVersion).where(ModelVersion.version == "v2")).one()
@@ -63,7 +65,7 @@ def test_verified_needs_a_newer_version_that_is_significantly_better(session, pl
     assert "not significantly lower" in err.value.fields["status"]
     session.rollback()
     # v3 fixes it: now the item can be verified, and the evidence is audited.
-    services.add_model_version(
+    catalog.add_model_version(
         session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v3", stage="production")
     )
     v3 = session.scalars(select(ModelVersion).where(ModelVersion.version == "v3")).one()

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.exc import CompileError, IntegrityError, OperationalError
 
-from feedback import bulk, services
+from feedback import bulk
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.models import Recommendation
 from tests.factories import make_model
@@ -17,7 +18,7 @@ DUE = utcnow() + timedelta(hours=4)
 
 
 def _row(session, external_id: str, **overrides) -> dict:
-    version = services.get_model(session, "claims").versions[0]
+    version = catalog.get_model(session, "claims").versions[0]
     return {
         "model_id": version.model_id,
         "model_version_id": version.id,

@@ -8,9 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from feedback import decision_exceptions, services
+from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import Conflict, NotAllowedByConfiguration, PermissionDenied, ValidationFailed
 from feedback.models import DecisionException, ModelVersion, Recommendation
+from feedback.review import claims, decisions, ingest
 from feedback.schemas import RecommendationIn, VersionRulesIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user, payload, token_for
 
@@ -60,7 +61,7 @@ def test_rules_route_cases_to_exceptions_at_ingest(session, model, overrides, ki
     exc = only_exception(session, rec.id)
     assert (exc.kind, exc.severity, exc.status) == (kind, severity, "open")
     assert exc.sla_due_at - exc.opened_at == timedelta(hours=hours)
-    assert services.claim_next(session, reviewer=make_user(session)) is None  # not in the reviewers' queue
+    assert claims.claim_next(session, reviewer=make_user(session)) is None  # not in the reviewers' queue
 
 
 def test_configured_sla_overrides_the_default(session, model):
@@ -75,18 +76,18 @@ def test_configured_sla_overrides_the_default(session, model):
 def test_model_error_payloads_are_checked(session, model):
     both = RecommendationIn.model_validate(payload(1, error="boom"))
     with pytest.raises(ValidationFailed) as err:
-        services.ingest_recommendations(session, TEST_ACTOR, [both])
+        ingest.ingest_recommendations(session, TEST_ACTOR, [both])
     assert set(err.value.fields) == {"[0].recommended_action", "[0].confidence"}
     neither = RecommendationIn.model_validate(payload(2, recommended_action=None))
     with pytest.raises(ValidationFailed) as err:
-        services.ingest_recommendations(session, TEST_ACTOR, [neither])
+        ingest.ingest_recommendations(session, TEST_ACTOR, [neither])
     assert set(err.value.fields) == {"[0].recommended_action"}
 
 
 def test_escalation_opens_a_reviewer_exception(session, model):
     rec = make_case(session, 1)
     reviewer = make_user(session)
-    services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="escalate", note="odd dates")
+    decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="escalate", note="odd dates")
     exc = only_exception(session, rec.id)
     assert (exc.kind, exc.reason, exc.raised_by_id) == ("reviewer_escalation", "odd dates", reviewer.id)
 
@@ -100,7 +101,7 @@ def test_audit_sample_is_reviewer_blind_and_at_the_configured_rate(session, mode
         session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(audit_sample_rate=1.0)
     )
     rec = make_case(session, 1)
-    services.record_decision(session, recommendation_id=rec.id, reviewer=make_user(session), action="accept")
+    decisions.record_decision(session, recommendation_id=rec.id, reviewer=make_user(session), action="accept")
     exc = only_exception(session, rec.id)
     assert exc.kind == "audit_sample" and exc.severity == "low"
 

@@ -8,11 +8,12 @@ import pytest
 from scipy import stats
 from sqlalchemy import func, select
 
-from feedback import experiments, services
 from feedback.audit import verify_chain
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotAllowedByConfiguration, PermissionDenied, ValidationFailed
+from feedback.impact import experiments
 from feedback.models import AuditEvent, Decision, Exposure
+from feedback.review import claims, decisions
 from tests.factories import make_case, make_model, make_user
 
 
@@ -61,19 +62,19 @@ def test_control_cases_are_decided_unaided_and_exposures_match_the_hash(session,
     cases = [make_case(session, n) for n in range(1, 41)]
     decided = {"ai_shown": 0, "control": 0}
     for rec in cases:
-        services.claim_case(session, recommendation_id=rec.id, reviewer=world["ann"])
+        claims.claim_case(session, recommendation_id=rec.id, reviewer=world["ann"])
         arm = experiments.hashed_arm(exp.salt, str(rec.id), 0.5)
         if arm == "control":
             # The recommendation is hidden: the reviewer must choose the final action.
             with pytest.raises(NotAllowedByConfiguration) as err:  # what this case allows: 409
-                services.record_decision(session, recommendation_id=rec.id, reviewer=world["ann"], action="accept")
+                decisions.record_decision(session, recommendation_id=rec.id, reviewer=world["ann"], action="accept")
             assert "final_action" in err.value.fields
-            decision = services.record_decision(
+            decision = decisions.record_decision(
                 session, recommendation_id=rec.id, reviewer=world["ann"], action="accept", final_action="deny"
             )
             assert decision.ai_shown is False and decision.action == "override" and decision.reason_code is None
         else:
-            decision = services.record_decision(
+            decision = decisions.record_decision(
                 session, recommendation_id=rec.id, reviewer=world["ann"], action="accept"
             )
             assert decision.ai_shown is True
@@ -95,8 +96,8 @@ def test_reviewer_assignment_gives_each_reviewer_one_arm(session, world):
     reviewers = [make_user(session) for _ in range(12)]
     for i, reviewer in enumerate(reviewers):
         rec = make_case(session, i + 1)
-        services.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
-        decision = services.record_decision(
+        claims.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
+        decision = decisions.record_decision(
             session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action="pay"
         )
         expected = experiments.hashed_arm(exp.salt, str(reviewer.id), 0.5)
@@ -127,7 +128,7 @@ def test_staggered_rollout_hides_the_ai_until_the_site_goes_live(session, world)
     shown = {}
     for n, site in enumerate(("Leeds", "York", "Hull"), start=1):
         rec = make_case(session, n, site=site)
-        decision = services.record_decision(
+        decision = decisions.record_decision(
             session, recommendation_id=rec.id, reviewer=world["ann"], action="accept", final_action="pay"
         )
         shown[site] = decision.ai_shown

@@ -7,10 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from feedback import guardrails, outcomes, rollup, services
+from feedback.accounts import services as accounts
 from feedback.db import utcnow
 from feedback.errors import ValidationFailed
 from feedback.models import Alert, AuditEvent, Decision, ModelVersion
+from feedback.outcomes import services as outcomes
+from feedback.overrides import guardrails, rollup
+from feedback.review import decisions
 from feedback.schemas import OutcomeIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
 
@@ -26,7 +29,7 @@ def decide(session, reviewer, n, action):
     """Ingest case n and decide it."""
     rec = make_case(session, n)
     extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-    services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+    decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
     return rec
 
 
@@ -52,14 +55,14 @@ def test_override_rate_guardrail_trips_once_pauses_and_resumes(session, version)
     assert version.stage == "paused"
     # Paused: reviewers now decide unaided, and the same breach does not alert twice.
     unaided = make_case(session, 50)
-    decision = services.record_decision(
+    decision = decisions.record_decision(
         session, recommendation_id=unaided.id, reviewer=reviewer, action="accept", final_action="pay"
     )
     assert decision.ai_shown is False
     guardrails.evaluate(session, [version.id], force=True)
     assert session.scalar(select(func.count()).select_from(Alert)) == 1
     owner = make_owner(session)
-    resumed = guardrails.resume_version(session, services.actor_of(owner), version_id=version.id)
+    resumed = guardrails.resume_version(session, accounts.actor_of(owner), version_id=version.id)
     assert resumed.stage == "production"
     session.refresh(alert)
     assert alert.status == "acknowledged" and alert.acknowledged_by_id == owner.id
@@ -68,7 +71,7 @@ def test_override_rate_guardrail_trips_once_pauses_and_resumes(session, version)
     ).all()
     assert {"alert.raised", "model_version.stage_changed", "alert.acknowledged"} <= set(audited)
     with pytest.raises(ValidationFailed):
-        guardrails.resume_version(session, services.actor_of(owner), version_id=version.id)
+        guardrails.resume_version(session, accounts.actor_of(owner), version_id=version.id)
 
 
 def test_accuracy_guardrail_trips_when_outcomes_arrive(session, version):
@@ -136,7 +139,7 @@ def test_accuracy_is_checked_exactly_when_a_decided_case_gains_a_label(session, 
     # A case whose outcome came first: deciding it fills the window at 7 of 10 and pauses the version at once.
     early = make_case(session, 30)
     outcomes.record_outcomes(session, TEST_ACTOR, [outcome(early, "deny")])
-    services.record_decision(session, recommendation_id=early.id, reviewer=reviewer, action="accept")
+    decisions.record_decision(session, recommendation_id=early.id, reviewer=reviewer, action="accept")
     alert = session.scalar(select(Alert))
     assert alert is not None and alert.value == pytest.approx(0.7) and alert.paused_from == "production"
     session.refresh(version)

@@ -10,19 +10,22 @@ import pytest
 from sqlalchemy import func, select
 
 from analytics import staggered
-from feedback import experiments, impact, services
 from feedback.db import utcnow
 from feedback.errors import PermissionDenied, ValidationFailed
+from feedback.impact import experiments
+from feedback.impact import panels as impact_panels
+from feedback.impact import runs as impact_runs
 from feedback.models import AnalysisRun, Decision, ImpactPanel, Model, PanelRow, Recommendation
+from feedback.review import decisions
 from tests.factories import make_case, make_model, make_user
 from tests.helpers import GOOD, eventually_treated_panel, simulated_panel
 
 
 def test_a_good_csv_is_read_with_cohorts_and_covariates():
-    frame, covariates = impact.parse_panel_csv(GOOD)
+    frame, covariates = impact_panels.parse_panel_csv(GOOD)
     assert covariates == ["size"]
     assert frame["value"].tolist() == [10, 11, 9, 9.5] and frame["treated"].tolist() == [False, True, False, False]
-    dated, _ = impact.parse_panel_csv(
+    dated, _ = impact_panels.parse_panel_csv(
         b"unit,period,value,treated\nx,2026-01-05,1,0\nx,2026-01-12,2,1\ny,2026-01-05,1,0\ny,2026-01-12,1,0\n"
     )
     assert dated["period"].tolist() == [1, 2, 1, 2] and dated["label"].iloc[1] == "2026-01-12"
@@ -45,7 +48,7 @@ def test_a_good_csv_is_read_with_cohorts_and_covariates():
 )
 def test_malformed_csv_names_the_problem(raw, field, words):
     with pytest.raises(ValidationFailed) as err:
-        impact.parse_panel_csv(raw)
+        impact_panels.parse_panel_csv(raw)
     assert field in err.value.fields
     assert words in err.value.fields[field]
 
@@ -53,14 +56,14 @@ def test_malformed_csv_names_the_problem(raw, field, words):
 def test_a_bad_upload_stores_nothing(session):
     analyst = make_user(session, "analyst")
     with pytest.raises(ValidationFailed):
-        impact.upload_panel(session, analyst, name="bad", raw=b"unit,period,value,treated\na,1,1,0\na,1,1,0\n")
+        impact_panels.upload_panel(session, analyst, name="bad", raw=b"unit,period,value,treated\na,1,1,0\na,1,1,0\n")
     session.rollback()
     assert session.scalar(select(func.count()).select_from(ImpactPanel)) == 0
     assert session.scalar(select(func.count()).select_from(PanelRow)) == 0
     with pytest.raises(PermissionDenied):
-        impact.upload_panel(session, make_user(session), name="x", raw=GOOD)
-    panel = impact.upload_panel(session, analyst, name="good", raw=GOOD)
-    frame = impact.panel_frame(session, panel)
+        impact_panels.upload_panel(session, make_user(session), name="x", raw=GOOD)
+    panel = impact_panels.upload_panel(session, analyst, name="good", raw=GOOD)
+    frame = impact_panels.panel_frame(session, panel)
     assert frame.set_index("unit")["cohort"].to_dict() == {"a": 2, "b": 0}
     assert frame["size"].tolist() == [3, 3, 5, 5]
 
@@ -68,15 +71,15 @@ def test_a_bad_upload_stores_nothing(session):
 def test_a_staggered_run_stores_the_estimator_results(session):
     analyst = make_user(session, "analyst")
     frame = simulated_panel(np.random.default_rng(5))
-    panel = impact.upload_panel(session, analyst, name="sim", raw=frame.to_csv(index=False).encode())
-    run = impact.create_run(
+    panel = impact_panels.upload_panel(session, analyst, name="sim", raw=frame.to_csv(index=False).encode())
+    run = impact_runs.create_run(
         session,
         analyst,
         kind="staggered",
         params={"control": "not_yet", "method": "dr", "draws": 199},
         target_id=panel.id,
     )
-    impact.execute_run(session, run.id)
+    impact_runs.execute_run(session, run.id)
     session.refresh(run)
     assert run.status == "done" and run.progress == 1.0, run.message
     result = run.result
@@ -97,15 +100,15 @@ def test_a_run_stores_what_the_estimator_dropped_as_warnings(session):
     frame = eventually_treated_panel(np.random.default_rng(5))
     # Weekly periods written as dates: the warnings name them as the analyst wrote them.
     frame["period"] = (pd.Timestamp("2026-01-05") + pd.to_timedelta(7 * (frame["period"] - 1), unit="D")).dt.date
-    panel = impact.upload_panel(session, analyst, name="all treated", raw=frame.to_csv(index=False).encode())
-    run = impact.create_run(
+    panel = impact_panels.upload_panel(session, analyst, name="all treated", raw=frame.to_csv(index=False).encode())
+    run = impact_runs.create_run(
         session,
         analyst,
         kind="staggered",
         params={"control": "not_yet", "method": "dr", "draws": 99},
         target_id=panel.id,
     )
-    impact.execute_run(session, run.id)
+    impact_runs.execute_run(session, run.id)
     session.refresh(run)
     assert run.status == "done", run.message
     # The last cohort (period 7) serves only as the comparison: said so, and every cohort effect is a number.
@@ -120,11 +123,11 @@ def test_a_failing_run_is_stored_as_failed(session):
     analyst = make_user(session, "analyst")
     # Every unit treated in period 1: no comparison units, so the estimator refuses.
     raw = b"unit,period,value,treated\na,1,1,0\na,2,2,1\nb,1,1,0\nb,2,2,1\n"
-    panel = impact.upload_panel(session, analyst, name="all treated", raw=raw)
-    run = impact.create_run(
+    panel = impact_panels.upload_panel(session, analyst, name="all treated", raw=raw)
+    run = impact_runs.create_run(
         session, analyst, kind="staggered", params={"control": "never", "method": "dr"}, target_id=panel.id
     )
-    impact.execute_run(session, run.id)
+    impact_runs.execute_run(session, run.id)
     session.refresh(run)
     assert run.status == "failed" and "never-treated" in run.message
 
@@ -157,13 +160,13 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
                 n += 1
                 rec = make_case(session, n, site=site)
                 reviewer = reviewers[n % 2]
-                decision = services.record_decision(
+                decision = decisions.record_decision(
                     session, recommendation_id=rec.id, reviewer=reviewer, action="accept"
                 )
                 opened = start + timedelta(days=day, hours=float(rng.uniform(8, 16)))
                 decision.opened_at, decision.decided_at = opened, opened + timedelta(seconds=float(rng.uniform(5, 300)))
     session.commit()
-    frame = impact.platform_frame(session, model_id, "site", "day")
+    frame = impact_panels.platform_frame(session, model_id, "site", "day")
     raw = pd.DataFrame(
         session.execute(
             select(Recommendation.site, Decision.opened_at, Decision.decided_at).join(Decision.recommendation)
@@ -176,11 +179,11 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
     got = frame.set_index(["site", "period"])["median_handling_seconds"]
     assert len(got) == len(expected) == 56
     assert np.allclose(got.sort_index().to_numpy(), expected.sort_index().to_numpy(), atol=1e-3)
-    panel, dropped = impact.build_platform_panel(
+    panel, dropped = impact_panels.build_platform_panel(
         session, analyst, experiment_id=exp.id, metric="median_handling_seconds", unit="site", period="day"
     )
     assert dropped == []
-    rows = impact.panel_frame(session, panel)
+    rows = impact_panels.panel_frame(session, panel)
     leeds = rows[rows.unit == "Leeds"]
     first_live = (start + timedelta(days=14)).date().isoformat()
     assert leeds.loc[leeds.treated, "label"].min() == first_live
@@ -190,17 +193,17 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
 
 def test_a_run_whose_worker_died_shows_as_interrupted(session):
     analyst = make_user(session, "analyst")
-    panel = impact.upload_panel(session, analyst, name="p", raw=GOOD)
-    run = impact.create_run(
+    panel = impact_panels.upload_panel(session, analyst, name="p", raw=GOOD)
+    run = impact_runs.create_run(
         session, analyst, kind="staggered", params={"control": "never", "method": "dr"}, target_id=panel.id
     )
-    assert not impact.is_stale(run)
-    later = run.updated_at + impact.STALE_AFTER + timedelta(seconds=1)
-    assert impact.is_stale(run, later)
-    impact.execute_run(session, run.id)
-    assert not impact.is_stale(run, later + timedelta(days=1))  # finished runs are never stale
+    assert not impact_runs.is_stale(run)
+    later = run.updated_at + impact_runs.STALE_AFTER + timedelta(seconds=1)
+    assert impact_runs.is_stale(run, later)
+    impact_runs.execute_run(session, run.id)
+    assert not impact_runs.is_stale(run, later + timedelta(days=1))  # finished runs are never stale
     with pytest.raises(ValidationFailed) as err:
-        impact.create_run(
+        impact_runs.create_run(
             session, analyst, kind="staggered", params={"control": "x", "method": "y"}, target_id=panel.id
         )
     assert set(err.value.fields) == {"control", "method"}

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from feedback import backlog
+from feedback.backlog import conditions
 from feedback.errors import ValidationFailed
 from feedback.json_input import MAX_DEPTH, MalformedJson, dumps, finite_or_none, loads
 
@@ -60,9 +60,9 @@ def test_json_answers_turn_nan_into_null():
 
 
 def test_backlog_ranges_store_open_ends_as_null_and_read_them_as_infinite():
-    dim = backlog.Dimension("feature.amount", "range", (-math.inf, 10.0, math.inf))
+    dim = conditions.Dimension("feature.amount", "range", (-math.inf, 10.0, math.inf))
     low, high = dim.condition("< 10"), dim.condition("≥ 10")
     assert (low["low"], low["high"], high["low"], high["high"]) == (None, 10.0, 10.0, None)
     assert json.loads(dumps(low)) == low
-    assert backlog.dimension_of(low).edges == (-math.inf, 10.0)
-    assert backlog.dimension_of({**high, "high": math.inf}).edges == (10.0, math.inf)  # as older rows hold it
+    assert conditions.dimension_of(low).edges == (-math.inf, 10.0)
+    assert conditions.dimension_of({**high, "high": math.inf}).edges == (10.0, math.inf)  # as older rows hold it

@@ -10,8 +10,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.orm import Session
 
-from feedback import migrate, services
+from feedback import migrate
 from feedback.db import Base
+from feedback.review import decisions
 from tests.factories import make_case, make_model, make_user
 
 
@@ -78,7 +79,7 @@ def test_an_upgrade_counts_decisions_the_rollup_never_counted(scratch_url):
             rec = make_case(session, n, site=("Leeds", "Bristol")[n % 2])
             extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
             note = "?" if action == "escalate" else ""
-            services.record_decision(
+            decisions.record_decision(
                 session, recommendation_id=rec.id, reviewer=reviewer, action=action, note=note, **extra
             )
     counted = "SELECT dimension, key, sum(accepts), sum(overrides), sum(escalations) FROM decision_counts "

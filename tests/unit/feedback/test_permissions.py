@@ -31,7 +31,9 @@ def test_no_role_list_is_written_outside_the_matrix():
     found = []
     for folder, pattern in (("feedback", "*.py"), ("webapp", "*.py"), ("templates", "*.html")):
         for path in (ROOT / folder).rglob(pattern):
-            if path.name in ("permissions.py", "models.py") or "migrations" in path.parts:
+            if path.name == "permissions.py" or path.relative_to(ROOT).as_posix() == "feedback/models/accounts.py":
+                continue
+            if "migrations" in path.parts:
                 continue
             for number, line in enumerate(path.read_text().splitlines(), 1):
                 if ROLE_LIST.search(line):

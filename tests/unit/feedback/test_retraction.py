@@ -8,10 +8,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from feedback import audit, decision_exceptions, guardrails, outcomes, rollup, services
+from feedback import audit
 from feedback.db import utcnow
+from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import ClaimedByOther, DecisionFinal, NotFound, NotShown, PermissionDenied
 from feedback.models import Alert, AuditEvent, Decision, DecisionException, ModelVersion, Recommendation
+from feedback.outcomes import services as outcomes
+from feedback.overrides import guardrails, rollup
+from feedback.review import claims, decisions
 from feedback.schemas import OutcomeIn, VersionRulesIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user
 from tests.helpers import snapshot
@@ -26,10 +30,10 @@ def version(session):
 
 def decide(session, reviewer, rec, action="accept"):
     """Claim the case (as the review screen does) and decide it."""
-    services.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
+    claims.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
     extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
     extra = {"note": "unclear"} if action == "escalate" else extra
-    return services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+    return decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
 
 
 def count(session, model) -> int:
@@ -50,7 +54,7 @@ def test_undo_reopens_the_case_for_the_same_reviewer_and_counts_agree(session, v
     decide(session, rita, rec, "accept")
     assert snapshot(session) != before
 
-    reopened = services.retract_decision(session, recommendation_id=rec.id, reviewer=rita)
+    reopened = decisions.retract_decision(session, recommendation_id=rec.id, reviewer=rita)
 
     assert reopened.status == "open" and reopened.claimed_by_id == rita.id and reopened.decision is None
     assert reopened.claim_expires_at > utcnow()
@@ -72,7 +76,7 @@ def test_undo_reopens_the_case_for_the_same_reviewer_and_counts_agree(session, v
     rollup.rebuild(session)
     session.commit()
     recount = snapshot(session)
-    services.retract_decision(session, recommendation_id=rec.id, reviewer=rita)
+    decisions.retract_decision(session, recommendation_id=rec.id, reviewer=rita)
     decide(session, rita, reopened, "override")
     assert snapshot(session) == recount
 
@@ -84,14 +88,14 @@ def test_undo_is_final_after_ten_seconds_for_others_and_for_earlier_decisions(se
     decide(session, rita, first)
     decide(session, rita, second)
     with pytest.raises(DecisionFinal, match="only your last decision"):
-        services.retract_decision(session, recommendation_id=first.id, reviewer=rita)
+        decisions.retract_decision(session, recommendation_id=first.id, reviewer=rita)
     with pytest.raises(PermissionDenied):
-        services.retract_decision(session, recommendation_id=second.id, reviewer=otto)
-    later = utcnow() + timedelta(seconds=services.UNDO_SECONDS + 1)
+        decisions.retract_decision(session, recommendation_id=second.id, reviewer=otto)
+    later = utcnow() + timedelta(seconds=decisions.UNDO_SECONDS + 1)
     with pytest.raises(DecisionFinal, match="can be undone for 10 seconds"):
-        services.retract_decision(session, recommendation_id=second.id, reviewer=rita, now=later)
+        decisions.retract_decision(session, recommendation_id=second.id, reviewer=rita, now=later)
     with pytest.raises(NotFound):
-        services.retract_decision(session, recommendation_id=make_case(session, 3).id, reviewer=rita)
+        decisions.retract_decision(session, recommendation_id=make_case(session, 3).id, reviewer=rita)
     assert count(session, Decision) == 2
     assert session.scalar(select(func.count()).where(AuditEvent.action == "decision.retracted")) == 0
 
@@ -102,7 +106,7 @@ def test_undo_withdraws_the_exceptions_the_decision_opened_unless_taken_up(sessi
     escalated = make_case(session, 1)
     decide(session, rita, escalated, "escalate")
     assert count(session, DecisionException) == 1
-    services.retract_decision(session, recommendation_id=escalated.id, reviewer=rita)
+    decisions.retract_decision(session, recommendation_id=escalated.id, reviewer=rita)
     assert count(session, DecisionException) == 0
     withdrawn = session.scalar(select(func.count()).where(AuditEvent.action == "exception.withdrawn"))
     assert withdrawn == 1
@@ -111,7 +115,7 @@ def test_undo_withdraws_the_exceptions_the_decision_opened_unless_taken_up(sessi
     exc_id = session.scalar(select(DecisionException.id))
     decision_exceptions.assign_exception(session, exception_id=exc_id, by=handler, assignee_id=handler.id)
     with pytest.raises(DecisionFinal, match="exception handler has already taken it up"):
-        services.retract_decision(session, recommendation_id=escalated.id, reviewer=rita)
+        decisions.retract_decision(session, recommendation_id=escalated.id, reviewer=rita)
     assert count(session, Decision) == 1
     # An accepted case drawn for a second review: the draw goes with the decision.
     decision_exceptions.set_version_rules(
@@ -120,7 +124,7 @@ def test_undo_withdraws_the_exceptions_the_decision_opened_unless_taken_up(sessi
     sampled = make_case(session, 2)
     decide(session, rita, sampled, "accept")
     assert session.scalar(select(DecisionException.kind).where(DecisionException.recommendation_id == sampled.id))
-    services.retract_decision(session, recommendation_id=sampled.id, reviewer=rita)
+    decisions.retract_decision(session, recommendation_id=sampled.id, reviewer=rita)
     session.expire_all()
     assert session.scalar(select(DecisionException.id).where(DecisionException.recommendation_id == sampled.id)) is None
 
@@ -143,7 +147,7 @@ def test_undo_withdraws_an_alert_that_no_longer_holds_and_unpauses(session, vers
     session.refresh(version)
     assert version.stage == "paused" and count(session, Alert) == 1
 
-    services.retract_decision(session, recommendation_id=last.id, reviewer=rita)
+    decisions.retract_decision(session, recommendation_id=last.id, reviewer=rita)
 
     session.refresh(version)
     assert version.stage == "production" and count(session, Alert) == 0
@@ -169,32 +173,32 @@ def test_an_alert_that_still_holds_stays(session, version):
         decide(session, rita, make_case(session, n), "override" if n < 5 else "accept")
     assert count(session, Alert) == 1
     last = session.scalar(select(Recommendation).where(Recommendation.external_id == "EXT-10"))
-    services.retract_decision(session, recommendation_id=last.id, reviewer=rita)
+    decisions.retract_decision(session, recommendation_id=last.id, reviewer=rita)
     assert count(session, Alert) == 1
 
 
 def test_a_decision_is_refused_unless_made_under_the_claim_it_was_shown_with(session, version):
     rita, otto = make_user(session), make_user(session)
     rec = make_case(session, 1)
-    services.claim_case(session, recommendation_id=rec.id, reviewer=rita)
-    stamp = services.claim_stamp(session.get(Recommendation, rec.id))
+    claims.claim_case(session, recommendation_id=rec.id, reviewer=rita)
+    stamp = claims.claim_stamp(session.get(Recommendation, rec.id))
     # The claim changes hands and comes back: the case was shown again under a new claim.
-    services.release_claim(session, recommendation_id=rec.id, reviewer=rita)
-    services.claim_case(session, recommendation_id=rec.id, reviewer=otto)
+    claims.release_claim(session, recommendation_id=rec.id, reviewer=rita)
+    claims.claim_case(session, recommendation_id=rec.id, reviewer=otto)
     with pytest.raises(ClaimedByOther):
-        services.record_decision(session, recommendation_id=rec.id, reviewer=rita, action="accept", shown_claim=stamp)
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=rita, action="accept", shown_claim=stamp)
     session.execute(update(Recommendation).values(claim_expires_at=utcnow() - timedelta(seconds=1)))
     session.commit()
-    services.claim_case(session, recommendation_id=rec.id, reviewer=rita)
+    claims.claim_case(session, recommendation_id=rec.id, reviewer=rita)
     with pytest.raises(NotShown):
-        services.record_decision(session, recommendation_id=rec.id, reviewer=rita, action="accept", shown_claim=stamp)
-    fresh = services.claim_stamp(session.get(Recommendation, rec.id))
-    decision = services.record_decision(
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=rita, action="accept", shown_claim=stamp)
+    fresh = claims.claim_stamp(session.get(Recommendation, rec.id))
+    decision = decisions.record_decision(
         session, recommendation_id=rec.id, reviewer=rita, action="accept", shown_claim=fresh
     )
     assert decision.quick  # decided well under QUICK_DECISION_SECONDS after the case was opened
     # The API's decisions need no claim and are never flagged.
-    api = services.record_decision(
+    api = decisions.record_decision(
         session, recommendation_id=make_case(session, 2).id, reviewer=otto, action="accept", channel="api"
     )
     assert not api.quick
@@ -203,9 +207,9 @@ def test_a_decision_is_refused_unless_made_under_the_claim_it_was_shown_with(ses
 def test_a_decision_after_the_floor_is_not_quick(session, version):
     rita = make_user(session)
     rec = make_case(session, 1)
-    services.claim_case(session, recommendation_id=rec.id, reviewer=rita)
-    earlier = utcnow() - timedelta(seconds=services.QUICK_DECISION_SECONDS + 1)
+    claims.claim_case(session, recommendation_id=rec.id, reviewer=rita)
+    earlier = utcnow() - timedelta(seconds=decisions.QUICK_DECISION_SECONDS + 1)
     session.execute(update(Recommendation).values(claimed_at=earlier))
     session.commit()
-    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=rita, action="accept")
+    decision = decisions.record_decision(session, recommendation_id=rec.id, reviewer=rita, action="accept")
     assert not decision.quick

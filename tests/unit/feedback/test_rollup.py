@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from feedback import outcomes, rollup, services
 from feedback.models import DecisionCount, Recommendation
+from feedback.outcomes import services as outcomes
+from feedback.overrides import rollup
+from feedback.review import decisions
 from feedback.schemas import OutcomeIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user
 from tests.helpers import snapshot
@@ -24,9 +26,9 @@ def test_incremental_counts_equal_a_recount(session):
         )
         kind = n % 3
         if kind == 0:
-            services.record_decision(session, recommendation_id=rec.id, reviewer=reviewers[n % 2], action="accept")
+            decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewers[n % 2], action="accept")
         elif kind == 1:
-            services.record_decision(
+            decisions.record_decision(
                 session,
                 recommendation_id=rec.id,
                 reviewer=reviewers[n % 2],
@@ -35,7 +37,7 @@ def test_incremental_counts_equal_a_recount(session):
                 reason_code="missing_context",
             )
         else:
-            services.record_decision(
+            decisions.record_decision(
                 session, recommendation_id=rec.id, reviewer=reviewers[n % 2], action="escalate", note="?"
             )
     # Outcomes arrive after most decisions; one arrives before its decision; a second source never double-counts.
@@ -66,7 +68,7 @@ def test_incremental_counts_equal_a_recount(session):
             )
         ],
     )
-    services.record_decision(
+    decisions.record_decision(
         session,
         recommendation_id=early.id,
         reviewer=reviewers[0],

@@ -7,7 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from feedback import permissions, services
+from feedback import permissions
+from feedback.accounts import services as accounts
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.errors import (
     AlreadyDecided,
@@ -18,6 +20,7 @@ from feedback.errors import (
     ValidationFailed,
 )
 from feedback.models import AuditEvent, Decision, ModelVersion
+from feedback.review import claims, decisions
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user
 
 
@@ -30,9 +33,9 @@ def world(session):
 
 def test_accept_keeps_recommended_action_and_uses_claim_time(session, world):
     rec, ann = world["rec"], world["ann"]
-    services.claim_case(session, recommendation_id=rec.id, reviewer=ann)
+    claims.claim_case(session, recommendation_id=rec.id, reviewer=ann)
     claimed_at = rec.claimed_at
-    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+    decision = decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
     assert decision.final_action == "pay" and decision.ai_shown is True
     assert decision.opened_at == claimed_at <= decision.decided_at
     assert rec.status == "decided" and rec.claimed_by_id is None
@@ -41,9 +44,11 @@ def test_accept_keeps_recommended_action_and_uses_claim_time(session, world):
 def test_override_needs_reason_and_a_different_action(session, world):
     rec, ann = world["rec"], world["ann"]
     with pytest.raises(NotAllowedByConfiguration) as err:  # the case's recommended action and shown AI: 409
-        services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="override", final_action="pay")
+        decisions.record_decision(
+            session, recommendation_id=rec.id, reviewer=ann, action="override", final_action="pay"
+        )
     assert set(err.value.fields) == {"final_action", "reason_code"}
-    decision = services.record_decision(
+    decision = decisions.record_decision(
         session,
         recommendation_id=rec.id,
         reviewer=ann,
@@ -59,60 +64,60 @@ def test_override_needs_reason_and_a_different_action(session, world):
 def test_escalation_needs_a_reason_and_leaves_final_action_open(session, world):
     rec, ann = world["rec"], world["ann"]
     with pytest.raises(ValidationFailed) as err:
-        services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="escalate")
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="escalate")
     assert "note" in err.value.fields
-    decision = services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="escalate", note="odd")
+    decision = decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="escalate", note="odd")
     assert decision.final_action is None and rec.status == "escalated"
 
 
 def test_second_decision_is_refused(session, world):
     rec, ann, bob = world["rec"], world["ann"], world["bob"]
-    services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+    decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
     with pytest.raises(AlreadyDecided):
-        services.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
     assert session.scalar(select(func.count()).select_from(Decision)) == 1
 
 
 def test_claims_block_others_until_they_expire(session, world):
     rec, ann, bob = world["rec"], world["ann"], world["bob"]
-    services.claim_case(session, recommendation_id=rec.id, reviewer=ann)
+    claims.claim_case(session, recommendation_id=rec.id, reviewer=ann)
     with pytest.raises(ClaimedByOther) as err:
-        services.claim_case(session, recommendation_id=rec.id, reviewer=bob)
+        claims.claim_case(session, recommendation_id=rec.id, reviewer=bob)
     # Bob, a fellow reviewer, is told who by pseudonym only.
     assert f"{permissions.pseudonym(ann.id)} is working on case EXT-1" in err.value.message
     assert "Ann" not in err.value.message
     with pytest.raises(ClaimedByOther):
-        services.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
-    later = utcnow() + timedelta(minutes=services.CLAIM_MINUTES + 1)
-    taken = services.claim_case(session, recommendation_id=rec.id, reviewer=bob, now=later)
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
+    later = utcnow() + timedelta(minutes=claims.CLAIM_MINUTES + 1)
+    taken = claims.claim_case(session, recommendation_id=rec.id, reviewer=bob, now=later)
     assert taken.claimed_by_id == bob.id
 
 
 def test_renewing_own_claim_keeps_opened_time(session, world):
     rec, ann = world["rec"], world["ann"]
-    first = services.claim_case(session, recommendation_id=rec.id, reviewer=ann).claimed_at
-    renewed = services.claim_case(session, recommendation_id=rec.id, reviewer=ann, now=utcnow() + timedelta(minutes=2))
+    first = claims.claim_case(session, recommendation_id=rec.id, reviewer=ann).claimed_at
+    renewed = claims.claim_case(session, recommendation_id=rec.id, reviewer=ann, now=utcnow() + timedelta(minutes=2))
     assert renewed.claimed_at == first
-    claims = session.scalar(select(func.count()).where(AuditEvent.action == "case.claimed"))
-    assert claims == 1
+    claimed = session.scalar(select(func.count()).where(AuditEvent.action == "case.claimed"))
+    assert claimed == 1
 
 
 def test_claim_next_skips_cases_held_by_others_and_orders_by_due(session, world):
     ann, bob = world["ann"], world["bob"]
     soon = make_case(session, 2, due_at=(utcnow() + timedelta(minutes=5)).isoformat())
-    assert services.claim_next(session, reviewer=ann).id == soon.id
-    assert services.claim_next(session, reviewer=bob).id == world["rec"].id
-    assert services.claim_next(session, reviewer=make_user(session)) is None
+    assert claims.claim_next(session, reviewer=ann).id == soon.id
+    assert claims.claim_next(session, reviewer=bob).id == world["rec"].id
+    assert claims.claim_next(session, reviewer=make_user(session)) is None
 
 
 def test_hidden_recommendation_means_unaided_decision(session, world):
     rec, ann = world["rec"], world["ann"]
     version = session.get(ModelVersion, rec.model_version_id)
-    services.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="paused")
+    catalog.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="paused")
     with pytest.raises(NotAllowedByConfiguration) as err:
-        services.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
     assert "final_action" in err.value.fields
-    decision = services.record_decision(
+    decision = decisions.record_decision(
         session, recommendation_id=rec.id, reviewer=ann, action="accept", final_action="deny"
     )
     assert decision.ai_shown is False and decision.action == "override" and decision.reason_code is None
@@ -121,9 +126,9 @@ def test_hidden_recommendation_means_unaided_decision(session, world):
 def test_roles_are_enforced_in_services(session, world):
     owner = make_user(session, "model_owner")
     with pytest.raises(PermissionDenied):
-        services.record_decision(session, recommendation_id=world["rec"].id, reviewer=owner, action="accept")
+        decisions.record_decision(session, recommendation_id=world["rec"].id, reviewer=owner, action="accept")
     with pytest.raises(PermissionDenied):
-        services.claim_case(session, recommendation_id=world["rec"].id, reviewer=owner)
+        claims.claim_case(session, recommendation_id=world["rec"].id, reviewer=owner)
 
 
 def test_users_and_tokens(session):
@@ -132,21 +137,21 @@ def test_users_and_tokens(session):
     with pytest.raises(Conflict):
         make_user(session, "analyst", email="ana@example.test")
     with pytest.raises(ValidationFailed) as err:
-        services.create_user(session, TEST_ACTOR, email="nope", role="boss", password="short")
+        accounts.create_user(session, TEST_ACTOR, email="nope", role="boss", password="short")
     assert set(err.value.fields) == {"email", "role", "password"}
-    token = services.create_token(session, TEST_ACTOR, email=user.email)
-    assert services.user_for_token(session, token).id == user.id
+    token = accounts.create_token(session, TEST_ACTOR, email=user.email)
+    assert accounts.user_for_token(session, token).id == user.id
     from feedback.models import ApiToken
 
     stored = session.scalar(select(ApiToken))
     assert token not in (stored.token_hash, stored.prefix + "x") and len(stored.token_hash) == 64
-    assert services.authenticate(session, email="ANA@example.test", password="correct horse battery").id == user.id
-    assert services.authenticate(session, email=user.email, password="wrong password") is None
+    assert accounts.authenticate(session, email="ANA@example.test", password="correct horse battery").id == user.id
+    assert accounts.authenticate(session, email=user.email, password="wrong password") is None
 
 
 def test_queue_counts_match_a_count_of_the_raw_rows_under_every_filter(session, world):
-    from feedback import queries
     from feedback.models import Model, Recommendation
+    from feedback.review import queries as review_queries
 
     make_model(session, key="loans", actions=("approve", "decline"))
     now = utcnow()
@@ -157,9 +162,9 @@ def test_queue_counts_match_a_count_of_the_raw_rows_under_every_filter(session, 
         make_case(session, 100 + n, site=site, **model, **due)
     reviewer = world["ann"]
     for _ in range(4):
-        services.claim_next(session, reviewer=reviewer)
+        claims.claim_next(session, reviewer=reviewer)
     first = session.scalar(select(Recommendation.id).order_by(Recommendation.id))
-    services.record_decision(session, recommendation_id=first, reviewer=reviewer, action="accept")
+    decisions.record_decision(session, recommendation_id=first, reviewer=reviewer, action="accept")
 
     rows = session.execute(
         select(
@@ -170,13 +175,13 @@ def test_queue_counts_match_a_count_of_the_raw_rows_under_every_filter(session, 
     loans_id = next(i for i, name in names.items() if name == "Loans")
     assert any(r.claim_expires_at for r in rows) and any(r.due_at and r.due_at < now for r in rows)
     for flt in (
-        queries.QueueFilter(),
-        queries.QueueFilter(model_id=loans_id),
-        queries.QueueFilter(site="York"),
-        queries.QueueFilter(model_id=loans_id, site="Leeds"),
-        queries.QueueFilter(site="Nowhere"),
+        review_queries.QueueFilter(),
+        review_queries.QueueFilter(model_id=loans_id),
+        review_queries.QueueFilter(site="York"),
+        review_queries.QueueFilter(model_id=loans_id, site="Leeds"),
+        review_queries.QueueFilter(site="Nowhere"),
     ):
-        counts = queries.queue_counts(session, flt, now)
+        counts = review_queries.queue_counts(session, flt, now)
         in_model = [r for r in rows if not flt.model_id or r.model_id == flt.model_id]
         in_site = [r for r in rows if not flt.site or r.site == flt.site]
         both = [r for r in in_model if r in in_site]

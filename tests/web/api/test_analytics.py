@@ -9,8 +9,8 @@ import pytest
 from lifelines import KaplanMeierFitter
 from sqlalchemy import select, update
 
-from feedback import decision_exceptions
 from feedback.db import utcnow
+from feedback.decision_exceptions import services as decision_exceptions
 from feedback.models import DecisionException, ModelVersion
 from feedback.schemas import VersionRulesIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user, token_for

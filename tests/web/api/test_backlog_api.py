@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from feedback import backlog
+from feedback.backlog import queries as backlog_queries
+from feedback.backlog import services as backlog
 from feedback.models import Decision, Recommendation, WebhookDelivery
 from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user, token_for
 from tests.helpers import decide_many, fetch
@@ -27,7 +28,7 @@ def mined(session):
     reviewer = make_user(session, name="Rita")
     decide_many(session, reviewer, "v1", 200, 1, lambda band: 0.5 if band == "over_10k" else 0.05)
     backlog.refresh(session, TEST_ACTOR, "claims")
-    return backlog.ranked(session, backlog.BacklogFilter("claims"))[0]
+    return backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))[0]
 
 
 def test_backlog_api_lists_and_patches(app, client, session, mined):
@@ -182,7 +183,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 def test_webhooks_are_signed_retried_and_logged(app, client, session):
     app.config["WEBHOOK_BACKOFF_SECONDS"] = 0.05
-    from feedback import webhooks
+    from feedback.webhooks import services as webhooks
 
     webhooks.BACKOFF_SECONDS = 0.05
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)

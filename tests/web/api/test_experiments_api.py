@@ -36,12 +36,12 @@ def test_create_start_and_analyse_over_the_api(app, client, session):
     # A staggered rollout is analysed from a panel, not per decision.
     assert client.post(f"/api/v1/experiments/{exp_id}/analyses", headers=analyst).status_code == 409
 
-    from feedback import impact
+    from feedback.impact import panels as impact_panels
     from feedback.models import User
     from tests.helpers import GOOD
 
     user = session.query(User).filter_by(role="analyst").one()
-    panel = impact.upload_panel(session, user, name="p", raw=GOOD)
+    panel = impact_panels.upload_panel(session, user, name="p", raw=GOOD)
     queued = client.post(f"/api/v1/panels/{panel.id}/analyses", json={"control": "never", "draws": 99}, headers=analyst)
     assert queued.status_code == 202 and queued.headers["Location"].endswith(f"/api/v1/analyses/{queued.json['id']}")
     invalid = client.post(f"/api/v1/panels/{panel.id}/analyses", json={"method": "magic"}, headers=analyst)
@@ -60,13 +60,13 @@ def test_create_start_and_analyse_over_the_api(app, client, session):
 def test_an_analysis_returns_the_estimators_warnings(app, client, session):
     import numpy as np
 
-    from feedback import impact
+    from feedback.impact import panels as impact_panels
     from tests.helpers import eventually_treated_panel
 
     analyst = make_user(session, "analyst")
     headers = token_for(app, session, analyst)
     raw = eventually_treated_panel(np.random.default_rng(3)).to_csv(index=False).encode()
-    panel = impact.upload_panel(session, analyst, name="all treated", raw=raw)
+    panel = impact_panels.upload_panel(session, analyst, name="all treated", raw=raw)
     queued = client.post(
         f"/api/v1/panels/{panel.id}/analyses", json={"control": "not_yet", "draws": 99}, headers=headers
     )

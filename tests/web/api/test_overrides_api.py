@@ -10,9 +10,13 @@ import pytest
 from sqlalchemy import select, update
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from feedback import outcomes, permissions, rollup, services
+from feedback import permissions
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.models import Decision, ModelVersion, Recommendation, User
+from feedback.outcomes import services as outcomes
+from feedback.overrides import rollup
+from feedback.review import decisions, ingest
 from feedback.schemas import ModelVersionIn, OutcomeIn, RecommendationIn
 from tests.factories import TEST_ACTOR, make_model, make_user, payload, token_for
 
@@ -23,7 +27,7 @@ ROW_KEYS = {"key", "decisions", "overrides", "escalations", "override_rate", "ci
 def world(app, session):
     """Two versions, three sites, four reviewers, 160 decided cases, outcomes for half of them."""
     make_model(session)
-    services.add_model_version(
+    catalog.add_model_version(
         session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="production")
     )
     rng = random.Random(3)
@@ -40,16 +44,16 @@ def world(app, session):
         )
         for n in range(160)
     ]
-    ids = [r.id for r in services.ingest_recommendations(session, TEST_ACTOR, items)]
+    ids = [r.id for r in ingest.ingest_recommendations(session, TEST_ACTOR, items)]
     reviewers = [make_user(session, name=f"Rev {i}") for i in range(4)]
     for n, rec_id in enumerate(ids):
         rev = reviewers[n % 4]
         big = n % 5 == 0
         roll = rng.random()
         if roll < 0.05:
-            services.record_decision(session, recommendation_id=rec_id, reviewer=rev, action="escalate", note="hm")
+            decisions.record_decision(session, recommendation_id=rec_id, reviewer=rev, action="escalate", note="hm")
         elif roll < (0.55 if big else 0.15) + (0.1 if n % 4 == 3 else 0):
-            services.record_decision(
+            decisions.record_decision(
                 session,
                 recommendation_id=rec_id,
                 reviewer=rev,
@@ -58,7 +62,7 @@ def world(app, session):
                 reason_code=rng.choice(["missing_context", "policy_exception"]),
             )
         else:
-            services.record_decision(session, recommendation_id=rec_id, reviewer=rev, action="accept")
+            decisions.record_decision(session, recommendation_id=rec_id, reviewer=rev, action="accept")
     truth = [
         OutcomeIn.model_validate(
             {

@@ -15,9 +15,12 @@ import pandas as pd
 import pytest
 from flask import Flask
 
-from feedback import backlog, exports, services
+from feedback.backlog import services as backlog
+from feedback.exports import queries as export_queries
+from feedback.exports import services as exports
 from feedback.json_input import MAX_KEYS, SEGMENT_MAX_KEYS
 from feedback.models import ExportJob, User
+from feedback.review import decisions
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_user, token_for
 from tests.helpers import fetch
 
@@ -39,7 +42,7 @@ def broken(app: Flask, session) -> dict[str, Any]:
     ids = []
     for n in range(1, 6):
         case = make_case(session, n, segment={"claim_band": "over_10k" if n % 2 else "under_1k"})
-        services.record_decision(session, recommendation_id=case.id, reviewer=reviewer, action="accept")
+        decisions.record_decision(session, recommendation_id=case.id, reviewer=reviewer, action="accept")
         ids.append(case.id)
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
@@ -90,7 +93,7 @@ def test_the_background_export_finishes(app, session, broken):
 
     admin = session.get(User, broken["admin"].id)
     for fmt in ("csv", "jsonl", "parquet"):
-        job = exports.create_job(session, admin, exports.ExportSpec(model_key="claims", format=fmt))
+        job = exports.create_job(session, admin, export_queries.ExportSpec(model_key="claims", format=fmt))
         with app.app_context():
             exports.run_job(db.sessionmaker, job.id)
         session.expire_all()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from feedback import impact
+from feedback.impact import panels as impact_panels
 from feedback.json_input import FEATURES_MAX_BYTES, MAX_DEPTH, MAX_KEY_LENGTH, MAX_KEYS, SEGMENT_MAX_KEYS
 from feedback.models import DecisionException
 from feedback.schemas import (
@@ -55,7 +55,7 @@ def world(app: Flask) -> dict[str, Any]:
     case = make_case(session, 1)
     failed = make_case(session, 2, error="model timed out", recommended_action=None, confidence=None)
     exception_id = session.query(DecisionException.id).filter_by(recommendation_id=failed.id).scalar()
-    panel = impact.upload_panel(session, admin, name="p", raw=GOOD)
+    panel = impact_panels.upload_panel(session, admin, name="p", raw=GOOD)
     item = backlog_item(case.model_id, case.model_version_id, "Leeds")
     session.add(item)
     session.commit()

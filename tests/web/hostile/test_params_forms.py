@@ -16,8 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from feedback import experiments, guardrails, impact, services
+from feedback.impact import experiments
+from feedback.impact import panels as impact_panels
+from feedback.impact import runs as impact_runs
 from feedback.models import AuditEvent, ModelVersion
+from feedback.overrides import guardrails
+from feedback.review import decisions
 from tests.factories import TEST_ACTOR, backlog_item, login, make_case, make_model, make_user, token_for
 from tests.helpers import simulated_panel
 from tests.web.hostile.conftest import named_fields
@@ -49,7 +53,7 @@ def world(app: Flask) -> dict[str, Any]:
         users = {role: make_user(session, role) for role in roles}
         case = make_case(session, 1)
         escalated = make_case(session, 2)
-        services.record_decision(
+        decisions.record_decision(
             session, recommendation_id=escalated.id, reviewer=users["frontline"], action="escalate", note="unclear"
         )
         exception_id = session.scalar(
@@ -59,9 +63,11 @@ def world(app: Flask) -> dict[str, Any]:
             session, users["analyst"], {"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"}
         )
         frame = simulated_panel(np.random.default_rng(1), units=12, periods=4)
-        panel = impact.upload_panel(session, users["analyst"], name="panel", raw=frame.to_csv(index=False).encode())
+        panel = impact_panels.upload_panel(
+            session, users["analyst"], name="panel", raw=frame.to_csv(index=False).encode()
+        )
         options = {"control": "never", "method": "reg"}
-        run = impact.create_run(session, users["analyst"], kind="staggered", params=options, target_id=panel.id)
+        run = impact_runs.create_run(session, users["analyst"], kind="staggered", params=options, target_id=panel.id)
         item = backlog_item(model.id, version_id, "v1 is overridden more at Leeds")
         session.add(item)
         session.commit()

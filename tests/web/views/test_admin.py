@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from feedback import guardrails, services
+from feedback.accounts import services as accounts
 from feedback.models import AuditEvent, Guardrail, Model, ModelVersion
+from feedback.overrides import guardrails
 from tests.factories import login, make_model, make_owner, make_user
 
 
@@ -132,7 +133,7 @@ def test_removing_a_guardrail_is_confirmed_on_its_own_page(session, client, htmx
     version = session.scalar(select(ModelVersion))
     guardrail = guardrails.add_guardrail(
         session,
-        services.actor_of(owner),
+        accounts.actor_of(owner),
         version_id=version.id,
         kind="override_rate_above",
         window_size=50,

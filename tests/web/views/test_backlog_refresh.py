@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from feedback import backlog
+from feedback.backlog import queries as backlog_queries
+from feedback.backlog import services as backlog
 from feedback.db import utcnow
 from feedback.models import BacklogItem, BacklogRefresh, Model
 from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user
@@ -34,7 +35,7 @@ def mined(session):
     reviewer = make_user(session, name="Rita")
     decide_many(session, reviewer, "v1", 200, 1, lambda band: 0.5 if band == "over_10k" else 0.05)
     backlog.refresh(session, TEST_ACTOR, "claims")
-    item = backlog.ranked(session, backlog.BacklogFilter("claims"))[0]
+    item = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))[0]
     return {"item": item, "owner": make_owner(session), "reviewer": reviewer}
 
 
@@ -77,8 +78,10 @@ def test_triage_while_a_refresh_runs_is_answered_at_once_and_kept(session, clien
     again = client.post(f"/backlog/{item.id}", data={"status": "in_training", "row_version": str(versions[0])})
     assert again.status_code == 200
     assert session.scalar(select(func.count()).select_from(BacklogItem).where(BacklogItem.model_id == item.model_id))
-    assert len({i.pattern_key for i in backlog.ranked(session, backlog.BacklogFilter("claims"))}) == len(
-        backlog.ranked(session, backlog.BacklogFilter("claims"))
+    assert len(
+        {i.pattern_key for i in backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))}
+    ) == len(
+        backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))
     )  # merged by identity: never a copy
 
 
@@ -117,7 +120,7 @@ def test_a_refresh_whose_worker_died_shows_as_interrupted_and_can_start_again(se
         status="running",
         progress=0.3,
         message="mining v1",
-        updated_at=utcnow() - backlog.REFRESH_STALE_AFTER - timedelta(minutes=1),
+        updated_at=utcnow() - backlog_queries.REFRESH_STALE_AFTER - timedelta(minutes=1),
     )
     session.add(dead)
     session.commit()

@@ -10,7 +10,7 @@ import re
 import pytest
 from sqlalchemy import select
 
-from feedback import decision_exceptions
+from feedback.decision_exceptions import services as decision_exceptions
 from feedback.models import DecisionException, ModelVersion, SlaPolicy
 from feedback.schemas import VersionRulesIn
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user, token_for

@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from feedback import outcomes, rollup, services
 from feedback.db import utcnow
 from feedback.models import BacklogItem, Decision, ModelVersion, Recommendation
+from feedback.outcomes import services as outcomes
+from feedback.overrides import rollup
+from feedback.review import decisions, ingest
 from feedback.schemas import OutcomeIn, RecommendationIn
 from tests.factories import TEST_ACTOR, login, make_model, make_owner, make_user, payload
 from tests.helpers import statements
@@ -24,13 +26,13 @@ def world(session):
     make_model(session)
     reviewer = make_user(session, name="Rita Reviewer")
     items = [RecommendationIn.model_validate(payload(n, site="Leeds")) for n in range(OVERRIDES + 5)]
-    services.ingest_recommendations(session, TEST_ACTOR, items)
+    ingest.ingest_recommendations(session, TEST_ACTOR, items)
     recs = session.scalars(select(Recommendation).order_by(Recommendation.id)).all()
     now = utcnow()
     version_id = session.scalar(select(ModelVersion.id))
     # Decided straight into the table (only the first case goes through the service, for its audit
     # history); the daily counts are then rebuilt from the decisions.
-    services.record_decision(
+    decisions.record_decision(
         session,
         recommendation_id=recs[0].id,
         reviewer=reviewer,

@@ -8,9 +8,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select, update
 
-from feedback import csvsafe, exports, services
+from feedback import csvsafe
 from feedback.db import utcnow
+from feedback.exports import formats as export_formats
+from feedback.exports import queries as export_queries
+from feedback.exports import services as exports
 from feedback.models import ExportChunk, ExportJob
+from feedback.review import decisions, ingest
 from feedback.schemas import RecommendationIn
 from tests.conftest import app_config
 from tests.factories import TEST_ACTOR, login, make_model, make_user, payload, token_for
@@ -24,14 +28,14 @@ def decided(app, session):
     make_model(session)
     items = [RecommendationIn.model_validate(payload(n)) for n in range(DECIDED + 5)]
     reviewer = make_user(session)
-    for n, stored in enumerate(services.ingest_recommendations(session, TEST_ACTOR, items)):
+    for n, stored in enumerate(ingest.ingest_recommendations(session, TEST_ACTOR, items)):
         if n >= DECIDED:
             extra = {"action": "escalate", "note": "unsure"}
         elif n % 5 == 0:
             extra = {"action": "override", "final_action": "deny", "reason_code": "missing_context"}
         else:
             extra = {"action": "accept"}
-        services.record_decision(session, recommendation_id=stored.id, reviewer=reviewer, **extra)
+        decisions.record_decision(session, recommendation_id=stored.id, reviewer=reviewer, **extra)
     return session
 
 
@@ -48,7 +52,7 @@ def test_download_from_another_host_equals_the_streamed_export(app, decided, mon
     from webapp import create_app
     from webapp.extensions import db
 
-    monkeypatch.setattr(exports, "CHUNK", 10)  # rows leave the cursor ten at a time...
+    monkeypatch.setattr(export_formats, "CHUNK", 10)  # rows leave the cursor ten at a time...
     monkeypatch.setattr(exports, "PIECE_BYTES", 2000)  # ...and are stored in pieces of about 2 kB
     owner = make_user(decided, "model_owner")
     client = app.test_client()
@@ -83,8 +87,8 @@ def test_a_failed_export_keeps_no_bytes(app, decided, monkeypatch):
 
     app.config.update(JOB_MAX_ATTEMPTS=2, JOB_RETRY_SECONDS=0.05)
     owner = make_user(decided, "model_owner")
-    job = exports.create_job(decided, owner, exports.ExportSpec(model_key="claims"))
-    monkeypatch.setattr(exports, "CHUNK", 10)
+    job = exports.create_job(decided, owner, export_queries.ExportSpec(model_key="claims"))
+    monkeypatch.setattr(export_formats, "CHUNK", 10)
     monkeypatch.setattr(exports, "PIECE_BYTES", 500)  # pieces are committed before the failure
     calls = {"n": 0}
     real = csvsafe.cell
@@ -126,13 +130,13 @@ def test_old_exports_are_forgotten_when_a_new_one_is_queued(app, decided):
     from webapp.extensions import db
 
     owner = make_user(decided, "model_owner")
-    old = exports.create_job(decided, owner, exports.ExportSpec(model_key="claims"))
+    old = exports.create_job(decided, owner, export_queries.ExportSpec(model_key="claims"))
     with app.app_context():
         exports.run_job(db.sessionmaker, old.id)
     decided.rollback()
     assert decided.scalar(select(func.count()).select_from(ExportChunk)) >= 1
     decided.execute(update(ExportJob).values(finished_at=utcnow() - timedelta(days=8)))
     decided.commit()
-    recent = exports.create_job(decided, owner, exports.ExportSpec(model_key="claims"), keep_days=7)
+    recent = exports.create_job(decided, owner, export_queries.ExportSpec(model_key="claims"), keep_days=7)
     assert decided.scalars(select(ExportJob.id)).all() == [recent.id]
     assert decided.scalar(select(func.count()).select_from(ExportChunk)) == 0

@@ -10,8 +10,9 @@ import pandas as pd
 from sqlalchemy import func, select
 
 from analytics import ab
-from feedback import experiments, services
+from feedback.impact import experiments
 from feedback.models import AnalysisRun, AuditEvent, ImpactPanel, Model
+from feedback.review import claims, decisions
 from tests.factories import login, make_case, make_model, make_user
 from tests.helpers import eventually_treated_panel, simulated_panel
 
@@ -163,8 +164,8 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
         for _ in range(4):
             n += 1
             rec = make_case(session, n)
-            services.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
-            services.record_decision(
+            claims.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
+            decisions.record_decision(
                 session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action="pay"
             )
     login(client, analyst)

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from feedback import rollup, services
+from feedback.catalog import services as catalog
 from feedback.db import utcnow
 from feedback.models import (
     ROLES,
@@ -22,6 +22,8 @@ from feedback.models import (
     ModelVersion,
     Recommendation,
 )
+from feedback.overrides import rollup
+from feedback.review import decisions
 from feedback.schemas import ModelVersionIn
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user
 from tests.helpers import statements
@@ -69,7 +71,7 @@ def decide(session, n, reviewer, *, override, model="claims", version="v1"):
     """One decided case of a model."""
     rec = make_case(session, n, model=model, model_version=version)
     if override:
-        services.record_decision(
+        decisions.record_decision(
             session,
             recommendation_id=rec.id,
             reviewer=reviewer,
@@ -78,14 +80,14 @@ def decide(session, n, reviewer, *, override, model="claims", version="v1"):
             reason_code="missing_context",
         )
     else:
-        services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
+        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
 
 
 def test_models_list_owned_first_with_versions_trend_alerts_and_backlog(session, client, htmx_client):
     make_model(session, "alpha")
     make_model(session, "claims")
     v2_spec = ModelVersionIn(version="v2", stage="pilot")
-    services.add_model_version(session, TEST_ACTOR, model_key="claims", spec=v2_spec)
+    catalog.add_model_version(session, TEST_ACTOR, model_key="claims", spec=v2_spec)
     reviewer = make_user(session, name="Rita")
     for n in range(10):
         decide(session, n, reviewer, override=n < 3)
@@ -152,7 +154,7 @@ def test_models_list_is_for_model_readers(session, client):
 
 def test_overview_defaults_to_the_current_and_previous_version_and_files_retired_alerts_as_history(session, client):
     make_model(session)
-    services.add_model_version(
+    catalog.add_model_version(
         session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2", stage="production")
     )
     reviewer = make_user(session, name="Rita")

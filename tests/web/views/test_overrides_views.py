@@ -10,8 +10,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from feedback import guardrails, permissions, services
+from feedback import permissions
 from feedback.models import Guardrail, ModelVersion, User
+from feedback.overrides import guardrails
+from feedback.review import decisions
 from tests.factories import TEST_ACTOR, login, make_case, make_model, make_owner, make_user
 
 
@@ -23,7 +25,7 @@ def owner(session, client, htmx_client):
     for n in range(20):
         rec = make_case(session, n, site="Leeds" if n < 8 else "Bristol", segment={"band": "big" if n < 8 else "small"})
         if n < 6:
-            services.record_decision(
+            decisions.record_decision(
                 session,
                 recommendation_id=rec.id,
                 reviewer=reviewer,
@@ -33,7 +35,7 @@ def owner(session, client, htmx_client):
                 note="no invoice",
             )
         else:
-            services.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
+            decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
     user = make_owner(session)
     login(client, user)
     login(htmx_client, user)

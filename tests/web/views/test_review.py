@@ -311,7 +311,7 @@ def test_undo_after_ten_seconds_is_refused(reviewer, client, htmx_client, sessio
 
 def test_the_page_shows_the_ai_exactly_when_the_decision_records_it_shown(reviewer, client, session):
     """Screen and record agree, case by case, inside an A/B test that hides the AI from half the cases."""
-    from feedback import experiments
+    from feedback.impact import experiments
 
     analyst = make_user(session, "analyst")
     model_id = session.scalar(select(Recommendation.model_id))

@@ -12,8 +12,8 @@ from http.server import ThreadingHTTPServer
 import pytest
 from sqlalchemy import func, select
 
-from feedback import webhooks
 from feedback.models import AuditEvent, WebhookDelivery
+from feedback.webhooks import services as webhooks
 from tests.factories import login, make_model, make_owner, make_user
 from tests.helpers import Endpoint
 

@@ -19,12 +19,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from feedback import audit
+from feedback.accounts.passwords import context_words, password_problem
+from feedback.accounts.security import hash_password, new_token, token_digest, verify_password
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, TooManyAttempts, ValidationFailed
 from feedback.models import ROLES, ApiToken, LoginThrottle, User
-from feedback.passwords import context_words, password_problem
-from feedback.security import hash_password, new_token, token_digest, verify_password
 
 # `last_used_at` is written at most this often per token, so API reads stay reads.
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)

@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from feedback import permissions, queries
+from feedback import permissions
+from feedback.catalog import queries as catalog_queries
 from feedback.db import utcnow
 from feedback.models import Alert, BacklogItem, DecisionCount, Model, ModelVersion, User
 
@@ -101,9 +102,9 @@ def open_backlog_counts(session: Session) -> dict[int, int]:
 
 def model_summaries(session: Session, viewer: User) -> list[ModelSummary]:
     """Every model the viewer may see, the ones they own first, then by name."""
-    models = queries.models_with_versions(session)
+    models = catalog_queries.models_with_versions(session)
     owned = permissions.owned_model_ids(session, viewer) if viewer.role == "model_owner" else set()
-    owners = queries.model_owners(session)
+    owners = catalog_queries.model_owners(session)
     alerts = open_alert_counts(session)
     backlog = open_backlog_counts(session)
     trends = weekly_override_trend(session, [m.id for m in models], utcnow().date())

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from analytics import overrides
-from feedback import override_queries as oq
+from feedback.catalog.services import get_model
 from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
 from feedback.models import Alert, DecisionCount, Guardrail, Model, ModelVersion, User
-from feedback.services import get_model
+from feedback.overrides import queries as oq
 
 ACCURACY_GROUPS = ("model_version", "reason_code", "reviewer")
 RATE_COLUMNS = [

@@ -8,7 +8,7 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from feedback.passwords import normalise
+from feedback.accounts.passwords import normalise
 
 _hasher = PasswordHasher()
 TOKEN_PREFIX = "cs_"

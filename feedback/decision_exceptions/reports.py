@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics import resolution
+from feedback.catalog.services import get_model
 from feedback.db import utcnow
 from feedback.errors import ValidationFailed
 from feedback.frames import exceptions_frame
 from feedback.models import DecisionCount
-from feedback.services import get_model
 
 RESOLUTION_GROUPS = resolution.GROUPINGS
 MAX_DAYS = 3650

@@ -11,11 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analytics.overrides import p_chart
-from feedback import audit, override_queries, permissions
+from feedback import audit, permissions
 from feedback.audit import SYSTEM, Actor, Change
 from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
 from feedback.models import GUARDRAIL_KINDS, Alert, Decision, Guardrail, ModelVersion, Outcome, Recommendation
+from feedback.overrides import queries as override_queries
 from feedback.permissions import Action
 
 log = logging.getLogger(__name__)

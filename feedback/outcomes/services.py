@@ -11,10 +11,11 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from feedback import audit, guardrails, rollup
+from feedback import audit
 from feedback.audit import Actor, Change, canonical_json
 from feedback.errors import Conflict, Problems, RepeatedInRequest
 from feedback.models import Model, Outcome, Recommendation
+from feedback.overrides import guardrails, rollup
 from feedback.schemas import OutcomeIn
 
 

@@ -1,0 +1,1 @@
+"""Accounts: people, their passwords, sign-in throttling, sessions and API tokens."""

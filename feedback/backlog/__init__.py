@@ -1,0 +1,1 @@
+"""The retraining backlog: over-override patterns mined into work items and triaged."""

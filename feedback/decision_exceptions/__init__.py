@@ -1,0 +1,1 @@
+"""Decision exceptions: the rules that raise them, their SLAs, and their resolution."""

@@ -1,0 +1,1 @@
+"""Exports: labelled training data as CSV, JSON Lines or Parquet."""

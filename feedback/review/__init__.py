@@ -1,0 +1,1 @@
+"""Review: recommendations ingested, cases claimed, decisions recorded and taken back."""

@@ -1,0 +1,1 @@
+"""Webhooks: signed deliveries of backlog and catalog events to other systems."""
