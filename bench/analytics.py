@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from bench import history
 from bench.loop import database, gunicorn
-from feedback import rollup
+from feedback.overrides import rollup
 
 PAGES = (
     ("overview", "/models/claims_triage"),

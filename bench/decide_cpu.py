@@ -2,10 +2,11 @@
 
 It runs on the demo's world plus `--history` past decisions (`bench.history`), against the Flask
 app in this process (no server, no network), so `time.thread_time` counts the CPU of one
-request in the thread that serves it, database driver included (SQLite runs in-process too, so on
-SQLite its work counts; on PostgreSQL the server's CPU does not). Thread time, not process time:
-the app's background threads (job consumer, checkpoints) would otherwise be counted too. Beside each decision it times `GET /healthz` the same
-way: the ratio says how many bare requests one decision costs in CPU. With --profile, cProfile
+request in the thread that serves it, database driver included (SQLite runs in-process too, so
+on SQLite its work counts; on PostgreSQL the server's CPU does not). Thread time, not process
+time: the app's background threads (job consumer, checkpoints) would otherwise count too. Beside
+each decision it times `GET /healthz` the same way: the ratio says how many bare requests one
+decision costs in CPU. With --profile, cProfile
 runs over the UI or the API decisions and the hottest functions are printed, and the whole
 profile is saved to decide_cpu.prof (issue 19: at most 6 ms of CPU per UI decision).
 

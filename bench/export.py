@@ -25,7 +25,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from bench.loop import database, get, gunicorn
-from feedback import services
+from feedback.accounts import services
 from feedback.audit import Actor
 
 

@@ -26,9 +26,10 @@ from typing import Any
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from feedback import bulk, demo, migrate, rollup
+from feedback import bulk, demo, migrate
 from feedback.db import utcnow
 from feedback.models import Decision, Model, ModelVersion, Outcome, Recommendation, User
+from feedback.overrides import rollup
 from tests import pgserver
 
 PASSWORD = demo.DEMO_PASSWORD

@@ -37,8 +37,8 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from bench import loop
-from feedback import services
 from feedback.models import Model, User
+from feedback.review import ingest
 from feedback.schemas import RecommendationIn
 from tests.gunicornserver import ROOT, SECRET_KEY, gunicorn
 from webapp import create_app
@@ -78,7 +78,7 @@ def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str], int]:
                 RecommendationIn.model_validate({**loop.item(2 * n), "external_id": f"S-{n}"})
                 for n in range(start, min(start + 1000, cases))
             ]
-            services.ingest_recommendations(session, loop.ACTOR, batch)
+            ingest.ingest_recommendations(session, loop.ACTOR, batch)
         # Autovacuum would analyse the freshly loaded table within a minute or so; without statistics
         # the queue page's planner sorts every open case (34 ms instead of 0.1 ms at 20,000).
         session.execute(text("ANALYZE"))

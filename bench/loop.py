@@ -36,9 +36,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from bench import history
-from feedback import rollup, services
+from feedback.accounts import services
 from feedback.audit import Actor
 from feedback.db import utcnow
+from feedback.overrides import rollup
 from tests import gunicornserver, pgserver
 
 ACTOR = Actor(None, "bench")
