@@ -154,10 +154,14 @@ def record_decision(
             **({"experiment_id": assignment.experiment_id, "arm": assignment.arm} if assignment else {}),
         },
     )
+    # Asked inside the decision's transaction: most decisions move no guardrail, and then need no second one.
+    moved = {"accuracy": labelled, "override_rate": ai_shown and action == "override"}
+    check = guardrails.due_after_decision(session, rec.model_version_id, **moved)
     audit.record(session, actor_of(reviewer), [decided, *changes])
     session.commit()
     metrics.decided(model.key, action, reason_code)
-    guardrails.check_after_change(session, [rec.model_version_id], accuracy=labelled)
+    if check:
+        guardrails.check_after_change(session, [rec.model_version_id], **moved)
     return decision
 
 
