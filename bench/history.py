@@ -26,7 +26,9 @@ from typing import Any
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
-from feedback import bulk, demo, migrate
+from demo import catalog as demo
+from demo.seed import seed as seed_demo
+from feedback import bulk, migrate
 from feedback.db import utcnow
 from feedback.models import Decision, Model, ModelVersion, Outcome, Recommendation, User
 from feedback.overrides import rollup
@@ -166,7 +168,7 @@ def build(
     engine = create_engine(url)
     migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        assert demo.seed(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
+        assert seed_demo(session, per_day=per_day, progress=lambda _: None), "the database was not empty"
         progress(f"  demo seeded in {time.perf_counter() - started:.0f} s")
         add_history(session, decisions, shards=shards, progress=progress)
         session.execute(text("ANALYZE"))  # fresh statistics, as autovacuum would soon give a running installation

@@ -213,7 +213,8 @@ def _record_commands(app: Flask) -> None:
     @click.option("--seed", "rng_seed", default=7, show_default=True)
     def seed_demo(days: int, per_day: int, rng_seed: int) -> None:
         """Fill the database with a realistic claims-triage scenario (skipped if already seeded)."""
-        from feedback.demo import DEMO_PASSWORD, seed
+        from demo.catalog import DEMO_PASSWORD
+        from demo.seed import seed
 
         created = seed(db.session, days=days, per_day=per_day, rng_seed=rng_seed, progress=click.echo)
         if not created:

@@ -213,9 +213,10 @@
           tableColumn: series.column || series.label,  // its column in the table under the chart
         };
       });
+      // The spec is built by webapp/charts.py, which documents it; a null axis end fits the data.
       var y = { title: { display: true, text: spec.yLabel } };
-      if (spec.yMin !== null) y.min = spec.yMin === undefined ? 0 : spec.yMin;
-      if (spec.yMax !== null) y.max = spec.yMax === undefined ? 1 : spec.yMax;
+      if (spec.yMin !== null) y.min = spec.yMin;
+      if (spec.yMax !== null) y.max = spec.yMax;
       var x = { type: categorical ? "category" : "linear", title: { display: true, text: spec.xLabel } };
       // A clipped axis (the caption says where and why) keeps long tails from squeezing the rest.
       if (typeof spec.xMax === "number") x.max = spec.xMax;

@@ -19,7 +19,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from feedback import demo, migrate
+from demo import catalog as demo_catalog
+from demo.seed import seed as seed_demo
+from feedback import migrate
 from feedback.models import AnalysisRun, BacklogItem, DecisionException, Experiment, Recommendation
 from tests.factories import PASSWORD, make_case
 from tests.helpers import sign_in
@@ -106,7 +108,7 @@ def site(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
     engine = create_engine(url)
     migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        demo.seed(session, days=60, per_day=150, progress=lambda _: None)
+        seed_demo(session, days=60, per_day=150, progress=lambda _: None)
         ids = {
             "exception": session.scalar(
                 select(DecisionException.id).where(DecisionException.status == "open").order_by(DecisionException.id)
@@ -180,7 +182,7 @@ def walk(browser: Any, site: dict[str, Any]) -> dict[tuple[str, int], dict[str, 
             if role != signed_in_as:
                 context.clear_cookies()
                 if role is not None:
-                    sign_in(page, base, ROLES[role], demo.DEMO_PASSWORD)
+                    sign_in(page, base, ROLES[role], demo_catalog.DEMO_PASSWORD)
                 signed_in_as = role
             status = open_page(page, base, name, path.format(**site["ids"]))
             page.add_script_tag(url=axe_url)

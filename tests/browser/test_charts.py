@@ -12,7 +12,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from feedback import demo, migrate
+from demo import catalog as demo_catalog
+from demo.seed import seed as seed_demo
+from feedback import migrate
 from feedback.models import EXCEPTION_KINDS, AnalysisRun, BacklogItem, ImpactPanel
 
 pytestmark = pytest.mark.browser
@@ -72,7 +74,7 @@ def demo_live(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
     engine = create_engine(url)
     migrate.upgrade(engine)
     with Session(engine, expire_on_commit=False) as session:
-        demo.seed(session, days=28, per_day=40, progress=lambda _: None)
+        seed_demo(session, days=28, per_day=40, progress=lambda _: None)
         ids = {
             "run": session.scalar(select(AnalysisRun.id).where(AnalysisRun.kind == "staggered")),
             "panel": session.scalar(select(ImpactPanel.id)),
@@ -113,7 +115,7 @@ def signed_in(browser: Any, live: dict[str, Any], width: int) -> Any:
     page.set_default_timeout(10_000)
     page.goto(live["url"] + "/login")
     page.fill("input[name=email]", "admin@countersign.test")
-    page.fill("input[name=password]", demo.DEMO_PASSWORD)
+    page.fill("input[name=password]", demo_catalog.DEMO_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_load_state()
     return page

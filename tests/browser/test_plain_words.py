@@ -17,7 +17,9 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from feedback import demo, migrate
+from demo import catalog as demo_catalog
+from demo.seed import seed as seed_demo
+from feedback import migrate
 from feedback.models import (
     AnalysisRun,
     BacklogItem,
@@ -47,7 +49,7 @@ def demo_live(tmp_path_factory: Any) -> Iterator[dict[str, Any]]:
     engine = create_engine(url)
     migrate.upgrade(engine)
     session = Session(engine, expire_on_commit=False)
-    assert demo.seed(session, days=60, per_day=80, progress=lambda _: None)
+    assert seed_demo(session, days=60, per_day=80, progress=lambda _: None)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-test", "SESSION_COOKIE_SECURE": False})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -119,7 +121,7 @@ def analytics_paths(live: dict[str, Any]) -> list[str]:
 
 
 def test_codes_appear_nowhere_a_person_reads_and_labels_do(page, demo_live):
-    sign_in(page, demo_live["url"], "admin@countersign.test", demo.DEMO_PASSWORD)
+    sign_in(page, demo_live["url"], "admin@countersign.test", demo_catalog.DEMO_PASSWORD)
     found = {}
     for path in analytics_paths(demo_live):
         codes = sorted(set(CODE.findall(seen(page, path, demo_live))))
@@ -153,7 +155,7 @@ def test_codes_appear_nowhere_a_person_reads_and_labels_do(page, demo_live):
 
 def test_a_reviewer_sees_the_model_words_on_the_case_and_in_the_confirmation(page, demo_live):
     fraud = demo_live["session"].scalar(select(Model.id).where(Model.key == "fraud_alert"))
-    sign_in(page, demo_live["url"], "reviewer01@countersign.test", demo.DEMO_PASSWORD)
+    sign_in(page, demo_live["url"], "reviewer01@countersign.test", demo_catalog.DEMO_PASSWORD)
     page.goto(demo_live["url"] + f"/queue?model={fraud}")
     page.click("#start-reviewing")
     page.wait_for_selector("#review-panel[data-case-id][data-ready]")
@@ -184,7 +186,7 @@ def unreadable(text: str, names: set[str]) -> list[str]:
 
 
 def test_numbers_are_formatted_for_reading_on_every_page(page, demo_live):
-    sign_in(page, demo_live["url"], "admin@countersign.test", demo.DEMO_PASSWORD)
+    sign_in(page, demo_live["url"], "admin@countersign.test", demo_catalog.DEMO_PASSWORD)
     versions = set(demo_live["session"].scalars(select(ModelVersion.version)))
     found = {}
     for path in analytics_paths(demo_live):
@@ -212,7 +214,7 @@ def p_of(text: str) -> float:
 
 
 def test_each_headline_has_a_sentence_that_agrees_with_its_test(page, demo_live):
-    sign_in(page, demo_live["url"], "admin@countersign.test", demo.DEMO_PASSWORD)
+    sign_in(page, demo_live["url"], "admin@countersign.test", demo_catalog.DEMO_PASSWORD)
     page.goto(demo_live["url"] + "/models/claims_triage")
     sentence = page.inner_text("#version-test")
     assert re.match(r"v2 is overridden [\d.]+ points (less|more) often than v1 \(95% CI ", sentence), sentence
@@ -240,7 +242,7 @@ def test_each_headline_has_a_sentence_that_agrees_with_its_test(page, demo_live)
 
 
 def test_ab_results_give_a_verdict_and_an_interval_bar_per_metric(page, demo_live):
-    sign_in(page, demo_live["url"], "analyst@countersign.test", demo.DEMO_PASSWORD)
+    sign_in(page, demo_live["url"], "analyst@countersign.test", demo_catalog.DEMO_PASSWORD)
     run = demo_live["session"].scalars(select(AnalysisRun).where(AnalysisRun.kind == "ab")).one()
     page.goto(demo_live["url"] + f"/impact/analyses/{run.id}")
     rows = page.locator("#ab-table tbody tr")
@@ -280,7 +282,7 @@ def table_columns(page: Any, selector: str) -> tuple[list[str], list[list[str]],
 
 
 def test_who_was_right_repeats_no_column(page, demo_live):
-    sign_in(page, demo_live["url"], "owner@countersign.test", demo.DEMO_PASSWORD)
+    sign_in(page, demo_live["url"], "owner@countersign.test", demo_catalog.DEMO_PASSWORD)
     for by in ("reason_code", "reviewer", "model_version"):
         page.goto(demo_live["url"] + f"/models/claims_triage/right?by={by}")
         headers, columns, keys = table_columns(page, "#right-table")

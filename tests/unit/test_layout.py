@@ -34,6 +34,12 @@ def test_the_domain_never_imports_flask_and_analytics_stays_pure():
     assert lines_matching("analytics", r"^\s*(from|import) (flask|webapp|feedback|sqlalchemy)\b") == []
 
 
+def test_the_demo_sits_outside_the_domain():
+    """The demo writes through the domain's services; the domain never reaches into the demo."""
+    assert lines_matching("feedback", r"^\s*(from|import) demo\b") == []
+    assert lines_matching("demo", r"^\s*(from|import) (flask|webapp)\b") == []
+
+
 def _imports(path: Path, modules: set[str]) -> set[str]:
     """The project modules a file imports, at any depth, leaving out imports only for type checking.
 
@@ -62,7 +68,7 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
 def test_no_import_cycles():
     """No module imports another that (through others) imports it back, counting imports inside functions."""
     modules = {}
-    for folder in ("feedback", "analytics", "webapp"):
+    for folder in ("feedback", "analytics", "webapp", "demo"):
         for path in (ROOT / folder).rglob("*.py"):
             if "migrations" in path.parts:
                 continue

@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
-from feedback import demo, migrate
+from demo import experiments as demo_experiments
+from demo.seed import seed as seed_demo
+from feedback import migrate
 from feedback.models import AnalysisRun, Decision, Experiment
 
 
@@ -16,7 +18,7 @@ def seeded(tmp_path_factory):
     engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.sqlite'}")
     migrate.upgrade(engine)
     with Session(engine) as session:
-        assert demo.seed(session, progress=lambda _: None)
+        assert seed_demo(session, progress=lambda _: None)
     yield engine
     engine.dispose()
 
@@ -28,7 +30,7 @@ def test_the_impact_page_recovers_the_true_handling_time_effect(seeded):
         run = session.scalars(select(AnalysisRun).where(AnalysisRun.kind == "staggered")).one()
         assert run.status == "done", run.message
         simple = run.result["simple"]
-        truth = demo.AI_HANDLING_FACTOR - 1
+        truth = demo_experiments.AI_HANDLING_FACTOR - 1
         assert simple["relative_ci_low"] < truth < simple["relative_ci_high"]
         assert simple["relative_ci_high"] < 0  # the effect is detected, not just covered
         assert {c["units"] for c in run.result["cohorts"]} and len(run.result["cohorts"]) == 4
@@ -46,7 +48,7 @@ def test_the_demo_ab_test_passes_its_sample_ratio_check_and_cuped_sharpens_it(se
         result = run.result
         assert not result["srm"]["mismatch"] and result["clustered_by"] == "reviewer"
         handling = next(m for m in result["metrics"] if m["metric"] == "handling_seconds")
-        truth = demo.AI_HANDLING_FACTOR - 1  # control reviewers took 1/0.85 as long
+        truth = demo_experiments.AI_HANDLING_FACTOR - 1  # control reviewers took 1/0.85 as long
         assert handling["effect"]["lift_ci_low"] < truth < handling["effect"]["lift_ci_high"]
         assert handling["cuped"]["lift_ci_low"] < truth < handling["cuped"]["lift_ci_high"]
         # The reviewers' own pre-test speed explains most of the between-reviewer spread.

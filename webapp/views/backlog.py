@@ -17,7 +17,7 @@ from feedback.frames import records
 from feedback.models import BACKLOG_STATUSES
 from feedback.params import MAX_ID, Choice, Flag, Id, Int, Text, Version, parse_params
 from feedback.permissions import Action
-from webapp import jobs
+from webapp import charts, jobs
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import db
@@ -185,40 +185,13 @@ def update(item_id: int) -> tuple[str, int] | Response:
     return render_detail(item, notice="Saved.")
 
 
-def _num(frame: Any, row: Any, column: str) -> float | None:
-    """One cell of a per-week frame as a plain number (None for a week without cases)."""
-    return float(frame.at[row, column]) if row in frame.index else None
-
-
 def render_detail(item: Any, status: int = 200, **extra: Any) -> tuple[str, int]:
     """A backlog item's page (or its body, for htmx)."""
     args = parse_params(request.args, DETAIL_QUERY)
     frame = backlog_queries.rate_over_time(db.session, item)
-    weeks = sorted(frame["week"].unique().tolist())
-    series: list[dict[str, Any]] = []
-    counts: list[dict[str, Any]] = []  # table-only columns: the cases and overrides behind each rate
-    for version, rows in frame.groupby("version", sort=False):
-        by_week = rows.set_index("week")
-        series.append({"label": str(version), "values": [_num(by_week, w, "rate") for w in weeks], "pointRadius": 3})
-        for column, name in (("n", "cases"), ("overrides", "overrides")):
-            counts.append(
-                {
-                    "label": f"{version} {name}",
-                    "values": [_num(by_week, w, column) for w in weeks],
-                    "draw": False,
-                    "format": "count",
-                }
-            )
-    chart = {
-        "categories": weeks,
-        "series": series + counts,
-        "xLabel": "Week",
-        "yLabel": "Override rate in this pattern",
-        "yFormat": "percent",
-    }
     context = {
         "item": item,
-        "chart": chart,
+        "chart": charts.pattern_rate(frame),
         "trend": records(frame),
         "verification": backlog_queries.verification(db.session, item),
         "cases": backlog_queries.pattern_cases(db.session, item, overrides_only=not args["all"], after=args["after"]),

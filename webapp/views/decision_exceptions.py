@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import pandas as pd
 from flask import Blueprint, Response, abort, g, request, url_for
 
-from feedback import permissions, wording
+from feedback import permissions
 from feedback.catalog import queries as catalog_queries
 from feedback.db import utcnow
 from feedback.decision_exceptions import queries as exception_queries
@@ -20,6 +18,7 @@ from feedback.impact import experiments
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import MAX_PAGE, Choice, Flag, Id, Int, ModelKey, Text, parse_params
 from feedback.permissions import Action
+from webapp import charts
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import analytics_session, db
@@ -166,62 +165,13 @@ def report_args() -> dict[str, Any]:
     return {"model_key": args["model"], "by": args["by"], "days": args["days"]}
 
 
-# Exception kinds in words (codes stay in the API and the CSV): one list, in feedback.wording.
-KIND_LABELS = wording.EXCEPTION_KIND_LABELS
-CLIP_QUANTILE = 0.9  # the hours axis stops where this share of the curves' steps have happened
-
-
-def group_label(by: str, key: str) -> str:
-    """A curve's name in words: the kind's label, or the severity or site as people write it."""
-    if by == "kind":
-        return KIND_LABELS.get(key, key.replace("_", " "))
-    return key.replace("_", " ").capitalize() if by == "severity" else key
-
-
-def _nice_ceiling(hours: float) -> float:
-    """Round an axis end up to whole days (or half days, or hours) so its ticks read well."""
-    step = 24.0 if hours > 72 else 12.0 if hours > 24 else 1.0
-    return float(math.ceil(hours / step) * step)
-
-
-def survival_chart(curves: pd.DataFrame, by: str) -> dict[str, Any]:
-    """Kaplan–Meier curves as a chart spec; a long tail is clipped and the caption says so.
-
-    A few exceptions open for weeks would otherwise squeeze every curve into the first tenth of
-    the axis; the table under the chart keeps every point.
-    """
-    spec: dict[str, Any] = {
-        "series": [
-            {
-                "label": group_label(by, str(key)),
-                "points": [
-                    {"x": round(h, 4), "y": round(s, 6)} for h, s in zip(part["hours"], part["survival"], strict=True)
-                ],
-            }
-            for key, part in curves.groupby("key", sort=True)
-        ],
-        "xLabel": "hours since opened",
-        "yLabel": "share still unresolved",
-        "xFormat": "hours",
-        "yFormat": "percent",
-        "clip": None,
-    }
-    if len(curves):
-        longest = float(curves["hours"].max())
-        end = _nice_ceiling(float(curves.loc[curves["hours"] > 0, "hours"].quantile(CLIP_QUANTILE) or longest))
-        if 0 < end < longest:
-            spec["xMax"] = end
-            spec["clip"] = {"at": end, "longest": round(longest, 1), "share": CLIP_QUANTILE}
-    return spec
-
-
 @bp.get("/dashboard")
 @login_required(Action.READ_RESOLUTION)
 def dashboard() -> tuple[str, int]:
     """Survival curves, resolution-time table with intervals, breach rates and handling times."""
     args = report_args()
     report = exception_reports.resolution_report(analytics_session(), **args)
-    chart = survival_chart(report.curves, args["by"])
+    chart = charts.survival(report.curves, args["by"])
     return render_page_or_block(
         "decision_exceptions/dashboard.html",
         "dashboard_body",

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, g, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from analytics import ab
+from analytics.cohorts import cohort_sizes
 from feedback import permissions
 from feedback.catalog import queries as catalog_queries
 from feedback.db import utcnow
@@ -23,7 +24,7 @@ from feedback.permissions import Action
 from feedback.review import queries as review_queries
 from feedback.schemas import AnalysisIn
 from feedback.validation import parse
-from webapp import jobs
+from webapp import charts, jobs
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import db
@@ -283,31 +284,8 @@ def panel(panel_id: int) -> tuple[str, int]:
     """A panel: its units, cohorts and a preview, and the form to analyse it."""
     chosen = _panel_or_404(panel_id)
     frame = impact_panels.panel_frame(db.session, chosen)
-    period_label = frame.drop_duplicates("period").set_index("period")["label"]
-    cohorts = (
-        frame.drop_duplicates("unit")
-        .groupby("cohort")
-        .size()
-        .rename("units")
-        .reset_index()
-        .assign(label=lambda f: f["cohort"].map(period_label))
-    )
-    means = frame.pivot_table(index="label", columns="cohort", values="value", aggfunc="mean").sort_index()
-    chart = {
-        "categories": list(means.index),
-        "series": [
-            {
-                "label": f"Live from {period_label[cohort]}" if cohort else "Never treated",
-                "values": [None if pd.isna(v) else float(v) for v in means[cohort]],
-                "pointRadius": 2,
-            }
-            for cohort in means.columns
-        ],
-        "xLabel": "Period",
-        "yLabel": chosen.metric.replace("_", " "),
-        "yMin": None,
-        "yMax": None,
-    }
+    chart = charts.panel_cohorts(frame, chosen.metric)
+    cohorts = cohort_sizes(frame)
     runs = impact_runs.panel_runs(db.session, chosen.id)
     return render_page_or_block(
         "impact/panel.html",
@@ -360,69 +338,12 @@ def _run_or_404(run_id: int) -> AnalysisRun:
         abort(404)
 
 
-def event_chart(result: dict[str, Any]) -> dict[str, Any]:
-    """Event-study chart spec: estimates, pointwise 95% intervals and the uniform band."""
-    rows = result["event_study"]["rows"]
-
-    def series(label: str, field: str, **style: Any) -> dict[str, Any]:
-        return {"label": label, "values": [r[field] for r in rows], **style}
-
-    return {
-        "categories": [r["key"] for r in rows],
-        "series": [
-            series("Effect", "att", pointRadius=3, width=3),
-            # Each interval is one legend entry drawn as two edges (see static/js/app.js).
-            series(
-                "95% interval (pointwise)",
-                "ci_low",
-                dashed=True,
-                colour="#5f6b7a",
-                width=1,
-                group="ci",
-                column="95% interval, low",
-            ),
-            series(
-                "95% interval (pointwise)",
-                "ci_high",
-                dashed=True,
-                colour="#5f6b7a",
-                width=1,
-                group="ci",
-                column="95% interval, high",
-                legend=False,
-            ),
-            series("95% uniform band", "band_low", colour="#9a5b00", width=1, group="band", column="Uniform band, low"),
-            series(
-                "95% uniform band",
-                "band_high",
-                colour="#9a5b00",
-                width=1,
-                group="band",
-                column="Uniform band, high",
-                legend=False,
-            ),
-            {
-                "label": "No effect",
-                "values": [0.0] * len(rows),
-                "colour": "#b3261e",
-                "width": 1,
-                "dashed": True,
-                "table": False,
-            },
-        ],
-        "xLabel": "Periods since go-live (negative: before)",
-        "yLabel": "Effect on " + result["panel"]["metric"].replace("_", " "),
-        "yMin": None,
-        "yMax": None,
-    }
-
-
 @bp.get("/analyses/<int:run_id>")
 @login_required(Action.READ_IMPACT)
 def run(run_id: int) -> tuple[str, int]:
     """An analysis: progress while it runs (polled by htmx), the results when done."""
     chosen = _run_or_404(run_id)
-    chart = event_chart(chosen.result) if chosen.status == "done" and chosen.kind == "staggered" else None
+    chart = charts.event_study(chosen.result) if chosen.status == "done" and chosen.kind == "staggered" else None
     return render_page_or_block(
         "impact/run.html",
         "run_body",

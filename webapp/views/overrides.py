@@ -19,6 +19,7 @@ from feedback.overrides import queries as override_queries
 from feedback.overrides import reports as override_reports
 from feedback.params import MAX_ID, Choice, Day, Flag, Id, Int, Number, Param, Text, Version, parse_params
 from feedback.permissions import Action
+from webapp import charts
 from webapp.auth import login_required
 from webapp.csvout import csv_response
 from webapp.extensions import analytics_session, db
@@ -89,49 +90,6 @@ def shown_period(w: override_queries.Window) -> dict[str, str]:
     return {"shown_from": w.start.date().isoformat(), "shown_to": (w.end - timedelta(days=1)).date().isoformat()}
 
 
-def chart_spec(chart: Any, version: str | None) -> dict[str, Any]:
-    """The p-chart of one version as a chart spec (categories are days)."""
-    part = chart[chart["version"] == version] if version else chart.iloc[0:0]
-    days = [str(d) for d in part["day"]]
-
-    def values(column: str) -> list[float]:
-        return [round(float(v), 6) for v in part[column]]
-
-    signals = [round(float(p), 6) if s else None for p, s in zip(part["p"], part["signal"], strict=True)]
-    return {
-        "categories": days,
-        "xLabel": "day (UTC)",
-        "yLabel": "override rate",
-        "yFormat": "percent",
-        "yMax": None,
-        "series": [
-            {"label": "override rate", "values": values("p"), "pointRadius": 2},
-            {"label": "centre (baseline)", "values": values("centre"), "colour": "#5f6b7a", "width": 1},
-            # The two limits are one band: one legend entry, two table columns.
-            {
-                "label": "control limits (3 sigma)",
-                "column": "upper limit",
-                "group": "limits",
-                "values": values("ucl"),
-                "colour": "#b3261e",
-                "dashed": True,
-                "width": 1,
-            },
-            {
-                "label": "control limits (3 sigma)",
-                "column": "lower limit",
-                "group": "limits",
-                "legend": False,
-                "values": values("lcl"),
-                "colour": "#b3261e",
-                "dashed": True,
-                "width": 1,
-            },
-            {"label": "signal", "values": signals, "showLine": False, "pointRadius": 5, "colour": "#b3261e"},
-        ],
-    }
-
-
 def check_overview_query() -> None:
     """Refuse a bad query string on a form post before anything is written (the page is rendered after)."""
     query(OVERVIEW_QUERY)
@@ -151,7 +109,7 @@ def render_overview(key: str, status: int = 200, **extra: Any) -> tuple[str, int
         "report": report,
         "model": report.model,
         "versions": records(report.versions),
-        "chart": chart_spec(report.chart, chosen),
+        "chart": charts.control_chart(report.chart, chosen),
         "chart_versions": versions,
         "chosen": chosen,
         "signals": int(report.chart[report.chart["version"] == chosen]["signal"].sum()) if chosen else 0,
