@@ -75,7 +75,7 @@ def prepare(url: str, reviewers: int, cases: int) -> tuple[str, list[str], int]:
         model_id = session.scalar(select(Model.id).where(Model.key == "claims_triage"))
         for start in range(0, cases, 1000):
             batch = [
-                RecommendationIn.model_validate({**loop.item(2 * n), "external_id": f"S-{n}"})
+                RecommendationIn.model_validate({**loop.item(2 * n), "external_id": f"S-{loop.RUN}-{n}"})
                 for n in range(start, min(start + 1000, cases))
             ]
             ingest.ingest_recommendations(session, loop.ACTOR, batch)
@@ -202,11 +202,12 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=1_000_000, help="past decisions added to the demo's")
     parser.add_argument("--per-day", type=int, default=420, help="the demo's own cases a day for 90 days")
     parser.add_argument("--sqlite-template", help="a SQLite file to reuse (built there on first use)")
+    parser.add_argument("--url", help="a database bench.history built (one backend, one worker count)")
     args = parser.parse_args()
     print(f"the demo plus {args.history:,} decisions of history; load average {os.getloadavg()[0]:.1f}", flush=True)
     for backend in args.backends:
         for workers in args.workers:
-            with loop.database(backend, args.history, args.sqlite_template, args.per_day) as url:
+            with loop.database(backend, args.history, args.sqlite_template, args.per_day, url=args.url) as url:
                 token, cookies, model = prepare(url, REVIEWERS, cases=max(20_000, 500 * args.seconds))
                 with gunicorn(url, workers=workers, threads=args.threads) as server:
                     spy_out = Path(tempfile.mkdtemp()) / "profile"

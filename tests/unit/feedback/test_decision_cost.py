@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from feedback.accounts import services as accounts
-from feedback.models import Alert, Guardrail, ModelVersion
+from feedback.models import Alert, AuditEvent, Guardrail, ModelVersion
 from feedback.overrides import guardrails
 from feedback.review import decisions
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
@@ -163,3 +163,25 @@ def test_the_statements_of_a_decision_do_not_grow_with_history(session, version)
     late = statements_of_one_decision(1001)
     assert late == early
     assert len(early) <= 12
+
+
+def test_the_review_screen_decides_and_claims_the_next_case_in_one_commit(session, version):
+    reviewer = make_user(session)
+    first, second = make_case(session, 1), make_case(session, 2)
+    commits = []
+
+    def note(committed):
+        commits.append(committed)
+
+    event.listen(session, "after_commit", note)
+    try:
+        nxt = decisions.NextCase()
+        decisions.record_decision(
+            session, recommendation_id=first.id, reviewer=reviewer, action="accept", then_claim=nxt
+        )
+    finally:
+        event.remove(session, "after_commit", note)
+    assert len(commits) == 1
+    assert nxt.case is not None and nxt.case.id == second.id and nxt.case.claimed_by_id == reviewer.id
+    events = session.scalars(select(AuditEvent.action).order_by(AuditEvent.seq.desc()).limit(2)).all()
+    assert events == ["case.claimed", "decision.accept"]
