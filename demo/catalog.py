@@ -105,8 +105,8 @@ FRAUD = ModelIn.model_validate(
 
 def build_catalog(session: Session, now: datetime, days: int) -> tuple[Model, Model, tuple[ModelVersion, ...]]:
     """The two models with their owners, versions (claims v1, v2; fraud 2026.1), rules and SLAs."""
-    claims = catalog.register_model(session, SEED_ACTOR, CLAIMS)
-    fraud = catalog.register_model(session, SEED_ACTOR, FRAUD)
+    claims = catalog.register_model(session, SEED_ACTOR, spec=CLAIMS)
+    fraud = catalog.register_model(session, SEED_ACTOR, spec=FRAUD)
     admin = session.scalars(select(User).where(User.role == "admin")).one()
     owners = [email for email, _, role in STAFF if role == "model_owner"]
     for model in (claims, fraud):  # only a model's owners (and admins) change it

@@ -16,7 +16,7 @@ from feedback.errors import ValidationFailed
 from feedback.impact import experiments
 from feedback.impact import panels as impact_panels
 from feedback.impact import runs as impact_runs
-from feedback.impact.experiments import hashed_arm
+from feedback.impact.assignment import hashed_arm
 from feedback.models import Experiment, Exposure, Model, User
 
 # The fraud model's AI is rolled out site by site; where it is shown, reviewers handle a case
@@ -90,7 +90,7 @@ def ab_experiment(session: Session, claims: Model, now: datetime, days: int) -> 
     experiment = experiments.create_experiment(
         session,
         analyst,
-        {
+        data={
             "key": "claims-ai-ab",
             "name": "Claims AI shown vs hidden, by reviewer",
             "model_id": claims.id,
@@ -130,7 +130,7 @@ def rollout_experiment(
     experiment = experiments.create_experiment(
         session,
         analyst,
-        {
+        data={
             "key": "fraud-rollout",
             "name": "Fraud AI rollout by site",
             "model_id": fraud.id,
@@ -139,7 +139,7 @@ def rollout_experiment(
             "sites": [{"site": site, "go_live": when} for site, when in rollout.items()],
         },
     )
-    experiments.start_experiment(session, analyst, experiment.id)
+    experiments.start_experiment(session, analyst, experiment_id=experiment.id)
     experiment.started_at = started
     session.commit()
     try:

@@ -508,7 +508,7 @@ def insert_history(session: Session, recs: list[dict[str, Any]], decisions: list
     for row, dec in zip(rows, decisions, strict=False):
         row["raised"] = None  # history decided in the queue passed the rules of its day
         row["status"] = "escalated" if dec["action"] == "escalate" else "decided"
-    ids = ingest.store_recommendations(session, SEED_ACTOR, rows)
+    ids = ingest.store_recommendations(session, SEED_ACTOR, rows=rows)
     if decisions:
         for rec_id, dec, rec in zip(ids, decisions, recs, strict=True):
             dec.update(recommendation_id=rec_id, model_id=rec["model"].id, model_version_id=rec["version"].id)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from demo.catalog import CLAIMS, SEED_ACTOR, build_catalog, create_users, staff_by_site
+from demo.challengers import seed_challenger
 from demo.experiments import AI_HANDLING_FACTOR, ab_experiment, rollout_experiment, rollout_schedule
 from demo.history import World, break_a_rule, claim_case, decide_unaided, fraud_case, insert_history, scale_handling
 from feedback.backlog import queries as backlog_queries
@@ -119,8 +120,9 @@ def seed(
     progress(f"guardrails: {len(alerts)} alert(s) raised")
     rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)
     ab_test.finish(session, progress)
+    seed_challenger(session, SEED_ACTOR, claims, v2, now, rng, progress)
     for model in (claims, fraud):
-        summary = backlog.refresh(session, SEED_ACTOR, model.key)
+        summary = backlog.refresh(session, SEED_ACTOR, model_key=model.key)
         top = backlog_queries.ranked(session, backlog_queries.BacklogFilter(model.key))
         progress(f"backlog {model.key}: {summary.created} item(s); top: {top[0].title if top else 'none'}")
     return True

@@ -51,7 +51,7 @@ def make_model(
     model = catalog.register_model(
         session,
         TEST_ACTOR,
-        ModelIn(
+        spec=ModelIn(
             key=key,
             name=key.capitalize(),
             actions=list(actions),
@@ -93,7 +93,7 @@ def payload(n: int = 1, **overrides: Any) -> dict[str, Any]:
 def make_case(session: Session, n: int = 1, **overrides: Any) -> Recommendation:
     """An ingested, open case."""
     result = ingest.ingest_recommendations(
-        session, TEST_ACTOR, [RecommendationIn.model_validate(payload(n, **overrides))]
+        session, TEST_ACTOR, items=[RecommendationIn.model_validate(payload(n, **overrides))]
     )
     rec = session.get(Recommendation, result[0].id)
     assert rec is not None

@@ -39,6 +39,7 @@ QUERY = {
             "api.reviewer_rows",
             "api.list_backlog",
             "api.export_decisions",
+            "api.challenger_analytics",
         )
     },
 }
@@ -81,7 +82,7 @@ def decide_many(session, reviewer, version, n, start, override_rate):
                 payload(i, model_version=version, segment={"claim_band": band}, site=rng.choice(["Leeds", "York"]))
             )
         )
-    results = ingest.ingest_recommendations(session, TEST_ACTOR, specs)
+    results = ingest.ingest_recommendations(session, TEST_ACTOR, items=specs)
     seen: dict[str, int] = {}
     for spec, result in zip(specs, results, strict=True):
         # Exactly the given share of each band is overridden, spread evenly (no sampling luck).
@@ -92,7 +93,7 @@ def decide_many(session, reviewer, version, n, start, override_rate):
             extra = {"action": "override", "final_action": "deny", "reason_code": "missing_context"}
         else:
             extra = {"action": "accept"}
-        decisions.record_decision(session, recommendation_id=result.id, reviewer=reviewer, **extra)
+        decisions.record_decision(session, reviewer, recommendation_id=result.id, **extra)
 
 
 def statements(app, client, url):

@@ -12,7 +12,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from feedback import formatting, json_input, permissions, wording
 from feedback.db import sqlite_write_intent
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.schemas import MAX_ID
 from webapp import checkpointing, config, observability
 from webapp.extensions import close_analytics_session, csrf, db
@@ -68,11 +68,16 @@ def _configure(app: Flask, test_config: dict[str, Any] | None) -> None:
 def _register_blueprints(app: Flask) -> None:
     """The pages' blueprints, and the API's (CSRF-exempt: it takes bearer tokens, never cookies)."""
     from webapp.api import bp as api_bp
-    from webapp.views import (
+
+    # admin_settings and admin_webhooks are imported for their routes, which they add to admin.bp.
+    from webapp.views import (  # noqa: F401
         admin,
+        admin_settings,
+        admin_webhooks,
         auth,
         backlog,
         cases,
+        challengers,
         decision_exceptions,
         exports,
         impact,
@@ -94,6 +99,7 @@ def _register_blueprints(app: Flask) -> None:
         admin.bp,
         impact.bp,
         backlog.bp,
+        challengers.bp,
         cases.bp,
         exports.bp,
         users.bp,
@@ -148,7 +154,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         writes = request.method not in ("GET", "HEAD", "OPTIONS")  # a GET never writes
         sqlite_write_intent.set(writes)
         g.user = None
-        experiments.remember_running_experiments(db.session)
+        arms.remember_running_experiments(db.session)
         if not request.path.startswith(("/api/", "/static/")):
             from webapp.auth import load_session_user
 

@@ -280,3 +280,34 @@ def pattern_rate(frame: pd.DataFrame) -> dict[str, Any]:
         y_label="Override rate in this pattern",
         y_format="percent",
     ).spec()
+
+
+def challenger_accuracy(categories: list[str], rows: list[dict[str, Any]], x_label: str) -> dict[str, Any]:
+    """A challenger's and the champion's accuracy on the same cases per group, as points (the groups are
+    not a sequence), with the challenger's 95% interval and the cases behind each rate in the table."""
+
+    def values(name: str) -> list[float | None]:
+        return [_number(r[name], 6) for r in rows]
+
+    challenger_colour = "#1f5fbf"
+    return Chart(
+        categories=categories,
+        x_label=x_label,
+        y_label="accuracy against outcomes",
+        y_format="percent",
+        series=[
+            Series("cases with an outcome", [_number(r["with_outcome"]) for r in rows], draw=False, format="count"),
+            Series(
+                "challenger accuracy", values("accuracy"), colour=challenger_colour, point_radius=6, show_line=False
+            ),
+            *band(
+                "challenger's 95% interval",
+                {"95% CI low": values("accuracy_ci_low"), "95% CI high": values("accuracy_ci_high")},
+                "ci",
+                colour=challenger_colour,
+                point_radius=3,
+                show_line=False,
+            ),
+            Series("champion accuracy", values("champion_accuracy"), colour=AMBER, point_radius=6, show_line=False),
+        ],
+    ).spec()

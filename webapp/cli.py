@@ -307,7 +307,7 @@ def _operations_commands(app: Flask) -> None:
         from feedback.backlog import services as backlog
 
         try:
-            summary = backlog.refresh(db.session, Actor(None, "cli"), model_key)
+            summary = backlog.refresh(db.session, Actor(None, "cli"), model_key=model_key)
         except FeedbackError as exc:
             _fail(exc)
             return

@@ -171,24 +171,24 @@ def set_password(session: Session, actor: Actor, *, email: str, password: str) -
 
 def change_password(
     session: Session,
-    user: User,
+    actor: User,
     *,
     current_password: str,
     new_password: str,
     address: str | None = None,
     throttling: LoginThrottling | None = None,
 ) -> User:
-    """A signed-in user changes their own password, proving the current one (throttled like sign-in)."""
+    """A signed-in actor changes their own password, proving the current one (throttled like sign-in)."""
     throttling = throttling or LoginThrottling()
-    account = user.email
+    account = actor.email
     _reserve_attempt(session, account, address, throttling)
-    if not verify_password(user.password_hash, current_password):
-        audit.record(session, actor_of(user), [Change("password_change.failed", "user", user.id)])
+    if not verify_password(actor.password_hash, current_password):
+        audit.record(session, actor_of(actor), [Change("password_change.failed", "user", actor.id)])
         session.commit()
         raise ValidationFailed("the current password is wrong", {"current_password": "is wrong"})
     _clear_failures(session, account, address)
-    _set_password(session, actor_of(user), user, new_password, "new_password")
-    return user
+    _set_password(session, actor_of(actor), actor, new_password, "new_password")
+    return actor
 
 
 # --- signing in ---------------------------------------------------------------------------
@@ -330,10 +330,10 @@ def _readable(seconds: int) -> str:
     return f"{seconds} seconds" if seconds < 90 else f"{round(seconds / 60)} minutes"
 
 
-def record_logout(session: Session, user: User) -> None:
-    """Sign the user out everywhere: every session cookie of theirs stops working."""
-    end_sessions(user)
-    audit.record(session, actor_of(user), [Change("logout", "user", user.id)])
+def record_logout(session: Session, actor: User) -> None:
+    """Sign the actor out everywhere: every session cookie of theirs stops working."""
+    end_sessions(actor)
+    audit.record(session, actor_of(actor), [Change("logout", "user", actor.id)])
     session.commit()
 
 

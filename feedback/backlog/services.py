@@ -78,12 +78,12 @@ MINED_COLUMNS = (
 
 
 def refresh(
-    session: Session, actor: Actor, model_key: str, *, min_cases: int = 30, alpha: float = 0.05
+    session: Session, actor: Actor, *, model_key: str, min_cases: int = 30, alpha: float = 0.05
 ) -> RefreshSummary:
     """Mine every version of a model and create or update its backlog items (never duplicating one)."""
     model = _model_to_refresh(session, actor, model_key)
     mined = mine(session, model.id, min_cases=min_cases, alpha=alpha)
-    return apply_mined(session, actor, model.id, mined)
+    return apply_mined(session, actor, model_id=model.id, mined=mined)
 
 
 def _model_to_refresh(session: Session, actor: Actor, model_key: str) -> Model:
@@ -149,7 +149,7 @@ def mine(
     return mined
 
 
-def apply_mined(session: Session, actor: Actor, model_id: int, mined: Sequence[Mined]) -> RefreshSummary:
+def apply_mined(session: Session, actor: Actor, *, model_id: int, mined: Sequence[Mined]) -> RefreshSummary:
     """Write mined patterns in one short transaction, merging by identity (version, pattern key).
 
     An existing item gets the new statistics and nothing else: its status, owner and notes stay
@@ -220,17 +220,17 @@ def apply_mined(session: Session, actor: Actor, model_id: int, mined: Sequence[M
     return RefreshSummary(len(created), updated, len(retire))
 
 
-def start_refresh(session: Session, user: User, model_key: str) -> tuple[BacklogRefresh, bool]:
+def start_refresh(session: Session, actor: User, *, model_key: str) -> tuple[BacklogRefresh, bool]:
     """Queue a refresh of a model's backlog; the caller hands its id to a background worker.
 
     One refresh per model at a time: while one is under way it is returned instead (with False,
     "not new"). One whose worker died does not block a new start.
     """
-    model = _model_to_refresh(session, Actor(user.id, user.email), model_key)
+    model = _model_to_refresh(session, Actor(actor.id, actor.email), model_key)
     current = latest_refresh(session, model.id)
     if current is not None and current.status in ("queued", "running") and not refresh_interrupted(current):
         return current, False
-    job = BacklogRefresh(model_id=model.id, created_by_id=user.id, message="waiting to start")
+    job = BacklogRefresh(model_id=model.id, created_by_id=actor.id, message="waiting to start")
     session.add(job)
     session.commit()
     return job, True
@@ -264,7 +264,7 @@ def execute_refresh(session: Session, job_id: int, *, between: Callable[[], None
         if between is not None:
             between()
         with write_intent():
-            summary = apply_mined(session, actor, job.model_id, mined)
+            summary = apply_mined(session, actor, model_id=job.model_id, mined=mined)
             job.status, job.message = "done", ""
             job.created, job.updated, job.retired = summary.created, summary.updated, summary.retired
             job.progress, job.updated_at = 1.0, utcnow()
@@ -323,18 +323,18 @@ def _top_pair(overrides: pd.DataFrame, conditions: tuple[tuple[str, str], ...]) 
 
 def update_item(
     session: Session,
-    user: User,
-    item_id: int,
+    actor: User,
     *,
+    item_id: int,
     status: str | None = None,
     owner_email: str | None = None,
     notes: str | None = None,
     row_version: int | None = None,
 ) -> BacklogItem:
     """Change an item's status, owner or notes; `verified` needs a newer version to prove it."""
-    permissions.require(user, Action.CHANGE_MODEL)  # before saying whether the item exists
+    permissions.require(actor, Action.CHANGE_MODEL)  # before saying whether the item exists
     item = get_item(session, item_id)
-    permissions.require(user, Action.CHANGE_MODEL, session=session, model_id=item.model_id)
+    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=item.model_id)
     if row_version is not None and row_version != item.row_version:
         raise Conflict("someone else changed this item; reload it and try again")
     problems = Problems()  # what the request gets wrong is a 422; what the stored data allows, a 409
@@ -359,7 +359,7 @@ def update_item(
     changes = [
         Change("backlog.item_updated", "backlog_item", item.id, {"before": before, "status": item.status, **evidence})
     ]
-    audit.record(session, Actor(user.id, user.email), changes)
+    audit.record(session, Actor(actor.id, actor.email), changes)
     if before["status"] != item.status:
         session.refresh(item)
         webhooks.enqueue(session, "backlog.status_changed", {**item_payload(item), "previous_status": before["status"]})

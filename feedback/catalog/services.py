@@ -29,7 +29,7 @@ from feedback.schemas import ModelIn, ModelVersionIn
 from feedback.webhooks import services as webhooks
 
 
-def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
+def register_model(session: Session, actor: Actor, *, spec: ModelIn) -> Model:
     """Register a model with its actions and reason codes."""
     problems = Problems()
     if len(set(spec.actions)) != len(spec.actions):
@@ -65,9 +65,9 @@ def register_model(session: Session, actor: Actor, spec: ModelIn) -> Model:
     return model
 
 
-def set_model_owners(session: Session, admin: User, *, model_key: str, owner_emails: Sequence[str]) -> list[User]:
+def set_model_owners(session: Session, actor: User, *, model_key: str, owner_emails: Sequence[str]) -> list[User]:
     """Replace a model's owners (admins only); each must be an active model owner."""
-    permissions.require(admin, Action.ADMINISTER)
+    permissions.require(actor, Action.ADMINISTER)
     model = get_model(session, model_key)
     wanted = sorted({e.strip().lower() for e in owner_emails if e.strip()})
     found = {u.email: u for u in session.scalars(select(User).where(User.email.in_(wanted)))}
@@ -86,7 +86,7 @@ def set_model_owners(session: Session, admin: User, *, model_key: str, owner_ema
     if added or removed:
         audit.record(
             session,
-            actor_of(admin),
+            actor_of(actor),
             [Change("model.owners_changed", "model", model.id, {"added": added, "removed": removed})],
         )
     session.commit()

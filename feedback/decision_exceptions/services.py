@@ -143,9 +143,9 @@ def _get(session: Session, exception_id: int) -> DecisionException:
     return exc
 
 
-def assign_exception(session: Session, *, exception_id: int, by: User, assignee_id: int | None) -> DecisionException:
+def assign_exception(session: Session, actor: User, *, exception_id: int, assignee_id: int | None) -> DecisionException:
     """Assign an open exception to a handler (claim it when assigning to oneself; None releases it)."""
-    permissions.require(by, Action.HANDLE_EXCEPTIONS)
+    permissions.require(actor, Action.HANDLE_EXCEPTIONS)
     exc = _get(session, exception_id)
     if exc.status == "resolved":
         raise Conflict("this exception is already resolved")
@@ -173,10 +173,10 @@ def assign_exception(session: Session, *, exception_id: int, by: User, assignee_
     if result is None:
         session.rollback()
         raise Conflict("someone else changed this exception just now; reload and try again")
-    action = "exception.claimed" if assignee_id == by.id else "exception.assigned"
+    action = "exception.claimed" if assignee_id == actor.id else "exception.assigned"
     audit.record(
         session,
-        Actor(by.id, by.email),
+        Actor(actor.id, actor.email),
         [Change(action, "exception", exc.id, {"from": before, "to": assignee.email if assignee else None})],
     )
     session.commit()
@@ -184,17 +184,17 @@ def assign_exception(session: Session, *, exception_id: int, by: User, assignee_
 
 
 def resolve_exception(
-    session: Session, *, exception_id: int, by: User, final_action: str, note: str = ""
+    session: Session, actor: User, *, exception_id: int, final_action: str, note: str = ""
 ) -> DecisionException:
     """Resolve an exception with the final action; the case is then resolved too."""
-    permissions.require(by, Action.HANDLE_EXCEPTIONS)
+    permissions.require(actor, Action.HANDLE_EXCEPTIONS)
     exc = _get(session, exception_id)
     model = exc.recommendation.model
     if exc.status == "resolved":
         raise Conflict(
-            f"this exception was already resolved by {exc.resolved_by.name if exc.resolved_by else 'someone'}"
+            f"this exception was already resolved actor {exc.resolved_by.name if exc.resolved_by else 'someone'}"
         )
-    if exc.assignee_id not in (None, by.id):
+    if exc.assignee_id not in (None, actor.id):
         holder = exc.assignee.name if exc.assignee else "another handler"
         raise Conflict(f"this exception is assigned to {holder}; ask them or reassign it first")
     problems = Problems()
@@ -212,8 +212,8 @@ def resolve_exception(
         .values(
             status="resolved",
             resolved_at=now,
-            resolved_by_id=by.id,
-            assignee_id=exc.assignee_id or by.id,
+            resolved_by_id=actor.id,
+            assignee_id=exc.assignee_id or actor.id,
             resolution_action=final_action,
             resolution_note=note.strip(),
             row_version=DecisionException.row_version + 1,
@@ -233,7 +233,7 @@ def resolve_exception(
         )
     audit.record(
         session,
-        Actor(by.id, by.email),
+        Actor(actor.id, actor.email),
         [Change("exception.resolved", "exception", exc.id, {"final_action": final_action, "kind": exc.kind})],
     )
     session.commit()

@@ -20,6 +20,7 @@ from feedback.models import (
     EXPORT_FORMATS,
     BacklogItem,
     Decision,
+    ExportJob,
     Model,
     ModelVersion,
     Recommendation,
@@ -220,3 +221,12 @@ def columns_of(spec: ExportSpec, extra: dict[str, str]) -> list[tuple[str, str]]
     if spec.include_reviewer:
         fields.append(("reviewer_email", "str"))
     return fields + list(extra.items())
+
+
+def recent_jobs(session: Session, viewer: User, *, limit: int = 20) -> list[ExportJob]:
+    """The viewer's own most recent export jobs, newest first."""
+    return list(
+        session.scalars(
+            select(ExportJob).where(ExportJob.created_by_id == viewer.id).order_by(ExportJob.id.desc()).limit(limit)
+        )
+    )

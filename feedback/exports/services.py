@@ -25,14 +25,14 @@ from feedback.models import (
 PIECE_BYTES = 1 << 20  # a stored export is kept in pieces of about this size
 
 
-def create_job(session: Session, user: User, spec: ExportSpec, keep_days: float = 7) -> ExportJob:
+def create_job(session: Session, actor: User, *, spec: ExportSpec, keep_days: float = 7) -> ExportJob:
     """Queue an export (forgetting exports older than `keep_days`); the caller hands its id to a worker."""
     export_query(session, spec)  # unknown model or item: 404 now, not later
     forget_old_jobs(session, keep_days)
-    job = ExportJob(format=spec.format, params=spec.as_params(), created_by_id=user.id)
+    job = ExportJob(format=spec.format, params=spec.as_params(), created_by_id=actor.id)
     session.add(job)
     session.flush()
-    audit.record(session, Actor(user.id, user.email), [Change("export.queued", "export", job.id, job.params)])
+    audit.record(session, Actor(actor.id, actor.email), [Change("export.queued", "export", job.id, job.params)])
     session.commit()
     return job
 
@@ -128,12 +128,3 @@ def forget_old_jobs(session: Session, keep_days: float) -> int:
     old = select(ExportJob.id).where(ExportJob.finished_at < cutoff)
     session.execute(delete(ExportChunk).where(ExportChunk.job_id.in_(old)))
     return len(session.scalars(delete(ExportJob).where(ExportJob.id.in_(old)).returning(ExportJob.id)).all())
-
-
-def recent_jobs(session: Session, user: User, limit: int = 20) -> list[ExportJob]:
-    """The user's own most recent export jobs, newest first."""
-    return list(
-        session.scalars(
-            select(ExportJob).where(ExportJob.created_by_id == user.id).order_by(ExportJob.id.desc()).limit(limit)
-        )
-    )

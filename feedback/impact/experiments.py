@@ -6,33 +6,27 @@ re-checking later) computes the same arm; exposures record what each reviewer wa
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from feedback import audit, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
-from feedback.errors import Conflict, NotFound, RepeatedInRequest, UnknownReference, ValidationFailed
+from feedback.errors import Conflict, RepeatedInRequest, UnknownReference, ValidationFailed
+from feedback.impact.queries import get_experiment
 from feedback.models import (
     EXPERIMENT_KINDS,
     EXPERIMENT_UNITS,
     Experiment,
-    Exposure,
     Model,
-    ModelVersion,
-    Recommendation,
     RolloutSite,
     User,
 )
@@ -40,130 +34,6 @@ from feedback.params import FIRST_DAY, LAST_DAY, Id
 from feedback.permissions import Action
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-
-def hashed_arm(salt: str, unit_id: str, ai_weight: float) -> str:
-    """`ai_shown` for the first `ai_weight` of the hash range, else `control`: stable, uniform, salt-specific."""
-    digest = hashlib.sha256(f"{salt}:{unit_id}".encode()).digest()
-    position = int.from_bytes(digest[:8], "big") / 2**64
-    return "ai_shown" if position < ai_weight else "control"
-
-
-def unit_of(experiment: Experiment, rec: Recommendation, reviewer_id: int) -> str:
-    """The id of the unit this experiment assigns, for one case seen by one reviewer."""
-    if experiment.unit == "case":
-        return str(rec.id)
-    if experiment.unit == "reviewer":
-        return str(reviewer_id)
-    return rec.site
-
-
-def arm_of(experiment: Experiment, rec: Recommendation, reviewer_id: int, now: datetime) -> str:
-    """The arm a case is in when this reviewer sees it now."""
-    if experiment.kind == "staggered":
-        go_live = next((s.go_live_at for s in experiment.sites if s.site == rec.site), None)
-        return "ai_shown" if go_live is not None and go_live <= now else "control"
-    return hashed_arm(experiment.salt, unit_of(experiment, rec, reviewer_id), experiment.ai_weight)
-
-
-@dataclass(frozen=True)
-class Assignment:
-    """Which arm of which running experiment a case is in for a reviewer."""
-
-    experiment_id: int
-    experiment_name: str
-    unit_id: str
-    arm: str
-
-    @property
-    def hides_ai(self) -> bool:
-        """Whether this arm decides without the AI (the control group, or a site not yet live)."""
-        return self.arm == "control"
-
-
-def ai_shown_for(version: ModelVersion, assignment: Assignment | None) -> bool:
-    """Whether the reviewer sees the AI's recommendation: its version's stage shows it, and no arm hides it.
-
-    The decision service stores this as `ai_shown`, and the review screen renders from it: the
-    one rule, so the experiment's data always records what the reviewer really saw.
-    """
-    return version.ai_visible and not (assignment is not None and assignment.hides_ai)
-
-
-# A web request reads the running experiment for the exposure, the decision and the page it
-# renders. With `remember_running_experiments(session)` it reads it once per model; any flush that
-# touches an experiment forgets the answers.
-_MEMO = "running_experiments"
-
-
-def remember_running_experiments(session: Session) -> None:
-    """Read each model's running experiment once for the rest of this session (a request's)."""
-    session.info[_MEMO] = {}
-
-
-@event.listens_for(Session, "before_flush")
-def _forget_on_change(session: Session, _context: Any, _instances: Any) -> None:
-    memo = session.info.get(_MEMO)
-    if memo and any(isinstance(o, (Experiment, RolloutSite)) for o in (*session.new, *session.dirty, *session.deleted)):
-        memo.clear()
-
-
-def running_experiment(session: Session, model_id: int) -> Experiment | None:
-    """The model's running experiment, if any (the database allows at most one)."""
-    memo: dict[int, Experiment | None] | None = session.info.get(_MEMO)
-    if memo is not None and model_id in memo:
-        return memo[model_id]
-    experiment = session.scalars(
-        select(Experiment)
-        .where(Experiment.model_id == model_id, Experiment.status == "running")
-        .options(selectinload(Experiment.sites))
-    ).first()
-    if memo is not None:
-        memo[model_id] = experiment
-    return experiment
-
-
-def assignment_for(
-    session: Session, rec: Recommendation, reviewer_id: int, now: datetime | None = None
-) -> Assignment | None:
-    """The arm of the running experiment on this case's model, or None when nothing is running."""
-    experiment = running_experiment(session, rec.model_id)
-    if experiment is None:
-        return None
-    now = now or utcnow()
-    return Assignment(
-        experiment.id, experiment.name, unit_of(experiment, rec, reviewer_id), arm_of(experiment, rec, reviewer_id, now)
-    )
-
-
-def record_exposure(
-    session: Session, assignment: Assignment, recommendation_id: int, reviewer_id: int, now: datetime
-) -> None:
-    """Note, once per case and reviewer, the arm that was shown (in the caller's transaction)."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(
-        insert(Exposure)
-        .values(
-            experiment_id=assignment.experiment_id,
-            recommendation_id=recommendation_id,
-            reviewer_id=reviewer_id,
-            unit_id=assignment.unit_id,
-            arm=assignment.arm,
-            exposed_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["experiment_id", "recommendation_id", "reviewer_id"])
-    )
-
-
-def expose(session: Session, rec: Recommendation, reviewer_id: int, now: datetime) -> Assignment | None:
-    """Work out the arm for a case a reviewer is about to see and record the exposure."""
-    assignment = assignment_for(session, rec, reviewer_id, now)
-    if assignment is not None:
-        record_exposure(session, assignment, rec.id, reviewer_id, now)
-    return assignment
-
-
-# --- creating and editing ---------------------------------------------------------------
 
 
 def _require_analyst(user: User) -> None:
@@ -273,13 +143,13 @@ def _schedule(rows: list[Any], fields: dict[str, str], repeated: dict[str, str])
     return schedule
 
 
-def create_experiment(session: Session, user: User, data: Mapping[str, Any]) -> Experiment:
+def create_experiment(session: Session, actor: User, *, data: Mapping[str, Any]) -> Experiment:
     """A new experiment in draft; nothing changes for reviewers until it is started."""
-    _require_analyst(user)
+    _require_analyst(actor)
     clean, schedule = _validate(session, data, None)
     if clean["kind"] == "staggered" and schedule is None:
         raise ValidationFailed("the experiment is invalid", {"sites": "list the sites in the rollout"})
-    experiment = Experiment(**clean, salt=secrets.token_hex(8), created_by_id=user.id, status="draft")
+    experiment = Experiment(**clean, salt=secrets.token_hex(8), created_by_id=actor.id, status="draft")
     experiment.sites = [RolloutSite(site=s, go_live_at=when) for s, when in (schedule or {}).items()]
     session.add(experiment)
     try:
@@ -289,16 +159,16 @@ def create_experiment(session: Session, user: User, data: Mapping[str, Any]) -> 
         raise Conflict(f"an experiment called {clean['key']} already exists") from None
     audit.record(
         session,
-        Actor(user.id, user.email),
+        Actor(actor.id, actor.email),
         [Change("experiment.created", "experiment", experiment.id, _snapshot(experiment))],
     )
     session.commit()
     return experiment
 
 
-def update_experiment(session: Session, user: User, experiment_id: int, data: Mapping[str, Any]) -> Experiment:
+def update_experiment(session: Session, actor: User, *, experiment_id: int, data: Mapping[str, Any]) -> Experiment:
     """Edit an experiment. Once running, only its name, hypothesis and not-yet-reached go-live dates change."""
-    _require_analyst(user)
+    _require_analyst(actor)
     experiment = get_experiment(session, experiment_id)
     if "row_version" in data and str(data["row_version"]) != str(experiment.row_version):
         raise Conflict("someone else changed this experiment; reload it and try again")
@@ -333,7 +203,7 @@ def update_experiment(session: Session, user: User, experiment_id: int, data: Ma
         for row in experiment.sites:  # a form sends minutes: keep the stored instant when unchanged
             if _same_minute(row.go_live_at, before_dates.get(row.site)):
                 row.go_live_at = before_dates.get(row.site)
-    return _save(session, user, experiment, "experiment.updated", {"before": before_snapshot})
+    return _save(session, actor, experiment, "experiment.updated", {"before": before_snapshot})
 
 
 def _same_minute(a: datetime | None, b: datetime | None) -> bool:
@@ -347,24 +217,24 @@ def _with_date(row: RolloutSite, when: datetime | None) -> RolloutSite:
     return row
 
 
-def start_experiment(session: Session, user: User, experiment_id: int) -> Experiment:
+def start_experiment(session: Session, actor: User, *, experiment_id: int) -> Experiment:
     """Start assigning: reviewers see the arms from now on."""
-    _require_analyst(user)
+    _require_analyst(actor)
     experiment = get_experiment(session, experiment_id)
     if experiment.status != "draft":
         raise Conflict(f"the experiment is {experiment.status}; only a draft can start")
     experiment.status, experiment.started_at = "running", utcnow()
-    return _save(session, user, experiment, "experiment.started", {})
+    return _save(session, actor, experiment, "experiment.started", {})
 
 
-def stop_experiment(session: Session, user: User, experiment_id: int) -> Experiment:
+def stop_experiment(session: Session, actor: User, *, experiment_id: int) -> Experiment:
     """Stop assigning: everyone sees the AI again (if the version is visible)."""
-    _require_analyst(user)
+    _require_analyst(actor)
     experiment = get_experiment(session, experiment_id)
     if experiment.status != "running":
         raise Conflict(f"the experiment is {experiment.status}; only a running one can stop")
     experiment.status, experiment.stopped_at = "stopped", utcnow()
-    return _save(session, user, experiment, "experiment.stopped", {})
+    return _save(session, actor, experiment, "experiment.stopped", {})
 
 
 def _save(session: Session, user: User, experiment: Experiment, action: str, extra: dict[str, Any]) -> Experiment:
@@ -395,42 +265,3 @@ def _snapshot(experiment: Experiment) -> dict[str, Any]:
         "status": experiment.status,
         "sites": {s.site: s.go_live_at.isoformat() if s.go_live_at else None for s in experiment.sites},
     }
-
-
-def get_experiment(session: Session, experiment_id: int) -> Experiment:
-    """An experiment with its sites, or NotFound."""
-    experiment = session.get(
-        Experiment, experiment_id, options=[selectinload(Experiment.sites)], populate_existing=True
-    )
-    if experiment is None:
-        raise NotFound(f"no experiment {experiment_id}")
-    return experiment
-
-
-def list_experiments(session: Session) -> list[Experiment]:
-    """Every experiment, newest first."""
-    return list(
-        session.scalars(
-            select(Experiment).options(selectinload(Experiment.sites)).order_by(Experiment.created_at.desc())
-        )
-    )
-
-
-@dataclass(frozen=True)
-class ArmCount:
-    """How many units one arm of an experiment has seen."""
-
-    arm: str
-    units: int
-    exposures: int
-
-
-def exposure_counts(session: Session, experiment_id: int) -> list[ArmCount]:
-    """Distinct units and exposures per arm, counted in SQL."""
-    rows = session.execute(
-        select(Exposure.arm, func.count(func.distinct(Exposure.unit_id)), func.count())
-        .where(Exposure.experiment_id == experiment_id)
-        .group_by(Exposure.arm)
-        .order_by(Exposure.arm)
-    ).all()
-    return [ArmCount(arm, units, n) for arm, units, n in rows]

@@ -110,10 +110,10 @@ def platform_frame(session: Session, model_id: int, unit: str, period: str) -> p
 
 
 def build_platform_panel(
-    session: Session, user: User, *, experiment_id: int, metric: str, unit: str = "site", period: str = "week"
+    session: Session, actor: User, *, experiment_id: int, metric: str, unit: str = "site", period: str = "week"
 ) -> tuple[ImpactPanel, list[str]]:
     """Store the panel of a staggered rollout's model; returns it and the units left out as unbalanced."""
-    permissions.require(user, Action.RUN_IMPACT)
+    permissions.require(actor, Action.RUN_IMPACT)
     experiment = session.get(Experiment, experiment_id)
     if experiment is None:
         raise NotFound(f"no experiment {experiment_id}")
@@ -162,14 +162,14 @@ def build_platform_panel(
     name = f"{experiment.name}: {METRICS[metric].lower()} per {PANEL_UNITS[unit].lower()} and {period}"
     panel = store_panel(
         session,
-        user,
-        table,
+        actor,
+        frame=table,
         name=name,
         source="platform",
         metric=metric,
         period=period,
-        experiment_id=experiment.id,
         covariates=[],
+        experiment_id=experiment.id,
     )
     return panel, dropped
 
@@ -280,23 +280,30 @@ def _checked_rows(frame: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
     return frame[["unit", "period", "label", "value", "treated", *covariates]]
 
 
-def upload_panel(session: Session, user: User, *, name: str, raw: bytes) -> ImpactPanel:
+def upload_panel(session: Session, actor: User, *, name: str, raw: bytes) -> ImpactPanel:
     """Validate an uploaded CSV and store it as a panel (all or nothing)."""
-    permissions.require(user, Action.RUN_IMPACT)
+    permissions.require(actor, Action.RUN_IMPACT)
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise ValidationFailed("the panel is invalid", {"name": "give the panel a name of at most 200 characters"})
     frame, covariates = parse_panel_csv(raw)
     return store_panel(
-        session, user, frame, name=name, source="upload", metric="value", period="uploaded", covariates=covariates
+        session,
+        actor,
+        frame=frame,
+        name=name,
+        source="upload",
+        metric="value",
+        period="uploaded",
+        covariates=covariates,
     )
 
 
 def store_panel(
     session: Session,
-    user: User,
-    frame: pd.DataFrame,
+    actor: User,
     *,
+    frame: pd.DataFrame,
     name: str,
     source: str,
     metric: str,
@@ -314,7 +321,7 @@ def store_panel(
         experiment_id=experiment_id,
         units=int(frame["unit"].nunique()),
         periods=int(frame["period"].nunique()),
-        created_by_id=user.id,
+        created_by_id=actor.id,
     )
     session.add(panel)
     session.flush()
@@ -334,23 +341,23 @@ def store_panel(
         session.execute(insert(PanelRow), rows[start : start + 5000])
     audit.record(
         session,
-        Actor(user.id, user.email),
+        Actor(actor.id, actor.email),
         [Change("impact_panel.created", "impact_panel", panel.id, {"name": name, "source": source, "rows": len(rows)})],
     )
     session.commit()
     return panel
 
 
-def delete_panel(session: Session, user: User, panel_id: int) -> None:
+def delete_panel(session: Session, actor: User, *, panel_id: int) -> None:
     """Delete an uploaded panel with its rows and analyses (analysts and admins)."""
-    permissions.require(user, Action.RUN_IMPACT)
+    permissions.require(actor, Action.RUN_IMPACT)
     panel = session.get(ImpactPanel, panel_id)
     if panel is None:
         raise NotFound(f"no panel {panel_id}")
     session.execute(delete(AnalysisRun).where(AnalysisRun.panel_id == panel_id))
     session.execute(delete(PanelRow).where(PanelRow.panel_id == panel_id))
     session.delete(panel)
-    audit.record(session, Actor(user.id, user.email), [Change("impact_panel.deleted", "impact_panel", panel_id)])
+    audit.record(session, Actor(actor.id, actor.email), [Change("impact_panel.deleted", "impact_panel", panel_id)])
     session.commit()
 
 

@@ -18,7 +18,7 @@ from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, Problems
 from feedback.frames import records
-from feedback.impact import experiments
+from feedback.impact import queries as impact_queries
 from feedback.impact.panels import handling_seconds, panel_frame
 from feedback.models import (
     AnalysisRun,
@@ -32,9 +32,9 @@ from feedback.outcomes import queries as outcome_queries
 from feedback.permissions import Action
 
 
-def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any], target_id: int) -> AnalysisRun:
+def create_run(session: Session, actor: User, *, kind: str, params: dict[str, Any], target_id: int) -> AnalysisRun:
     """Queue an analysis; the caller hands its id to a background worker."""
-    permissions.require(user, Action.RUN_IMPACT)
+    permissions.require(actor, Action.RUN_IMPACT)
     problems = Problems()
     fields = problems.invalid
     if kind == "staggered":
@@ -49,7 +49,7 @@ def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any
         unknown = set(params.get("covariates") or []) - set(panel.covariates)
         if unknown:  # what the stored panel holds: 409
             problems.disallowed["covariates"] = f"{', '.join(sorted(unknown))} not in this panel"
-        run = AnalysisRun(kind=kind, panel_id=target_id, params=params, created_by_id=user.id)
+        run = AnalysisRun(kind=kind, panel_id=target_id, params=params, created_by_id=actor.id)
     elif kind == "ab":
         experiment = session.get(Experiment, target_id)
         if experiment is None:
@@ -57,7 +57,7 @@ def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any
         if experiment.kind != "ab":  # the experiment's state, not the request's shape: 409
             message = "a staggered rollout is analysed from a panel"
             raise Conflict(message, {"experiment_id": message})
-        run = AnalysisRun(kind=kind, experiment_id=target_id, params=params, created_by_id=user.id)
+        run = AnalysisRun(kind=kind, experiment_id=target_id, params=params, created_by_id=actor.id)
     else:
         fields["kind"] = "must be staggered or ab"
     problems.raise_any("the analysis is invalid")
@@ -65,7 +65,7 @@ def create_run(session: Session, user: User, *, kind: str, params: dict[str, Any
     session.flush()
     audit.record(
         session,
-        Actor(user.id, user.email),
+        Actor(actor.id, actor.email),
         [Change("analysis.queued", "analysis_run", run.id, {"kind": kind, "target": target_id, **params})],
     )
     session.commit()
@@ -260,7 +260,7 @@ AB_METRICS = {"handling_seconds": "Handling time (seconds)", "override": "Overri
 def _ab_result(session: Session, run: AnalysisRun) -> dict[str, Any]:
     experiment = run.experiment
     assert experiment is not None
-    counts = {c.arm: c.units for c in experiments.exposure_counts(session, experiment.id)}
+    counts = {c.arm: c.units for c in impact_queries.exposure_counts(session, experiment.id)}
     srm = ab.sample_ratio_check(counts, experiment.weights)
     frame = ab_frame(session, experiment)
     cluster = None if experiment.unit == "case" else "unit_id"

@@ -4,6 +4,7 @@ from feedback.models.accounts import ROLES, ApiToken, LoginThrottle, User
 from feedback.models.audit import AuditEvent, AuditHead
 from feedback.models.backlog import BACKLOG_STATUSES, BacklogItem, BacklogRefresh
 from feedback.models.catalog import AI_VISIBLE_STAGES, STAGES, Model, ModelOwner, ModelVersion
+from feedback.models.challengers import ChallengerRecommendation
 from feedback.models.decision_exceptions import (
     DEFAULT_SLA_HOURS,
     EXCEPTION_KINDS,
@@ -43,6 +44,7 @@ __all__ = [
     "BACKLOG_STATUSES",
     "BacklogItem",
     "BacklogRefresh",
+    "ChallengerRecommendation",
     "DECISION_ACTIONS",
     "DEFAULT_SLA_HOURS",
     "DELIVERY_STATUSES",

@@ -40,7 +40,7 @@ def outcome_hash(item: OutcomeIn, recommendation_id: int) -> str:
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
-def record_outcomes(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[StoredOutcome]:
+def record_outcomes(session: Session, actor: Actor, *, items: Sequence[OutcomeIn]) -> list[StoredOutcome]:
     """Store outcomes all-or-nothing; idempotent on (case, source), a changed payload is a conflict."""
     try:
         return _record(session, actor, items)

@@ -100,7 +100,7 @@ def removal_consequence(guardrail: Guardrail) -> str:
     )
 
 
-def get_guardrail(session: Session, actor: Actor, guardrail_id: int) -> Guardrail:
+def get_guardrail(session: Session, actor: Actor, *, guardrail_id: int) -> Guardrail:
     """A guardrail the actor may change, or NotFound / PermissionDenied."""
     guardrail = session.get(Guardrail, guardrail_id)
     if guardrail is None:
@@ -111,7 +111,7 @@ def get_guardrail(session: Session, actor: Actor, guardrail_id: int) -> Guardrai
 
 def remove_guardrail(session: Session, actor: Actor, *, guardrail_id: int) -> None:
     """Switch a guardrail off (its alerts stay)."""
-    guardrail = get_guardrail(session, actor, guardrail_id)
+    guardrail = get_guardrail(session, actor, guardrail_id=guardrail_id)
     if not guardrail.enabled:
         return
     guardrail.enabled = False

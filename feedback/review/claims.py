@@ -16,7 +16,7 @@ from feedback.errors import (
     ClaimedByOther,
     NotFound,
 )
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.models import (
     Recommendation,
     User,
@@ -39,13 +39,11 @@ def _claimable(reviewer: User, now: datetime) -> ColumnElement[bool]:
     )
 
 
-def claim_case(
-    session: Session, *, recommendation_id: int, reviewer: User, now: datetime | None = None
-) -> Recommendation:
+def claim_case(session: Session, actor: User, *, recommendation_id: int, now: datetime | None = None) -> Recommendation:
     """Claim a case for a few minutes (renewing one's own claim); raise if someone else holds it."""
-    permissions.require(reviewer, Action.REVIEW)
+    permissions.require(actor, Action.REVIEW)
     now = now or utcnow()
-    claimed = _try_claim(session, Recommendation.id == recommendation_id, reviewer, now)
+    claimed = _try_claim(session, Recommendation.id == recommendation_id, actor, now)
     rec = review_queries.case_detail(session, recommendation_id)  # with what the review screen shows
     if rec is None:
         raise NotFound(f"no case {recommendation_id}")
@@ -53,45 +51,35 @@ def claim_case(
         session.rollback()
         if rec.status != "open":
             raise AlreadyDecided(closed_message(rec))
-        raise ClaimedByOther(claimed_message(rec, reviewer))
-    _finish_claim(session, rec, reviewer, now, claimed[1])
+        raise ClaimedByOther(claimed_message(rec, actor))
+    _finish_claim(session, rec, actor, now, claimed[1])
     return rec
 
 
 def claim_next(
-    session: Session,
-    *,
-    reviewer: User,
-    model_id: int | None = None,
-    site: str | None = None,
-    after_id: int | None = None,
+    session: Session, actor: User, *, model_id: int | None = None, site: str | None = None, after_id: int | None = None
 ) -> Recommendation | None:
     """Claim the most urgent open case that nobody else holds (optionally filtered)."""
-    rec, changes = claim_next_uncommitted(session, reviewer=reviewer, model_id=model_id, site=site, after_id=after_id)
+    rec, changes = claim_next_uncommitted(session, actor, model_id=model_id, site=site, after_id=after_id)
     if rec is None:
         session.rollback()
         return None
     # The audit append comes last because it locks the chain head until the commit.
-    audit.record(session, actor_of(reviewer), changes)
+    audit.record(session, actor_of(actor), changes)
     session.commit()
     return rec
 
 
 def claim_next_uncommitted(
-    session: Session,
-    *,
-    reviewer: User,
-    model_id: int | None = None,
-    site: str | None = None,
-    after_id: int | None = None,
+    session: Session, actor: User, *, model_id: int | None = None, site: str | None = None, after_id: int | None = None
 ) -> tuple[Recommendation | None, list[Change]]:
     """claim_next in the caller's transaction: the case (or None) and the audit events for the caller to record.
 
     A decision on the review screen claims the next case this way, so both are one commit.
     """
-    permissions.require(reviewer, Action.REVIEW)
+    permissions.require(actor, Action.REVIEW)
     now = utcnow()
-    query = select(Recommendation.id).where(_claimable(reviewer, now))
+    query = select(Recommendation.id).where(_claimable(actor, now))
     if model_id:
         query = query.where(Recommendation.model_id == model_id)
     if site:
@@ -101,13 +89,13 @@ def claim_next_uncommitted(
     # SKIP LOCKED (PostgreSQL): reviewers asking at once get different cases instead of queueing on one.
     # Found and claimed in one statement: one round trip, and only the claimed row is locked.
     most_urgent = query.order_by(*review_queries.MOST_URGENT_FIRST).limit(1).with_for_update(skip_locked=True)
-    claimed = _try_claim(session, Recommendation.id == most_urgent.scalar_subquery(), reviewer, now)
+    claimed = _try_claim(session, Recommendation.id == most_urgent.scalar_subquery(), actor, now)
     if claimed is None:
         return None, []
     # Loaded with everything the review screen shows, so the caller need not read it again.
     rec = review_queries.case_detail(session, claimed[0])
     assert rec is not None
-    experiments.expose(session, rec, reviewer.id, now)
+    arms.expose(session, rec, actor.id, now)
     return rec, [Change("case.claimed", "recommendation", rec.id)] if claimed[1] else []
 
 
@@ -116,7 +104,7 @@ def _finish_claim(session: Session, rec: Recommendation, reviewer: User, now: da
 
     The audit append comes last because it locks the chain head until the commit.
     """
-    experiments.expose(session, rec, reviewer.id, now)
+    arms.expose(session, rec, reviewer.id, now)
     if new:
         audit.record(session, actor_of(reviewer), [Change("case.claimed", "recommendation", rec.id)])
     session.commit()
@@ -148,13 +136,13 @@ def _try_claim(session: Session, which: ColumnElement[bool], reviewer: User, now
     return result.id, bool(result.claimed_at == now)
 
 
-def release_claim(session: Session, *, recommendation_id: int, reviewer: User) -> None:
+def release_claim(session: Session, actor: User, *, recommendation_id: int) -> None:
     """Give a claimed case back to the queue."""
     released = session.execute(
         update(Recommendation)
         .where(
             Recommendation.id == recommendation_id,
-            Recommendation.claimed_by_id == reviewer.id,
+            Recommendation.claimed_by_id == actor.id,
             Recommendation.status == "open",
         )
         .values(claimed_by_id=None, claimed_at=None, claim_expires_at=None, row_version=Recommendation.row_version + 1)
@@ -162,7 +150,7 @@ def release_claim(session: Session, *, recommendation_id: int, reviewer: User) -
         .execution_options(synchronize_session=False)
     ).first()
     if released is not None:
-        audit.record(session, actor_of(reviewer), [Change("case.released", "recommendation", recommendation_id)])
+        audit.record(session, actor_of(actor), [Change("case.released", "recommendation", recommendation_id)])
     session.commit()
 
 

@@ -25,7 +25,7 @@ from feedback.errors import (
     PermissionDenied,
     Problems,
 )
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.models import (
     Decision,
     DecisionException,
@@ -62,9 +62,9 @@ DECISION_EXCEPTION_KINDS = ("reviewer_escalation", "audit_sample")
 
 def record_decision(
     session: Session,
+    actor: User,
     *,
     recommendation_id: int,
-    reviewer: User,
     action: str,
     final_action: str | None = None,
     reason_code: str | None = None,
@@ -75,17 +75,17 @@ def record_decision(
 ) -> Decision:
     """Countersign a case: accept, override (with a reason code) or escalate (with a note).
 
-    When the recommendation was not shown (shadow or paused version) the reviewer decided
+    When the recommendation was not shown (shadow or paused version) the actor decided
     unaided: `final_action` is required and the action is derived from whether it agrees.
 
     `shown_claim` (the review screen passes it) is the `claim_stamp` of the claim under which the
-    case was shown to this reviewer: the decision is refused (NotShown) unless they still hold
+    case was shown to this actor: the decision is refused (NotShown) unless they still hold
     that very claim, so a key press meant for one case never lands on another.
 
     `then_claim` (the review screen passes it) also claims the reviewer's next case, in the same
     transaction: one commit, and one hold of the audit chain's head, for both (`then_claim.case`).
     """
-    permissions.require(reviewer, Action.REVIEW)
+    permissions.require(actor, Action.REVIEW)
     now = utcnow()
     rec = session.get(
         Recommendation,
@@ -102,26 +102,26 @@ def record_decision(
         raise NotFound(f"no case {recommendation_id}")
     if rec.status != "open":
         raise AlreadyDecided(closed_message(rec))
-    if rec.claimed_by_id not in (None, reviewer.id) and rec.claim_expires_at and rec.claim_expires_at > now:
-        raise ClaimedByOther(claimed_message(rec, reviewer))
-    if shown_claim is not None and (rec.claimed_by_id != reviewer.id or claim_stamp(rec) != shown_claim):
+    if rec.claimed_by_id not in (None, actor.id) and rec.claim_expires_at and rec.claim_expires_at > now:
+        raise ClaimedByOther(claimed_message(rec, actor))
+    if shown_claim is not None and (rec.claimed_by_id != actor.id or claim_stamp(rec) != shown_claim):
         raise NotShown(f"case {rec.external_id} is not the case you were shown; open it again to decide it")
 
     model = rec.model
     # The arm is recomputed here (it is deterministic) so API decisions obey the experiment too.
-    assignment = experiments.expose(session, rec, reviewer.id, now)
-    ai_shown = experiments.ai_shown_for(rec.model_version, assignment)
+    assignment = arms.expose(session, rec, actor.id, now)
+    ai_shown = arms.ai_shown_for(rec.model_version, assignment)
     note = (note or "").strip()
     reason_code = reason_code or None
     action, final_action = _checked_decision(rec, ai_shown, action, final_action or None, reason_code, note)
 
-    opened_at = rec.claimed_at if rec.claimed_by_id == reviewer.id and rec.claimed_at else now
+    opened_at = rec.claimed_at if rec.claimed_by_id == actor.id and rec.claimed_at else now
     quick = channel == "ui" and (now - opened_at).total_seconds() < QUICK_DECISION_SECONDS
     decision = Decision(
         recommendation=rec,
         model_id=rec.model_id,
         model_version_id=rec.model_version_id,
-        reviewer_id=reviewer.id,
+        reviewer_id=actor.id,
         action=action,
         final_action=final_action,
         reason_code=reason_code,
@@ -138,14 +138,14 @@ def record_decision(
     try:
         session.flush()
     except (IntegrityError, StaleDataError):
-        # The unique decision per case (or the row version) lost a race with another reviewer.
+        # The unique decision per case (or the row version) lost a race with another actor.
         session.rollback()
         raise AlreadyDecided(f"case {recommendation_id} has just been decided by someone else") from None
     labelled = rollup.record(session, decision, rec)
     changes: list[Change] = []
     if action == "escalate":
         exc = decision_exceptions.open_exception(
-            session, rec, kind="reviewer_escalation", reason=note or model.reason_label(reason_code), raised_by=reviewer
+            session, rec, kind="reviewer_escalation", reason=note or model.reason_label(reason_code), raised_by=actor
         )
         changes.append(Change("exception.raised", "exception", exc.id, {"recommendation_id": rec.id, "kind": exc.kind}))
     elif action == "accept" and decision_exceptions.in_audit_sample(
@@ -171,13 +171,13 @@ def record_decision(
     )
     if then_claim is not None:
         then_claim.case, claimed = claims.claim_next_uncommitted(
-            session, reviewer=reviewer, model_id=then_claim.model_id, site=then_claim.site, after_id=rec.id
+            session, actor, model_id=then_claim.model_id, site=then_claim.site, after_id=rec.id
         )
         changes += claimed
     # Asked inside the decision's transaction: most decisions move no guardrail, and then need no second one.
     moved = {"accuracy": labelled, "override_rate": ai_shown and action == "override"}
     check = guardrails.due_after_decision(session, rec.model_version_id, **moved)
-    audit.record(session, actor_of(reviewer), [decided, *changes])
+    audit.record(session, actor_of(actor), [decided, *changes])
     session.commit()
     metrics.decided(model.key, action, reason_code)
     if check:
@@ -231,16 +231,16 @@ def _checked_decision(
 
 
 def retract_decision(
-    session: Session, *, recommendation_id: int, reviewer: User, now: datetime | None = None
+    session: Session, actor: User, *, recommendation_id: int, now: datetime | None = None
 ) -> Recommendation:
-    """Undo one's last decision within UNDO_SECONDS: the case is open again and claimed by the same reviewer.
+    """Undo one's last decision within UNDO_SECONDS: the case is open again and claimed by the same actor.
 
     Everything the decision did is taken back in the same transaction: the decision row, its counts
     in `decision_counts`, the exceptions it opened (refused once a handler has started on one), and
     the guardrail alerts raised since that no longer hold without it (a version one of them paused
     gets its stage back). The audit trail keeps the decision and records `decision.retracted`.
     """
-    permissions.require(reviewer, Action.REVIEW)
+    permissions.require(actor, Action.REVIEW)
     now = now or utcnow()
     decision = session.scalar(
         select(Decision)
@@ -254,12 +254,12 @@ def retract_decision(
     if decision is None:
         raise NotFound(f"case {recommendation_id} has no decision to undo")
     rec = decision.recommendation
-    if decision.reviewer_id != reviewer.id:
-        raise PermissionDenied(f"only the reviewer who decided case {rec.external_id} can undo it")
+    if decision.reviewer_id != actor.id:
+        raise PermissionDenied(f"only the actor who decided case {rec.external_id} can undo it")
     final = f"your decision on case {rec.external_id} is final"
     if now - decision.decided_at > timedelta(seconds=UNDO_SECONDS):
         raise DecisionFinal(f"{final}: a decision can be undone for {UNDO_SECONDS} seconds")
-    latest = session.scalar(select(func.max(Decision.id)).where(Decision.reviewer_id == reviewer.id))
+    latest = session.scalar(select(func.max(Decision.id)).where(Decision.reviewer_id == actor.id))
     if latest != decision.id:
         raise DecisionFinal(f"{final}: only your last decision can be undone")
     if rec.status not in ("decided", "escalated"):
@@ -291,7 +291,7 @@ def retract_decision(
     session.delete(decision)
     rec.decision = None
     rec.status = "open"
-    rec.claimed_by_id, rec.claimed_at = reviewer.id, now
+    rec.claimed_by_id, rec.claimed_at = actor.id, now
     rec.claim_expires_at = now + timedelta(minutes=CLAIM_MINUTES)
     try:
         session.flush()
@@ -307,7 +307,7 @@ def retract_decision(
         *guardrails.reconsider_alerts(session, version_id, since=decided_at),
         Change("case.claimed", "recommendation", rec.id),
     ]
-    audit.record(session, actor_of(reviewer), changes)
+    audit.record(session, actor_of(actor), changes)
     session.commit()
     metrics.retracted(rec.model.key, action)
     guardrails.check_after_change(session, [version_id])

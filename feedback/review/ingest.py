@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from feedback import audit, bulk, metrics
 from feedback.audit import Actor, Change, canonical_json
+from feedback.challengers import services as challengers
 from feedback.db import utcnow
 from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import (
@@ -40,7 +41,8 @@ class Ingested:
 
 def payload_hash(item: RecommendationIn) -> str:
     """Fingerprint of a recommendation's content, independent of key order, spacing and omitted defaults."""
-    content = item.model_dump(mode="json", exclude_defaults=True)
+    # Challengers are judged apart, per (case, version): sending a new one for a stored case is no conflict.
+    content = item.model_dump(mode="json", exclude_defaults=True, exclude={"challengers"})
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
@@ -69,7 +71,7 @@ def recommendation_row(item: RecommendationIn, version: ModelVersion, fingerprin
     }
 
 
-def store_recommendations(session: Session, actor: Actor, rows: list[dict[str, Any]]) -> list[int]:
+def store_recommendations(session: Session, actor: Actor, *, rows: list[dict[str, Any]]) -> list[int]:
     """Insert recommendation rows and the exceptions their rules raised, with audit events; return the ids.
 
     The caller commits. Rows may carry `created_at` (the demo's history) and must carry `raised`.
@@ -123,7 +125,7 @@ def store_recommendations(session: Session, actor: Actor, rows: list[dict[str, A
     return ids
 
 
-def ingest_recommendations(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -> list[Ingested]:
+def ingest_recommendations(session: Session, actor: Actor, *, items: Sequence[RecommendationIn]) -> list[Ingested]:
     """Store a batch all-or-nothing; replaying an identical item is a no-op, a changed one a conflict."""
     try:
         return _ingest(session, actor, items)
@@ -188,6 +190,7 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
         if key in first_seen and hashes[first_seen[key]] != hashes[index]:
             problems.repeated[f"[{index}].external_id"] = f"repeats item [{first_seen[key]}] with a different payload"
         first_seen.setdefault(key, index)
+    challengers.check_at_ingest(session, actor, items=items, models=models, versions=versions, problems=problems)
     bad_items = len({k.split("]")[0] for k in problems.fields})
     problems.raise_any(f"{bad_items} item(s) are invalid; nothing was stored")
 
@@ -197,6 +200,7 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
         for index, item in enumerate(items)
         if (found := existing.get((models[item.model].id, item.external_id))) and found[1] != hashes[index]
     }
+    conflicts.update(challengers.conflicts_at_ingest(session, items, models, versions, existing))
     if conflicts:
         raise Conflict(f"{len(conflicts)} item(s) conflict with stored recommendations; nothing was stored", conflicts)
 
@@ -205,8 +209,10 @@ def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -
         for key, index in first_seen.items()
         if key not in existing
     ]
-    stored = store_recommendations(session, actor, new_rows)
+    stored = store_recommendations(session, actor, rows=new_rows)
     new_ids = {(r["model_id"], r["external_id"]): i for r, i in zip(new_rows, stored, strict=True)}
+    case_ids = {**{key: found[0] for key, found in existing.items()}, **new_ids}
+    challengers.store_at_ingest(session, actor, items=items, models=models, versions=versions, case_ids=case_ids)
     session.commit()
     model_keys = {m.id: m.key for m in models.values()}
     for model_id, count in Counter(model_id for model_id, _ in new_ids).items():

@@ -26,6 +26,13 @@ from feedback.schemas.catalog import (
     SegmentLabelsIn,
     VersionRulesIn,
 )
+from feedback.schemas.challengers import (
+    ChallengerAnswer,
+    ChallengerRow,
+    ChallengersOut,
+    StoredChallengerOut,
+    StoredChallengersOut,
+)
 from feedback.schemas.decision_exceptions import ExceptionListOut, ExceptionOut, ExceptionResolveIn
 from feedback.schemas.impact import (
     AnalysisIn,
@@ -39,6 +46,7 @@ from feedback.schemas.impact import (
 )
 from feedback.schemas.outcomes import OutcomeIn, OutcomesAnswer, OutcomesOut, OutcomeStored
 from feedback.schemas.review import (
+    ChallengerIn,
     DecisionIn,
     DecisionOut,
     ExplanationIn,
@@ -90,6 +98,10 @@ __all__ = [
     "BacklogItemOut",
     "BacklogListOut",
     "BacklogPatchIn",
+    "ChallengerAnswer",
+    "ChallengerIn",
+    "ChallengerRow",
+    "ChallengersOut",
     "ComparisonOut",
     "DecisionAction",
     "DecisionIn",
@@ -147,6 +159,8 @@ __all__ = [
     "ScalarIn",
     "SegmentKey",
     "SegmentLabelsIn",
+    "StoredChallengerOut",
+    "StoredChallengersOut",
     "SegmentText",
     "SegmentValue",
     "Stage",

@@ -48,6 +48,15 @@ class ExplanationIn(Strict):
     factors: list[FactorIn] = Field(default_factory=list, max_length=50)
 
 
+class ChallengerIn(Strict):
+    """A shadow recommendation of another version of the case's model; reviewers never see it."""
+
+    model_version: Key
+    recommended_action: Key
+    confidence: float = Field(ge=0, le=1)
+    explanation: ExplanationIn
+
+
 class RecommendationIn(Strict):
     """One AI recommendation for one case, as sent by a model service.
 
@@ -101,6 +110,11 @@ class RecommendationIn(Strict):
     flags: list[Key] = Field(default_factory=list, max_length=20)
     error: Message | None = None
     due_at: Timestamp | None = None
+    challengers: list[ChallengerIn] = Field(
+        default_factory=list,
+        max_length=20,
+        description="shadow recommendations of other versions of the same model, never shown to reviewers",
+    )
 
 
 class DecisionIn(Strict):

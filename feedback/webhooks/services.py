@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback import audit, permissions
+from feedback import audit, background, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import NotFound, ValidationFailed
@@ -70,9 +70,9 @@ def enqueue(session: Session, event: str, data: dict[str, Any]) -> int:
     return len(hooks)
 
 
-def create_webhook(session: Session, user: User, *, url: str, events: list[str]) -> Webhook:
+def create_webhook(session: Session, actor: User, *, url: str, events: list[str]) -> Webhook:
     """Register an endpoint (admins only); its signing secret is generated here."""
-    permissions.require(user, Action.ADMINISTER)
+    permissions.require(actor, Action.ADMINISTER)
     fields = {}
     parsed = urlparse((url or "").strip())
     if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
@@ -82,37 +82,33 @@ def create_webhook(session: Session, user: User, *, url: str, events: list[str])
         fields["events"] = "choose from " + ", ".join(WEBHOOK_EVENTS)
     if fields:
         raise ValidationFailed("the webhook is invalid", fields)
-    hook = Webhook(url=url.strip(), secret=secrets.token_hex(32), events=sorted(set(events)), created_by_id=user.id)
+    hook = Webhook(url=url.strip(), secret=secrets.token_hex(32), events=sorted(set(events)), created_by_id=actor.id)
     session.add(hook)
     session.flush()
     # The secret is not audited: the audit trail is widely readable.
     audit.record(
         session,
-        Actor(user.id, user.email),
+        Actor(actor.id, actor.email),
         [Change("webhook.created", "webhook", hook.id, {"url": hook.url, "events": hook.events})],
     )
     session.commit()
     return hook
 
 
-def set_active(session: Session, user: User, webhook_id: int, active: bool) -> Webhook:
+def set_active(session: Session, actor: User, *, webhook_id: int, active: bool) -> Webhook:
     """Turn a webhook on or off (admins only); audited."""
-    permissions.require(user, Action.ADMINISTER)
+    permissions.require(actor, Action.ADMINISTER)
     hook = session.get(Webhook, webhook_id)
     if hook is None:
         raise NotFound(f"no webhook {webhook_id}")
     hook.active = active
     audit.record(
         session,
-        Actor(user.id, user.email),
+        Actor(actor.id, actor.email),
         [Change("webhook.enabled" if active else "webhook.disabled", "webhook", hook.id)],
     )
     session.commit()
     return hook
-
-
-def _backoff(attempts: int) -> timedelta:
-    return timedelta(seconds=BACKOFF_SECONDS * 2 ** (attempts - 1))
 
 
 def deliver_due(session: Session, now: datetime | None = None) -> int:
@@ -173,20 +169,20 @@ def _attempt(delivery: WebhookDelivery) -> None:
         delivery.status, delivery.next_attempt_at = "failed", None
         log.warning("webhook delivery %s failed after %s attempts", delivery.id, delivery.attempts)
     else:
-        delivery.next_attempt_at = utcnow() + _backoff(delivery.attempts)
+        delivery.next_attempt_at = utcnow() + timedelta(seconds=background.backoff(delivery.attempts, BACKOFF_SECONDS))
 
 
 TEST_EVENT = "webhook.test"
 
 
-def send_test(session: Session, user: User, webhook_id: int) -> WebhookDelivery:
+def send_test(session: Session, actor: User, *, webhook_id: int) -> WebhookDelivery:
     """Send one clearly marked test event to a webhook now, signed as usual, and log the attempt.
 
     The delivery row is committed before the endpoint is called and the answer written after, so
     no transaction (and on SQLite no write lock) is held while a slow endpoint answers. A test is
     tried once, never retried: the admin sees the answer at once.
     """
-    permissions.require(user, Action.ADMINISTER)
+    permissions.require(actor, Action.ADMINISTER)
     hook = session.get(Webhook, webhook_id)
     if hook is None:
         raise NotFound(f"no webhook {webhook_id}")
@@ -200,7 +196,7 @@ def send_test(session: Session, user: User, webhook_id: int) -> WebhookDelivery:
     delivery = WebhookDelivery(webhook_id=hook.id, event=TEST_EVENT, payload=body, next_attempt_at=None)
     session.add(delivery)
     session.flush()
-    audit.record(session, Actor(user.id, user.email), [Change("webhook.tested", "webhook", hook.id)])
+    audit.record(session, Actor(actor.id, actor.email), [Change("webhook.tested", "webhook", hook.id)])
     session.commit()
     delivery_id = delivery.id
     code, error = _post(url, secret, TEST_EVENT, delivery_id, body.encode())

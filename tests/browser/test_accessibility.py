@@ -33,7 +33,7 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "screenshots"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 WIDTHS = (1400, 1024)
-# The demo's sign-ins (feedback/demo.py); each page is read by the role that uses it.
+# The demo's sign-ins (demo/catalog.py); each page is read by the role that uses it.
 ROLES = {
     "frontline": "reviewer01@countersign.test",
     "exception_handler": "handler@countersign.test",
@@ -56,6 +56,7 @@ PAGES = [
     ("overview", "model_owner", "/models/claims_triage"),
     ("breakdown", "model_owner", "/models/claims_triage/breakdown"),
     ("who-was-right", "model_owner", "/models/claims_triage/right"),
+    ("challengers", "model_owner", "/models/claims_triage/challengers?by=segment.product"),
     ("drill-down", "model_owner", "/models/claims_triage/cases?by=site&cell=Leeds"),
     ("backlog", "model_owner", "/models/claims_triage/backlog"),
     ("backlog-item", "model_owner", "/backlog/{backlog_item}"),

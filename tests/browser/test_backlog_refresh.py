@@ -23,7 +23,7 @@ def test_refresh_button_progress_and_done(page, live):
     sign_in(page, live["url"], "olive@example.test")
 
     # A refresh under way (queued by the test, which runs it itself: no timing luck).
-    job, _ = backlog.start_refresh(session, owner, "claims")
+    job, _ = backlog.start_refresh(session, owner, model_key="claims")
     page.goto(live["url"] + "/models/claims/backlog")
     page.wait_for_selector("#refresh-progress")
     assert "Refreshing from decisions" in page.inner_text("#backlog-refresh")

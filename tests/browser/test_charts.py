@@ -99,6 +99,7 @@ def chart_pages(ids: dict[str, int]) -> list[tuple[str, set[str]]]:
     return [
         ("/models", {"trend"}),
         ("/models/claims_triage", {"pchart"}),
+        ("/models/claims_triage/challengers?by=segment.product", {"challenger"}),
         (f"/impact/panels/{ids['panel']}", {"panel"}),
         (f"/impact/analyses/{ids['run']}", {"event"}),
         (f"/backlog/{ids['item']}", {"pattern"}),

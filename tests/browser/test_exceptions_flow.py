@@ -78,7 +78,7 @@ def test_dashboard_draws_survival_curves(page, live, routed):
     session = live["session"]
     handler = make_user(session, "exception_handler")
     first = session.scalars(select(DecisionException.id).order_by(DecisionException.id)).first()
-    decision_exceptions.resolve_exception(session, exception_id=first, by=handler, final_action="pay")
+    decision_exceptions.resolve_exception(session, handler, exception_id=first, final_action="pay")
     sign_in(page, live["url"], "hana@example.test")
     page.goto(live["url"] + "/exceptions/dashboard")
     page.wait_for_selector("#resolution-table")

@@ -21,7 +21,7 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
             if n < 6
             else {"action": "accept"}
         )
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, **extra)
+        decisions.record_decision(session, reviewer, recommendation_id=rec.id, **extra)
     make_case(session, 100)
     make_case(session, 101)
     make_owner(session, email="owner@example.test", name="Omar")
@@ -41,8 +41,8 @@ def test_guardrail_pauses_and_owner_resumes(browser, live):
     rec = make_case(session, 30)
     decisions.record_decision(
         session,
+        reviewer,
         recommendation_id=rec.id,
-        reviewer=reviewer,
         action="override",
         final_action="deny",
         reason_code="missing_context",

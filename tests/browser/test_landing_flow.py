@@ -25,7 +25,7 @@ def test_roles_land_on_their_pages_and_the_owner_finds_their_models(page, live):
     session = live["session"]
     for n in range(6):
         rec = make_case(session, n)
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=live["reviewer"], action="accept")
+        decisions.record_decision(session, live["reviewer"], recommendation_id=rec.id, action="accept")
     make_owner(session, "claims", email="owner@example.test")
     make_user(session, "exception_handler", email="handler@example.test")
     make_user(session, "analyst", email="ana@example.test")
@@ -53,7 +53,7 @@ def test_overview_shows_both_versions_and_drill_down_pages_to_a_read_only_case(p
     catalog.add_model_version(session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version="v2"))
     v1, v2 = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
     ingested = [RecommendationIn.model_validate(payload(n, site="Leeds")) for n in range(110)]
-    ingest.ingest_recommendations(session, TEST_ACTOR, ingested)
+    ingest.ingest_recommendations(session, TEST_ACTOR, items=ingested)
     now = utcnow()
     for n, rec in enumerate(session.scalars(select(Recommendation).order_by(Recommendation.id))):
         old = n < 105  # v1's decisions, 60 days ago: outside the old 30-day default

@@ -103,7 +103,7 @@ def test_losing_a_race_shows_a_clear_message(page, live):
     live["session"].execute(Recommendation.__table__.update().values(claimed_by_id=None, claim_expires_at=None))
     live["session"].commit()
     other = make_user(live["session"], name="Otto")
-    decisions.record_decision(live["session"], recommendation_id=rec_id, reviewer=other, action="accept", channel="api")
+    decisions.record_decision(live["session"], other, recommendation_id=rec_id, action="accept", channel="api")
     page.keyboard.press("a")
     page.wait_for_selector("text=Your decision was not saved")
     # Rita sees who decided as a pseudonym: a colleague's identity is for admins only.

@@ -34,14 +34,12 @@ def world(app: Flask, session):
     catalog.set_model_owners(session, users[D], model_key="claims", owner_emails=[users[M].email])
     open_case = make_case(session, 1)
     escalated = make_case(session, 2)
-    decisions.record_decision(
-        session, recommendation_id=escalated.id, reviewer=users[F], action="escalate", note="unclear"
-    )
+    decisions.record_decision(session, users[F], recommendation_id=escalated.id, action="escalate", note="unclear")
     accepted = make_case(session, 3)
-    decisions.record_decision(session, recommendation_id=accepted.id, reviewer=users[F], action="accept")
+    decisions.record_decision(session, users[F], recommendation_id=accepted.id, action="accept")
     exception_id = session.scalar(select(func.max(AuditEvent.entity_id)).where(AuditEvent.action == "exception.raised"))
     experiment = experiments.create_experiment(
-        session, users[A], {"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"}
+        session, users[A], data={"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"}
     )
     frame = simulated_panel(np.random.default_rng(1), units=12, periods=4)
     panel = impact_panels.upload_panel(session, users[A], name="panel", raw=frame.to_csv(index=False).encode())

@@ -67,6 +67,9 @@ POLICY: dict[str, frozenset[str] | None] = {
     "api.set_model_owners": frozenset({D}),
     "api.ingest": frozenset({M, D}),
     "api.report_outcomes": frozenset({M, D}),
+    "api.add_challengers": frozenset({M, D}),
+    "api.challenger_analytics": frozenset({M, A, D}),
+    "challengers.compare": frozenset({M, A, D}),
     # override analytics and guardrails
     "models.index": frozenset({M, A, D}),
     "cases.detail": frozenset({M, A, D}),

@@ -21,7 +21,7 @@ def test_backup_then_restore_brings_back_that_state_and_verifies_the_chain(app, 
     reviewer = make_user(session)
     for n in range(1, 6):
         case = make_case(session, n)
-        decisions.record_decision(session, recommendation_id=case.id, reviewer=reviewer, action="accept")
+        decisions.record_decision(session, reviewer, recommendation_id=case.id, action="accept")
     at_backup = counts(session)
     runner = app.test_cli_runner()
     target = tmp_path / "countersign.backup"
@@ -30,7 +30,7 @@ def test_backup_then_restore_brings_back_that_state_and_verifies_the_chain(app, 
     assert target.stat().st_size > 0 and "pw" not in made.output
 
     later = make_case(session, 99)  # work done after the backup is lost by a restore, nothing else
-    decisions.record_decision(session, recommendation_id=later.id, reviewer=reviewer, action="accept")
+    decisions.record_decision(session, reviewer, recommendation_id=later.id, action="accept")
     assert counts(session) != at_backup
     session.close()
 
@@ -41,7 +41,7 @@ def test_backup_then_restore_brings_back_that_state_and_verifies_the_chain(app, 
     verified = runner.invoke(args=["audit", "verify"])
     assert verified.exit_code == 0 and f"{at_backup[2]} events verified" in verified.output
     # The restored database takes new work where the backup left off.
-    decisions.record_decision(session, recommendation_id=make_case(session, 100).id, reviewer=reviewer, action="accept")
+    decisions.record_decision(session, reviewer, recommendation_id=make_case(session, 100).id, action="accept")
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
 
 

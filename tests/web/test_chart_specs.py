@@ -61,3 +61,33 @@ def test_a_long_survival_tail_is_clipped_and_the_spec_says_where():
     spec = charts.survival(curves, "kind")
     assert spec["clip"]["longest"] == 500.0 and spec["xMax"] == spec["clip"]["at"] < 500
     assert spec["series"][0]["label"] == "Policy rule"
+
+
+def test_a_challenger_chart_has_points_its_interval_as_one_legend_entry_and_the_counts_in_the_table():
+    rows = [
+        {
+            "with_outcome": 40,
+            "accuracy": 0.9,
+            "accuracy_ci_low": 0.77,
+            "accuracy_ci_high": 0.96,
+            "champion_accuracy": 0.8,
+        },
+        {
+            "with_outcome": 0,
+            "accuracy": None,
+            "accuracy_ci_low": None,
+            "accuracy_ci_high": None,
+            "champion_accuracy": None,
+        },
+    ]
+    spec = charts.challenger_accuracy(["All cases", "travel"], rows, "Product")
+    drawn = [s for s in spec["series"] if s.get("draw", True)]
+    assert [s["label"] for s in drawn if s.get("legend", True)] == [
+        "challenger accuracy",
+        "challenger's 95% interval",
+        "champion accuracy",
+    ]
+    assert all(s["showLine"] is False for s in drawn)  # groups, not a sequence: points only
+    columns = {s.get("column", s["label"]): s["values"] for s in spec["series"]}
+    assert columns["95% CI low"] == [0.77, None] and columns["cases with an outcome"] == [40.0, 0.0]
+    assert (spec["yMin"], spec["yMax"], spec["categories"]) == (0.0, 1.0, ["All cases", "travel"])

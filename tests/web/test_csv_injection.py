@@ -104,8 +104,8 @@ def planted(app: Flask, session) -> dict[str, object]:
         action = "escalate" if n == 12 else "override" if n % 3 else "accept"
         decisions.record_decision(
             session,
+            reviewer,
             recommendation_id=case.id,
-            reviewer=reviewer,
             action=action,
             final_action="deny" if action == "override" else None,
             reason_code="missing_context" if action == "override" else None,
@@ -114,7 +114,7 @@ def planted(app: Flask, session) -> dict[str, object]:
     observed = [
         OutcomeIn(recommendation_id=n, outcome="pay", observed_at=utcnow(), source=PAYLOADS[0]) for n in range(1, 12)
     ]
-    outcomes.record_outcomes(session, admin_actor(admin), observed)
+    outcomes.record_outcomes(session, admin_actor(admin), items=observed)
     version_id = session.scalar(select(ModelVersion.id))
     item = BacklogItem(
         model_id=model.id,
@@ -149,7 +149,7 @@ def planted(app: Flask, session) -> dict[str, object]:
     ab.status, ab.result = "done", {"metrics": [metric]}
     session.commit()
 
-    job = exports.create_job(session, admin, export_queries.ExportSpec(model_key="claims", include_reviewer=True))
+    job = exports.create_job(session, admin, spec=export_queries.ExportSpec(model_key="claims", include_reviewer=True))
     from webapp.extensions import db
 
     with app.app_context():
@@ -184,7 +184,7 @@ def services_experiment(session, admin, model_id: int) -> int:
     from feedback.impact import experiments
 
     spec = {"key": "ab", "name": PAYLOADS[0], "model_id": model_id, "kind": "ab", "unit": "case"}
-    return experiments.create_experiment(session, admin, spec).id
+    return experiments.create_experiment(session, admin, data=spec).id
 
 
 def cells_of(text: str) -> list[str]:

@@ -68,7 +68,7 @@ def test_the_seeded_poor_segment_is_the_top_backlog_item_and_stays_one(seeded):
         assert items[0].model_version.version == "v1"
         assert items[0].title.startswith("v1 is overridden") and "where claim band is over £10k" in items[0].title
         before = session.scalar(select(func.count()).select_from(BacklogItem))
-        summary = backlog.refresh(session, Actor(None, "test"), "claims_triage")
+        summary = backlog.refresh(session, Actor(None, "test"), model_key="claims_triage")
         assert summary.created == 0
         assert session.scalar(select(func.count()).select_from(BacklogItem)) == before
         again = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims_triage"))

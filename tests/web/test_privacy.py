@@ -40,11 +40,11 @@ def decided(app: Flask, session):
     rolf = make_user(session, email="rolf@example.test", name="Rolf Reviewer")
     hana = make_user(session, "exception_handler", email="hana@example.test", name="Hana Handler")
     ids = [make_case(session, n).id for n in (1, 2, 3)]
-    decisions.record_decision(session, recommendation_id=ids[0], reviewer=rita, action="accept")
-    decisions.record_decision(session, recommendation_id=ids[1], reviewer=rita, action="escalate", note="unclear")
-    claims.claim_case(session, recommendation_id=ids[2], reviewer=rolf)
+    decisions.record_decision(session, rita, recommendation_id=ids[0], action="accept")
+    decisions.record_decision(session, rita, recommendation_id=ids[1], action="escalate", note="unclear")
+    claims.claim_case(session, rolf, recommendation_id=ids[2])
     exc_id = session.scalar(select(DecisionException.id))
-    decision_exceptions.assign_exception(session, exception_id=exc_id, by=hana, assignee_id=hana.id)
+    decision_exceptions.assign_exception(session, hana, exception_id=exc_id, assignee_id=hana.id)
     return {"rita": rita, "rolf": rolf, "hana": hana, "ids": ids, "exception": exc_id}
 
 
@@ -133,7 +133,7 @@ def test_no_get_route_shows_a_reviewer_to_anyone_but_admins_and_themself(app: Fl
     """Every GET route of the app, as every role: the frontline reviewer's name and e-mail never leak."""
     reviewer = session.scalar(select(User).where(User.role == "frontline"))
     # Rita also holds the open case, so the claimer shows wherever a claim does.
-    claims.claim_case(session, recommendation_id=world["ids"]["recommendation_id"], reviewer=reviewer)
+    claims.claim_case(session, reviewer, recommendation_id=world["ids"]["recommendation_id"])
     decided_id = session.scalar(select(Decision.recommendation_id).where(Decision.action == "accept"))
     secrets_ = [reviewer.email, reviewer.name]
     session.rollback()

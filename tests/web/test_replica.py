@@ -116,9 +116,9 @@ def caught_up(primary: Engine, replica: Engine, timeout: float = 30.0) -> None:
 def decide(session: Any, count: int, start: int, action: str = "accept") -> None:
     items = [RecommendationIn.model_validate(payload(start + n)) for n in range(count)]
     reviewer = make_user(session)
-    for stored in ingest.ingest_recommendations(session, TEST_ACTOR, items):
+    for stored in ingest.ingest_recommendations(session, TEST_ACTOR, items=items):
         extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-        decisions.record_decision(session, recommendation_id=stored.id, reviewer=reviewer, action=action, **extra)
+        decisions.record_decision(session, reviewer, recommendation_id=stored.id, action=action, **extra)
 
 
 def decided(client: Any, headers: dict[str, str]) -> int:

@@ -4,6 +4,7 @@
 from webapp.api import (  # noqa: F401
     analytics,
     backlog,
+    challengers,
     decision_exceptions,
     experiments,
     models,

@@ -69,7 +69,7 @@ def refresh_backlog() -> ResponseReturnValue:
     """Mine the model's decisions again, in this request."""
     permissions.require(g.user, Action.CHANGE_MODEL)
     model_key = parse_params(request.args, REFRESH_QUERY)["model"]
-    summary = backlog.refresh(db.session, accounts.actor_of(g.user), model_key)
+    summary = backlog.refresh(db.session, accounts.actor_of(g.user), model_key=model_key)
     return {"created": summary.created, "updated": summary.updated, "retired": summary.retired}
 
 
@@ -98,7 +98,7 @@ def patch_backlog(item_id: int) -> ResponseReturnValue:
     item = backlog.update_item(
         db.session,
         g.user,
-        item_id,
+        item_id=item_id,
         status=spec.status,
         owner_email=spec.owner,
         notes=spec.notes,

@@ -69,6 +69,6 @@ def resolve(exception_id: int) -> ResponseReturnValue:
     permissions.require(g.user, Action.HANDLE_EXCEPTIONS)  # before reading the body
     spec = parse(ExceptionResolveIn, json_body())
     exc = decision_exceptions.resolve_exception(
-        db.session, exception_id=exception_id, by=g.user, final_action=spec.final_action, note=spec.note
+        db.session, g.user, exception_id=exception_id, final_action=spec.final_action, note=spec.note
     )
     return exception_out(exc, g.user)

@@ -9,6 +9,7 @@ from feedback import permissions
 from feedback.catalog import queries as catalog_queries
 from feedback.errors import UnknownReference
 from feedback.impact import experiments
+from feedback.impact import queries as impact_queries
 from feedback.impact import runs as impact_runs
 from feedback.models import AnalysisRun, Experiment
 from feedback.permissions import Action
@@ -49,7 +50,7 @@ def experiment_out(experiment: Experiment) -> dict[str, object]:
         sites=[RolloutSiteOut(site=s.site, go_live=s.go_live_at) for s in experiment.sites],
         arms=[
             ArmOut(arm=c.arm, units=c.units, exposures=c.exposures)
-            for c in experiments.exposure_counts(db.session, experiment.id)
+            for c in impact_queries.exposure_counts(db.session, experiment.id)
         ],
     ).model_dump(mode="json")
 
@@ -78,7 +79,7 @@ def analysis_out(run: AnalysisRun) -> dict[str, object]:
 def list_experiments() -> ResponseReturnValue:
     """Every experiment."""
     _may_read()
-    return {"items": [experiment_out(e) for e in experiments.list_experiments(db.session)]}
+    return {"items": [experiment_out(e) for e in impact_queries.list_experiments(db.session)]}
 
 
 @bp.post("/experiments")
@@ -105,7 +106,7 @@ def create_experiment() -> ResponseReturnValue:
     data = spec.model_dump()
     data["model_id"] = model_id
     data["sites"] = [{"site": s.site, "go_live": s.go_live} for s in spec.sites]
-    return experiment_out(experiments.create_experiment(db.session, g.user, data)), 201
+    return experiment_out(experiments.create_experiment(db.session, g.user, data=data)), 201
 
 
 @bp.get("/experiments/<int:experiment_id>")
@@ -119,7 +120,7 @@ def create_experiment() -> ResponseReturnValue:
 def get_experiment(experiment_id: int) -> ResponseReturnValue:
     """One experiment."""
     _may_read()
-    return experiment_out(experiments.get_experiment(db.session, experiment_id))
+    return experiment_out(impact_queries.get_experiment(db.session, experiment_id))
 
 
 @bp.post("/experiments/<int:experiment_id>/<any(start, stop):change>")
@@ -150,7 +151,7 @@ def get_experiment(experiment_id: int) -> ResponseReturnValue:
 def change_experiment(experiment_id: int, change: str) -> ResponseReturnValue:
     """Start or stop an experiment."""
     act = experiments.start_experiment if change == "start" else experiments.stop_experiment
-    return experiment_out(act(db.session, g.user, experiment_id))
+    return experiment_out(act(db.session, g.user, experiment_id=experiment_id))
 
 
 def _queued(run: AnalysisRun) -> ResponseReturnValue:

@@ -42,7 +42,7 @@ def create_model() -> ResponseReturnValue:
     """Register a model."""
     permissions.require(g.user, Action.REGISTER_MODELS)
     spec = parse(ModelIn, json_body())
-    model = catalog.register_model(db.session, accounts.actor_of(g.user), spec)
+    model = catalog.register_model(db.session, accounts.actor_of(g.user), spec=spec)
     return model_out(catalog.get_model(db.session, model.key)), 201
 
 

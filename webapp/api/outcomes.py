@@ -40,7 +40,7 @@ def report_outcomes() -> ResponseReturnValue:
     permissions.require(g.user, Action.SEND_CASES)
     return store_batch(
         OutcomeIn,
-        lambda items: outcomes.record_outcomes(db.session, accounts.actor_of(g.user), items),
+        lambda items: outcomes.record_outcomes(db.session, accounts.actor_of(g.user), items=items),
         lambda s: OutcomeStored(
             id=s.id, recommendation_id=s.recommendation_id, source=s.source, created=s.created
         ).model_dump(),

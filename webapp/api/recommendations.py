@@ -54,7 +54,7 @@ def ingest() -> ResponseReturnValue:
     permissions.require(g.user, Action.SEND_CASES)
     return store_batch(
         RecommendationIn,
-        lambda items: review_ingest.ingest_recommendations(db.session, accounts.actor_of(g.user), items),
+        lambda items: review_ingest.ingest_recommendations(db.session, accounts.actor_of(g.user), items=items),
         lambda r: IngestedItem(id=r.id, external_id=r.external_id, created=r.created).model_dump(),
     )
 
@@ -100,8 +100,8 @@ def decide(recommendation_id: int) -> ResponseReturnValue:
     spec = parse(DecisionIn, json_body())
     decision = decisions.record_decision(
         db.session,
+        g.user,
         recommendation_id=recommendation_id,
-        reviewer=g.user,
         action=spec.action,
         final_action=spec.final_action,
         reason_code=spec.reason_code,

@@ -12,22 +12,18 @@ from feedback import permissions
 from feedback.accounts import services as accounts
 from feedback.catalog import queries as catalog_queries
 from feedback.catalog import services as catalog
-from feedback.decision_exceptions import services as decision_exceptions
-from feedback.errors import FIELD_FAULTS, FeedbackError, NotFound, PermissionDenied, ValidationFailed
+from feedback.errors import FIELD_FAULTS, FeedbackError, NotFound, PermissionDenied
 from feedback.models import (
     AI_VISIBLE_STAGES,
-    DEFAULT_SLA_HOURS,
-    EXCEPTION_KINDS,
-    SEVERITIES,
     STAGES,
     Guardrail,
     ModelVersion,
 )
 from feedback.overrides import guardrails
-from feedback.params import Choice, Flag, Number, Text, parse_params
+from feedback.params import Choice, Flag, Text, parse_params
 from feedback.permissions import Action
 from feedback.review import queries as review_queries
-from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
+from feedback.schemas import ModelIn, ModelVersionIn
 from feedback.validation import parse
 from webapp.auth import login_required
 from webapp.extensions import db
@@ -44,14 +40,6 @@ MODEL_FORM = (
     Text("segment_labels", 30_000),
 )
 VERSION_FORM = (Text("version", 64), Choice("stage", STAGES, default="pilot"))
-SLA_FORM = tuple(Number(f"{kind}.{severity}", 0, 8760) for kind in EXCEPTION_KINDS for severity in SEVERITIES)
-RULES_FORM = (
-    Number("min_confidence", 0, 1),
-    Text("policy_flags", 5000),
-    Text("required_features", 30_000),
-    Number("audit_sample_pct", 0, 100),
-)
-WEBHOOK_FORM = (Text("url", 2000), Text("events", 64, many=True))  # the service names unknown events
 
 
 def split_list(text: str) -> list[str]:
@@ -167,7 +155,7 @@ def register_model() -> Response | tuple[str, int]:
             "reason_codes": parse_reason_codes(values["reason_codes"]),
             "segment_labels": parse_segment_labels(values["segment_labels"]),
         }
-        catalog.register_model(db.session, accounts.actor_of(g.user), parse(ModelIn, data))
+        catalog.register_model(db.session, accounts.actor_of(g.user), spec=parse(ModelIn, data))
     except FeedbackError as exc:
         return render_page_or_block(
             "admin/models.html",
@@ -306,7 +294,7 @@ def _local(target: str | None) -> str:
 def remove_guardrail(guardrail_id: int) -> Response | tuple[str, int]:
     """Remove a guardrail: the page says what will happen, and only the confirmed POST removes it."""
     try:
-        guardrail = guardrails.get_guardrail(db.session, accounts.actor_of(g.user), guardrail_id)
+        guardrail = guardrails.get_guardrail(db.session, accounts.actor_of(g.user), guardrail_id=guardrail_id)
     except NotFound:
         abort(404)
     asked = parse_params(request.values, (Text("next", 2000), Flag("confirm")))
@@ -325,142 +313,3 @@ def remove_guardrail(guardrail_id: int) -> Response | tuple[str, int]:
         return render_page_or_block("admin/remove_guardrail.html", "confirm_body", status=422, **context)
     guardrails.remove_guardrail(db.session, accounts.actor_of(g.user), guardrail_id=guardrail_id)
     return redirect(back)
-
-
-def render_settings(key: str, status: int = 200, **extra: Any) -> tuple[str, int]:
-    """A model's SLA table and its versions' exception rules."""
-    model = catalog.get_model(db.session, key)
-    policies = decision_exceptions.sla_hours(db.session, [model.id])
-    context: dict[str, Any] = {
-        "model": model,
-        "kinds": EXCEPTION_KINDS,
-        "severities": SEVERITIES,
-        "defaults": DEFAULT_SLA_HOURS,
-        "hours": {(k, s): h for (_, k, s), h in policies.items()},
-        "can_edit": permissions.can_change_model(db.session, g.user, model.id),
-        "notice": None,
-        "problem": None,
-        "fields": {},
-        "rule_problem": {},
-    }
-    context.update(extra)
-    return render_page_or_block("admin/settings.html", "settings_body", status=status, **context)
-
-
-@bp.get("/models/<key>/settings")
-@login_required(Action.READ_MODELS)
-def settings(key: str) -> tuple[str, int]:
-    """SLA table and exception rules of a model."""
-    return render_settings(key)
-
-
-@bp.post("/models/<key>/sla")
-@login_required(Action.CHANGE_MODEL)
-def save_sla(key: str) -> tuple[str, int]:
-    """Replace the model's SLA table from the grid (empty cells use the default)."""
-    model = catalog.get_model(db.session, key)
-    try:
-        grid = parse_params(request.form, SLA_FORM)
-        hours = {(kind, severity): grid[f"{kind}.{severity}"] for kind in EXCEPTION_KINDS for severity in SEVERITIES}
-        decision_exceptions.set_sla_policies(db.session, accounts.actor_of(g.user), model=model, hours=hours)
-    except ValidationFailed as exc:
-        return render_settings(key, 422, problem=exc.message, fields=exc.fields)
-    return render_settings(key, notice="SLA table saved.")
-
-
-@bp.post("/versions/<int:version_id>/rules")
-@login_required(Action.CHANGE_MODEL)
-def save_rules(version_id: int) -> tuple[str, int]:
-    """Replace one version's exception rules."""
-    form = request.form
-    version = db.session.get(ModelVersion, version_id)
-    if version is None:
-        abort(404)
-    key = version.model.key
-    try:
-        values = parse_params(form, RULES_FORM)
-        sample_pct = values["audit_sample_pct"]
-        data = {
-            "min_confidence": values["min_confidence"],
-            "policy_flags": split_list(values["policy_flags"] or ""),
-            "required_features": split_list(values["required_features"] or ""),
-            "audit_sample_rate": sample_pct / 100 if sample_pct is not None else 0.0,
-        }
-        decision_exceptions.set_version_rules(
-            db.session, accounts.actor_of(g.user), version_id=version_id, rules=parse(VersionRulesIn, data)
-        )
-    except ValidationFailed as exc:
-        message = "; ".join(f"{k}: {v}" for k, v in exc.fields.items()) or exc.message
-        return render_settings(key, 422, rule_problem={version_id: message})
-    return render_settings(key, notice=f"Rules for {version.version} saved.")
-
-
-def render_webhooks(status: int = 200, **extra: Any) -> tuple[str, int]:
-    """The webhooks page (or its body, for htmx)."""
-    from feedback.models import WEBHOOK_EVENTS
-    from feedback.webhooks import services as webhooks
-
-    context: dict[str, Any] = {
-        "hooks": webhooks.webhooks(db.session),
-        "deliveries": webhooks.deliveries(db.session),
-        "events": WEBHOOK_EVENTS,
-        "problem": None,
-        "fields": {},
-        "notice": None,
-        "new_secret": None,
-        "tested": None,
-        **extra,
-    }
-    return render_page_or_block("admin/webhooks.html", "webhooks_body", status=status, **context)
-
-
-@bp.get("/webhooks")
-@login_required(Action.ADMINISTER)
-def webhooks_page() -> tuple[str, int]:
-    """Webhooks and their delivery log."""
-    return render_webhooks()
-
-
-@bp.post("/webhooks")
-@login_required(Action.ADMINISTER)
-def create_webhook() -> tuple[str, int]:
-    """Register an endpoint; its signing secret is shown once, here."""
-    from feedback.webhooks import services as webhooks
-
-    try:
-        form = parse_params(request.form, WEBHOOK_FORM)
-        events = [e for e in form["events"] if e]
-        hook = webhooks.create_webhook(db.session, g.user, url=form["url"] or "", events=events)
-    except ValidationFailed as exc:
-        return render_webhooks(422, problem=exc.message, fields=exc.fields)
-    return render_webhooks(notice=f"Webhook {hook.id} added.", new_secret=hook.secret)
-
-
-@bp.post("/webhooks/<int:webhook_id>/test")
-@login_required(Action.ADMINISTER)
-def test_webhook(webhook_id: int) -> tuple[str, int]:
-    """Send a clearly marked test event to the endpoint now and show its answer."""
-    from feedback.webhooks import services as webhooks
-
-    try:
-        sent = webhooks.send_test(db.session, g.user, webhook_id)
-    except NotFound:
-        abort(404)
-    where = f"Test delivery {sent.id} to {sent.webhook.url}"
-    if sent.status == "delivered":
-        return render_webhooks(notice=f"{where}: answered {sent.last_status_code}.", tested=sent.id)
-    answer = f"answered {sent.last_status_code}" if sent.last_status_code else f"no answer ({sent.last_error})"
-    return render_webhooks(problem=f"{where} failed: {answer}.", tested=sent.id)
-
-
-@bp.post("/webhooks/<int:webhook_id>/<any(enable, disable):change>")
-@login_required(Action.ADMINISTER)
-def toggle_webhook(webhook_id: int, change: str) -> tuple[str, int]:
-    """Turn a webhook on or off."""
-    from feedback.webhooks import services as webhooks
-
-    try:
-        webhooks.set_active(db.session, g.user, webhook_id, change == "enable")
-    except NotFound:
-        abort(404)
-    return render_webhooks(notice=f"Webhook {webhook_id} {change}d.")

@@ -106,7 +106,7 @@ def refresh(key: str) -> tuple[str, int] | Response:
     another press shows that one instead of starting a second.
     """
     _filter(key)  # the list shown afterwards: a bad filter is refused before anything is written
-    job, new = backlog.start_refresh(db.session, g.user, key)
+    job, new = backlog.start_refresh(db.session, g.user, model_key=key)
     if new:
         jobs.submit_backlog_refresh(job.id)
     if not is_htmx():
@@ -151,7 +151,7 @@ def update(item_id: int) -> tuple[str, int] | Response:
         item = backlog.update_item(
             db.session,
             g.user,
-            item_id,
+            item_id=item_id,
             status=values["status"],
             owner_email=(values["owner"] or "") if "owner" in form else None,
             notes=(values["notes"] or "") if "notes" in form else None,

@@ -14,7 +14,7 @@ from feedback.decision_exceptions import reports as exception_reports
 from feedback.decision_exceptions import services as decision_exceptions
 from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.models import EXCEPTION_KINDS, SEVERITIES
 from feedback.params import MAX_PAGE, Choice, Flag, Id, Int, ModelKey, Text, parse_params
 from feedback.permissions import Action
@@ -92,7 +92,7 @@ def render_detail(exception_id: int, status: int = 200, **extra: Any) -> tuple[s
         "exc": exc,
         "rec": exc.recommendation,
         "assignment": None,
-        "ai_shown": experiments.ai_shown_for(exc.recommendation.model_version, None),
+        "ai_shown": arms.ai_shown_for(exc.recommendation.model_version, None),
         "now": utcnow(),
         "handlers": decision_exceptions.handlers(db.session),
         "notice": None,
@@ -122,7 +122,7 @@ def assign(exception_id: int) -> tuple[str, int]:
         assignee_id = parse_params(request.form, (Id("assignee"),))["assignee"]
     try:
         exc = decision_exceptions.assign_exception(
-            db.session, exception_id=exception_id, by=g.user, assignee_id=assignee_id
+            db.session, g.user, exception_id=exception_id, assignee_id=assignee_id
         )
     except NotFound:
         abort(404)
@@ -145,8 +145,8 @@ def resolve(exception_id: int) -> tuple[str, int]:
         values = parse_params(form, RESOLVE_FORM)
         exc = decision_exceptions.resolve_exception(
             db.session,
+            g.user,
             exception_id=exception_id,
-            by=g.user,
             final_action=values["final_action"] or "",
             note=values["note"] or "",
         )

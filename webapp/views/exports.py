@@ -28,7 +28,7 @@ def _form_context(**extra: object) -> dict[str, object]:
     return {
         "models": catalog_queries.models_by_name(db.session),
         "versions": catalog_queries.versions_by_model_key(db.session),
-        "jobs": exports.recent_jobs(db.session, g.user),
+        "jobs": export_queries.recent_jobs(db.session, g.user),
         "args": request.args,
         "fields": {},
         "problem": None,
@@ -50,7 +50,7 @@ def create() -> Response | tuple[str, int]:
     """Queue an export and follow its progress."""
     try:
         spec = export_queries.parse_spec(g.user, request.form)
-        job = exports.create_job(db.session, g.user, spec, keep_days=current_app.config["EXPORT_KEEP_DAYS"])
+        job = exports.create_job(db.session, g.user, spec=spec, keep_days=current_app.config["EXPORT_KEEP_DAYS"])
     except ValidationFailed as exc:
         context = _form_context(fields=exc.fields, problem=exc.message, args=request.form)
         return render_page_or_block("exports/index.html", "export_form", status=422, **context)

@@ -17,6 +17,7 @@ from feedback.errors import FIELD_FAULTS, Conflict, NotFound, ValidationFailed
 from feedback.frames import records
 from feedback.impact import experiments
 from feedback.impact import panels as impact_panels
+from feedback.impact import queries as impact_queries
 from feedback.impact import runs as impact_runs
 from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel
 from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_params
@@ -67,7 +68,7 @@ ANALYSIS_FORM = (
 
 def _index_context(**extra: Any) -> dict[str, Any]:
     return {
-        "experiments": experiments.list_experiments(db.session),
+        "experiments": impact_queries.list_experiments(db.session),
         "panels": impact_panels.panels(db.session),
         "runs": impact_runs.latest_runs(db.session),
         "models": catalog_queries.models_by_name(db.session),
@@ -145,7 +146,7 @@ def _experiment_form() -> dict[str, Any]:
 def create_experiment() -> Response | tuple[str, int]:
     """Create an experiment in draft."""
     try:
-        experiment = experiments.create_experiment(db.session, g.user, _experiment_form())
+        experiment = experiments.create_experiment(db.session, g.user, data=_experiment_form())
     except (*FIELD_FAULTS, Conflict) as exc:
         db.session.rollback()
         context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
@@ -162,10 +163,10 @@ def _go(target: str) -> Response:
 
 def _experiment_context(experiment_id: int, **extra: Any) -> dict[str, Any]:
     try:
-        experiment = experiments.get_experiment(db.session, experiment_id)
+        experiment = impact_queries.get_experiment(db.session, experiment_id)
     except NotFound:
         abort(404)
-    counts = experiments.exposure_counts(db.session, experiment.id)
+    counts = impact_queries.exposure_counts(db.session, experiment.id)
     srm = None
     if experiment.kind == "ab" and counts:
         srm = ab.sample_ratio_check({c.arm: c.units for c in counts}, experiment.weights)
@@ -202,7 +203,7 @@ def experiment(experiment_id: int) -> tuple[str, int]:
 def update_experiment(experiment_id: int) -> tuple[str, int]:
     """Save edits (a running experiment accepts only the safe ones)."""
     try:
-        experiments.update_experiment(db.session, g.user, experiment_id, _experiment_form())
+        experiments.update_experiment(db.session, g.user, experiment_id=experiment_id, data=_experiment_form())
     except FIELD_FAULTS as exc:
         db.session.rollback()
         context = _experiment_context(experiment_id, problem=exc.message, fields=exc.fields)
@@ -216,7 +217,7 @@ def update_experiment(experiment_id: int) -> tuple[str, int]:
 def change_status(experiment_id: int, change: str) -> tuple[str, int]:
     """Start or stop assigning."""
     act = experiments.start_experiment if change == "start" else experiments.stop_experiment
-    act(db.session, g.user, experiment_id)
+    act(db.session, g.user, experiment_id=experiment_id)
     notice = "Started: reviewers now see the arms." if change == "start" else "Stopped: everyone sees the AI again."
     context = _experiment_context(experiment_id, notice=notice)
     return render_page_or_block("impact/experiment.html", "experiment_body", **context)
@@ -314,7 +315,7 @@ def panel_csv(panel_id: int) -> Response:
 @login_required(Action.RUN_IMPACT)
 def delete_panel(panel_id: int) -> Response:
     """Delete a panel and go back to the impact page."""
-    impact_panels.delete_panel(db.session, g.user, panel_id)
+    impact_panels.delete_panel(db.session, g.user, panel_id=panel_id)
     return _go(url_for("impact.index"))
 
 

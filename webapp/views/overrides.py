@@ -257,7 +257,7 @@ def remove_guardrail(key: str, guardrail_id: int) -> WerkzeugResponse:
     """A removal is never one click: go to the page that says what it does and asks to confirm."""
     check_overview_query()
     try:
-        guardrails.get_guardrail(db.session, accounts.actor_of(g.user), guardrail_id)
+        guardrails.get_guardrail(db.session, accounts.actor_of(g.user), guardrail_id=guardrail_id)
     except NotFound:
         abort(404)
     from flask import redirect

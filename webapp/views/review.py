@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from feedback.db import utcnow
 from feedback.errors import FIELD_FAULTS, AlreadyDecided, ClaimedByOther, Conflict, NotFound, NotShown
-from feedback.impact import experiments
+from feedback.impact import assignment as arms
 from feedback.models import DECISION_ACTIONS, Recommendation
 from feedback.params import Choice, Id, Text, parse_params
 from feedback.permissions import Action
@@ -84,9 +84,9 @@ def render_panel(rec: Recommendation | None, status: int = 200, **extra: Any) ->
     }
     context.update(extra)
     # A running experiment may hide the AI from this reviewer for this case.
-    assignment = experiments.assignment_for(db.session, rec, g.user.id) if rec is not None else None
+    assignment = arms.assignment_for(db.session, rec, g.user.id) if rec is not None else None
     context["assignment"] = assignment
-    context["ai_shown"] = rec is not None and experiments.ai_shown_for(rec.model_version, assignment)
+    context["ai_shown"] = rec is not None and arms.ai_shown_for(rec.model_version, assignment)
     return render_page_or_block("review/case.html", "review_panel", status=status, **context)
 
 
@@ -126,7 +126,7 @@ def next_case() -> tuple[str, int]:
 def claim_next() -> Response | tuple[str, int]:
     """Claim the most urgent free case and open it."""
     flt = queue_filter()
-    rec = claims.claim_next(db.session, reviewer=g.user, model_id=flt.model_id, site=flt.site)
+    rec = claims.claim_next(db.session, g.user, model_id=flt.model_id, site=flt.site)
     if not is_htmx():
         if rec is None:
             return render_panel(None)
@@ -166,7 +166,7 @@ def claim(recommendation_id: int) -> Response | tuple[str, int]:
     """Claim the case and show it ready to countersign, or say who holds it or how it was decided."""
     queue_filter()  # a bad filter is refused before anything is claimed
     try:
-        rec = claims.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+        rec = claims.claim_case(db.session, g.user, recommendation_id=recommendation_id)
     except NotFound:
         abort(404)
     except (ClaimedByOther, AlreadyDecided) as exc:
@@ -199,8 +199,8 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             raise NotShown("no token for this case")
         decision = decisions.record_decision(
             db.session,
+            g.user,
             recommendation_id=recommendation_id,
-            reviewer=g.user,
             action=values["action"],
             final_action=values["final_action"],
             reason_code=values["reason_code"],
@@ -252,7 +252,7 @@ def undo(recommendation_id: int) -> Response | tuple[str, int]:
     """
     showing = parse_params(request.form, (Id("shown_case"),))["shown_case"]
     try:
-        rec = decisions.retract_decision(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+        rec = decisions.retract_decision(db.session, g.user, recommendation_id=recommendation_id)
     except NotFound:
         abort(404)
     except Conflict as exc:
@@ -261,7 +261,7 @@ def undo(recommendation_id: int) -> Response | tuple[str, int]:
             current = review_queries.case_detail(db.session, recommendation_id)
         return render_panel(current, 409, problem=f"Nothing was undone: {exc.message}.", **as_seen(current))
     if showing and showing != recommendation_id:
-        claims.release_claim(db.session, recommendation_id=showing, reviewer=g.user)
+        claims.release_claim(db.session, g.user, recommendation_id=showing)
         rec = review_queries.case_detail(db.session, recommendation_id) or rec
     notice = f"Undone: case {rec.external_id} is open again and yours to decide."
     if not is_htmx():
@@ -274,7 +274,7 @@ def undo(recommendation_id: int) -> Response | tuple[str, int]:
 def renew(recommendation_id: int) -> Response:
     """Keep the claim alive while the reviewer has the case open."""
     try:
-        claims.claim_case(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+        claims.claim_case(db.session, g.user, recommendation_id=recommendation_id)
     except (ClaimedByOther, AlreadyDecided):
         return Response(status=409)
     except NotFound:
@@ -287,5 +287,5 @@ def renew(recommendation_id: int) -> Response:
 def release(recommendation_id: int) -> Response:
     """Give the case back and return to the queue."""
     queue_filter()
-    claims.release_claim(db.session, recommendation_id=recommendation_id, reviewer=g.user)
+    claims.release_claim(db.session, g.user, recommendation_id=recommendation_id)
     return redirect(url_for("queue.index", **filter_args()))

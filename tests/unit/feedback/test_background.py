@@ -96,7 +96,7 @@ def test_the_guardrail_sweep_opens_an_alert_for_a_breach_once(session):
         rec = make_case(session, n)
         extra = {"final_action": "deny", "reason_code": "missing_context"} if n < 4 else {}
         action = "override" if n < 4 else "accept"
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+        decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
     guardrails.add_guardrail(
         session,
         TEST_ACTOR,

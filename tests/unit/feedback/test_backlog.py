@@ -26,7 +26,7 @@ def planted(session):
 
 
 def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
-    summary = backlog.refresh(session, TEST_ACTOR, "claims")
+    summary = backlog.refresh(session, TEST_ACTOR, model_key="claims")
     assert summary.created >= 1
     items = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))
     top = items[0]
@@ -34,7 +34,7 @@ def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
     assert top.title.startswith("v1 is overridden") and "where claim band is over 10k: 'Missing context'" in top.title
     assert top.cases == 80 and top.top_final_action == "deny" and top.top_reason == "missing_context"
     assert top.rate_low < top.rate < top.rate_high and top.rate > 2 * top.baseline
-    again = backlog.refresh(session, TEST_ACTOR, "claims")
+    again = backlog.refresh(session, TEST_ACTOR, model_key="claims")
     assert again.created == 0 and again.updated == summary.created
     count = session.scalar(select(func.count()).select_from(BacklogItem))
     assert count == summary.created
@@ -45,11 +45,11 @@ def test_the_planted_pattern_becomes_one_item_and_stays_one(session, planted):
 
 
 def test_verified_needs_a_newer_version_that_is_significantly_better(session, planted):
-    backlog.refresh(session, TEST_ACTOR, "claims")
+    backlog.refresh(session, TEST_ACTOR, model_key="claims")
     owner = make_owner(session)
     item = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))[0]
     with pytest.raises(NotAllowedByConfiguration) as err:
-        backlog.update_item(session, owner, item.id, status="verified")
+        backlog.update_item(session, owner, item_id=item.id, status="verified")
     assert "no newer version" in err.value.fields["status"]
     session.rollback()
     # v2 is no better on the pattern: still not verified.
@@ -61,7 +61,7 @@ def test_verified_needs_a_newer_version_that_is_significantly_better(session, pl
     session.commit()
     decide_many(session, planted, "v2", 120, 1000, lambda band: 0.6 if band == "over_10k" else 0.06)
     with pytest.raises(NotAllowedByConfiguration) as err:
-        backlog.update_item(session, owner, item.id, status="verified")
+        backlog.update_item(session, owner, item_id=item.id, status="verified")
     assert "not significantly lower" in err.value.fields["status"]
     session.rollback()
     # v3 fixes it: now the item can be verified, and the evidence is audited.
@@ -72,14 +72,16 @@ def test_verified_needs_a_newer_version_that_is_significantly_better(session, pl
     v3.created_at = v2.created_at + timedelta(seconds=1)
     session.commit()
     decide_many(session, planted, "v3", 200, 2000, lambda band: 0.05)
-    done = backlog.update_item(session, owner, item.id, status="verified", owner_email=owner.email, notes="fixed in v3")
+    done = backlog.update_item(
+        session, owner, item_id=item.id, status="verified", owner_email=owner.email, notes="fixed in v3"
+    )
     assert done.status == "verified" and done.verified_by_version.version == "v3" and done.owner_id == owner.id
     event = session.scalars(select(AuditEvent).where(AuditEvent.action == "backlog.item_updated")).all()[-1]
     assert '"version":"v3"' in event.details
     with pytest.raises(PermissionDenied):
-        backlog.update_item(session, planted, item.id, status="dismissed")
+        backlog.update_item(session, planted, item_id=item.id, status="dismissed")
     with pytest.raises(ValidationFailed) as err:
-        backlog.update_item(session, owner, item.id, status="lost")
+        backlog.update_item(session, owner, item_id=item.id, status="lost")
     assert "status" in err.value.fields
 
 
@@ -87,5 +89,5 @@ def test_refresh_on_noise_creates_nothing_much(session):
     make_model(session)
     reviewer = make_user(session)
     decide_many(session, reviewer, "v1", 240, 1, lambda band: 0.1)
-    summary = backlog.refresh(session, TEST_ACTOR, "claims")
+    summary = backlog.refresh(session, TEST_ACTOR, model_key="claims")
     assert summary.created == 0

@@ -30,7 +30,7 @@ def decide(session, reviewer, n, action):
     """Ingest case n and decide it through the service every decision goes through."""
     rec = make_case(session, n)
     extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-    return decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+    return decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
 
 
 def override_guardrail(session, version, window=10, threshold=0.3):
@@ -108,14 +108,14 @@ def test_a_decision_that_moves_no_guardrail_is_one_transaction(session, version)
     try:
         rec = make_case(session, 100)
         before = len(commits)
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
+        decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept")
         assert len(commits) - before == 1
         rec = make_case(session, 101)
         before = len(commits)
         decisions.record_decision(
             session,
+            reviewer,
             recommendation_id=rec.id,
-            reviewer=reviewer,
             action="override",
             final_action="deny",
             reason_code="missing_context",
@@ -150,7 +150,7 @@ def test_the_statements_of_a_decision_do_not_grow_with_history(session, version)
         engine = session.get_bind()
         event.listen(engine, "before_cursor_execute", note)
         try:
-            decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
+            decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept")
         finally:
             event.remove(engine, "before_cursor_execute", note)
         return seen
@@ -176,9 +176,7 @@ def test_the_review_screen_decides_and_claims_the_next_case_in_one_commit(sessio
     event.listen(session, "after_commit", note)
     try:
         nxt = decisions.NextCase()
-        decisions.record_decision(
-            session, recommendation_id=first.id, reviewer=reviewer, action="accept", then_claim=nxt
-        )
+        decisions.record_decision(session, reviewer, recommendation_id=first.id, action="accept", then_claim=nxt)
     finally:
         event.remove(session, "after_commit", note)
     assert len(commits) == 1

@@ -61,7 +61,7 @@ def test_rules_route_cases_to_exceptions_at_ingest(session, model, overrides, ki
     exc = only_exception(session, rec.id)
     assert (exc.kind, exc.severity, exc.status) == (kind, severity, "open")
     assert exc.sla_due_at - exc.opened_at == timedelta(hours=hours)
-    assert claims.claim_next(session, reviewer=make_user(session)) is None  # not in the reviewers' queue
+    assert claims.claim_next(session, make_user(session)) is None  # not in the reviewers' queue
 
 
 def test_configured_sla_overrides_the_default(session, model):
@@ -76,18 +76,18 @@ def test_configured_sla_overrides_the_default(session, model):
 def test_model_error_payloads_are_checked(session, model):
     both = RecommendationIn.model_validate(payload(1, error="boom"))
     with pytest.raises(ValidationFailed) as err:
-        ingest.ingest_recommendations(session, TEST_ACTOR, [both])
+        ingest.ingest_recommendations(session, TEST_ACTOR, items=[both])
     assert set(err.value.fields) == {"[0].recommended_action", "[0].confidence"}
     neither = RecommendationIn.model_validate(payload(2, recommended_action=None))
     with pytest.raises(ValidationFailed) as err:
-        ingest.ingest_recommendations(session, TEST_ACTOR, [neither])
+        ingest.ingest_recommendations(session, TEST_ACTOR, items=[neither])
     assert set(err.value.fields) == {"[0].recommended_action"}
 
 
 def test_escalation_opens_a_reviewer_exception(session, model):
     rec = make_case(session, 1)
     reviewer = make_user(session)
-    decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="escalate", note="odd dates")
+    decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="escalate", note="odd dates")
     exc = only_exception(session, rec.id)
     assert (exc.kind, exc.reason, exc.raised_by_id) == ("reviewer_escalation", "odd dates", reviewer.id)
 
@@ -101,7 +101,7 @@ def test_audit_sample_is_reviewer_blind_and_at_the_configured_rate(session, mode
         session, TEST_ACTOR, version_id=version.id, rules=VersionRulesIn(audit_sample_rate=1.0)
     )
     rec = make_case(session, 1)
-    decisions.record_decision(session, recommendation_id=rec.id, reviewer=make_user(session), action="accept")
+    decisions.record_decision(session, make_user(session), recommendation_id=rec.id, action="accept")
     exc = only_exception(session, rec.id)
     assert exc.kind == "audit_sample" and exc.severity == "low"
 
@@ -110,32 +110,32 @@ def test_claim_assign_resolve(session, model):
     rec = make_case(session, 1, confidence=0.5)
     exc = only_exception(session, rec.id)
     ann, bob = make_user(session, "exception_handler", name="Ann"), make_user(session, "exception_handler", name="Bob")
-    claimed = decision_exceptions.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=ann.id)
+    claimed = decision_exceptions.assign_exception(session, ann, exception_id=exc.id, assignee_id=ann.id)
     assert (claimed.status, claimed.assignee_id) == ("in_progress", ann.id)
     with pytest.raises(Conflict, match="assigned to Ann"):
-        decision_exceptions.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny")
+        decision_exceptions.resolve_exception(session, bob, exception_id=exc.id, final_action="deny")
     with pytest.raises(NotAllowedByConfiguration) as err:  # an action the model lacks: 409
-        decision_exceptions.resolve_exception(session, exception_id=exc.id, by=ann, final_action="launch")
+        decision_exceptions.resolve_exception(session, ann, exception_id=exc.id, final_action="launch")
     assert "final_action" in err.value.fields
-    handed = decision_exceptions.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=bob.id)
+    handed = decision_exceptions.assign_exception(session, ann, exception_id=exc.id, assignee_id=bob.id)
     assert handed.assignee_id == bob.id
-    done = decision_exceptions.resolve_exception(session, exception_id=exc.id, by=bob, final_action="deny", note="ok")
+    done = decision_exceptions.resolve_exception(session, bob, exception_id=exc.id, final_action="deny", note="ok")
     assert (done.status, done.resolution_action, done.resolved_by_id) == ("resolved", "deny", bob.id)
     assert session.get(Recommendation, rec.id, populate_existing=True).status == "resolved"
     with pytest.raises(Conflict, match="already resolved"):
-        decision_exceptions.resolve_exception(session, exception_id=exc.id, by=bob, final_action="pay")
+        decision_exceptions.resolve_exception(session, bob, exception_id=exc.id, final_action="pay")
     with pytest.raises(Conflict):
-        decision_exceptions.assign_exception(session, exception_id=exc.id, by=ann, assignee_id=ann.id)
+        decision_exceptions.assign_exception(session, ann, exception_id=exc.id, assignee_id=ann.id)
 
 
 def test_only_handlers_work_exceptions(session, model):
     exc = only_exception(session, make_case(session, 1, confidence=0.5).id)
     reviewer = make_user(session, "frontline")
     with pytest.raises(PermissionDenied):
-        decision_exceptions.resolve_exception(session, exception_id=exc.id, by=reviewer, final_action="pay")
+        decision_exceptions.resolve_exception(session, reviewer, exception_id=exc.id, final_action="pay")
     with pytest.raises(ValidationFailed):
         decision_exceptions.assign_exception(
-            session, exception_id=exc.id, by=make_user(session, "admin"), assignee_id=reviewer.id
+            session, make_user(session, "admin"), exception_id=exc.id, assignee_id=reviewer.id
         )
 
 

@@ -12,18 +12,20 @@ from feedback.audit import verify_chain
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotAllowedByConfiguration, PermissionDenied, ValidationFailed
 from feedback.impact import experiments
+from feedback.impact import queries as impact_queries
+from feedback.impact.assignment import hashed_arm, remember_running_experiments, running_experiment
 from feedback.models import AuditEvent, Decision, Exposure
 from feedback.review import claims, decisions
 from tests.factories import make_case, make_model, make_user
 
 
 def test_hashed_arm_is_deterministic_salted_and_weighted():
-    arms = [experiments.hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
-    assert arms == [experiments.hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
+    arms = [hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
+    assert arms == [hashed_arm("salt-a", str(i), 0.3) for i in range(20_000)]
     shown = arms.count("ai_shown")
     # A binomial test: the share assigned matches the configured weight.
     assert stats.binomtest(shown, len(arms), 0.3).pvalue > 0.001
-    other_salt = [experiments.hashed_arm("salt-b", str(i), 0.3) for i in range(20_000)]
+    other_salt = [hashed_arm("salt-b", str(i), 0.3) for i in range(20_000)]
     agreement = sum(a == b for a, b in zip(arms, other_salt, strict=True)) / len(arms)
     assert abs(agreement - (0.3**2 + 0.7**2)) < 0.02  # independent across salts
 
@@ -45,7 +47,7 @@ def ab(session, analyst, unit="case", weight=0.5, key="ab1"):
     exp = experiments.create_experiment(
         session,
         analyst,
-        {
+        data={
             "key": key,
             "name": "AI on or off",
             "model_id": str(model_id),
@@ -54,7 +56,7 @@ def ab(session, analyst, unit="case", weight=0.5, key="ab1"):
             "ai_weight": weight,
         },
     )
-    return experiments.start_experiment(session, analyst, exp.id)
+    return experiments.start_experiment(session, analyst, experiment_id=exp.id)
 
 
 def test_control_cases_are_decided_unaided_and_exposures_match_the_hash(session, world):
@@ -62,28 +64,26 @@ def test_control_cases_are_decided_unaided_and_exposures_match_the_hash(session,
     cases = [make_case(session, n) for n in range(1, 41)]
     decided = {"ai_shown": 0, "control": 0}
     for rec in cases:
-        claims.claim_case(session, recommendation_id=rec.id, reviewer=world["ann"])
-        arm = experiments.hashed_arm(exp.salt, str(rec.id), 0.5)
+        claims.claim_case(session, world["ann"], recommendation_id=rec.id)
+        arm = hashed_arm(exp.salt, str(rec.id), 0.5)
         if arm == "control":
             # The recommendation is hidden: the reviewer must choose the final action.
             with pytest.raises(NotAllowedByConfiguration) as err:  # what this case allows: 409
-                decisions.record_decision(session, recommendation_id=rec.id, reviewer=world["ann"], action="accept")
+                decisions.record_decision(session, world["ann"], recommendation_id=rec.id, action="accept")
             assert "final_action" in err.value.fields
             decision = decisions.record_decision(
-                session, recommendation_id=rec.id, reviewer=world["ann"], action="accept", final_action="deny"
+                session, world["ann"], recommendation_id=rec.id, action="accept", final_action="deny"
             )
             assert decision.ai_shown is False and decision.action == "override" and decision.reason_code is None
         else:
-            decision = decisions.record_decision(
-                session, recommendation_id=rec.id, reviewer=world["ann"], action="accept"
-            )
+            decision = decisions.record_decision(session, world["ann"], recommendation_id=rec.id, action="accept")
             assert decision.ai_shown is True
         decided[arm] += 1
     assert min(decided.values()) > 5
     exposures = session.execute(select(Exposure.recommendation_id, Exposure.arm, Exposure.unit_id)).all()
     assert len(exposures) == 40  # claim and decision by the same reviewer: one exposure
-    assert all(arm == experiments.hashed_arm(exp.salt, unit, 0.5) for _, arm, unit in exposures)
-    counts = {c.arm: c.units for c in experiments.exposure_counts(session, exp.id)}
+    assert all(arm == hashed_arm(exp.salt, unit, 0.5) for _, arm, unit in exposures)
+    counts = {c.arm: c.units for c in impact_queries.exposure_counts(session, exp.id)}
     assert counts == decided
     shown = dict(session.execute(select(Decision.ai_shown, func.count()).group_by(Decision.ai_shown)).all())
     assert shown == {True: decided["ai_shown"], False: decided["control"]}
@@ -96,11 +96,11 @@ def test_reviewer_assignment_gives_each_reviewer_one_arm(session, world):
     reviewers = [make_user(session) for _ in range(12)]
     for i, reviewer in enumerate(reviewers):
         rec = make_case(session, i + 1)
-        claims.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
+        claims.claim_case(session, reviewer, recommendation_id=rec.id)
         decision = decisions.record_decision(
-            session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action="pay"
+            session, reviewer, recommendation_id=rec.id, action="accept", final_action="pay"
         )
-        expected = experiments.hashed_arm(exp.salt, str(reviewer.id), 0.5)
+        expected = hashed_arm(exp.salt, str(reviewer.id), 0.5)
         assert decision.ai_shown is (expected == "ai_shown")
 
 
@@ -112,7 +112,7 @@ def test_staggered_rollout_hides_the_ai_until_the_site_goes_live(session, world)
     exp = experiments.create_experiment(
         session,
         world["analyst"],
-        {
+        data={
             "key": "rollout",
             "name": "Rollout",
             "model_id": model_id,
@@ -124,12 +124,12 @@ def test_staggered_rollout_hides_the_ai_until_the_site_goes_live(session, world)
             ],
         },
     )
-    experiments.start_experiment(session, world["analyst"], exp.id)
+    experiments.start_experiment(session, world["analyst"], experiment_id=exp.id)
     shown = {}
     for n, site in enumerate(("Leeds", "York", "Hull"), start=1):
         rec = make_case(session, n, site=site)
         decision = decisions.record_decision(
-            session, recommendation_id=rec.id, reviewer=world["ann"], action="accept", final_action="pay"
+            session, world["ann"], recommendation_id=rec.id, action="accept", final_action="pay"
         )
         shown[site] = decision.ai_shown
     assert shown == {"Leeds": True, "York": False, "Hull": False}
@@ -142,11 +142,14 @@ def test_staggered_rollout_hides_the_ai_until_the_site_goes_live(session, world)
         {"site": "York", "go_live": future},
         {"site": "Hull", "go_live": ""},
     ]
-    updated = experiments.update_experiment(session, world["analyst"], exp.id, {"sites": sites})
+    updated = experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, data={"sites": sites})
     assert {s.site: s.go_live_at.date().isoformat() if s.go_live_at else None for s in updated.sites}["York"] == future
     with pytest.raises(ValidationFailed) as err:
         experiments.update_experiment(
-            session, world["analyst"], exp.id, {"sites": [*sites[1:], {"site": "Leeds", "go_live": future}]}
+            session,
+            world["analyst"],
+            experiment_id=exp.id,
+            data={"sites": [*sites[1:], {"site": "Leeds", "go_live": future}]},
         )
     assert "sites.Leeds" in err.value.fields
     assert verify_chain(session).ok
@@ -158,13 +161,15 @@ def test_one_running_experiment_per_model_and_roles(session, world):
 
     model_id = session.scalar(select(Model.id))
     second = experiments.create_experiment(
-        session, world["analyst"], {"key": "ab2", "name": "Second", "model_id": model_id, "kind": "ab", "unit": "site"}
+        session,
+        world["analyst"],
+        data={"key": "ab2", "name": "Second", "model_id": model_id, "kind": "ab", "unit": "site"},
     )
     with pytest.raises(Conflict):
-        experiments.start_experiment(session, world["analyst"], second.id)
+        experiments.start_experiment(session, world["analyst"], experiment_id=second.id)
     with pytest.raises(PermissionDenied):
         experiments.create_experiment(
-            session, world["ann"], {"key": "x", "name": "X", "model_id": model_id, "kind": "ab", "unit": "case"}
+            session, world["ann"], data={"key": "x", "name": "X", "model_id": model_id, "kind": "ab", "unit": "case"}
         )
 
 
@@ -187,20 +192,20 @@ def test_invalid_experiments_name_the_field(session, world, data, field):
 
     data = {**data, "model_id": session.scalar(select(Model.id))}
     with pytest.raises(ValidationFailed) as err:
-        experiments.create_experiment(session, world["analyst"], data)
+        experiments.create_experiment(session, world["analyst"], data=data)
     assert field in err.value.fields
-    assert experiments.list_experiments(session) == []
+    assert impact_queries.list_experiments(session) == []
 
 
 def test_a_running_split_cannot_change(session, world):
     exp = ab(session, world["analyst"])
     with pytest.raises(ValidationFailed) as err:
-        experiments.update_experiment(session, world["analyst"], exp.id, {"ai_weight": "0.2"})
+        experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, data={"ai_weight": "0.2"})
     assert "ai_weight" in err.value.fields
-    stopped = experiments.stop_experiment(session, world["analyst"], exp.id)
+    stopped = experiments.stop_experiment(session, world["analyst"], experiment_id=exp.id)
     assert stopped.status == "stopped"
     with pytest.raises(Conflict):
-        experiments.update_experiment(session, world["analyst"], exp.id, {"name": "renamed"})
+        experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, data={"name": "renamed"})
 
 
 def test_remembered_running_experiment_is_read_once_and_forgotten_on_change(session, world):
@@ -209,7 +214,7 @@ def test_remembered_running_experiment_is_read_once_and_forgotten_on_change(sess
     from feedback.models import Model
 
     model_id = session.scalar(select(Model.id))
-    experiments.remember_running_experiments(session)
+    remember_running_experiments(session)
     reads = []
 
     def count(conn, cursor, statement, *args):
@@ -219,13 +224,13 @@ def test_remembered_running_experiment_is_read_once_and_forgotten_on_change(sess
     engine = session.get_bind()
     event.listen(engine, "before_cursor_execute", count)
     try:
-        assert experiments.running_experiment(session, model_id) is None
-        assert experiments.running_experiment(session, model_id) is None
+        assert running_experiment(session, model_id) is None
+        assert running_experiment(session, model_id) is None
         assert len(reads) == 1
         started = ab(session, world["analyst"])  # flushes an Experiment: the memo is forgotten
-        assert experiments.running_experiment(session, model_id).id == started.id
-        assert experiments.running_experiment(session, model_id).id == started.id
-        experiments.stop_experiment(session, world["analyst"], started.id)
-        assert experiments.running_experiment(session, model_id) is None
+        assert running_experiment(session, model_id).id == started.id
+        assert running_experiment(session, model_id).id == started.id
+        experiments.stop_experiment(session, world["analyst"], experiment_id=started.id)
+        assert running_experiment(session, model_id) is None
     finally:
         event.remove(engine, "before_cursor_execute", count)

@@ -29,7 +29,7 @@ def decide(session, reviewer, n, action):
     """Ingest case n and decide it."""
     rec = make_case(session, n)
     extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-    decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action=action, **extra)
+    decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
     return rec
 
 
@@ -56,7 +56,7 @@ def test_override_rate_guardrail_trips_once_pauses_and_resumes(session, version)
     # Paused: reviewers now decide unaided, and the same breach does not alert twice.
     unaided = make_case(session, 50)
     decision = decisions.record_decision(
-        session, recommendation_id=unaided.id, reviewer=reviewer, action="accept", final_action="pay"
+        session, reviewer, recommendation_id=unaided.id, action="accept", final_action="pay"
     )
     assert decision.ai_shown is False
     guardrails.evaluate(session, [version.id], force=True)
@@ -98,7 +98,7 @@ def test_accuracy_guardrail_trips_when_outcomes_arrive(session, version):
         )
         for i, rec in enumerate(cases)
     ]
-    outcomes.record_outcomes(session, TEST_ACTOR, items)
+    outcomes.record_outcomes(session, TEST_ACTOR, items=items)
     alert = session.scalar(select(Alert))
     assert alert is not None and alert.value == pytest.approx(0.7) and alert.paused_from is None
     session.refresh(version)
@@ -126,7 +126,7 @@ def test_accuracy_is_checked_exactly_when_a_decided_case_gains_a_label(session, 
     reviewer = make_user(session)
     labelled = [decide(session, reviewer, n, "accept") for n in range(9)]
     outcomes.record_outcomes(
-        session, TEST_ACTOR, [outcome(rec, "deny" if i < 2 else "pay") for i, rec in enumerate(labelled)]
+        session, TEST_ACTOR, items=[outcome(rec, "deny" if i < 2 else "pay") for i, rec in enumerate(labelled)]
     )
     session.refresh(guardrail)
     checked = guardrail.last_checked_at
@@ -138,8 +138,8 @@ def test_accuracy_is_checked_exactly_when_a_decided_case_gains_a_label(session, 
     assert guardrail.last_checked_at == checked and session.scalar(select(func.count()).select_from(Alert)) == 0
     # A case whose outcome came first: deciding it fills the window at 7 of 10 and pauses the version at once.
     early = make_case(session, 30)
-    outcomes.record_outcomes(session, TEST_ACTOR, [outcome(early, "deny")])
-    decisions.record_decision(session, recommendation_id=early.id, reviewer=reviewer, action="accept")
+    outcomes.record_outcomes(session, TEST_ACTOR, items=[outcome(early, "deny")])
+    decisions.record_decision(session, reviewer, recommendation_id=early.id, action="accept")
     alert = session.scalar(select(Alert))
     assert alert is not None and alert.value == pytest.approx(0.7) and alert.paused_from == "production"
     session.refresh(version)

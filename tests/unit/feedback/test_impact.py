@@ -142,7 +142,7 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
     exp = experiments.create_experiment(
         session,
         analyst,
-        {
+        data={
             "key": "roll",
             "name": "Roll",
             "model_id": model_id,
@@ -160,9 +160,7 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
                 n += 1
                 rec = make_case(session, n, site=site)
                 reviewer = reviewers[n % 2]
-                decision = decisions.record_decision(
-                    session, recommendation_id=rec.id, reviewer=reviewer, action="accept"
-                )
+                decision = decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept")
                 opened = start + timedelta(days=day, hours=float(rng.uniform(8, 16)))
                 decision.opened_at, decision.decided_at = opened, opened + timedelta(seconds=float(rng.uniform(5, 300)))
     session.commit()

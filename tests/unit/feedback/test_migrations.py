@@ -79,9 +79,7 @@ def test_an_upgrade_counts_decisions_the_rollup_never_counted(scratch_url):
             rec = make_case(session, n, site=("Leeds", "Bristol")[n % 2])
             extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
             note = "?" if action == "escalate" else ""
-            decisions.record_decision(
-                session, recommendation_id=rec.id, reviewer=reviewer, action=action, note=note, **extra
-            )
+            decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, note=note, **extra)
     counted = "SELECT dimension, key, sum(accepts), sum(overrides), sum(escalations) FROM decision_counts "
     counted += "GROUP BY dimension, key ORDER BY dimension, key"
     with engine.begin() as conn:

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from demo.catalog import DEMO_PASSWORD, STAFF
 from feedback.accounts.passwords import MAX_LENGTH, MIN_LENGTH, context_words, password_problem
 from feedback.accounts.security import hash_password, verify_password
-from feedback.demo import DEMO_PASSWORD, STAFF
 from tests.factories import PASSWORD
 
 

@@ -26,20 +26,18 @@ def test_incremental_counts_equal_a_recount(session):
         )
         kind = n % 3
         if kind == 0:
-            decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewers[n % 2], action="accept")
+            decisions.record_decision(session, reviewers[n % 2], recommendation_id=rec.id, action="accept")
         elif kind == 1:
             decisions.record_decision(
                 session,
+                reviewers[n % 2],
                 recommendation_id=rec.id,
-                reviewer=reviewers[n % 2],
                 action="override",
                 final_action="deny",
                 reason_code="missing_context",
             )
         else:
-            decisions.record_decision(
-                session, recommendation_id=rec.id, reviewer=reviewers[n % 2], action="escalate", note="?"
-            )
+            decisions.record_decision(session, reviewers[n % 2], recommendation_id=rec.id, action="escalate", note="?")
     # Outcomes arrive after most decisions; one arrives before its decision; a second source never double-counts.
     cases = session.scalars(select(Recommendation.id).order_by(Recommendation.id)).all()
     items = [
@@ -52,12 +50,12 @@ def test_incremental_counts_equal_a_recount(session):
         for i, rec_id in enumerate(cases[:8])
     ]
     items.append({**items[0], "source": "audit", "outcome": "deny"})
-    outcomes.record_outcomes(session, TEST_ACTOR, [OutcomeIn.model_validate(i) for i in items])
+    outcomes.record_outcomes(session, TEST_ACTOR, items=[OutcomeIn.model_validate(i) for i in items])
     early = make_case(session, 99, segment={"band": "big"})
     outcomes.record_outcomes(
         session,
         TEST_ACTOR,
-        [
+        items=[
             OutcomeIn.model_validate(
                 {
                     "recommendation_id": early.id,
@@ -70,8 +68,8 @@ def test_incremental_counts_equal_a_recount(session):
     )
     decisions.record_decision(
         session,
+        reviewers[0],
         recommendation_id=early.id,
-        reviewer=reviewers[0],
         action="override",
         final_action="deny",
         reason_code="policy_exception",

@@ -33,9 +33,9 @@ def world(session):
 
 def test_accept_keeps_recommended_action_and_uses_claim_time(session, world):
     rec, ann = world["rec"], world["ann"]
-    claims.claim_case(session, recommendation_id=rec.id, reviewer=ann)
+    claims.claim_case(session, ann, recommendation_id=rec.id)
     claimed_at = rec.claimed_at
-    decision = decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+    decision = decisions.record_decision(session, ann, recommendation_id=rec.id, action="accept")
     assert decision.final_action == "pay" and decision.ai_shown is True
     assert decision.opened_at == claimed_at <= decision.decided_at
     assert rec.status == "decided" and rec.claimed_by_id is None
@@ -44,14 +44,12 @@ def test_accept_keeps_recommended_action_and_uses_claim_time(session, world):
 def test_override_needs_reason_and_a_different_action(session, world):
     rec, ann = world["rec"], world["ann"]
     with pytest.raises(NotAllowedByConfiguration) as err:  # the case's recommended action and shown AI: 409
-        decisions.record_decision(
-            session, recommendation_id=rec.id, reviewer=ann, action="override", final_action="pay"
-        )
+        decisions.record_decision(session, ann, recommendation_id=rec.id, action="override", final_action="pay")
     assert set(err.value.fields) == {"final_action", "reason_code"}
     decision = decisions.record_decision(
         session,
+        ann,
         recommendation_id=rec.id,
-        reviewer=ann,
         action="override",
         final_action="deny",
         reason_code="missing_context",
@@ -64,39 +62,39 @@ def test_override_needs_reason_and_a_different_action(session, world):
 def test_escalation_needs_a_reason_and_leaves_final_action_open(session, world):
     rec, ann = world["rec"], world["ann"]
     with pytest.raises(ValidationFailed) as err:
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="escalate")
+        decisions.record_decision(session, ann, recommendation_id=rec.id, action="escalate")
     assert "note" in err.value.fields
-    decision = decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="escalate", note="odd")
+    decision = decisions.record_decision(session, ann, recommendation_id=rec.id, action="escalate", note="odd")
     assert decision.final_action is None and rec.status == "escalated"
 
 
 def test_second_decision_is_refused(session, world):
     rec, ann, bob = world["rec"], world["ann"], world["bob"]
-    decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+    decisions.record_decision(session, ann, recommendation_id=rec.id, action="accept")
     with pytest.raises(AlreadyDecided):
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
+        decisions.record_decision(session, bob, recommendation_id=rec.id, action="accept")
     assert session.scalar(select(func.count()).select_from(Decision)) == 1
 
 
 def test_claims_block_others_until_they_expire(session, world):
     rec, ann, bob = world["rec"], world["ann"], world["bob"]
-    claims.claim_case(session, recommendation_id=rec.id, reviewer=ann)
+    claims.claim_case(session, ann, recommendation_id=rec.id)
     with pytest.raises(ClaimedByOther) as err:
-        claims.claim_case(session, recommendation_id=rec.id, reviewer=bob)
+        claims.claim_case(session, bob, recommendation_id=rec.id)
     # Bob, a fellow reviewer, is told who by pseudonym only.
     assert f"{permissions.pseudonym(ann.id)} is working on case EXT-1" in err.value.message
     assert "Ann" not in err.value.message
     with pytest.raises(ClaimedByOther):
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=bob, action="accept")
+        decisions.record_decision(session, bob, recommendation_id=rec.id, action="accept")
     later = utcnow() + timedelta(minutes=claims.CLAIM_MINUTES + 1)
-    taken = claims.claim_case(session, recommendation_id=rec.id, reviewer=bob, now=later)
+    taken = claims.claim_case(session, bob, recommendation_id=rec.id, now=later)
     assert taken.claimed_by_id == bob.id
 
 
 def test_renewing_own_claim_keeps_opened_time(session, world):
     rec, ann = world["rec"], world["ann"]
-    first = claims.claim_case(session, recommendation_id=rec.id, reviewer=ann).claimed_at
-    renewed = claims.claim_case(session, recommendation_id=rec.id, reviewer=ann, now=utcnow() + timedelta(minutes=2))
+    first = claims.claim_case(session, ann, recommendation_id=rec.id).claimed_at
+    renewed = claims.claim_case(session, ann, recommendation_id=rec.id, now=utcnow() + timedelta(minutes=2))
     assert renewed.claimed_at == first
     claimed = session.scalar(select(func.count()).where(AuditEvent.action == "case.claimed"))
     assert claimed == 1
@@ -105,9 +103,9 @@ def test_renewing_own_claim_keeps_opened_time(session, world):
 def test_claim_next_skips_cases_held_by_others_and_orders_by_due(session, world):
     ann, bob = world["ann"], world["bob"]
     soon = make_case(session, 2, due_at=(utcnow() + timedelta(minutes=5)).isoformat())
-    assert claims.claim_next(session, reviewer=ann).id == soon.id
-    assert claims.claim_next(session, reviewer=bob).id == world["rec"].id
-    assert claims.claim_next(session, reviewer=make_user(session)) is None
+    assert claims.claim_next(session, ann).id == soon.id
+    assert claims.claim_next(session, bob).id == world["rec"].id
+    assert claims.claim_next(session, make_user(session)) is None
 
 
 def test_hidden_recommendation_means_unaided_decision(session, world):
@@ -115,20 +113,18 @@ def test_hidden_recommendation_means_unaided_decision(session, world):
     version = session.get(ModelVersion, rec.model_version_id)
     catalog.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="paused")
     with pytest.raises(NotAllowedByConfiguration) as err:
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=ann, action="accept")
+        decisions.record_decision(session, ann, recommendation_id=rec.id, action="accept")
     assert "final_action" in err.value.fields
-    decision = decisions.record_decision(
-        session, recommendation_id=rec.id, reviewer=ann, action="accept", final_action="deny"
-    )
+    decision = decisions.record_decision(session, ann, recommendation_id=rec.id, action="accept", final_action="deny")
     assert decision.ai_shown is False and decision.action == "override" and decision.reason_code is None
 
 
 def test_roles_are_enforced_in_services(session, world):
     owner = make_user(session, "model_owner")
     with pytest.raises(PermissionDenied):
-        decisions.record_decision(session, recommendation_id=world["rec"].id, reviewer=owner, action="accept")
+        decisions.record_decision(session, owner, recommendation_id=world["rec"].id, action="accept")
     with pytest.raises(PermissionDenied):
-        claims.claim_case(session, recommendation_id=world["rec"].id, reviewer=owner)
+        claims.claim_case(session, owner, recommendation_id=world["rec"].id)
 
 
 def test_users_and_tokens(session):
@@ -162,9 +158,9 @@ def test_queue_counts_match_a_count_of_the_raw_rows_under_every_filter(session, 
         make_case(session, 100 + n, site=site, **model, **due)
     reviewer = world["ann"]
     for _ in range(4):
-        claims.claim_next(session, reviewer=reviewer)
+        claims.claim_next(session, reviewer)
     first = session.scalar(select(Recommendation.id).order_by(Recommendation.id))
-    decisions.record_decision(session, recommendation_id=first, reviewer=reviewer, action="accept")
+    decisions.record_decision(session, reviewer, recommendation_id=first, action="accept")
 
     rows = session.execute(
         select(

@@ -27,7 +27,7 @@ def mined(session):
     make_model(session)
     reviewer = make_user(session, name="Rita")
     decide_many(session, reviewer, "v1", 200, 1, lambda band: 0.5 if band == "over_10k" else 0.05)
-    backlog.refresh(session, TEST_ACTOR, "claims")
+    backlog.refresh(session, TEST_ACTOR, model_key="claims")
     return backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))[0]
 
 

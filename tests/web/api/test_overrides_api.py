@@ -44,25 +44,25 @@ def world(app, session):
         )
         for n in range(160)
     ]
-    ids = [r.id for r in ingest.ingest_recommendations(session, TEST_ACTOR, items)]
+    ids = [r.id for r in ingest.ingest_recommendations(session, TEST_ACTOR, items=items)]
     reviewers = [make_user(session, name=f"Rev {i}") for i in range(4)]
     for n, rec_id in enumerate(ids):
         rev = reviewers[n % 4]
         big = n % 5 == 0
         roll = rng.random()
         if roll < 0.05:
-            decisions.record_decision(session, recommendation_id=rec_id, reviewer=rev, action="escalate", note="hm")
+            decisions.record_decision(session, rev, recommendation_id=rec_id, action="escalate", note="hm")
         elif roll < (0.55 if big else 0.15) + (0.1 if n % 4 == 3 else 0):
             decisions.record_decision(
                 session,
+                rev,
                 recommendation_id=rec_id,
-                reviewer=rev,
                 action="override",
                 final_action="deny",
                 reason_code=rng.choice(["missing_context", "policy_exception"]),
             )
         else:
-            decisions.record_decision(session, recommendation_id=rec_id, reviewer=rev, action="accept")
+            decisions.record_decision(session, rev, recommendation_id=rec_id, action="accept")
     truth = [
         OutcomeIn.model_validate(
             {
@@ -74,7 +74,7 @@ def world(app, session):
         )
         for rec_id in ids[::2]
     ]
-    outcomes.record_outcomes(session, TEST_ACTOR, truth)
+    outcomes.record_outcomes(session, TEST_ACTOR, items=truth)
     # A handful of decisions fall outside the default 30-day window.
     session.execute(
         update(Decision).where(Decision.recommendation_id.in_(ids[:8])).values(decided_at=utcnow() - timedelta(days=45))

@@ -42,7 +42,7 @@ def broken(app: Flask, session) -> dict[str, Any]:
     ids = []
     for n in range(1, 6):
         case = make_case(session, n, segment={"claim_band": "over_10k" if n % 2 else "under_1k"})
-        decisions.record_decision(session, recommendation_id=case.id, reviewer=reviewer, action="accept")
+        decisions.record_decision(session, reviewer, recommendation_id=case.id, action="accept")
         ids.append(case.id)
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
@@ -93,7 +93,7 @@ def test_the_background_export_finishes(app, session, broken):
 
     admin = session.get(User, broken["admin"].id)
     for fmt in ("csv", "jsonl", "parquet"):
-        job = exports.create_job(session, admin, export_queries.ExportSpec(model_key="claims", format=fmt))
+        job = exports.create_job(session, admin, spec=export_queries.ExportSpec(model_key="claims", format=fmt))
         with app.app_context():
             exports.run_job(db.sessionmaker, job.id)
         session.expire_all()
@@ -116,5 +116,5 @@ def test_pages_and_the_api_still_answer(app, client, session, broken):
     for cell in ("over_10k", "under_1k"):
         assert client.get(f"/models/claims/cases?by=segment.claim_band&cell={cell}&all=1").status_code == 200
     assert client.get("/models/claims/breakdown?by=segment.claim_band&format=csv").status_code == 200
-    backlog.refresh(session, TEST_ACTOR, "claims", min_cases=1)
+    backlog.refresh(session, TEST_ACTOR, model_key="claims", min_cases=1)
     assert client.get("/models/claims/backlog").status_code == 200

@@ -16,12 +16,14 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from feedback.catalog import services as catalog
 from feedback.impact import panels as impact_panels
 from feedback.json_input import FEATURES_MAX_BYTES, MAX_DEPTH, MAX_KEY_LENGTH, MAX_KEYS, SEGMENT_MAX_KEYS
 from feedback.models import DecisionException
 from feedback.schemas import (
     AnalysisIn,
     BacklogPatchIn,
+    ChallengerIn,
     DecisionIn,
     ExceptionResolveIn,
     ExperimentIn,
@@ -30,7 +32,7 @@ from feedback.schemas import (
     OutcomeIn,
     RecommendationIn,
 )
-from tests.factories import backlog_item, login, make_case, make_model, make_user, payload, token_for
+from tests.factories import TEST_ACTOR, backlog_item, login, make_case, make_model, make_user, payload, token_for
 from tests.helpers import GOOD
 from tests.web.hostile.conftest import named_fields
 
@@ -51,6 +53,10 @@ def world(app: Flask) -> dict[str, Any]:
     with app.app_context():
         session = db.sessionmaker()
     make_model(session)
+    for shadow in ("v2", "v3"):  # challengers of v1
+        catalog.add_model_version(
+            session, TEST_ACTOR, model_key="claims", spec=ModelVersionIn(version=shadow, stage="shadow")
+        )
     admin = make_user(session, "admin")
     case = make_case(session, 1)
     failed = make_case(session, 2, error="model timed out", recommended_action=None, confidence=None)
@@ -65,6 +71,11 @@ def world(app: Flask) -> dict[str, Any]:
     # The token's first use may record itself; that write belongs to no case.
     assert app.test_client().get("/api/v1/models", headers=world["auth"]).status_code == 200
     return world
+
+
+def challenger(ids: dict[str, int]) -> dict[str, Any]:
+    """A valid challenger (shadow v2) for the open case."""
+    return {"model_version": "v2", "recommended_action": "deny", "confidence": 0.6, "explanation": {"summary": "s"}}
 
 
 def outcome(ids: dict[str, int]) -> dict[str, Any]:
@@ -89,6 +100,30 @@ ROUTES: dict[str, tuple[str, str, type, Callable[[dict[str, int]], Any], str, bo
         DecisionIn,
         lambda ids: {"action": "accept"},
         "note",
+        False,
+    ),
+    "challengers": (
+        "POST",
+        "/api/v1/recommendations/{case}/challengers",
+        ChallengerIn,
+        challenger,
+        "confidence",
+        False,
+    ),
+    "challengers_batch": (
+        "POST",
+        "/api/v1/recommendations/{case}/challengers",
+        ChallengerIn,
+        lambda ids: [challenger(ids), {**challenger(ids), "model_version": "v3"}],
+        "confidence",
+        True,
+    ),
+    "ingest_with_challengers": (
+        "POST",
+        "/api/v1/recommendations",
+        RecommendationIn,
+        lambda ids: payload(903, challengers=[challenger(ids)]),
+        "challengers",
         False,
     ),
     "outcomes": ("POST", "/api/v1/outcomes", OutcomeIn, outcome, "outcome", False),
@@ -224,6 +259,28 @@ def cases() -> Iterator[Any]:
             "explanation-value-too-long",
         ),
         ("ingest", {"explanation": {"summary": 1, "factors": []}}, "explanation.summary", "explanation-summary-number"),
+        ("challengers", {"confidence": True}, "confidence", "confidence-true"),
+        ("challengers", {"confidence": 1.01}, "confidence", "confidence-above-one"),
+        ("challengers", {"recommended_action": 7}, "recommended_action", "action-number"),
+        (
+            "challengers",
+            {"explanation": {"summary": "s", "factors": [{"name": "a", "contribution": float("nan")}]}},
+            "explanation.factors[0].contribution",
+            "explanation-contribution-nan",
+        ),
+        ("challengers_batch", {"explanation": {"summary": 1}}, "[1].explanation.summary", "summary-number-in-item-1"),
+        (
+            "ingest_with_challengers",
+            {"challengers": [{**challenger({}), "confidence": float("inf")}]},
+            "challengers[0].confidence",
+            "challenger-confidence-infinity",
+        ),
+        (
+            "ingest_with_challengers",
+            {"challengers": [{**challenger({}), "explanation": {"summary": "s", "factors": [{"name": 1}]}}]},
+            "challengers[0].explanation.factors[0].name",
+            "challenger-factor-name-number",
+        ),
         ("outcomes", {"outcome": True}, "outcome", "outcome-true"),
         ("outcomes", {"recommendation_id": "1"}, "recommendation_id", "recommendation-id-text"),
         ("outcomes", {"recommendation_id": 1.5}, "recommendation_id", "recommendation-id-fraction"),
@@ -315,6 +372,17 @@ STORED_RULES = [
     ("ingest", {"model_version": "v9"}, "model_version", 404, "unknown_reference"),
     ("ingest", {"recommended_action": "refund"}, "recommended_action", 409, "not_allowed"),
     ("ingest_batch", {"external_id": "EXT-901"}, "[1].external_id", 409, "repeated_in_request"),
+    ("challengers", {"model_version": "v9"}, "model_version", 404, "unknown_reference"),
+    ("challengers", {"model_version": "v1"}, "model_version", 409, "not_allowed"),
+    ("challengers", {"recommended_action": "refund"}, "recommended_action", 409, "not_allowed"),
+    ("challengers_batch", {"confidence": 0.1, "model_version": "v2"}, "[1].model_version", 409, "repeated_in_request"),
+    (
+        "ingest_with_challengers",
+        {"challengers": [challenger({}), {**challenger({}), "model_version": "v1"}]},
+        "challengers[1].model_version",
+        409,
+        "not_allowed",
+    ),
     ("outcomes", {"recommendation_id": 999_999}, "recommendation_id", 404, "unknown_reference"),
     ("outcomes", {"recommendation_id": None, "model": "claims", "external_id": "NOPE"}, "external_id", 404, None),
     ("outcomes", {"outcome": "refund"}, "outcome", 409, "not_allowed"),

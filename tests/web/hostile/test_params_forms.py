@@ -54,13 +54,15 @@ def world(app: Flask) -> dict[str, Any]:
         case = make_case(session, 1)
         escalated = make_case(session, 2)
         decisions.record_decision(
-            session, recommendation_id=escalated.id, reviewer=users["frontline"], action="escalate", note="unclear"
+            session, users["frontline"], recommendation_id=escalated.id, action="escalate", note="unclear"
         )
         exception_id = session.scalar(
             select(func.max(AuditEvent.entity_id)).where(AuditEvent.action == "exception.raised")
         )
         experiment = experiments.create_experiment(
-            session, users["analyst"], {"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"}
+            session,
+            users["analyst"],
+            data={"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"},
         )
         frame = simulated_panel(np.random.default_rng(1), units=12, periods=4)
         panel = impact_panels.upload_panel(
@@ -196,6 +198,12 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("api:analyst", "GET", f"{OVERRIDES}&to={YEAR_9999}", None, "to"),
     ("api:analyst", "GET", f"{OVERRIDES}&by=colour", None, "by"),
     ("api:analyst", "GET", "/api/v1/analytics/overrides", None, "model"),
+    ("api:analyst", "GET", "/api/v1/analytics/challengers", None, "model"),
+    ("api:analyst", "GET", f"/api/v1/analytics/challengers?model={LONG}", None, "model"),
+    ("api:analyst", "GET", "/api/v1/analytics/challengers?model=claims&version=v9", None, "version"),
+    ("api:analyst", "GET", "/api/v1/analytics/challengers?model=claims&version=%00", None, "version"),
+    ("api:analyst", "GET", "/api/v1/analytics/challengers?model=claims&by=model_version", None, "by"),
+    ("api:analyst", "GET", f"/api/v1/analytics/challengers?model=claims&by=segment.{LONG}", None, "by"),
     ("api:analyst", "GET", "/api/v1/analytics/overrides/compare?model=claims&a=v1", None, "b"),
     ("api:analyst", "GET", "/api/v1/analytics/action-matrix?model=claims&version=v%201", None, "version"),
     ("api:analyst", "GET", "/api/v1/analytics/accuracy?model=claims&by=site", None, "by"),
@@ -215,6 +223,14 @@ CASES: list[tuple[str, str, str, dict[str, str] | None, str]] = [
     ("model_owner", "GET", "/backlog/{item}?after=-1", None, "after"),
     ("model_owner", "GET", "/backlog/{item}?all=perhaps", None, "all"),
     ("model_owner", "GET", "/models/claims/right?by=site", None, "by"),
+    ("model_owner", "GET", "/models/claims/challengers?by=site", None, "by"),
+    ("model_owner", "GET", "/models/claims/challengers?by=segment.a-b", None, "by"),
+    ("analyst", "GET", "/models/claims/challengers?version=v%201", None, "version"),
+    ("analyst", "GET", f"/models/claims/challengers?version={LONG}", None, "version"),
+    ("analyst", "GET", "/models/claims/challengers?decisions=aided", None, "decisions"),
+    ("analyst", "GET", "/models/claims/challengers?format=xlsx", None, "format"),
+    ("analyst", "GET", "/models/claims/challengers?by=segment.x&by=segment.y", None, "by"),
+    ("analyst", "GET", "/models/claims/challengers?version=v9", None, "version"),
     ("model_owner", "POST", "/models/claims/guardrails", {**GUARDRAIL, "version_id": BIG}, "version_id"),
     ("model_owner", "POST", "/models/claims/guardrails", {**GUARDRAIL, "version_id": SUPERSCRIPT_TWO}, "version_id"),
     ("model_owner", "POST", "/models/claims/guardrails", {**GUARDRAIL, "window_size": BIG}, "window_size"),

@@ -34,7 +34,7 @@ def mined(session):
     make_model(session)
     reviewer = make_user(session, name="Rita")
     decide_many(session, reviewer, "v1", 200, 1, lambda band: 0.5 if band == "over_10k" else 0.05)
-    backlog.refresh(session, TEST_ACTOR, "claims")
+    backlog.refresh(session, TEST_ACTOR, model_key="claims")
     item = backlog_queries.ranked(session, backlog_queries.BacklogFilter("claims"))[0]
     return {"item": item, "owner": make_owner(session), "reviewer": reviewer}
 
@@ -45,7 +45,7 @@ def test_triage_while_a_refresh_runs_is_answered_at_once_and_kept(session, clien
     form_version, cases_before = item.row_version, item.cases
     # More decisions in the pattern: the refresh has new statistics to write over this item.
     decide_many(session, mined["reviewer"], "v1", 120, 1000, lambda band: 0.6 if band == "over_10k" else 0.05)
-    job, new = backlog.start_refresh(session, owner, "claims")
+    job, new = backlog.start_refresh(session, owner, model_key="claims")
     assert new and job.status == "queued"
     answers, versions = [], []
 
@@ -104,7 +104,7 @@ def test_the_refresh_button_answers_at_once_and_the_page_polls_until_done(sessio
 def test_a_second_press_shows_the_refresh_under_way(session, htmx_client, mined):
     owner = mined["owner"]
     login(htmx_client, owner)
-    job, _ = backlog.start_refresh(session, owner, "claims")  # queued, no worker: still "under way"
+    job, _ = backlog.start_refresh(session, owner, model_key="claims")  # queued, no worker: still "under way"
     again = htmx_client.post("/models/claims/backlog/refresh")
     assert again.status_code == 202 and f"/models/claims/backlog/refresh/{job.id}" in again.text
     assert session.scalar(select(func.count()).select_from(BacklogRefresh)) == 1
@@ -136,7 +136,7 @@ def test_a_refresh_whose_worker_died_shows_as_interrupted_and_can_start_again(se
 
 def test_an_unexpected_refresh_error_is_raised_for_the_worker(session, mined):
     owner = mined["owner"]
-    job, _ = backlog.start_refresh(session, owner, "claims")
+    job, _ = backlog.start_refresh(session, owner, model_key="claims")
 
     def fail():
         raise RuntimeError("the database went away")

@@ -67,7 +67,7 @@ def test_claim_then_resolve_over_htmx(handler, client, htmx_client, session):
 def test_assigned_to_someone_else(handler, app, session, htmx_client):
     exc_id = ids(session)[0]
     other = make_user(session, "exception_handler", name="Lena")
-    decision_exceptions.assign_exception(session, exception_id=exc_id, by=other, assignee_id=other.id)
+    decision_exceptions.assign_exception(session, other, exception_id=exc_id, assignee_id=other.id)
     page = htmx_client.get(f"/exceptions/{exc_id}")
     assert 'id="resolve-form"' not in page.text
     refused = htmx_client.post(f"/exceptions/{exc_id}/resolve", data={"final_action": "pay"})
@@ -75,7 +75,7 @@ def test_assigned_to_someone_else(handler, app, session, htmx_client):
 
 
 def test_dashboard_table_chart_and_csv_agree_with_the_api(handler, app, session, client):
-    decision_exceptions.resolve_exception(session, exception_id=ids(session)[0], by=handler, final_action="pay")
+    decision_exceptions.resolve_exception(session, handler, exception_id=ids(session)[0], final_action="pay")
     page = client.get("/exceptions/dashboard?by=kind")
     assert page.status_code == 200 and 'id="resolution-table"' in page.text
     chart = json.loads(

@@ -26,7 +26,7 @@ def world(session):
     make_model(session)
     reviewer = make_user(session, name="Rita Reviewer")
     items = [RecommendationIn.model_validate(payload(n, site="Leeds")) for n in range(OVERRIDES + 5)]
-    ingest.ingest_recommendations(session, TEST_ACTOR, items)
+    ingest.ingest_recommendations(session, TEST_ACTOR, items=items)
     recs = session.scalars(select(Recommendation).order_by(Recommendation.id)).all()
     now = utcnow()
     version_id = session.scalar(select(ModelVersion.id))
@@ -34,8 +34,8 @@ def world(session):
     # history); the daily counts are then rebuilt from the decisions.
     decisions.record_decision(
         session,
+        reviewer,
         recommendation_id=recs[0].id,
-        reviewer=reviewer,
         action="override",
         final_action="deny",
         reason_code="missing_context",
@@ -62,7 +62,7 @@ def world(session):
     rollup.rebuild(session)
     session.commit()
     outcome = {"recommendation_id": recs[0].id, "outcome": "pay", "observed_at": now.isoformat(), "source": "ledger"}
-    outcomes.record_outcomes(session, TEST_ACTOR, [OutcomeIn.model_validate(outcome)])
+    outcomes.record_outcomes(session, TEST_ACTOR, items=[OutcomeIn.model_validate(outcome)])
     return {"first": recs[0], "reviewer": reviewer, "version_id": version_id}
 
 

@@ -28,14 +28,14 @@ def decided(app, session):
     make_model(session)
     items = [RecommendationIn.model_validate(payload(n)) for n in range(DECIDED + 5)]
     reviewer = make_user(session)
-    for n, stored in enumerate(ingest.ingest_recommendations(session, TEST_ACTOR, items)):
+    for n, stored in enumerate(ingest.ingest_recommendations(session, TEST_ACTOR, items=items)):
         if n >= DECIDED:
             extra = {"action": "escalate", "note": "unsure"}
         elif n % 5 == 0:
             extra = {"action": "override", "final_action": "deny", "reason_code": "missing_context"}
         else:
             extra = {"action": "accept"}
-        decisions.record_decision(session, recommendation_id=stored.id, reviewer=reviewer, **extra)
+        decisions.record_decision(session, reviewer, recommendation_id=stored.id, **extra)
     return session
 
 
@@ -87,7 +87,7 @@ def test_a_failed_export_keeps_no_bytes(app, decided, monkeypatch):
 
     app.config.update(JOB_MAX_ATTEMPTS=2, JOB_RETRY_SECONDS=0.05)
     owner = make_user(decided, "model_owner")
-    job = exports.create_job(decided, owner, export_queries.ExportSpec(model_key="claims"))
+    job = exports.create_job(decided, owner, spec=export_queries.ExportSpec(model_key="claims"))
     monkeypatch.setattr(export_formats, "CHUNK", 10)
     monkeypatch.setattr(exports, "PIECE_BYTES", 500)  # pieces are committed before the failure
     calls = {"n": 0}
@@ -130,13 +130,13 @@ def test_old_exports_are_forgotten_when_a_new_one_is_queued(app, decided):
     from webapp.extensions import db
 
     owner = make_user(decided, "model_owner")
-    old = exports.create_job(decided, owner, export_queries.ExportSpec(model_key="claims"))
+    old = exports.create_job(decided, owner, spec=export_queries.ExportSpec(model_key="claims"))
     with app.app_context():
         exports.run_job(db.sessionmaker, old.id)
     decided.rollback()
     assert decided.scalar(select(func.count()).select_from(ExportChunk)) >= 1
     decided.execute(update(ExportJob).values(finished_at=utcnow() - timedelta(days=8)))
     decided.commit()
-    recent = exports.create_job(decided, owner, export_queries.ExportSpec(model_key="claims"), keep_days=7)
+    recent = exports.create_job(decided, owner, spec=export_queries.ExportSpec(model_key="claims"), keep_days=7)
     assert decided.scalars(select(ExportJob.id)).all() == [recent.id]
     assert decided.scalar(select(func.count()).select_from(ExportChunk)) == 0

@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from analytics import ab
 from feedback.impact import experiments
+from feedback.impact import queries as impact_queries
+from feedback.impact.assignment import hashed_arm
 from feedback.models import AnalysisRun, AuditEvent, ImpactPanel, Model
 from feedback.review import claims, decisions
 from tests.factories import login, make_case, make_model, make_user
@@ -67,14 +69,14 @@ def test_analyst_creates_and_starts_an_ab_test_and_control_cases_hide_the_ai(cli
     client.post("/logout")
     login(client, reviewer)
     session.rollback()
-    salt = experiments.get_experiment(session, exp_id).salt
+    salt = impact_queries.get_experiment(session, exp_id).salt
     seen = set()
     for n in range(1, 13):
         rec = make_case(session, n)
         rec_id = rec.id
         session.rollback()  # end the read snapshot before the request writes
         page = client.post(f"/review/{rec_id}", follow_redirects=True)
-        arm = experiments.hashed_arm(salt, str(rec_id), 0.5)
+        arm = hashed_arm(salt, str(rec_id), 0.5)
         seen.add(arm)
         if arm == "control":
             assert (
@@ -146,17 +148,13 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
     analyst = make_user(session, "analyst")
     model_id = session.scalar(select(Model.id))
     exp = experiments.create_experiment(
-        session, analyst, {"key": "ab", "name": "AB", "model_id": model_id, "kind": "ab", "unit": "reviewer"}
+        session, analyst, data={"key": "ab", "name": "AB", "model_id": model_id, "kind": "ab", "unit": "reviewer"}
     )
-    experiments.start_experiment(session, analyst, exp.id)
+    experiments.start_experiment(session, analyst, experiment_id=exp.id)
     # Eight or more reviewers, at least two in each arm (the arms come from hashing with a random salt).
     reviewers = [make_user(session) for _ in range(8)]
     while (
-        min(
-            sum(experiments.hashed_arm(exp.salt, str(r.id), 0.5) == arm for r in reviewers)
-            for arm in ("ai_shown", "control")
-        )
-        < 2
+        min(sum(hashed_arm(exp.salt, str(r.id), 0.5) == arm for r in reviewers) for arm in ("ai_shown", "control")) < 2
     ):
         reviewers.append(make_user(session))
     n = 0
@@ -164,10 +162,8 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
         for _ in range(4):
             n += 1
             rec = make_case(session, n)
-            claims.claim_case(session, recommendation_id=rec.id, reviewer=reviewer)
-            decisions.record_decision(
-                session, recommendation_id=rec.id, reviewer=reviewer, action="accept", final_action="pay"
-            )
+            claims.claim_case(session, reviewer, recommendation_id=rec.id)
+            decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept", final_action="pay")
     login(client, analyst)
     page = client.get(f"/impact/experiments/{exp.id}")
     assert "Sample ratio" in page.text
@@ -177,10 +173,7 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
     assert "Sample ratio" in done.text and "clustered by reviewer" in done.text
     session.rollback()
     result = session.get(AnalysisRun, run_id).result
-    arms = {
-        arm: sum(experiments.hashed_arm(exp.salt, str(r.id), 0.5) == arm for r in reviewers)
-        for arm in ("ai_shown", "control")
-    }
+    arms = {arm: sum(hashed_arm(exp.salt, str(r.id), 0.5) == arm for r in reviewers) for arm in ("ai_shown", "control")}
     assert result["srm"]["observed"] == arms
     assert result["decisions"] == 4 * len(reviewers)
     # Each reviewer is a cluster, far fewer than 50: the page says the wild cluster bootstrap gave the intervals.

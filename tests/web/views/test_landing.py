@@ -73,14 +73,14 @@ def decide(session, n, reviewer, *, override, model="claims", version="v1"):
     if override:
         decisions.record_decision(
             session,
+            reviewer,
             recommendation_id=rec.id,
-            reviewer=reviewer,
             action="override",
             final_action="deny",
             reason_code="missing_context",
         )
     else:
-        decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
+        decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept")
 
 
 def test_models_list_owned_first_with_versions_trend_alerts_and_backlog(session, client, htmx_client):

@@ -27,15 +27,15 @@ def owner(session, client, htmx_client):
         if n < 6:
             decisions.record_decision(
                 session,
+                reviewer,
                 recommendation_id=rec.id,
-                reviewer=reviewer,
                 action="override",
                 final_action="deny",
                 reason_code="missing_context",
                 note="no invoice",
             )
         else:
-            decisions.record_decision(session, recommendation_id=rec.id, reviewer=reviewer, action="accept")
+            decisions.record_decision(session, reviewer, recommendation_id=rec.id, action="accept")
     user = make_owner(session)
     login(client, user)
     login(htmx_client, user)
