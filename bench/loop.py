@@ -36,6 +36,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from bench import history
+from feedback import migrate
 from feedback.accounts import services
 from feedback.audit import Actor
 from feedback.db import utcnow
@@ -294,6 +295,7 @@ def database(
     `bench.history` already built (to compare two commits on the same data, one after the other).
     """
     if url:
+        _upgrade(url)  # built by an older checkout, perhaps
         yield url
         return
     if backend == "postgresql":
@@ -308,12 +310,20 @@ def database(
         path = Path(tmp) / "bench.sqlite"
         if template and Path(template).exists():
             shutil.copyfile(template, path)
+            _upgrade(f"sqlite:///{path}")
         else:
             seconds = history.build(f"sqlite:///{path}", history_n, per_day=per_day, shards=shards)
             print(f"sqlite: history built in {seconds:.0f} s", flush=True)
             if template:
                 shutil.copyfile(path, template)
         yield f"sqlite:///{path}"
+
+
+def _upgrade(url: str) -> None:
+    """Bring a reused database to this checkout's schema (nothing to do when it is already there)."""
+    engine = create_engine(url)
+    migrate.upgrade(engine)
+    engine.dispose()
 
 
 def main() -> None:
