@@ -1,4 +1,4 @@
-.PHONY: demo test check setup bench bench-analytics bench-drift bench-load lint
+.PHONY: demo test check setup bench bench-cpu bench-demo bench-analytics bench-drift bench-load lint
 
 demo:   ## set up, seed demo data, serve on http://127.0.0.1:8000 with one background worker
 	./scripts/demo.sh
@@ -15,14 +15,20 @@ setup:
 lint:
 	.venv/bin/ruff check .
 
-bench:  ## ingest and decision timings on the demo's history (SQLite, PostgreSQL), with the decision-cost ratio to /healthz
+bench:  ## the decision-cost ratio to /healthz (sequential and 16 clients) on the demo plus 1,000,000 decisions, SQLite and PostgreSQL
 	./scripts/setup.sh --test && .venv/bin/python -m bench.loop
 
-bench-analytics:  ## model owner pages at 1,000,000 decisions on SQLite and PostgreSQL (several minutes)
+bench-cpu:  ## CPU per UI and API decision in-process, beside /healthz, with a cProfile of the UI path
+	./scripts/setup.sh --test && .venv/bin/python -m bench.decide_cpu --profile ui
+
+bench-demo:  ## seconds from the end of setup to the demo's first page
+	./scripts/setup.sh && .venv/bin/python -m bench.demo_start
+
+bench-analytics:  ## model owner pages on the demo plus 1,000,000 decisions, SQLite and PostgreSQL, beside /healthz (several minutes)
 	./scripts/setup.sh --test && .venv/bin/python -m bench.analytics
 
 bench-drift:  ## the drift page at 1,000,000 recommendations beside the models page, SQLite and PostgreSQL (several minutes)
 	./scripts/setup.sh --test && .venv/bin/python -m bench.drift
 
-bench-load:  ## Locust: 50 reviewers + model services against gunicorn on PostgreSQL and SQLite (about 17 minutes)
+bench-load:  ## Locust: 50 reviewers + model services against gunicorn on the demo plus 1,000,000 decisions, PostgreSQL and SQLite (about 30 minutes)
 	./scripts/setup.sh --test && .venv/bin/python -m bench.load

@@ -6,8 +6,9 @@ claimed case. Every tenth decision the reviewer looks at the queue again. A mode
 posts batches of recommendations to the JSON API.
 
 Settings come from the environment (bench.load sets them): BENCH_COOKIES, BENCH_SERVICE_TOKEN,
-BENCH_BATCH, BENCH_SERVICES (how many of the users are model services; the rest review) and
-BENCH_THINK.
+BENCH_BATCH, BENCH_SERVICES (how many of the users are model services; the rest review),
+BENCH_THINK and BENCH_MODEL (the model whose queue reviewers work: the demo's claims, where the
+AI is shown at every site). `Bare` users ask `GET /healthz`, the peer the others are read against.
 """
 
 from __future__ import annotations
@@ -36,6 +37,17 @@ def make_cookie(name: str, value: str, host: str) -> Cookie:
 
 
 THINK = float(os.environ.get("BENCH_THINK", "0"))
+QUEUE = f"?model={os.environ['BENCH_MODEL']}" if os.environ.get("BENCH_MODEL", "0") != "0" else ""
+
+
+class Bare(FastHttpUser):
+    """The bare request: what one request costs the server with no work behind it."""
+
+    wait_time = constant(0)
+
+    @task
+    def healthz(self) -> None:
+        self.client.get("/healthz", name="healthz")
 
 
 class Reviewer(FastHttpUser):
@@ -54,12 +66,12 @@ class Reviewer(FastHttpUser):
         self.decided = 0
 
     def open_queue(self) -> None:
-        page = self.client.get("/queue", name="open queue")
+        page = self.client.get(f"/queue{QUEUE}", name="open queue")
         self.csrf = CSRF_INPUT.search(page.text).group(1)
 
     def claim_next(self) -> str | None:
         page = self.client.post(
-            "/review/next",
+            f"/review/next{QUEUE}",
             data={"csrf_token": self.csrf},
             headers={"HX-Request": "true", "X-CSRFToken": self.csrf},
             name="claim next case",
@@ -79,7 +91,7 @@ class Reviewer(FastHttpUser):
             if self.case_id is None:
                 return
         with self.client.post(
-            f"/review/{self.case_id}/decision",
+            f"/review/{self.case_id}/decision{QUEUE}",
             data={"action": "accept", "csrf_token": self.csrf, "shown": self.token},
             headers={"HX-Request": "true", "X-CSRFToken": self.csrf},
             name="decide",
@@ -109,16 +121,16 @@ class ModelService(FastHttpUser):
         due = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
         items = [
             {
-                "model": "claims",
-                "model_version": "v1",
+                "model": "claims_triage",
+                "model_version": "v2",
                 "external_id": f"L-{prefix}-{i}",
                 "subject": f"Claim {prefix}-{i}",
-                "site": ("Leeds", "York", "Hull")[i % 3],
-                "segment": {"claim_band": "over_10k" if i % 4 == 0 else "under_10k"},
+                "site": ("Leeds", "Manchester", "Bristol")[i % 3],
+                "segment": {"claim_band": "over_10k" if i % 4 == 0 else "1k_10k", "channel": "web"},
                 "recommended_action": "pay",
                 "confidence": 0.8,
                 "explanation": {"summary": "Routine claim", "factors": [{"name": "amount", "contribution": -0.3}]},
-                "features": {"amount": 1000 + i},
+                "features": {"amount": 1000 + i, "policy_age_months": 12},
                 "due_at": due,
             }
             for i in range(batch)

@@ -9,12 +9,12 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from demo.catalog import CLAIMS, RULES, SEED_ACTOR, SITES
 from demo.experiments import AI_HANDLING_FACTOR
-from feedback import audit
+from feedback import audit, bulk
 from feedback.audit import Actor, Change
 from feedback.db import Base
 from feedback.decision_exceptions import services as decision_exceptions
@@ -126,9 +126,7 @@ class World:
                     "row_version": 1,
                 }
             )
-        ids = session.scalars(
-            insert(DecisionException).returning(DecisionException.id, sort_by_parameter_order=True), rows
-        ).all()
+        ids = bulk.insert_returning_ids(session, DecisionException, rows)
         audit.record(
             session,
             SEED_ACTOR,
@@ -216,7 +214,7 @@ class World:
                     }
                 )
         if rows:
-            ids_out = session.scalars(insert(Outcome).returning(Outcome.id, sort_by_parameter_order=True), rows).all()
+            ids_out = bulk.insert_returning_ids(session, Outcome, rows)
             rollup.record_outcomes(session, list(ids_out))
             audit.record(
                 session,
@@ -512,7 +510,7 @@ def insert_history(session: Session, recs: list[dict[str, Any]], decisions: list
     if decisions:
         for rec_id, dec, rec in zip(ids, decisions, recs, strict=True):
             dec.update(recommendation_id=rec_id, model_id=rec["model"].id, model_version_id=rec["version"].id)
-        session.execute(insert(Decision), decisions)
+        bulk.insert_rows(session, Decision, decisions)
         rollup.apply(
             session,
             rollup.tally(

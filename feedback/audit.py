@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from feedback import bulk
@@ -28,6 +28,15 @@ APPEND = text(
     "SELECT countersign_audit_append(:occurred_at, :actor_id, :actor, :action, :entity_type, :entity_id, "
     ":details, :prefix)"
 )
+
+# Built once: building these statements cost more than running them on every decision.
+ADVANCE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == 1)
+    .values(seq=AuditHead.seq + bindparam("n"))
+    .returning(AuditHead.seq, AuditHead.last_hash)
+)
+SET_HEAD = update(AuditHead).where(AuditHead.id == 1).values(last_hash=bindparam("last_hash"))
 
 
 @dataclass(frozen=True)
@@ -116,12 +125,7 @@ def record(session: Session, actor: Actor, changes: Sequence[Change]) -> None:
         params["prefix"] = [hash_prefix(row) for row in rows]
         session.execute(APPEND, {"occurred_at": now, "actor_id": actor.id, "actor": actor.label, **params})
         return
-    head = session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=AuditHead.seq + len(rows))
-        .returning(AuditHead.seq, AuditHead.last_hash)
-    ).one()
+    head = session.execute(ADVANCE_HEAD, {"n": len(rows)}).one()
     seq, prev = head.seq - len(rows), head.last_hash
     for row in rows:
         seq += 1
@@ -129,7 +133,7 @@ def record(session: Session, actor: Actor, changes: Sequence[Change]) -> None:
         row["prev_hash"] = prev
         row["hash"] = prev = event_hash(prev, row)
     bulk.insert_rows(session, AuditEvent, rows)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_hash=prev))
+    session.execute(SET_HEAD, {"last_hash": prev})
 
 
 @dataclass

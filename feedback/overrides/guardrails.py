@@ -207,44 +207,86 @@ def enabled(session: Session) -> list[Guardrail]:
     return list(session.scalars(select(Guardrail).where(Guardrail.enabled.is_(True)).order_by(Guardrail.id)))
 
 
-def check_after_change(session: Session, version_ids: list[int], *, accuracy: bool = True) -> None:
+def check_after_change(
+    session: Session, version_ids: list[int], *, accuracy: bool = True, override_rate: bool = True
+) -> None:
     """Evaluate guardrails after a committed change; a failure here is logged, never undoes the change.
 
-    Accuracy over the last n labelled cases moves only when a decided case gains a label: when
-    its outcome arrives, or when a case whose outcome came first is decided. A decision of a case
-    without a label passes accuracy=False and skips those guardrails (their query grows with the
-    version's history); every guardrail still fires at the very decision or outcome that breaches it, but
-    a readiness plan's, which reads the whole pilot and is judged by the worker's guardrail sweep.
+    A decision checks only what it can have moved (the bound is zero decisions, see
+    docs/performance.md):
+    - accuracy over the last n labelled cases moves only when a decided case gains a label (its
+      outcome arrives, or a case whose outcome came first is decided): else accuracy=False;
+    - the override rate over the last n decisions can rise only when an override enters the
+      window; an accept or escalation can only keep or lower it: such a decision passes
+      override_rate=False, and the guardrail is measured only while its window has not filled
+      yet (last_value is None, also set when its alert is acknowledged, so a breach that still
+      holds alerts again at the very next decision);
+    - a control chart and drift are checked at most every CONTROL_CHART_EVERY;
+    - a readiness plan, which reads the whole pilot, is judged by the worker's guardrail sweep only.
     """
-    kinds = tuple(k for k in GUARDRAIL_KINDS if k != "readiness" and (accuracy or k != "accuracy_below"))
     try:
-        evaluate(session, version_ids, kinds=kinds)
+        evaluate(session, version_ids, accuracy=accuracy, override_rate=override_rate, readiness=False)
     except Exception:  # the change is stored; the check runs again on the next one
         session.rollback()
         log.exception("guardrail check failed for versions %s", version_ids)
 
 
+def due_after_decision(session: Session, version_id: int, *, accuracy: bool, override_rate: bool) -> bool:
+    """Whether a decision of this version can have moved any of its guardrails (asked inside its transaction).
+
+    Most decisions move none: then no second transaction is needed after the decision's.
+    """
+    now = utcnow()
+    query = select(Guardrail).where(Guardrail.model_version_id == version_id, Guardrail.enabled.is_(True))
+    return any(
+        _due(g, now, force=False, accuracy=accuracy, override_rate=override_rate, readiness=False)
+        for g in session.scalars(query)
+    )
+
+
+def _due(
+    guardrail: Guardrail, now: datetime, *, force: bool, accuracy: bool, override_rate: bool, readiness: bool
+) -> bool:
+    """Whether this change can have moved the guardrail (see check_after_change)."""
+    if force:
+        return True
+    if guardrail.kind == "readiness" and not readiness:
+        return False
+    if guardrail.kind in THROTTLED:
+        return not guardrail.last_checked_at or now - guardrail.last_checked_at >= CONTROL_CHART_EVERY
+    if guardrail.kind == "accuracy_below":
+        return accuracy
+    return override_rate or guardrail.last_value is None
+
+
 def evaluate(
-    session: Session, version_ids: Iterable[int], *, force: bool = False, kinds: Iterable[str] | None = None
+    session: Session,
+    version_ids: Iterable[int],
+    *,
+    force: bool = False,
+    accuracy: bool = True,
+    override_rate: bool = True,
+    readiness: bool = True,
+    kinds: Iterable[str] | None = None,
 ) -> list[Alert]:
-    """Check the versions' guardrails (of these kinds, when given); open alerts for new breaches and pause."""
+    """Check the versions' guardrails that are due (all with force; of these kinds if given).
+
+    A new breach opens an alert and, for an auto-pause guardrail, pauses the version.
+    """
     ids = list(set(version_ids))
     if not ids:
         return []
     query = select(Guardrail).where(Guardrail.model_version_id.in_(ids), Guardrail.enabled.is_(True))
     if kinds is not None:
         query = query.where(Guardrail.kind.in_(list(kinds)))
-    guardrails = session.scalars(query).all()
     now = utcnow()
+    due = {"force": force, "accuracy": accuracy, "override_rate": override_rate, "readiness": readiness}
+    guardrails = [g for g in session.scalars(query) if _due(g, now, **due)]
+    if not guardrails:
+        session.commit()  # nothing was measured: end the read transaction
+        return []
     raised: list[Alert] = []
     for guardrail in guardrails:
-        if (
-            guardrail.kind in THROTTLED
-            and not force
-            and guardrail.last_checked_at
-            and (now - guardrail.last_checked_at < CONTROL_CHART_EVERY)
-        ):
-            continue
         value, breached, message = _measure(session, guardrail)
         guardrail.last_value, guardrail.last_checked_at = value, now
         already = session.scalar(
@@ -365,6 +407,7 @@ def resume_version(session: Session, actor: Actor, *, version_id: int) -> ModelV
     now = utcnow()
     for alert in alerts:
         alert.status, alert.acknowledged_by_id, alert.acknowledged_at = "acknowledged", actor.id, now
+        alert.guardrail.last_value = None  # measured again at the next decision: a breach that holds alerts again
     audit.record(
         session,
         actor,
@@ -384,6 +427,7 @@ def acknowledge_alert(session: Session, actor: Actor, *, alert_id: int) -> Alert
         raise NotFound(f"no alert {alert_id}")
     permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=alert.model_version.model_id)
     alert.status, alert.acknowledged_by_id, alert.acknowledged_at = "acknowledged", actor.id, utcnow()
+    alert.guardrail.last_value = None  # measured again at the next decision: a breach that holds alerts again
     audit.record(session, actor, [Change("alert.acknowledged", "alert", alert.id)])
     session.commit()
     return alert

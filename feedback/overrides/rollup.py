@@ -13,13 +13,14 @@ decisions mostly lock different rows. Readers sum the shards; a recount writes s
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -144,17 +145,38 @@ def apply(session: Session, counts: Counter[Cell]) -> None:
             },
         )
         row[column] += n
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = Base.metadata.tables["decision_counts"]
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=["model_version_id", "day", "dimension", "key", "shard"],
-        set_={c: table.c[c] + statement.excluded[c] for c in COLUMNS},
-    )
+    statement = _upsert(session.get_bind().dialect.name)
     # Sorted so concurrent transactions take row locks in the same order (no deadlocks).
     ordered = [rows[k] for k in sorted(rows)]
     for start in range(0, len(ordered), 5000):
         session.execute(statement, ordered[start : start + 5000])
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """The counts' upsert for this dialect, built once (building it took longer than running it)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = Base.metadata.tables["decision_counts"]
+    statement = insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=["model_version_id", "day", "dimension", "key", "shard"],
+        set_={c: table.c[c] + statement.excluded[c] for c in COLUMNS},
+    )
+
+
+# One case's first label outcome: the decision path asks this for every decision.
+FIRST_LABEL = (
+    select(Outcome.id, Outcome.label)
+    .where(Outcome.recommendation_id == bindparam("rec_id"), Outcome.label.is_not(None))
+    .order_by(Outcome.id)
+    .limit(1)
+)
+
+
+def _first_label(session: Session, recommendation_id: int) -> str | None:
+    """The case's first label outcome's label, or None."""
+    row = session.execute(FIRST_LABEL, {"rec_id": recommendation_id}).first()
+    return None if row is None else row.label
 
 
 def _first_labels(session: Session, recommendation_ids: Sequence[int]) -> dict[int, tuple[int, str]]:
@@ -176,9 +198,9 @@ def _first_labels(session: Session, recommendation_ids: Sequence[int]) -> dict[i
 def record(session: Session, decision: Decision, rec: Recommendation) -> bool:
     """Count one new decision (with its accuracy if the outcome came first); say whether it came first."""
     case = _case_dict(rec)
-    known = _first_labels(session, [rec.id]).get(rec.id)
-    if known:
-        case["truth"] = known[1]
+    known = _first_label(session, rec.id)
+    if known is not None:
+        case["truth"] = known
     apply(session, tally([(_decision_dict(decision), case)], shards=SHARDS))
     return known is not None
 

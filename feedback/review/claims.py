@@ -60,6 +60,23 @@ def claim_next(
     session: Session, actor: User, *, model_id: int | None = None, site: str | None = None, after_id: int | None = None
 ) -> Recommendation | None:
     """Claim the most urgent open case that nobody else holds (optionally filtered)."""
+    rec, changes = claim_next_uncommitted(session, actor, model_id=model_id, site=site, after_id=after_id)
+    if rec is None:
+        session.rollback()
+        return None
+    # The audit append comes last because it locks the chain head until the commit.
+    audit.record(session, actor_of(actor), changes)
+    session.commit()
+    return rec
+
+
+def claim_next_uncommitted(
+    session: Session, actor: User, *, model_id: int | None = None, site: str | None = None, after_id: int | None = None
+) -> tuple[Recommendation | None, list[Change]]:
+    """claim_next in the caller's transaction: the case (or None) and the audit events for the caller to record.
+
+    A decision on the review screen claims the next case this way, so both are one commit.
+    """
     permissions.require(actor, Action.REVIEW)
     now = utcnow()
     query = select(Recommendation.id).where(_claimable(actor, now))
@@ -74,13 +91,12 @@ def claim_next(
     most_urgent = query.order_by(*review_queries.MOST_URGENT_FIRST).limit(1).with_for_update(skip_locked=True)
     claimed = _try_claim(session, Recommendation.id == most_urgent.scalar_subquery(), actor, now)
     if claimed is None:
-        session.rollback()
-        return None
+        return None, []
     # Loaded with everything the review screen shows, so the caller need not read it again.
     rec = review_queries.case_detail(session, claimed[0])
     assert rec is not None
-    _finish_claim(session, rec, actor, now, claimed[1])
-    return rec
+    arms.expose(session, rec, actor.id, now)
+    return rec, [Change("case.claimed", "recommendation", rec.id)] if claimed[1] else []
 
 
 def _finish_claim(session: Session, rec: Recommendation, reviewer: User, now: datetime, new: bool) -> None:

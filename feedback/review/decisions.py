@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -33,6 +34,7 @@ from feedback.models import (
 )
 from feedback.overrides import guardrails, rollup
 from feedback.permissions import Action
+from feedback.review import claims
 from feedback.review import queries as review_queries
 from feedback.review.claims import CLAIM_MINUTES, claim_stamp, claimed_message, closed_message
 
@@ -43,6 +45,15 @@ QUICK_DECISION_SECONDS = 2.0
 
 # A reviewer may take back their last decision for this long; after it the decision is final.
 UNDO_SECONDS = 10
+
+
+@dataclass
+class NextCase:
+    """The review screen's queue filter; record_decision claims the next case from it into `case`."""
+
+    model_id: int | None = None
+    site: str | None = None
+    case: Recommendation | None = None
 
 
 # Exceptions a decision itself opens (and an undo withdraws while nobody has started on them).
@@ -60,6 +71,7 @@ def record_decision(
     note: str = "",
     channel: str = "ui",
     shown_claim: int | None = None,
+    then_claim: NextCase | None = None,
 ) -> Decision:
     """Countersign a case: accept, override (with a reason code) or escalate (with a note).
 
@@ -69,6 +81,9 @@ def record_decision(
     `shown_claim` (the review screen passes it) is the `claim_stamp` of the claim under which the
     case was shown to this actor: the decision is refused (NotShown) unless they still hold
     that very claim, so a key press meant for one case never lands on another.
+
+    `then_claim` (the review screen passes it) also claims the reviewer's next case, in the same
+    transaction: one commit, and one hold of the audit chain's head, for both (`then_claim.case`).
     """
     permissions.require(actor, Action.REVIEW)
     now = utcnow()
@@ -154,10 +169,19 @@ def record_decision(
             **({"experiment_id": assignment.experiment_id, "arm": assignment.arm} if assignment else {}),
         },
     )
+    if then_claim is not None:
+        then_claim.case, claimed = claims.claim_next_uncommitted(
+            session, actor, model_id=then_claim.model_id, site=then_claim.site, after_id=rec.id
+        )
+        changes += claimed
+    # Asked inside the decision's transaction: most decisions move no guardrail, and then need no second one.
+    moved = {"accuracy": labelled, "override_rate": ai_shown and action == "override"}
+    check = guardrails.due_after_decision(session, rec.model_version_id, **moved)
     audit.record(session, actor_of(actor), [decided, *changes])
     session.commit()
     metrics.decided(model.key, action, reason_code)
-    guardrails.check_after_change(session, [rec.model_version_id], accuracy=labelled)
+    if check:
+        guardrails.check_after_change(session, [rec.model_version_id], **moved)
     return decision
 
 

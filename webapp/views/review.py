@@ -188,8 +188,10 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
     The form must carry the token issued when this case was shown to this reviewer (the API's
     decision endpoint needs none): a decision never lands on a case other than the one on screen.
     """
-    queue_filter()  # a bad filter is refused before the decision is stored
+    flt = queue_filter()  # a bad filter is refused before the decision is stored
     form = request.form
+    # The next case is claimed in the decision's own transaction: one commit for both.
+    nxt = decisions.NextCase(model_id=flt.model_id, site=flt.site)
     try:
         values = parse_params(form, DECISION_FORM)
         stamp = shown_claim(recommendation_id, values["shown"] or "")
@@ -204,6 +206,7 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
             reason_code=values["reason_code"],
             note=values["note"] or "",
             shown_claim=stamp,
+            then_claim=nxt,
         )
     except FIELD_FAULTS as exc:
         rec = review_queries.case_detail(db.session, recommendation_id)
@@ -224,12 +227,10 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
     final = decision.final_action
     outcome = f" ({decision.recommendation.model.action_label(final)})" if final else ""
     notice = f"{ACTION_WORDS[decision.action]} case {decision.recommendation.external_id}{outcome}."
-    flt = queue_filter()
-    nxt = claims.claim_next(db.session, g.user, model_id=flt.model_id, site=flt.site, after_id=recommendation_id)
     if not is_htmx():
         target = (
-            url_for("review.case", recommendation_id=nxt.id, **filter_args())
-            if nxt
+            url_for("review.case", recommendation_id=nxt.case.id, **filter_args())
+            if nxt.case
             else url_for("queue.index", **filter_args())
         )
         return redirect(target)
@@ -239,7 +240,7 @@ def decide(recommendation_id: int) -> Response | tuple[str, int]:
         "external_id": decision.recommendation.external_id,
         "ms": max(int(left / timedelta(milliseconds=1)), 0),
     }
-    return _panel_at(nxt, notice=notice, undo=undo)
+    return _panel_at(nxt.case, notice=notice, undo=undo)
 
 
 @bp.post("/<int:recommendation_id>/undo")
