@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 from collections import defaultdict
@@ -19,9 +18,10 @@ from feedback.audit import Actor, Change
 from feedback.db import Base
 from feedback.decision_exceptions import services as decision_exceptions
 from feedback.models import Decision, DecisionException, Model, ModelVersion, Outcome, User
+from feedback.outcomes import services as outcomes
 from feedback.overrides import rollup
 from feedback.review import ingest
-from feedback.schemas import RecommendationIn
+from feedback.schemas import OutcomeIn, RecommendationIn
 from feedback.wording import with_article
 
 # Typical hours to resolve an exception, by kind (log-normal around these medians).
@@ -201,7 +201,9 @@ class World:
             observed = rec["created_at"] + timedelta(days=self.rng.uniform(5, 14))
             if observed < self.now - timedelta(days=1) and self.rng.random() < 0.85:
                 source = "claims_ledger" if rec["model"].key == CLAIMS.key else "chargebacks"
-                content = {"case": rec_id, "outcome": rec["truth"], "observed_at": observed, "source": source}
+                reported = OutcomeIn(
+                    recommendation_id=rec_id, outcome=rec["truth"], observed_at=observed, source=source
+                )
                 rows.append(
                     {
                         "recommendation_id": rec_id,
@@ -210,7 +212,7 @@ class World:
                         "value": None,
                         "observed_at": observed,
                         "received_at": observed,
-                        "payload_hash": hashlib.sha256(audit.canonical_json(content).encode()).hexdigest(),
+                        "payload_hash": outcomes.outcome_hash(reported, rec_id),  # the feed's own fingerprint
                     }
                 )
         if rows:

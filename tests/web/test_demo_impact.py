@@ -83,3 +83,22 @@ def test_the_demo_model_owner_owns_both_models_and_nobody_else_does(seeded):
             select(Model.key, User.email).join(ModelOwner, ModelOwner.model_id == Model.id).join(User)
         ).all()
     assert sorted(owned) == [("claims_triage", "owner@countersign.test"), ("fraud_alert", "owner@countersign.test")]
+
+
+def test_the_demo_stores_outcomes_with_the_feeds_own_fingerprint(seeded):
+    """Sending a seeded outcome again through the outcome service is a replay, not a conflict."""
+    from feedback.audit import SYSTEM
+    from feedback.models import Outcome
+    from feedback.outcomes import services as outcomes
+    from feedback.schemas import OutcomeIn
+
+    with Session(seeded) as session:
+        stored = session.scalars(select(Outcome).where(Outcome.label.is_not(None)).order_by(Outcome.id).limit(3)).all()
+        again = [
+            OutcomeIn(
+                recommendation_id=o.recommendation_id, outcome=o.label, observed_at=o.observed_at, source=o.source
+            )
+            for o in stored
+        ]
+        answers = outcomes.record_outcomes(session, SYSTEM, items=again)
+        assert [(a.id, a.created) for a in answers] == [(o.id, False) for o in stored]
