@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select
 
 from feedback.accounts import services as accounts
 from feedback.models import Alert, AuditEvent, Guardrail, ModelVersion
-from feedback.overrides import guardrails
+from feedback.overrides import guardrails, measures
 from feedback.review import decisions
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
 
@@ -68,7 +68,7 @@ def test_an_accept_skips_a_full_override_window_and_the_next_override_that_breac
     for n in range(13, 20):
         decide(session, reviewer, n, "override")
         session.refresh(guardrail)
-        rate = guardrails.override_rate_of_last(session, version.id, 10)
+        rate = measures.override_rate_of_last(session, version.id, 10)
         assert guardrail.last_value == pytest.approx(rate)  # measured at every override
         if rate is not None and rate > 0.3:
             break
