@@ -178,7 +178,7 @@ def change_password(
     address: str | None = None,
     throttling: LoginThrottling | None = None,
 ) -> User:
-    """A signed-in actor changes their own password, proving the current one (throttled like sign-in)."""
+    """A signed-in user changes their own password, proving the current one (throttled like sign-in)."""
     throttling = throttling or LoginThrottling()
     account = actor.email
     _reserve_attempt(session, account, address, throttling)
@@ -331,7 +331,7 @@ def _readable(seconds: int) -> str:
 
 
 def record_logout(session: Session, actor: User) -> None:
-    """Sign the actor out everywhere: every session cookie of theirs stops working."""
+    """Sign the user out everywhere: every session cookie of theirs stops working."""
     end_sessions(actor)
     audit.record(session, actor_of(actor), [Change("logout", "user", actor.id)])
     session.commit()

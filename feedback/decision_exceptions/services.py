@@ -192,7 +192,7 @@ def resolve_exception(
     model = exc.recommendation.model
     if exc.status == "resolved":
         raise Conflict(
-            f"this exception was already resolved actor {exc.resolved_by.name if exc.resolved_by else 'someone'}"
+            f"this exception was already resolved by {exc.resolved_by.name if exc.resolved_by else 'someone'}"
         )
     if exc.assignee_id not in (None, actor.id):
         holder = exc.assignee.name if exc.assignee else "another handler"

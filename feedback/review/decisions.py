@@ -75,11 +75,11 @@ def record_decision(
 ) -> Decision:
     """Countersign a case: accept, override (with a reason code) or escalate (with a note).
 
-    When the recommendation was not shown (shadow or paused version) the actor decided
+    When the recommendation was not shown (shadow or paused version) the reviewer decided
     unaided: `final_action` is required and the action is derived from whether it agrees.
 
     `shown_claim` (the review screen passes it) is the `claim_stamp` of the claim under which the
-    case was shown to this actor: the decision is refused (NotShown) unless they still hold
+    case was shown to this reviewer: the decision is refused (NotShown) unless they still hold
     that very claim, so a key press meant for one case never lands on another.
 
     `then_claim` (the review screen passes it) also claims the reviewer's next case, in the same
@@ -138,7 +138,7 @@ def record_decision(
     try:
         session.flush()
     except (IntegrityError, StaleDataError):
-        # The unique decision per case (or the row version) lost a race with another actor.
+        # The unique decision per case (or the row version) lost a race with another reviewer.
         session.rollback()
         raise AlreadyDecided(f"case {recommendation_id} has just been decided by someone else") from None
     labelled = rollup.record(session, decision, rec)
@@ -233,7 +233,7 @@ def _checked_decision(
 def retract_decision(
     session: Session, actor: User, *, recommendation_id: int, now: datetime | None = None
 ) -> Recommendation:
-    """Undo one's last decision within UNDO_SECONDS: the case is open again and claimed by the same actor.
+    """Undo one's last decision within UNDO_SECONDS: the case is open again and claimed by the same reviewer.
 
     Everything the decision did is taken back in the same transaction: the decision row, its counts
     in `decision_counts`, the exceptions it opened (refused once a handler has started on one), and
@@ -255,7 +255,7 @@ def retract_decision(
         raise NotFound(f"case {recommendation_id} has no decision to undo")
     rec = decision.recommendation
     if decision.reviewer_id != actor.id:
-        raise PermissionDenied(f"only the actor who decided case {rec.external_id} can undo it")
+        raise PermissionDenied(f"only the reviewer who decided case {rec.external_id} can undo it")
     final = f"your decision on case {rec.external_id} is final"
     if now - decision.decided_at > timedelta(seconds=UNDO_SECONDS):
         raise DecisionFinal(f"{final}: a decision can be undone for {UNDO_SECONDS} seconds")
