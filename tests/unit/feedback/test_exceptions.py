@@ -122,7 +122,7 @@ def test_claim_assign_resolve(session, model):
     done = decision_exceptions.resolve_exception(session, bob, exception_id=exc.id, final_action="deny", note="ok")
     assert (done.status, done.resolution_action, done.resolved_by_id) == ("resolved", "deny", bob.id)
     assert session.get(Recommendation, rec.id, populate_existing=True).status == "resolved"
-    with pytest.raises(Conflict, match="already resolved"):
+    with pytest.raises(Conflict, match="already resolved by Bob"):
         decision_exceptions.resolve_exception(session, bob, exception_id=exc.id, final_action="pay")
     with pytest.raises(Conflict):
         decision_exceptions.assign_exception(session, ann, exception_id=exc.id, assignee_id=ann.id)
