@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from demo.cases import fraud_case
 from demo.catalog import SITES
-from demo.history import fraud_case, insert_history
+from demo.history import insert_history
 from feedback.audit import Actor
 from feedback.catalog import services as catalog
 from feedback.models import Alert, Model, ModelVersion, User

@@ -17,10 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from demo import drift
+from demo.cases import break_a_rule, claim_case, decide_unaided, fraud_case, scale_handling
 from demo.catalog import CLAIMS, SEED_ACTOR, build_catalog, create_users, staff_by_site
 from demo.challengers import seed_challenger
 from demo.experiments import AI_HANDLING_FACTOR, ab_experiment, rollout_experiment, rollout_schedule
-from demo.history import World, break_a_rule, claim_case, decide_unaided, fraud_case, insert_history, scale_handling
+from demo.history import World, insert_history
 from demo.readiness import seed_readiness
 from feedback.backlog import queries as backlog_queries
 from feedback.backlog import services as backlog

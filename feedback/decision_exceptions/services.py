@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,11 +90,39 @@ def sla_hours(session: Session, model_ids: Sequence[int]) -> dict[tuple[int, str
 
 
 def sla_due(
-    policies: dict[tuple[int, str, str], float], model_id: int, kind: str, severity: str, opened: datetime
+    policies: Mapping[tuple[int, str, str], float], model_id: int, kind: str, severity: str, opened: datetime
 ) -> datetime:
     """When an exception breaches its SLA."""
     hours = policies.get((model_id, kind, severity), DEFAULT_SLA_HOURS[severity])
     return opened + timedelta(hours=hours)
+
+
+def exception_row(
+    policies: Mapping[tuple[int, str, str], float],
+    *,
+    recommendation_id: int,
+    model_id: int,
+    site: str,
+    kind: str,
+    reason: str,
+    raised_by_id: int | None,
+    opened_at: datetime,
+    severity: str | None = None,
+) -> dict[str, Any]:
+    """The columns of a newly opened exception: its severity (by kind unless given) and SLA due time."""
+    severity = severity or DEFAULT_SEVERITY[kind]
+    return {
+        "recommendation_id": recommendation_id,
+        "model_id": model_id,
+        "site": site,
+        "kind": kind,
+        "severity": severity,
+        "reason": reason,
+        "raised_by_id": raised_by_id,
+        "opened_at": opened_at,
+        "sla_due_at": sla_due(policies, model_id, kind, severity, opened_at),
+        "status": "open",
+    }
 
 
 def open_exception(
@@ -107,21 +135,18 @@ def open_exception(
     severity: str | None = None,
 ) -> DecisionException:
     """Open an exception on a case in the caller's transaction (the caller audits and commits)."""
-    severity = severity or DEFAULT_SEVERITY[kind]
-    now = utcnow()
-    policies = sla_hours(session, [rec.model_id])
-    exc = DecisionException(
+    row = exception_row(
+        sla_hours(session, [rec.model_id]),
         recommendation_id=rec.id,
         model_id=rec.model_id,
         site=rec.site,
         kind=kind,
-        severity=severity,
         reason=reason,
         raised_by_id=raised_by.id if raised_by else None,
-        opened_at=now,
-        sla_due_at=sla_due(policies, rec.model_id, kind, severity, now),
-        status="open",
+        opened_at=utcnow(),
+        severity=severity,
     )
+    exc = DecisionException(**row)
     session.add(exc)
     session.flush()
     return exc

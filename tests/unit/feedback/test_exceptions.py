@@ -158,3 +158,43 @@ def test_two_handlers_race_to_resolve_and_one_wins(app, session, model):
     assert sorted(results) == [200, 409]
     session.rollback()
     assert session.scalar(select(func.count()).where(DecisionException.status == "resolved")) == 1
+
+
+def test_the_bulk_path_writes_what_one_at_a_time_writes(session, model):
+    """Imported history (the demo) opens and works exceptions in bulk with the same rows and audit as the services."""
+    from feedback.decision_exceptions import bulk as exception_bulk
+    from feedback.models import AuditEvent
+
+    single_case, bulk_case, sampled = (make_case(session, n, confidence=0.95) for n in (1, 2, 3))
+    single = decision_exceptions.open_exception(
+        session, single_case, kind="reviewer_escalation", reason="Needs a senior look", raised_by=None
+    )
+    session.commit()
+    raised = [
+        exception_bulk.Raised(case.id, case.model_id, case.site, kind, "why", None, single.opened_at)
+        for case, kind in ((bulk_case, "reviewer_escalation"), (sampled, "audit_sample"))
+    ]
+    escalated_id, sample_id = exception_bulk.open_exceptions(session, TEST_ACTOR, raised=raised)
+    session.commit()
+    opened = session.get(DecisionException, escalated_id)
+    assert (opened.severity, opened.status, opened.sla_due_at) == (single.severity, "open", single.sla_due_at)
+    handler = make_user(session, "exception_handler", name="Hana")
+    later = single.opened_at + timedelta(hours=3)
+    exception_bulk.record_handling(
+        session,
+        handled=[
+            exception_bulk.Handled(escalated_id, bulk_case.id, "reviewer_escalation", handler, later, "deny"),
+            exception_bulk.Handled(sample_id, sampled.id, "audit_sample", handler, later, "pay"),
+        ],
+    )
+    session.commit()
+    resolved = session.get(DecisionException, escalated_id, populate_existing=True)
+    assert (resolved.status, resolved.resolved_by_id, resolved.resolution_action) == ("resolved", handler.id, "deny")
+    assert session.get(Recommendation, bulk_case.id, populate_existing=True).status == "resolved"
+    assert session.get(Recommendation, sampled.id, populate_existing=True).status != "resolved"  # an audit sample
+    actions = session.scalars(
+        select(AuditEvent.action).where(
+            AuditEvent.entity_type == "exception", AuditEvent.entity_id.in_([str(escalated_id), str(sample_id)])
+        )
+    ).all()
+    assert sorted(actions) == ["exception.raised", "exception.raised", "exception.resolved", "exception.resolved"]
