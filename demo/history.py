@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,9 +15,10 @@ from feedback import audit, bulk
 from feedback.audit import Actor, Change
 from feedback.decision_exceptions import bulk as exception_bulk
 from feedback.decision_exceptions import services as decision_exceptions
-from feedback.models import Decision, DecisionException, Outcome, User
+from feedback.models import DecisionException, Outcome, User
 from feedback.outcomes import services as outcomes
 from feedback.overrides import rollup
+from feedback.review import bulk as decision_bulk
 from feedback.review import ingest
 from feedback.schemas import OutcomeIn, RecommendationIn
 
@@ -194,41 +194,17 @@ def insert_history(session: Session, recs: list[dict[str, Any]], decisions: list
     if decisions:
         for rec_id, dec, rec in zip(ids, decisions, recs, strict=True):
             dec.update(recommendation_id=rec_id, model_id=rec["model"].id, model_version_id=rec["version"].id)
-        bulk.insert_rows(session, Decision, decisions)
-        rollup.apply(
-            session,
-            rollup.tally(
-                (
-                    dec,
-                    {
-                        "model_id": rec["model"].id,
-                        "model_version_id": rec["version"].id,
-                        "model_version": rec["version"].version,
-                        "site": rec["site"],
-                        "confidence": rec["confidence"],
-                        "segment": rec["segment"],
-                        "recommended_action": rec["recommended_action"],
-                    },
-                )
-                for dec, rec in zip(decisions, recs, strict=True)
-            ),
-        )
-        by_reviewer: dict[int, list[Change]] = defaultdict(list)
-        for dec in decisions:
-            by_reviewer[dec["reviewer_id"]].append(
-                Change(
-                    f"decision.{dec['action']}",
-                    "recommendation",
-                    dec["recommendation_id"],
-                    {
-                        "final_action": dec["final_action"],
-                        "reason_code": dec["reason_code"],
-                        "ai_shown": True,
-                        "channel": "ui",
-                    },
-                )
-            )
-        emails = {i: e for i, e in session.execute(select(User.id, User.email).where(User.id.in_(list(by_reviewer))))}
-        for reviewer_id, changes in by_reviewer.items():
-            audit.record(session, Actor(reviewer_id, emails[reviewer_id]), changes)
+        cases = [
+            {
+                "model_id": rec["model"].id,
+                "model_version_id": rec["version"].id,
+                "model_version": rec["version"].version,
+                "site": rec["site"],
+                "confidence": rec["confidence"],
+                "segment": rec["segment"],
+                "recommended_action": rec["recommended_action"],
+            }
+            for rec in recs
+        ]
+        decision_bulk.insert_decisions(session, decisions=decisions, cases=cases)
     return ids
