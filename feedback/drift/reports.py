@@ -264,26 +264,24 @@ def as_dicts(rows: list[DriftRow], labels: dict[str, str] | None = None) -> list
     return out
 
 
+def _span(start: date | None, end: date | None) -> Window | None:
+    """A window from its given ends: one end alone runs 14 days from or to it (to today at most)."""
+    span = timedelta(days=WINDOW_DAYS - 1)
+    if start is not None and end is not None:
+        return start, end
+    if end is not None:
+        return end - span, end
+    if start is not None:
+        return start, max(start, min(start + span, utcnow().date()))
+    return None
+
+
 def requested(args: dict[str, Any]) -> tuple[Window | None, Window | None]:
     """The reference and current windows a query asks for (reference_from/_to, from/to; None: the default).
 
-    A reference needs both ends; a current window with one end runs 14 days from or to it (to today at most).
+    A window given by one end runs 14 days from or to it, as the default windows do.
     """
-    ref_from, ref_to = args.get("reference_from"), args.get("reference_to")
-    if (ref_from is None) != (ref_to is None):
-        missing = "reference_to" if ref_to is None else "reference_from"
-        raise ValidationFailed("a reference window needs both ends", {missing: "required with the other end"})
-    reference = (ref_from, ref_to) if ref_from and ref_to else None
-    start: date | None = args.get("from")
-    end: date | None = args.get("to")
-    span = timedelta(days=WINDOW_DAYS - 1)
-    if start is not None and end is not None:
-        return reference, (start, end)
-    if end is not None:
-        return reference, (end - span, end)
-    if start is not None:
-        return reference, (start, max(start, min(start + span, utcnow().date())))
-    return reference, None
+    return _span(args.get("reference_from"), args.get("reference_to")), _span(args.get("from"), args.get("to"))
 
 
 def default_version(session: Session, key: str) -> str:

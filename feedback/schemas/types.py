@@ -37,6 +37,17 @@ class NoNul:
         return out
 
 
+def raw_length(max_length: int) -> BeforeValidator:
+    """The length bound on the text as sent, before stripping: what the schema's maxLength promises."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > max_length:
+            raise ValueError(f"String should have at most {max_length} characters")
+        return value
+
+    return BeforeValidator(check)
+
+
 def bounded_text(max_length: int, min_length: int = 0, strip: bool = True) -> StringConstraints:
     """Length bounds of a string, stripped of outer whitespace unless `strip` is false."""
     return StringConstraints(strip_whitespace=strip, min_length=min_length, max_length=max_length)
@@ -45,21 +56,21 @@ def bounded_text(max_length: int, min_length: int = 0, strip: bool = True) -> St
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 
 
-Text200 = Annotated[str, bounded_text(200, min_length=1), NoNul(nonblank=True)]
+Text200 = Annotated[str, raw_length(200), bounded_text(200, min_length=1), NoNul(nonblank=True)]
 
 
 Text100 = Annotated[
-    str, bounded_text(100, min_length=1), NoNul(nonblank=True)
+    str, raw_length(100), bounded_text(100, min_length=1), NoNul(nonblank=True)
 ]  # sites and sources: 100 characters stored
 
 
-Subject = Annotated[str, bounded_text(500, min_length=1), NoNul(nonblank=True)]
+Subject = Annotated[str, raw_length(500), bounded_text(500, min_length=1), NoNul(nonblank=True)]
 
 
-Text2000 = Annotated[str, bounded_text(2000), NoNul()]
+Text2000 = Annotated[str, raw_length(2000), bounded_text(2000), NoNul()]
 
 
-Message = Annotated[str, bounded_text(2000, min_length=1), NoNul(nonblank=True)]
+Message = Annotated[str, raw_length(2000), bounded_text(2000, min_length=1), NoNul(nonblank=True)]
 
 
 Notes2000 = Annotated[str, bounded_text(2000, strip=False), NoNul()]
@@ -74,7 +85,9 @@ Notes4000 = Annotated[str, bounded_text(4000, strip=False), NoNul()]
 Notes10k = Annotated[str, bounded_text(10_000, strip=False), NoNul()]
 
 
-SegmentText = Annotated[str, bounded_text(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()]
+SegmentText = Annotated[
+    str, raw_length(limits.SEGMENT_VALUE_MAX_LENGTH), bounded_text(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()
+]
 
 
 def _whole_number(value: Any) -> Any:

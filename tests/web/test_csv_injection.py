@@ -69,9 +69,14 @@ CSV_ROUTES: dict[str, str] = {
     "/exports/{job_id}/download": "exports.download",
     "/api/v1/exports/decisions?model=claims&format=csv": "api.export_decisions",
     "/models/claims/challengers?version=-v2&by=segment.claim_band&format=csv": "challengers.compare",
+    "/models/claims/drift?version=-v1&format=csv": "drift.drift_page",
+    "/models/claims/drift?version=-v1&format=csv&table=daily&feature=features.amount": "drift.drift_page",
 }
 # Tables of numbers and of registered keys only: nothing a caller typed reaches them.
 NUMBERS_ONLY = {
+    # Drift names features by their keys, which ingest counts only when they match a safe pattern.
+    "/models/claims/drift?version=-v1&format=csv",
+    "/models/claims/drift?version=-v1&format=csv&table=daily&feature=features.amount",
     "/models/claims?format=csv&table=chart",
     "/models/claims/breakdown?by=site&format=csv&table=matrix",
     "/impact/analyses/{staggered_id}.csv?table=event_study",

@@ -18,7 +18,7 @@ DRIFT_QUERY = (
     ModelKey(),
     Version(required=True),
     Day("reference_from", description="first day of the reference window (default: the first 14 days in pilot)"),
-    Day("reference_to", description="last day of the reference window, inclusive"),
+    Day("reference_to", description="last day of the reference window, inclusive (one end alone: 14 days)"),
     Day("from", description="first day of the current window (default: 13 days before `to`)"),
     Day("to", description="last day of the current window, inclusive (default: today)"),
 )

@@ -100,3 +100,15 @@ def test_problems_raise_the_most_basic_kind_naming_every_field():
     with pytest.raises(ValidationFailed) as invalid:
         problems.raise_any("bad")
     assert invalid.value.status == 422 and set(invalid.value.fields) == {"a", "b", "c", "d"}
+
+
+def test_the_schemas_length_bound_holds_on_the_text_as_sent_not_after_stripping():
+    """maxLength in the published schema is the bound on what is sent: whitespace around it counts too."""
+    from pydantic import ValidationError
+
+    from feedback.schemas import ReasonCodeIn
+
+    fits = ReasonCodeIn.model_validate({"code": "c", "label": "  " + "x" * 198})
+    assert fits.label == "x" * 198  # stripped after the check
+    with pytest.raises(ValidationError, match="at most 200 characters"):
+        ReasonCodeIn.model_validate({"code": "c", "label": "\x85" + "x" * 200})  # 201 as sent, 200 once stripped
