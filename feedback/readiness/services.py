@@ -71,7 +71,7 @@ def _checked(session: Session, model_id: int, item: Mapping[str, Any], at: str, 
         else:
             experiment = session.get(Experiment, experiment_id)
             if experiment is None:
-                fields[f"{at}.experiment_id"] = "no such experiment"  # a bad body, not a missing plan: 422
+                problems.disallowed[f"{at}.experiment_id"] = "names no experiment"  # a rule on stored rows: 409
             elif experiment.model_id != model_id:
                 problems.disallowed[f"{at}.experiment_id"] = "is an experiment on another model"
         if column not in EXPERIMENT_METRICS:

@@ -38,7 +38,10 @@ class NoNul:
 
 
 def raw_length(max_length: int) -> BeforeValidator:
-    """The length bound on the text as sent, before stripping: what the schema's maxLength promises."""
+    """The length bound on the text as sent, before stripping: what the schema's maxLength promises.
+
+    Put it after `bounded_text` in `Annotated`: it then wraps the stripping and checks the raw text.
+    """
 
     def check(value: Any) -> Any:
         if isinstance(value, str) and len(value) > max_length:
@@ -56,21 +59,21 @@ def bounded_text(max_length: int, min_length: int = 0, strip: bool = True) -> St
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 
 
-Text200 = Annotated[str, raw_length(200), bounded_text(200, min_length=1), NoNul(nonblank=True)]
+Text200 = Annotated[str, bounded_text(200, min_length=1), raw_length(200), NoNul(nonblank=True)]
 
 
 Text100 = Annotated[
-    str, raw_length(100), bounded_text(100, min_length=1), NoNul(nonblank=True)
+    str, bounded_text(100, min_length=1), raw_length(100), NoNul(nonblank=True)
 ]  # sites and sources: 100 characters stored
 
 
-Subject = Annotated[str, raw_length(500), bounded_text(500, min_length=1), NoNul(nonblank=True)]
+Subject = Annotated[str, bounded_text(500, min_length=1), raw_length(500), NoNul(nonblank=True)]
 
 
-Text2000 = Annotated[str, raw_length(2000), bounded_text(2000), NoNul()]
+Text2000 = Annotated[str, bounded_text(2000), raw_length(2000), NoNul()]
 
 
-Message = Annotated[str, raw_length(2000), bounded_text(2000, min_length=1), NoNul(nonblank=True)]
+Message = Annotated[str, bounded_text(2000, min_length=1), raw_length(2000), NoNul(nonblank=True)]
 
 
 Notes2000 = Annotated[str, bounded_text(2000, strip=False), NoNul()]
@@ -86,7 +89,7 @@ Notes10k = Annotated[str, bounded_text(10_000, strip=False), NoNul()]
 
 
 SegmentText = Annotated[
-    str, raw_length(limits.SEGMENT_VALUE_MAX_LENGTH), bounded_text(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()
+    str, bounded_text(limits.SEGMENT_VALUE_MAX_LENGTH), raw_length(limits.SEGMENT_VALUE_MAX_LENGTH), NoNul()
 ]
 
 

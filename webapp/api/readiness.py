@@ -105,11 +105,11 @@ def plan_versions(key: str, version: str) -> ResponseReturnValue:
         403: ("only the model's owners or an admin", ErrorOut),
         404: ("unknown model or version", ErrorOut),
         409: (
-            "a plan is already registered (change it with PUT), a criterion repeated, or an experiment of "
-            "another model",
+            "a plan is already registered (change it with PUT), a criterion repeated, or an experiment_id "
+            "naming no experiment or one of another model",
             ErrorOut,
         ),
-        422: ("invalid fields, each named (e.g. criteria[1].threshold, an experiment_id naming none)", ErrorOut),
+        422: ("invalid fields, each named (e.g. criteria[1].threshold)", ErrorOut),
     },
 )
 def register_plan(key: str, version: str) -> ResponseReturnValue:
@@ -136,8 +136,8 @@ def register_plan(key: str, version: str) -> ResponseReturnValue:
         201: ("the first plan version", ReadinessPlanOut),
         403: ("only the model's owners or an admin", ErrorOut),
         404: ("unknown model or version", ErrorOut),
-        409: ("a criterion repeated, or an experiment of another model", ErrorOut),
-        422: ("invalid fields, each named (an experiment_id naming none too); a change needs a reason", ErrorOut),
+        409: ("a criterion repeated, or an experiment_id naming no experiment or one of another model", ErrorOut),
+        422: ("invalid fields, each named (e.g. criteria[1].threshold); a change needs a reason", ErrorOut),
     },
 )
 def change_plan(key: str, version: str) -> ResponseReturnValue:

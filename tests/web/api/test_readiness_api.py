@@ -145,7 +145,7 @@ DECIDED = {"metric": "decisions", "direction": "at_least", "threshold": 10}
                     }
                 ]
             },
-            422,
+            409,
             "criteria[0].experiment_id",
         ),
         ({"criteria": [DECIDED, {**DECIDED, "threshold": 20}]}, 409, "criteria[1].metric"),
