@@ -110,6 +110,13 @@ def add_model_version(session: Session, actor: Actor, *, model_key: str, spec: M
     exists = select(ModelVersion.id).where(ModelVersion.model_id == model.id, ModelVersion.version == spec.version)
     if session.scalar(exists) is not None:
         raise Conflict(f"{model.key} already has version {spec.version}", {"version": "already registered"})
+    if spec.stage in ("pilot", "production", "paused") and actor.id is not None:
+        # The readiness gates hold from the first day: a pilot starts only with a plan, production only on go.
+        # (The operator's own tools, acting without a user, may load versions at any stage.)
+        raise Conflict(
+            f"register {spec.version} in shadow, register its readiness plan, then start its pilot",
+            {"stage": "a new version starts in shadow"},
+        )
     version = ModelVersion(model_id=model.id, version=spec.version, stage=spec.stage, notes=spec.notes)
     session.add(version)
     session.flush()

@@ -71,10 +71,10 @@ class ModelIn(Strict):
 
 
 class ModelVersionIn(Strict):
-    """Register a version of a model."""
+    """Register a version of a model: in shadow, until its readiness plan lets its pilot start."""
 
     version: Key
-    stage: Stage = "pilot"
+    stage: Stage = "shadow"
     notes: Notes2000 = ""
 
 

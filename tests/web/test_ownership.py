@@ -44,7 +44,7 @@ def writes(key: str, ids: dict[str, int]) -> list[tuple[str, str, dict[str, Any]
         "guardrail": {"version_id": str(ids["version"]), "kind": "override_rate_above", "window_size": "50"},
     }
     return [
-        ("POST", f"/admin/models/{key}/versions", {"data": {"version": "v9", "stage": "pilot"}}),
+        ("POST", f"/admin/models/{key}/versions", {"data": {"version": "v9", "stage": "shadow"}}),
         (
             "POST",
             f"/admin/versions/{ids['version']}/stage",

@@ -40,7 +40,7 @@ MODEL_FORM = (
     Text("reason_codes", 30_000),
     Text("segment_labels", 30_000),
 )
-VERSION_FORM = (Text("version", 64), Choice("stage", STAGES, default="pilot"))
+VERSION_FORM = (Text("version", 64), Choice("stage", STAGES, default="shadow"))
 
 
 def split_list(text: str) -> list[str]:

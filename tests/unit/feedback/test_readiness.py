@@ -77,6 +77,22 @@ def test_the_pilot_cannot_start_without_a_plan(session, shadow, owner):
     assert catalog.set_version_stage(session, actor, version_id=shadow.id, stage="pilot").stage == "pilot"
 
 
+@pytest.mark.parametrize("stage", ["pilot", "production", "paused"])
+def test_a_person_registers_a_new_version_in_shadow_so_no_gate_is_skipped(session, shadow, owner, stage):
+    model_key = shadow.model.key
+    with pytest.raises(Conflict) as refused:
+        catalog.add_model_version(
+            session, accounts.actor_of(owner), model_key=model_key, spec=ModelVersionIn(version="v9", stage=stage)
+        )
+    assert refused.value.fields == {"stage": "a new version starts in shadow"}
+    session.rollback()
+    assert session.scalar(select(ModelVersion.id).where(ModelVersion.version == "v9")) is None
+    default = catalog.add_model_version(
+        session, accounts.actor_of(owner), model_key=model_key, spec=ModelVersionIn(version="v9")
+    )
+    assert default.stage == "shadow"
+
+
 def test_a_plan_is_fixed_and_each_change_is_a_new_version_audited_with_its_reason(session, shadow, owner):
     actor = accounts.actor_of(owner)
     first = readiness.register_plan(session, actor, version_id=shadow.id, criteria=[OVERRIDES_AT_MOST_20])
@@ -147,7 +163,7 @@ def test_validation_names_each_bad_field(session, shadow, owner):
         "criteria[1].min_n": "must be a whole number from 0 to 10000000",
         "criteria[2].threshold": "must be a share between 0 and 1",
         "criteria[2].experiment_id": "only an experiment_effect criterion names an experiment",
-        "criteria[3].experiment_id": "no such experiment",
+        "criteria[3].experiment_id": "names no experiment",
         "criteria[3].experiment_metric": "must be one of override, correct, handling_seconds",
         "criteria[5].metric": "repeats another criterion of this plan",
         "criteria[6].threshold": "must be seconds above 0 and at most 2592000",

@@ -202,7 +202,9 @@ def test_webhooks_are_signed_retried_and_logged(app, client, session):
         secret = session.scalars(select(webhooks.Webhook)).one().secret
         assert secret in made.text  # shown once to the admin
         owner = token_for(app, session, make_owner(session))
-        created = client.post("/api/v1/models/claims/versions", json={"version": "v2", "stage": "pilot"}, headers=owner)
+        created = client.post(
+            "/api/v1/models/claims/versions", json={"version": "v2", "stage": "shadow"}, headers=owner
+        )
         assert created.status_code == 201, created.json
         deadline = time.monotonic() + 15
         while len(Receiver.received) < 2 and time.monotonic() < deadline:
