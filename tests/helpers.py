@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import random
 import re
+from datetime import datetime, time
 from http.server import BaseHTTPRequestHandler
 
 import pandas as pd
 from sqlalchemy import delete, select, update
 
 from feedback import audit
+from feedback.db import utcnow
 from feedback.models import (
     AuditEvent,
     AuditHead,
@@ -175,3 +177,17 @@ def sign_in(page, url, email="rita@example.test", password=PASSWORD):
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda address: "/login" not in address)
+
+
+def store_on_days(session, version, days, values, start: int = 0) -> None:
+    """Recommendations with these features created on given days (as imported history is), through ingest's store."""
+    rows = []
+    for i, (day, features) in enumerate(zip(days, values, strict=True)):
+        spec = RecommendationIn.model_validate(
+            payload(start + i, model_version=version.version, features=features, confidence=features.get("score", 0.8))
+        )
+        row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
+        row["created_at"] = datetime.combine(day, time(12), tzinfo=utcnow().tzinfo)
+        rows.append(row)
+    ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
+    session.commit()

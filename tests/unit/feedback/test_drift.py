@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import create_engine, delete, func, inspect, select
@@ -20,6 +20,7 @@ from feedback.readiness import services as readiness
 from feedback.review import ingest
 from feedback.schemas import RecommendationIn
 from tests.factories import TEST_ACTOR, make_model, payload
+from tests.helpers import store_on_days
 
 
 def counts(session) -> list[tuple]:
@@ -39,20 +40,6 @@ def counts(session) -> list[tuple]:
         .order_by(table.model_version_id, table.day, table.feature, table.kind, table.key)
     ).all()
     return [(*row[:6], round(row[6], 6)) for row in rows]  # sums of floats in another order differ in the last bits
-
-
-def store_on_days(session, version: ModelVersion, days: list[date], values: list[dict], start: int = 0) -> None:
-    """Recommendations created on given days (as the demo's history is), through the ingest path's store."""
-    rows = []
-    for i, (day, features) in enumerate(zip(days, values, strict=True)):
-        spec = RecommendationIn.model_validate(
-            payload(start + i, model_version=version.version, features=features, confidence=features.get("score", 0.8))
-        )
-        row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
-        row["created_at"] = datetime.combine(day, time(12), tzinfo=utcnow().tzinfo)
-        rows.append(row)
-    ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
-    session.commit()
 
 
 def test_values_of_one_recommendation():

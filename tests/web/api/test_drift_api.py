@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -11,9 +11,8 @@ from sqlalchemy import select
 from feedback.db import utcnow
 from feedback.drift import reports
 from feedback.models import ModelVersion
-from feedback.review import ingest
-from feedback.schemas import RecommendationIn
-from tests.factories import TEST_ACTOR, make_model, make_user, payload, token_for
+from tests.factories import make_model, make_user, token_for
+from tests.helpers import store_on_days
 
 FIELDS = {"feature", "kind", "method", "statistic", "p_value", "threshold", "drifted", "n_reference", "n_current"}
 
@@ -25,16 +24,12 @@ def drifted(app, session):
     version = session.scalar(select(ModelVersion))
     rng = random.Random(5)
     today = utcnow().date()
-    rows = []
-    for i in range(2400):
-        day = today - timedelta(days=(40 + i % 14) if i < 1200 else i % 14)
-        features = {"amount": rng.gauss(100 if i < 1200 else 130, 20), "channel": rng.choice(["web", "phone"])}
-        spec = RecommendationIn.model_validate(payload(i, features=features))
-        row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
-        row["created_at"] = datetime.combine(day, time(9), tzinfo=utcnow().tzinfo)
-        rows.append(row)
-    ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
-    session.commit()
+    days = [today - timedelta(days=(40 + i % 14) if i < 1200 else i % 14) for i in range(2400)]
+    values = [
+        {"amount": rng.gauss(100 if i < 1200 else 130, 20), "channel": rng.choice(["web", "phone"])}
+        for i in range(2400)
+    ]
+    store_on_days(session, version, days, values)
     return token_for(app, session, make_user(session, "analyst"))
 
 

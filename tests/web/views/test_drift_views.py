@@ -7,16 +7,15 @@ import html as html_text
 import io
 import random
 import re
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from feedback.db import utcnow
 from feedback.models import Model, ModelVersion
-from feedback.review import ingest
-from feedback.schemas import RecommendationIn
-from tests.factories import TEST_ACTOR, make_model, make_user, payload, sign_in_cookie
+from tests.factories import make_model, make_user, sign_in_cookie
+from tests.helpers import store_on_days
 
 
 @pytest.fixture
@@ -29,16 +28,11 @@ def page_world(app, session):
     version = session.scalar(select(ModelVersion))
     rng = random.Random(8)
     today = utcnow().date()
-    rows = []
-    for i in range(600):
-        day = today - timedelta(days=(30 + i % 14) if i < 300 else i % 14)
-        features = {"claim_amount": rng.gauss(100 if i < 300 else 160, 20), "channel": rng.choice(["web", "phone"])}
-        spec = RecommendationIn.model_validate(payload(i, features=features))
-        row = ingest.recommendation_row(spec, version, ingest.payload_hash(spec))
-        row["created_at"] = datetime.combine(day, time(9), tzinfo=utcnow().tzinfo)
-        rows.append(row)
-    ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
-    session.commit()
+    days = [today - timedelta(days=(30 + i % 14) if i < 300 else i % 14) for i in range(600)]
+    amounts = [rng.gauss(100 if i < 300 else 160, 20) for i in range(600)]
+    store_on_days(
+        session, version, days, [{"claim_amount": a, "channel": rng.choice(["web", "phone"])} for a in amounts]
+    )
     clients = {}
     for role in ("analyst", "model_owner", "admin", "frontline", "exception_handler"):
         clients[role] = app.test_client()
