@@ -24,6 +24,7 @@ from feedback.schemas import RecommendationIn
 from tests.factories import (
     PASSWORD,
     TEST_ACTOR,
+    make_case,
     payload,
 )
 
@@ -191,3 +192,11 @@ def store_on_days(session, version, days, values, start: int = 0) -> None:
         rows.append(row)
     ingest.store_recommendations(session, TEST_ACTOR, rows=rows)
     session.commit()
+
+
+def decide_case(session, reviewer, n, action):
+    """Ingest case n and decide it through the decision service (an override denies, for missing context)."""
+    rec = make_case(session, n)
+    extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
+    decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
+    return rec

@@ -17,6 +17,7 @@ from feedback.models import Alert, AuditEvent, Guardrail, ModelVersion
 from feedback.overrides import guardrails, measures
 from feedback.review import decisions
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
+from tests.helpers import decide_case
 
 
 @pytest.fixture
@@ -24,13 +25,6 @@ def version(session):
     """The claims model's production version."""
     make_model(session)
     return session.scalar(select(ModelVersion))
-
-
-def decide(session, reviewer, n, action):
-    """Ingest case n and decide it through the service every decision goes through."""
-    rec = make_case(session, n)
-    extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-    return decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
 
 
 def override_guardrail(session, version, window=10, threshold=0.3):
@@ -54,19 +48,19 @@ def test_an_accept_skips_a_full_override_window_and_the_next_override_that_breac
     guardrail = override_guardrail(session, version)
     reviewer = make_user(session)
     for n in range(10):  # 3 of 10: at the limit, not above it
-        decide(session, reviewer, n, "override" if n < 3 else "accept")
+        decide_case(session, reviewer, n, "override" if n < 3 else "accept")
     session.refresh(guardrail)
     assert guardrail.last_value == pytest.approx(0.3) and alerts(session) == 0
     checked = guardrail.last_checked_at
     # Accepts can only keep or lower the rate: they do not measure it.
     for n in range(10, 13):
-        decide(session, reviewer, n, "accept")
+        decide_case(session, reviewer, n, "accept")
     session.refresh(guardrail)
     assert guardrail.last_checked_at == checked
     # The three overrides have left the window. Each new override is measured, and the one that
     # takes the rate above 30% (the fourth) pauses the version at once.
     for n in range(13, 20):
-        decide(session, reviewer, n, "override")
+        decide_case(session, reviewer, n, "override")
         session.refresh(guardrail)
         rate = measures.override_rate_of_last(session, version.id, 10)
         assert guardrail.last_value == pytest.approx(rate)  # measured at every override
@@ -81,14 +75,14 @@ def test_a_breach_that_still_holds_alerts_again_at_the_very_next_decision_after_
     guardrail = override_guardrail(session, version)
     reviewer = make_user(session)
     for n in range(10):
-        decide(session, reviewer, n, "override" if n < 5 else "accept")  # 50%: alert, pause
+        decide_case(session, reviewer, n, "override" if n < 5 else "accept")  # 50%: alert, pause
     alert = session.scalar(select(Alert))
     assert alert is not None and alert.paused_from == "production"
     owner = make_owner(session)
     guardrails.resume_version(session, accounts.actor_of(owner), version_id=version.id)
     session.refresh(guardrail)
     assert guardrail.last_value is None  # to be measured at the next decision, whatever it is
-    decide(session, reviewer, 10, "accept")  # 4 of 10 overrides still: above 30%
+    decide_case(session, reviewer, 10, "accept")  # 4 of 10 overrides still: above 30%
     assert alerts(session) == 2
     session.refresh(version)
     assert version.stage == "paused"
@@ -98,7 +92,7 @@ def test_a_decision_that_moves_no_guardrail_is_one_transaction(session, version)
     override_guardrail(session, version)
     reviewer = make_user(session)
     for n in range(10):
-        decide(session, reviewer, n, "accept")
+        decide_case(session, reviewer, n, "accept")
     commits = []
 
     def note(committed):
@@ -156,10 +150,10 @@ def test_the_statements_of_a_decision_do_not_grow_with_history(session, version)
         return seen
 
     for n in range(20):
-        decide(session, reviewer, n, "accept")
+        decide_case(session, reviewer, n, "accept")
     early = statements_of_one_decision(1000)
     for n in range(20, 220):
-        decide(session, reviewer, n, "accept")
+        decide_case(session, reviewer, n, "accept")
     late = statements_of_one_decision(1001)
     assert late == early
     assert len(early) <= 12

@@ -16,6 +16,7 @@ from feedback.overrides import guardrails, rollup
 from feedback.review import decisions
 from feedback.schemas import OutcomeIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
+from tests.helpers import decide_case
 
 
 @pytest.fixture
@@ -23,14 +24,6 @@ def version(session):
     """The claims model's production version."""
     make_model(session)
     return session.scalar(select(ModelVersion))
-
-
-def decide(session, reviewer, n, action):
-    """Ingest case n and decide it."""
-    rec = make_case(session, n)
-    extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
-    decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
-    return rec
 
 
 def test_override_rate_guardrail_trips_once_pauses_and_resumes(session, version):
@@ -45,9 +38,9 @@ def test_override_rate_guardrail_trips_once_pauses_and_resumes(session, version)
     )
     reviewer = make_user(session)
     for n in range(9):
-        decide(session, reviewer, n, "override" if n < 4 else "accept")
+        decide_case(session, reviewer, n, "override" if n < 4 else "accept")
     assert session.scalar(select(func.count()).select_from(Alert)) == 0  # nine decisions: window not yet full
-    decide(session, reviewer, 9, "accept")  # 4 of 10 = 40% > 30%
+    decide_case(session, reviewer, 9, "accept")  # 4 of 10 = 40% > 30%
     alert = session.scalar(select(Alert))
     assert alert is not None and alert.value == pytest.approx(0.4) and alert.paused_from == "production"
     assert "40.0% over the last 10 decisions is above 30.0%" in alert.message
@@ -85,7 +78,7 @@ def test_accuracy_guardrail_trips_when_outcomes_arrive(session, version):
         auto_pause=False,
     )
     reviewer = make_user(session)
-    cases = [decide(session, reviewer, n, "accept") for n in range(10)]
+    cases = [decide_case(session, reviewer, n, "accept") for n in range(10)]
     # The AI recommended "pay" every time; three of ten were really "deny": accuracy 70% < 80%.
     items = [
         OutcomeIn.model_validate(
@@ -124,7 +117,7 @@ def test_accuracy_is_checked_exactly_when_a_decided_case_gains_a_label(session, 
         auto_pause=True,
     )
     reviewer = make_user(session)
-    labelled = [decide(session, reviewer, n, "accept") for n in range(9)]
+    labelled = [decide_case(session, reviewer, n, "accept") for n in range(9)]
     outcomes.record_outcomes(
         session, TEST_ACTOR, items=[outcome(rec, "deny" if i < 2 else "pay") for i, rec in enumerate(labelled)]
     )
@@ -133,7 +126,7 @@ def test_accuracy_is_checked_exactly_when_a_decided_case_gains_a_label(session, 
     assert checked is not None and guardrail.last_value is None  # nine labelled cases: the window is not full
     # Decisions of cases nobody knows the truth of yet cannot move accuracy, and do not check it.
     for n in range(20, 25):
-        decide(session, reviewer, n, "accept")
+        decide_case(session, reviewer, n, "accept")
     session.refresh(guardrail)
     assert guardrail.last_checked_at == checked and session.scalar(select(func.count()).select_from(Alert)) == 0
     # A case whose outcome came first: deciding it fills the window at 7 of 10 and pauses the version at once.
@@ -151,7 +144,7 @@ def test_control_chart_guardrail(session, version):
     n = 0
     for day in range(12, 0, -1):  # twelve quiet days: 1 override in 10
         for i in range(10):
-            rec = decide(session, reviewer, n, "override" if i == 0 else "accept")
+            rec = decide_case(session, reviewer, n, "override" if i == 0 else "accept")
             session.execute(
                 update(Decision)
                 .where(Decision.recommendation_id == rec.id)
@@ -170,7 +163,7 @@ def test_control_chart_guardrail(session, version):
         auto_pause=False,
     )
     for i in range(10):  # today: 7 in 10
-        decide(session, reviewer, n + i, "override" if i < 7 else "accept")
+        decide_case(session, reviewer, n + i, "override" if i < 7 else "accept")
     guardrails.evaluate(session, [version.id], force=True)
     alert = session.scalar(select(Alert))
     assert alert is not None and alert.value == pytest.approx(0.7) and "control limit" in alert.message
