@@ -90,15 +90,13 @@ def ab_experiment(session: Session, claims: Model, now: datetime, days: int) -> 
     experiment = experiments.create_experiment(
         session,
         analyst,
-        data={
-            "key": "claims-ai-ab",
-            "name": "Claims AI shown vs hidden, by reviewer",
-            "model_id": claims.id,
-            "kind": "ab",
-            "unit": "reviewer",
-            "ai_weight": 0.5,
-            "hypothesis": "Reviewers who see the claims AI decide faster and no less accurately.",
-        },
+        key="claims-ai-ab",
+        name="Claims AI shown vs hidden, by reviewer",
+        model_id=claims.id,
+        kind="ab",
+        unit="reviewer",
+        ai_weight=0.5,
+        hypothesis="Reviewers who see the claims AI decide faster and no less accurately.",
     )
     experiment.salt = "demo-claims-ab"  # a fixed salt keeps the demo reproducible
     session.commit()
@@ -130,14 +128,12 @@ def rollout_experiment(
     experiment = experiments.create_experiment(
         session,
         analyst,
-        data={
-            "key": "fraud-rollout",
-            "name": "Fraud AI rollout by site",
-            "model_id": fraud.id,
-            "kind": "staggered",
-            "hypothesis": "Showing the fraud AI's recommendation cuts handling time without hurting accuracy.",
-            "sites": [{"site": site, "go_live": when} for site, when in rollout.items()],
-        },
+        key="fraud-rollout",
+        name="Fraud AI rollout by site",
+        model_id=fraud.id,
+        kind="staggered",
+        hypothesis="Showing the fraud AI's recommendation cuts handling time without hurting accuracy.",
+        sites=[experiments.GoLive(site, when) for site, when in rollout.items()],
     )
     experiments.start_experiment(session, analyst, experiment_id=experiment.id)
     experiment.started_at = started

@@ -2,14 +2,19 @@
 
 Assignment is a pure function of the experiment and the case, so every worker (and anyone
 re-checking later) computes the same arm; exposures record what each reviewer was shown.
+
+The services take typed values: the API's schema and the form's parameters have already read
+the text. What they check here are the experiment's own rules, worded for the person who broke
+them, so the form and the API say the same thing.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -30,127 +35,137 @@ from feedback.models import (
     RolloutSite,
     User,
 )
-from feedback.params import FIRST_DAY, LAST_DAY, Id
+from feedback.params import FIRST_DAY, LAST_DAY
 from feedback.permissions import Action
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MAX_NAME, MAX_HYPOTHESIS = 200, 4000
+
+
+@dataclass(frozen=True)
+class GoLive:
+    """A site of a staggered rollout and when the AI goes live there (None: a comparison site, never)."""
+
+    site: str
+    at: datetime | None = None
+
+
+@dataclass
+class _Problems:
+    """What is wrong with a request, by kind: each kind answers with its own status."""
+
+    fields: dict[str, str]
+    repeated: dict[str, str]
+    unknown: dict[str, str]
+    taken: str = ""
+
+    def raise_any(self) -> None:
+        if self.fields:
+            raise ValidationFailed("the experiment is invalid", {**self.repeated, **self.unknown, **self.fields})
+        if self.unknown:
+            raise UnknownReference("no such model", self.unknown)
+        if self.repeated:  # a property of objects in a list, which JSON Schema cannot state: a 409 within the request
+            raise RepeatedInRequest("the experiment lists a site twice", self.repeated)
+        if self.taken:
+            raise Conflict(
+                self.taken, {"key": self.taken}
+            )  # a valid experiment whose key is in use: 409, as for models
 
 
 def _require_analyst(user: User) -> None:
     permissions.require(user, Action.RUN_IMPACT)
 
 
-def _parse_when(raw: Any, field: str, fields: dict[str, str]) -> datetime | None:
-    """A go-live instant from a date or an ISO timestamp (dates mean midnight UTC); blank means never."""
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return None
-    try:
-        parsed = raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw).strip())
-    except ValueError:
-        fields[field] = "must be a date (YYYY-MM-DD) or left blank for a comparison site"
-        return None
-    if not FIRST_DAY <= parsed.date() <= LAST_DAY:  # far-off years break date arithmetic downstream
-        fields[field] = f"must be a date from {FIRST_DAY} to {LAST_DAY}"
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _check_name(name: str, problems: _Problems) -> str:
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        problems.fields["name"] = f"give the experiment a name of at most {MAX_NAME} characters"
+    return name
 
 
-def _validate(
-    session: Session, data: Mapping[str, Any], experiment: Experiment | None
-) -> tuple[dict[str, Any], dict[str, datetime | None] | None]:
-    """Check the editable fields; returns clean values and the rollout schedule (None when not given)."""
-    fields: dict[str, str] = {}
-    repeated: dict[str, str] = {}
-    unknown: dict[str, str] = {}
-    clean: dict[str, Any] = {}
-    taken = _validate_new(session, data, clean, fields, unknown) if experiment is None else ""
-    kind = experiment.kind if experiment else clean.get("kind")
-    if "name" in data or experiment is None:
-        name = str(data.get("name") or "").strip()
-        if not name or len(name) > 200:
-            fields["name"] = "give the experiment a name of at most 200 characters"
-        clean["name"] = name
-    if "hypothesis" in data:
-        clean["hypothesis"] = str(data.get("hypothesis") or "").strip()[:4000]
-    if kind == "ab" and ("ai_weight" in data or experiment is None):
-        try:
-            weight = float(data.get("ai_weight", 0.5))
-        except (TypeError, ValueError):
-            weight = -1.0
-        if not 0 < weight < 1:
-            fields["ai_weight"] = "must be a share strictly between 0 and 1 (0.5 for an even split)"
-        clean["ai_weight"] = weight
-    schedule = _schedule(data.get("sites") or [], fields, repeated) if kind == "staggered" and "sites" in data else None
-    if fields:
-        raise ValidationFailed("the experiment is invalid", {**repeated, **unknown, **fields})
-    if unknown:
-        raise UnknownReference("no such model", unknown)
-    if repeated:  # a property of objects in a list, which JSON Schema cannot state: a 409 within the request
-        raise RepeatedInRequest("the experiment lists a site twice", repeated)
-    if taken:
-        raise Conflict(taken, {"key": taken})  # a valid experiment whose key is in use: 409, as for models
-    return clean, schedule
+def _check_hypothesis(hypothesis: str, problems: _Problems) -> str:
+    hypothesis = hypothesis.strip()
+    if len(hypothesis) > MAX_HYPOTHESIS:  # refused, never cut short: what was written is what is stored
+        problems.fields["hypothesis"] = f"must be at most {MAX_HYPOTHESIS} characters"
+    return hypothesis
 
 
-def _validate_new(
-    session: Session, data: Mapping[str, Any], clean: dict[str, Any], fields: dict[str, str], unknown: dict[str, str]
-) -> str:
-    """The fields only a new experiment sets (key, model, kind, unit); returns why its key is taken, if it is."""
-    taken = ""
-    key = str(data.get("key") or "").strip()
-    if not KEY_PATTERN.match(key):
-        fields["key"] = "use 1-64 lower-case letters, digits, - or _"
-    elif session.scalar(select(Experiment.id).where(Experiment.key == key)) is not None:
-        taken = f"an experiment called {key} already exists"
-    clean["key"] = key
-    try:  # an int, or its ASCII digits (never `²`, which str.isdigit() lets through)
-        model_id = Id("model_id").convert(str(data.get("model_id")))
-    except ValueError:
-        model_id = None
-    model = session.get(Model, model_id) if model_id else None
-    if model_id is not None and model is None:
-        unknown["model_id"] = f"no model {model_id}"
-    elif model is None:
-        fields["model_id"] = "choose a model"
-    else:
-        clean["model_id"] = model.id
-    kind = data.get("kind")
-    if kind not in EXPERIMENT_KINDS:
-        fields["kind"] = "must be ab or staggered"
-    clean["kind"] = kind
-    unit = "site" if kind == "staggered" else data.get("unit")
-    if unit not in EXPERIMENT_UNITS:
-        fields["unit"] = "must be case, reviewer or site"
-    clean["unit"] = unit
-    return taken
+def _check_weight(weight: float, problems: _Problems) -> float:
+    if not 0 < weight < 1:  # NaN fails both comparisons
+        problems.fields["ai_weight"] = "must be a share strictly between 0 and 1 (0.5 for an even split)"
+    return weight
 
 
-def _schedule(rows: list[Any], fields: dict[str, str], repeated: dict[str, str]) -> dict[str, datetime | None]:
+def _check_sites(sites: Sequence[GoLive], problems: _Problems) -> dict[str, datetime | None]:
     """A staggered rollout's sites and go-live times, as listed (a site listed twice keeps its first listing)."""
-    schedule = {}
-    for i, row in enumerate(rows):
-        site = str(row.get("site") or "").strip()
+    schedule: dict[str, datetime | None] = {}
+    for i, row in enumerate(sites):
+        site = row.site.strip()
         if not site:
-            continue
+            continue  # a form's blank row
         if site in schedule:
-            repeated[f"sites[{i}].site"] = f"{site} is listed twice"
+            problems.repeated[f"sites[{i}].site"] = f"{site} is listed twice"
             continue  # the first listing stands, so the other rules judge the schedule as listed
-        schedule[site] = _parse_when(row.get("go_live"), f"sites[{i}].go_live", fields)
+        if row.at is not None and (row.at.tzinfo is None or not FIRST_DAY <= row.at.date() <= LAST_DAY):
+            problems.fields[f"sites[{i}].go_live"] = f"must be an aware time from {FIRST_DAY} to {LAST_DAY}"
+        schedule[site] = row.at
     if not schedule:
-        fields["sites"] = "list the sites in the rollout"
+        problems.fields["sites"] = "list the sites in the rollout"
     elif all(when is None for when in schedule.values()):
-        fields["sites"] = "give at least one site a go-live date"
+        problems.fields["sites"] = "give at least one site a go-live date"
     return schedule
 
 
-def create_experiment(session: Session, actor: User, *, data: Mapping[str, Any]) -> Experiment:
-    """A new experiment in draft; nothing changes for reviewers until it is started."""
+def _check_identity(
+    session: Session, *, key: str, model_id: int | None, kind: str, unit: str, problems: _Problems
+) -> dict[str, Any]:
+    """The fields only a new experiment sets: its key, model, kind and unit."""
+    key = key.strip()
+    if not KEY_PATTERN.match(key):
+        problems.fields["key"] = "use 1-64 lower-case letters, digits, - or _"
+    elif session.scalar(select(Experiment.id).where(Experiment.key == key)) is not None:
+        problems.taken = f"an experiment called {key} already exists"
+    if model_id is None:
+        problems.fields["model_id"] = "choose a model"
+    elif session.get(Model, model_id) is None:
+        problems.unknown["model_id"] = f"no model {model_id}"
+    if kind not in EXPERIMENT_KINDS:
+        problems.fields["kind"] = "must be ab or staggered"
+    unit = "site" if kind == "staggered" else unit
+    if unit not in EXPERIMENT_UNITS:
+        problems.fields["unit"] = "must be case, reviewer or site"
+    return {"key": key, "model_id": model_id, "kind": kind, "unit": unit}
+
+
+def create_experiment(
+    session: Session,
+    actor: User,
+    *,
+    key: str,
+    name: str,
+    model_id: int | None,
+    kind: str,
+    unit: str = "case",
+    ai_weight: float = 0.5,
+    hypothesis: str = "",
+    sites: Sequence[GoLive] = (),
+) -> Experiment:
+    """A new experiment in draft; nothing changes for reviewers until it is started.
+
+    An A/B test splits by `unit` with `ai_weight` the share shown the AI; a staggered rollout
+    assigns by site and lists its `sites`, at least one with a go-live time.
+    """
     _require_analyst(actor)
-    clean, schedule = _validate(session, data, None)
-    if clean["kind"] == "staggered" and schedule is None:
-        raise ValidationFailed("the experiment is invalid", {"sites": "list the sites in the rollout"})
+    problems = _Problems({}, {}, {})
+    clean = _check_identity(session, key=key, model_id=model_id, kind=kind, unit=unit, problems=problems)
+    clean["name"] = _check_name(name, problems)
+    clean["hypothesis"] = _check_hypothesis(hypothesis, problems)
+    if kind == "ab":
+        clean["ai_weight"] = _check_weight(ai_weight, problems)
+    schedule = _check_sites(sites, problems) if kind == "staggered" else {}
+    problems.raise_any()
     experiment = Experiment(**clean, salt=secrets.token_hex(8), created_by_id=actor.id, status="draft")
-    experiment.sites = [RolloutSite(site=s, go_live_at=when) for s, when in (schedule or {}).items()]
+    experiment.sites = [RolloutSite(site=s, go_live_at=when) for s, when in schedule.items()]
     session.add(experiment)
     try:
         session.flush()
@@ -166,31 +181,40 @@ def create_experiment(session: Session, actor: User, *, data: Mapping[str, Any])
     return experiment
 
 
-def update_experiment(session: Session, actor: User, *, experiment_id: int, data: Mapping[str, Any]) -> Experiment:
-    """Edit an experiment. Once running, only its name, hypothesis and not-yet-reached go-live dates change."""
+def update_experiment(
+    session: Session,
+    actor: User,
+    *,
+    experiment_id: int,
+    row_version: int | None = None,
+    name: str | None = None,
+    hypothesis: str | None = None,
+    ai_weight: float | None = None,
+    sites: Sequence[GoLive] | None = None,
+) -> Experiment:
+    """Edit an experiment; what is None stays as it is.
+
+    Once running, only its name, hypothesis and not-yet-reached go-live dates change. Given the
+    `row_version` it was read at, an edit made meanwhile by someone else is a conflict.
+    """
     _require_analyst(actor)
     experiment = get_experiment(session, experiment_id)
-    if "row_version" in data and str(data["row_version"]) != str(experiment.row_version):
+    if row_version is not None and row_version != experiment.row_version:
         raise Conflict("someone else changed this experiment; reload it and try again")
     if experiment.status == "stopped":
         raise Conflict("a stopped experiment cannot be changed")
-    clean, schedule = _validate(session, data, experiment)
-    fields: dict[str, str] = {}
-    now = utcnow()
-    if experiment.status == "running" and clean.get("ai_weight", experiment.ai_weight) != experiment.ai_weight:
-        fields["ai_weight"] = "the split of a running test cannot change (it would bias the comparison)"
-    if schedule is not None and experiment.status == "running":
-        before = {s.site: s.go_live_at for s in experiment.sites}
-        for site, when in schedule.items():
-            old = before.get(site)
-            live = old is not None and old <= now
-            moved = not _same_minute(when, old)
-            if moved and (live or (when is not None and when <= now)):
-                fields[f"sites.{site}"] = "a running rollout can only move dates that are still in the future"
-        for site in set(before) - set(schedule):
-            fields[f"sites.{site}"] = "a site cannot leave a running rollout"
-    if fields:
-        raise ValidationFailed("the change is not allowed", fields)
+    problems = _Problems({}, {}, {})
+    clean: dict[str, Any] = {}
+    if name is not None:
+        clean["name"] = _check_name(name, problems)
+    if hypothesis is not None:
+        clean["hypothesis"] = _check_hypothesis(hypothesis, problems)
+    if ai_weight is not None and experiment.kind == "ab":
+        clean["ai_weight"] = _check_weight(ai_weight, problems)
+    schedule = _check_sites(sites, problems) if sites is not None and experiment.kind == "staggered" else None
+    problems.raise_any()
+    if experiment.status == "running":
+        _check_running_change(experiment, clean, schedule)
     before_snapshot = _snapshot(experiment)
     before_dates = {s.site: s.go_live_at for s in experiment.sites}
     for name, value in clean.items():
@@ -204,6 +228,28 @@ def update_experiment(session: Session, actor: User, *, experiment_id: int, data
             if _same_minute(row.go_live_at, before_dates.get(row.site)):
                 row.go_live_at = before_dates.get(row.site)
     return _save(session, actor, experiment, "experiment.updated", {"before": before_snapshot})
+
+
+def _check_running_change(
+    experiment: Experiment, clean: dict[str, Any], schedule: dict[str, datetime | None] | None
+) -> None:
+    """A running experiment keeps its split, and its sites keep every go-live already reached."""
+    fields: dict[str, str] = {}
+    now = utcnow()
+    if clean.get("ai_weight", experiment.ai_weight) != experiment.ai_weight:
+        fields["ai_weight"] = "the split of a running test cannot change (it would bias the comparison)"
+    if schedule is not None:
+        before = {s.site: s.go_live_at for s in experiment.sites}
+        for site, when in schedule.items():
+            old = before.get(site)
+            live = old is not None and old <= now
+            moved = not _same_minute(when, old)
+            if moved and (live or (when is not None and when <= now)):
+                fields[f"sites.{site}"] = "a running rollout can only move dates that are still in the future"
+        for site in set(before) - set(schedule):
+            fields[f"sites.{site}"] = "a site cannot leave a running rollout"
+    if fields:
+        raise ValidationFailed("the change is not allowed", fields)
 
 
 def _same_minute(a: datetime | None, b: datetime | None) -> bool:

@@ -39,7 +39,7 @@ def world(app: Flask, session):
     decisions.record_decision(session, users[F], recommendation_id=accepted.id, action="accept")
     exception_id = session.scalar(select(func.max(AuditEvent.entity_id)).where(AuditEvent.action == "exception.raised"))
     experiment = experiments.create_experiment(
-        session, users[A], data={"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"}
+        session, users[A], key="ab", name="AB", model_id=model.id, kind="ab", unit="case"
     )
     frame = simulated_panel(np.random.default_rng(1), units=12, periods=4)
     panel = impact_panels.upload_panel(session, users[A], name="panel", raw=frame.to_csv(index=False).encode())

@@ -205,8 +205,9 @@ def services_experiment(session, admin, model_id: int) -> int:
     """An A/B experiment to hang an analysis on."""
     from feedback.impact import experiments
 
-    spec = {"key": "ab", "name": PAYLOADS[0], "model_id": model_id, "kind": "ab", "unit": "case"}
-    return experiments.create_experiment(session, admin, data=spec).id
+    return experiments.create_experiment(
+        session, admin, key="ab", name=PAYLOADS[0], model_id=model_id, kind="ab", unit="case"
+    ).id
 
 
 def cells_of(text: str) -> list[str]:

@@ -11,6 +11,7 @@ from feedback.errors import UnknownReference
 from feedback.impact import experiments
 from feedback.impact import queries as impact_queries
 from feedback.impact import runs as impact_runs
+from feedback.impact.experiments import GoLive
 from feedback.models import AnalysisRun, Experiment
 from feedback.permissions import Action
 from feedback.schemas import (
@@ -103,10 +104,19 @@ def create_experiment() -> ResponseReturnValue:
     model_id = catalog_queries.model_id_of(db.session, spec.model)
     if model_id is None:
         raise UnknownReference(f"no model {spec.model}", {"model": "unknown model"})
-    data = spec.model_dump()
-    data["model_id"] = model_id
-    data["sites"] = [{"site": s.site, "go_live": s.go_live} for s in spec.sites]
-    return experiment_out(experiments.create_experiment(db.session, g.user, data=data)), 201
+    experiment = experiments.create_experiment(
+        db.session,
+        g.user,
+        key=spec.key,
+        name=spec.name,
+        model_id=model_id,
+        kind=spec.kind,
+        unit=spec.unit,
+        ai_weight=spec.ai_weight,
+        hypothesis=spec.hypothesis,
+        sites=[GoLive(s.site, s.go_live) for s in spec.sites],
+    )
+    return experiment_out(experiment), 201
 
 
 @bp.get("/experiments/<int:experiment_id>")

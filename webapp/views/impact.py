@@ -19,6 +19,7 @@ from feedback.impact import experiments
 from feedback.impact import panels as impact_panels
 from feedback.impact import queries as impact_queries
 from feedback.impact import runs as impact_runs
+from feedback.impact.experiments import GoLive
 from feedback.models import EXPERIMENT_KINDS, EXPERIMENT_UNITS, AnalysisRun, ImpactPanel
 from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_params
 from feedback.permissions import Action
@@ -125,20 +126,29 @@ def plan() -> tuple[str, int]:
     )
 
 
-def _experiment_form() -> dict[str, Any]:
-    """The experiment fields from a form, with the rollout schedule as a list of sites."""
+def _experiment_edits(form: dict[str, Any]) -> dict[str, Any]:
+    """The editable fields of the experiment form as typed keywords (the rollout as a list of sites)."""
+    return {
+        "name": form["name"] or "",
+        "hypothesis": form["hypothesis"] or "",
+        "ai_weight": form["ai_weight"],
+        "sites": [GoLive(s, at) for s, at in zip(form["site"], form["go_live"], strict=False)]
+        if form["site"]
+        else None,
+    }
+
+
+def _new_experiment() -> dict[str, Any]:
+    """A new experiment from the form, as the service's keywords (blank choices left for it to name)."""
     form = parse_params(request.form, EXPERIMENT_FORM)
-    data: dict[str, Any] = {k: form[k] or "" for k in ("key", "name", "kind", "unit", "hypothesis")}
-    data["model_id"] = form["model_id"]
-    if form["ai_weight"] is not None:
-        data["ai_weight"] = form["ai_weight"]
-    if form["site"]:
-        data["sites"] = [
-            {"site": s, "go_live": d} for s, d in zip(form["site"], form["go_live"], strict=False) if s and s.strip()
-        ]
-    if form["row_version"] is not None:
-        data["row_version"] = form["row_version"]
-    return data
+    edits = _experiment_edits(form)
+    return {
+        **{k: v for k, v in edits.items() if v is not None},
+        "key": form["key"] or "",
+        "model_id": form["model_id"],
+        "kind": form["kind"] or "",
+        "unit": form["unit"] or "",
+    }
 
 
 @bp.post("/experiments")
@@ -146,7 +156,7 @@ def _experiment_form() -> dict[str, Any]:
 def create_experiment() -> Response | tuple[str, int]:
     """Create an experiment in draft."""
     try:
-        experiment = experiments.create_experiment(db.session, g.user, data=_experiment_form())
+        experiment = experiments.create_experiment(db.session, g.user, **_new_experiment())
     except (*FIELD_FAULTS, Conflict) as exc:
         db.session.rollback()
         context = _index_context(problem=exc.message, fields=exc.fields, form=request.form.to_dict())
@@ -203,7 +213,11 @@ def experiment(experiment_id: int) -> tuple[str, int]:
 def update_experiment(experiment_id: int) -> tuple[str, int]:
     """Save edits (a running experiment accepts only the safe ones)."""
     try:
-        experiments.update_experiment(db.session, g.user, experiment_id=experiment_id, data=_experiment_form())
+        form = parse_params(request.form, EXPERIMENT_FORM)
+        edits = _experiment_edits(form)
+        experiments.update_experiment(
+            db.session, g.user, experiment_id=experiment_id, row_version=form["row_version"], **edits
+        )
     except FIELD_FAULTS as exc:
         db.session.rollback()
         context = _experiment_context(experiment_id, problem=exc.message, fields=exc.fields)

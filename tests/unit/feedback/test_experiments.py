@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from scipy import stats
@@ -14,6 +14,7 @@ from feedback.errors import Conflict, NotAllowedByConfiguration, PermissionDenie
 from feedback.impact import experiments
 from feedback.impact import queries as impact_queries
 from feedback.impact.assignment import hashed_arm, remember_running_experiments, running_experiment
+from feedback.impact.experiments import GoLive
 from feedback.models import AuditEvent, Decision, Exposure
 from feedback.review import claims, decisions
 from tests.factories import make_case, make_model, make_user
@@ -45,18 +46,17 @@ def ab(session, analyst, unit="case", weight=0.5, key="ab1"):
 
     model_id = session.scalar(select(Model.id))
     exp = experiments.create_experiment(
-        session,
-        analyst,
-        data={
-            "key": key,
-            "name": "AI on or off",
-            "model_id": str(model_id),
-            "kind": "ab",
-            "unit": unit,
-            "ai_weight": weight,
-        },
+        session, analyst, key=key, name="AI on or off", model_id=model_id, kind="ab", unit=unit, ai_weight=weight
     )
     return experiments.start_experiment(session, analyst, experiment_id=exp.id)
+
+
+FAR_OFF, NAIVE = datetime(2300, 1, 1, tzinfo=UTC), datetime(2027, 1, 1)  # past LAST_DAY; without a zone
+
+
+def midnight(when: datetime) -> datetime:
+    """The start of when's day, as a date-only go-live means."""
+    return when.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def test_control_cases_are_decided_unaided_and_exposures_match_the_hash(session, world):
@@ -112,17 +112,15 @@ def test_staggered_rollout_hides_the_ai_until_the_site_goes_live(session, world)
     exp = experiments.create_experiment(
         session,
         world["analyst"],
-        data={
-            "key": "rollout",
-            "name": "Rollout",
-            "model_id": model_id,
-            "kind": "staggered",
-            "sites": [
-                {"site": "Leeds", "go_live": (now - timedelta(days=1)).isoformat()},
-                {"site": "York", "go_live": (now + timedelta(days=3)).date().isoformat()},
-                {"site": "Hull", "go_live": ""},
-            ],
-        },
+        key="rollout",
+        name="Rollout",
+        model_id=model_id,
+        kind="staggered",
+        sites=[
+            GoLive("Leeds", now - timedelta(days=1)),
+            GoLive("York", midnight(now + timedelta(days=3))),
+            GoLive("Hull"),
+        ],
     )
     experiments.start_experiment(session, world["analyst"], experiment_id=exp.id)
     shown = {}
@@ -135,21 +133,14 @@ def test_staggered_rollout_hides_the_ai_until_the_site_goes_live(session, world)
     assert shown == {"Leeds": True, "York": False, "Hull": False}
 
     # A future date may move; a site that is live may not, and nobody may go live in the past.
-    future = (now + timedelta(days=5)).date().isoformat()
+    future = midnight(now + timedelta(days=5))
     leeds = next(s for s in exp.sites if s.site == "Leeds")
-    sites = [
-        {"site": "Leeds", "go_live": leeds.go_live_at.isoformat()},
-        {"site": "York", "go_live": future},
-        {"site": "Hull", "go_live": ""},
-    ]
-    updated = experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, data={"sites": sites})
-    assert {s.site: s.go_live_at.date().isoformat() if s.go_live_at else None for s in updated.sites}["York"] == future
+    sites = [GoLive("Leeds", leeds.go_live_at), GoLive("York", future), GoLive("Hull")]
+    updated = experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, sites=sites)
+    assert {s.site: s.go_live_at for s in updated.sites}["York"] == future
     with pytest.raises(ValidationFailed) as err:
         experiments.update_experiment(
-            session,
-            world["analyst"],
-            experiment_id=exp.id,
-            data={"sites": [*sites[1:], {"site": "Leeds", "go_live": future}]},
+            session, world["analyst"], experiment_id=exp.id, sites=[*sites[1:], GoLive("Leeds", future)]
         )
     assert "sites.Leeds" in err.value.fields
     assert verify_chain(session).ok
@@ -161,38 +152,36 @@ def test_one_running_experiment_per_model_and_roles(session, world):
 
     model_id = session.scalar(select(Model.id))
     second = experiments.create_experiment(
-        session,
-        world["analyst"],
-        data={"key": "ab2", "name": "Second", "model_id": model_id, "kind": "ab", "unit": "site"},
+        session, world["analyst"], key="ab2", name="Second", model_id=model_id, kind="ab", unit="site"
     )
     with pytest.raises(Conflict):
         experiments.start_experiment(session, world["analyst"], experiment_id=second.id)
     with pytest.raises(PermissionDenied):
-        experiments.create_experiment(
-            session, world["ann"], data={"key": "x", "name": "X", "model_id": model_id, "kind": "ab", "unit": "case"}
-        )
+        experiments.create_experiment(session, world["ann"], key="x", name="X", model_id=model_id, kind="ab")
 
 
 @pytest.mark.parametrize(
     ("data", "field"),
     [
-        ({"key": "Bad Key!", "name": "N", "kind": "ab", "unit": "case"}, "key"),
-        ({"key": "k", "name": "", "kind": "ab", "unit": "case"}, "name"),
-        ({"key": "k", "name": "N", "kind": "ab", "unit": "case", "ai_weight": "1.5"}, "ai_weight"),
+        ({"key": "Bad Key!", "name": "N", "kind": "ab"}, "key"),
+        ({"key": "k", "name": " ", "kind": "ab"}, "name"),
+        ({"key": "k", "name": "N" * 201, "kind": "ab"}, "name"),
+        ({"key": "k", "name": "N", "kind": "ab", "hypothesis": "H" * 4001}, "hypothesis"),
+        ({"key": "k", "name": "N", "kind": "ab", "ai_weight": 1.5}, "ai_weight"),
+        ({"key": "k", "name": "N", "kind": "ab", "ai_weight": float("nan")}, "ai_weight"),
         ({"key": "k", "name": "N", "kind": "ab", "unit": "team"}, "unit"),
-        (
-            {"key": "k", "name": "N", "kind": "staggered", "sites": [{"site": "Leeds", "go_live": "soon"}]},
-            "sites[0].go_live",
-        ),
-        ({"key": "k", "name": "N", "kind": "staggered", "sites": [{"site": "Leeds", "go_live": ""}]}, "sites"),
+        ({"key": "k", "name": "N", "kind": "trial"}, "kind"),
+        ({"key": "k", "name": "N", "kind": "staggered", "sites": [GoLive("Leeds", FAR_OFF)]}, "sites[0].go_live"),
+        ({"key": "k", "name": "N", "kind": "staggered", "sites": [GoLive("Leeds", NAIVE)]}, "sites[0].go_live"),
+        ({"key": "k", "name": "N", "kind": "staggered", "sites": [GoLive("Leeds")]}, "sites"),
+        ({"key": "k", "name": "N", "kind": "staggered"}, "sites"),
     ],
-)
+)  # fmt: skip
 def test_invalid_experiments_name_the_field(session, world, data, field):
     from feedback.models import Model
 
-    data = {**data, "model_id": session.scalar(select(Model.id))}
     with pytest.raises(ValidationFailed) as err:
-        experiments.create_experiment(session, world["analyst"], data=data)
+        experiments.create_experiment(session, world["analyst"], model_id=session.scalar(select(Model.id)), **data)
     assert field in err.value.fields
     assert impact_queries.list_experiments(session) == []
 
@@ -200,12 +189,12 @@ def test_invalid_experiments_name_the_field(session, world, data, field):
 def test_a_running_split_cannot_change(session, world):
     exp = ab(session, world["analyst"])
     with pytest.raises(ValidationFailed) as err:
-        experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, data={"ai_weight": "0.2"})
+        experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, ai_weight=0.2)
     assert "ai_weight" in err.value.fields
     stopped = experiments.stop_experiment(session, world["analyst"], experiment_id=exp.id)
     assert stopped.status == "stopped"
     with pytest.raises(Conflict):
-        experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, data={"name": "renamed"})
+        experiments.update_experiment(session, world["analyst"], experiment_id=exp.id, name="renamed")
 
 
 def test_remembered_running_experiment_is_read_once_and_forgotten_on_change(session, world):

@@ -142,16 +142,11 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
     exp = experiments.create_experiment(
         session,
         analyst,
-        data={
-            "key": "roll",
-            "name": "Roll",
-            "model_id": model_id,
-            "kind": "staggered",
-            "sites": [
-                {"site": "Leeds", "go_live": (start + timedelta(days=14)).isoformat()},
-                {"site": "York", "go_live": ""},
-            ],
-        },
+        key="roll",
+        name="Roll",
+        model_id=model_id,
+        kind="staggered",
+        sites=[experiments.GoLive("Leeds", start + timedelta(days=14)), experiments.GoLive("York")],
     )
     n = 0
     for day in range(0, 28):

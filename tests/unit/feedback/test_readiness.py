@@ -346,7 +346,11 @@ def test_an_experiment_effect_criterion_reads_the_difference_on_its_anytime_vali
     experiment = experiments.create_experiment(
         session,
         analyst,
-        data={"key": "ab1", "name": "AI on or off", "model_id": production.model_id, "kind": "ab", "unit": "case"},
+        key="ab1",
+        name="AI on or off",
+        model_id=production.model_id,
+        kind="ab",
+        unit="case",
     )
     experiments.start_experiment(session, analyst, experiment_id=experiment.id)
     for n in range(120):

@@ -62,7 +62,11 @@ def world(app: Flask) -> dict[str, Any]:
         experiment = experiments.create_experiment(
             session,
             users["analyst"],
-            data={"key": "ab", "name": "AB", "model_id": model.id, "kind": "ab", "unit": "case"},
+            key="ab",
+            name="AB",
+            model_id=model.id,
+            kind="ab",
+            unit="case",
         )
         frame = simulated_panel(np.random.default_rng(1), units=12, periods=4)
         panel = impact_panels.upload_panel(

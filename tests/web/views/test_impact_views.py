@@ -148,7 +148,7 @@ def test_ab_analysis_shows_the_sample_ratio_check(client, session):
     analyst = make_user(session, "analyst")
     model_id = session.scalar(select(Model.id))
     exp = experiments.create_experiment(
-        session, analyst, data={"key": "ab", "name": "AB", "model_id": model_id, "kind": "ab", "unit": "reviewer"}
+        session, analyst, key="ab", name="AB", model_id=model_id, kind="ab", unit="reviewer"
     )
     experiments.start_experiment(session, analyst, experiment_id=exp.id)
     # Eight or more reviewers, at least two in each arm (the arms come from hashing with a random salt).

@@ -315,10 +315,10 @@ def test_the_page_shows_the_ai_exactly_when_the_decision_records_it_shown(review
 
     analyst = make_user(session, "analyst")
     model_id = session.scalar(select(Recommendation.model_id))
-    spec = {"key": "ab1", "name": "AI on or off", "model_id": str(model_id), "kind": "ab", "unit": "case"}
-    experiments.start_experiment(
-        session, analyst, experiment_id=experiments.create_experiment(session, analyst, data=spec).id
+    experiment = experiments.create_experiment(
+        session, analyst, key="ab1", name="AI on or off", model_id=model_id, kind="ab", unit="case"
     )
+    experiments.start_experiment(session, analyst, experiment_id=experiment.id)
     for n in range(4, 17):
         make_case(session, n)
     seen: dict[int, bool] = {}
