@@ -70,7 +70,7 @@ class AbTest:
         )
         session.commit()
         analyst = session.scalars(select(User).where(User.role == "analyst")).one()
-        run = impact_runs.create_run(session, analyst, kind="ab", params={}, target_id=experiment.id)
+        run = impact_runs.queue_ab_analysis(session, analyst, experiment_id=experiment.id)
         impact_runs.execute_run(session, run.id)
         handling = next((m for m in (run.result or {}).get("metrics", []) if m["metric"] == "handling_seconds"), None)
         if handling and handling.get("effect"):
@@ -145,13 +145,7 @@ def rollout_experiment(
     except ValidationFailed as exc:
         progress(f"rollout: no panel ({exc.fields})")
         return
-    run = impact_runs.create_run(
-        session,
-        analyst,
-        kind="staggered",
-        params={"control": "not_yet", "method": "dr", "draws": 999},
-        target_id=panel.id,
-    )
+    run = impact_runs.queue_panel_analysis(session, analyst, panel_id=panel.id, draws=999)
     impact_runs.execute_run(session, run.id)
     result = run.result or {}
     simple = result.get("simple") or {}

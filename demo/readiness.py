@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,8 +24,8 @@ from feedback.schemas import ModelVersionIn
 PILOT_DAYS = 14
 
 
-def _criterion(metric: str, direction: str, threshold: float, min_n: int = 0) -> dict[str, Any]:
-    return {"metric": metric, "direction": direction, "threshold": threshold, "min_n": min_n}
+def _criterion(metric: str, direction: str, threshold: float, min_n: int = 0) -> readiness.Criterion:
+    return readiness.Criterion(metric, direction, threshold, min_n)
 
 
 def seed_readiness(
@@ -46,7 +45,7 @@ def seed_readiness(
     owner = session.scalars(select(User).where(User.role == "model_owner").order_by(User.id)).first()
     assert owner is not None
     actor = Actor(owner.id, owner.email)
-    plans: list[tuple[ModelVersion, list[dict[str, Any]]]] = [
+    plans: list[tuple[ModelVersion, list[readiness.Criterion]]] = [
         (v1, [_criterion("decisions", "at_least", 2000), _criterion("override_rate", "at_most", 0.15, 1000)]),
         (
             v2,

@@ -21,7 +21,7 @@ from feedback.audit import Actor, Change, canonical_json
 from feedback.errors import Conflict, NotFound, Problems
 from feedback.models import ChallengerRecommendation, Model, ModelVersion, Recommendation
 from feedback.permissions import Action
-from feedback.schemas import ChallengerIn
+from feedback.schemas import ChallengerIn, RecommendationIn
 
 
 @dataclass(frozen=True)
@@ -213,7 +213,7 @@ def check_at_ingest(
     session: Session,
     actor: Actor,
     *,
-    items: Sequence[Any],
+    items: Sequence[RecommendationIn],
     models: Mapping[str, Model],
     versions: Mapping[tuple[int, str], ModelVersion],
     problems: Problems,
@@ -242,7 +242,7 @@ def check_at_ingest(
 
 def conflicts_at_ingest(
     session: Session,
-    items: Sequence[Any],
+    items: Sequence[RecommendationIn],
     models: Mapping[str, Model],
     versions: Mapping[tuple[int, str], ModelVersion],
     existing: Mapping[tuple[int, str], tuple[int, str]],
@@ -267,7 +267,7 @@ def store_at_ingest(
     session: Session,
     actor: Actor,
     *,
-    items: Sequence[Any],
+    items: Sequence[RecommendationIn],
     models: Mapping[str, Model],
     versions: Mapping[tuple[int, str], ModelVersion],
     case_ids: Mapping[tuple[int, str], int],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -30,44 +30,62 @@ from feedback.models import (
 )
 from feedback.outcomes import queries as outcome_queries
 from feedback.permissions import Action
+from feedback.schemas.types import MAX_DRAWS, MIN_DRAWS
 
 
-def create_run(session: Session, actor: User, *, kind: str, params: dict[str, Any], target_id: int) -> AnalysisRun:
-    """Queue an analysis; the caller hands its id to a background worker."""
+def queue_panel_analysis(
+    session: Session,
+    actor: User,
+    *,
+    panel_id: int,
+    control: str = "not_yet",
+    method: str = "dr",
+    covariates: Sequence[str] = (),
+    draws: int = 999,
+) -> AnalysisRun:
+    """Queue a staggered-rollout analysis of a panel; the caller hands its id to the worker.
+
+    `control` is the comparison group (never or not-yet treated), `method` the estimator (doubly
+    robust, outcome regression or inverse probability weighting), `draws` the bootstrap's draws.
+    """
     permissions.require(actor, Action.RUN_IMPACT)
+    panel = session.get(ImpactPanel, panel_id)
+    if panel is None:
+        raise NotFound(f"no panel {panel_id}")
     problems = Problems()
-    fields = problems.invalid
-    if kind == "staggered":
-        if session.get(ImpactPanel, target_id) is None:
-            raise NotFound(f"no panel {target_id}")
-        if params.get("control") not in staggered.CONTROLS:
-            fields["control"] = "must be never or not_yet"
-        if params.get("method") not in staggered.METHODS:
-            fields["method"] = "must be dr, reg or ipw"
-        panel = session.get(ImpactPanel, target_id)
-        assert panel is not None
-        unknown = set(params.get("covariates") or []) - set(panel.covariates)
-        if unknown:  # what the stored panel holds: 409
-            problems.disallowed["covariates"] = f"{', '.join(sorted(unknown))} not in this panel"
-        run = AnalysisRun(kind=kind, panel_id=target_id, params=params, created_by_id=actor.id)
-    elif kind == "ab":
-        experiment = session.get(Experiment, target_id)
-        if experiment is None:
-            raise NotFound(f"no experiment {target_id}")
-        if experiment.kind != "ab":  # the experiment's state, not the request's shape: 409
-            message = "a staggered rollout is analysed from a panel"
-            raise Conflict(message, {"experiment_id": message})
-        run = AnalysisRun(kind=kind, experiment_id=target_id, params=params, created_by_id=actor.id)
-    else:
-        fields["kind"] = "must be staggered or ab"
+    if control not in staggered.CONTROLS:
+        problems.invalid["control"] = "must be never or not_yet"
+    if method not in staggered.METHODS:
+        problems.invalid["method"] = "must be dr, reg or ipw"
+    if not MIN_DRAWS <= draws <= MAX_DRAWS:
+        problems.invalid["draws"] = f"must be a whole number from {MIN_DRAWS} to {MAX_DRAWS}"
+    unknown = set(covariates) - set(panel.covariates)
+    if unknown:  # what the stored panel holds: 409
+        problems.disallowed["covariates"] = f"{', '.join(sorted(unknown))} not in this panel"
     problems.raise_any("the analysis is invalid")
+    params = {"control": control, "method": method, "covariates": list(covariates), "draws": draws}
+    run = AnalysisRun(kind="staggered", panel_id=panel_id, params=params, created_by_id=actor.id)
+    return _queue(session, actor, run, panel_id)
+
+
+def queue_ab_analysis(session: Session, actor: User, *, experiment_id: int) -> AnalysisRun:
+    """Queue the analysis of an A/B test's arms; the caller hands its id to the worker."""
+    permissions.require(actor, Action.RUN_IMPACT)
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise NotFound(f"no experiment {experiment_id}")
+    if experiment.kind != "ab":  # the experiment's state, not the request's shape: 409
+        message = "a staggered rollout is analysed from a panel"
+        raise Conflict(message, {"experiment_id": message})
+    run = AnalysisRun(kind="ab", experiment_id=experiment_id, params={}, created_by_id=actor.id)
+    return _queue(session, actor, run, experiment_id)
+
+
+def _queue(session: Session, actor: User, run: AnalysisRun, target_id: int) -> AnalysisRun:
     session.add(run)
     session.flush()
-    audit.record(
-        session,
-        Actor(actor.id, actor.email),
-        [Change("analysis.queued", "analysis_run", run.id, {"kind": kind, "target": target_id, **params})],
-    )
+    details = {"kind": run.kind, "target": target_id, **run.params}
+    audit.record(session, Actor(actor.id, actor.email), [Change("analysis.queued", "analysis_run", run.id, details)])
     session.commit()
     return run
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from feedback.audit import Actor, Change
 from feedback.errors import Conflict, NotFound, Problems, ValidationFailed
 from feedback.models import Experiment, Guardrail, ModelVersion
 from feedback.models.readiness import DIRECTIONS, READINESS_METRICS, ReadinessPlan
+from feedback.params import MAX_ID
 from feedback.permissions import Action
 from feedback.readiness import queries, reports
 
@@ -23,70 +25,93 @@ MAX_SECONDS = 30 * 86400
 EXPERIMENT_METRICS = ("override", "correct", "handling_seconds")
 # Which ways each metric may be judged: a count of decisions only upwards, drifted features only downwards.
 ALLOWED_DIRECTIONS = {"decisions": ("at_least",), "drift": ("at_most",)}
+WHOLE_THRESHOLDS = ("decisions", "drift")
 READINESS_GUARDRAIL = "readiness"
 
 
-def checked_criteria(session: Session, model_id: int, raw: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Criterion:
+    """One criterion of a plan, typed; `threshold` None is a form's blank box.
+
+    A share is 0 to 1; a count of decisions or of drifted features is whole; an experiment_effect
+    criterion names its experiment and which of its metrics it judges.
+    """
+
+    metric: str
+    direction: str
+    threshold: float | None
+    min_n: int = 0
+    experiment_id: int | None = None
+    experiment_metric: str | None = None
+
+    def stored(self) -> dict[str, Any]:
+        """The criterion as the plan stores it (counts as whole numbers, experiment fields only where used)."""
+        threshold = self.threshold
+        if self.metric in WHOLE_THRESHOLDS and threshold is not None and float(threshold).is_integer():
+            threshold = int(threshold)
+        row: dict[str, Any] = {"metric": self.metric, "direction": self.direction, "threshold": threshold}
+        row["min_n"] = self.min_n
+        if self.metric == "experiment_effect":
+            row |= {"experiment_id": self.experiment_id, "experiment_metric": self.experiment_metric}
+        return row
+
+
+def checked_criteria(session: Session, model_id: int, criteria: Sequence[Criterion]) -> list[dict[str, Any]]:
     """The criteria as stored, or an error naming each bad field (`criteria[2].threshold`).
 
     What a criterion's own fields break is a 422 (the API's schema states those rules too); an
     experiment that does not exist a 404, one of another model a 409; a criterion repeated a 409.
     """
-    if not 1 <= len(raw) <= MAX_CRITERIA:
+    if not 1 <= len(criteria) <= MAX_CRITERIA:
         raise ValidationFailed("a plan needs criteria", {"criteria": f"must hold 1 to {MAX_CRITERIA} criteria"})
     problems = Problems()
-    criteria, seen = [], set()
-    for i, item in enumerate(raw):
+    seen = set()
+    for i, criterion in enumerate(criteria):
         at = f"criteria[{i}]"
-        criterion = _checked(session, model_id, item, at, problems)
-        key = (criterion.get("metric"), criterion.get("experiment_id"), criterion.get("experiment_metric"))
+        _check(session, model_id, criterion, at, problems)
+        key = (criterion.metric, criterion.experiment_id, criterion.experiment_metric)
         if key in seen and f"{at}.metric" not in problems.fields:
             problems.repeated[f"{at}.metric"] = "repeats another criterion of this plan"
         seen.add(key)
-        criteria.append(criterion)
     problems.raise_any("the readiness plan has invalid fields")
-    return criteria
+    return [criterion.stored() for criterion in criteria]
 
 
-def _checked(session: Session, model_id: int, item: Mapping[str, Any], at: str, problems: Problems) -> dict[str, Any]:
-    """One criterion normalised; its problems added to `problems`."""
+def _check(session: Session, model_id: int, criterion: Criterion, at: str, problems: Problems) -> None:
+    """Add what is wrong with one criterion to `problems`."""
     fields = problems.invalid
-    metric, direction = item.get("metric"), item.get("direction")
-    threshold, min_n = item.get("threshold"), item.get("min_n", 0)
+    metric = criterion.metric
     if metric not in READINESS_METRICS:
         fields[f"{at}.metric"] = f"must be one of {', '.join(READINESS_METRICS)}"
-    allowed = ALLOWED_DIRECTIONS.get(str(metric), DIRECTIONS)
-    if direction not in allowed:
+    allowed = ALLOWED_DIRECTIONS.get(metric, DIRECTIONS)
+    if criterion.direction not in allowed:
         fields[f"{at}.direction"] = f"must be {' or '.join(allowed)}" + (f" for {metric}" if metric else "")
-    problem = _threshold_problem(metric, threshold)
+    problem = _threshold_problem(metric, criterion.threshold)
     if problem:
         fields[f"{at}.threshold"] = problem
-    if isinstance(min_n, bool) or not isinstance(min_n, int) or not 0 <= min_n <= MAX_MIN_N:
+    if not 0 <= criterion.min_n <= MAX_MIN_N:
         fields[f"{at}.min_n"] = f"must be a whole number from 0 to {MAX_MIN_N}"
-    criterion: dict[str, Any] = {"metric": metric, "direction": direction, "threshold": threshold, "min_n": min_n}
-    if metric == "experiment_effect":
-        experiment_id, column = item.get("experiment_id"), item.get("experiment_metric")
-        if isinstance(experiment_id, bool) or not isinstance(experiment_id, int) or not 0 < experiment_id < 2**31:
-            fields[f"{at}.experiment_id"] = "must name an experiment on this model"
-        else:
-            experiment = session.get(Experiment, experiment_id)
-            if experiment is None:
-                problems.disallowed[f"{at}.experiment_id"] = "names no experiment"  # a rule on stored rows: 409
-            elif experiment.model_id != model_id:
-                problems.disallowed[f"{at}.experiment_id"] = "is an experiment on another model"
-        if column not in EXPERIMENT_METRICS:
-            fields[f"{at}.experiment_metric"] = f"must be one of {', '.join(EXPERIMENT_METRICS)}"
-        criterion |= {"experiment_id": experiment_id, "experiment_metric": column}
-    else:
+    if metric != "experiment_effect":
         for extra in ("experiment_id", "experiment_metric"):
-            if item.get(extra) is not None:
+            if getattr(criterion, extra) is not None:
                 fields[f"{at}.{extra}"] = "only an experiment_effect criterion names an experiment"
-    return criterion
+        return
+    experiment_id = criterion.experiment_id
+    if experiment_id is None or not 0 < experiment_id <= MAX_ID:
+        fields[f"{at}.experiment_id"] = "must name an experiment on this model"
+    else:
+        experiment = session.get(Experiment, experiment_id)
+        if experiment is None:
+            problems.disallowed[f"{at}.experiment_id"] = "names no experiment"  # a rule on stored rows: 409
+        elif experiment.model_id != model_id:
+            problems.disallowed[f"{at}.experiment_id"] = "is an experiment on another model"
+    if criterion.experiment_metric not in EXPERIMENT_METRICS:
+        fields[f"{at}.experiment_metric"] = f"must be one of {', '.join(EXPERIMENT_METRICS)}"
 
 
-def _threshold_problem(metric: Any, threshold: Any) -> str | None:
+def _threshold_problem(metric: str, threshold: float | None) -> str | None:
     """Why the threshold does not fit the metric (None when it does)."""
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not math.isfinite(threshold):
+    if threshold is None or not math.isfinite(threshold):
         return "must be a number"
     if metric in ("override_rate", "accuracy", "sla_attainment") and not 0 <= threshold <= 1:
         return "must be a share between 0 and 1"
@@ -108,7 +133,7 @@ def _version(session: Session, actor: Actor, version_id: int) -> ModelVersion:
 
 
 def register_plan(
-    session: Session, actor: Actor, *, version_id: int, criteria: Sequence[Mapping[str, Any]], reason: str = ""
+    session: Session, actor: Actor, *, version_id: int, criteria: Sequence[Criterion], reason: str = ""
 ) -> ReadinessPlan:
     """Register a version's first readiness plan, and the guardrail that pauses the version on a kill."""
     version = _version(session, actor, version_id)
@@ -124,7 +149,7 @@ def register_plan(
 
 
 def change_plan(
-    session: Session, actor: Actor, *, version_id: int, criteria: Sequence[Mapping[str, Any]], reason: str
+    session: Session, actor: Actor, *, version_id: int, criteria: Sequence[Criterion], reason: str
 ) -> ReadinessPlan:
     """Record the next plan version (the earlier ones stay, as do the verdicts that used them)."""
     version = _version(session, actor, version_id)
@@ -140,9 +165,7 @@ def change_plan(
     return plan
 
 
-def _checked_plan(
-    session: Session, version: ModelVersion, criteria: Sequence[Mapping[str, Any]]
-) -> list[dict[str, Any]]:
+def _checked_plan(session: Session, version: ModelVersion, criteria: Sequence[Criterion]) -> list[dict[str, Any]]:
     return checked_criteria(session, version.model_id, criteria)
 
 

@@ -76,10 +76,6 @@ class ReadinessPlanIn(Strict):
     criteria: list[CriterionIn] = Field(min_length=1, max_length=20)
     reason: Text2000 = ""
 
-    def criteria_data(self) -> list[dict[str, Any]]:
-        """The criteria as plain dicts for the service."""
-        return [c.model_dump() for c in self.criteria]
-
 
 class ReadinessPlanChangeIn(ReadinessPlanIn):
     """The next plan version: a change says why."""

@@ -107,7 +107,8 @@ def _whole_number(value: Any) -> Any:
 RowId = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
 
 
-Draws = Annotated[int, Field(ge=99, le=9999), BeforeValidator(_whole_number)]
+MIN_DRAWS, MAX_DRAWS = 99, 9999  # bootstrap draws: fewer give ragged bands, more only cost time
+Draws = Annotated[int, Field(ge=MIN_DRAWS, le=MAX_DRAWS), BeforeValidator(_whole_number)]
 
 
 # ISO 8601 text in JSON (so not strict: strict would take only Python datetimes), bounded like the

@@ -71,7 +71,7 @@ def test_plan_scorecard_and_promotion(browser, live):
     actor = accounts.actor_of(owner_user)
     catalog.set_version_stage(session, actor, version_id=v2.id, stage="pilot")
     decide_many(session, live["reviewer"], "v2", 40, 4, 0)
-    strict = [{"metric": "override_rate", "direction": "at_most", "threshold": 0.05, "min_n": 20}]
+    strict = [readiness.Criterion(metric="override_rate", direction="at_most", threshold=0.05, min_n=20)]
     readiness.register_plan(session, actor, version_id=v3.id, criteria=strict)
     catalog.set_version_stage(session, actor, version_id=v3.id, stage="pilot")
     decide_many(session, live["reviewer"], "v3", 25, 2, 100)

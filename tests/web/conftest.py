@@ -44,7 +44,7 @@ def world(app: Flask, session):
     frame = simulated_panel(np.random.default_rng(1), units=12, periods=4)
     panel = impact_panels.upload_panel(session, users[A], name="panel", raw=frame.to_csv(index=False).encode())
     params = {"control": "never", "method": "reg"}
-    run = impact_runs.create_run(session, users[A], kind="staggered", params=params, target_id=panel.id)
+    run = impact_runs.queue_panel_analysis(session, users[A], panel_id=panel.id, **params)
     guardrail = Guardrail(model_version_id=version_id, kind="override_rate_above", window_size=50, threshold=0.5)
     session.add(guardrail)
     session.flush()

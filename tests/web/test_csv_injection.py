@@ -146,12 +146,10 @@ def planted(app: Flask, session) -> dict[str, object]:
     frame = simulated_panel(np.random.default_rng(3), units=10, periods=8)
     frame["unit"] = [PAYLOADS[int(u[1:]) % len(PAYLOADS)] + u for u in frame["unit"]]
     panel = impact_panels.upload_panel(session, admin, name=PAYLOADS[0], raw=frame.to_csv(index=False).encode())
-    staggered = impact_runs.create_run(
-        session, admin, kind="staggered", params={"control": "never", "method": "reg"}, target_id=panel.id
-    )
+    staggered = impact_runs.queue_panel_analysis(session, admin, panel_id=panel.id, control="never", method="reg")
     staggered.status, staggered.result = "done", staggered_result()
     experiment = services_experiment(session, admin, model.id)
-    ab = impact_runs.create_run(session, admin, kind="ab", params={}, target_id=experiment)
+    ab = impact_runs.queue_ab_analysis(session, admin, experiment_id=experiment)
     metric = {"metric": PAYLOADS[3], "label": PAYLOADS[0], "rows": 10, "lift": -0.25}
     ab.status, ab.result = "done", {"metrics": [metric]}
     session.commit()

@@ -41,13 +41,7 @@ def _panel_csv() -> bytes:
 def _queued_run(session) -> int:
     analyst = make_user(session, "analyst")
     panel = impact_panels.upload_panel(session, analyst, name="kill", raw=_panel_csv())
-    run = impact_runs.create_run(
-        session,
-        analyst,
-        kind="staggered",
-        params={"control": "not_yet", "method": "dr", "draws": 99},
-        target_id=panel.id,
-    )
+    run = impact_runs.queue_panel_analysis(session, analyst, panel_id=panel.id, draws=99)
     return run.id
 
 

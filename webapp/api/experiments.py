@@ -184,7 +184,7 @@ def _queued(run: AnalysisRun) -> ResponseReturnValue:
 )
 def analyse_experiment(experiment_id: int) -> ResponseReturnValue:
     """Queue an A/B analysis of an experiment."""
-    return _queued(impact_runs.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id))
+    return _queued(impact_runs.queue_ab_analysis(db.session, g.user, experiment_id=experiment_id))
 
 
 @bp.post("/panels/<int:panel_id>/analyses")
@@ -205,9 +205,7 @@ def analyse_experiment(experiment_id: int) -> ResponseReturnValue:
 def analyse_panel(panel_id: int) -> ResponseReturnValue:
     """Queue a staggered-rollout analysis of a panel."""
     spec = parse(AnalysisIn, json_body())
-    return _queued(
-        impact_runs.create_run(db.session, g.user, kind="staggered", params=spec.model_dump(), target_id=panel_id)
-    )
+    return _queued(impact_runs.queue_panel_analysis(db.session, g.user, panel_id=panel_id, **spec.model_dump()))
 
 
 @bp.get("/analyses/<int:run_id>")

@@ -41,6 +41,11 @@ def parse_plan(schema: type[ReadinessPlanIn]) -> ReadinessPlanIn:
         raise
 
 
+def criteria_of(spec: ReadinessPlanIn) -> list[plan_services.Criterion]:
+    """The checked body's criteria, typed for the service."""
+    return [plan_services.Criterion(**criterion.model_dump()) for criterion in spec.criteria]
+
+
 def plan_out(plan: ReadinessPlan, key: str, version: str) -> dict[str, Any]:
     """A plan version as the API shows it."""
     return ReadinessPlanOut(
@@ -118,7 +123,7 @@ def register_plan(key: str, version: str) -> ResponseReturnValue:
     found = queries.version_by_key(db.session, key, version)
     spec = parse_plan(ReadinessPlanIn)
     plan = plan_services.register_plan(
-        db.session, actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason
+        db.session, actor_of(g.user), version_id=found.id, criteria=criteria_of(spec), reason=spec.reason
     )
     return plan_out(plan, key, version), 201
 
@@ -146,5 +151,5 @@ def change_plan(key: str, version: str) -> ResponseReturnValue:
     found = queries.version_by_key(db.session, key, version)
     spec = parse_plan(ReadinessPlanChangeIn)
     record = plan_services.change_plan if queries.latest_plan(db.session, found.id) else plan_services.register_plan
-    plan = record(db.session, actor_of(g.user), version_id=found.id, criteria=spec.criteria_data(), reason=spec.reason)
+    plan = record(db.session, actor_of(g.user), version_id=found.id, criteria=criteria_of(spec), reason=spec.reason)
     return plan_out(plan, key, version), 201 if plan.plan_version == 1 else 200

@@ -25,6 +25,7 @@ from feedback.params import MAX_ID, Choice, Id, Int, Number, Text, When, parse_p
 from feedback.permissions import Action
 from feedback.review import queries as review_queries
 from feedback.schemas import AnalysisIn
+from feedback.schemas.types import MAX_DRAWS, MIN_DRAWS
 from feedback.validation import parse
 from webapp import charts, jobs
 from webapp.auth import login_required
@@ -63,7 +64,7 @@ ANALYSIS_FORM = (
     Choice("control", ("not_yet", "never"), default="not_yet"),
     Choice("method", ("dr", "reg", "ipw"), default="dr"),
     Text("covariates", 64, many=True),
-    Int("draws", 99, 9999, default=999),
+    Int("draws", MIN_DRAWS, MAX_DRAWS, default=999),
 )
 
 
@@ -241,7 +242,7 @@ def change_status(experiment_id: int, change: str) -> tuple[str, int]:
 @login_required(Action.RUN_IMPACT)
 def analyse_experiment(experiment_id: int) -> Response:
     """Queue the A/B analysis of an experiment and follow its progress."""
-    run = impact_runs.create_run(db.session, g.user, kind="ab", params={}, target_id=experiment_id)
+    run = impact_runs.queue_ab_analysis(db.session, g.user, experiment_id=experiment_id)
     jobs.submit(run.id)
     return _go(url_for("impact.run", run_id=run.id))
 
@@ -340,8 +341,8 @@ def analyse_panel(panel_id: int) -> Response:
     _panel_or_404(panel_id)
     form = parse_params(request.form, ANALYSIS_FORM)
     options = {**form, "covariates": [c for c in form["covariates"] if c]}
-    params = parse(AnalysisIn, options).model_dump()  # the same rules as the API's body
-    run = impact_runs.create_run(db.session, g.user, kind="staggered", params=params, target_id=panel_id)
+    spec = parse(AnalysisIn, options)  # the same rules as the API's body
+    run = impact_runs.queue_panel_analysis(db.session, g.user, panel_id=panel_id, **spec.model_dump())
     jobs.submit(run.id)
     return _go(url_for("impact.run", run_id=run.id))
 

@@ -85,7 +85,7 @@ def editor_rows(criteria: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def criteria_from(form: dict[str, Any]) -> list[dict[str, Any]]:
+def criteria_from(form: dict[str, Any]) -> list[readiness.Criterion]:
     """The criteria the editor's form asks for (shares arrive in percent)."""
     criteria = []
     for metric in READINESS_METRICS:
@@ -94,14 +94,15 @@ def criteria_from(form: dict[str, Any]) -> list[dict[str, Any]]:
         threshold = form[f"threshold_{metric}"]
         if threshold is not None and metric in SHARES:
             threshold = threshold / 100
-        criterion = {
-            "metric": metric,
-            "direction": form[f"direction_{metric}"],
-            "threshold": threshold,
-            "min_n": form[f"min_n_{metric}"] or 0,
-        }
-        if metric == "experiment_effect":
-            criterion |= {"experiment_id": form["experiment_id"], "experiment_metric": form["experiment_metric"]}
+        experiment = metric == "experiment_effect"
+        criterion = readiness.Criterion(
+            metric=metric,
+            direction=form[f"direction_{metric}"] or "",
+            threshold=threshold,
+            min_n=form[f"min_n_{metric}"] or 0,
+            experiment_id=form["experiment_id"] if experiment else None,
+            experiment_metric=form["experiment_metric"] if experiment else None,
+        )
         criteria.append(criterion)
     return criteria
 
@@ -127,6 +128,7 @@ def plan(key: str, version: str) -> tuple[str, int]:
     form = parse_params(request.form, PLAN_FORM)  # a bad field is named to anyone, before the owner check
     permissions.require(g.user, Action.CHANGE_MODEL, session=db.session, model_id=found.model_id)
     criteria, actor = criteria_from(form), actor_of(g.user)
+    sent = [c.stored() for c in criteria]
     try:
         if history:
             saved = readiness.change_plan(
@@ -142,9 +144,9 @@ def plan(key: str, version: str) -> tuple[str, int]:
             "readiness/plan.html",
             "editor",
             exc.status,
-            rows=editor_rows(criteria),  # what was sent, to be corrected
+            rows=editor_rows(sent),  # what was sent, to be corrected
             reason=form["reason"] or "",
-            problems=_in_words(exc, criteria),
+            problems=_in_words(exc, sent),
             **context,
         )
     history = queries.plan_history(db.session, found.id)

@@ -120,7 +120,7 @@ def test_default_reference_is_the_first_14_days_in_pilot(session):
     version = _version(session)
     today = utcnow().date()
     assert queries.pilot_start(session, version.id) is None
-    at_least_30 = {"metric": "decisions", "direction": "at_least", "threshold": 30, "min_n": 0}
+    at_least_30 = readiness.Criterion(metric="decisions", direction="at_least", threshold=30, min_n=0)
     readiness.register_plan(session, TEST_ACTOR, version_id=version.id, criteria=[at_least_30])  # a pilot needs one
     catalog.set_version_stage(session, TEST_ACTOR, version_id=version.id, stage="pilot")
     assert queries.pilot_start(session, version.id) == today

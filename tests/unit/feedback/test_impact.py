@@ -72,13 +72,7 @@ def test_a_staggered_run_stores_the_estimator_results(session):
     analyst = make_user(session, "analyst")
     frame = simulated_panel(np.random.default_rng(5))
     panel = impact_panels.upload_panel(session, analyst, name="sim", raw=frame.to_csv(index=False).encode())
-    run = impact_runs.create_run(
-        session,
-        analyst,
-        kind="staggered",
-        params={"control": "not_yet", "method": "dr", "draws": 199},
-        target_id=panel.id,
-    )
+    run = impact_runs.queue_panel_analysis(session, analyst, panel_id=panel.id, draws=199)
     impact_runs.execute_run(session, run.id)
     session.refresh(run)
     assert run.status == "done" and run.progress == 1.0, run.message
@@ -101,13 +95,7 @@ def test_a_run_stores_what_the_estimator_dropped_as_warnings(session):
     # Weekly periods written as dates: the warnings name them as the analyst wrote them.
     frame["period"] = (pd.Timestamp("2026-01-05") + pd.to_timedelta(7 * (frame["period"] - 1), unit="D")).dt.date
     panel = impact_panels.upload_panel(session, analyst, name="all treated", raw=frame.to_csv(index=False).encode())
-    run = impact_runs.create_run(
-        session,
-        analyst,
-        kind="staggered",
-        params={"control": "not_yet", "method": "dr", "draws": 99},
-        target_id=panel.id,
-    )
+    run = impact_runs.queue_panel_analysis(session, analyst, panel_id=panel.id, draws=99)
     impact_runs.execute_run(session, run.id)
     session.refresh(run)
     assert run.status == "done", run.message
@@ -124,9 +112,7 @@ def test_a_failing_run_is_stored_as_failed(session):
     # Every unit treated in period 1: no comparison units, so the estimator refuses.
     raw = b"unit,period,value,treated\na,1,1,0\na,2,2,1\nb,1,1,0\nb,2,2,1\n"
     panel = impact_panels.upload_panel(session, analyst, name="all treated", raw=raw)
-    run = impact_runs.create_run(
-        session, analyst, kind="staggered", params={"control": "never", "method": "dr"}, target_id=panel.id
-    )
+    run = impact_runs.queue_panel_analysis(session, analyst, panel_id=panel.id, control="never", method="dr")
     impact_runs.execute_run(session, run.id)
     session.refresh(run)
     assert run.status == "failed" and "never-treated" in run.message
@@ -187,16 +173,12 @@ def test_platform_panel_matches_pandas_on_the_raw_decisions(session):
 def test_a_run_whose_worker_died_shows_as_interrupted(session):
     analyst = make_user(session, "analyst")
     panel = impact_panels.upload_panel(session, analyst, name="p", raw=GOOD)
-    run = impact_runs.create_run(
-        session, analyst, kind="staggered", params={"control": "never", "method": "dr"}, target_id=panel.id
-    )
+    run = impact_runs.queue_panel_analysis(session, analyst, panel_id=panel.id, control="never", method="dr")
     assert not impact_runs.is_stale(run)
     later = run.updated_at + impact_runs.STALE_AFTER + timedelta(seconds=1)
     assert impact_runs.is_stale(run, later)
     impact_runs.execute_run(session, run.id)
     assert not impact_runs.is_stale(run, later + timedelta(days=1))  # finished runs are never stale
     with pytest.raises(ValidationFailed) as err:
-        impact_runs.create_run(
-            session, analyst, kind="staggered", params={"control": "x", "method": "y"}, target_id=panel.id
-        )
-    assert set(err.value.fields) == {"control", "method"}
+        impact_runs.queue_panel_analysis(session, analyst, panel_id=panel.id, control="x", method="y", draws=5)
+    assert set(err.value.fields) == {"control", "method", "draws"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -25,8 +26,8 @@ from feedback.review import claims, decisions
 from feedback.schemas import ModelVersionIn, OutcomeIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user
 
-OVERRIDES_AT_MOST_20 = {"metric": "override_rate", "direction": "at_most", "threshold": 0.2, "min_n": 30}
-AT_LEAST_30_DECISIONS = {"metric": "decisions", "direction": "at_least", "threshold": 30, "min_n": 0}
+OVERRIDES_AT_MOST_20 = readiness.Criterion(metric="override_rate", direction="at_most", threshold=0.2, min_n=30)
+AT_LEAST_30_DECISIONS = readiness.Criterion(metric="decisions", direction="at_least", threshold=30, min_n=0)
 
 
 @pytest.fixture
@@ -104,19 +105,22 @@ def test_a_plan_is_fixed_and_each_change_is_a_new_version_audited_with_its_reaso
         readiness.change_plan(session, actor, version_id=shadow.id, criteria=[AT_LEAST_30_DECISIONS], reason="  ")
     assert no_reason.value.fields == {"reason": "must say why the plan changes"}
     session.rollback()
-    looser = {**OVERRIDES_AT_MOST_20, "threshold": 0.25}
+    looser = replace(OVERRIDES_AT_MOST_20, threshold=0.25)
     second = readiness.change_plan(
         session, actor, version_id=shadow.id, criteria=[looser, AT_LEAST_30_DECISIONS], reason="Leeds joins the pilot"
     )
     assert (first.plan_version, second.plan_version) == (1, 2)
     plans = session.scalars(select(ReadinessPlan).order_by(ReadinessPlan.plan_version)).all()
-    assert [p.criteria for p in plans] == [[OVERRIDES_AT_MOST_20], [looser, AT_LEAST_30_DECISIONS]]
+    overrides = {"metric": "override_rate", "direction": "at_most", "threshold": 0.2, "min_n": 30}
+    decisions_30 = {"metric": "decisions", "direction": "at_least", "threshold": 30, "min_n": 0}
+    assert [p.criteria for p in plans] == [[overrides], [{**overrides, "threshold": 0.25}, decisions_30]]
+    assert isinstance(plans[1].criteria[1]["threshold"], int)  # a count is stored whole
     registered, changed = audit_of(session, "readiness_plan.registered"), audit_of(session, "readiness_plan.changed")
     assert registered == [
         {
             "version_id": shadow.id,
             "plan_version": 1,
-            "criteria": [OVERRIDES_AT_MOST_20],
+            "criteria": [overrides],
             "reason": "",
             "stage": "shadow",
         }
@@ -145,13 +149,13 @@ def test_only_owners_and_admins_write_plans(session, shadow, owner):
 
 def test_validation_names_each_bad_field(session, shadow, owner):
     bad = [
-        {"metric": "vibes", "direction": "at_most", "threshold": 0.2, "min_n": 10},
-        {"metric": "decisions", "direction": "at_most", "threshold": 10.5, "min_n": -1},
-        {"metric": "accuracy", "direction": "at_least", "threshold": 1.5, "min_n": 10, "experiment_id": 3},
-        {"metric": "experiment_effect", "direction": "at_least", "threshold": 0, "min_n": 10, "experiment_id": 999},
-        {"metric": "override_rate", "direction": "at_most", "threshold": 0.2, "min_n": 10},
-        {"metric": "override_rate", "direction": "at_most", "threshold": 0.3, "min_n": 10},
-        {"metric": "median_seconds_to_decide", "direction": "at_least", "threshold": 0, "min_n": 10},
+        readiness.Criterion(metric="vibes", direction="at_most", threshold=0.2, min_n=10),
+        readiness.Criterion(metric="decisions", direction="at_most", threshold=10.5, min_n=-1),
+        readiness.Criterion(metric="accuracy", direction="at_least", threshold=1.5, min_n=10, experiment_id=3),
+        readiness.Criterion(metric="experiment_effect", direction="at_least", threshold=0, min_n=10, experiment_id=999),
+        readiness.Criterion(metric="override_rate", direction="at_most", threshold=0.2, min_n=10),
+        readiness.Criterion(metric="override_rate", direction="at_most", threshold=0.3, min_n=10),
+        readiness.Criterion(metric="median_seconds_to_decide", direction="at_least", threshold=0, min_n=10),
     ]
     with pytest.raises(ValidationFailed) as failed:
         readiness.register_plan(session, accounts.actor_of(owner), version_id=shadow.id, criteria=bad)
@@ -238,7 +242,7 @@ def test_keep_collecting_neither_pauses_nor_promotes(session, shadow, owner):
 
 
 def test_a_go_verdict_promotes_and_the_audit_names_the_plan_it_used(session, shadow, owner):
-    generous = {**OVERRIDES_AT_MOST_20, "threshold": 0.5}
+    generous = replace(OVERRIDES_AT_MOST_20, threshold=0.5)
     pilot_with(session, owner, shadow, [generous, AT_LEAST_30_DECISIONS])
     reviewer = make_user(session)
     for n in range(60):
@@ -258,10 +262,10 @@ def test_a_go_verdict_promotes_and_the_audit_names_the_plan_it_used(session, sha
 
 def test_the_scorecard_reads_accuracy_sla_median_and_drift_with_their_evidence(session, shadow, owner):
     criteria = [
-        {"metric": "median_seconds_to_decide", "direction": "at_least", "threshold": 5, "min_n": 10},
-        {"metric": "accuracy", "direction": "at_least", "threshold": 0.6, "min_n": 10},
-        {"metric": "sla_attainment", "direction": "at_least", "threshold": 0.9, "min_n": 1},
-        {"metric": "drift", "direction": "at_most", "threshold": 0, "min_n": 100},
+        readiness.Criterion(metric="median_seconds_to_decide", direction="at_least", threshold=5, min_n=10),
+        readiness.Criterion(metric="accuracy", direction="at_least", threshold=0.6, min_n=10),
+        readiness.Criterion(metric="sla_attainment", direction="at_least", threshold=0.9, min_n=1),
+        readiness.Criterion(metric="drift", direction="at_most", threshold=0, min_n=100),
     ]
     pilot_with(session, owner, shadow, criteria)
     reviewer = make_user(session)
@@ -364,14 +368,14 @@ def test_an_experiment_effect_criterion_reads_the_difference_on_its_anytime_vali
             action = "override" if n % 10 == 0 else "accept"
             extra = {"final_action": "deny", "reason_code": "missing_context"} if action == "override" else {}
             decisions.record_decision(session, reviewer, recommendation_id=rec.id, action=action, **extra)
-    effect = {
-        "metric": "experiment_effect",
-        "direction": "at_most",
-        "threshold": 0,
-        "min_n": 50,
-        "experiment_id": experiment.id,
-        "experiment_metric": "override",
-    }
+    effect = readiness.Criterion(
+        metric="experiment_effect",
+        direction="at_most",
+        threshold=0,
+        min_n=50,
+        experiment_id=experiment.id,
+        experiment_metric="override",
+    )
     readiness.register_plan(session, accounts.actor_of(owner), version_id=production.id, criteria=[effect])
     reading = reports.scorecard(session, production).criteria[0]
     frame = runs.ab_frame(session, session.get(Experiment, experiment.id)).dropna(subset=["override"])

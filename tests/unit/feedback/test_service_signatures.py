@@ -40,3 +40,21 @@ def test_every_service_an_actor_calls_takes_session_then_actor_then_keywords():
 def test_the_list_of_service_modules_is_not_empty_or_stale():
     assert all(path.exists() for path in SERVICE_MODULES)
     assert sum(len(_public_functions(path)) for path in SERVICE_MODULES) > 40
+
+
+UNTYPED_BAGS = ("Mapping[str, Any]", "dict[str, Any]", "Any")
+# Bulk paths take rows built by the service's own builder (ingest.recommendation_row), never by a caller.
+OWN_ROWS = {"review/ingest.py::store_recommendations(rows)"}
+
+
+def test_services_take_typed_values_not_a_bag_of_fields():
+    """A caller hands over values its own parser has checked; the service never re-reads a loose dict."""
+    loose = []
+    for path in SERVICE_MODULES:
+        for fn in _public_functions(path):
+            for arg in fn.args.kwonlyargs:
+                annotation = ast.unparse(arg.annotation) if arg.annotation else "Any"
+                where = f"{path.relative_to(ROOT / 'feedback')}::{fn.name}({arg.arg})"
+                if any(bag in annotation for bag in UNTYPED_BAGS) and where not in OWN_ROWS:
+                    loose.append(f"{where}: {annotation}")
+    assert loose == []

@@ -73,7 +73,7 @@ def world(app: Flask) -> dict[str, Any]:
             session, users["analyst"], name="panel", raw=frame.to_csv(index=False).encode()
         )
         options = {"control": "never", "method": "reg"}
-        run = impact_runs.create_run(session, users["analyst"], kind="staggered", params=options, target_id=panel.id)
+        run = impact_runs.queue_panel_analysis(session, users["analyst"], panel_id=panel.id, **options)
         item = backlog_item(model.id, version_id, "v1 is overridden more at Leeds")
         session.add(item)
         session.commit()
