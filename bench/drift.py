@@ -31,7 +31,7 @@ from bench.loop import gunicorn
 from demo.catalog import DEMO_PASSWORD
 from demo.seed import seed
 from feedback import migrate
-from feedback.accounts import services as accounts
+from feedback.accounts import tokens
 from feedback.audit import Actor
 from feedback.db import utcnow
 from feedback.drift import histograms
@@ -101,7 +101,7 @@ def build(url: str, recommendations: int, per_day: int, chunk: int = 20_000) -> 
             session.commit()
         session.execute(text("ANALYZE"))
         session.commit()
-        token = accounts.create_token(session, ACTOR, email=OWNER)
+        token = tokens.create_token(session, ACTOR, email=OWNER)
     engine.dispose()
     return time.perf_counter() - started, token
 

@@ -25,7 +25,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from bench.loop import database, get, gunicorn
-from feedback.accounts import services
+from feedback.accounts import tokens
 from feedback.audit import Actor
 
 
@@ -91,7 +91,7 @@ def healthz_ms(port: int, n: int = 50) -> float:
 def run(url: str, label: str) -> list[str]:
     engine = create_engine(url)
     with Session(engine) as session:
-        token = services.create_token(session, Actor(None, "bench"), email="owner@countersign.test")
+        token = tokens.create_token(session, Actor(None, "bench"), email="owner@countersign.test")
     engine.dispose()
     lines = []
     # gthread, as `countersign serve` runs it: a sync worker is killed after --timeout mid-stream.

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 
 from bench import history
 from feedback import migrate
-from feedback.accounts import services
+from feedback.accounts import tokens as api_tokens
 from feedback.audit import Actor
 from feedback.db import utcnow
 from feedback.overrides import rollup
@@ -50,9 +50,9 @@ def prepare(url: str, reviewers: int) -> tuple[str, list[str]]:
     """A service token and reviewer tokens on a database `bench.history` built."""
     engine = create_engine(url)
     with Session(engine, expire_on_commit=False) as session:
-        service = services.create_token(session, ACTOR, email="owner@countersign.test")
+        service = api_tokens.create_token(session, ACTOR, email="owner@countersign.test")
         tokens = [
-            services.create_token(session, ACTOR, email=f"reviewer{n + 1:02d}@countersign.test")
+            api_tokens.create_token(session, ACTOR, email=f"reviewer{n + 1:02d}@countersign.test")
             for n in range(reviewers)
         ]
     engine.dispose()

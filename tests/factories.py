@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedback.accounts import services as accounts
+from feedback.accounts import tokens
 from feedback.audit import Actor
 from feedback.catalog import services as catalog
 from feedback.db import utcnow
@@ -117,7 +118,7 @@ def sign_in_cookie(client: FlaskClient, user: User, **fields: Any) -> None:
 
 def token_for(app: Flask, session: Session, user: User) -> dict[str, str]:
     """Authorization header with a fresh token for the user."""
-    token = accounts.create_token(session, TEST_ACTOR, email=user.email)
+    token = tokens.create_token(session, TEST_ACTOR, email=user.email)
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -69,7 +69,8 @@ def _register_blueprints(app: Flask) -> None:
     """The pages' blueprints, and the API's (CSRF-exempt: it takes bearer tokens, never cookies)."""
     from webapp.api import bp as api_bp
 
-    # admin_settings and admin_webhooks are imported for their routes, which they add to admin.bp.
+    # admin_settings, admin_webhooks and impact_analyses are imported for their routes, which join
+    # admin.bp and impact.bp.
     from webapp.views import (  # noqa: F401
         admin,
         admin_settings,
@@ -82,6 +83,7 @@ def _register_blueprints(app: Flask) -> None:
         drift,
         exports,
         impact,
+        impact_analyses,
         models,
         overrides,
         queue,

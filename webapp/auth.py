@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, g, jsonify, redirect, request, session, url_for
 
 from feedback import permissions
-from feedback.accounts.services import LoginThrottling, user_for_token
+from feedback.accounts.throttle import LoginThrottling
+from feedback.accounts.tokens import user_for_token
 from feedback.models import User
 from feedback.permissions import Action
 from webapp.extensions import db

@@ -12,6 +12,7 @@ from flask import Flask
 
 from feedback import audit, backup, checkpoints, migrate
 from feedback.accounts import services as accounts
+from feedback.accounts import tokens
 from feedback.audit import Actor
 from feedback.errors import FeedbackError
 from feedback.models import ROLES
@@ -188,7 +189,7 @@ def _token_commands(app: Flask) -> None:
     def token_create(email: str, name: str) -> None:
         """Create an API token for a user and print it once (only its hash is kept)."""
         try:
-            token = accounts.create_token(db.session, CLI_ACTOR, email=email, name=name)
+            token = tokens.create_token(db.session, CLI_ACTOR, email=email, name=name)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(token)
@@ -198,7 +199,7 @@ def _token_commands(app: Flask) -> None:
     def token_revoke(token_id: int) -> None:
         """Revoke an API token by id."""
         try:
-            accounts.revoke_token(db.session, CLI_ACTOR, token_id=token_id)
+            tokens.revoke_token(db.session, CLI_ACTOR, token_id=token_id)
         except FeedbackError as exc:
             _fail(exc)
         click.echo(f"revoked token {token_id}")

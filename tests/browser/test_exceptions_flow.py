@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 from sqlalchemy import select
 
-from feedback.accounts import services as accounts
+from feedback.accounts import tokens
 from feedback.decision_exceptions import services as decision_exceptions
 from feedback.models import DecisionException, ModelVersion
 from feedback.schemas import VersionRulesIn
@@ -48,7 +48,7 @@ def test_handler_claims_and_resolves_then_an_outcome_arrives(page, live, routed)
 
     # The claims ledger reports what happened, over the real HTTP API.
     session = live["session"]
-    token = accounts.create_token(session, TEST_ACTOR, email=make_user(session, "model_owner").email)
+    token = tokens.create_token(session, TEST_ACTOR, email=make_user(session, "model_owner").email)
     request = urllib.request.Request(
         live["url"] + "/api/v1/outcomes",
         data=json.dumps(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
+from feedback.accounts import login as sign_in
 from feedback.accounts import services as accounts
 from feedback.accounts.passwords import MAX_LENGTH, MIN_LENGTH
 from feedback.errors import TooManyAttempts, ValidationFailed
@@ -35,7 +36,7 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | st
     form = parse_params(request.form, LOGIN_FORM)
     email = form["email"] or ""
     try:
-        user = accounts.authenticate(
+        user = sign_in.authenticate(
             db.session,
             email=email,
             password=form["password"] or "",
@@ -55,7 +56,7 @@ def login() -> Response | tuple[str, int] | tuple[str, int, dict[str, str]] | st
 @login_required()
 def logout() -> Response:
     """Sign out: this session and every other of the user's end on the server, not only here."""
-    accounts.record_logout(db.session, g.user)
+    sign_in.record_logout(db.session, g.user)
     session.clear()
     return redirect(url_for("auth.login"))
 

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from feedback.accounts import login, throttle, tokens
 from feedback.accounts import services as accounts
-from feedback.accounts.services import LoginThrottling
+from feedback.accounts.throttle import LoginThrottling
 from feedback.db import sqlite_write_intent, utcnow
 from feedback.errors import Conflict, TooManyAttempts, ValidationFailed
 from feedback.models import ApiToken, AuditEvent, LoginThrottle, User
@@ -38,7 +39,7 @@ def test_delays_double_after_the_free_failures_up_to_the_cap(session):
     user = make_user(session)
     delays = []
     for _ in range(12):
-        assert accounts.authenticate(session, email=user.email, password="guess", address=ATTACKER) is None
+        assert login.authenticate(session, email=user.email, password="guess", address=ATTACKER) is None
         row = pair(session, user.email, ATTACKER)
         delays.append((row.next_attempt_at - row.last_failed_at).total_seconds())
         let_the_wait_pass(session)
@@ -48,34 +49,34 @@ def test_delays_double_after_the_free_failures_up_to_the_cap(session):
 def test_a_waiting_pair_is_refused_without_a_password_check_or_a_count(session):
     user = make_user(session)
     for _ in range(5):
-        accounts.authenticate(session, email=user.email, password="guess", address=ATTACKER)
+        login.authenticate(session, email=user.email, password="guess", address=ATTACKER)
     audited = session.scalar(select(func.count()).select_from(AuditEvent))
     with pytest.raises(TooManyAttempts) as refused:
-        accounts.authenticate(session, email=user.email, password=PASSWORD, address=ATTACKER)
+        login.authenticate(session, email=user.email, password=PASSWORD, address=ATTACKER)
     assert 29 <= refused.value.retry_after <= 30
     assert pair(session, user.email, ATTACKER).failures == 5
     assert session.scalar(select(func.count()).select_from(AuditEvent)) == audited
     # The owner, elsewhere, is not slowed down at all.
-    assert accounts.authenticate(session, email=user.email, password=PASSWORD, address=OWNER).id == user.id
+    assert login.authenticate(session, email=user.email, password=PASSWORD, address=OWNER).id == user.id
 
 
 def test_unknown_accounts_are_throttled_alike(session):
     for _ in range(5):
-        assert accounts.authenticate(session, email="Nobody@Example.test", password="x", address=ATTACKER) is None
+        assert login.authenticate(session, email="Nobody@Example.test", password="x", address=ATTACKER) is None
     with pytest.raises(TooManyAttempts):
-        accounts.authenticate(session, email="nobody@example.test", password="x", address=ATTACKER)
+        login.authenticate(session, email="nobody@example.test", password="x", address=ATTACKER)
 
 
 def test_an_e_mail_with_a_nul_is_a_plain_failure_in_the_service_too(session):
-    assert accounts.authenticate(session, email="nul\x00@example.test", password="x", address=ATTACKER) is None
+    assert login.authenticate(session, email="nul\x00@example.test", password="x", address=ATTACKER) is None
     assert pair(session, "nul\ufffd@example.test", ATTACKER).failures == 1
 
 
 def test_a_success_clears_the_pair_and_marks_the_address_as_the_owners(session):
     user = make_user(session)
     for _ in range(4):
-        accounts.authenticate(session, email=user.email, password="guess", address=OWNER)
-    assert accounts.authenticate(session, email=user.email, password=PASSWORD, address=OWNER) is not None
+        login.authenticate(session, email=user.email, password="guess", address=OWNER)
+    assert login.authenticate(session, email=user.email, password=PASSWORD, address=OWNER) is not None
     row = pair(session, user.email, OWNER)
     assert row.failures == 0 and row.next_attempt_at is None and row.succeeded_at is not None
 
@@ -83,33 +84,29 @@ def test_a_success_clears_the_pair_and_marks_the_address_as_the_owners(session):
 def test_many_addresses_meet_the_account_cap_but_the_owners_address_does_not(session):
     user = make_user(session)
     throttling = LoginThrottling(free_failures=3, account_failures=6)
-    assert accounts.authenticate(session, email=user.email, password=PASSWORD, address=OWNER, throttling=throttling)
+    assert login.authenticate(session, email=user.email, password=PASSWORD, address=OWNER, throttling=throttling)
     for n in range(3):  # each attacker address stays under its own free failures
         for _ in range(2):
             address = f"203.0.113.{n}"
-            assert not accounts.authenticate(
+            assert not login.authenticate(
                 session, email=user.email, password="guess", address=address, throttling=throttling
             )
     with pytest.raises(TooManyAttempts) as refused:
-        accounts.authenticate(
-            session, email=user.email, password=PASSWORD, address="203.0.113.99", throttling=throttling
-        )
+        login.authenticate(session, email=user.email, password=PASSWORD, address="203.0.113.99", throttling=throttling)
     assert 29 <= refused.value.retry_after <= 30
-    signed_in = accounts.authenticate(
-        session, email=user.email, password=PASSWORD, address=OWNER, throttling=throttling
-    )
+    signed_in = login.authenticate(session, email=user.email, password=PASSWORD, address=OWNER, throttling=throttling)
     assert signed_in is not None and signed_in.id == user.id
 
 
 def test_a_pairs_count_starts_afresh_after_a_quiet_day(session):
     user = make_user(session)
     for _ in range(9):
-        accounts.authenticate(session, email=user.email, password="guess", address=ATTACKER)
+        login.authenticate(session, email=user.email, password="guess", address=ATTACKER)
         let_the_wait_pass(session)
     long_ago = utcnow() - timedelta(days=2)
     session.execute(update(LoginThrottle).values(last_failed_at=long_ago, next_attempt_at=long_ago))
     session.commit()
-    accounts.authenticate(session, email=user.email, password="guess", address=ATTACKER)
+    login.authenticate(session, email=user.email, password="guess", address=ATTACKER)
     assert pair(session, user.email, ATTACKER).failures == 1
 
 
@@ -126,7 +123,7 @@ def test_parallel_guesses_from_one_address_meet_one_count(app, session):
     def guess(own) -> None:
         sqlite_write_intent.set(True)  # as for the sign-in POST, on its own thread
         try:
-            result = accounts.authenticate(
+            result = login.authenticate(
                 own, email=user.email, password="guess", address=ATTACKER, throttling=throttling
             )
             outcomes.append("checked" if result is None else "signed in")
@@ -146,9 +143,9 @@ def test_parallel_guesses_from_one_address_meet_one_count(app, session):
 
 def test_stale_pairs_are_forgotten_but_the_owners_are_kept(session):
     user = make_user(session)
-    accounts.authenticate(session, email=user.email, password=PASSWORD, address=OWNER)
-    accounts.authenticate(session, email="ghost@example.test", password="x", address=ATTACKER)
-    accounts._forget_stale(session, utcnow() + timedelta(seconds=1))
+    login.authenticate(session, email=user.email, password=PASSWORD, address=OWNER)
+    login.authenticate(session, email="ghost@example.test", password="x", address=ATTACKER)
+    throttle.forget_stale(session, utcnow() + timedelta(seconds=1))
     session.commit()
     left = session.execute(select(LoginThrottle.account, LoginThrottle.address)).all()
     assert left == [(user.email, OWNER)]
@@ -157,7 +154,7 @@ def test_stale_pairs_are_forgotten_but_the_owners_are_kept(session):
 @pytest.mark.parametrize(
     "end",
     [
-        pytest.param(lambda s, u: accounts.record_logout(s, u), id="logout"),
+        pytest.param(lambda s, u: login.record_logout(s, u), id="logout"),
         pytest.param(lambda s, u: accounts.set_role(s, TEST_ACTOR, email=u.email, role="analyst"), id="role"),
         pytest.param(
             lambda s, u: accounts.set_password(s, TEST_ACTOR, email=u.email, password="lantern harbour quietly"),
@@ -196,16 +193,16 @@ def test_a_refused_role_or_password_changes_nothing(session):
     session.expire_all()
     stored = session.get(User, user.id)
     assert stored.role == "frontline" and stored.session_generation == 0
-    assert accounts.authenticate(session, email=user.email, password=PASSWORD) is not None
+    assert login.authenticate(session, email=user.email, password=PASSWORD) is not None
 
 
 def test_deactivation_revokes_every_live_token_and_audits_which(session):
     user = make_user(session)
     for name in ("ci", "notebook"):
-        accounts.create_token(session, TEST_ACTOR, email=user.email, name=name)
+        tokens.create_token(session, TEST_ACTOR, email=user.email, name=name)
     accounts.deactivate_user(session, TEST_ACTOR, email=user.email)
     assert session.scalar(select(func.count()).where(ApiToken.revoked_at.is_(None))) == 0
     details = session.scalar(select(AuditEvent.details).where(AuditEvent.action == "user.deactivated"))
     assert details.count("cs_") == 2
     with pytest.raises(Conflict):
-        accounts.create_token(session, TEST_ACTOR, email=user.email)
+        tokens.create_token(session, TEST_ACTOR, email=user.email)

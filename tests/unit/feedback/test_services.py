@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback import permissions
+from feedback.accounts import login, tokens
 from feedback.accounts import services as accounts
 from feedback.catalog import services as catalog
 from feedback.db import utcnow
@@ -135,14 +136,14 @@ def test_users_and_tokens(session):
     with pytest.raises(ValidationFailed) as err:
         accounts.create_user(session, TEST_ACTOR, email="nope", role="boss", password="short")
     assert set(err.value.fields) == {"email", "role", "password"}
-    token = accounts.create_token(session, TEST_ACTOR, email=user.email)
-    assert accounts.user_for_token(session, token).id == user.id
+    token = tokens.create_token(session, TEST_ACTOR, email=user.email)
+    assert tokens.user_for_token(session, token).id == user.id
     from feedback.models import ApiToken
 
     stored = session.scalar(select(ApiToken))
     assert token not in (stored.token_hash, stored.prefix + "x") and len(stored.token_hash) == 64
-    assert accounts.authenticate(session, email="ANA@example.test", password="correct horse battery").id == user.id
-    assert accounts.authenticate(session, email=user.email, password="wrong password") is None
+    assert login.authenticate(session, email="ANA@example.test", password="correct horse battery").id == user.id
+    assert login.authenticate(session, email=user.email, password="wrong password") is None
 
 
 def test_queue_counts_match_a_count_of_the_raw_rows_under_every_filter(session, world):

@@ -238,13 +238,13 @@ def test_authentication_and_roles(api, app, session):
 
 
 def test_revoked_token_stops_working(api, session, client):
-    from feedback.accounts import services as accounts
+    from feedback.accounts import tokens
     from feedback.models import ApiToken
     from tests.factories import TEST_ACTOR
 
     assert client.get("/api/v1/models", headers=api["service"]).status_code == 200
     token_id = session.scalar(select(ApiToken.id).order_by(ApiToken.id))
-    accounts.revoke_token(session, TEST_ACTOR, token_id=token_id)
+    tokens.revoke_token(session, TEST_ACTOR, token_id=token_id)
     assert client.get("/api/v1/models", headers=api["service"]).status_code == 401
 
 
