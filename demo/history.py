@@ -11,13 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from demo.catalog import CLAIMS, RULES, SEED_ACTOR
-from feedback import audit, bulk
-from feedback.audit import Actor, Change
+from feedback.audit import Actor
 from feedback.decision_exceptions import bulk as exception_bulk
 from feedback.decision_exceptions import services as decision_exceptions
-from feedback.models import DecisionException, Outcome, User
-from feedback.outcomes import services as outcomes
-from feedback.overrides import rollup
+from feedback.models import DecisionException, User
+from feedback.outcomes import bulk as outcome_bulk
 from feedback.review import bulk as decision_bulk
 from feedback.review import ingest
 from feedback.schemas import OutcomeIn, RecommendationIn
@@ -128,41 +126,14 @@ class World:
 
     def _outcomes(self, session: Session, ids: list[int], recs: list[dict[str, Any]]) -> None:
         """Most cases older than two weeks have learned their outcome from the ledger or chargebacks."""
-        rows = []
+        reported = []
         for rec_id, rec in zip(ids, recs, strict=True):
             observed = rec["created_at"] + timedelta(days=self.rng.uniform(5, 14))
             if observed < self.now - timedelta(days=1) and self.rng.random() < 0.85:
                 source = "claims_ledger" if rec["model"].key == CLAIMS.key else "chargebacks"
-                reported = OutcomeIn(
-                    recommendation_id=rec_id, outcome=rec["truth"], observed_at=observed, source=source
-                )
-                rows.append(
-                    {
-                        "recommendation_id": rec_id,
-                        "source": source,
-                        "label": rec["truth"],
-                        "value": None,
-                        "observed_at": observed,
-                        "received_at": observed,
-                        "payload_hash": outcomes.outcome_hash(reported, rec_id),  # the feed's own fingerprint
-                    }
-                )
-        if rows:
-            ids_out = bulk.insert_returning_ids(session, Outcome, rows)
-            rollup.record_outcomes(session, list(ids_out))
-            audit.record(
-                session,
-                Actor(None, "outcome-feed"),
-                [
-                    Change(
-                        "outcome.recorded",
-                        "recommendation",
-                        r["recommendation_id"],
-                        {"source": r["source"], "outcome_id": i},
-                    )
-                    for r, i in zip(rows, ids_out, strict=True)
-                ],
-            )
+                item = OutcomeIn(recommendation_id=rec_id, outcome=rec["truth"], observed_at=observed, source=source)
+                reported.append(outcome_bulk.Reported(rec_id, item, received_at=observed))
+        outcome_bulk.record_history(session, Actor(None, "outcome-feed"), reported=reported)
 
 
 def insert_history(session: Session, recs: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[int]:

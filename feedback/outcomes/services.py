@@ -40,6 +40,30 @@ def outcome_hash(item: OutcomeIn, recommendation_id: int) -> str:
     return hashlib.sha256(canonical_json(content).encode()).hexdigest()
 
 
+def outcome_row(item: OutcomeIn, recommendation_id: int, fingerprint: str) -> dict[str, Any]:
+    """The row stored for a checked outcome of a case: a label or a number."""
+    return {
+        "recommendation_id": recommendation_id,
+        "source": item.source,
+        "label": item.outcome if isinstance(item.outcome, str) else None,
+        "value": None if isinstance(item.outcome, str) else float(item.outcome),
+        "observed_at": item.observed_at,
+        "payload_hash": fingerprint,
+    }
+
+
+def count_and_audit(session: Session, actor: Actor, rows: Sequence[dict[str, Any]], ids: list[int]) -> None:
+    """What storing outcomes entails besides the rows: the rollup's accuracy counts and one audit event each."""
+    rollup.record_outcomes(session, ids)
+    changes = [
+        Change(
+            "outcome.recorded", "recommendation", row["recommendation_id"], {"source": row["source"], "outcome_id": i}
+        )
+        for row, i in zip(rows, ids, strict=True)
+    ]
+    audit.record(session, actor, changes)
+
+
 def record_outcomes(session: Session, actor: Actor, *, items: Sequence[OutcomeIn]) -> list[StoredOutcome]:
     """Store outcomes all-or-nothing; idempotent on (case, source), a changed payload is a conflict."""
     try:
@@ -89,39 +113,13 @@ def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[
     if conflicts:
         raise Conflict(f"{len(conflicts)} outcome(s) conflict with stored ones; nothing was stored", conflicts)
 
-    rows: list[dict[str, Any]] = []
-    for key, (index, fingerprint) in keyed.items():
-        if key in existing:
-            continue
-        item = items[index]
-        rows.append(
-            {
-                "recommendation_id": key[0],
-                "source": item.source,
-                "label": item.outcome if isinstance(item.outcome, str) else None,
-                "value": None if isinstance(item.outcome, str) else float(item.outcome),
-                "observed_at": item.observed_at,
-                "payload_hash": fingerprint,
-            }
-        )
+    rows = [outcome_row(items[index], key[0], fingerprint) for key, (index, fingerprint) in keyed.items()]
+    rows = [row for row in rows if (row["recommendation_id"], row["source"]) not in existing]
     created: dict[tuple[int, str], int] = {}
     if rows:
         ids = session.scalars(insert(Outcome).returning(Outcome.id, sort_by_parameter_order=True), rows).all()
         created = {(r["recommendation_id"], r["source"]): i for r, i in zip(rows, ids, strict=True)}
-        rollup.record_outcomes(session, list(ids))
-        audit.record(
-            session,
-            actor,
-            [
-                Change(
-                    "outcome.recorded",
-                    "recommendation",
-                    r["recommendation_id"],
-                    {"source": r["source"], "outcome_id": i},
-                )
-                for r, i in zip(rows, ids, strict=True)
-            ],
-        )
+        count_and_audit(session, actor, rows, list(ids))
     session.commit()
     if rows:
         versions = session.scalars(
