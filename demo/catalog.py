@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback import audit
+from feedback.accounts import services as accounts
 from feedback.accounts.security import hash_password
-from feedback.audit import Actor, Change
+from feedback.accounts.services import ImportedUser
+from feedback.audit import Actor
 from feedback.catalog import services as catalog
 from feedback.decision_exceptions import services as decision_exceptions
 from feedback.models import Model, ModelVersion, User
-from feedback.schemas import ModelIn
+from feedback.schemas import ModelIn, ModelVersionIn, VersionRulesIn
 
 DEMO_PASSWORD = "countersign-demo"
 
@@ -117,7 +118,8 @@ def build_catalog(session: Session, now: datetime, days: int) -> tuple[Model, Mo
     session.commit()
 
     for version, key in ((v1, CLAIMS.key), (v2, CLAIMS.key), (f1, FRAUD.key)):
-        version.rules = RULES[key]
+        rules = VersionRulesIn.model_validate(RULES[key])
+        decision_exceptions.set_version_rules(session, SEED_ACTOR, version_id=version.id, rules=rules)
     decision_exceptions.set_sla_policies(
         session,
         SEED_ACTOR,
@@ -137,36 +139,20 @@ def staff_by_site(reviewers: list[User]) -> dict[str, list[User]]:
 
 
 def create_users(session: Session) -> list[User]:
-    """Staff accounts plus twenty frontline reviewers; returns the reviewers."""
-    password_hash = hash_password(DEMO_PASSWORD)
+    """Staff accounts plus twenty frontline reviewers, all with the demo's password; returns the reviewers."""
+    password_hash = hash_password(DEMO_PASSWORD)  # hashed once: argon2 is slow on purpose
     people = list(STAFF) + [
         (f"reviewer{n:02d}@countersign.test", f"Reviewer {n:02d}", "frontline") for n in range(1, 21)
     ]
-    users = [User(email=e, name=n, role=r, password_hash=password_hash) for e, n, r in people]
-    session.add_all(users)
-    session.flush()
-    audit.record(
-        session, SEED_ACTOR, [Change("user.created", "user", u.id, {"email": u.email, "role": u.role}) for u in users]
-    )
-    session.commit()
+    imported = [ImportedUser(email, name, role, password_hash) for email, name, role in people]
+    users = accounts.import_users(session, SEED_ACTOR, people=imported)
     return [u for u in users if u.role == "frontline"]
 
 
 def _version(session: Session, model: Model, label: str, stage: str, created: datetime) -> ModelVersion:
-    """A version registered at a given time in the past."""
-    version = ModelVersion(model_id=model.id, version=label, stage=stage, created_at=created)
-    session.add(version)
-    session.flush()
-    audit.record(
-        session,
-        SEED_ACTOR,
-        [
-            Change(
-                "model_version.registered",
-                "model_version",
-                version.id,
-                {"model": model.key, "version": label, "stage": stage},
-            )
-        ],
+    """A version registered (by the operator's seed, so at any stage), dated into the story's past."""
+    version = catalog.add_model_version(
+        session, SEED_ACTOR, model_key=model.key, spec=ModelVersionIn(version=label, stage=stage)
     )
+    version.created_at = created
     return version

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from feedback import audit, bulk
-from feedback.audit import Change
-from feedback.challengers.services import challenger_hash
+from feedback import audit
+from feedback.catalog import services as catalog
+from feedback.challengers import bulk as challenger_bulk
 from feedback.db import valid_json
-from feedback.models import ChallengerRecommendation, Decision, Model, ModelVersion, Outcome, Recommendation
-from feedback.schemas import ChallengerIn
+from feedback.models import Decision, Model, ModelVersion, Outcome, Recommendation
+from feedback.schemas import ChallengerIn, ModelVersionIn
 
 # How often v3 names the true outcome, by product: v2 is right about 91% of the time on each, so v3 is
 # better on motor, no different on home and worse on travel.
@@ -36,9 +36,8 @@ def seed_challenger(
     progress: Callable[[str], None],
 ) -> int:
     """Register claims v3 in shadow and store its recommendations for v2's recent decided cases; return how many."""
-    v3 = ModelVersion(model_id=claims.id, version="v3", stage="shadow", created_at=now - timedelta(days=SHADOW_DAYS))
-    session.add(v3)
-    session.flush()
+    v3 = catalog.add_model_version(session, actor, model_key=claims.key, spec=ModelVersionIn(version="v3"))
+    v3.created_at = now - timedelta(days=SHADOW_DAYS)  # registered when its shadow run began, in the story
     first = (
         select(Outcome.recommendation_id, func.min(Outcome.id).label("outcome_id"))
         .where(Outcome.label.is_not(None))
@@ -63,7 +62,7 @@ def seed_challenger(
         )
         .order_by(Recommendation.id)
     ).all()
-    rows = []
+    shadowed = []
     for rec_id, champion, confidence, product, truth in cases:
         if truth is not None and product in RIGHT_BY_PRODUCT:
             right = rng.random() < RIGHT_BY_PRODUCT[product]
@@ -78,32 +77,8 @@ def seed_challenger(
                 "explanation": {"summary": f"v3 shadow score: {action}", "factors": []},
             }
         )
-        rows.append(
-            {
-                "recommendation_id": rec_id,
-                "model_id": claims.id,
-                "model_version_id": v3.id,
-                "recommended_action": item.recommended_action,
-                "confidence": item.confidence,
-                "explanation": item.explanation.model_dump(mode="json"),
-                "payload_hash": challenger_hash(item),
-                "created_at": now - timedelta(days=1),
-            }
-        )
-    bulk.insert_returning_ids(session, ChallengerRecommendation, rows)
-    audit.record(
-        session,
-        actor,
-        [
-            Change(
-                "model_version.registered",
-                "model_version",
-                v3.id,
-                {"model": claims.key, "version": "v3", "stage": "shadow"},
-            ),
-            Change("challenger.seeded", "model_version", v3.id, {"cases": len(rows)}),
-        ],
-    )
+        shadowed.append(challenger_bulk.Shadowed(rec_id, item, received_at=now - timedelta(days=1)))
+    challenger_bulk.record_history(session, actor, version_id=v3.id, shadowed=shadowed)
     session.commit()
-    progress(f"challenger: claims v3 in shadow scored {len(rows)} of v2's decided cases")
-    return len(rows)
+    progress(f"challenger: claims v3 in shadow scored {len(shadowed)} of v2's decided cases")
+    return len(shadowed)

@@ -6,18 +6,15 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from demo.catalog import SEED_ACTOR
-from feedback import audit
-from feedback.audit import Change
 from feedback.errors import ValidationFailed
-from feedback.impact import experiments
+from feedback.impact import assignment, experiments
 from feedback.impact import panels as impact_panels
 from feedback.impact import runs as impact_runs
-from feedback.impact.assignment import hashed_arm
-from feedback.models import Experiment, Exposure, Model, User
+from feedback.impact.assignment import Seen, hashed_arm
+from feedback.models import Experiment, Model, User
 
 # The fraud model's AI is rolled out site by site; where it is shown, reviewers handle a case
 # in this fraction of the time (the true effect the impact page should recover: -15%).
@@ -37,39 +34,25 @@ class AbTest:
         """The arm a reviewer is in, by the experiment's own hash."""
         return hashed_arm(self.salt, str(reviewer_id), 0.5)
 
-    def record_exposures(self, session: Session, exposed: list[tuple[dict[str, Any], str]]) -> None:
+    def record_exposures(self, session: Session, exposed: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         """One exposure per stored decision (cases the ingest rules routed away were never shown)."""
-        rows = [
-            {
-                "experiment_id": self.experiment_id,
-                "recommendation_id": dec["recommendation_id"],
-                "reviewer_id": dec["reviewer_id"],
-                "unit_id": str(dec["reviewer_id"]),
-                "arm": arm,
-                "exposed_at": dec["opened_at"],
-            }
-            for dec, arm in exposed
+        seen = [
+            Seen(dec["recommendation_id"], rec["site"], dec["reviewer_id"], dec["opened_at"])
+            for rec, dec in exposed
             if "recommendation_id" in dec
         ]
-        if rows:
-            session.execute(insert(Exposure), rows)
-            session.commit()
+        assignment.record_history(session, experiment_id=self.experiment_id, seen=seen)
+        session.commit()
 
     def finish(self, session: Session, progress: Callable[[str], None]) -> None:
         """Mark the test as run and stopped, and analyse it."""
         experiment = session.get(Experiment, self.experiment_id)
         assert experiment is not None
-        experiment.status, experiment.started_at, experiment.stopped_at = "stopped", *self.window
-        audit.record(
-            session,
-            SEED_ACTOR,
-            [
-                Change("experiment.started", "experiment", experiment.id, {"at": self.window[0].isoformat()}),
-                Change("experiment.stopped", "experiment", experiment.id, {"at": self.window[1].isoformat()}),
-            ],
-        )
-        session.commit()
         analyst = session.scalars(select(User).where(User.role == "analyst")).one()
+        experiments.start_experiment(session, analyst, experiment_id=experiment.id)
+        experiments.stop_experiment(session, analyst, experiment_id=experiment.id)
+        experiment.started_at, experiment.stopped_at = self.window  # when it ran, in the story
+        session.commit()
         run = impact_runs.queue_ab_analysis(session, analyst, experiment_id=experiment.id)
         impact_runs.execute_run(session, run.id)
         handling = next((m for m in (run.result or {}).get("metrics", []) if m["metric"] == "handling_seconds"), None)

@@ -128,8 +128,8 @@ def _killed_pilot(
     guardrails.evaluate(session, [version.id], force=True, kinds=["readiness"])  # the worker's sweep, now
     alert = session.scalar(select(Alert).where(Alert.model_version_id == version.id))
     assert alert is not None and alert.paused_from == "pilot", "the demo's 2025.9 pilot should have been killed"
-    alert.opened_at = start + timedelta(days=PILOT_DAYS)  # when it happened in the story
-    alert.status, alert.acknowledged_by_id, alert.acknowledged_at = "acknowledged", actor.id, alert.opened_at
+    guardrails.acknowledge_alert(session, actor, alert_id=alert.id)
+    alert.opened_at = alert.acknowledged_at = start + timedelta(days=PILOT_DAYS)  # when it happened in the story
     session.commit()
     catalog.set_version_stage(session, actor, version_id=version.id, stage="retired")
     progress(f"readiness fraud_alert 2025.9: {alert.message}")

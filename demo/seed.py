@@ -52,7 +52,7 @@ def seed(
     staff = staff_by_site(reviewers)
     rollout = rollout_schedule(now, days)
     ab_test = ab_experiment(session, claims, now, days)
-    exposed: list[tuple[dict[str, Any], str]] = []
+    exposed: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (case, decision) seen in the A/B test
     counter = 0
     chunk_days = 10
     for start in range(days, 0, -chunk_days):
@@ -72,7 +72,7 @@ def seed(
                         if arm == "control":  # unaided: the same judgement, more slowly
                             decide_unaided(dec, rec["recommended_action"])
                             scale_handling(dec, 1 / AI_HANDLING_FACTOR)
-                        exposed.append((dec, arm))
+                        exposed.append((rec, dec))
                 else:
                     rec, dec = fraud_case(rng, counter, fraud, f1, created, staff, personality, rollout)
                     drift.shift_amount(rec, now)

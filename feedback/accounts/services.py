@@ -7,10 +7,13 @@ session the user has, on every host, at the next request.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from feedback import audit
+from feedback import audit, permissions
 from feedback.accounts.passwords import context_words, password_problem
 from feedback.accounts.security import hash_password, verify_password
 from feedback.accounts.throttle import LoginThrottling, clear_failures, reserve_attempt
@@ -18,6 +21,7 @@ from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound, ValidationFailed
 from feedback.models import ROLES, ApiToken, User
+from feedback.permissions import Action
 
 
 def actor_of(user: User) -> Actor:
@@ -40,6 +44,7 @@ def _user_by_email(session: Session, email: str) -> User:
 
 def create_user(session: Session, actor: Actor, *, email: str, role: str, password: str, name: str = "") -> User:
     """Create a user with an argon2-hashed password that meets the password rules."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
     email = normalise_email(email)
     fields = {}
     if "@" not in email or len(email) > 254:
@@ -66,6 +71,47 @@ def create_user(session: Session, actor: Actor, *, email: str, role: str, passwo
     return user
 
 
+@dataclass(frozen=True)
+class ImportedUser:
+    """An account brought over from another system, with the argon2 hash of its password there."""
+
+    email: str
+    name: str
+    role: str
+    password_hash: str
+
+
+def import_users(session: Session, actor: Actor, *, people: Sequence[ImportedUser]) -> list[User]:
+    """Create many accounts at once, all or nothing, each keeping its argon2 password hash (no password is seen)."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
+    emails = [normalise_email(person.email) for person in people]
+    fields = {}
+    for i, (person, email) in enumerate(zip(people, emails, strict=True)):
+        if "@" not in email or len(email) > 254:
+            fields[f"[{i}].email"] = "must be an email address"
+        elif email in emails[:i]:
+            fields[f"[{i}].email"] = f"repeats [{emails.index(email)}]"
+        if person.role not in ROLES:
+            fields[f"[{i}].role"] = f"must be one of {', '.join(ROLES)}"
+        if not person.password_hash.startswith("$argon2id$"):
+            fields[f"[{i}].password_hash"] = "must be an argon2id hash"
+    if fields:
+        raise ValidationFailed("the accounts are invalid; none was created", fields)
+    taken = session.scalars(select(User.email).where(User.email.in_(emails))).all()
+    if taken:
+        raise Conflict(f"already registered: {', '.join(sorted(taken))}", {"email": "already registered"})
+    users = [
+        User(email=email, role=p.role, name=p.name.strip() or email.split("@")[0], password_hash=p.password_hash)
+        for p, email in zip(people, emails, strict=True)
+    ]
+    session.add_all(users)
+    session.flush()
+    changes = [Change("user.created", "user", u.id, {"email": u.email, "role": u.role}) for u in users]
+    audit.record(session, actor, changes)
+    session.commit()
+    return users
+
+
 def end_sessions(user: User) -> None:
     """Invalidate every session the user holds (the caller audits and commits)."""
     user.session_generation += 1
@@ -84,6 +130,7 @@ def _not_oneself(actor: Actor, user: User, doing: str) -> None:
 
 def end_user_sessions(session: Session, actor: Actor, *, email: str) -> User:
     """Sign a user out everywhere now (e.g. after a lost laptop), keeping their password and tokens."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
     user = _user_by_email(session, email)
     end_sessions(user)
     audit.record(session, actor, [Change("user.sessions_ended", "user", user.id)])
@@ -93,6 +140,7 @@ def end_user_sessions(session: Session, actor: Actor, *, email: str) -> User:
 
 def set_role(session: Session, actor: Actor, *, email: str, role: str) -> User:
     """Give a user another role; their sessions end, so the new role applies from the next sign-in."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
     user = _user_by_email(session, email)
     if role not in ROLES:
         raise ValidationFailed("the role is invalid", {"role": f"must be one of {', '.join(ROLES)}"})
@@ -108,6 +156,7 @@ def set_role(session: Session, actor: Actor, *, email: str, role: str) -> User:
 
 def deactivate_user(session: Session, actor: Actor, *, email: str) -> User:
     """Stop a user signing in: their sessions end and every API token of theirs is revoked for good."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
     user = _user_by_email(session, email)
     if not user.active:
         return user
@@ -128,6 +177,7 @@ def deactivate_user(session: Session, actor: Actor, *, email: str) -> User:
 
 def reactivate_user(session: Session, actor: Actor, *, email: str) -> User:
     """Let a deactivated user sign in again (their old API tokens stay revoked)."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
     user = _user_by_email(session, email)
     if user.active:
         return user
@@ -151,6 +201,7 @@ def _set_password(session: Session, actor: Actor, user: User, password: str, fie
 
 def set_password(session: Session, actor: Actor, *, email: str, password: str) -> User:
     """Reset a user's password (an administrator's action); their sessions end."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
     user = _user_by_email(session, email)
     _set_password(session, actor, user, password, "password")
     return user

@@ -7,13 +7,14 @@ from datetime import timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from feedback import audit
+from feedback import audit, permissions
 from feedback.accounts.security import new_token, token_digest
 from feedback.accounts.services import _user_by_email
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
 from feedback.errors import Conflict, NotFound
 from feedback.models import ApiToken, User
+from feedback.permissions import Action
 
 # `last_used_at` is written at most this often per token, so API reads stay reads.
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
@@ -21,6 +22,7 @@ TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 def create_token(session: Session, actor: Actor, *, email: str, name: str = "") -> str:
     """Create an API token for an active user; return the token text, which is never stored."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
     user = _user_by_email(session, email)
     if not user.active:
         raise Conflict(f"{user.email} is deactivated", {"email": "deactivated user"})
@@ -42,6 +44,7 @@ def create_token(session: Session, actor: Actor, *, email: str, name: str = "") 
 
 def revoke_token(session: Session, actor: Actor, *, token_id: int) -> None:
     """Revoke an API token; it stops working at once."""
+    permissions.require(actor, Action.ADMINISTER, session=session)
     row = session.get(ApiToken, token_id)
     if row is None:
         raise NotFound(f"no API token {token_id}")

@@ -38,6 +38,31 @@ def challenger_hash(item: ChallengerIn) -> str:
     return hashlib.sha256(canonical_json(item.model_dump(mode="json", exclude_defaults=True)).encode()).hexdigest()
 
 
+def challenger_row(recommendation_id: int, version: ModelVersion, item: ChallengerIn) -> dict[str, Any]:
+    """The row stored for a checked challenger recommendation of one case."""
+    return {
+        "recommendation_id": recommendation_id,
+        "model_id": version.model_id,
+        "model_version_id": version.id,
+        "recommended_action": item.recommended_action,
+        "confidence": item.confidence,
+        "explanation": item.explanation.model_dump(mode="json"),
+        "payload_hash": challenger_hash(item),
+    }
+
+
+def store_rows(session: Session, actor: Actor, *, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert challenger rows (checked already) with one audit event each; the caller commits."""
+    ids = bulk.insert_returning_ids(session, ChallengerRecommendation, rows)
+    keys = ("recommendation_id", "model_version_id")
+    changes = [
+        Change("challenger.ingested", "challenger", row_id, {key: r[key] for key in keys})
+        for r, row_id in zip(rows, ids, strict=True)
+    ]
+    audit.record(session, actor, changes)
+    return ids
+
+
 def require_owner(session: Session, actor: Actor, *, model_id: int) -> None:
     """Only the model's owners and admins send its challengers."""
     permissions.require(actor, Action.SEND_CASES, session=session)
@@ -133,32 +158,9 @@ def insert(
             continue
         if version.id not in new_index:
             new_index[version.id] = len(rows)
-            rows.append(
-                {
-                    "recommendation_id": recommendation_id,
-                    "model_id": model_id,
-                    "model_version_id": version.id,
-                    "recommended_action": item.recommended_action,
-                    "confidence": item.confidence,
-                    "explanation": item.explanation.model_dump(mode="json"),
-                    "payload_hash": challenger_hash(item),
-                }
-            )
+            rows.append(challenger_row(recommendation_id, version, item))
         results.append(new_index[version.id])
-    ids = bulk.insert_returning_ids(session, ChallengerRecommendation, rows)
-    audit.record(
-        session,
-        actor,
-        [
-            Change(
-                "challenger.ingested",
-                "challenger",
-                row_id,
-                {"recommendation_id": recommendation_id, "model_version_id": r["model_version_id"]},
-            )
-            for r, row_id in zip(rows, ids, strict=True)
-        ],
-    )
+    ids = store_rows(session, actor, rows=rows)
     seen: set[int] = set()
     out = []
     for result, item in zip(results, items, strict=True):

@@ -6,16 +6,19 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
+from feedback import bulk
 from feedback.db import utcnow
+from feedback.errors import NotFound
 from feedback.models import (
     Experiment,
     Exposure,
@@ -32,7 +35,17 @@ def hashed_arm(salt: str, unit_id: str, ai_weight: float) -> str:
     return "ai_shown" if position < ai_weight else "control"
 
 
-def unit_of(experiment: Experiment, rec: Recommendation, reviewer_id: int) -> str:
+class Case(Protocol):
+    """What assignment reads of a case: its id and its site (a Recommendation, or a case of imported history)."""
+
+    @property
+    def id(self) -> int: ...  # noqa: D102
+
+    @property
+    def site(self) -> str: ...  # noqa: D102
+
+
+def unit_of(experiment: Experiment, rec: Case, reviewer_id: int) -> str:
     """The id of the unit this experiment assigns, for one case seen by one reviewer."""
     if experiment.unit == "case":
         return str(rec.id)
@@ -41,7 +54,7 @@ def unit_of(experiment: Experiment, rec: Recommendation, reviewer_id: int) -> st
     return rec.site
 
 
-def arm_of(experiment: Experiment, rec: Recommendation, reviewer_id: int, now: datetime) -> str:
+def arm_of(experiment: Experiment, rec: Case, reviewer_id: int, now: datetime) -> str:
     """The arm a case is in when this reviewer sees it now."""
     if experiment.kind == "staggered":
         go_live = next((s.go_live_at for s in experiment.sites if s.site == rec.site), None)
@@ -144,3 +157,36 @@ def expose(session: Session, rec: Recommendation, reviewer_id: int, now: datetim
     if assignment is not None:
         record_exposure(session, assignment, rec.id, reviewer_id, now)
     return assignment
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A case of imported history that a reviewer saw, and when."""
+
+    id: int  # the recommendation's
+    site: str
+    reviewer_id: int
+    at: datetime
+
+
+def record_history(session: Session, *, experiment_id: int, seen: Sequence[Seen]) -> None:
+    """Exposures of imported history (the demo's), in bulk; the caller commits.
+
+    Each unit and arm is worked out as `expose` works it out for a case on screen, so the rows
+    are the ones the review screen would have written.
+    """
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise NotFound(f"no experiment {experiment_id}")
+    rows = [
+        {
+            "experiment_id": experiment.id,
+            "recommendation_id": case.id,
+            "reviewer_id": case.reviewer_id,
+            "unit_id": unit_of(experiment, case, case.reviewer_id),
+            "arm": arm_of(experiment, case, case.reviewer_id, case.at),
+            "exposed_at": case.at,
+        }
+        for case in seen
+    ]
+    bulk.insert_returning_ids(session, Exposure, rows)

@@ -40,5 +40,5 @@ def record_history(session: Session, actor: Actor, *, reported: Sequence[Reporte
         fingerprint = outcome_hash(one.item, one.recommendation_id)
         rows.append(outcome_row(one.item, one.recommendation_id, fingerprint) | {"received_at": one.received_at})
     ids = list(bulk.insert_returning_ids(session, Outcome, rows))
-    count_and_audit(session, actor, rows, ids)
+    count_and_audit(session, actor, rows=rows, ids=ids)
     return ids

@@ -52,7 +52,7 @@ def outcome_row(item: OutcomeIn, recommendation_id: int, fingerprint: str) -> di
     }
 
 
-def count_and_audit(session: Session, actor: Actor, rows: Sequence[dict[str, Any]], ids: list[int]) -> None:
+def count_and_audit(session: Session, actor: Actor, *, rows: Sequence[dict[str, Any]], ids: list[int]) -> None:
     """What storing outcomes entails besides the rows: the rollup's accuracy counts and one audit event each."""
     rollup.record_outcomes(session, ids)
     changes = [
@@ -119,7 +119,7 @@ def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[
     if rows:
         ids = session.scalars(insert(Outcome).returning(Outcome.id, sort_by_parameter_order=True), rows).all()
         created = {(r["recommendation_id"], r["source"]): i for r, i in zip(rows, ids, strict=True)}
-        count_and_audit(session, actor, rows, list(ids))
+        count_and_audit(session, actor, rows=rows, ids=list(ids))
     session.commit()
     if rows:
         versions = session.scalars(

@@ -40,6 +40,17 @@ def test_the_demo_sits_outside_the_domain():
     assert lines_matching("demo", r"^\s*(from|import) (flask|webapp)\b") == []
 
 
+def test_the_demo_writes_only_through_services_and_their_bulk_paths():
+    """No rows of its own: the demo never adds, inserts, updates or deletes except by calling the domain.
+
+    What it may still do is date a row a service just wrote into the story's past (`created_at`).
+    """
+    assert lines_matching("demo", r"session\.(add|add_all|delete|merge)\(") == []
+    writes = r"(?<![.\w])(insert|update|delete)\(|from sqlalchemy import .*\b(insert|update|delete)\b"
+    assert lines_matching("demo", writes) == []
+    assert lines_matching("demo", r"^\s*(from|import) feedback(\.| import )bulk\b") == []
+
+
 def _imports(path: Path, modules: set[str]) -> set[str]:
     """The project modules a file imports, at any depth, leaving out imports only for type checking.
 

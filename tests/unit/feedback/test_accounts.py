@@ -10,10 +10,11 @@ from sqlalchemy import func, select, update
 
 from feedback.accounts import login, throttle, tokens
 from feedback.accounts import services as accounts
+from feedback.accounts.security import hash_password
 from feedback.accounts.throttle import LoginThrottling
 from feedback.db import sqlite_write_intent, utcnow
-from feedback.errors import Conflict, TooManyAttempts, ValidationFailed
-from feedback.models import ApiToken, AuditEvent, LoginThrottle, User
+from feedback.errors import Conflict, PermissionDenied, TooManyAttempts, ValidationFailed
+from feedback.models import ROLES, ApiToken, AuditEvent, LoginThrottle, User
 from tests.factories import PASSWORD, TEST_ACTOR, make_user
 
 ATTACKER = "203.0.113.7"
@@ -206,3 +207,58 @@ def test_deactivation_revokes_every_live_token_and_audits_which(session):
     assert details.count("cs_") == 2
     with pytest.raises(Conflict):
         tokens.create_token(session, TEST_ACTOR, email=user.email)
+
+
+def test_only_an_administrator_manages_people_and_tokens(session):
+    """The services check the role themselves: a page or command that forgot to would still be refused."""
+    admin, analyst = make_user(session, "admin"), make_user(session, "analyst")
+    target = make_user(session)
+    as_analyst = accounts.actor_of(analyst)
+    attempts = [
+        lambda: accounts.create_user(
+            session, as_analyst, email="new@example.test", role="frontline", password=PASSWORD
+        ),
+        lambda: accounts.set_role(session, as_analyst, email=target.email, role="admin"),
+        lambda: accounts.deactivate_user(session, as_analyst, email=target.email),
+        lambda: accounts.reactivate_user(session, as_analyst, email=target.email),
+        lambda: accounts.end_user_sessions(session, as_analyst, email=target.email),
+        lambda: accounts.set_password(session, as_analyst, email=target.email, password=PASSWORD + "x"),
+        lambda: tokens.create_token(session, as_analyst, email=analyst.email),
+    ]
+    for attempt in attempts:
+        with pytest.raises(PermissionDenied):
+            attempt()
+    assert session.get(User, target.id).role == "frontline" and session.get(User, target.id).active
+    assert accounts.set_role(session, accounts.actor_of(admin), email=target.email, role="analyst").role == "analyst"
+
+
+def test_imported_accounts_keep_their_hash_all_or_nothing(session):
+    admin_user = make_user(session, "admin", email="root@example.test")
+    admin = accounts.actor_of(admin_user)
+    existing = make_user(session, email="taken@example.test")
+    good = hash_password("a long imported passphrase")
+    bad = [
+        accounts.ImportedUser("ann@example.test", "Ann", "frontline", good),
+        accounts.ImportedUser("ANN@example.test ", "Ann again", "frontline", good),
+        accounts.ImportedUser("bob", "Bob", "pilot", "plain-text"),
+    ]
+    with pytest.raises(ValidationFailed) as invalid:
+        accounts.import_users(session, admin, people=bad)
+    assert invalid.value.fields == {
+        "[1].email": "repeats [0]",
+        "[2].email": "must be an email address",
+        "[2].role": "must be one of " + ", ".join(ROLES),
+        "[2].password_hash": "must be an argon2id hash",
+    }
+    with pytest.raises(Conflict):
+        accounts.import_users(
+            session, admin, people=[*bad[:1], accounts.ImportedUser(existing.email, "", "admin", good)]
+        )
+    assert session.scalar(select(func.count()).select_from(User)) == 2  # nothing half-created
+    ann, cy = accounts.import_users(
+        session, admin, people=[bad[0], accounts.ImportedUser("cy@example.test", "", "analyst", good)]
+    )
+    assert login.authenticate(session, email="ANN@example.test", password="a long imported passphrase").id == ann.id
+    assert cy.name == "cy" and cy.role == "analyst"
+    created = session.scalars(select(AuditEvent.entity_id).where(AuditEvent.action == "user.created")).all()
+    assert sorted(created) == sorted(str(u.id) for u in (admin_user, existing, ann, cy))  # one event each

@@ -43,8 +43,13 @@ def test_the_list_of_service_modules_is_not_empty_or_stale():
 
 
 UNTYPED_BAGS = ("Mapping[str, Any]", "dict[str, Any]", "Any")
-# Bulk paths take rows built by the service's own builder (ingest.recommendation_row), never by a caller.
-OWN_ROWS = {"review/ingest.py::store_recommendations(rows)"}
+# Bulk paths take rows built by the service's own builder (`recommendation_row`, `challenger_row`,
+# `outcome_row`), never by a caller.
+OWN_ROWS = {
+    "review/ingest.py::store_recommendations(rows)",
+    "challengers/services.py::store_rows(rows)",
+    "outcomes/services.py::count_and_audit(rows)",
+}
 
 
 def test_services_take_typed_values_not_a_bag_of_fields():
