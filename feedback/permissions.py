@@ -66,8 +66,9 @@ MATRIX: dict[Action, frozenset[str]] = {
     Action.RUN_IMPACT: frozenset({A, D}),
     Action.ADMINISTER: frozenset({D}),
 }
-# Actions on one model: a model owner may take them only on the models they own.
-MODEL_CHANGES = frozenset({Action.CHANGE_MODEL})
+# Actions on one model: a model owner may take them only on the models they own (a model service's
+# token sends cases and outcomes for its own model, never for another's).
+MODEL_CHANGES = frozenset({Action.CHANGE_MODEL, Action.SEND_CASES})
 # Roles whose holders handle exceptions (and so may be assigned one).
 HANDLER_ROLES = tuple(sorted(MATRIX[Action.HANDLE_EXCEPTIONS]))
 

@@ -33,6 +33,7 @@ from feedback.webhooks import services as webhooks
 
 def register_model(session: Session, actor: Actor, *, spec: ModelIn) -> Model:
     """Register a model with its actions and reason codes."""
+    permissions.require(actor, Action.REGISTER_MODELS, session=session)
     problems = Problems()
     if len(set(spec.actions)) != len(spec.actions):
         problems.invalid["actions"] = "must not repeat an action"  # the schema's uniqueItems says so

@@ -65,8 +65,7 @@ def store_rows(session: Session, actor: Actor, *, rows: list[dict[str, Any]]) ->
 
 def require_owner(session: Session, actor: Actor, *, model_id: int) -> None:
     """Only the model's owners and admins send its challengers."""
-    permissions.require(actor, Action.SEND_CASES, session=session)
-    permissions.require(actor, Action.CHANGE_MODEL, session=session, model_id=model_id)
+    permissions.require(actor, Action.SEND_CASES, session=session, model_id=model_id)
 
 
 def versions_of(session: Session, model_ids: Sequence[int]) -> dict[tuple[int, str], ModelVersion]:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Executable, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from feedback import audit
+from feedback import audit, permissions
 from feedback.audit import Actor, Change
 from feedback.db import sqlite_write_intent, utcnow
 from feedback.errors import NotFound
@@ -21,12 +21,14 @@ from feedback.models import (
     ExportJob,
     User,
 )
+from feedback.permissions import Action
 
 PIECE_BYTES = 1 << 20  # a stored export is kept in pieces of about this size
 
 
 def create_job(session: Session, actor: User, *, spec: ExportSpec, keep_days: float = 7) -> ExportJob:
     """Queue an export (forgetting exports older than `keep_days`); the caller hands its id to a worker."""
+    permissions.require(actor, Action.EXPORT)
     export_query(session, spec)  # unknown model or item: 404 now, not later
     forget_old_jobs(session, keep_days)
     job = ExportJob(format=spec.format, params=spec.as_params(), created_by_id=actor.id)

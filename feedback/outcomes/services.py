@@ -11,11 +11,12 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from feedback import audit
+from feedback import audit, permissions
 from feedback.audit import Actor, Change, canonical_json
 from feedback.errors import Conflict, Problems, RepeatedInRequest
 from feedback.models import Model, Outcome, Recommendation
 from feedback.overrides import guardrails, rollup
+from feedback.permissions import Action
 from feedback.schemas import OutcomeIn
 
 
@@ -75,8 +76,12 @@ def record_outcomes(session: Session, actor: Actor, *, items: Sequence[OutcomeIn
 
 def _record(session: Session, actor: Actor, items: Sequence[OutcomeIn]) -> list[StoredOutcome]:
     """One attempt at `record_outcomes`."""
+    permissions.require(actor, Action.SEND_CASES, session=session)
     problems = _resolve_cases(session, items)
     cases = problems.cases
+    named = [rec_id for rec_id, _ in cases.values()]
+    for model_id in session.scalars(select(Recommendation.model_id).where(Recommendation.id.in_(named)).distinct()):
+        permissions.require(actor, Action.SEND_CASES, session=session, model_id=model_id)  # its owners' feeds only
     for index, item in enumerate(items):
         if index in cases and isinstance(item.outcome, str) and item.outcome not in cases[index][1]:
             labels = ", ".join(cases[index][1])

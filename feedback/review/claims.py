@@ -138,6 +138,7 @@ def _try_claim(session: Session, which: ColumnElement[bool], reviewer: User, now
 
 def release_claim(session: Session, actor: User, *, recommendation_id: int) -> None:
     """Give a claimed case back to the queue."""
+    permissions.require(actor, Action.REVIEW)
     released = session.execute(
         update(Recommendation)
         .where(

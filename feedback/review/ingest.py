@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from feedback import audit, bulk, metrics
+from feedback import audit, bulk, metrics, permissions
 from feedback.audit import Actor, Change, canonical_json
 from feedback.challengers import services as challengers
 from feedback.db import utcnow
@@ -28,6 +28,7 @@ from feedback.models import (
     ModelVersion,
     Recommendation,
 )
+from feedback.permissions import Action
 from feedback.schemas import RecommendationIn
 
 
@@ -170,7 +171,10 @@ def _stored(session: Session, keys: list[tuple[int, str]]) -> dict[tuple[int, st
 
 def _ingest(session: Session, actor: Actor, items: Sequence[RecommendationIn]) -> list[Ingested]:
     """One attempt at `ingest_recommendations`."""
+    permissions.require(actor, Action.SEND_CASES, session=session)
     models = {m.key: m for m in session.scalars(select(Model).where(Model.key.in_({i.model for i in items})))}
+    for model_id in {m.id for m in models.values()}:  # only a model's owners (and admins) send its cases
+        permissions.require(actor, Action.SEND_CASES, session=session, model_id=model_id)
     versions = {
         (v.model_id, v.version): v
         for v in session.scalars(select(ModelVersion).where(ModelVersion.model_id.in_([m.id for m in models.values()])))

@@ -14,7 +14,7 @@ from feedback.decision_exceptions import services as decision_exceptions
 from feedback.models import DecisionException, ModelVersion
 from feedback.schemas import VersionRulesIn
 from tests.browser.conftest import chart_datasets
-from tests.factories import TEST_ACTOR, make_case, make_user
+from tests.factories import TEST_ACTOR, make_case, make_owner, make_user
 from tests.helpers import sign_in
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def test_handler_claims_and_resolves_then_an_outcome_arrives(page, live, routed)
 
     # The claims ledger reports what happened, over the real HTTP API.
     session = live["session"]
-    token = tokens.create_token(session, TEST_ACTOR, email=make_user(session, "model_owner").email)
+    token = tokens.create_token(session, TEST_ACTOR, email=make_owner(session).email)
     request = urllib.request.Request(
         live["url"] + "/api/v1/outcomes",
         data=json.dumps(

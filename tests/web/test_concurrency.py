@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from feedback import audit
 from feedback.db import utcnow
 from feedback.models import Decision, Recommendation
-from tests.factories import make_case, make_model, make_user, payload, token_for
+from tests.factories import make_case, make_model, make_owner, make_user, payload, token_for
 
 
 def race(calls):
@@ -83,7 +83,7 @@ def test_the_database_itself_refuses_a_second_decision(app, session):
 
 def test_concurrent_ingest_of_the_same_batch_stores_it_once(app, session):
     make_model(session)
-    headers = token_for(app, session, make_user(session, "model_owner"))
+    headers = token_for(app, session, make_owner(session))
     batch = [payload(n) for n in range(1, 51)]
     statuses = race(
         [

@@ -9,12 +9,12 @@ from sqlalchemy import func, select
 
 from feedback.drift import histograms
 from feedback.models import DriftCount
-from tests.factories import make_model, make_user, payload, token_for
+from tests.factories import make_model, make_owner, payload, token_for
 
 
 def test_concurrent_ingests_count_every_recommendation_once(app, session):
     make_model(session)
-    headers = [token_for(app, session, make_user(session, "model_owner")) for _ in range(4)]
+    headers = [token_for(app, session, make_owner(session)) for _ in range(4)]
     rng = random.Random(12)
     batches = [
         [

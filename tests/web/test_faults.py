@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from feedback import migrate
 from feedback.models import Decision, Recommendation
 from tests import pgserver
-from tests.factories import make_model, make_user, payload, token_for
+from tests.factories import make_model, make_owner, make_user, payload, token_for
 from tests.gunicornserver import ROOT, gunicorn
 
 REQUIRE_POSTGRES = os.environ.get("COUNTERSIGN_REQUIRE_POSTGRES") == "1"
@@ -74,7 +74,7 @@ def test_acknowledged_writes_survive_a_killed_worker_and_a_database_crash(cluste
     engine = create_engine(cluster.url)
     with Session(engine, expire_on_commit=False) as session:
         make_model(session)
-        service_token = token_for(None, session, make_user(session, "model_owner"))["Authorization"].split()[1]
+        service_token = token_for(None, session, make_owner(session))["Authorization"].split()[1]
         reviewer_tokens = [
             token_for(None, session, make_user(session, "frontline"))["Authorization"].split()[1] for _ in range(4)
         ]

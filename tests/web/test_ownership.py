@@ -12,8 +12,20 @@ from feedback.accounts import services as accounts
 from feedback.catalog import services as catalog
 from feedback.errors import PermissionDenied
 from feedback.models import Alert, AuditEvent, Guardrail, ModelOwner, ModelVersion
-from tests.factories import TEST_ACTOR, backlog_item, login, make_model, make_owner, make_user, token_for
+from tests.factories import (
+    TEST_ACTOR,
+    backlog_item,
+    login,
+    make_case,
+    make_model,
+    make_owner,
+    make_user,
+    payload,
+    token_for,
+)
 from tests.web.hostile.conftest import database_fingerprint
+
+FIRST_ACTION = {"claims": "pay", "fraud": "allow"}
 
 
 @pytest.fixture
@@ -34,12 +46,15 @@ def two(app: Flask, session) -> dict[str, Any]:
         version.stage = "paused"
         session.add_all([alert, item])
         session.commit()
+        make_case(session, 100, model=key, recommended_action=FIRST_ACTION[key])  # for the outcome feed
         ids[key] = {"version": version.id, "guardrail": guardrail.id, "alert": alert.id, "item": item.id}
     return {"omar": omar, "fay": fay, "ids": ids}
 
 
 def writes(key: str, ids: dict[str, int]) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every change a model owner can make to model `key`, as (method, URL, body): pages and API."""
+    """Every change a model owner can make to model `key`, as (method, URL, body): pages and API, feeds included."""
+    action = FIRST_ACTION.get(key, "pay")
+    outcome = {"model": key, "external_id": "EXT-100", "outcome": action, "source": "ledger"}
     form = {
         "guardrail": {"version_id": str(ids["version"]), "kind": "override_rate_above", "window_size": "50"},
     }
@@ -61,6 +76,8 @@ def writes(key: str, ids: dict[str, int]) -> list[tuple[str, str, dict[str, Any]
         ("API POST", f"/api/v1/models/{key}/versions", {"json": {"version": "v9"}}),
         ("API POST", f"/api/v1/backlog/refresh?model={key}", {"json": {}}),
         ("API PATCH", f"/api/v1/backlog/{ids['item']}", {"json": {"status": "triaged"}}),
+        ("API POST", "/api/v1/recommendations", {"json": payload(7, model=key, recommended_action=action)}),
+        ("API POST", "/api/v1/outcomes", {"json": {**outcome, "observed_at": "2026-06-01T09:00:00+00:00"}}),
     ]
 
 

@@ -206,13 +206,15 @@ def test_a_bad_challenger_at_ingest_stores_neither_the_case_nor_its_challengers(
 
 
 def test_another_models_owner_may_not_send_challengers_at_ingest(api):
+    before = api["session"].scalar(select(func.count()).select_from(Recommendation))
     item = payload(3, challengers=[challenger("v2")])
     response = api["client"].post("/api/v1/recommendations", json=item, headers=api["other_owner"])
     assert response.status_code == 403
     assert stored(api["session"]) == 0
-    # Without challengers the same service may still send the case.
+    # Nor the case alone: only a model's owners (and admins) send its cases.
     response = api["client"].post("/api/v1/recommendations", json=payload(3), headers=api["other_owner"])
-    assert response.status_code == 201
+    assert response.status_code == 403 and "only this model's owners" in response.json["error"]["message"]
+    assert api["session"].scalar(select(func.count()).select_from(Recommendation)) == before
 
 
 def add(session, case_id, body):

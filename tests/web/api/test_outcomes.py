@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback.models import Outcome
-from tests.factories import make_case, make_model, make_user, token_for
+from tests.factories import make_case, make_model, make_owner, make_user, token_for
 
 OBSERVED = "2026-05-01T10:00:00+00:00"
 
@@ -18,7 +18,7 @@ def api(app, session, client):
     cases = [make_case(session, n) for n in (1, 2)]
     return {
         "client": client,
-        "headers": token_for(app, session, make_user(session, "model_owner")),
+        "headers": token_for(app, session, make_owner(session)),
         "cases": cases,
         "session": session,
     }

@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import func, select
 
 from feedback.models import AuditEvent, Decision, Recommendation
-from tests.factories import make_model, make_user, payload, token_for
+from tests.factories import make_model, make_owner, make_user, payload, token_for
 
 
 @pytest.fixture
 def api(app, session, client):
     """A client plus headers of a model service (model_owner) and of a reviewer."""
     make_model(session)
-    owner = make_user(session, "model_owner")
+    owner = make_owner(session)
     reviewer = make_user(session, "frontline", name="Rita Reviewer")
     return {
         "client": client,
