@@ -15,4 +15,5 @@ worker=$!
 trap 'kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT
 echo
 echo "Countersign is starting on http://127.0.0.1:${PORT:-8000} with one background worker  (Ctrl-C stops both)"
-countersign serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
+# Two web workers serve one person trying the demo; `countersign serve` alone sizes them to the cores.
+countersign serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" --workers "${WEB_CONCURRENCY:-2}"
