@@ -31,9 +31,19 @@ from feedback.overrides import guardrails
 
 
 def seed(
-    session: Session, *, days: int = 90, per_day: int = 420, rng_seed: int = 7, progress: Callable[[str], None] = print
+    session: Session,
+    *,
+    days: int = 90,
+    per_day: int = 420,
+    rng_seed: int = 7,
+    progress: Callable[[str], None] = print,
+    queue_refresh: Callable[[int], None] | None = None,
 ) -> bool:
-    """Create the demo scenario; return False (changing nothing) if it is already there."""
+    """Create the demo scenario; return False (changing nothing) if it is already there.
+
+    The backlog is mined here, unless `queue_refresh` is given: then each model's refresh is
+    queued and handed to it (the job's id), for a worker to mine while the server starts.
+    """
     if session.scalar(select(Model.id).where(Model.key == CLAIMS.key)) is not None:
         return False
     rng = random.Random(rng_seed)
@@ -127,10 +137,6 @@ def seed(
     rollout_experiment(session, fraud, rollout, now - timedelta(days=days), progress)
     ab_test.finish(session, progress)
     seed_challenger(session, SEED_ACTOR, claims, v2, now, rng, progress)
-    for model in (claims, fraud):
-        summary = backlog.refresh(session, SEED_ACTOR, model_key=model.key)
-        top = backlog_queries.ranked(session, backlog_queries.BacklogFilter(model.key))
-        progress(f"backlog {model.key}: {summary.created} item(s); top: {top[0].title if top else 'none'}")
     seed_readiness(
         session,
         models=(claims, fraud),
@@ -141,4 +147,14 @@ def seed(
         start=now - timedelta(days=days),
         progress=progress,
     )
+    # Last, so a worker mining it meanwhile never waits on the seed's own writes.
+    for model in (claims, fraud):
+        if queue_refresh is not None:
+            job, _ = backlog.start_refresh(session, SEED_ACTOR, model_key=model.key)
+            queue_refresh(job.id)
+            progress(f"backlog {model.key}: mining queued for the worker")
+            continue
+        summary = backlog.refresh(session, SEED_ACTOR, model_key=model.key)
+        top = backlog_queries.ranked(session, backlog_queries.BacklogFilter(model.key))
+        progress(f"backlog {model.key}: {summary.created} item(s); top: {top[0].title if top else 'none'}")
     return True

@@ -7,7 +7,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 # Served over plain HTTP on loopback, so the session cookie cannot be HTTPS-only here.
 export COUNTERSIGN_SESSION_COOKIE_SECURE=false
 countersign db upgrade
-countersign seed-demo
+countersign seed-demo --mine-in-worker  # the worker started below mines the retraining backlog
 # One worker runs the background jobs (analyses, exports, refreshes, webhooks, guardrail sweeps);
 # its queue is a SQLite file next to the database. Ctrl-C stops the server and then the worker.
 countersign worker &

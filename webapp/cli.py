@@ -16,7 +16,7 @@ from feedback.accounts import tokens
 from feedback.audit import Actor
 from feedback.errors import FeedbackError
 from feedback.models import ROLES
-from webapp import checkpointing
+from webapp import checkpointing, jobs
 from webapp.extensions import db
 
 CLI_ACTOR = Actor(None, "cli")
@@ -212,12 +212,21 @@ def _record_commands(app: Flask) -> None:
     @click.option("--days", default=90, show_default=True)
     @click.option("--per-day", default=420, show_default=True, help="Decided cases per day of history.")
     @click.option("--seed", "rng_seed", default=7, show_default=True)
-    def seed_demo(days: int, per_day: int, rng_seed: int) -> None:
+    @click.option(
+        "--mine-now/--mine-in-worker",
+        default=True,
+        show_default=True,
+        help="Mine the retraining backlog before returning, or queue it for `countersign worker` (make demo does).",
+    )
+    def seed_demo(days: int, per_day: int, rng_seed: int, mine_now: bool) -> None:
         """Fill the database with a realistic claims-triage scenario (skipped if already seeded)."""
         from demo.catalog import DEMO_PASSWORD
         from demo.seed import seed
 
-        created = seed(db.session, days=days, per_day=per_day, rng_seed=rng_seed, progress=click.echo)
+        queue = None if mine_now else jobs.submit_backlog_refresh
+        created = seed(
+            db.session, days=days, per_day=per_day, rng_seed=rng_seed, progress=click.echo, queue_refresh=queue
+        )
         if not created:
             click.echo("demo data already present; nothing changed")
         click.echo(f"\nSign in with any of these (password: {DEMO_PASSWORD}):")

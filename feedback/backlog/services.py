@@ -126,17 +126,19 @@ def apply_mined(session: Session, actor: Actor, *, model_id: int, mined: Sequenc
     return RefreshSummary(len(created), updated, len(retire))
 
 
-def start_refresh(session: Session, actor: User, *, model_key: str) -> tuple[BacklogRefresh, bool]:
+def start_refresh(session: Session, actor: Actor | User, *, model_key: str) -> tuple[BacklogRefresh, bool]:
     """Queue a refresh of a model's backlog; the caller hands its id to a background worker.
 
     One refresh per model at a time: while one is under way it is returned instead (with False,
-    "not new"). One whose worker died does not block a new start.
+    "not new"). One whose worker died does not block a new start. The operator's tools (an actor
+    without a user) may queue one too; the worker then acts as "background".
     """
-    model = _model_to_refresh(session, Actor(actor.id, actor.email), model_key)
+    who = actor if isinstance(actor, Actor) else Actor(actor.id, actor.email)
+    model = _model_to_refresh(session, who, model_key)
     current = latest_refresh(session, model.id)
     if current is not None and current.status in ("queued", "running") and not refresh_interrupted(current):
         return current, False
-    job = BacklogRefresh(model_id=model.id, created_by_id=actor.id, message="waiting to start")
+    job = BacklogRefresh(model_id=model.id, created_by_id=who.id, message="waiting to start")
     session.add(job)
     session.commit()
     return job, True

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import func, select, text
 
 from feedback.accounts.security import token_digest
-from feedback.models import ApiToken, Decision, DecisionException, Outcome, Recommendation, User
+from feedback.audit import Actor
+from feedback.backlog import services as backlog
+from feedback.models import (
+    ApiToken,
+    BacklogItem,
+    BacklogRefresh,
+    Decision,
+    DecisionException,
+    Outcome,
+    Recommendation,
+    User,
+)
 
 
 def test_user_and_token_commands(app, session):
@@ -78,3 +91,24 @@ def test_backlog_refresh_and_webhook_delivery_commands(app, session):
     assert missing.exit_code != 0 and "no model" in missing.output
     delivered = runner.invoke(args=["webhooks", "deliver"])
     assert delivered.exit_code == 0 and "attempted 0" in delivered.output
+
+
+def test_seed_demo_can_leave_the_backlog_to_the_worker(app, session):
+    """make demo's seeding queues each model's backlog refresh, and the worker mines it."""
+    runner = app.test_cli_runner()
+    seeded = runner.invoke(args=["seed-demo", "--days", "30", "--per-day", "120", "--mine-in-worker"])
+    assert seeded.exit_code == 0, seeded.output
+    assert seeded.output.count("mining queued for the worker") == 2
+    assert "item(s); top:" not in seeded.output  # nothing mined by the command itself
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the app's job consumer (a worker) picks them up
+        session.rollback()
+        jobs = session.scalars(select(BacklogRefresh).order_by(BacklogRefresh.id)).all()
+        if len(jobs) == 2 and all(job.status == "done" for job in jobs):
+            break
+        time.sleep(0.2)
+    assert [(job.status, job.created_by_id) for job in jobs] == [("done", None), ("done", None)]
+    assert session.scalar(select(func.count()).select_from(BacklogItem)) > 0
+    # Mining again here finds nothing new: the worker mined what the command would have.
+    for key in ("claims_triage", "fraud_alert"):
+        assert backlog.refresh(session, Actor(None, "test"), model_key=key).created == 0
