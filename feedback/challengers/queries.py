@@ -7,6 +7,7 @@ an error instead of an action are left out: there is no champion answer to compa
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -24,12 +25,19 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
 
 
-def cells(session: Session, model_id: int, version_id: int | None = None, attribute: str | None = None) -> pd.DataFrame:
+def cells(
+    session: Session,
+    model_id: int,
+    version_id: int | None = None,
+    attribute: str | None = None,
+    decided: tuple[datetime | None, datetime | None] = (None, None),
+) -> pd.DataFrame:
     """Counted cells of a model's challengers (one version's, if given), per challenger version and
     optionally per value of one segment attribute (column `segment`), with the flags of
     analytics.challengers.
 
     :param attribute: a segment attribute name (already checked), or None for no breakdown
+    :param decided: the cases decided from the first instant (inclusive) to the second (exclusive); None is open
     """
     first = (
         select(Outcome.recommendation_id, func.min(Outcome.id).label("outcome_id"))
@@ -64,6 +72,10 @@ def cells(session: Session, model_id: int, version_id: int | None = None, attrib
     )
     if version_id is not None:
         query = query.where(c.model_version_id == version_id)
+    if decided[0] is not None:
+        query = query.where(d.decided_at >= decided[0])
+    if decided[1] is not None:
+        query = query.where(d.decided_at < decided[1])
     columns = ["version", *FLAG_COLUMNS, *(["segment"] if attribute else []), "n"]
     frame = pd.DataFrame([tuple(row) for row in session.execute(query)], columns=columns)
     return frame.astype({"n": "int64", **{flag: "int64" for flag in FLAG_COLUMNS}})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pandas as pd
@@ -69,6 +70,8 @@ class Comparison:
     by: str | None
     versions: list[tuple[str, int]]
     rows: list[dict[str, Any]]
+    since: date | None = None
+    until: date | None = None
 
     def where(self, scope: str, segmented: bool) -> list[dict[str, Any]]:
         """The rows of one scope, overall (one per version) or per segment."""
@@ -99,12 +102,22 @@ def _rows(cells: pd.DataFrame, by: list[str], scope: str) -> list[dict[str, Any]
     return out
 
 
-def comparison(session: Session, model: Model, version: str | None = None, by: str | None = None) -> Comparison:
+def comparison(
+    session: Session,
+    model: Model,
+    version: str | None = None,
+    by: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> Comparison:
     """Every challenger of the model (or one version) against the champion on the same decided cases.
 
     :param version: a challenger version of the model, or None for all of them
     :param by: segment.ATTRIBUTE to break the rows down by, or None
+    :param since: only cases decided on this UTC day or later (None: from the first)
+    :param until: only cases decided on this UTC day or earlier (None: to now); before `since`, nothing
     """
+    decided = (_midnight(since), _midnight(until + timedelta(days=1)) if until else None)
     attribute = attribute_of(by)
     version_id = None
     if version is not None:
@@ -112,13 +125,18 @@ def comparison(session: Session, model: Model, version: str | None = None, by: s
         if found is None:
             raise NotFound(f"{model.key} has no version {version!r}", {"version": "no such version of this model"})
         version_id = found.id
-    overall = queries.cells(session, model.id, version_id)
+    overall = queries.cells(session, model.id, version_id, decided=decided)
     rows = _rows(overall, ["version"], "all") + _rows(overall, ["version"], "unaided")
     if attribute is not None:
-        segmented = queries.cells(session, model.id, version_id, attribute)
+        segmented = queries.cells(session, model.id, version_id, attribute, decided=decided)
         segmented["segment"] = segmented["segment"].fillna("(none)")
         rows += _rows(segmented, ["version", "segment"], "all") + _rows(segmented, ["version", "segment"], "unaided")
-    return Comparison(model, version, by, challenger_versions(session, model), rows)
+    return Comparison(model, version, by, challenger_versions(session, model), rows, since, until)
+
+
+def _midnight(day: date | None) -> datetime | None:
+    """The first instant of a UTC day."""
+    return datetime.combine(day, time.min, tzinfo=UTC) if day else None
 
 
 def challenger_versions(session: Session, model: Model) -> list[tuple[str, int]]:

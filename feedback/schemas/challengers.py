@@ -3,6 +3,7 @@ body, lives beside RecommendationIn in feedback.schemas.review, which carries a 
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, Field, RootModel
@@ -61,5 +62,7 @@ class ChallengersOut(BaseModel):
     model: str
     version: str | None
     by: str | None
+    since: date | None  # the first UTC day of decisions counted (None: from the first)
+    until: date | None  # the last UTC day of decisions counted (None: to now)
     unaided_note: str
     rows: list[ChallengerRow]

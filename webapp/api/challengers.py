@@ -10,7 +10,7 @@ from feedback.accounts.services import actor_of
 from feedback.catalog.services import get_model
 from feedback.challengers import reports
 from feedback.challengers import services as challenger_services
-from feedback.params import ModelKey, Text, Version, parse_params
+from feedback.params import Day, ModelKey, Text, Version, parse_params
 from feedback.permissions import Action
 from feedback.schemas import ChallengerAnswer, ChallengerIn, ChallengersOut, ErrorOut, StoredChallengerOut
 from webapp.api.blueprint import bp, store_batch
@@ -21,6 +21,8 @@ CHALLENGERS_QUERY = (
     ModelKey(),
     Version(),
     Text("by", 80, pattern=reports.BY_PATTERN, hint=reports.BY_HINT, description="segment.ATTRIBUTE to break down by"),
+    Day("from", description="only cases decided on this UTC day or later (default: from the first)"),
+    Day("to", description="only cases decided on this UTC day or earlier (default: to now; before `from`: none)"),
 )
 
 
@@ -80,7 +82,13 @@ def challenger_analytics() -> ResponseReturnValue:
     args = parse_params(request.args, CHALLENGERS_QUERY)
     session = analytics_session()
     model = get_model(session, args["model"])
-    result = reports.comparison(session, model, args["version"], args["by"])
+    result = reports.comparison(session, model, args["version"], args["by"], since=args["from"], until=args["to"])
     return ChallengersOut(
-        model=model.key, version=result.version, by=result.by, unaided_note=reports.UNAIDED_WHY, rows=result.rows
+        model=model.key,
+        version=result.version,
+        by=result.by,
+        since=result.since,
+        until=result.until,
+        unaided_note=reports.UNAIDED_WHY,
+        rows=result.rows,
     ).model_dump(mode="json")

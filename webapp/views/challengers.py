@@ -9,7 +9,7 @@ from flask import Blueprint, Response, request
 from feedback.catalog.services import get_model
 from feedback.challengers import reports
 from feedback.overrides.queries import segment_keys
-from feedback.params import Choice, Text, Version, parse_params
+from feedback.params import Choice, Day, Text, Version, parse_params
 from feedback.permissions import Action
 from webapp import charts
 from webapp.auth import login_required
@@ -24,6 +24,8 @@ PAGE_QUERY = (
     Text("by", 80, pattern=reports.BY_PATTERN, hint=reports.BY_HINT),
     Choice("decisions", reports.SCOPES, default="all"),
     Choice("format", ("csv",)),
+    Day("from"),
+    Day("to"),
 )
 
 
@@ -45,7 +47,7 @@ def compare(key: str) -> tuple[str, int] | Response:
     model = get_model(session, key)
     versions = reports.challenger_versions(session, model)
     version = args["version"] or (versions[-1][0] if versions else None)
-    result = reports.comparison(session, model, version, args["by"])
+    result = reports.comparison(session, model, version, args["by"], since=args["from"], until=args["to"])
     scope = args["decisions"]
     if args["format"] == "csv":
         rows = [r for r in result.rows if r["decisions"] == scope]
@@ -73,5 +75,7 @@ def compare(key: str) -> tuple[str, int] | Response:
         ]
         + ([reports.segment_sentence(model, args["by"], by_segment)] if args["by"] and by_segment else []),
         unaided_why=reports.UNAIDED_WHY,
+        since=args["from"],
+        until=args["to"],
         args=request.args,
     )

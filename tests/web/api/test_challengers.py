@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
@@ -9,7 +11,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from feedback.catalog import services as catalog
 from feedback.challengers import services as challenger_services
-from feedback.models import ChallengerRecommendation, ModelVersion, Recommendation
+from feedback.db import utcnow
+from feedback.models import ChallengerRecommendation, Decision, ModelVersion, Recommendation
 from feedback.review import decisions
 from feedback.schemas import ChallengerIn, ModelVersionIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_owner, make_user, payload, token_for
@@ -304,6 +307,8 @@ def test_unaided_decisions_are_reported_apart(api):
         ("model=claims&version=v9", 404, "version"),
         ("model=claims&by=site", 422, "by"),
         ("", 422, "model"),
+        ("model=claims&from=2026-02-30", 422, "from"),
+        ("model=claims&to=yesterday", 422, "to"),
     ],
 )
 def test_bad_analytics_parameters_are_named(api, query, status, field):
@@ -311,6 +316,35 @@ def test_bad_analytics_parameters_are_named(api, query, status, field):
     assert response.status_code == status
     if field:
         assert field in response.json["error"]["fields"]
+
+
+def test_a_date_window_counts_only_the_cases_decided_in_it(api):
+    session, client = api["session"], api["client"]
+    reviewer = make_user(session, "frontline", email="win@example.com")
+    today = utcnow().date()
+    for n, days_ago in enumerate((0, 0, 3, 10), start=30):
+        rec = make_case(session, n)
+        add(session, rec.id, challenger("v2", action="deny"))
+        _decide(session, rec, reviewer, "pay")
+        decision = session.scalar(select(Decision).where(Decision.recommendation_id == rec.id))
+        decision.decided_at -= timedelta(days=days_ago)  # decided that many days ago
+    session.commit()
+
+    def counted(query: str) -> tuple[int | None, dict]:
+        response = client.get(f"/api/v1/analytics/challengers?model=claims&version=v2{query}", headers=api["analyst"])
+        assert response.status_code == 200, response.json
+        rows = [r for r in response.json["rows"] if r["decisions"] == "all" and r["segment"] is None]
+        return (rows[0]["n"] if rows else None), response.json
+
+    assert counted("")[0] == 4  # all time, as before
+    assert counted(f"&from={today - timedelta(days=3)}")[0] == 3
+    n, body = counted(f"&from={today - timedelta(days=10)}&to={today - timedelta(days=1)}")
+    assert n == 2 and (body["since"], body["until"]) == (
+        str(today - timedelta(days=10)),
+        str(today - timedelta(days=1)),
+    )
+    assert counted(f"&to={today - timedelta(days=4)}")[0] == 1
+    assert counted(f"&from={today}&to={today - timedelta(days=1)}")[0] is None  # a reversed window holds nothing
 
 
 def test_reviewers_may_not_read_challenger_analytics(api):

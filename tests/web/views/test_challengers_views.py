@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 
 from feedback.catalog import services as catalog
 from feedback.challengers import services as challenger_services
+from feedback.db import utcnow
 from feedback.outcomes.services import record_outcomes
 from feedback.review import decisions
 from feedback.schemas import ChallengerIn, ModelVersionIn, OutcomeIn
@@ -102,6 +104,21 @@ def test_the_csv_has_the_tables_numbers(world, session, client):
     overall = next(r for r in rows if r["segment"] == "")
     assert (overall["version"], overall["n"], float(overall["agreement"])) == ("v2", "4", 0.5)
     assert {r["segment"]: r["n"] for r in rows if r["segment"]} == {"small": "3", "large": "1"}
+
+
+def test_the_page_and_its_csv_keep_the_date_window(world, session, client):
+    login(client, make_user(session, "analyst"))
+    tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
+    page = client.get(f"/models/claims/challengers?from={tomorrow}")
+    assert page.status_code == 200
+    assert f"cases decided from {tomorrow}" in page.text and f'name="from" value="{tomorrow}"' in page.text
+    assert "No decided cases scored by version v2" in page.text  # all 4 were decided today
+    assert f"from={tomorrow}" in page.text.split('id="challenger-table"')[0]  # the CSV link keeps the window
+    csv_rows = list(
+        csv.DictReader(io.StringIO(client.get(f"/models/claims/challengers?from={tomorrow}&format=csv").text))
+    )
+    assert csv_rows == []
+    assert client.get("/models/claims/challengers?to=2026-13-01").status_code == 422
 
 
 def test_a_model_without_challengers_says_so(session, client):
