@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from demo.catalog import SEED_ACTOR
 from feedback.errors import ValidationFailed
 from feedback.impact import assignment, experiments
 from feedback.impact import panels as impact_panels
@@ -41,7 +42,7 @@ class AbTest:
             for rec, dec in exposed
             if "recommendation_id" in dec
         ]
-        assignment.record_history(session, experiment_id=self.experiment_id, seen=seen)
+        assignment.record_history(session, SEED_ACTOR, experiment_id=self.experiment_id, seen=seen)
         session.commit()
 
     def finish(self, session: Session, progress: Callable[[str], None]) -> None:

@@ -16,9 +16,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
-from feedback import bulk
+from feedback import bulk, permissions
+from feedback.audit import Actor
 from feedback.db import utcnow
-from feedback.errors import NotFound
+from feedback.errors import NotFound, ValidationFailed
 from feedback.models import (
     Experiment,
     Exposure,
@@ -26,6 +27,7 @@ from feedback.models import (
     Recommendation,
     RolloutSite,
 )
+from feedback.permissions import Action
 
 
 def hashed_arm(salt: str, unit_id: str, ai_weight: float) -> str:
@@ -169,15 +171,37 @@ class Seen:
     at: datetime
 
 
-def record_history(session: Session, *, experiment_id: int, seen: Sequence[Seen]) -> None:
+def record_history(session: Session, actor: Actor, *, experiment_id: int, seen: Sequence[Seen]) -> None:
     """Exposures of imported history (the demo's), in bulk; the caller commits.
 
     Each unit and arm is worked out as `expose` works it out for a case on screen, so the rows
-    are the ones the review screen would have written.
+    are the ones the review screen would have written. Like `record_exposure`, a case already
+    exposed to that reviewer (in this batch or before) is noted once; a case of another model is
+    refused, naming it.
     """
+    permissions.require(actor, Action.RUN_IMPACT, session=session)
     experiment = session.get(Experiment, experiment_id)
     if experiment is None:
         raise NotFound(f"no experiment {experiment_id}")
+    ids = list({case.id for case in seen})
+    of_model = select(Recommendation.id, Recommendation.model_id).where(Recommendation.id.in_(ids))
+    models: dict[int, int] = {rec_id: model_id for rec_id, model_id in session.execute(of_model)}
+    wrong = {
+        f"[{i}].id": f"case {case.id} is not a case of this experiment's model"
+        for i, case in enumerate(seen)
+        if models.get(case.id) != experiment.model_id
+    }
+    if wrong:
+        raise ValidationFailed("exposures name cases outside the experiment; nothing was stored", wrong)
+    already = select(Exposure.recommendation_id, Exposure.reviewer_id).where(
+        Exposure.experiment_id == experiment.id, Exposure.recommendation_id.in_(ids)
+    )
+    stored: set[tuple[int, int]] = {(rec_id, reviewer_id) for rec_id, reviewer_id in session.execute(already)}
+    fresh = []
+    for case in seen:
+        if (case.id, case.reviewer_id) not in stored:
+            stored.add((case.id, case.reviewer_id))
+            fresh.append(case)
     rows = [
         {
             "experiment_id": experiment.id,
@@ -187,6 +211,6 @@ def record_history(session: Session, *, experiment_id: int, seen: Sequence[Seen]
             "arm": arm_of(experiment, case, case.reviewer_id, case.at),
             "exposed_at": case.at,
         }
-        for case in seen
+        for case in fresh
     ]
     bulk.insert_returning_ids(session, Exposure, rows)

@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feedback import bulk
+from feedback import bulk, permissions
 from feedback.audit import Actor
-from feedback.models import Outcome
+from feedback.models import Outcome, Recommendation
 from feedback.outcomes.services import count_and_audit, outcome_hash, outcome_row
+from feedback.permissions import Action
 from feedback.schemas import OutcomeIn
 
 
@@ -32,9 +34,15 @@ class Reported:
 
 
 def record_history(session: Session, actor: Actor, *, reported: Sequence[Reported]) -> list[int]:
-    """Store outcomes of imported history; returns their ids. The caller commits."""
+    """Store outcomes of imported history; returns their ids. The caller commits.
+
+    Only the owners of each case's model (and admins, and the operator's tools) import its outcomes.
+    """
     if not reported:
         return []
+    ids = list({one.recommendation_id for one in reported})
+    for model_id in session.scalars(select(Recommendation.model_id).where(Recommendation.id.in_(ids)).distinct()):
+        permissions.require(actor, Action.SEND_CASES, session=session, model_id=model_id)
     rows = []
     for one in reported:
         fingerprint = outcome_hash(one.item, one.recommendation_id)

@@ -25,7 +25,7 @@ from webapp.extensions import db
     responses={
         201: ("stored (a batch answers OutcomesOut; a single object answers OutcomeStored)", OutcomesAnswer),
         200: ("every item was already stored with the same content", OutcomesAnswer),
-        403: ("role may not report outcomes", ErrorOut),
+        403: ("role may not report outcomes, or a case is of a model this user does not own", ErrorOut),
         404: ("an item names a case that is not stored (`unknown_reference`)", ErrorOut),
         409: (
             "an outcome from this source is already stored with a different value (`conflict`), the batch repeats"

@@ -39,7 +39,7 @@ BATCH = 1000
     responses={
         201: ("stored (a batch answers IngestOut; a single object answers IngestedItem)", IngestAnswer),
         200: ("every item was already stored with the same payload", IngestAnswer),
-        403: ("role may not ingest", ErrorOut),
+        403: ("role may not ingest, or an item is for a model this user does not own", ErrorOut),
         404: ("an item names a model or version that is not registered (`unknown_reference`)", ErrorOut),
         409: (
             "an external_id is already stored with a different payload (`conflict`), or repeated in the batch"

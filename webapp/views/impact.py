@@ -119,7 +119,8 @@ def _experiment_edits(form: dict[str, Any]) -> dict[str, Any]:
         "name": form["name"] or "",
         "hypothesis": form["hypothesis"] or "",
         "ai_weight": form["ai_weight"],
-        "sites": [GoLive(s, at) for s, at in zip(form["site"], form["go_live"], strict=False)]
+        # A blank row of the form is no site (its date, if any, goes with it).
+        "sites": [GoLive(s, at) for s, at in zip(form["site"], form["go_live"], strict=False) if s and s.strip()]
         if form["site"]
         else None,
     }

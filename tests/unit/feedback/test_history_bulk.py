@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from feedback.accounts.services import actor_of
 from feedback.catalog import services as catalog
@@ -14,8 +14,9 @@ from feedback.challengers import services as challengers
 from feedback.db import utcnow
 from feedback.errors import PermissionDenied, ValidationFailed
 from feedback.impact import assignment, experiments
-from feedback.models import AuditEvent, ChallengerRecommendation, Exposure
-from feedback.schemas import ChallengerIn, ModelVersionIn
+from feedback.models import AuditEvent, ChallengerRecommendation, Exposure, Outcome
+from feedback.outcomes import bulk as outcome_bulk
+from feedback.schemas import ChallengerIn, ModelVersionIn, OutcomeIn
 from tests.factories import TEST_ACTOR, make_case, make_model, make_user
 
 CHALLENGER = {
@@ -86,7 +87,7 @@ def test_bulk_exposures_equal_what_the_review_screen_records(session, unit):
     for n, case in enumerate(cases[:6]):  # seen on screen
         assignment.expose(session, case, reviewers[n % 3].id, now)
     seen = [assignment.Seen(c.id, c.site, reviewers[n % 3].id, now) for n, c in enumerate(cases[6:], start=6)]
-    assignment.record_history(session, experiment_id=experiment.id, seen=seen)
+    assignment.record_history(session, TEST_ACTOR, experiment_id=experiment.id, seen=seen)
     session.commit()
     rows = session.execute(select(Exposure.recommendation_id, Exposure.unit_id, Exposure.arm)).all()
     assert len(rows) == 12
@@ -95,3 +96,47 @@ def test_bulk_exposures_equal_what_the_review_screen_records(session, unit):
         reviewer_id = reviewers[cases.index(case) % 3].id
         assert unit_id == assignment.unit_of(experiment, case, reviewer_id)
         assert arm == assignment.hashed_arm(experiment.salt, unit_id, 0.5)
+
+
+def test_bulk_exposures_are_noted_once_and_refuse_other_models_cases_and_reviewers(session):
+    model = make_model(session)
+    make_model(session, "fraud", actions=("allow", "block"))
+    analyst, reviewer = make_user(session, "analyst"), make_user(session)
+    experiment = experiments.create_experiment(
+        session, analyst, key="ab", name="AB", model_id=model.id, kind="ab", unit="case"
+    )
+    now = utcnow()
+    case = make_case(session, 1)
+    other = make_case(session, 2, model="fraud", recommended_action="allow")
+    with pytest.raises(ValidationFailed) as outside:
+        assignment.record_history(
+            session,
+            TEST_ACTOR,
+            experiment_id=experiment.id,
+            seen=[assignment.Seen(other.id, other.site, reviewer.id, now)],
+        )
+    assert outside.value.fields == {"[0].id": f"case {other.id} is not a case of this experiment's model"}
+    with pytest.raises(PermissionDenied):
+        assignment.record_history(
+            session,
+            actor_of(reviewer),
+            experiment_id=experiment.id,
+            seen=[assignment.Seen(case.id, case.site, reviewer.id, now)],
+        )
+    seen = [assignment.Seen(case.id, case.site, reviewer.id, now)] * 2
+    assignment.record_history(session, TEST_ACTOR, experiment_id=experiment.id, seen=seen)
+    assignment.record_history(session, TEST_ACTOR, experiment_id=experiment.id, seen=seen[:1])  # a replay
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(Exposure)) == 1
+
+
+def test_bulk_outcomes_are_only_for_the_owners_of_each_cases_model(session):
+    make_model(session)
+    case = make_case(session, 1)
+    stranger = make_user(session, "model_owner")
+    item = OutcomeIn(recommendation_id=case.id, outcome="deny", observed_at=utcnow(), source="ledger")
+    with pytest.raises(PermissionDenied):
+        outcome_bulk.record_history(
+            session, actor_of(stranger), reported=[outcome_bulk.Reported(case.id, item, utcnow())]
+        )
+    assert session.scalar(select(func.count()).select_from(Outcome)) == 0

@@ -40,6 +40,26 @@ def test_roles_on_the_impact_pages(client, session):
     assert client.post("/impact/experiments", data={"key": "x"}).status_code == 403
 
 
+def test_a_rollout_form_skips_blank_site_rows_on_create_and_edit(client, session):
+    make_model(session)
+    login(client, make_user(session, "analyst"))
+    model_id = session.scalar(select(Model.id))
+    form = {"key": "roll", "name": "Roll", "model_id": model_id, "kind": "staggered"}
+    rows = {"site": ["Leeds", "", "  ", "York"], "go_live": ["2027-01-04", "2027-02-01", "", ""]}
+    made = client.post("/impact/experiments", data={**form, **rows})
+    assert made.status_code == 302, made.text
+    exp_id = int(made.headers["Location"].rsplit("/", 1)[1])
+    session.rollback()
+    sites = {s.site: s.go_live_at for s in impact_queries.get_experiment(session, exp_id).sites}
+    assert set(sites) == {"Leeds", "York"} and sites["York"] is None
+    edited = client.post(
+        f"/impact/experiments/{exp_id}", data={"name": "Roll", "site": ["", "York"], "go_live": ["", "2027-03-01"]}
+    )
+    assert edited.status_code == 200 and "Saved." in edited.text
+    only_blank = client.post(f"/impact/experiments/{exp_id}", data={"name": "Roll", "site": [""], "go_live": [""]})
+    assert only_blank.status_code == 422 and "list the sites in the rollout" in only_blank.text
+
+
 def test_analyst_creates_and_starts_an_ab_test_and_control_cases_hide_the_ai(client, session):
     make_model(session)
     analyst = make_user(session, "analyst")
