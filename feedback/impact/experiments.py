@@ -25,7 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from feedback import audit, permissions
 from feedback.audit import Actor, Change
 from feedback.db import utcnow
-from feedback.errors import Conflict, RepeatedInRequest, UnknownReference, ValidationFailed
+from feedback.errors import Conflict, Problems, ValidationFailed
 from feedback.impact.queries import get_experiment
 from feedback.models import (
     EXPERIMENT_KINDS,
@@ -50,53 +50,31 @@ class GoLive:
     at: datetime | None = None
 
 
-@dataclass
-class _Problems:
-    """What is wrong with a request, by kind: each kind answers with its own status."""
-
-    fields: dict[str, str]
-    repeated: dict[str, str]
-    unknown: dict[str, str]
-    taken: str = ""
-
-    def raise_any(self) -> None:
-        if self.fields:
-            raise ValidationFailed("the experiment is invalid", {**self.repeated, **self.unknown, **self.fields})
-        if self.unknown:
-            raise UnknownReference("no such model", self.unknown)
-        if self.repeated:  # a property of objects in a list, which JSON Schema cannot state: a 409 within the request
-            raise RepeatedInRequest("the experiment lists a site twice", self.repeated)
-        if self.taken:
-            raise Conflict(
-                self.taken, {"key": self.taken}
-            )  # a valid experiment whose key is in use: 409, as for models
-
-
 def _require_analyst(user: User) -> None:
     permissions.require(user, Action.RUN_IMPACT)
 
 
-def _check_name(name: str, problems: _Problems) -> str:
+def _check_name(name: str, problems: Problems) -> str:
     name = name.strip()
     if not name or len(name) > MAX_NAME:
-        problems.fields["name"] = f"give the experiment a name of at most {MAX_NAME} characters"
+        problems.invalid["name"] = f"give the experiment a name of at most {MAX_NAME} characters"
     return name
 
 
-def _check_hypothesis(hypothesis: str, problems: _Problems) -> str:
+def _check_hypothesis(hypothesis: str, problems: Problems) -> str:
     hypothesis = hypothesis.strip()
     if len(hypothesis) > MAX_HYPOTHESIS:  # refused, never cut short: what was written is what is stored
-        problems.fields["hypothesis"] = f"must be at most {MAX_HYPOTHESIS} characters"
+        problems.invalid["hypothesis"] = f"must be at most {MAX_HYPOTHESIS} characters"
     return hypothesis
 
 
-def _check_weight(weight: float, problems: _Problems) -> float:
+def _check_weight(weight: float, problems: Problems) -> float:
     if not 0 < weight < 1:  # NaN fails both comparisons
-        problems.fields["ai_weight"] = "must be a share strictly between 0 and 1 (0.5 for an even split)"
+        problems.invalid["ai_weight"] = "must be a share strictly between 0 and 1 (0.5 for an even split)"
     return weight
 
 
-def _check_sites(sites: Sequence[GoLive], problems: _Problems) -> dict[str, datetime | None]:
+def _check_sites(sites: Sequence[GoLive], problems: Problems) -> dict[str, datetime | None]:
     """A staggered rollout's sites and go-live times, as listed (a site listed twice keeps its first listing)."""
     schedule: dict[str, datetime | None] = {}
     for i, row in enumerate(sites):
@@ -107,33 +85,31 @@ def _check_sites(sites: Sequence[GoLive], problems: _Problems) -> dict[str, date
             problems.repeated[f"sites[{i}].site"] = f"{site} is listed twice"
             continue  # the first listing stands, so the other rules judge the schedule as listed
         if row.at is not None and (row.at.tzinfo is None or not FIRST_DAY <= row.at.date() <= LAST_DAY):
-            problems.fields[f"sites[{i}].go_live"] = f"must be an aware time from {FIRST_DAY} to {LAST_DAY}"
+            problems.invalid[f"sites[{i}].go_live"] = f"must be an aware time from {FIRST_DAY} to {LAST_DAY}"
         schedule[site] = row.at
     if not schedule:
-        problems.fields["sites"] = "list the sites in the rollout"
+        problems.invalid["sites"] = "list the sites in the rollout"
     elif all(when is None for when in schedule.values()):
-        problems.fields["sites"] = "give at least one site a go-live date"
+        problems.invalid["sites"] = "give at least one site a go-live date"
     return schedule
 
 
 def _check_identity(
-    session: Session, *, key: str, model_id: int | None, kind: str, unit: str, problems: _Problems
+    session: Session, *, key: str, model_id: int | None, kind: str, unit: str, problems: Problems
 ) -> dict[str, Any]:
     """The fields only a new experiment sets: its key, model, kind and unit."""
     key = key.strip()
     if not KEY_PATTERN.match(key):
-        problems.fields["key"] = "use 1-64 lower-case letters, digits, - or _"
-    elif session.scalar(select(Experiment.id).where(Experiment.key == key)) is not None:
-        problems.taken = f"an experiment called {key} already exists"
+        problems.invalid["key"] = "use 1-64 lower-case letters, digits, - or _"
     if model_id is None:
-        problems.fields["model_id"] = "choose a model"
+        problems.invalid["model_id"] = "choose a model"
     elif session.get(Model, model_id) is None:
         problems.unknown["model_id"] = f"no model {model_id}"
     if kind not in EXPERIMENT_KINDS:
-        problems.fields["kind"] = "must be ab or staggered"
+        problems.invalid["kind"] = "must be ab or staggered"
     unit = "site" if kind == "staggered" else unit
     if unit not in EXPERIMENT_UNITS:
-        problems.fields["unit"] = "must be case, reviewer or site"
+        problems.invalid["unit"] = "must be case, reviewer or site"
     return {"key": key, "model_id": model_id, "kind": kind, "unit": unit}
 
 
@@ -156,14 +132,17 @@ def create_experiment(
     assigns by site and lists its `sites`, at least one with a go-live time.
     """
     _require_analyst(actor)
-    problems = _Problems({}, {}, {})
+    problems = Problems()
     clean = _check_identity(session, key=key, model_id=model_id, kind=kind, unit=unit, problems=problems)
     clean["name"] = _check_name(name, problems)
     clean["hypothesis"] = _check_hypothesis(hypothesis, problems)
     if kind == "ab":
         clean["ai_weight"] = _check_weight(ai_weight, problems)
     schedule = _check_sites(sites, problems) if kind == "staggered" else {}
-    problems.raise_any()
+    problems.raise_any("the experiment is invalid")
+    if session.scalar(select(Experiment.id).where(Experiment.key == clean["key"])) is not None:
+        taken = f"an experiment called {clean['key']} already exists"
+        raise Conflict(taken, {"key": taken})  # a valid experiment whose key is in use: 409, as for models
     experiment = Experiment(**clean, salt=secrets.token_hex(8), created_by_id=actor.id, status="draft")
     experiment.sites = [RolloutSite(site=s, go_live_at=when) for s, when in schedule.items()]
     session.add(experiment)
@@ -203,7 +182,7 @@ def update_experiment(
         raise Conflict("someone else changed this experiment; reload it and try again")
     if experiment.status == "stopped":
         raise Conflict("a stopped experiment cannot be changed")
-    problems = _Problems({}, {}, {})
+    problems = Problems()
     clean: dict[str, Any] = {}
     if name is not None:
         clean["name"] = _check_name(name, problems)
@@ -212,7 +191,7 @@ def update_experiment(
     if ai_weight is not None and experiment.kind == "ab":
         clean["ai_weight"] = _check_weight(ai_weight, problems)
     schedule = _check_sites(sites, problems) if sites is not None and experiment.kind == "staggered" else None
-    problems.raise_any()
+    problems.raise_any("the experiment is invalid")
     if experiment.status == "running":
         _check_running_change(experiment, clean, schedule)
     before_snapshot = _snapshot(experiment)
