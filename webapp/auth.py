@@ -69,6 +69,7 @@ def login_throttling(app: Flask) -> LoginThrottling:
         first_delay=timedelta(seconds=float(app.config["LOGIN_FIRST_DELAY_SECONDS"])),
         max_delay=timedelta(seconds=float(app.config["LOGIN_MAX_DELAY_SECONDS"])),
         account_failures=int(app.config["LOGIN_ACCOUNT_FAILURES"]),
+        address_failures=int(app.config["LOGIN_ADDRESS_FAILURES"]),
     )
 
 

@@ -51,11 +51,13 @@ def defaults() -> dict[str, Any]:
         "TRUSTED_PROXIES": 0,
         # Failed sign-ins per (account, address) before delays start, the first delay (doubling
         # after each further failure) and its cap; and failures on one account from addresses
-        # that never signed in to it before those addresses share a delay (NIST's limit is 100).
+        # that never signed in to it before those addresses share a delay (NIST's limit is 100);
+        # and failures from one address on accounts it never signed in to (password spraying).
         "LOGIN_FREE_FAILURES": 5,
         "LOGIN_FIRST_DELAY_SECONDS": 30,
         "LOGIN_MAX_DELAY_SECONDS": 900,
         "LOGIN_ACCOUNT_FAILURES": 100,
+        "LOGIN_ADDRESS_FAILURES": 50,
         # Signed checkpoints of the audit chain's head (docs/security.md). The key signs them and
         # never enters the database; empty: a random key kept in instance/audit_key.
         "AUDIT_KEY": "",

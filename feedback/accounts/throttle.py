@@ -26,6 +26,9 @@ class LoginThrottling:
     account's owner down elsewhere. NIST caps guesses on one account at 100 however many addresses
     try: past `account_failures` failures from addresses that never signed in to the account, those
     addresses share one growing delay too, while the addresses the owner has used stay free.
+    One address guessing a few passwords on each of many accounts (password spraying) is capped
+    the same way: past `address_failures` failures on accounts it never signed in to, it waits
+    before trying any of them, while the accounts it has signed in to stay free from it.
     A pair's count starts afresh after `forget_after` without a failure.
     """
 
@@ -33,6 +36,7 @@ class LoginThrottling:
     first_delay: timedelta = timedelta(seconds=30)
     max_delay: timedelta = timedelta(minutes=15)
     account_failures: int = 100
+    address_failures: int = 50
     forget_after: timedelta = timedelta(days=1)
 
     def delay(self, failures: int, free: int) -> timedelta:
@@ -62,6 +66,8 @@ def reserve_attempt(session: Session, account: str, address: str | None, throttl
     waits = [row.next_attempt_at]
     if row.succeeded_at is None:
         waits.append(_account_allowed_at(session, account, now, throttling))
+        if address:  # an unknown address ("") is nobody's in particular: it is not lumped together
+            waits.append(_address_allowed_at(session, address, now, throttling))
     allowed_at = max((w for w in waits if w is not None), default=None)
     if allowed_at is not None and allowed_at > now:
         session.rollback()
@@ -87,6 +93,20 @@ def _account_allowed_at(session: Session, account: str, now: datetime, throttlin
     if latest is None or total < throttling.account_failures:
         return None
     return latest + throttling.delay(total, throttling.account_failures)
+
+
+def _address_allowed_at(session: Session, address: str, now: datetime, throttling: LoginThrottling) -> datetime | None:
+    """When this address may try accounts it never signed in to again, past its total failure cap."""
+    total, latest = session.execute(
+        select(func.coalesce(func.sum(LoginThrottle.failures), 0), func.max(LoginThrottle.last_failed_at)).where(
+            LoginThrottle.address == address,
+            LoginThrottle.succeeded_at.is_(None),
+            LoginThrottle.last_failed_at >= now - throttling.forget_after,
+        )
+    ).one()
+    if latest is None or total < throttling.address_failures:
+        return None
+    return latest + throttling.delay(total, throttling.address_failures)
 
 
 def clear_failures(session: Session, account: str, address: str | None) -> None:

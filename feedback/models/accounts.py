@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
+    Index,
     String,
     text,
 )
@@ -59,6 +60,7 @@ class LoginThrottle(Base):
     """
 
     __tablename__ = "login_throttles"
+    __table_args__ = (Index("ix_login_throttles_address", "address"),)  # one address's failures across accounts
 
     account: Mapped[str] = mapped_column(String(254), primary_key=True)
     address: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -99,6 +99,34 @@ def test_many_addresses_meet_the_account_cap_but_the_owners_address_does_not(ses
     assert signed_in is not None and signed_in.id == user.id
 
 
+def test_one_address_spraying_many_accounts_meets_the_address_cap_but_not_on_its_own_account(session):
+    """Password spraying: a few guesses on each of many accounts, each pair under its free failures."""
+    users = [make_user(session) for _ in range(4)]
+    mine = make_user(session)
+    throttling = LoginThrottling(free_failures=3, account_failures=100, address_failures=6)
+    assert login.authenticate(session, email=mine.email, password=PASSWORD, address=ATTACKER, throttling=throttling)
+    for user in users[:3]:
+        for _ in range(2):
+            assert not login.authenticate(
+                session, email=user.email, password="Spring2026!", address=ATTACKER, throttling=throttling
+            )
+    # Six failures from the address: the fourth account is refused before its password is checked.
+    with pytest.raises(TooManyAttempts) as refused:
+        login.authenticate(session, email=users[3].email, password=PASSWORD, address=ATTACKER, throttling=throttling)
+    assert 29 <= refused.value.retry_after <= 30
+    with pytest.raises(TooManyAttempts):  # an address-wide wait, whichever account it names next
+        login.authenticate(session, email="nobody@example.test", password="x", address=ATTACKER, throttling=throttling)
+    # The account this address has signed in to stays open to it, and the other accounts to their owners.
+    again = login.authenticate(session, email=mine.email, password=PASSWORD, address=ATTACKER, throttling=throttling)
+    assert again is not None and again.id == mine.id
+    assert login.authenticate(session, email=users[3].email, password=PASSWORD, address=OWNER, throttling=throttling)
+    # Without an address (a command, a test) nothing is lumped together.
+    for user in users[:3]:
+        for _ in range(2):
+            login.authenticate(session, email=user.email, password="guess", address=None, throttling=throttling)
+    assert login.authenticate(session, email=users[3].email, password=PASSWORD, address=None, throttling=throttling)
+
+
 def test_a_pairs_count_starts_afresh_after_a_quiet_day(session):
     user = make_user(session)
     for _ in range(9):
