@@ -56,11 +56,11 @@ def _throttle_insert(session: Session, account: str, address: str) -> Any:  # th
 def reserve_attempt(session: Session, account: str, address: str | None, throttling: LoginThrottling) -> None:
     """Count one attempt for (account, address) and commit, or raise TooManyAttempts while it must wait."""
     address = (address or "")[:64]
-    now = utcnow()
     session.execute(_throttle_insert(session, account, address))
     # Locked until commit on PostgreSQL; SQLite's writers take turns anyway.
     row = session.get(LoginThrottle, (account, address), with_for_update=True, populate_existing=True)
     assert row is not None
+    now = utcnow()  # read once the row is ours: an attempt that waited for the lock is judged as of now
     if row.last_failed_at is not None and row.last_failed_at < now - throttling.forget_after:
         row.failures, row.next_attempt_at = 0, None
     waits = [row.next_attempt_at]
@@ -75,7 +75,8 @@ def reserve_attempt(session: Session, account: str, address: str | None, throttl
         raise TooManyAttempts(f"Too many failed sign-ins. Try again in {_readable(wait)}.", retry_after=wait)
     row.failures += 1
     row.last_failed_at = now
-    row.next_attempt_at = now + throttling.delay(row.failures, throttling.free_failures)
+    delay = throttling.delay(row.failures, throttling.free_failures)
+    row.next_attempt_at = now + delay if delay else None  # a free failure sets no wait at all
     if random.random() < 0.01:
         forget_stale(session, now - throttling.forget_after)
     session.commit()

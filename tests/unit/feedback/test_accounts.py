@@ -42,9 +42,10 @@ def test_delays_double_after_the_free_failures_up_to_the_cap(session):
     for _ in range(12):
         assert login.authenticate(session, email=user.email, password="guess", address=ATTACKER) is None
         row = pair(session, user.email, ATTACKER)
-        delays.append((row.next_attempt_at - row.last_failed_at).total_seconds())
+        waits = row.next_attempt_at is not None
+        delays.append((row.next_attempt_at - row.last_failed_at).total_seconds() if waits else 0)
         let_the_wait_pass(session)
-    assert delays == [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]
+    assert delays == [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900]  # a free failure sets no wait at all
 
 
 def test_a_waiting_pair_is_refused_without_a_password_check_or_a_count(session):
@@ -158,6 +159,8 @@ def test_parallel_guesses_from_one_address_meet_one_count(app, session):
             outcomes.append("checked" if result is None else "signed in")
         except TooManyAttempts:
             outcomes.append("refused")
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below, not lost with the thread
+            outcomes.append(f"failed: {exc!r}")
         finally:
             own.close()
 
@@ -166,7 +169,7 @@ def test_parallel_guesses_from_one_address_meet_one_count(app, session):
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes) == ["checked"] * 3 + ["refused"] * 5
+    assert sorted(outcomes) == ["checked"] * 3 + ["refused"] * 5, repr(outcomes)
     assert pair(session, user.email, ATTACKER).failures == 3
 
 
