@@ -10,14 +10,15 @@ import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feedback import audit
 from feedback.catalog import services as catalog
 from feedback.challengers import bulk as challenger_bulk
 from feedback.db import valid_json
-from feedback.models import Decision, Model, ModelVersion, Outcome, Recommendation
+from feedback.models import Decision, Model, ModelVersion, Recommendation
+from feedback.outcomes import queries as outcome_queries
 from feedback.schemas import ChallengerIn, ModelVersionIn
 
 # How often v3 names the true outcome, by product: v2 is right about 91% of the time on each, so v3 is
@@ -38,23 +39,15 @@ def seed_challenger(
     """Register claims v3 in shadow and store its recommendations for v2's recent decided cases; return how many."""
     v3 = catalog.add_model_version(session, actor, model_key=claims.key, spec=ModelVersionIn(version="v3"))
     v3.created_at = now - timedelta(days=SHADOW_DAYS)  # registered when its shadow run began, in the story
-    first = (
-        select(Outcome.recommendation_id, func.min(Outcome.id).label("outcome_id"))
-        .where(Outcome.label.is_not(None))
-        .group_by(Outcome.recommendation_id)
-        .subquery()
-    )
     cases = session.execute(
         select(
             Recommendation.id,
             Recommendation.recommended_action,
             Recommendation.confidence,
             valid_json(Recommendation.segment)["product"].as_string(),
-            Outcome.label,
+            outcome_queries.first_label(),
         )
         .join(Decision, Decision.recommendation_id == Recommendation.id)
-        .outerjoin(first, first.c.recommendation_id == Recommendation.id)
-        .outerjoin(Outcome, Outcome.id == first.c.outcome_id)
         .where(
             Recommendation.model_version_id == v2.id,
             Recommendation.recommended_action.is_not(None),

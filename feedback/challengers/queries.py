@@ -12,10 +12,11 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Integer, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from feedback.db import valid_json
-from feedback.models import ChallengerRecommendation, Decision, ModelVersion, Outcome, Recommendation
+from feedback.models import ChallengerRecommendation, Decision, ModelVersion, Recommendation
+from feedback.outcomes import queries as outcome_queries
 
 FLAG_COLUMNS = ("aided", "has_final", "c_agree", "k_agree", "has_truth", "c_right", "k_right")
 
@@ -39,43 +40,44 @@ def cells(
     :param attribute: a segment attribute name (already checked), or None for no breakdown
     :param decided: the cases decided from the first instant (inclusive) to the second (exclusive); None is open
     """
-    first = (
-        select(Outcome.recommendation_id, func.min(Outcome.id).label("outcome_id"))
-        .where(Outcome.label.is_not(None))
-        .group_by(Outcome.recommendation_id)
-        .subquery()
-    )
-    truth = aliased(Outcome)
     c, r, d = ChallengerRecommendation, Recommendation, Decision
-    groups: list[Any] = [
-        ModelVersion.version.label("version"),
-        _flag(d.ai_shown.is_(True)).label("aided"),
-        _flag(d.final_action.is_not(None)).label("has_final"),
-        _flag(c.recommended_action == d.final_action).label("c_agree"),
-        _flag(r.recommended_action == d.final_action).label("k_agree"),
-        _flag(truth.label.is_not(None)).label("has_truth"),
-        _flag(c.recommended_action == truth.label).label("c_right"),
-        _flag(r.recommended_action == truth.label).label("k_right"),
-    ]
-    if attribute is not None:
-        groups.append(valid_json(r.segment)[attribute].as_string().label("segment"))
-    query = (
-        select(*groups, func.count().label("n"))
+    # One row per challenger recommendation with the case's truth (outcome_queries.first_label, the
+    # label the override rollups judge against); the flags are grouped over it outside.
+    pairs = (
+        select(
+            ModelVersion.version.label("version"),
+            d.ai_shown.label("ai_shown"),
+            d.final_action.label("final"),
+            c.recommended_action.label("challenger"),
+            r.recommended_action.label("champion"),
+            outcome_queries.first_label().label("truth"),
+            *([valid_json(r.segment)[attribute].as_string().label("segment")] if attribute is not None else []),
+        )
         .select_from(c)
         .join(ModelVersion, ModelVersion.id == c.model_version_id)
         .join(r, r.id == c.recommendation_id)
         .join(d, d.recommendation_id == c.recommendation_id)
-        .outerjoin(first, first.c.recommendation_id == c.recommendation_id)
-        .outerjoin(truth, truth.id == first.c.outcome_id)
         .where(c.model_id == model_id, r.recommended_action.is_not(None))
-        .group_by(*groups)
     )
     if version_id is not None:
-        query = query.where(c.model_version_id == version_id)
+        pairs = pairs.where(c.model_version_id == version_id)
     if decided[0] is not None:
-        query = query.where(d.decided_at >= decided[0])
+        pairs = pairs.where(d.decided_at >= decided[0])
     if decided[1] is not None:
-        query = query.where(d.decided_at < decided[1])
+        pairs = pairs.where(d.decided_at < decided[1])
+    p = pairs.subquery()
+    groups: list[Any] = [
+        p.c.version,
+        _flag(p.c.ai_shown.is_(True)).label("aided"),
+        _flag(p.c.final.is_not(None)).label("has_final"),
+        _flag(p.c.challenger == p.c.final).label("c_agree"),
+        _flag(p.c.champion == p.c.final).label("k_agree"),
+        _flag(p.c.truth.is_not(None)).label("has_truth"),
+        _flag(p.c.challenger == p.c.truth).label("c_right"),
+        _flag(p.c.champion == p.c.truth).label("k_right"),
+        *([p.c.segment] if attribute is not None else []),
+    ]
+    query = select(*groups, func.count().label("n")).group_by(*groups)
     columns = ["version", *FLAG_COLUMNS, *(["segment"] if attribute else []), "n"]
     frame = pd.DataFrame([tuple(row) for row in session.execute(query)], columns=columns)
     return frame.astype({"n": "int64", **{flag: "int64" for flag in FLAG_COLUMNS}})
